@@ -1,0 +1,217 @@
+// Stage 3: authenticate. Select the issuer from the static configuration (by the token's
+// unverified `iss`, which is then *required* to match exactly), verify with jose using that
+// issuer's alg allow-list/audiences/skew, and remember verified tokens in a bounded cache.
+// A present-but-invalid credential always fails: it is never treated as anonymous.
+import { createHash } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { ResolvedIssuer } from '../config/load.js';
+import type { AuthResult, CheckInput, CredentialLocation, Identity } from '../decision/types.js';
+import { extractCredential, type LocationSpec } from './credentials.js';
+import { reasonForVerifyError } from './jose-errors.js';
+import { claimAsHeaderValue, scopesOf } from './claims.js';
+import { verifyWithJwks } from './jwks.js';
+
+/** Where an issuer's verification keys come from (JWKS manager or a local HMAC secret). */
+export interface KeyResolver {
+  readonly ready: boolean;
+  readonly getKey: JWTVerifyGetKey;
+}
+
+export interface AuthenticatorHooks {
+  cacheHit(): void;
+  cacheMiss(): void;
+}
+
+interface IssuerRuntime {
+  cfg: ResolvedIssuer;
+  keys: KeyResolver;
+  verifyOptions: JWTVerifyOptions;
+  allowedAlgs: ReadonlySet<string>;
+  accepts(location: CredentialLocation): boolean;
+}
+
+interface CacheEntry {
+  issuer: IssuerRuntime;
+  identity: Identity;
+  claimHeaders: Array<[string, string]>;
+  kid: string | undefined;
+  /** Epoch ms window in which the token stays valid (exp/nbf/max age with skew applied). */
+  validFrom: number;
+  validUntil: number;
+}
+
+export interface AuthenticatorOptions {
+  maxTokenBytes: number;
+  cacheMaxEntries: number;
+  cacheMaxTtlSeconds: number;
+  now?: () => number;
+}
+
+export class Authenticator {
+  readonly locations: LocationSpec;
+  private readonly byIssuer = new Map<string, IssuerRuntime>();
+  private readonly cache: LRUCache<string, CacheEntry> | null;
+  private readonly now: () => number;
+
+  constructor(
+    issuers: readonly ResolvedIssuer[],
+    keyResolvers: ReadonlyMap<string, KeyResolver>,
+    private readonly opts: AuthenticatorOptions,
+    private readonly hooks: AuthenticatorHooks,
+  ) {
+    this.now = opts.now ?? Date.now;
+    const headers = new Map<string, string[]>();
+    const params = new Set<string>();
+    const cookies = new Set<string>();
+    for (const cfg of issuers) {
+      const keys = keyResolvers.get(cfg.issuer);
+      if (!keys) throw new Error(`no key resolver for issuer ${cfg.issuer}`);
+      for (const h of cfg.fromHeaders) {
+        const list = headers.get(h.name) ?? [];
+        if (!list.includes(h.prefix)) list.push(h.prefix);
+        // Longest prefix first so "Bearer " wins over "" when both are configured.
+        list.sort((a, b) => b.length - a.length);
+        headers.set(h.name, list);
+      }
+      cfg.fromParams.forEach((p) => params.add(p));
+      cfg.fromCookies.forEach((c) => cookies.add(c));
+      const headerNames = new Set(cfg.fromHeaders.map((h) => h.name));
+      const paramNames = new Set(cfg.fromParams);
+      const cookieNames = new Set(cfg.fromCookies);
+      this.byIssuer.set(cfg.issuer, {
+        cfg,
+        keys,
+        allowedAlgs: new Set(cfg.algorithms),
+        verifyOptions: {
+          algorithms: cfg.algorithms,
+          issuer: cfg.issuer,
+          ...(cfg.audiences.length ? { audience: cfg.audiences } : {}),
+          requiredClaims: cfg.requiredClaims,
+          clockTolerance: cfg.clockSkewSeconds,
+          ...(cfg.maxTokenAgeSeconds !== undefined ? { maxTokenAge: cfg.maxTokenAgeSeconds } : {}),
+          ...(cfg.typ !== undefined ? { typ: cfg.typ } : {}),
+        },
+        accepts: (loc) =>
+          loc.type === 'header' ? headerNames.has(loc.name) : loc.type === 'param' ? paramNames.has(loc.name) : cookieNames.has(loc.name),
+      });
+    }
+    this.locations = { headers, params, cookies };
+    this.cache = opts.cacheMaxEntries > 0 ? new LRUCache<string, CacheEntry>({ max: opts.cacheMaxEntries }) : null;
+  }
+
+  get issuerCount(): number {
+    return this.byIssuer.size;
+  }
+
+  /** True when every issuer has usable keys (health/readiness). */
+  get keysReady(): boolean {
+    for (const iss of this.byIssuer.values()) if (!iss.keys.ready) return false;
+    return true;
+  }
+
+  /** Drop cached tokens signed by keys that left the issuer's key set (rotation/revocation). */
+  onKeysChanged(issuer: string, kids: ReadonlySet<string>): void {
+    if (!this.cache) return;
+    for (const [key, entry] of this.cache.entries()) {
+      if (entry.issuer.cfg.issuer === issuer && (entry.kid === undefined || !kids.has(entry.kid))) this.cache.delete(key);
+    }
+  }
+
+  authenticate(input: CheckInput): AuthResult | Promise<AuthResult> {
+    const found = extractCredential(input, this.locations, this.opts.maxTokenBytes);
+    if (found.kind === 'none') return { kind: 'anonymous' };
+    if (found.kind === 'error') return { kind: 'failed', reason: found.reason, detail: found.detail };
+
+    const { token, location } = found;
+    const digest = createHash('sha256').update(token).digest('hex');
+    const tokenHash = digest.slice(0, 12);
+    const now = this.now();
+
+    const hit = this.cache?.get(digest);
+    if (hit) {
+      if (hit.issuer.accepts(location) && now >= hit.validFrom && now <= hit.validUntil) {
+        this.hooks.cacheHit();
+        return this.success(hit.issuer, hit.identity, hit.claimHeaders, location);
+      }
+      this.cache!.delete(digest); // aged out, or offered from a location that issuer does not use
+    }
+    this.hooks.cacheMiss();
+    return this.verify(token, digest, tokenHash, location, now);
+  }
+
+  private success(issuer: IssuerRuntime, identity: Identity, claimHeaders: Array<[string, string]>, location: CredentialLocation): AuthResult {
+    return { kind: 'authenticated', identity, location, forwardToken: issuer.cfg.forwardOriginalToken, claimHeaders };
+  }
+
+  private async verify(token: string, digest: string, tokenHash: string, location: CredentialLocation, now: number): Promise<AuthResult> {
+    // Unverified pre-filters: they may only ever reject, never accept.
+    let alg: string | undefined;
+    let kid: string | undefined;
+    let iss: unknown;
+    try {
+      const header = decodeProtectedHeader(token);
+      alg = header.alg;
+      kid = typeof header.kid === 'string' ? header.kid : undefined;
+      iss = decodeJwt(token).iss;
+    } catch {
+      return { kind: 'failed', reason: 'token_malformed', detail: 'token header or payload is not valid base64url JSON', tokenHash };
+    }
+    if (typeof iss !== 'string') return { kind: 'failed', reason: 'issuer_unknown', detail: 'token has no iss claim', tokenHash };
+    const issuer = this.byIssuer.get(iss);
+    if (!issuer) return { kind: 'failed', reason: 'issuer_unknown', detail: 'token issuer is not configured', tokenHash };
+    if (!issuer.accepts(location)) {
+      return { kind: 'failed', reason: 'issuer_unknown', detail: `issuer does not accept credentials from ${location.type} ${location.name}`, tokenHash };
+    }
+    if (!alg || !issuer.allowedAlgs.has(alg)) {
+      return { kind: 'failed', reason: 'token_alg_not_allowed', detail: `alg ${sanitize(alg)} is not allowed for this issuer`, tokenHash };
+    }
+
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await verifyWithJwks(token, issuer.keys, { ...issuer.verifyOptions, currentDate: new Date(now) }));
+    } catch (err) {
+      const { reason, detail } = reasonForVerifyError(err);
+      return { kind: 'failed', reason, detail, tokenHash };
+    }
+    const skewMs = issuer.cfg.clockSkewSeconds * 1000;
+    // jose checks iat only with maxTokenAge; a token minted in the future is suspicious either way.
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > now + skewMs) {
+      return { kind: 'failed', reason: 'token_not_yet_valid', detail: 'iat is in the future (beyond clock skew)', tokenHash };
+    }
+    if (typeof payload.sub !== 'string' || payload.sub === '') {
+      return { kind: 'failed', reason: 'token_claims_invalid', detail: 'sub claim is missing or not a string', tokenHash };
+    }
+
+    const identity: Identity = {
+      issuer: issuer.cfg.issuer,
+      subject: payload.sub,
+      requestPrincipal: `${issuer.cfg.issuer}/${payload.sub}`,
+      audiences: typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [],
+      scopes: scopesOf(payload),
+      claims: payload,
+      tokenHash,
+    };
+    const claimHeaders: Array<[string, string]> = [];
+    for (const { header, claim } of issuer.cfg.outputClaimToHeaders) {
+      const value = claimAsHeaderValue(payload, claim);
+      if (value !== undefined) claimHeaders.push([header, value]);
+    }
+
+    if (this.cache) {
+      const exp = (payload.exp as number) * 1000; // required claim: jose guarantees a number
+      let validUntil = Math.min(exp + skewMs, now + this.opts.cacheMaxTtlSeconds * 1000);
+      if (issuer.cfg.maxTokenAgeSeconds !== undefined && typeof payload.iat === 'number') {
+        validUntil = Math.min(validUntil, (payload.iat + issuer.cfg.maxTokenAgeSeconds) * 1000 + skewMs);
+      }
+      const validFrom = typeof payload.nbf === 'number' ? payload.nbf * 1000 - skewMs : 0;
+      if (validUntil > now) this.cache.set(digest, { issuer, identity, claimHeaders, kid, validFrom, validUntil });
+    }
+    return this.success(issuer, identity, claimHeaders, location);
+  }
+}
+
+function sanitize(s: string | undefined): string {
+  return (s ?? 'missing').replace(/[^A-Za-z0-9_+-]/g, '?').slice(0, 16);
+}
+

@@ -1,0 +1,89 @@
+// Stage 2: find the credential. Strict on purpose: exactly one credential across every
+// configured location, exactly `<prefix><compact JWS>` in a header, no comma-joined values
+// (Envoy joins repeated headers with ","), no repeated query parameter or cookie.
+import type { CheckInput, CredentialLocation } from '../decision/types.js';
+import type { Reason } from '../decision/reasons.js';
+
+export interface LocationSpec {
+  headers: ReadonlyMap<string, readonly string[]>; // header name → accepted prefixes
+  params: ReadonlySet<string>;
+  cookies: ReadonlySet<string>;
+}
+
+export type Extracted =
+  | { kind: 'none' }
+  | { kind: 'one'; token: string; location: CredentialLocation }
+  | { kind: 'error'; reason: Reason; detail: string };
+
+/** base64url header . base64url payload . base64url signature (may be empty: alg none, rejected later). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+export function extractCredential(input: CheckInput, spec: LocationSpec, maxTokenBytes: number): Extracted {
+  const found: Array<{ raw: string; location: CredentialLocation; prefixes?: readonly string[] }> = [];
+
+  for (const [name, prefixes] of spec.headers) {
+    const value = input.headers[name];
+    if (value === undefined) continue;
+    found.push({ raw: value, location: { type: 'header', name }, prefixes });
+  }
+  if (spec.params.size > 0 && input.query) {
+    for (const [name, value] of queryPairs(input.query)) {
+      if (spec.params.has(name)) found.push({ raw: value, location: { type: 'param', name } });
+    }
+  }
+  if (spec.cookies.size > 0 && input.headers.cookie) {
+    for (const [name, value] of cookiePairs(input.headers.cookie)) {
+      if (spec.cookies.has(name)) found.push({ raw: value, location: { type: 'cookie', name } });
+    }
+  }
+
+  if (found.length === 0) return { kind: 'none' };
+  if (found.length > 1) {
+    return { kind: 'error', reason: 'token_multiple', detail: `credentials found in ${found.map((f) => `${f.location.type} ${f.location.name}`).join(', ')}` };
+  }
+  const only = found[0]!;
+  let token = only.raw;
+  const where = `${only.location.type} ${only.location.name}`;
+  if (only.prefixes) {
+    // A comma can never be part of a JWT: it means Envoy merged repeated headers.
+    if (token.includes(',')) return { kind: 'error', reason: 'token_multiple', detail: `${where} holds more than one value` };
+    const prefix = only.prefixes.find((p) => token.startsWith(p));
+    if (prefix === undefined) {
+      return { kind: 'error', reason: 'token_malformed', detail: `${where} does not start with an accepted prefix` };
+    }
+    token = token.slice(prefix.length);
+  }
+  if (token.length > maxTokenBytes) {
+    return { kind: 'error', reason: 'token_too_large', detail: `token is ${token.length} bytes, limit ${maxTokenBytes}` };
+  }
+  if (!COMPACT_JWS.test(token)) {
+    return { kind: 'error', reason: 'token_malformed', detail: `${where} is not a compact JWS (three base64url segments)` };
+  }
+  return { kind: 'one', token, location: only.location };
+}
+
+function* queryPairs(query: string): Generator<[string, string]> {
+  for (const part of query.split('&')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    const rawName = eq < 0 ? part : part.slice(0, eq);
+    const rawValue = eq < 0 ? '' : part.slice(eq + 1);
+    yield [safeDecode(rawName), safeDecode(rawValue)];
+  }
+}
+
+function* cookiePairs(header: string): Generator<[string, string]> {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    yield [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s; // undecodable: keep raw, later checks reject it
+  }
+}

@@ -1,0 +1,225 @@
+// Load and validate configuration: YAML → JSON Schema (ajv) → semantic checks → resolved Config.
+// Every error names the offending field as a path like `issuers[0].jwksUri`.
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import { ConfigSchema, HMAC_ALGS, ASYMMETRIC_ALGS, type ConfigInput, type IssuerConfig } from './schema.js';
+import type { PolicySpec } from '../policy/schema.js';
+
+export interface ConfigProblem { path: string; message: string }
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly problems: ConfigProblem[]) {
+    super(`invalid configuration (${source}):\n` + problems.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ResolvedIssuer {
+  issuer: string;
+  keySource:
+    | { kind: 'remote'; uri: string }
+    | { kind: 'discovery'; issuer: string }
+    | { kind: 'inline'; jwks: { keys: Record<string, unknown>[] } }
+    | { kind: 'file'; path: string }
+    | { kind: 'none' };
+  hmacSecretFile?: string;
+  audiences: string[];
+  algorithms: string[];
+  fromHeaders: { name: string; prefix: string }[];
+  fromParams: string[];
+  fromCookies: string[];
+  clockSkewSeconds: number;
+  maxTokenAgeSeconds?: number;
+  typ?: string;
+  requiredClaims: string[];
+  outputClaimToHeaders: { header: string; claim: string }[];
+  forwardOriginalToken: boolean;
+  jwksRefreshSeconds: number;
+  jwksCooldownSeconds: number;
+  jwksTimeoutMs: number;
+  jwksMaxBytes: number;
+}
+
+export interface Config {
+  server: { grpc: string; http: string; admin: string; drainSeconds: number; readyTimeoutSeconds: number };
+  issuers: ResolvedIssuer[];
+  policies: PolicySpec[];
+  response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
+  limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number };
+  tokenCache: { maxEntries: number; maxTtlSeconds: number };
+  audit: { enabled: boolean; allowSampleRate: number };
+  log: { level: string };
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validateSchema = ajv.compile(ConfigSchema);
+
+/** `/issuers/0/jwksUri` → `issuers[0].jwksUri` */
+function jsonPointerToPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}
+
+function describeAjvError(e: ErrorObject): ConfigProblem {
+  const base = jsonPointerToPath(e.instancePath);
+  const join = (child: string) => (base ? `${base}.${child}` : child);
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return { path: join(String(e.params.additionalProperty)), message: 'unknown field (check spelling)' };
+    case 'required':
+      return { path: join(String(e.params.missingProperty)), message: 'is required' };
+    case 'enum':
+      return { path: base, message: `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}` };
+    default:
+      return { path: base, message: e.message ?? e.keyword };
+  }
+}
+
+export function parseConfigText(text: string, source = 'config'): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((err) => ({ path: '(yaml)', message: err.message.split('\n')[0] ?? String(err) })));
+  }
+  return doc.toJS() ?? {};
+}
+
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+  }
+  return resolveConfig(parseConfigText(text, file), file);
+}
+
+/** Validate (schema + semantics) and fill defaults. Throws ConfigError listing every problem. */
+export function resolveConfig(raw: unknown, source = 'config'): Config {
+  const input = structuredClone(raw ?? {}) as ConfigInput;
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new ConfigError(source, [{ path: '', message: 'must be a mapping' }]);
+  }
+  if (!validateSchema(input)) {
+    const problems = dedupe((validateSchema.errors ?? []).filter((e) => e.keyword !== 'anyOf').map(describeAjvError));
+    throw new ConfigError(source, problems);
+  }
+  const problems: ConfigProblem[] = [];
+  const issuers = (input.issuers ?? []).map((iss, i) => resolveIssuer(iss, `issuers[${i}]`, problems));
+  const seen = new Map<string, number>();
+  issuers.forEach((iss, i) => {
+    const prev = seen.get(iss.issuer);
+    if (prev !== undefined) problems.push({ path: `issuers[${i}].issuer`, message: `duplicate of issuers[${prev}]` });
+    seen.set(iss.issuer, i);
+  });
+  const policies = input.policies ?? [];
+  const names = new Map<string, number>();
+  policies.forEach((p, i) => {
+    const key = `${p.namespace ?? ''}/${p.name}`;
+    const prev = names.get(key);
+    if (prev !== undefined) problems.push({ path: `policies[${i}].name`, message: `duplicate of policies[${prev}]` });
+    names.set(key, i);
+  });
+  if (problems.length) throw new ConfigError(source, problems);
+
+  const s = input.server ?? {};
+  const r = input.response ?? {};
+  const l = input.limits ?? {};
+  const c = input.tokenCache ?? {};
+  const a = input.audit ?? {};
+  return {
+    server: {
+      grpc: s.grpc ?? '0.0.0.0:9191',
+      http: s.http ?? '0.0.0.0:9192',
+      admin: s.admin ?? '0.0.0.0:9090',
+      drainSeconds: s.drainSeconds ?? 10,
+      readyTimeoutSeconds: s.readyTimeoutSeconds ?? 30,
+    },
+    issuers,
+    policies,
+    response: {
+      subjectHeader: (r.subjectHeader ?? 'x-auth-subject').toLowerCase(),
+      issuerHeader: (r.issuerHeader ?? 'x-auth-issuer').toLowerCase(),
+      scopesHeader: (r.scopesHeader ?? 'x-auth-scopes').toLowerCase(),
+      ...(r.realm !== undefined ? { realm: r.realm } : {}),
+    },
+    limits: { maxTokenBytes: l.maxTokenBytes ?? 8192, maxHeaders: l.maxHeaders ?? 256, maxPathBytes: l.maxPathBytes ?? 16384 },
+    tokenCache: { maxEntries: c.maxEntries ?? 10000, maxTtlSeconds: c.maxTtlSeconds ?? 300 },
+    audit: { enabled: a.enabled ?? true, allowSampleRate: a.allowSampleRate ?? 1 },
+    log: { level: input.log?.level ?? 'info' },
+  };
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.path}\0${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+const HMAC = new Set<string>(HMAC_ALGS);
+
+function resolveIssuer(iss: IssuerConfig, at: string, problems: ConfigProblem[]): ResolvedIssuer {
+  const sources = (['jwksUri', 'jwks', 'jwksFile', 'discovery'] as const).filter((k) => iss[k] !== undefined && iss[k] !== false);
+  if (sources.length > 1) problems.push({ path: at, message: `set only one of jwksUri, jwks, jwksFile, discovery (found ${sources.join(', ')})` });
+  if (sources.length === 0 && !iss.hmacSecretFile) {
+    problems.push({ path: at, message: 'needs a key source: jwksUri, jwks, jwksFile, discovery: true, or hmacSecretFile' });
+  }
+  const algorithms = iss.algorithms ?? (iss.hmacSecretFile && sources.length === 0 ? ['HS256'] : [...ASYMMETRIC_ALGS]);
+  const hmacAlgs = algorithms.filter((a) => HMAC.has(a));
+  if (hmacAlgs.length && !iss.hmacSecretFile) {
+    problems.push({ path: `${at}.algorithms`, message: `${hmacAlgs.join(', ')} allowed only with hmacSecretFile (a public JWKS key must never be used as an HMAC secret)` });
+  }
+  if (iss.hmacSecretFile && !hmacAlgs.length) {
+    problems.push({ path: `${at}.hmacSecretFile`, message: 'set, but algorithms lists no HS* algorithm' });
+  }
+  if (iss.discovery && !/^https?:\/\//.test(iss.issuer)) {
+    problems.push({ path: `${at}.discovery`, message: 'discovery needs an http(s) issuer URL' });
+  }
+  let keySource: ResolvedIssuer['keySource'] = { kind: 'none' };
+  if (iss.jwksUri) keySource = { kind: 'remote', uri: iss.jwksUri };
+  else if (iss.discovery) keySource = { kind: 'discovery', issuer: iss.issuer };
+  else if (iss.jwksFile) keySource = { kind: 'file', path: iss.jwksFile };
+  else if (iss.jwks !== undefined) {
+    let jwks: unknown = iss.jwks;
+    if (typeof jwks === 'string') {
+      try {
+        jwks = JSON.parse(jwks);
+      } catch {
+        problems.push({ path: `${at}.jwks`, message: 'is not valid JSON' });
+      }
+    }
+    if (!jwks || typeof jwks !== 'object' || !Array.isArray((jwks as { keys?: unknown }).keys)) {
+      problems.push({ path: `${at}.jwks`, message: 'must be a JWK Set: {"keys": [...]}' });
+    } else {
+      keySource = { kind: 'inline', jwks: jwks as { keys: Record<string, unknown>[] } };
+    }
+  }
+  const headers = iss.fromHeaders ?? (iss.fromParams || iss.fromCookies ? [] : [{ name: 'authorization', prefix: 'Bearer ' }]);
+  return {
+    issuer: iss.issuer,
+    keySource,
+    ...(iss.hmacSecretFile ? { hmacSecretFile: iss.hmacSecretFile } : {}),
+    audiences: iss.audiences ?? [],
+    algorithms,
+    fromHeaders: headers.map((h) => ({ name: h.name.toLowerCase(), prefix: h.prefix ?? '' })),
+    fromParams: iss.fromParams ?? [],
+    fromCookies: iss.fromCookies ?? [],
+    clockSkewSeconds: iss.clockSkewSeconds ?? 30,
+    ...(iss.maxTokenAgeSeconds !== undefined ? { maxTokenAgeSeconds: iss.maxTokenAgeSeconds } : {}),
+    ...(iss.typ !== undefined ? { typ: iss.typ } : {}),
+    requiredClaims: [...new Set(['exp', ...(iss.requiredClaims ?? [])])],
+    outputClaimToHeaders: (iss.outputClaimToHeaders ?? []).map((h) => ({ header: h.header.toLowerCase(), claim: h.claim })),
+    forwardOriginalToken: iss.forwardOriginalToken ?? false,
+    jwksRefreshSeconds: iss.jwksRefreshSeconds ?? 300,
+    jwksCooldownSeconds: iss.jwksCooldownSeconds ?? 30,
+    jwksTimeoutMs: iss.jwksTimeoutMs ?? 2000,
+    jwksMaxBytes: iss.jwksMaxBytes ?? 1048576,
+  };
+}

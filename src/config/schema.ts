@@ -1,0 +1,126 @@
+// Configuration schema (TypeBox → JSON Schema). One source for the validator, the docs and,
+// later, the Helm values.schema.json / CRD. Defaults live here so `validate` shows them too.
+import { Type, type Static } from '@sinclair/typebox';
+import { StringEnum } from './string-enum.js';
+import { PolicySchema } from '../policy/schema.js';
+
+/** "host:port", ":port" or "[v6]:port". */
+const Address = (def: string) =>
+  Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]*):[0-9]{1,5}$', default: def, description: 'host:port' });
+
+export const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const HMAC_ALGS = ['HS256', 'HS384', 'HS512'] as const;
+const Alg = StringEnum([...ASYMMETRIC_ALGS, ...HMAC_ALGS]);
+
+const HeaderLocation = Type.Object(
+  {
+    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }),
+    prefix: Type.Optional(Type.String({ description: 'value prefix stripped before the token, e.g. "Bearer "' })),
+  },
+  { additionalProperties: false },
+);
+
+const ClaimToHeader = Type.Object(
+  {
+    header: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }),
+    claim: Type.String({ minLength: 1, description: 'claim name; nested claims with dots, e.g. realm_access.roles' }),
+  },
+  { additionalProperties: false },
+);
+
+const JwkSet = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }, { additionalProperties: true });
+
+export const IssuerSchema = Type.Object(
+  {
+    issuer: Type.String({ minLength: 1, description: 'exact `iss` value' }),
+    jwksUri: Type.Optional(Type.String({ pattern: '^https?://', description: 'remote JWKS URL' })),
+    jwks: Type.Optional(Type.Union([JwkSet, Type.String({ minLength: 2 })], { description: 'inline JWKS (object or JSON string)' })),
+    jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'local JWKS file, re-read on refresh' })),
+    discovery: Type.Optional(Type.Boolean({ description: 'fetch {issuer}/.well-known/openid-configuration for jwks_uri' })),
+    hmacSecretFile: Type.Optional(Type.String({ minLength: 1, description: 'file with an HS* secret (≥ 32 bytes); the only way to allow HS*' })),
+    audiences: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'token `aud` must contain one of these' })),
+    algorithms: Type.Optional(Type.Array(Alg, { minItems: 1, description: 'allow-list; default: asymmetric algorithms only' })),
+    fromHeaders: Type.Optional(Type.Array(HeaderLocation, { minItems: 1 })),
+    fromParams: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    fromCookies: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 600, default: 30 })),
+    maxTokenAgeSeconds: Type.Optional(Type.Integer({ minimum: 1, description: 'reject tokens whose iat is older; requires iat' })),
+    typ: Type.Optional(Type.String({ minLength: 1, description: 'required JWT typ header, e.g. at+jwt' })),
+    requiredClaims: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'claims that must be present (exp always is)' })),
+    outputClaimToHeaders: Type.Optional(Type.Array(ClaimToHeader)),
+    forwardOriginalToken: Type.Optional(Type.Boolean({ default: false, description: 'keep the credential on the upstream request (Istio default: removed)' })),
+    jwksRefreshSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 300 })),
+    jwksCooldownSeconds: Type.Optional(Type.Integer({ minimum: 0, default: 30 })),
+    jwksTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60000, default: 2000 })),
+    jwksMaxBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 1048576 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Optional(
+      Type.Object(
+        {
+          grpc: Type.Optional(Address('0.0.0.0:9191')),
+          http: Type.Optional(Address('0.0.0.0:9192')),
+          admin: Type.Optional(Address('0.0.0.0:9090')),
+          drainSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 300, default: 10, description: 'SIGTERM: time in-flight Checks get to finish' })),
+          readyTimeoutSeconds: Type.Optional(Type.Number({ minimum: 0, default: 30, description: 'startup wait for issuer keys before serving NOT_SERVING' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    issuers: Type.Optional(Type.Array(IssuerSchema, { default: [] })),
+    policies: Type.Optional(Type.Array(PolicySchema, { default: [] })),
+    response: Type.Optional(
+      Type.Object(
+        {
+          subjectHeader: Type.Optional(Type.String({ default: 'x-auth-subject' })),
+          issuerHeader: Type.Optional(Type.String({ default: 'x-auth-issuer' })),
+          scopesHeader: Type.Optional(Type.String({ default: 'x-auth-scopes' })),
+          realm: Type.Optional(Type.String({ description: 'realm in WWW-Authenticate challenges' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    limits: Type.Optional(
+      Type.Object(
+        {
+          maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 65536, default: 8192 })),
+          maxHeaders: Type.Optional(Type.Integer({ minimum: 1, default: 256, description: 'requests with more headers are rejected as malformed' })),
+          maxPathBytes: Type.Optional(Type.Integer({ minimum: 1, default: 16384 })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    tokenCache: Type.Optional(
+      Type.Object(
+        {
+          maxEntries: Type.Optional(Type.Integer({ minimum: 0, default: 10000, description: '0 disables the cache' })),
+          maxTtlSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 300, description: 'cap on entry lifetime (also bounds how long a removed key keeps working)' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    audit: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean({ default: true })),
+          allowSampleRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'fraction of allows recorded; denies are always recorded' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    log: Type.Optional(
+      Type.Object(
+        { level: Type.Optional(StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' })) },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type ConfigInput = Static<typeof ConfigSchema>;
+export type IssuerConfig = Static<typeof IssuerSchema>;

@@ -1,0 +1,83 @@
+// Types shared by the decision pipeline and its adapters (gRPC, HTTP, CLI).
+import type { JWTPayload } from 'jose';
+import type { Reason } from './reasons.js';
+
+export interface PeerInput {
+  address?: string;
+  port?: number;
+  /** mTLS identity as Envoy reports it, e.g. spiffe://cluster.local/ns/shop/sa/frontend */
+  principal?: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+/** Transport-neutral request, produced by normalize (stage 1). Header names are lower case. */
+export interface CheckInput {
+  /** x-request-id when present, else the transport's own id. */
+  requestId: string;
+  method: string;
+  host: string;
+  /** Path without the query string. */
+  path: string;
+  /** Raw query string without '?', '' when none. Never logged (may hold credentials). */
+  query: string;
+  headers: Readonly<Record<string, string>>;
+  source: PeerInput;
+  destination: PeerInput;
+  contextExtensions: Readonly<Record<string, string>>;
+  sni?: string;
+  protocol?: string;
+}
+
+export interface Identity {
+  issuer: string;
+  subject: string;
+  /** "<iss>/<sub>", Istio's request principal. */
+  requestPrincipal: string;
+  audiences: string[];
+  scopes: string[];
+  claims: JWTPayload;
+  /** Short SHA-256 prefix of the token: safe to log, useless to replay. */
+  tokenHash: string;
+}
+
+export interface PolicyMatch {
+  policy: string;
+  rule?: number;
+  action: 'ALLOW' | 'DENY' | 'AUDIT';
+  dryRun: boolean;
+}
+
+export interface Decision {
+  allow: boolean;
+  reason: Reason;
+  /** HTTP status for the client: 200 on allow. */
+  status: number;
+  /** Safe, token-free explanation. */
+  detail?: string;
+  /** The policy that decided (allow or DENY), if any. */
+  policy?: string;
+  rule?: number;
+  /** AUDIT / dry-run policies that matched; recorded, never decisive. */
+  audits?: PolicyMatch[];
+  identity?: Identity;
+  tokenHash?: string;
+  /** Allow only: headers to set on the upstream request (always overwrite). */
+  upstreamHeaders: Array<[string, string]>;
+  /** Allow only: request headers to strip (client-sent identity headers, the raw credential). */
+  removeHeaders: string[];
+  /** Allow only: query parameters to strip (credential passed as a parameter). */
+  removeQueryParams: string[];
+  /** Deny only: the WWW-Authenticate challenge. */
+  wwwAuthenticate?: string;
+}
+
+/** Outcome of authentication (stage 3). */
+export type AuthResult =
+  | { kind: 'anonymous' }
+  | { kind: 'authenticated'; identity: Identity; location: CredentialLocation; forwardToken: boolean; claimHeaders: Array<[string, string]> }
+  | { kind: 'failed'; reason: Reason; detail: string; tokenHash?: string };
+
+export interface CredentialLocation {
+  type: 'header' | 'param' | 'cookie';
+  name: string;
+}

@@ -1,0 +1,66 @@
+// Prometheus metrics (contract: names in DESIGN.md "Observability"). One registry per app
+// instance so several servers can live in one process (tests) without clashing.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REASON_CODES } from '../decision/reasons.js';
+import { VERSION } from '../version.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly decisions = new Counter({
+    name: 'zt_authz_decisions_total',
+    help: 'Authorization decisions by outcome, reason code and deciding policy',
+    labelNames: ['decision', 'reason', 'policy'] as const,
+    registers: [this.registry],
+  });
+  readonly checkDuration = new Histogram({
+    name: 'zt_authz_check_duration_seconds',
+    help: 'Time to decide one Check, from request receipt to response',
+    labelNames: ['transport'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly jwksRefresh = new Counter({
+    name: 'zt_authz_jwks_refresh_total',
+    help: 'JWKS (and discovery) fetch attempts by issuer and result',
+    labelNames: ['issuer', 'result', 'trigger'] as const,
+    registers: [this.registry],
+  });
+  readonly jwksFetchDuration = new Histogram({
+    name: 'zt_authz_jwks_fetch_duration_seconds',
+    help: 'Duration of JWKS fetch attempts',
+    labelNames: ['issuer'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    registers: [this.registry],
+  });
+  readonly jwksKeys = new Gauge({
+    name: 'zt_authz_jwks_keys',
+    help: 'Keys currently held per issuer (last-known-good)',
+    labelNames: ['issuer'] as const,
+    registers: [this.registry],
+  });
+  readonly tokenCacheHits = new Counter({ name: 'zt_authz_token_cache_hits_total', help: 'Verified-token cache hits', registers: [this.registry] });
+  readonly tokenCacheMisses = new Counter({ name: 'zt_authz_token_cache_misses_total', help: 'Verified-token cache misses (full verification)', registers: [this.registry] });
+  readonly policyReload = new Counter({
+    name: 'zt_authz_policy_reload_total',
+    help: 'Configuration/policy snapshot builds by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly policiesLoaded = new Gauge({ name: 'zt_authz_policies_loaded', help: 'Policies in the active snapshot', registers: [this.registry] });
+  readonly ready = new Gauge({ name: 'zt_authz_ready', help: '1 when serving (keys and policies loaded, not draining)', registers: [this.registry] });
+  readonly buildInfo = new Gauge({
+    name: 'zt_authz_build_info',
+    help: 'Build information',
+    labelNames: ['version', 'node'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: VERSION, node: process.version }, 1);
+    this.policyReload.inc({ result: 'success' }, 0);
+    this.policyReload.inc({ result: 'error' }, 0);
+    // Pre-create the common deny/allow series so rate() works from the first scrape.
+    for (const reason of REASON_CODES) this.decisions.inc({ decision: reason === 'allowed' ? 'allow' : 'deny', reason, policy: '' }, 0);
+  }
+}
