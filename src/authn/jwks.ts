@@ -1,0 +1,643 @@
+/**
+ * JWKS manager: our own replacement for jose's `createRemoteJWKSet`.
+ *
+ * Why not createRemoteJWKSet (see /work/shared/reference/jwt-pitfalls.md):
+ *  (a) once its cache ages out while the IdP is down, every verification (including of valid
+ *      tokens) blocks on a fetch and fails;
+ *  (b) failed fetches start no cooldown, so an unknown-`kid` storm hammers a down IdP.
+ *
+ * Guarantees of this module:
+ *  - Last-known-good: a held key set is only ever replaced by a newer *valid, non-empty* set. A
+ *    failed fetch, garbage, an empty set or an invalid set never drops the current keys.
+ *  - Background refresh (timers unref'd): next at `refreshIntervalMs` after a success; after a
+ *    failure exponential backoff from `retryMinMs` doubling up to `refreshIntervalMs`.
+ *  - The request path only ever waits on a fetch in two bounded cases: no keys yet, or an
+ *    unknown `kid`. Both are deduped (one in-flight fetch shared by all callers) and limited to
+ *    one attempt per `cooldownMs`; *failed* attempts start the cooldown too.
+ *  - Bounded fetches: `AbortSignal.timeout(timeoutMs)` per HTTP request (covers the body too),
+ *    body streamed with a byte cap, redirects never followed.
+ *  - No key material (and no response body text) ever appears in errors or events.
+ *
+ * Key-set validation (applies to every source): the document must be a JSON object with a `keys`
+ * array of objects. A set that contains private or symmetric key material (`d`, `priv`, `kty:
+ * "oct"`) is rejected as a whole (that material must be considered compromised). Entries that are
+ * not usable signature-verification public keys (unknown `kty`, `use` other than `sig`, a key that
+ * node:crypto cannot import, RSA under 2048 bits) are dropped; if no usable key remains the set is
+ * rejected ("no usable signing keys").
+ */
+import { createPublicKey } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import type {
+  CryptoKey,
+  FlattenedJWSInput,
+  JSONWebKeySet,
+  JWK,
+  JWSHeaderParameters,
+  JWTVerifyGetKey,
+  JWTVerifyOptions,
+  JWTVerifyResult,
+  JWTPayload,
+  LocalJWKSet,
+} from 'jose';
+
+export type JwksSource =
+  | { kind: 'remote'; uri: string } // jwksUri
+  | { kind: 'discovery'; issuer: string } // {issuer}/.well-known/openid-configuration → jwks_uri
+  | { kind: 'inline'; jwks: JSONWebKeySet }
+  | { kind: 'file'; path: string };
+
+export type JwksFetchResult = 'success' | 'error';
+
+export interface JwksFetchEvent {
+  issuer: string;
+  trigger: 'initial' | 'scheduled' | 'unknown_kid' | 'manual';
+  result: JwksFetchResult;
+  durationMs: number;
+  /** Number of keys held after the attempt (on error: the last-known-good count). */
+  keys: number;
+  error?: string;
+}
+
+export interface JwksOptions {
+  /** Label only (metrics/logs); never used to pick keys from a token. */
+  issuer: string;
+  source: JwksSource;
+  /** Background refresh interval, default 300_000. */
+  refreshIntervalMs?: number;
+  /** Min gap between on-demand refetches (unknown kid / no keys yet); failed attempts also start it. Default 30_000. */
+  cooldownMs?: number;
+  /** Per HTTP request (headers + body), default 2_000. */
+  timeoutMs?: number;
+  /** Max response body / file size, default 1 MiB. */
+  maxBytes?: number;
+  /** First retry after a failed background fetch, default 1_000, doubling up to refreshIntervalMs. */
+  retryMinMs?: number;
+  onFetch?: (e: JwksFetchEvent) => void;
+  /** After a successful fetch that changed the key set (kids or key material); for cache invalidation. */
+  onKeysChanged?: (kids: ReadonlySet<string>) => void;
+  /** Injectable clock for tests (cooldown bookkeeping and durations). */
+  now?: () => number;
+}
+
+export class JwksUnavailableError extends Error {
+  readonly code = 'ERR_ZT_JWKS_UNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'JwksUnavailableError';
+  }
+}
+
+/** Internal: a fetch/validation failure with a message that is safe to log. */
+class JwksFetchError extends Error {}
+
+const DEFAULTS = {
+  refreshIntervalMs: 300_000,
+  cooldownMs: 30_000,
+  timeoutMs: 2_000,
+  maxBytes: 1024 * 1024,
+  retryMinMs: 1_000,
+} as const;
+
+const ACCEPT_JWKS = 'application/jwk-set+json, application/json';
+const ACCEPT_DISCOVERY = 'application/json';
+const MIN_RSA_BITS = 2048;
+
+interface HeldSet {
+  local: LocalJWKSet;
+  kids: ReadonlySet<string>;
+  count: number;
+  fingerprint: string;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function positive(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new TypeError(`JwksOptions.${name} must be a positive finite number`);
+  }
+  return v;
+}
+
+function httpUrl(s: string, what: string): URL {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new TypeError(`${what} is not a valid URL`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError(`${what} must be an http(s) URL`);
+  return u;
+}
+
+/** Is this JWK a usable public signature-verification key? Never throws, never reports key data. */
+function isUsableKey(jwk: Record<string, unknown>): boolean {
+  if (jwk.use !== undefined && jwk.use !== 'sig') return false;
+  if (jwk.kid !== undefined && typeof jwk.kid !== 'string') return false;
+  switch (jwk.kty) {
+    case 'RSA':
+    case 'EC':
+    case 'OKP': {
+      try {
+        const ko = createPublicKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' });
+        if (jwk.kty === 'RSA') {
+          const bits = ko.asymmetricKeyDetails?.modulusLength;
+          if (bits === undefined || bits < MIN_RSA_BITS) return false;
+        }
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    case 'AKP':
+      // ML-DSA public keys: node 20's crypto cannot import them; keep them for jose (WebCrypto).
+      return typeof jwk.alg === 'string' && typeof jwk.pub === 'string';
+    default:
+      return false;
+  }
+}
+
+function fingerprintOf(keys: readonly Record<string, unknown>[]): string {
+  const canon = keys.map((k) =>
+    JSON.stringify(
+      Object.keys(k)
+        .sort()
+        .map((name) => [name, k[name]]),
+    ),
+  );
+  canon.sort();
+  return JSON.stringify(canon);
+}
+
+/**
+ * Validate an untrusted parsed JWKS document and build the held set. Throws JwksFetchError with
+ * a safe message.
+ */
+function buildSet(doc: unknown): HeldSet {
+  if (!isPlainObject(doc)) throw new JwksFetchError('invalid JWKS: not a JSON object');
+  const keys = doc.keys;
+  if (!Array.isArray(keys)) throw new JwksFetchError('invalid JWKS: "keys" must be an array');
+  const usable: Record<string, unknown>[] = [];
+  for (const k of keys) {
+    if (!isPlainObject(k)) throw new JwksFetchError('invalid JWKS: "keys" entries must be objects');
+    if (k.d !== undefined || k.priv !== undefined || k.kty === 'oct' || k.k !== undefined) {
+      throw new JwksFetchError('invalid JWKS: contains private or symmetric key material');
+    }
+    if (isUsableKey(k)) usable.push(k);
+  }
+  if (usable.length === 0) throw new JwksFetchError('invalid JWKS: no usable signing keys');
+  let local: LocalJWKSet;
+  try {
+    local = createLocalJWKSet({ keys: usable as unknown as JWK[] });
+  } catch {
+    throw new JwksFetchError('invalid JWKS: malformed key set');
+  }
+  const kids = new Set<string>();
+  for (const k of usable) if (typeof k.kid === 'string') kids.add(k.kid);
+  return { local, kids, count: usable.length, fingerprint: fingerprintOf(usable) };
+}
+
+function describeFetchError(err: unknown, timeoutMs: number): string {
+  if (err instanceof JwksFetchError) return err.message;
+  const e = err as { name?: unknown; cause?: unknown; message?: unknown };
+  if (e?.name === 'TimeoutError') return `timeout after ${timeoutMs} ms`;
+  if (e?.name === 'AbortError') return 'aborted';
+  const cause = e?.cause as { code?: unknown; message?: unknown; name?: unknown } | undefined;
+  if (cause?.name === 'TimeoutError') return `timeout after ${timeoutMs} ms`;
+  const cmsg = typeof cause?.message === 'string' ? cause.message : '';
+  if (/redirect/i.test(cmsg)) return 'redirect not allowed';
+  if (typeof cause?.code === 'string') return `network error (${cause.code})`;
+  if (typeof e?.name === 'string' && e.name === 'TypeError') return 'network error';
+  return 'network error';
+}
+
+export class JwksManager {
+  readonly issuer: string;
+  private readonly source: JwksSource;
+  private readonly refreshIntervalMs: number;
+  private readonly cooldownMs: number;
+  private readonly timeoutMs: number;
+  private readonly maxBytes: number;
+  private readonly retryMinMs: number;
+  private readonly onFetch: ((e: JwksFetchEvent) => void) | undefined;
+  private readonly onKeysChanged: ((kids: ReadonlySet<string>) => void) | undefined;
+  private readonly now: () => number;
+
+  private held: HeldSet | undefined;
+  private pending: Promise<boolean> | undefined;
+  private lastAttemptAt: number | undefined;
+  private lastError: string | undefined;
+  private discoveredJwksUri: string | undefined;
+
+  private started = false;
+  private generation = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private bgFailures = 0;
+  private readyWaiters = new Set<(ok: boolean) => void>();
+
+  /** Bound key resolver; pass straight to `jwtVerify(token, mgr.getKey, opts)`. */
+  readonly getKey: JWTVerifyGetKey;
+
+  constructor(opts: JwksOptions) {
+    if (!opts || typeof opts.issuer !== 'string') throw new TypeError('JwksOptions.issuer must be a string');
+    this.issuer = opts.issuer;
+    this.source = opts.source;
+    this.refreshIntervalMs = positive('refreshIntervalMs', opts.refreshIntervalMs, DEFAULTS.refreshIntervalMs);
+    this.cooldownMs = positive('cooldownMs', opts.cooldownMs, DEFAULTS.cooldownMs);
+    this.timeoutMs = positive('timeoutMs', opts.timeoutMs, DEFAULTS.timeoutMs);
+    this.maxBytes = positive('maxBytes', opts.maxBytes, DEFAULTS.maxBytes);
+    this.retryMinMs = positive('retryMinMs', opts.retryMinMs, DEFAULTS.retryMinMs);
+    this.onFetch = opts.onFetch;
+    this.onKeysChanged = opts.onKeysChanged;
+    this.now = opts.now ?? Date.now;
+
+    const src = opts.source as JwksSource | undefined;
+    switch (src?.kind) {
+      case 'inline':
+        try {
+          this.held = buildSet(src.jwks);
+        } catch (err) {
+          const msg = err instanceof JwksFetchError ? err.message : 'invalid JWKS';
+          throw new Error(`inline JWKS for issuer ${JSON.stringify(this.issuer)} rejected: ${msg}`);
+        }
+        break;
+      case 'remote':
+        httpUrl(src.uri, 'JWKS uri');
+        break;
+      case 'discovery':
+        httpUrl(src.issuer, 'discovery issuer');
+        break;
+      case 'file':
+        if (typeof src.path !== 'string' || src.path === '') throw new TypeError('JWKS file path must be a non-empty string');
+        break;
+      default:
+        throw new TypeError('JwksOptions.source.kind must be one of remote, discovery, inline, file');
+    }
+    this.getKey = this.resolveKey.bind(this);
+  }
+
+  /** Initial load + background refresh (timers unref'd). Idempotent. No-op for inline sources. */
+  start(): void {
+    if (this.started || this.source.kind === 'inline') return;
+    this.started = true;
+    const gen = ++this.generation;
+    void this.refresh('initial').then((ok) => this.scheduleNext(gen, ok));
+  }
+
+  /** Clears timers; safe to call twice. Pending waitReady() calls resolve with the current state. */
+  stop(): void {
+    this.started = false;
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const ok = this.ready;
+    for (const w of [...this.readyWaiters]) w(ok);
+  }
+
+  get ready(): boolean {
+    return this.held !== undefined;
+  }
+
+  get keyCount(): number {
+    return this.held?.count ?? 0;
+  }
+
+  get kids(): ReadonlySet<string> {
+    return this.held?.kids ?? new Set<string>();
+  }
+
+  /** Resolves true as soon as a valid key set is held, false after timeoutMs. Does not start(). */
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(t);
+        this.readyWaiters.delete(done);
+        resolve(ok);
+      };
+      const t = setTimeout(() => done(this.ready), Math.max(0, timeoutMs));
+      this.readyWaiters.add(done);
+    });
+  }
+
+  /**
+   * Fetch now (bypasses the cooldown). Deduped: concurrent callers share one in-flight fetch
+   * (and its trigger label). Never throws; returns whether that fetch succeeded.
+   */
+  refresh(trigger: JwksFetchEvent['trigger'] = 'manual'): Promise<boolean> {
+    if (this.source.kind === 'inline') return Promise.resolve(true);
+    if (this.pending) return this.pending;
+    const p = this.runFetch(trigger).finally(() => {
+      if (this.pending === p) this.pending = undefined;
+    });
+    this.pending = p;
+    return p;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private scheduleNext(gen: number, ok: boolean): void {
+    if (!this.started || gen !== this.generation) return;
+    let delay: number;
+    if (ok) {
+      this.bgFailures = 0;
+      delay = this.refreshIntervalMs;
+    } else {
+      this.bgFailures++;
+      delay = Math.min(this.retryMinMs * 2 ** Math.min(this.bgFailures - 1, 30), this.refreshIntervalMs);
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.refresh('scheduled').then((r) => this.scheduleNext(gen, r));
+    }, delay);
+    this.timer.unref();
+  }
+
+  private cooldownAllows(): boolean {
+    return this.lastAttemptAt === undefined || this.now() - this.lastAttemptAt >= this.cooldownMs;
+  }
+
+  /** Bounded on-demand fetch: join an in-flight fetch, else fetch if the cooldown allows. */
+  private onDemand(): Promise<boolean> | undefined {
+    if (this.pending) return this.pending;
+    if (!this.cooldownAllows()) return undefined;
+    return this.refresh(this.lastAttemptAt === undefined ? 'initial' : 'unknown_kid');
+  }
+
+  private async resolveKey(protectedHeader: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    if (!this.held) {
+      const p = this.onDemand();
+      if (p) await p;
+      const held = this.held as HeldSet | undefined;
+      if (!held) {
+        throw new JwksUnavailableError(
+          `no JWKS keys available for issuer ${JSON.stringify(this.issuer)}` + (this.lastError ? `: ${this.lastError}` : ''),
+        );
+      }
+      return held.local(protectedHeader, token);
+    }
+    const before = this.held;
+    try {
+      return await before.local(protectedHeader, token);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      // A fetch may have completed while we were selecting: retry on the newer set without fetching.
+      if (this.held !== before) return (this.held as HeldSet).local(protectedHeader, token);
+      const p = this.onDemand();
+      if (!p) throw err;
+      await p;
+      return (this.held as HeldSet).local(protectedHeader, token);
+    }
+  }
+
+  private async runFetch(trigger: JwksFetchEvent['trigger']): Promise<boolean> {
+    const t0 = this.now();
+    this.lastAttemptAt = t0;
+    let ok = false;
+    let error: string | undefined;
+    try {
+      const doc = await this.load(trigger);
+      const next = buildSet(doc);
+      const prev = this.held;
+      if (prev && prev.fingerprint === next.fingerprint) {
+        // Identical set: keep the old selector (and jose's imported-key cache).
+      } else {
+        this.held = next;
+        if (prev) this.safeCall(() => this.onKeysChanged?.(next.kids));
+      }
+      ok = true;
+      this.lastError = undefined;
+    } catch (err) {
+      error = describeFetchError(err, this.timeoutMs);
+      if (!/^(JWKS|discovery|invalid JWKS|OIDC)/.test(error)) error = `JWKS fetch failed: ${error}`;
+      this.lastError = error;
+    }
+    const end = this.now();
+    this.lastAttemptAt = end;
+    const ev: JwksFetchEvent = {
+      issuer: this.issuer,
+      trigger,
+      result: ok ? 'success' : 'error',
+      durationMs: Math.max(0, end - t0),
+      keys: this.keyCount,
+    };
+    if (error !== undefined) ev.error = error;
+    this.safeCall(() => this.onFetch?.(ev));
+    if (this.held) for (const w of [...this.readyWaiters]) w(true);
+    return ok;
+  }
+
+  private safeCall(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      // observer errors must never break key management
+    }
+  }
+
+  /** Load the raw JWKS document from the configured source. */
+  private async load(trigger: JwksFetchEvent['trigger']): Promise<unknown> {
+    const src = this.source;
+    switch (src.kind) {
+      case 'remote':
+        return this.fetchJson(src.uri, ACCEPT_JWKS, 'JWKS fetch failed');
+      case 'file':
+        return this.readFileJson(src.path);
+      case 'discovery':
+        return this.loadViaDiscovery(src.issuer, trigger);
+      case 'inline':
+        return src.jwks;
+    }
+  }
+
+  private async loadViaDiscovery(issuer: string, trigger: JwksFetchEvent['trigger']): Promise<unknown> {
+    const cached = this.discoveredJwksUri;
+    if (cached === undefined || trigger !== 'unknown_kid') {
+      // Re-discover on first use and on every scheduled/initial/manual refresh. If discovery
+      // fails but a previously validated jwks_uri is cached, fall back to it.
+      let uri: string;
+      try {
+        uri = await this.discover(issuer);
+      } catch (err) {
+        if (cached === undefined) throw err;
+        uri = cached;
+      }
+      this.discoveredJwksUri = uri;
+      return this.fetchJson(uri, ACCEPT_JWKS, 'JWKS fetch failed');
+    }
+    try {
+      return await this.fetchJson(cached, ACCEPT_JWKS, 'JWKS fetch failed');
+    } catch (err) {
+      // The JWKS fetch failed: re-discover; if jwks_uri moved, follow it once.
+      const uri = await this.discover(issuer).catch(() => undefined);
+      if (uri === undefined || uri === cached) throw err;
+      this.discoveredJwksUri = uri;
+      return this.fetchJson(uri, ACCEPT_JWKS, 'JWKS fetch failed');
+    }
+  }
+
+  private async discover(issuer: string): Promise<string> {
+    const url = issuer.replace(/\/+$/, '') + '/.well-known/openid-configuration';
+    const doc = await this.fetchJson(url, ACCEPT_DISCOVERY, 'discovery fetch failed');
+    if (!isPlainObject(doc)) throw new JwksFetchError('discovery document is not a JSON object');
+    // OIDC Discovery 1.0 §4.3: the returned issuer MUST be identical to the configured one.
+    if (doc.issuer !== issuer) throw new JwksFetchError('discovery issuer mismatch');
+    const jwksUri = doc.jwks_uri;
+    if (typeof jwksUri !== 'string') throw new JwksFetchError('discovery jwks_uri missing');
+    let u: URL;
+    try {
+      u = httpUrl(jwksUri, 'jwks_uri');
+    } catch {
+      throw new JwksFetchError('discovery jwks_uri is not an http(s) URL');
+    }
+    // No scheme downgrade: an https issuer must publish an https jwks_uri.
+    if (new URL(issuer).protocol === 'https:' && u.protocol !== 'https:') {
+      throw new JwksFetchError('discovery jwks_uri must be https for an https issuer');
+    }
+    return u.href;
+  }
+
+  /** GET url with timeout, no redirects, 200-only and a streamed byte cap; returns parsed JSON. */
+  private async fetchJson(url: string, accept: string, label: string): Promise<unknown> {
+    const fail = (msg: string): JwksFetchError => new JwksFetchError(`${label}: ${msg}`);
+    let text: string;
+    try {
+      const res = await fetch(url, {
+        method: 'GET',
+        headers: { accept },
+        redirect: 'error',
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      if (res.status !== 200) {
+        await res.body?.cancel().catch(() => undefined);
+        throw fail(`HTTP ${res.status}`);
+      }
+      const declared = Number(res.headers.get('content-length'));
+      if (Number.isFinite(declared) && declared > this.maxBytes) {
+        await res.body?.cancel().catch(() => undefined);
+        throw fail(`body exceeds ${this.maxBytes} bytes`);
+      }
+      const bytes = await this.readCapped(res, fail);
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      } catch {
+        throw fail('invalid JSON');
+      }
+    } catch (err) {
+      if (err instanceof JwksFetchError) throw err;
+      throw fail(describeFetchError(err, this.timeoutMs));
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw fail('invalid JSON');
+    }
+  }
+
+  private async readCapped(res: Response, fail: (m: string) => JwksFetchError): Promise<Uint8Array> {
+    if (!res.body) return new Uint8Array(0);
+    const reader = res.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > this.maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw fail(`body exceeds ${this.maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+    const out = new Uint8Array(total);
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.byteLength;
+    }
+    return out;
+  }
+
+  private async readFileJson(path: string): Promise<unknown> {
+    const fail = (msg: string): JwksFetchError => new JwksFetchError(`JWKS file read failed: ${msg}`);
+    let buf: Buffer;
+    let fh: import('node:fs/promises').FileHandle | undefined;
+    try {
+      fh = await open(path, 'r');
+      const st = await fh.stat();
+      if (!st.isFile()) throw fail('not a regular file');
+      if (st.size > this.maxBytes) throw fail(`body exceeds ${this.maxBytes} bytes`);
+      buf = Buffer.alloc(this.maxBytes + 1);
+      let n = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+        if (n > this.maxBytes) throw fail(`body exceeds ${this.maxBytes} bytes`);
+      }
+      buf = buf.subarray(0, n);
+    } catch (err) {
+      if (err instanceof JwksFetchError) throw err;
+      const code = (err as { code?: unknown })?.code;
+      throw fail(typeof code === 'string' ? code : 'I/O error');
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw fail('invalid JSON');
+    }
+  }
+}
+
+/** Max candidate keys tried by verifyWithJwks when the key set has several matches. */
+export const DEFAULT_MAX_CANDIDATES = 4;
+
+/**
+ * jwtVerify with the manager's key resolver, handling `JWKSMultipleMatchingKeys` deliberately.
+ *
+ * jose throws JWKSMultipleMatchingKeys when more than one key in the set matches the header
+ * (typically a token without `kid`, or an IdP publishing duplicate kids); `jwtVerify` does not try
+ * the candidates itself, so passing `mgr.getKey` straight to jwtVerify fails such tokens closed.
+ *
+ * Behaviour here: try each candidate (in JWKS order, at most `maxCandidates` of them to bound the
+ * signature-CPU cost an attacker can cause with kid-less tokens) and return the first result
+ * whose signature verifies. Only a *signature* failure moves on to the next candidate: any other
+ * error from a candidate whose signature did verify (expired, wrong audience, …) is thrown at
+ * once. If no candidate verifies, the last signature-verification failure is thrown (or
+ * JWSSignatureVerificationFailed if there were no importable candidates).
+ */
+export async function verifyWithJwks<P = JWTPayload>(
+  token: string | Uint8Array,
+  mgr: Pick<JwksManager, 'getKey'>,
+  verifyOptions: JWTVerifyOptions = {},
+  maxCandidates: number = DEFAULT_MAX_CANDIDATES,
+): Promise<JWTVerifyResult<P>> {
+  try {
+    return await jwtVerify<P>(token, mgr.getKey, verifyOptions);
+  } catch (err) {
+    if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+    let lastSigError: unknown;
+    let tried = 0;
+    for await (const key of err as AsyncIterable<CryptoKey>) {
+      if (tried++ >= maxCandidates) break;
+      try {
+        return await jwtVerify<P>(token, key, verifyOptions);
+      } catch (e) {
+        if (e instanceof joseErrors.JWSSignatureVerificationFailed) {
+          lastSigError = e;
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw lastSigError ?? new joseErrors.JWSSignatureVerificationFailed();
+  }
+}

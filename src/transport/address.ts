@@ -1,0 +1,14 @@
+/** Parse "host:port", ":port" or "[v6]:port" (validated by the config schema) for listen(). */
+export function parseAddress(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  let host = addr.slice(0, i);
+  const port = Number(addr.slice(i + 1));
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port in address ${addr}`);
+  return { host: host || '0.0.0.0', port };
+}
+
+/** host:port in the form grpc-js and humans expect (IPv6 in brackets). */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

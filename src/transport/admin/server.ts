@@ -1,0 +1,70 @@
+// Admin HTTP listener: /metrics (Prometheus), /healthz (process alive), /readyz (can decide).
+// Extra read-only routes (the demo JWKS) can be mounted by the caller.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { parseAddress } from '../address.js';
+
+export type Route = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface AdminListener {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startAdminServer(
+  address: string,
+  registry: Registry,
+  ready: () => boolean,
+  extraRoutes: Record<string, Route> = {},
+): Promise<AdminListener> {
+  const routes: Record<string, Route> = {
+    '/metrics': (_req, res) => {
+      registry.metrics().then(
+        (body) => send(res, 200, registry.contentType, body),
+        () => send(res, 500, 'text/plain', 'metrics unavailable\n'),
+      );
+    },
+    '/healthz': (_req, res) => send(res, 200, 'text/plain', 'ok\n'),
+    '/readyz': (_req, res) => (ready() ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'not ready\n')),
+    ...extraRoutes,
+  };
+  const server = createServer((req, res) => {
+    try {
+      const path = (req.url ?? '/').split('?')[0]!;
+      const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+      if (!route) return send(res, 404, 'text/plain', 'not found\n');
+      route(req, res);
+    } catch {
+      send(res, 500, 'text/plain', 'internal error\n');
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10000;
+  server.requestTimeout = 10000;
+  const { host, port } = parseAddress(address);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  return {
+    server,
+    port: typeof addr === 'object' && addr ? addr.port : port,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}

@@ -1,0 +1,54 @@
+// grpc.health.v1: SERVING only while the service can decide (keys + policies loaded, not draining).
+// Service names accepted: "" (whole server) and the two Authorization services.
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { AUTH_V2_SERVICE, AUTH_V3_SERVICE } from './protos.js';
+
+type Status = 'SERVING' | 'NOT_SERVING';
+const KNOWN = new Set(['', AUTH_V3_SERVICE, AUTH_V2_SERVICE]);
+
+export class HealthState {
+  private readonly events = new EventEmitter();
+  private last: Status = 'NOT_SERVING';
+
+  constructor(private readonly serving: () => boolean) {
+    this.events.setMaxListeners(0);
+  }
+
+  get status(): Status {
+    return this.serving() ? 'SERVING' : 'NOT_SERVING';
+  }
+
+  /** Re-evaluate and notify watchers when the status changed. */
+  update(): void {
+    const now = this.status;
+    if (now !== this.last) {
+      this.last = now;
+      this.events.emit('change', now);
+    }
+  }
+
+  handlers(): grpc.UntypedServiceImplementation {
+    return {
+      Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const service = call.request?.service ?? '';
+        if (!KNOWN.has(service)) return cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${service}` });
+        cb(null, { status: this.status });
+      },
+      Watch: (call: grpc.ServerWritableStream<{ service?: string }, unknown>) => {
+        const service = call.request?.service ?? '';
+        if (!KNOWN.has(service)) {
+          call.write({ status: 'SERVICE_UNKNOWN' });
+          return; // per the health protocol the stream stays open for unknown services
+        }
+        call.write({ status: this.status });
+        const onChange = (s: Status) => call.write({ status: s });
+        this.events.on('change', onChange);
+        const stop = () => this.events.off('change', onChange);
+        call.on('cancelled', stop);
+        call.on('close', stop);
+        call.on('error', stop);
+      },
+    };
+  }
+}

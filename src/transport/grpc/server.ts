@@ -1,0 +1,53 @@
+// gRPC listener: envoy.service.auth.v3 and v2 Authorization/Check plus grpc.health.v1.
+// The handler only adapts; the decision comes from the injected check function.
+import * as grpc from '@grpc/grpc-js';
+import { authV2Service, authV3Service, healthService } from './protos.js';
+import type { CheckRequest, CheckResponse } from './messages.js';
+import type { HealthState } from './health.js';
+import { formatAddress, parseAddress } from '../address.js';
+
+export type CheckHandler = (req: CheckRequest, transport: 'grpc-v3' | 'grpc-v2') => Promise<CheckResponse>;
+
+export interface GrpcListener {
+  server: grpc.Server;
+  port: number;
+  /** Graceful: stop accepting calls, let in-flight ones finish; force after deadlineMs. */
+  drain(deadlineMs: number): Promise<'drained' | 'forced'>;
+}
+
+export async function startGrpcServer(address: string, check: CheckHandler, health: HealthState): Promise<GrpcListener> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const unary = (transport: 'grpc-v3' | 'grpc-v2') => (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, cb: grpc.sendUnaryData<CheckResponse>) => {
+    check(call.request, transport).then(
+      (res) => cb(null, res),
+      // check() never rejects by contract; if it does, an RPC error (never OK) reaches Envoy.
+      () => cb({ code: grpc.status.INTERNAL, details: 'internal error' }),
+    );
+  };
+  server.addService(authV3Service(), { Check: unary('grpc-v3') });
+  server.addService(authV2Service(), { Check: unary('grpc-v2') });
+  server.addService(healthService(), health.handlers());
+
+  const { host, port } = parseAddress(address);
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(formatAddress(host, port), grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    server,
+    port: bound,
+    drain: (deadlineMs) =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve('forced');
+        }, deadlineMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve('drained');
+        });
+      }),
+  };
+}
