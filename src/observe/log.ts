@@ -27,7 +27,7 @@ export function createAuditLogger(dest?: DestinationStream): Logger {
       level: 'info',
       base: { log: 'audit' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: () => ({}) },
+      formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT, censor: '[redacted]' },
     },
     dest ?? pino.destination({ dest: 1, sync: false }),

@@ -1,0 +1,80 @@
+// `zt-authz demo` (what `npm start` runs): local signing key + JWKS/discovery served on the
+// admin port, the demo policy set, and ready-to-paste commands for an allow and two denies.
+import { parseArgs } from 'node:util';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { stringify } from 'yaml';
+import { resolveConfig } from '../config/load.js';
+import { App } from '../app.js';
+import { demoConfig, demoIssuer } from '../demo/config.js';
+import { DEMO_ALG, DEMO_AUDIENCE, demoDir, demoIssuerFile, loadOrCreateDemoKey } from '../demo/keys.js';
+import { mintToken } from '../demo/token.js';
+import { send as sendJson } from '../transport/admin/server.js';
+import { runUntilSignal } from './lifecycle.js';
+
+export async function runDemo(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { grpc: { type: 'string', default: '127.0.0.1:9191' }, admin: { type: 'string', default: '127.0.0.1:9090' } },
+  });
+  const addrs = { grpc: values.grpc!, admin: values.admin! };
+  const dir = demoDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const key = await loadOrCreateDemoKey(dir);
+  const issuer = demoIssuer(addrs);
+  const raw = demoConfig(addrs);
+  const config = resolveConfig(raw, 'built-in demo config');
+  writeFileSync(join(dir, 'config.yaml'), `# Effective demo configuration (for reference; written by zt-authz demo)\n${stringify(raw)}`);
+  writeFileSync(demoIssuerFile(dir), issuer);
+
+  const jwks = JSON.stringify({ keys: [key.publicJwk] });
+  const discovery = JSON.stringify({ issuer, jwks_uri: `${issuer}/.well-known/jwks.json`, id_token_signing_alg_values_supported: [DEMO_ALG] });
+  const app = await App.start({
+    config,
+    adminRoutes: {
+      '/.well-known/jwks.json': (_req, res) => sendJson(res, 200, 'application/jwk-set+json', jwks),
+      '/.well-known/openid-configuration': (_req, res) => sendJson(res, 200, 'application/json', discovery),
+    },
+  });
+
+  const token = await mintToken({ issuer, subject: 'demo-user', audience: DEMO_AUDIENCE, scope: 'orders:read', ttlSeconds: 3600, claims: { tenant: 'acme' }, key: key.privateKey, kid: key.kid, alg: DEMO_ALG });
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const rel = relative(process.cwd(), tokenFile) || tokenFile;
+  const cli = './bin/zt-authz';
+  const a = `--addr ${addrs.grpc}`;
+  const banner = [
+    '',
+    'zt-authz demo is running (Ctrl-C to stop)',
+    `  gRPC ext_authz  ${addrs.grpc}   envoy.service.auth.v3.Authorization/Check (and v2)`,
+    `  admin           http://${addrs.admin}   /metrics /healthz /readyz /.well-known/jwks.json`,
+    `  issuer          ${issuer}   audience "${DEMO_AUDIENCE}", RS256, OIDC discovery`,
+    `  policies        block-admin (DENY /admin*), api-read (GET /api/*), api-write (POST/PUT/DELETE /api/* with scope orders:write)`,
+    `  state           ${dir}  (signing key, effective config.yaml, token)`,
+    '',
+    'A ready token (sub=demo-user, scope="orders:read", tenant=acme, valid 1 h), also saved in ' + rel + ':',
+    `  ${token}`,
+    '',
+    'In another terminal, from this directory:',
+    '  # allow: GET /api/orders with the token',
+    `  ${cli} send ${a} --path /api/orders --token "$(cat ${rel})"`,
+    '  # deny 401 token_missing: no token',
+    `  ${cli} send ${a} --path /api/orders`,
+    '  # deny 403 no_policy_matched: POST needs scope orders:write',
+    `  ${cli} send ${a} --method POST --path /api/orders --token "$(cat ${rel})"`,
+    '  # allow: mint a token that has the write scope',
+    `  ${cli} send ${a} --method POST --path /api/orders --token "$(${cli} token --sub alice --scope 'orders:read orders:write')"`,
+    '  # metrics',
+    `  curl -s http://${addrs.admin}/metrics | grep zt_authz_decisions_total`,
+    '',
+  ].join('\n');
+  await waitReady(app, 10_000);
+  process.stderr.write(banner + '\n');
+  return runUntilSignal(app);
+}
+
+async function waitReady(app: App, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!app.ready && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  if (!app.ready) app.logger.warn('demo: keys not loaded yet; the commands below will answer jwks_unavailable until they are');
+}

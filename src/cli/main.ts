@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+// zt-authz command line: serve | validate | demo | token | send.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile, type Config } from '../config/load.js';
+import { checkPolicies } from '../config/snapshot-builder.js';
+import { App } from '../app.js';
+import { send } from './send.js';
+import { runUntilSignal } from './lifecycle.js';
+import { runDemo } from './demo.js';
+import { mintToken, keyFromJwkFile, parseClaimArgs } from '../demo/token.js';
+import { DEMO_ALG, DEMO_AUDIENCE, loadOrCreateDemoKey, demoDir, demoIssuerFile } from '../demo/keys.js';
+import { readFileSync, existsSync } from 'node:fs';
+import { VERSION } from '../version.js';
+
+const USAGE = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
+
+Usage:
+  zt-authz serve [--config FILE]        run the service (config also from $ZT_AUTHZ_CONFIG)
+  zt-authz validate FILE                check a config file (schema + policies); exit 1 on errors
+  zt-authz demo [--grpc H:P] [--admin H:P]
+                                        run on the built-in demo config (npm start)
+  zt-authz token [--sub S] [--scope "a b"] [--aud A] [--ttl SECONDS] [--claim k=v]...
+                 [--key PRIVATE_JWK_FILE --iss ISSUER]
+                                        mint a token (default: the demo key and issuer)
+  zt-authz send [--addr H:P] [--token T] [--method M] [--path P] [--host H]
+                [--header "k: v"]... [--principal spiffe://...] [--v2] [--json]
+                                        send one ext_authz Check over gRPC and print the decision
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve':
+      return serve(rest);
+    case 'validate':
+      return validate(rest);
+    case 'demo':
+      return runDemo(rest);
+    case 'token':
+      return token(rest);
+    case 'send':
+      return sendCmd(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    case '--version':
+      console.log(VERSION);
+      return 0;
+    default:
+      process.stderr.write(`unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+  const file = values.config ?? process.env.ZT_AUTHZ_CONFIG;
+  if (!file) {
+    console.error('serve: no config (use --config FILE or ZT_AUTHZ_CONFIG); `zt-authz demo` runs the built-in demo');
+    return 2;
+  }
+  const config = loadConfigFile(file);
+  const app = await App.start({ config });
+  return runUntilSignal(app);
+}
+
+function validate(args: string[]): number {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+  const file = positionals[0] ?? values.config ?? process.env.ZT_AUTHZ_CONFIG;
+  if (!file) {
+    console.error('validate: give a config file');
+    return 2;
+  }
+  try {
+    const config: Config = loadConfigFile(file);
+    const policies = checkPolicies(config, file);
+    console.log(`${file}: OK (${config.issuers.length} issuer(s), ${policies.size} polic${policies.size === 1 ? 'y' : 'ies'})`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+async function token(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      sub: { type: 'string', default: 'demo-user' },
+      scope: { type: 'string' },
+      aud: { type: 'string', multiple: true },
+      ttl: { type: 'string', default: '3600' },
+      claim: { type: 'string', multiple: true, default: [] },
+      key: { type: 'string' },
+      iss: { type: 'string' },
+      typ: { type: 'string' },
+    },
+  });
+  const ttl = Number(values.ttl);
+  if (!Number.isInteger(ttl)) throw new Error('--ttl must be an integer number of seconds (negative mints an expired token)');
+  let signer: { key: import('jose').CryptoKey; kid: string; alg: string };
+  let issuer = values.iss;
+  if (values.key) {
+    if (!issuer) throw new Error('--key needs --iss');
+    signer = await keyFromJwkFile(values.key);
+  } else {
+    const demo = await loadOrCreateDemoKey();
+    signer = { key: demo.privateKey, kid: demo.kid, alg: DEMO_ALG };
+    if (!issuer) {
+      const f = demoIssuerFile();
+      if (!existsSync(f)) throw new Error(`no demo issuer recorded in ${demoDir()}: start the demo first (npm start) or pass --iss`);
+      issuer = readFileSync(f, 'utf8').trim();
+    }
+  }
+  const aud = values.aud ?? (values.key ? undefined : [DEMO_AUDIENCE]);
+  const jwt = await mintToken({
+    issuer,
+    subject: values.sub!,
+    ...(aud ? { audience: aud.length === 1 ? aud[0]! : aud } : {}),
+    ...(values.scope ? { scope: values.scope } : {}),
+    ttlSeconds: ttl,
+    claims: parseClaimArgs(values.claim ?? []),
+    ...signer,
+    ...(values.typ ? { typ: values.typ } : {}),
+  });
+  console.log(jwt);
+  return 0;
+}
+
+async function sendCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      addr: { type: 'string', default: '127.0.0.1:9191' },
+      token: { type: 'string' },
+      method: { type: 'string', default: 'GET' },
+      path: { type: 'string', default: '/' },
+      host: { type: 'string', default: 'orders.demo.svc' },
+      header: { type: 'string', multiple: true, default: [] },
+      principal: { type: 'string' },
+      v2: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '5000' },
+    },
+  });
+  return send({
+    addr: values.addr!,
+    method: values.method!,
+    path: values.path!,
+    host: values.host!,
+    headers: values.header ?? [],
+    v2: values.v2!,
+    json: values.json!,
+    timeoutMs: Number(values.timeout),
+    ...(values.token ? { token: values.token } : {}),
+    ...(values.principal ? { principal: values.principal } : {}),
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Listeners are closed by now; let pino flush, then leave even if a client socket lingers.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (err) => {
+    console.error(err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`);
+    process.exit(err instanceof ConfigError ? 1 : 2);
+  },
+);
+
