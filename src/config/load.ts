@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ConfigSchema, HMAC_ALGS, ASYMMETRIC_ALGS, type ConfigInput, type IssuerConfig } from './schema.js';
 import type { PolicySpec } from '../policy/schema.js';
+import { compilePolicies } from '../policy/compile.js';
 
 export interface ConfigProblem { path: string; message: string }
 
@@ -52,7 +53,7 @@ export interface Config {
   log: { level: string };
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 const validateSchema = ajv.compile(ConfigSchema);
 
 /** `/issuers/0/jwksUri` → `issuers[0].jwksUri` */
@@ -72,6 +73,10 @@ function describeAjvError(e: ErrorObject): ConfigProblem {
       return { path: join(String(e.params.additionalProperty)), message: 'unknown field (check spelling)' };
     case 'required':
       return { path: join(String(e.params.missingProperty)), message: 'is required' };
+    case 'pattern': {
+      const description = (e.parentSchema as { description?: string } | undefined)?.description;
+      return { path: base, message: description ? `must be ${description}` : `must match ${String(e.params.pattern)}` };
+    }
     case 'enum':
       return { path: base, message: `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}` };
     default:
@@ -123,6 +128,8 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     if (prev !== undefined) problems.push({ path: `policies[${i}].name`, message: `duplicate of policies[${prev}]` });
     names.set(key, i);
   });
+  compilePolicies(policies, problems); // compiled again per snapshot; here for its problems
+  problems.push(...headerProblems(input, issuers));
   if (problems.length) throw new ConfigError(source, problems);
 
   const s = input.server ?? {};
@@ -222,4 +229,23 @@ function resolveIssuer(iss: IssuerConfig, at: string, problems: ConfigProblem[])
     jwksTimeoutMs: iss.jwksTimeoutMs ?? 2000,
     jwksMaxBytes: iss.jwksMaxBytes ?? 1048576,
   };
+}
+
+// Headers we set upstream must not collide with routing or credential headers.
+const RESERVED = new Set(['host', 'authorization', 'cookie', 'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade']);
+
+function headerProblems(input: ConfigInput, issuers: ResolvedIssuer[]): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const credentialHeaders = new Set(issuers.flatMap((i) => i.fromHeaders.map((h) => h.name)));
+  const check = (raw: string | undefined, path: string) => {
+    if (raw === undefined) return;
+    const name = raw.toLowerCase();
+    if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) out.push({ path, message: `"${raw}" is not a valid header name` });
+    else if (name.startsWith(':') || RESERVED.has(name) || credentialHeaders.has(name)) out.push({ path, message: `"${raw}" is reserved (routing or credential header)` });
+  };
+  check(input.response?.subjectHeader, 'response.subjectHeader');
+  check(input.response?.issuerHeader, 'response.issuerHeader');
+  check(input.response?.scopesHeader, 'response.scopesHeader');
+  issuers.forEach((iss, i) => iss.outputClaimToHeaders.forEach((h, j) => check(h.header, `issuers[${i}].outputClaimToHeaders[${j}].header`)));
+  return out;
 }

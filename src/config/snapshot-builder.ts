@@ -5,11 +5,10 @@ import type { Snapshot } from '../decision/snapshot.js';
 import { Authenticator, type AuthenticatorHooks, type KeyResolver } from '../authn/authenticator.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
 
-/** Compile policies alone (no keys needed): used by `zt-authz validate`. */
+/** Compile policies (resolveConfig already reported their problems; this re-checks). */
 export function checkPolicies(config: Config, source = 'config'): CompiledPolicies {
   const problems: ConfigProblem[] = [];
   const compiled = compilePolicies(config.policies, problems);
-  problems.push(...headerProblems(config));
   if (problems.length) throw new ConfigError(source, problems);
   return compiled;
 }
@@ -48,21 +47,4 @@ function identityHeaderNames(config: Config): string[] {
   const names = new Set([r.subjectHeader, r.issuerHeader, r.scopesHeader]);
   for (const iss of config.issuers) for (const h of iss.outputClaimToHeaders) names.add(h.header);
   return [...names];
-}
-
-// Headers we set upstream must not collide with routing or credential headers.
-const RESERVED = new Set(['host', 'authorization', 'cookie', 'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade']);
-
-function headerProblems(config: Config): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
-  const credentialHeaders = new Set(config.issuers.flatMap((i) => i.fromHeaders.map((h) => h.name)));
-  const check = (name: string, path: string) => {
-    if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) out.push({ path, message: `"${name}" is not a valid header name` });
-    else if (RESERVED.has(name) || credentialHeaders.has(name)) out.push({ path, message: `"${name}" is reserved (routing or credential header)` });
-  };
-  check(config.response.subjectHeader, 'response.subjectHeader');
-  check(config.response.issuerHeader, 'response.issuerHeader');
-  check(config.response.scopesHeader, 'response.scopesHeader');
-  config.issuers.forEach((iss, i) => iss.outputClaimToHeaders.forEach((h, j) => check(h.header, `issuers[${i}].outputClaimToHeaders[${j}].header`)));
-  return out;
 }

@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ConfigError, parseConfigText, resolveConfig, loadConfigFile } from '../src/config/load.js';
+
+function problems(yaml: string): string[] {
+  try {
+    resolveConfig(parseConfigText(yaml));
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.problems.map((p) => `${p.path}: ${p.message}`);
+  }
+  return [];
+}
+
+test('example config validates and gets defaults', () => {
+  const cfg = loadConfigFile(new URL('../../examples/config.yaml', import.meta.url).pathname);
+  assert.equal(cfg.issuers.length, 2);
+  assert.equal(cfg.issuers[1]!.clockSkewSeconds, 30);
+  assert.deepEqual(cfg.issuers[1]!.fromHeaders, [{ name: 'authorization', prefix: 'Bearer ' }]);
+  assert.deepEqual(cfg.issuers[0]!.requiredClaims, ['exp']);
+  assert.equal(cfg.issuers[0]!.keySource.kind, 'discovery');
+  assert.equal(cfg.limits.maxTokenBytes, 8192);
+});
+
+test('empty config resolves with zero-trust defaults (no issuers, no policies)', () => {
+  const cfg = resolveConfig({});
+  assert.equal(cfg.server.grpc, '0.0.0.0:9191');
+  assert.equal(cfg.server.http, '0.0.0.0:9192');
+  assert.equal(cfg.server.admin, '0.0.0.0:9090');
+  assert.deepEqual(cfg.policies, []);
+  assert.equal(cfg.tokenCache.maxEntries, 10000);
+  assert.equal(cfg.audit.allowSampleRate, 1);
+});
+
+test('errors name the bad field', () => {
+  const got = problems(`
+server: { grpc: "nope" }
+issuers:
+  - issuer: https://a
+    jwksUrl: https://a/jwks
+    algorithms: [RS256, RS1]
+    clockSkewSeconds: -1
+`);
+  assert.ok(got.includes('server.grpc: must be host:port'), got.join('\n'));
+  assert.ok(got.includes('issuers[0].jwksUrl: unknown field (check spelling)'), got.join('\n'));
+  assert.ok(got.some((g) => g.startsWith('issuers[0].algorithms[1]: must be one of RS256')), got.join('\n'));
+  assert.ok(got.some((g) => g.startsWith('issuers[0].clockSkewSeconds:')), got.join('\n'));
+});
+
+test('HS* only with a local secret; one key source per issuer', () => {
+  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/jwks", algorithms: [HS256] }]`), [
+    'issuers[0].algorithms: HS256 allowed only with hmacSecretFile (a public JWKS key must never be used as an HMAC secret)',
+  ]);
+  assert.deepEqual(problems(`issuers: [{ issuer: x, hmacSecretFile: /s, algorithms: [RS256], jwksUri: "https://x/j" }]`), [
+    'issuers[0].hmacSecretFile: set, but algorithms lists no HS* algorithm',
+  ]);
+  assert.match(problems(`issuers: [{ issuer: "https://x", jwksUri: "https://x/j", discovery: true }]`)[0]!, /set only one of/);
+  assert.match(problems(`issuers: [{ issuer: x }]`)[0]!, /needs a key source/);
+  assert.match(problems(`issuers: [{ issuer: x, discovery: true }]`)[0]!, /discovery needs an http\(s\) issuer URL/);
+  assert.match(problems(`issuers: [{ issuer: x, jwks: "{not json" }]`).join(), /issuers\[0\]\.jwks: is not valid JSON/);
+  // HS-only issuer with a secret: allowed, defaults to HS256
+  const cfg = resolveConfig(parseConfigText(`issuers: [{ issuer: x, hmacSecretFile: /s }]`));
+  assert.deepEqual(cfg.issuers[0]!.algorithms, ['HS256']);
+  // default allow-list never contains HS*
+  const cfg2 = resolveConfig(parseConfigText(`issuers: [{ issuer: x, jwksUri: "https://x/j" }]`));
+  assert.ok(cfg2.issuers[0]!.algorithms.every((a) => !a.startsWith('HS')));
+});
+
+test('duplicates, reserved headers, YAML syntax and policy problems are reported', () => {
+  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/j" }, { issuer: x, jwksUri: "https://x/k" }]`), [
+    'issuers[1].issuer: duplicate of issuers[0]',
+  ]);
+  assert.deepEqual(problems(`response: { subjectHeader: Authorization }`), ['response.subjectHeader: "Authorization" is reserved (routing or credential header)']);
+  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/j", outputClaimToHeaders: [{ header: host, claim: sub }] }]`), [
+    'issuers[0].outputClaimToHeaders[0].header: "host" is reserved (routing or credential header)',
+  ]);
+  assert.match(problems('issuers: [\n')[0]!, /^\(yaml\):/);
+  assert.match(problems('a: 1\na: 2\n')[0]!, /^\(yaml\):.*[Uu]nique|^\(yaml\):.*duplicate|^\(yaml\):/);
+  const got = problems(`
+policies:
+  - name: p
+    rules: [{ when: [{ key: "request.auth.claims[scope]" }] }]
+  - name: p
+`);
+  assert.ok(got.includes('policies[1].name: duplicate of policies[0]'), got.join('\n'));
+  assert.ok(got.includes('policies[0].rules[0].when[0]: needs values or notValues'), got.join('\n'));
+  const bad = problems(`policies: [{ name: q, action: MAYBE }]`);
+  assert.ok(bad.some((g) => g.startsWith('policies[0].action: must be one of ALLOW, DENY, AUDIT')), bad.join('\n'));
+});
+
+test('unsupported policy fields are rejected, never silently ignored', () => {
+  const got = problems(`
+policies:
+  - name: p
+    namespace: shop
+    rules:
+      - from: [{ source: { notIpBlocks: ["10.0.0.0/8"] } }]
+        to: [{ operation: { paths: ["/a/{*}"] } }]
+        when: [{ key: "source.ip", values: ["1.2.3.4"] }]
+`);
+  assert.deepEqual(got.sort(), [
+    'policies[0].namespace: destination scoping is not supported by this version; remove it or upgrade',
+    'policies[0].rules[0].from[0].source.notIpBlocks: not supported by this version of the policy engine',
+    'policies[0].rules[0].to[0].operation.paths[0]: path templates ({*}, {**}) are not supported by this version',
+    'policies[0].rules[0].when[0].key: unknown or unsupported key "source.ip"',
+  ]);
+});
+
+test('demo config written by the CLI is valid YAML for the same schema', () => {
+  const text = readFileSync(new URL('../../examples/config.yaml', import.meta.url), 'utf8');
+  assert.doesNotThrow(() => resolveConfig(parseConfigText(text)));
+});
