@@ -114,17 +114,25 @@ export class App {
     this.watchReadiness(config.server.readyTimeoutSeconds * 1000);
   }
 
-  private watchReadiness(timeoutMs: number): void {
+  /**
+   * Log once when keys are not there after readyTimeoutSeconds, then keep watching quietly
+   * (the JWKS managers retry with backoff on their own; this only reports).
+   */
+  private watchReadiness(timeoutMs: number, warned = false): void {
     const waits = [...this.keys.values()].map((k) => (k.jwks ? k.jwks.waitReady(timeoutMs) : Promise.resolve(true)));
-    void Promise.all(waits).then((ok) => {
+    void Promise.all(waits).then(() => {
       this.health.update();
       this.metrics.ready.set(this.ready ? 1 : 0);
-      if (this.ready) this.logger.info('ready: issuer keys and policies loaded');
-      else if (!this.draining) {
-        const missing = [...this.keys.entries()].filter(([, k]) => !k.ready).map(([i]) => i);
-        this.logger.warn({ issuers: missing, waitedMs: timeoutMs, ok }, 'not ready: issuer keys not loaded yet; still retrying in the background');
-        if (!this.draining) this.watchReadiness(timeoutMs);
+      if (this.draining) return;
+      if (this.ready) {
+        this.logger.info('ready: issuer keys and policies loaded');
+        return;
       }
+      if (!warned) {
+        const missing = [...this.keys.entries()].filter(([, k]) => !k.ready).map(([i]) => i);
+        this.logger.warn({ issuers: missing, waitedMs: timeoutMs }, 'not ready: issuer keys not loaded yet; still retrying in the background');
+      }
+      this.watchReadiness(Math.max(timeoutMs, 5000), true);
     });
   }
 
@@ -168,6 +176,7 @@ export class App {
     this.shutdownPromise ??= (async () => {
       this.draining = true;
       this.health.update();
+      this.health.endWatches();
       this.metrics.ready.set(0);
       const deadline = (this.opts.config.server.drainSeconds ?? 10) * 1000;
       if (this.grpc) {

@@ -31,6 +31,7 @@ export async function decide(input: CheckInput, snap: Snapshot): Promise<Decisio
       if (!auth.forwardToken) {
         if (auth.location.type === 'header') removeHeaders.push(auth.location.name);
         else if (auth.location.type === 'param') removeQueryParams.push(auth.location.name);
+        else stripCookie(input, auth.location.name, upstreamHeaders, removeHeaders);
       }
     }
     const set = new Set(upstreamHeaders.map(([n]) => n));
@@ -49,6 +50,16 @@ export async function decide(input: CheckInput, snap: Snapshot): Promise<Decisio
   } catch {
     return deny('internal_error', 'unexpected error while deciding', snap);
   }
+}
+
+/** ext_authz can only replace whole headers: rewrite `cookie` without the credential cookie. */
+function stripCookie(input: CheckInput, name: string, set: Array<[string, string]>, remove: string[]): void {
+  const rest = (input.headers.cookie ?? '')
+    .split(';')
+    .map((c) => c.trim())
+    .filter((c) => c && c.slice(0, c.indexOf('=')).trim() !== name);
+  if (rest.length) set.push(['cookie', rest.join('; ')]);
+  else remove.push('cookie');
 }
 
 function addIdentityHeaders(out: Array<[string, string]>, snap: Snapshot, id: Identity): void {

@@ -10,6 +10,7 @@ const KNOWN = new Set(['', AUTH_V3_SERVICE, AUTH_V2_SERVICE]);
 export class HealthState {
   private readonly events = new EventEmitter();
   private last: Status = 'NOT_SERVING';
+  private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, unknown>>();
 
   constructor(private readonly serving: () => boolean) {
     this.events.setMaxListeners(0);
@@ -28,6 +29,15 @@ export class HealthState {
     }
   }
 
+  /**
+   * Drain: watchers have been told NOT_SERVING (update() runs first); end their streams so an
+   * idle health watcher does not hold the graceful shutdown open until the drain deadline.
+   */
+  endWatches(): void {
+    for (const call of this.watchers) call.end();
+    this.watchers.clear();
+  }
+
   handlers(): grpc.UntypedServiceImplementation {
     return {
       Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
@@ -44,7 +54,11 @@ export class HealthState {
         call.write({ status: this.status });
         const onChange = (s: Status) => call.write({ status: s });
         this.events.on('change', onChange);
-        const stop = () => this.events.off('change', onChange);
+        this.watchers.add(call);
+        const stop = () => {
+          this.events.off('change', onChange);
+          this.watchers.delete(call);
+        };
         call.on('cancelled', stop);
         call.on('close', stop);
         call.on('error', stop);
