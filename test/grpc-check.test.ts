@@ -4,7 +4,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { CheckRequest, CheckResponse, HeaderValueOption } from '../src/transport/grpc/messages.js';
 import { AUTH_V2_SERVICE, AUTH_V3_SERVICE } from '../src/transport/grpc/protos.js';
@@ -23,7 +22,7 @@ import {
   type AuthClient,
   type CheckRequestOptions,
 } from './helpers/grpc-client.js';
-import { adminGet, fetchMetrics, metricValue, readMetric, sleep, startTestApp, waitUntil, type TestApp } from './helpers/app.js';
+import { adminGet, fetchMetrics, freePort, metricValue, readMetric, sleep, startTestApp, waitUntil, type TestApp } from './helpers/app.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared fixtures
@@ -121,13 +120,6 @@ function assertNoTokenLeak(lines: readonly string[], tokens: Iterable<string>): 
   assert.ok(checked > 0, 'leak check ran over some tokens');
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Main app: one IdP (RS256 rs1 + ES256 ec1), default cache and cooldown.

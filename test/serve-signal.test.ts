@@ -6,21 +6,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { TestIdp } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, healthCheck, healthClient } from './helpers/grpc-client.js';
-import { sleep, waitUntil } from './helpers/app.js';
+import { freePort, sleep, waitUntil } from './helpers/app.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('serve: NOT_SERVING until keys load; SIGTERM lets the in-flight Check finish, then exits 0', { timeout: 30000 }, async () => {
   const idp = await TestIdp.start({ audience: 'orders', jwksDelayMs: 1500, delayFirstOnly: true });

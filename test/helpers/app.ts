@@ -1,5 +1,6 @@
 // In-process zt-authz for tests: ephemeral ports, every log line (operational and audit)
 // captured in memory, and helpers to scrape the admin /metrics endpoint.
+import { createServer } from 'node:net';
 import { App } from '../../src/app.js';
 import { resolveConfig, type Config } from '../../src/config/load.js';
 import { createAuditLogger, createLogger } from '../../src/observe/log.js';
@@ -120,4 +121,15 @@ export async function waitUntil(fn: () => boolean | Promise<boolean>, timeoutMs 
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** A TCP port that was free a moment ago (for child processes that need a fixed address). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
 }
