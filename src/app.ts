@@ -6,6 +6,7 @@ import { buildSnapshot } from './config/snapshot-builder.js';
 import type { Snapshot } from './decision/snapshot.js';
 import { decide, deny } from './decision/decide.js';
 import type { CheckInput, Decision } from './decision/types.js';
+import type { Normalized } from './decision/normalize.js';
 import { buildIssuerKeys, type IssuerKeys } from './authn/key-resolvers.js';
 import { Metrics } from './observe/metrics.js';
 import { AuditLog } from './observe/audit.js';
@@ -138,12 +139,21 @@ export class App {
 
   /** gRPC adapter entry: never rejects, never returns OK on error. */
   async check(req: CheckRequest, transport: string): Promise<CheckResponse> {
+    const { input, decision } = await this.decideRequest(transport, (limits) => normalizeCheckRequest(req, limits));
+    return toCheckResponse(decision, input?.requestId);
+  }
+
+  /**
+   * Transport-neutral entry for every adapter (gRPC, HTTP): normalize with the active snapshot's
+   * limits, decide, record metrics + audit. Never rejects; any error is an internal_error deny.
+   */
+  async decideRequest(transport: string, normalize: (limits: Config['limits']) => Normalized): Promise<{ input: CheckInput | undefined; decision: Decision }> {
     const started = process.hrtime.bigint();
     const snap = this.snapshot;
     let input: CheckInput | undefined;
     let decision: Decision;
     try {
-      const norm = normalizeCheckRequest(req, snap.config.limits);
+      const norm = normalize(snap.config.limits);
       if (norm.ok) {
         input = norm.input;
         decision = await decide(input, snap);
@@ -151,10 +161,10 @@ export class App {
         decision = deny('malformed_request', norm.detail, snap);
       }
     } catch {
-      decision = deny('internal_error', 'unexpected error in the gRPC adapter', snap);
+      decision = deny('internal_error', `unexpected error in the ${transport} adapter`, snap);
     }
     this.observe(transport, input, decision, Number(process.hrtime.bigint() - started) / 1e9);
-    return toCheckResponse(decision, input?.requestId);
+    return { input, decision };
   }
 
   /** Metrics + audit for one decision, shared by every transport. */
