@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ConfigError, parseConfigText, resolveConfig, loadConfigFile } from '../src/config/load.js';
+import { WHEN_KEYS } from '../src/policy/attributes.js';
 
 function problems(yaml: string): string[] {
   try {
@@ -84,27 +85,30 @@ policies:
   - name: p
 `);
   assert.ok(got.includes('policies[1].name: duplicate of policies[0]'), got.join('\n'));
-  assert.ok(got.includes('policies[0].rules[0].when[0]: needs values or notValues'), got.join('\n'));
+  assert.ok(got.includes('policies[0].rules[0].when[0]: needs values or notValues (policy "p")'), got.join('\n'));
   const bad = problems(`policies: [{ name: q, action: MAYBE }]`);
   assert.ok(bad.some((g) => g.startsWith('policies[0].action: must be one of ALLOW, DENY, AUDIT')), bad.join('\n'));
 });
 
-test('unsupported policy fields are rejected, never silently ignored', () => {
+test('policy problems Istio would reject are reported with policy name and field', () => {
   const got = problems(`
 policies:
-  - name: p
-    namespace: shop
+  - name: bad
     rules:
-      - from: [{ source: { notIpBlocks: ["10.0.0.0/8"] } }]
-        to: [{ operation: { paths: ["/a/{*}"] } }]
-        when: [{ key: "source.ip", values: ["1.2.3.4"] }]
+      - from: [{ source: { ipBlocks: ["10.0.0.0/33", "not-an-ip"] } }, { source: {} }]
+        to: [{ operation: { paths: ["/a/{**}/b", "/a/x{*}"], ports: ["http"] } }]
+        when: [{ key: "source.ipp", values: ["1.2.3.4"] }, { key: "request.auth.claims[scope]", values: [] }]
 `);
   assert.deepEqual(got.sort(), [
-    'policies[0].namespace: destination scoping is not supported by this version; remove it or upgrade',
-    'policies[0].rules[0].from[0].source.notIpBlocks: not supported by this version of the policy engine',
-    'policies[0].rules[0].to[0].operation.paths[0]: path templates ({*}, {**}) are not supported by this version',
-    'policies[0].rules[0].when[0].key: unknown or unsupported key "source.ip"',
-  ]);
+    'policies[0].rules[0].from[0].source.ipBlocks[0]: "10.0.0.0/33" is not a valid IP address or CIDR block (policy "bad")',
+    'policies[0].rules[0].from[0].source.ipBlocks[1]: "not-an-ip" is not a valid IP address or CIDR block (policy "bad")',
+    'policies[0].rules[0].from[1].source: must set at least one field (policy "bad")',
+    'policies[0].rules[0].to[0].operation.paths[0]: "{**}" must be the last operator in the path (policy "bad")',
+    'policies[0].rules[0].to[0].operation.paths[1]: segment "x{*}": "{*}" and "{**}" must fill a whole segment and cannot be mixed with "*" (policy "bad")',
+    'policies[0].rules[0].to[0].operation.ports[0]: "http" is not a port number (1-65535) (policy "bad")',
+    'policies[0].rules[0].when[0].key: unknown key "source.ipp"; supported: ' + WHEN_KEYS.join(', ') + ' (policy "bad")',
+    'policies[0].rules[0].when[1].values: must not be empty (policy "bad")',
+  ].sort());
 });
 
 test('demo config written by the CLI is valid YAML for the same schema', () => {

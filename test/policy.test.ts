@@ -1,113 +1,151 @@
+// Policy index: the indexed evaluation must equal brute force over every policy, and must hand
+// only the relevant policies to evaluation (so cost does not grow with unrelated policies).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePolicies, type PolicyContext } from '../src/policy/compile.js';
-import { parseConfigText, resolveConfig, type ConfigProblem } from '../src/config/load.js';
-import { parsePrincipal } from '../src/identity/spiffe.js';
+import { compilePolicies } from '../src/policy/compile.js';
+import type { PolicyContext } from '../src/policy/attributes.js';
+import type { ConfigProblem } from '../src/config/load.js';
+import type { PolicySpec } from '../src/policy/schema.js';
 import type { Identity } from '../src/decision/types.js';
+import { parsePrincipal } from '../src/identity/spiffe.js';
+import { xfccPrincipal } from '../src/identity/xfcc.js';
+import { cidrMatcher, pathTemplateMatcher, stringMatcher } from '../src/policy/match.js';
 
-function compile(yaml: string) {
-  const cfg = resolveConfig(parseConfigText(yaml));
+function compile(specs: PolicySpec[]) {
   const problems: ConfigProblem[] = [];
-  const compiled = compilePolicies(cfg.policies, problems);
+  const idx = compilePolicies(specs, problems);
   assert.deepEqual(problems, []);
-  return compiled;
+  return idx;
 }
 
-function ctx(o: { method?: string; path?: string; host?: string; port?: number; principal?: string; sub?: string; claims?: Record<string, unknown>; headers?: Record<string, string> }): PolicyContext {
+function ctx(o: { host?: string; path?: string; method?: string; ns?: string; labels?: Record<string, string>; sub?: string; principal?: string }): PolicyContext {
   const identity: Identity | undefined = o.sub
-    ? { issuer: 'https://idp', subject: o.sub, requestPrincipal: `https://idp/${o.sub}`, audiences: ['api'], scopes: String(o.claims?.scope ?? '').split(' ').filter(Boolean), claims: { sub: o.sub, ...(o.claims ?? {}) }, tokenHash: 'h' }
+    ? { issuer: 'https://idp', subject: o.sub, requestPrincipal: `https://idp/${o.sub}`, audiences: [], scopes: [], claims: { sub: o.sub }, tokenHash: 'h' }
     : undefined;
   return {
     input: {
-      requestId: '1', method: o.method ?? 'GET', host: o.host ?? 'orders.shop', path: o.path ?? '/', query: '', headers: o.headers ?? {},
-      source: { labels: {}, ...(o.principal ? { principal: o.principal } : {}) }, destination: { labels: {}, ...(o.port ? { port: o.port } : {}) }, contextExtensions: {},
+      requestId: '1', method: o.method ?? 'GET', host: o.host ?? 'svc-0.ns-0.svc', path: o.path ?? '/', query: '', headers: {},
+      source: { labels: {}, ...(o.principal ? { principal: o.principal } : {}) }, destination: { labels: {} }, contextExtensions: {},
     },
     identity,
     source: parsePrincipal(o.principal),
+    destination: { labels: o.labels ?? {}, ...(o.ns ? { namespace: o.ns } : {}) },
   };
 }
 
-test('default deny: no policies, or no matching ALLOW, denies', () => {
-  assert.equal(compile('policies: []').evaluate(ctx({ sub: 'a' })).reason, 'no_policy_matched');
-  const p = compile(`policies: [{ name: a, rules: [{ to: [{ operation: { methods: [POST] } }] }] }]`);
-  assert.equal(p.evaluate(ctx({ method: 'GET' })).allow, false);
-  assert.equal(p.evaluate(ctx({ method: 'POST' })).allow, true);
-  // ALLOW policy without rules never matches (Istio semantics)
-  assert.equal(compile(`policies: [{ name: a }]`).evaluate(ctx({ sub: 'a' })).allow, false);
-  // one empty rule matches everything
-  assert.equal(compile(`policies: [{ name: a, rules: [{}] }]`).evaluate(ctx({})).allow, true);
+// Deterministic pseudo-random generator so failures reproduce.
+function rng(seed: number) {
+  return () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+}
+
+function randomPolicies(n: number, r: () => number): PolicySpec[] {
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+  return Array.from({ length: n }, (_, i) => {
+    const scope = pick(['none', 'ns', 'sel', 'ns+sel', 'host']);
+    const spec: PolicySpec = {
+      name: `p${i}`,
+      action: pick(['ALLOW', 'ALLOW', 'DENY', 'AUDIT']),
+      ...(r() < 0.1 ? { dryRun: true } : {}),
+      ...(scope === 'ns' || scope === 'ns+sel' ? { namespace: `ns-${Math.floor(r() * 3)}` } : {}),
+      ...(scope === 'sel' || scope === 'ns+sel' ? { selector: { matchLabels: { app: `app-${Math.floor(r() * 3)}` } } } : {}),
+      rules: [
+        {
+          to: [{ operation: { ...(scope === 'host' ? { hosts: [`svc-${Math.floor(r() * 3)}.ns-0.svc`] } : {}), paths: [pick(['/a', '/b', '/a/*', '*'])], methods: [pick(['GET', 'POST'])] } }],
+          ...(r() < 0.3 ? { from: [{ source: { requestPrincipals: [pick(['https://idp/u1', '*'])] } }] } : {}),
+        },
+      ],
+    };
+    return spec;
+  });
+}
+
+test('indexed evaluation equals brute force over random policies and requests', () => {
+  const r = rng(42);
+  const specs = randomPolicies(300, r);
+  const indexed = compile(specs);
+  const singles = specs.map((s) => compile([s]));
+  for (let i = 0; i < 2000; i++) {
+    const c = ctx({
+      host: `svc-${Math.floor(r() * 4)}.ns-0.svc${r() < 0.2 ? ':8080' : ''}`,
+      path: ['/a', '/b', '/a/x', '/c'][Math.floor(r() * 4)]!,
+      method: r() < 0.5 ? 'GET' : 'POST',
+      ...(r() < 0.8 ? { ns: `ns-${Math.floor(r() * 4)}` } : {}),
+      labels: r() < 0.8 ? { app: `app-${Math.floor(r() * 4)}`, other: 'x' } : {},
+      ...(r() < 0.6 ? { sub: r() < 0.5 ? 'u1' : 'u2' } : {}),
+    });
+    // brute force: first (config order) enforced DENY match, else first ALLOW match
+    const results = singles.map((s, k) => ({ spec: specs[k]!, v: s.evaluate(c) }));
+    const enforced = results.filter(({ spec }) => !spec.dryRun && spec.action !== 'AUDIT');
+    const deny = enforced.find(({ spec, v }) => spec.action === 'DENY' && v.reason === 'policy_denied');
+    const allow = enforced.find(({ spec, v }) => spec.action === 'ALLOW' && v.allow);
+    const expected = deny ? ['policy_denied', deny.spec.name] : allow ? ['allowed', allow.spec.name] : ['no_policy_matched', undefined];
+    const got = indexed.evaluate(c);
+    assert.deepEqual([got.reason, got.policy], expected, `request ${i}: ${JSON.stringify(c.input.host)} ${c.input.method} ${c.input.path} ns=${c.destination.namespace} labels=${JSON.stringify(c.destination.labels)}`);
+    const audits = results.filter(({ spec, v }) => (spec.dryRun || spec.action === 'AUDIT') && v.audits.length > 0).map(({ spec }) => spec.name);
+    assert.deepEqual(got.audits.map((a) => a.policy).sort(), audits.sort());
+  }
 });
 
-test('DENY wins over ALLOW; AUDIT and dryRun never decide but are reported', () => {
-  const p = compile(`
-policies:
-  - { name: allow-all, rules: [{}] }
-  - { name: no-admin, action: DENY, rules: [{ to: [{ operation: { paths: ["/admin*"] } }] }] }
-  - { name: audit-writes, action: AUDIT, rules: [{ to: [{ operation: { methods: [POST] } }] }] }
-  - { name: would-deny, action: DENY, dryRun: true, rules: [{ to: [{ operation: { paths: ["/api/*"] } }] }] }
-`);
-  const admin = p.evaluate(ctx({ path: '/admin/users' }));
-  assert.deepEqual([admin.allow, admin.reason, admin.policy], [false, 'policy_denied', 'no-admin']);
-  const api = p.evaluate(ctx({ method: 'POST', path: '/api/x' }));
-  assert.deepEqual([api.allow, api.policy], [true, 'allow-all']);
-  assert.deepEqual(api.audits.map((a) => a.policy).sort(), ['audit-writes', 'would-deny']);
+test('10,000 scoped policies: a request is evaluated against only its destination’s policies', () => {
+  const specs: PolicySpec[] = [];
+  for (let i = 0; i < 10000; i++) {
+    const kind = i % 3;
+    specs.push({
+      name: `p${i}`,
+      ...(kind === 0 ? { namespace: `ns-${i}`, selector: { matchLabels: { app: `app-${i}` } } } : {}),
+      ...(kind === 1 ? { selector: { matchLabels: { app: `app-${i}` } } } : {}),
+      rules: [{ to: [{ operation: { ...(kind === 2 ? { hosts: [`svc-${i}.example`] } : {}), paths: ['/x'] } }] }],
+    });
+  }
+  specs.push({ name: 'global-deny', action: 'DENY', rules: [{ to: [{ operation: { paths: ['/forbidden'] } }] }] });
+  const idx = compile(specs);
+  assert.equal(idx.candidateCount(ctx({ ns: 'ns-0', labels: { app: 'app-0' }, host: 'svc-0.example' })), 2, 'its own policy + the global one');
+  assert.equal(idx.candidateCount(ctx({ labels: { app: 'app-1' }, host: 'unknown' })), 2);
+  assert.equal(idx.candidateCount(ctx({ host: 'svc-2.example' })), 2);
+  assert.equal(idx.evaluate(ctx({ ns: 'ns-9999', labels: { app: 'app-9999' }, path: '/x' })).policy, 'p9999');
+  assert.equal(idx.evaluate(ctx({ host: 'svc-9998.example:443', path: '/x' })).policy, 'p9998');
+  assert.equal(idx.evaluate(ctx({ host: 'svc-9998.example', path: '/forbidden' })).reason, 'policy_denied');
+  assert.equal(idx.evaluate(ctx({ labels: { app: 'app-9997' }, path: '/x' })).policy, 'p9997');
+  assert.equal(idx.evaluate(ctx({ labels: { app: 'app-9999' }, path: '/x' })).reason, 'no_policy_matched', 'namespaced policy needs its namespace');
 });
 
-test('string forms, negation, case-insensitive hosts, AND/OR structure', () => {
-  const p = compile(`
-policies:
-  - name: p
-    rules:
-      - from: [{ source: { requestPrincipals: ["https://idp/*"], notRequestPrincipals: ["https://idp/blocked"] } }]
-        to:
-          - operation: { hosts: ["*.SHOP"], methods: [GET], paths: ["/orders", "/orders/*"], notPaths: ["*/secret"] }
-          - operation: { methods: [DELETE], ports: ["8443"] }
-`);
-  const ok = (o: Parameters<typeof ctx>[0]) => p.evaluate(ctx(o)).allow;
-  assert.equal(ok({ sub: 'alice', path: '/orders/1' }), true);
-  assert.equal(ok({ sub: 'alice', path: '/orders' }), true);
-  assert.equal(ok({ sub: 'alice', path: '/ordersX' }), false);
-  assert.equal(ok({ sub: 'alice', path: '/orders/secret' }), false);
-  assert.equal(ok({ sub: 'alice', path: '/orders/1', host: 'orders.other' }), false);
-  assert.equal(ok({ sub: 'blocked', path: '/orders/1' }), false);
-  assert.equal(ok({ path: '/orders/1' }), false, 'anonymous has no request principal');
-  assert.equal(ok({ sub: 'alice', method: 'DELETE', path: '/x', port: 8443 }), true, 'second operation ORs');
-  assert.equal(ok({ sub: 'alice', method: 'DELETE', path: '/x', port: 80 }), false);
+test('trace explains applicability and the first failing condition per rule', () => {
+  const idx = compile([
+    { name: 'scoped', namespace: 'shop', rules: [{}] },
+    { name: 'paths', rules: [{ to: [{ operation: { paths: ['/a/*'] } }] }, { from: [{ source: { requestPrincipals: ['*'] } }] }] },
+  ]);
+  const t = idx.trace(ctx({ ns: 'dev', path: '/b' }));
+  assert.deepEqual(t[0], { policy: 'scoped', action: 'ALLOW', dryRun: false, applies: false, detail: ['not applicable: policy namespace shop, destination namespace dev'] });
+  assert.equal(t[1]!.applies, true);
+  assert.deepEqual(t[1]!.detail, [
+    'rules[0]: no match: rules[0].to[0].operation.paths needs ["/a/*"], request has ["/b"]',
+    'rules[1]: no match: rules[1].from[0].source.requestPrincipals needs ["*"], request has []',
+  ]);
+  assert.deepEqual(idx.trace(ctx({ path: '/a/1' }))[1]!.detail[0], 'rules[0]: MATCH');
 });
 
-test('notRequestPrincipals ["*"] matches anonymous requests (deny-without-JWT pattern)', () => {
-  const p = compile(`
-policies:
-  - { name: require-jwt, action: DENY, rules: [{ from: [{ source: { notRequestPrincipals: ["*"] } }] }] }
-  - { name: all, rules: [{}] }
-`);
-  assert.equal(p.evaluate(ctx({})).policy, 'require-jwt');
-  assert.equal(p.evaluate(ctx({ sub: 'a' })).allow, true);
+test('matchers: string forms, templates, CIDRs', () => {
+  assert.equal(stringMatcher('*')(''), false);
+  assert.equal(stringMatcher('a*')('abc'), true);
+  assert.equal(stringMatcher('*c')('abc'), true);
+  assert.equal(stringMatcher('ABC', true)('abc'), true);
+  assert.equal(pathTemplateMatcher('/u/{*}/o/{**}')('/u/1/o/x/y'), true);
+  assert.equal(pathTemplateMatcher('/u/{*}')('/u/1/2'), false);
+  assert.equal(pathTemplateMatcher('/a.b/{*}')('/aXb/1'), false, 'literal segments are escaped');
+  assert.throws(() => pathTemplateMatcher('/{**}/x'), /last operator/);
+  assert.equal(cidrMatcher('10.0.0.0/8')('10.255.0.1'), true);
+  assert.equal(cidrMatcher('10.0.0.0/8')('11.0.0.1'), false);
+  assert.equal(cidrMatcher('10.0.0.0/8')('::ffff:10.0.0.1'), true);
+  assert.equal(cidrMatcher('fd00::/8')('10.0.0.1'), false);
+  assert.equal(cidrMatcher('10.0.0.0/8')('garbage'), false);
 });
 
-test('when: claims (lists, nested, scope split), principals and namespaces from SPIFFE, headers', () => {
-  const p = compile(`
-policies:
-  - name: p
-    rules:
-      - from: [{ source: { principals: ["cluster.local/ns/shop/sa/frontend"], namespaces: ["shop"] } }]
-        when:
-          - { key: "request.auth.claims[scope]", values: ["orders:read"] }
-          - { key: "request.auth.claims[realm_access][roles]", values: ["admin"] }
-          - { key: "request.auth.claims[amr]", values: ["mfa"] }
-          - { key: "request.headers[X-Env]", notValues: ["prod"] }
-`);
-  const base = { sub: 'a', principal: 'spiffe://cluster.local/ns/shop/sa/frontend', claims: { scope: 'orders:read orders:write', realm_access: { roles: ['user', 'admin'] }, amr: ['pwd', 'mfa'] } };
-  assert.equal(p.evaluate(ctx(base)).allow, true);
-  assert.equal(p.evaluate(ctx({ ...base, headers: { 'x-env': 'prod' } })).allow, false);
-  assert.equal(p.evaluate(ctx({ ...base, principal: 'spiffe://cluster.local/ns/shop/sa/other' })).allow, false);
-  assert.equal(p.evaluate(ctx({ ...base, claims: { ...base.claims, amr: ['pwd'] } })).allow, false);
-  assert.equal(p.evaluate(ctx({ ...base, claims: { ...base.claims, scope: 'orders:write' } })).allow, false);
-  assert.equal(p.evaluate(ctx({ ...base, claims: { ...base.claims, realm_access: { roles: 'admin-ish' } } })).allow, false);
-});
-
-test('SPIFFE principal parsing', () => {
+test('SPIFFE and XFCC parsing', () => {
   assert.deepEqual(parsePrincipal('spiffe://cluster.local/ns/shop/sa/frontend'), { principal: 'cluster.local/ns/shop/sa/frontend', namespace: 'shop', serviceAccount: 'frontend' });
   assert.deepEqual(parsePrincipal('spiffe://td/other/path'), { principal: 'td/other/path' });
   assert.equal(parsePrincipal(''), undefined);
+  assert.equal(xfccPrincipal('By=spiffe://a;URI=spiffe://td/ns/x/sa/y'), 'spiffe://td/ns/x/sa/y');
+  assert.equal(xfccPrincipal('URI=spiffe://first,Subject="CN=a,b";URI="spiffe://td/ns/n/sa/s"'), 'spiffe://td/ns/n/sa/s', 'last element, quoted comma');
+  assert.equal(xfccPrincipal('Hash=abc'), undefined);
+  assert.equal(xfccPrincipal(undefined), undefined);
 });

@@ -46,6 +46,10 @@ export interface Config {
   server: { grpc: string; http: string; admin: string; drainSeconds: number; readyTimeoutSeconds: number };
   issuers: ResolvedIssuer[];
   policies: PolicySpec[];
+  authorization: { rolesClaim: string };
+  identity: { trustXfcc: boolean };
+  /** HTTP authz transport (server.http): Envoy http_service and nginx auth_request modes. Header names lower case. */
+  http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; sourceAddressHeader?: string };
   response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
   limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number };
   tokenCache: { maxEntries: number; maxTtlSeconds: number };
@@ -128,8 +132,9 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     if (prev !== undefined) problems.push({ path: `policies[${i}].name`, message: `duplicate of policies[${prev}]` });
     names.set(key, i);
   });
-  compilePolicies(policies, problems); // compiled again per snapshot; here for its problems
+  compilePolicies(policies, problems, { rolesClaim: input.authorization?.rolesClaim ?? 'roles' }); // compiled again per snapshot; here for its problems
   problems.push(...headerProblems(input, issuers));
+  problems.push(...httpProblems(resolveHttp(input.http ?? {})));
   if (problems.length) throw new ConfigError(source, problems);
 
   const s = input.server ?? {};
@@ -147,6 +152,9 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     },
     issuers,
     policies,
+    authorization: { rolesClaim: input.authorization?.rolesClaim ?? 'roles' },
+    identity: { trustXfcc: input.identity?.trustXfcc ?? false },
+    http: resolveHttp(input.http ?? {}),
     response: {
       subjectHeader: (r.subjectHeader ?? 'x-auth-subject').toLowerCase(),
       issuerHeader: (r.issuerHeader ?? 'x-auth-issuer').toLowerCase(),
@@ -158,6 +166,30 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     audit: { enabled: a.enabled ?? true, allowSampleRate: a.allowSampleRate ?? 1 },
     log: { level: input.log?.level ?? 'info' },
   };
+}
+
+function resolveHttp(h: NonNullable<ConfigInput['http']>): Config['http'] {
+  return {
+    pathPrefix: h.pathPrefix ?? '',
+    nginxPath: h.nginxPath ?? '/nginx-auth',
+    ingressNginxPath: h.ingressNginxPath ?? '/ingress-nginx-auth',
+    originalMethodHeader: (h.originalMethodHeader ?? 'x-original-method').toLowerCase(),
+    originalUriHeader: (h.originalUriHeader ?? 'x-original-uri').toLowerCase(),
+    originalUrlHeader: (h.originalUrlHeader ?? 'x-original-url').toLowerCase(),
+    ...(h.sourceAddressHeader ? { sourceAddressHeader: h.sourceAddressHeader.toLowerCase() } : {}),
+  };
+}
+
+/** The three HTTP modes are told apart by path: their paths must not overlap. */
+function httpProblems(h: Config['http']): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (h.nginxPath === h.ingressNginxPath) out.push({ path: 'http.ingressNginxPath', message: 'must differ from http.nginxPath' });
+  for (const key of ['nginxPath', 'ingressNginxPath'] as const) {
+    if (h.pathPrefix && h[key].startsWith(`${h.pathPrefix}/`)) {
+      out.push({ path: `http.${key}`, message: `must not start with http.pathPrefix "${h.pathPrefix}" (Envoy requests could reach it)` });
+    }
+  }
+  return out;
 }
 
 function dedupe(problems: ConfigProblem[]): ConfigProblem[] {

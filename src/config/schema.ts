@@ -73,6 +73,22 @@ export const ConfigSchema = Type.Object(
     ),
     issuers: Type.Optional(Type.Array(IssuerSchema, { default: [] })),
     policies: Type.Optional(Type.Array(PolicySchema, { default: [] })),
+    authorization: Type.Optional(
+      Type.Object(
+        {
+          rolesClaim: Type.Optional(Type.String({ minLength: 1, default: 'roles', description: 'claim path holding roles for the request.auth.roles key, e.g. realm_access.roles' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    identity: Type.Optional(
+      Type.Object(
+        {
+          trustXfcc: Type.Optional(Type.Boolean({ default: false, description: 'read the caller SPIFFE ID from x-forwarded-client-cert when Envoy reports no mTLS principal (only behind a proxy that sanitises XFCC)' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
     response: Type.Optional(
       Type.Object(
         {
@@ -108,6 +124,28 @@ export const ConfigSchema = Type.Object(
         {
           enabled: Type.Optional(Type.Boolean({ default: true })),
           allowSampleRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'fraction of allows recorded; denies are always recorded' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    http: Type.Optional(
+      Type.Object(
+        {
+          pathPrefix: Type.Optional(
+            Type.String({ pattern: '^(/[^?#]*[^/?#])?$', default: '', description: 'Envoy http_service `path_prefix`: stripped from every request; requests without it are malformed' }),
+          ),
+          nginxPath: Type.Optional(
+            Type.String({ pattern: '^/[^?#]*$', default: '/nginx-auth', description: 'nginx auth_request endpoint: original request from X-Original-Method, X-Original-URI and Host' }),
+          ),
+          ingressNginxPath: Type.Optional(
+            Type.String({ pattern: '^/[^?#]*$', default: '/ingress-nginx-auth', description: 'ingress-nginx auth-url endpoint: original request from X-Original-Method and X-Original-URL' }),
+          ),
+          originalMethodHeader: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-original-method', description: 'nginx and ingress-nginx modes: header holding the original method' })),
+          originalUriHeader: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-original-uri', description: 'nginx mode: header holding the original request URI (path and query)' })),
+          originalUrlHeader: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-original-url', description: 'ingress-nginx mode: header holding the original absolute URL' })),
+          sourceAddressHeader: Type.Optional(
+            Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'header the proxy sets to the client IP (e.g. x-real-ip); unset: no source address in HTTP mode' }),
+          ),
         },
         { additionalProperties: false, default: {} },
       ),

@@ -3,12 +3,13 @@
 import { ConfigError, type Config, type ConfigProblem } from './load.js';
 import type { Snapshot } from '../decision/snapshot.js';
 import { Authenticator, type AuthenticatorHooks, type KeyResolver } from '../authn/authenticator.js';
-import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
+import { compilePolicies } from '../policy/compile.js';
+import type { PolicyIndex } from '../policy/index.js';
 
 /** Compile policies (resolveConfig already reported their problems; this re-checks). */
-export function checkPolicies(config: Config, source = 'config'): CompiledPolicies {
+export function checkPolicies(config: Config, source = 'config'): PolicyIndex {
   const problems: ConfigProblem[] = [];
-  const compiled = compilePolicies(config.policies, problems);
+  const compiled = compilePolicies(config.policies, problems, config.authorization);
   if (problems.length) throw new ConfigError(source, problems);
   return compiled;
 }

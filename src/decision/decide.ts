@@ -4,6 +4,9 @@ import type { CheckInput, Decision, Identity } from './types.js';
 import type { Snapshot } from './snapshot.js';
 import { REASONS, type Reason } from './reasons.js';
 import { parsePrincipal } from '../identity/spiffe.js';
+import { xfccPrincipal } from '../identity/xfcc.js';
+import type { PolicyContext } from '../policy/attributes.js';
+import type { PolicyVerdict } from '../policy/index.js';
 import { isSafeHeaderValue } from '../authn/claims.js';
 
 export async function decide(input: CheckInput, snap: Snapshot): Promise<Decision> {
@@ -13,14 +16,15 @@ export async function decide(input: CheckInput, snap: Snapshot): Promise<Decisio
     if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, auth.tokenHash);
 
     const identity = auth.kind === 'authenticated' ? auth.identity : undefined;
-    const verdict = snap.policies.evaluate({ input, identity, source: parsePrincipal(input.source.principal) });
-    if (!verdict.allow) {
-      // Default deny of a request that carried no credential: the client should authenticate (401),
-      // not be told it is forbidden. An explicit DENY stays 403.
-      const reason: Reason = verdict.reason === 'no_policy_matched' && !identity ? 'token_missing' : verdict.reason;
-      const d = deny(reason, verdict.reason === 'policy_denied' ? `denied by policy ${verdict.policy}` : 'no ALLOW rule matched', snap, identity?.tokenHash);
-      return { ...d, ...(verdict.policy ? { policy: verdict.policy, rule: verdict.rule } : {}), audits: verdict.audits, ...(identity ? { identity } : {}) };
-    }
+    const ctx = policyContext(input, identity, snap);
+    const verdict = snap.policies.evaluate(ctx);
+    const common = {
+      ...(verdict.policy ? { policy: verdict.policy, rule: verdict.rule } : {}),
+      audits: verdict.audits,
+      ...(verdict.dryRun ? { dryRun: verdict.dryRun } : {}),
+      ...(identity ? { identity, tokenHash: identity.tokenHash } : {}),
+    };
+    if (!verdict.allow) return { ...denyFor(verdict, identity, ctx, snap), ...common };
 
     const upstreamHeaders: Array<[string, string]> = [];
     const removeHeaders: string[] = [];
@@ -36,20 +40,49 @@ export async function decide(input: CheckInput, snap: Snapshot): Promise<Decisio
     }
     const set = new Set(upstreamHeaders.map(([n]) => n));
     for (const name of snap.identityHeaderNames) if (!set.has(name)) removeHeaders.push(name);
-    return {
-      allow: true,
-      reason: 'allowed',
-      status: 200,
-      ...(verdict.policy ? { policy: verdict.policy, rule: verdict.rule } : {}),
-      audits: verdict.audits,
-      ...(identity ? { identity, tokenHash: identity.tokenHash } : {}),
-      upstreamHeaders,
-      removeHeaders,
-      removeQueryParams,
-    };
+    return { allow: true, reason: 'allowed', status: 200, ...common, upstreamHeaders, removeHeaders, removeQueryParams };
   } catch {
     return deny('internal_error', 'unexpected error while deciding', snap);
   }
+}
+
+/** Stage 4 (peer identity) + destination scope for the policy stage. */
+export function policyContext(input: CheckInput, identity: Identity | undefined, snap: Snapshot): PolicyContext {
+  const principal = input.source.principal ?? (snap.config.identity.trustXfcc ? xfccPrincipal(input.headers['x-forwarded-client-cert']) : undefined);
+  const ext = input.contextExtensions;
+  let labels: Readonly<Record<string, string>> = input.destination.labels;
+  // Per-route context_extensions (trusted Envoy config) add destination labels; `namespace` names
+  // the destination namespace. Copy only when there is something to merge.
+  let extCount = 0;
+  for (const k in ext) if (k !== 'namespace') extCount++;
+  if (extCount) {
+    const merged: Record<string, string> = { ...labels };
+    for (const k in ext) if (k !== 'namespace') merged[k] = ext[k]!;
+    labels = merged;
+  }
+  const namespace = ext.namespace || parsePrincipal(input.destination.principal)?.namespace;
+  return {
+    input,
+    identity,
+    source: parsePrincipal(principal),
+    destination: namespace ? { namespace, labels } : { labels },
+  };
+}
+
+function denyFor(verdict: PolicyVerdict, identity: Identity | undefined, ctx: PolicyContext, snap: Snapshot): Decision {
+  if (verdict.reason === 'policy_denied') return deny('policy_denied', `denied by policy ${verdict.policy}`, snap);
+  // Default deny of a request without a credential: the client should authenticate (401).
+  if (!identity) return deny('token_missing', 'no ALLOW rule matched an unauthenticated request', snap);
+  const miss = snap.policies.nearMiss(ctx);
+  if (miss?.kind === 'step_up') {
+    const params: Record<string, string> = miss.acr.length ? { acr_values: miss.acr.join(' ') } : {};
+    const what = [miss.acr.length ? `acr ${miss.acr.join('|')}` : '', miss.amr.length ? `amr ${miss.amr.join('|')}` : ''].filter(Boolean).join(' and ');
+    return deny('insufficient_user_authentication', `policy ${miss.policy} requires ${what}`, snap, undefined, params);
+  }
+  if (miss?.kind === 'scope') {
+    return deny('insufficient_scope', `policy ${miss.policy} requires scope ${miss.scopes.join('|')}`, snap, undefined, { scope: miss.scopes.join(' ') });
+  }
+  return deny('no_policy_matched', 'no ALLOW rule matched', snap);
 }
 
 /** ext_authz can only replace whole headers: rewrite `cookie` without the credential cookie. */
@@ -71,9 +104,9 @@ function addIdentityHeaders(out: Array<[string, string]>, snap: Snapshot, id: Id
 }
 
 /** A deny decision with the status and RFC 6750 challenge its reason calls for. */
-export function deny(reason: Reason, detail: string, snap: Pick<Snapshot, 'realm'> | undefined, tokenHash?: string): Decision {
+export function deny(reason: Reason, detail: string, snap: Pick<Snapshot, 'realm'> | undefined, tokenHash?: string, challengeParams?: Record<string, string>): Decision {
   const info = REASONS[reason];
-  const challenge = info.status === 401 ? bearerChallenge(reason, snap?.realm) : undefined;
+  const challenge = info.status === 401 || info.challenge === 'insufficient_scope' ? bearerChallenge(reason, snap?.realm, challengeParams) : undefined;
   return {
     allow: false,
     reason,
@@ -88,11 +121,13 @@ export function deny(reason: Reason, detail: string, snap: Pick<Snapshot, 'realm
 }
 
 /** RFC 6750 §3: no error attribute when the request carried no credential at all. */
-export function bearerChallenge(reason: Reason, realm: string | undefined): string {
+export function bearerChallenge(reason: Reason, realm: string | undefined, extra: Record<string, string> = {}): string {
   const info = REASONS[reason];
   const params: string[] = [];
   if (realm) params.push(`realm="${quoted(realm)}"`);
   if (info.challenge) params.push(`error="${info.challenge}"`, `error_description="${quoted(info.description)}"`);
+  // RFC 6750 scope="…" / RFC 9470 acr_values="…" (policy-configured values, quoted safely).
+  for (const [k, v] of Object.entries(extra)) params.push(`${k}="${quoted(v)}"`);
   return params.length ? `Bearer ${params.join(', ')}` : 'Bearer';
 }
 

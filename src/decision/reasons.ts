@@ -28,6 +28,8 @@ export const REASONS = {
   jwks_unavailable: { status: 503, challenge: null, description: 'issuer keys cannot be obtained; cannot verify now' },
   policy_denied: { status: 403, challenge: null, description: 'a DENY policy matched' },
   no_policy_matched: { status: 403, challenge: null, description: 'no ALLOW policy matched (default deny)' },
+  insufficient_scope: { status: 403, challenge: 'insufficient_scope', description: 'the token lacks a scope this request requires' },
+  insufficient_user_authentication: { status: 401, challenge: 'insufficient_user_authentication', description: 'stronger user authentication (acr/amr) is required' },
   malformed_request: { status: 400, challenge: null, description: 'request attributes are malformed or exceed limits' },
   internal_error: { status: 500, challenge: null, description: 'internal error; denied (fail closed)' },
 } as const satisfies Record<string, ReasonInfo>;

@@ -2,13 +2,13 @@
 // path and swapped atomically (a single reference assignment) on reload.
 import type { Config } from '../config/load.js';
 import type { Authenticator } from '../authn/authenticator.js';
-import type { CompiledPolicies } from '../policy/compile.js';
+import type { PolicyIndex } from '../policy/index.js';
 
 export interface Snapshot {
   readonly generation: number;
   readonly config: Config;
   readonly authenticator: Authenticator;
-  readonly policies: CompiledPolicies;
+  readonly policies: PolicyIndex;
   /** Every header zt-authz may set upstream; client-sent copies are stripped on allow. */
   readonly identityHeaderNames: readonly string[];
   readonly realm: string | undefined;

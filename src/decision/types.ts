@@ -69,6 +69,8 @@ export interface Decision {
   removeQueryParams: string[];
   /** Deny only: the WWW-Authenticate challenge. */
   wwwAuthenticate?: string;
+  /** What enforcing the dry-run policies would have decided (only when some apply). */
+  dryRun?: { allow: boolean; reason: Reason; policy?: string; rule?: number };
 }
 
 /** Outcome of authentication (stage 3). */

@@ -1,0 +1,148 @@
+// What a rule can look at: the evaluation context and the attribute extractors for source and
+// operation fields and `when` keys (DESIGN.md "Policy model"). Every extractor returns the list
+// of values of that attribute for this request ([] when absent), so list claims match any element.
+import type { CheckInput, Identity } from '../decision/types.js';
+import type { PeerIdentity } from '../identity/spiffe.js';
+import { claimAt } from '../authn/claims.js';
+
+export interface DestinationContext {
+  namespace?: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface PolicyContext {
+  input: CheckInput;
+  identity: Identity | undefined;
+  /** Calling workload: mTLS principal (or trusted XFCC), with namespace/service account. */
+  source: PeerIdentity | undefined;
+  destination: DestinationContext;
+}
+
+export type Attr = (ctx: PolicyContext) => readonly string[];
+
+/** How a value list is compared: Istio string forms, path forms, CIDRs, or case-insensitive hosts. */
+export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port';
+
+/** `when` conditions that RFC 6750 / RFC 9470 answer with a challenge instead of a plain 403. */
+export type ConditionRole = 'plain' | 'scope' | 'acr' | 'amr';
+
+export interface AttrSpec {
+  attr: Attr;
+  kind: ValueKind;
+  role?: ConditionRole;
+  /** Principals: patterns may carry the spiffe:// scheme, values never do. */
+  spiffe?: true;
+}
+
+const NONE: readonly string[] = [];
+export const one = (v: string | undefined): readonly string[] => (v === undefined || v === '' ? NONE : [v]);
+
+/** Claim values for matching: strings, numbers and booleans, or the elements of a list of them. */
+export function claimValues(identity: Identity | undefined, path: string): readonly string[] {
+  if (!identity) return NONE;
+  const v = claimAt(identity.claims, path);
+  if (typeof v === 'string') return [v];
+  if (typeof v === 'number' || typeof v === 'boolean') return [String(v)];
+  if (Array.isArray(v)) return v.filter((x) => ['string', 'number', 'boolean'].includes(typeof x)).map(String);
+  return NONE;
+}
+
+export const SOURCE_FIELDS: Record<string, AttrSpec> = {
+  principals: { attr: (c) => one(c.source?.principal), kind: 'string', spiffe: true },
+  requestPrincipals: { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string' },
+  namespaces: { attr: (c) => one(c.source?.namespace), kind: 'string' },
+  serviceAccounts: {
+    attr: (c) => (c.source?.namespace && c.source.serviceAccount ? [`${c.source.namespace}/${c.source.serviceAccount}`] : NONE),
+    kind: 'string',
+  },
+  ipBlocks: { attr: (c) => one(c.input.source.address), kind: 'ip' },
+};
+
+export const OPERATION_FIELDS: Record<string, AttrSpec> = {
+  hosts: { attr: (c) => hostValues(c.input.host), kind: 'host' },
+  ports: { attr: (c) => one(c.input.destination.port?.toString()), kind: 'port' },
+  methods: { attr: (c) => one(c.input.method), kind: 'string' },
+  paths: { attr: (c) => one(c.input.path), kind: 'path' },
+};
+
+/** "orders:8080" matches host patterns with and without the port, as Istio does. */
+function hostValues(host: string): readonly string[] {
+  if (!host) return NONE;
+  const colon = host.lastIndexOf(':');
+  if (colon > 0 && !host.endsWith(']') && /^[0-9]+$/.test(host.slice(colon + 1))) return [host, host.slice(0, colon)];
+  return [host];
+}
+
+export interface WhenOptions {
+  /** Claim path holding roles, e.g. realm_access.roles (for `request.auth.roles`). */
+  rolesClaim: string;
+}
+
+/** Resolve a `when` key; undefined for an unknown or unsupported key. */
+export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
+  const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
+  if (claims) {
+    const path = [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!);
+    const name = path.join('.');
+    if (name === 'scope' || name === 'scp') return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope' };
+    if (name === 'acr') return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr' };
+    if (name === 'amr') return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr' };
+    return { attr: (c) => claimValues(c.identity, name), kind: 'string' };
+  }
+  const header = /^request\.headers\[([^\][]+)\]$/.exec(key);
+  if (header) {
+    const name = header[1]!.toLowerCase();
+    return { attr: (c) => one(c.input.headers[name]), kind: 'string' };
+  }
+  switch (key) {
+    case 'request.auth.principal':
+      return { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string' };
+    case 'request.auth.audiences':
+      return { attr: (c) => c.identity?.audiences ?? NONE, kind: 'string' };
+    case 'request.auth.presenter':
+      return { attr: (c) => one(typeof c.identity?.claims.azp === 'string' ? c.identity.claims.azp : undefined), kind: 'string' };
+    case 'request.auth.scopes':
+      return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope' };
+    case 'request.auth.roles':
+      return { attr: (c) => claimValues(c.identity, opts.rolesClaim), kind: 'string' };
+    case 'request.auth.acr':
+      return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr' };
+    case 'request.auth.amr':
+      return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr' };
+    case 'source.principal':
+      return SOURCE_FIELDS.principals;
+    case 'source.namespace':
+      return SOURCE_FIELDS.namespaces;
+    case 'source.serviceAccount':
+      return SOURCE_FIELDS.serviceAccounts;
+    case 'source.ip':
+      return SOURCE_FIELDS.ipBlocks;
+    case 'destination.ip':
+      return { attr: (c) => one(c.input.destination.address), kind: 'ip' };
+    case 'destination.port':
+      return OPERATION_FIELDS.ports;
+    case 'connection.sni':
+      return { attr: (c) => one(c.input.sni), kind: 'string' };
+    default:
+      return undefined;
+  }
+}
+
+export const WHEN_KEYS = [
+  'request.auth.principal',
+  'request.auth.audiences',
+  'request.auth.presenter',
+  'request.auth.claims[NAME] (nested: [a][b])',
+  'request.auth.scopes',
+  'request.auth.roles',
+  'request.auth.acr',
+  'request.auth.amr',
+  'source.principal',
+  'source.namespace',
+  'source.serviceAccount',
+  'source.ip',
+  'destination.ip',
+  'destination.port',
+  'connection.sni',
+  'request.headers[NAME]',
+];

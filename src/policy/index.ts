@@ -1,0 +1,299 @@
+// The compiled policy set, indexed by destination so a decision only looks at the policies that
+// can apply to this request: by destination namespace, by one selector label, and by exact host
+// for unscoped host-only policies. Everything else lands in a small global bucket. The cost of a
+// decision therefore does not grow with the number of unrelated policies.
+//
+// Order: DENY match → deny; ALLOW match → allow; otherwise deny (zero trust). AUDIT and dryRun
+// policies never decide; dry-run policies yield a separate would-be verdict.
+import type { CompiledPolicy, CompiledRule, Condition } from './compile.js';
+import type { PolicyContext } from './attributes.js';
+import type { PolicyMatch } from '../decision/types.js';
+
+interface Bucket {
+  deny: CompiledPolicy[];
+  allow: CompiledPolicy[];
+  /** AUDIT policies and every dryRun policy: evaluated for the record only. */
+  observe: CompiledPolicy[];
+}
+
+export interface NearMiss {
+  /** `scope` when the missing part is OAuth scopes, `step_up` when it is acr/amr (RFC 9470). */
+  kind: 'scope' | 'step_up';
+  policy: string;
+  rule: number;
+  scopes: string[];
+  acr: string[];
+  amr: string[];
+}
+
+export interface PolicyVerdict {
+  allow: boolean;
+  reason: 'allowed' | 'policy_denied' | 'no_policy_matched';
+  policy?: string;
+  rule?: number;
+  audits: PolicyMatch[];
+  /** Set when dry-run policies apply: the verdict if they were enforced. */
+  dryRun?: { allow: boolean; reason: 'allowed' | 'policy_denied' | 'no_policy_matched'; policy?: string; rule?: number };
+}
+
+export interface TraceEntry {
+  policy: string;
+  action: string;
+  dryRun: boolean;
+  applies: boolean;
+  /** Why the policy does not apply (scope), or per rule: "match" or the first failing condition. */
+  detail: string[];
+}
+
+const emptyBucket = (): Bucket => ({ deny: [], allow: [], observe: [] });
+
+export class PolicyIndex {
+  private readonly global = emptyBucket();
+  private readonly byHost = new Map<string, Bucket>();
+  private readonly byNamespace = new Map<string, { unselected: Bucket; byLabel: Map<string, Bucket> }>();
+  private readonly bySelectorOnly = new Map<string, Bucket>();
+  readonly hasDryRun: boolean;
+
+  constructor(readonly all: readonly CompiledPolicy[]) {
+    for (const p of all) this.place(p);
+    this.hasDryRun = all.some((p) => p.dryRun);
+  }
+
+  get size(): number {
+    return this.all.length;
+  }
+
+  private place(p: CompiledPolicy): void {
+    const label = p.selector && Object.keys(p.selector).length ? firstLabel(p.selector) : undefined;
+    let buckets: Bucket[];
+    if (p.namespace !== undefined) {
+      let ns = this.byNamespace.get(p.namespace);
+      if (!ns) this.byNamespace.set(p.namespace, (ns = { unselected: emptyBucket(), byLabel: new Map() }));
+      buckets = [label ? getOrAdd(ns.byLabel, label) : ns.unselected];
+    } else if (label) {
+      buckets = [getOrAdd(this.bySelectorOnly, label)];
+    } else {
+      const hosts = exactHosts(p);
+      buckets = hosts ? hosts.map((h) => getOrAdd(this.byHost, h)) : [this.global];
+    }
+    for (const b of buckets) {
+      if (p.dryRun || p.action === 'AUDIT') b.observe.push(p);
+      else if (p.action === 'DENY') b.deny.push(p);
+      else b.allow.push(p);
+    }
+  }
+
+  /** The buckets that may hold policies for this request's destination. */
+  private lookup(ctx: PolicyContext): Bucket[] {
+    const out: Bucket[] = [this.global];
+    if (this.byHost.size) {
+      const host = ctx.input.host;
+      const hb = this.byHost.get(host);
+      if (hb) out.push(hb);
+      const colon = host.lastIndexOf(':');
+      if (colon > 0 && !host.endsWith(']')) {
+        const bare = this.byHost.get(host.slice(0, colon));
+        if (bare) out.push(bare);
+      }
+    }
+    const labels = ctx.destination.labels;
+    if (this.bySelectorOnly.size) for (const k in labels) pushIf(out, this.bySelectorOnly.get(`${k}=${labels[k]}`));
+    const nsName = ctx.destination.namespace;
+    if (nsName !== undefined) {
+      const ns = this.byNamespace.get(nsName);
+      if (ns) {
+        out.push(ns.unselected);
+        if (ns.byLabel.size) for (const k in labels) pushIf(out, ns.byLabel.get(`${k}=${labels[k]}`));
+      }
+    }
+    return out;
+  }
+
+  /** How many policies the index hands to evaluation for this request (tests, benchmarks). */
+  candidateCount(ctx: PolicyContext): number {
+    return this.lookup(ctx).reduce((n, b) => n + b.deny.length + b.allow.length + b.observe.length, 0);
+  }
+
+  evaluate(ctx: PolicyContext): PolicyVerdict {
+    const buckets = this.lookup(ctx);
+    const deny = firstMatch(buckets, 'deny', ctx);
+    const allow = deny ? undefined : firstMatch(buckets, 'allow', ctx);
+    const verdict: PolicyVerdict = deny
+      ? { allow: false, reason: 'policy_denied', policy: deny.p.name, rule: deny.rule, audits: [] }
+      : allow
+        ? { allow: true, reason: 'allowed', policy: allow.p.name, rule: allow.rule, audits: [] }
+        : { allow: false, reason: 'no_policy_matched', audits: [] };
+
+    let dryDeny: Hit | undefined;
+    let dryAllow: Hit | undefined;
+    let anyDry = false;
+    for (const b of buckets) {
+      for (const p of b.observe) {
+        if (!applies(p, ctx)) continue;
+        anyDry ||= p.dryRun;
+        const rule = matchingRule(p.rules, ctx);
+        if (rule < 0) continue;
+        verdict.audits.push({ policy: p.name, rule, action: p.action, dryRun: p.dryRun });
+        if (p.dryRun && p.action === 'DENY' && (!dryDeny || p.order < dryDeny.p.order)) dryDeny = { p, rule };
+        if (p.dryRun && p.action === 'ALLOW' && (!dryAllow || p.order < dryAllow.p.order)) dryAllow = { p, rule };
+      }
+    }
+    if (anyDry) {
+      const d = deny ?? dryDeny;
+      const a = allow ?? dryAllow;
+      verdict.dryRun = d
+        ? { allow: false, reason: 'policy_denied', policy: d.p.name, rule: d.rule }
+        : a
+          ? { allow: true, reason: 'allowed', policy: a.p.name, rule: a.rule }
+          : { allow: false, reason: 'no_policy_matched' };
+    }
+    return verdict;
+  }
+
+  /**
+   * After a default deny: an ALLOW rule that failed *only* on scope, or only on acr/amr
+   * conditions, tells the client what would let it in (RFC 6750 insufficient_scope, RFC 9470
+   * step-up). Off the hot path: only called for denied, authenticated requests.
+   */
+  nearMiss(ctx: PolicyContext): NearMiss | undefined {
+    let scope: NearMiss | undefined;
+    for (const b of this.lookup(ctx)) {
+      for (const p of b.allow) {
+        if (!applies(p, ctx)) continue;
+        for (let i = 0; i < p.rules.length; i++) {
+          const r = p.rules[i]!;
+          if (!anyGroup(r.from, ctx) || !anyGroup(r.to, ctx)) continue;
+          const failing = r.when.filter((c) => !c.test(ctx));
+          if (failing.length === 0 || failing.some((c) => c.role === 'plain')) continue;
+          const roles = new Set(failing.map((c) => c.role));
+          const values = (role: string) => failing.filter((c) => c.role === role).flatMap((c) => [...c.values]);
+          const miss: NearMiss = { kind: roles.has('scope') ? 'scope' : 'step_up', policy: p.name, rule: i, scopes: values('scope'), acr: values('acr'), amr: values('amr') };
+          // Step-up alone is the more useful answer: the client can fix it by re-authenticating.
+          if (miss.kind === 'step_up') return miss;
+          scope ??= miss;
+        }
+      }
+    }
+    return scope;
+  }
+
+  /** Explain every policy (CLI `check`): scope applicability and, per rule, the first failure. */
+  trace(ctx: PolicyContext): TraceEntry[] {
+    const candidates = new Set(this.lookup(ctx).flatMap((b) => [...b.deny, ...b.allow, ...b.observe]));
+    return this.all.map((p) => {
+      const entry: TraceEntry = { policy: p.name, action: p.action, dryRun: p.dryRun, applies: false, detail: [] };
+      if (!candidates.has(p) || !applies(p, ctx)) {
+        entry.detail.push(scopeMismatch(p, ctx));
+        return entry;
+      }
+      entry.applies = true;
+      if (p.rules.length === 0) entry.detail.push('no rules: never matches');
+      p.rules.forEach((r, i) => entry.detail.push(`rules[${i}]: ${explainRule(r, ctx)}`));
+      return entry;
+    });
+  }
+}
+
+interface Hit {
+  p: CompiledPolicy;
+  rule: number;
+}
+
+function firstMatch(buckets: Bucket[], kind: 'deny' | 'allow', ctx: PolicyContext): Hit | undefined {
+  let best: Hit | undefined;
+  for (const b of buckets) {
+    for (const p of b[kind]) {
+      if (best && p.order > best.p.order) break; // buckets are in config order
+      if (!applies(p, ctx)) continue;
+      const rule = matchingRule(p.rules, ctx);
+      if (rule >= 0) {
+        best = { p, rule };
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+/** Selector check (the index only used one label to find the policy). */
+function applies(p: CompiledPolicy, ctx: PolicyContext): boolean {
+  if (p.namespace !== undefined && p.namespace !== ctx.destination.namespace) return false;
+  if (p.selector) for (const k in p.selector) if (ctx.destination.labels[k] !== p.selector[k]) return false;
+  return true;
+}
+
+function matchingRule(rules: CompiledRule[], ctx: PolicyContext): number {
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    if (anyGroup(r.from, ctx) && anyGroup(r.to, ctx) && all(r.when, ctx)) return i;
+  }
+  return -1;
+}
+
+function all(conds: Condition[], ctx: PolicyContext): boolean {
+  for (const c of conds) if (!c.test(ctx)) return false;
+  return true;
+}
+
+/** No groups = no constraint; otherwise at least one group must fully match. */
+function anyGroup(groups: Condition[][], ctx: PolicyContext): boolean {
+  if (groups.length === 0) return true;
+  for (const g of groups) if (all(g, ctx)) return true;
+  return false;
+}
+
+function explainRule(r: CompiledRule, ctx: PolicyContext): string {
+  const failing = (conds: Condition[]) => conds.find((c) => !c.test(ctx));
+  const describe = (c: Condition) => `${c.label} ${c.negated ? 'excludes' : 'needs'} ${JSON.stringify(c.values)}, request has ${JSON.stringify(c.attr(ctx))}`;
+  for (const [name, groups] of [['from', r.from], ['to', r.to]] as const) {
+    if (groups.length && !anyGroup(groups, ctx)) {
+      return `no match: ${groups.map((g) => describe(failing(g)!)).join('; ')}${groups.length > 1 ? ` (none of ${groups.length} ${name} entries)` : ''}`;
+    }
+  }
+  const w = failing(r.when);
+  return w ? `no match: ${describe(w)}` : 'MATCH';
+}
+
+function scopeMismatch(p: CompiledPolicy, ctx: PolicyContext): string {
+  if (p.namespace !== undefined && p.namespace !== ctx.destination.namespace) {
+    return `not applicable: policy namespace ${p.namespace}, destination namespace ${ctx.destination.namespace ?? '(unknown)'}`;
+  }
+  if (p.selector) {
+    const missing = Object.entries(p.selector).filter(([k, v]) => ctx.destination.labels[k] !== v);
+    if (missing.length) return `not applicable: destination labels lack ${missing.map(([k, v]) => `${k}=${v}`).join(', ')}`;
+  }
+  return `not applicable: host ${ctx.input.host} is not among the policy's hosts`;
+}
+
+function firstLabel(sel: Readonly<Record<string, string>>): string {
+  const k = Object.keys(sel).sort()[0]!;
+  return `${k}=${sel[k]}`;
+}
+
+function getOrAdd<K>(m: Map<K, Bucket>, k: K): Bucket {
+  let b = m.get(k);
+  if (!b) m.set(k, (b = emptyBucket()));
+  return b;
+}
+
+function pushIf(out: Bucket[], b: Bucket | undefined): void {
+  if (b) out.push(b);
+}
+
+/**
+ * Unscoped policies whose every rule is limited to exact hosts can be found by host. Returns
+ * the lower-cased hosts, or undefined when the policy must be checked for every request.
+ */
+function exactHosts(p: CompiledPolicy): string[] | undefined {
+  if (p.rules.length === 0) return undefined;
+  const hosts = new Set<string>();
+  for (const r of p.rules) {
+    if (r.to.length === 0) return undefined;
+    for (const group of r.to) {
+      const hc = group.find((c) => c.label.endsWith('.hosts'));
+      if (!hc || hc.values.some((v) => v.includes('*'))) return undefined;
+      hc.values.forEach((v) => hosts.add(v.toLowerCase()));
+    }
+  }
+  return [...hosts];
+}

@@ -1,0 +1,88 @@
+// Table-driven policy conformance: test/conformance/*.yaml read as a spec. Each document has
+// policies (+ optional config) and cases: a request in the `zt-authz check` short form, an
+// optional token (claims signed by a test issuer), and the expected decision. Cases run through
+// the real pipeline: normalize → authenticate → policy → response shaping.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { resolveConfig } from '../src/config/load.js';
+import { buildSnapshot } from '../src/config/snapshot-builder.js';
+import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
+import { decide } from '../src/decision/decide.js';
+import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
+import { toCheckRequest } from '../src/cli/request-file.js';
+
+const DIR = new URL('../../test/conformance/', import.meta.url);
+const ISS = 'https://idp.test';
+const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+const jwk = { ...(await exportJWK(publicKey)), kid: 'conf', alg: 'ES256', use: 'sig' };
+
+interface Expect {
+  decision: 'allow' | 'deny';
+  reason?: string;
+  policy?: string;
+  rule?: number;
+  status?: number;
+  challenge?: string;
+  challenge2?: string;
+  notChallenge?: string;
+  dryRun?: 'allow' | 'deny';
+  audits?: string[];
+  upstream?: Record<string, string>;
+}
+interface Case {
+  name: string;
+  request?: Record<string, unknown>;
+  token?: Record<string, unknown>;
+  expect: Expect;
+}
+interface Doc {
+  description: string;
+  config?: Record<string, unknown>;
+  policies: unknown[];
+  cases: Case[];
+}
+
+async function sign(claims: Record<string, unknown>): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const payload: Record<string, unknown> = { iss: ISS, sub: 'alice', iat: now, exp: now + 300, ...claims };
+  return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'conf' }).sign(privateKey);
+}
+
+let total = 0;
+for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
+  const docs = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d) => d.toJS() as Doc);
+  docs.forEach((doc, di) => {
+    const config = resolveConfig({ ...(doc.config ?? {}), issuers: [{ issuer: ISS, jwks: { keys: [jwk] }, algorithms: ['ES256'] }], policies: doc.policies }, `${file}#${di}`);
+    const keys = new Map(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
+    const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
+    for (const c of doc.cases) {
+      total++;
+      test(`${file}: ${doc.description} — ${c.name}`, async () => {
+        const token = c.token ? await sign(c.token) : undefined;
+        const norm = normalizeCheckRequest(toCheckRequest(c.request ?? {}, token), config.limits);
+        assert.ok(norm.ok, 'request normalizes');
+        const d = await decide(norm.input, snap);
+        const e = c.expect;
+        const got = `${d.allow ? 'allow' : 'deny'} ${d.reason} policy=${d.policy} (${d.detail ?? ''})`;
+        assert.equal(d.allow ? 'allow' : 'deny', e.decision, got);
+        if (e.reason) assert.equal(d.reason, e.reason, got);
+        if (e.policy) assert.equal(d.policy, e.policy, got);
+        if (e.rule !== undefined) assert.equal(d.rule, e.rule, got);
+        if (e.status) assert.equal(d.status, e.status, got);
+        for (const part of [e.challenge, e.challenge2]) if (part) assert.ok(d.wwwAuthenticate?.includes(part), `challenge ${d.wwwAuthenticate} lacks ${part}`);
+        if (e.notChallenge) assert.ok(!d.wwwAuthenticate?.includes(e.notChallenge), `challenge ${d.wwwAuthenticate} has ${e.notChallenge}`);
+        if (e.dryRun) assert.equal(d.dryRun?.allow ? 'allow' : d.dryRun ? 'deny' : undefined, e.dryRun, `dry run: ${JSON.stringify(d.dryRun)}`);
+        if (e.audits) assert.deepEqual((d.audits ?? []).map((a) => a.policy).sort(), [...e.audits].sort());
+        for (const [k, v] of Object.entries(e.upstream ?? {})) assert.ok(d.upstreamHeaders.some(([n, val]) => n === k && val === v), `upstream ${k}: ${v}`);
+        if (!d.allow) assert.deepEqual(d.upstreamHeaders, [], 'a deny sets no upstream headers');
+      });
+    }
+  });
+}
+
+test('the conformance suite has at least 80 cases', () => {
+  assert.ok(total >= 80, `only ${total} cases`);
+});
