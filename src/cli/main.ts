@@ -6,6 +6,7 @@ import { checkPolicies } from '../config/snapshot-builder.js';
 import { App } from '../app.js';
 import { send } from './send.js';
 import { runUntilSignal } from './lifecycle.js';
+import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 import { mintToken, keyFromJwkFile, parseClaimArgs } from '../demo/token.js';
 import { DEMO_ALG, DEMO_AUDIENCE, loadOrCreateDemoKey, demoDir, demoIssuerFile } from '../demo/keys.js';
@@ -17,6 +18,8 @@ const USAGE = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
 Usage:
   zt-authz serve [--config FILE]        run the service (config also from $ZT_AUTHZ_CONFIG)
   zt-authz validate FILE                check a config file (schema + policies); exit 1 on errors
+  zt-authz check --config FILE --request REQ.(json|yaml) [--token T] [--json]
+                                        one offline decision with a trace of every policy
   zt-authz demo [--grpc H:P] [--admin H:P]
                                         run on the built-in demo config (npm start)
   zt-authz token [--sub S] [--scope "a b"] [--aud A] [--ttl SECONDS] [--claim k=v]...
@@ -40,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       return token(rest);
     case 'send':
       return sendCmd(rest);
+    case 'check':
+      return checkCmd(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -131,6 +136,25 @@ async function token(args: string[]): Promise<number> {
   });
   console.log(jwt);
   return 0;
+}
+
+async function checkCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      request: { type: 'string', short: 'r' },
+      token: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      wait: { type: 'string', default: '5000' },
+    },
+  });
+  const config = values.config ?? process.env.ZT_AUTHZ_CONFIG;
+  if (!config || !values.request) {
+    console.error('check: needs --config FILE and --request FILE');
+    return 2;
+  }
+  return runCheck({ config, request: values.request, json: values.json!, waitMs: Number(values.wait), ...(values.token ? { token: values.token } : {}) });
 }
 
 async function sendCmd(args: string[]): Promise<number> {
