@@ -71,9 +71,9 @@ export function policyContext(input: CheckInput, identity: Identity | undefined,
 
 function denyFor(verdict: PolicyVerdict, identity: Identity | undefined, ctx: PolicyContext, snap: Snapshot): Decision {
   if (verdict.reason === 'policy_denied') return deny('policy_denied', `denied by policy ${verdict.policy}`, snap);
-  // Default deny of a request without a credential: the client should authenticate (401).
-  if (!identity) return deny('token_missing', 'no ALLOW rule matched an unauthenticated request', snap);
   const miss = snap.policies.nearMiss(ctx);
+  // No credential, and a rule would admit the request once authenticated: ask for one (401).
+  if (miss?.kind === 'authn') return deny('token_missing', `policy ${miss.policy} requires an authenticated request`, snap);
   if (miss?.kind === 'step_up') {
     const params: Record<string, string> = miss.acr.length ? { acr_values: miss.acr.join(' ') } : {};
     const what = [miss.acr.length ? `acr ${miss.acr.join('|')}` : '', miss.amr.length ? `amr ${miss.amr.join('|')}` : ''].filter(Boolean).join(' and ');

@@ -32,6 +32,8 @@ export interface AttrSpec {
   role?: ConditionRole;
   /** Principals: patterns may carry the spiffe:// scheme, values never do. */
   spiffe?: true;
+  /** Derived from the verified JWT: an anonymous request can only satisfy it by authenticating. */
+  authn?: true;
 }
 
 const NONE: readonly string[] = [];
@@ -49,7 +51,7 @@ export function claimValues(identity: Identity | undefined, path: string): reado
 
 export const SOURCE_FIELDS: Record<string, AttrSpec> = {
   principals: { attr: (c) => one(c.source?.principal), kind: 'string', spiffe: true },
-  requestPrincipals: { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string' },
+  requestPrincipals: { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string', authn: true },
   namespaces: { attr: (c) => one(c.source?.namespace), kind: 'string' },
   serviceAccounts: {
     attr: (c) => (c.source?.namespace && c.source.serviceAccount ? [`${c.source.namespace}/${c.source.serviceAccount}`] : NONE),
@@ -84,10 +86,10 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   if (claims) {
     const path = [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!);
     const name = path.join('.');
-    if (name === 'scope' || name === 'scp') return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope' };
-    if (name === 'acr') return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr' };
-    if (name === 'amr') return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr' };
-    return { attr: (c) => claimValues(c.identity, name), kind: 'string' };
+    if (name === 'scope' || name === 'scp') return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope', authn: true };
+    if (name === 'acr') return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr', authn: true };
+    if (name === 'amr') return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr', authn: true };
+    return { attr: (c) => claimValues(c.identity, name), kind: 'string', authn: true };
   }
   const header = /^request\.headers\[([^\][]+)\]$/.exec(key);
   if (header) {
@@ -96,19 +98,19 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   }
   switch (key) {
     case 'request.auth.principal':
-      return { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string' };
+      return { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string', authn: true };
     case 'request.auth.audiences':
-      return { attr: (c) => c.identity?.audiences ?? NONE, kind: 'string' };
+      return { attr: (c) => c.identity?.audiences ?? NONE, kind: 'string', authn: true };
     case 'request.auth.presenter':
-      return { attr: (c) => one(typeof c.identity?.claims.azp === 'string' ? c.identity.claims.azp : undefined), kind: 'string' };
+      return { attr: (c) => one(typeof c.identity?.claims.azp === 'string' ? c.identity.claims.azp : undefined), kind: 'string', authn: true };
     case 'request.auth.scopes':
-      return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope' };
+      return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope', authn: true };
     case 'request.auth.roles':
-      return { attr: (c) => claimValues(c.identity, opts.rolesClaim), kind: 'string' };
+      return { attr: (c) => claimValues(c.identity, opts.rolesClaim), kind: 'string', authn: true };
     case 'request.auth.acr':
-      return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr' };
+      return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr', authn: true };
     case 'request.auth.amr':
-      return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr' };
+      return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr', authn: true };
     case 'source.principal':
       return SOURCE_FIELDS.principals;
     case 'source.namespace':

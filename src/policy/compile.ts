@@ -14,6 +14,8 @@ export interface Condition {
   label: string;
   role: ConditionRole;
   negated: boolean;
+  /** Needs the verified JWT (request principal, request.auth.*): anonymous requests fail it. */
+  authn: boolean;
   /** The configured values (for traces and step-up/insufficient-scope challenges). */
   values: readonly string[];
   attr: Attr;
@@ -94,6 +96,7 @@ function condition(label: string, spec: AttrSpec, values: readonly string[], neg
     label,
     role: negated ? 'plain' : (spec.role ?? 'plain'),
     negated,
+    authn: spec.authn === true && !negated,
     values,
     attr,
     test: negated ? (c) => !anyValue(m, attr(c)) : (c) => anyValue(m, attr(c)),
@@ -129,7 +132,7 @@ function compileFields(
 }
 
 function compileCondition(cond: ConditionSpec, at: string, report: (f: string, m: string) => void, opts: WhenOptions): Condition {
-  const never: Condition = { label: at, role: 'plain', negated: false, values: [], attr: () => [], test: () => false };
+  const never: Condition = { label: at, role: 'plain', negated: false, authn: false, values: [], attr: () => [], test: () => false };
   const spec = whenAttr(cond.key, opts);
   if (!spec) {
     report(`${at}.key`, `unknown key "${cond.key}"; supported: ${WHEN_KEYS.join(', ')}`);
@@ -152,5 +155,5 @@ function compileCondition(cond: ConditionSpec, at: string, report: (f: string, m
   if (parts.length === 1) return parts[0]!;
   if (parts.length === 0) return never;
   const [a, b] = parts as [Condition, Condition];
-  return { ...a, label: `${at}(${cond.key})`, role: 'plain', test: (c) => a.test(c) && b.test(c) };
+  return { ...a, label: `${at}(${cond.key})`, role: 'plain', authn: a.authn, test: (c) => a.test(c) && b.test(c) };
 }

@@ -17,8 +17,11 @@ interface Bucket {
 }
 
 export interface NearMiss {
-  /** `scope` when the missing part is OAuth scopes, `step_up` when it is acr/amr (RFC 9470). */
-  kind: 'scope' | 'step_up';
+  /**
+   * `authn`: an anonymous request that a rule would admit once authenticated (→ 401);
+   * `scope`: the token lacks OAuth scopes; `step_up`: it lacks acr/amr (RFC 9470).
+   */
+  kind: 'authn' | 'scope' | 'step_up';
   policy: string;
   rule: number;
   scopes: string[];
@@ -151,17 +154,28 @@ export class PolicyIndex {
   }
 
   /**
-   * After a default deny: an ALLOW rule that failed *only* on scope, or only on acr/amr
-   * conditions, tells the client what would let it in (RFC 6750 insufficient_scope, RFC 9470
-   * step-up). Off the hot path: only called for denied, authenticated requests.
+   * After a default deny: an ALLOW rule that failed *only* for lack of a credential, or only on
+   * scope, or only on acr/amr conditions, tells the client what would let it in (401 with a
+   * challenge, RFC 6750 insufficient_scope, RFC 9470 step-up). Off the hot path: only called
+   * for default-denied requests.
    */
   nearMiss(ctx: PolicyContext): NearMiss | undefined {
+    const anonymous = ctx.identity === undefined;
     let scope: NearMiss | undefined;
     for (const b of this.lookup(ctx)) {
       for (const p of b.allow) {
         if (!applies(p, ctx)) continue;
         for (let i = 0; i < p.rules.length; i++) {
           const r = p.rules[i]!;
+          if (anonymous) {
+            // Would a credential help? Every failing condition must be one a JWT could satisfy.
+            const fromOk = r.from.length === 0 || r.from.some((g) => g.every((c) => c.authn || c.test(ctx)));
+            const needsAuthn = [...r.from.flat(), ...r.when].some((c) => c.authn);
+            if (needsAuthn && fromOk && anyGroup(r.to, ctx) && r.when.every((c) => c.authn || c.test(ctx))) {
+              return { kind: 'authn', policy: p.name, rule: i, scopes: [], acr: [], amr: [] };
+            }
+            continue;
+          }
           if (!anyGroup(r.from, ctx) || !anyGroup(r.to, ctx)) continue;
           const failing = r.when.filter((c) => !c.test(ctx));
           if (failing.length === 0 || failing.some((c) => c.role === 'plain')) continue;
