@@ -29,8 +29,12 @@ interface Expect {
   challenge2?: string;
   notChallenge?: string;
   dryRun?: 'allow' | 'deny';
+  /** Observe mode: the would-be (enforce-mode) reason. */
+  would?: string;
   audits?: string[];
   upstream?: Record<string, string>;
+  /** Request headers that must be stripped upstream. */
+  removes?: string[];
 }
 interface Case {
   name: string;
@@ -75,8 +79,11 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
         for (const part of [e.challenge, e.challenge2]) if (part) assert.ok(d.wwwAuthenticate?.includes(part), `challenge ${d.wwwAuthenticate} lacks ${part}`);
         if (e.notChallenge) assert.ok(!d.wwwAuthenticate?.includes(e.notChallenge), `challenge ${d.wwwAuthenticate} has ${e.notChallenge}`);
         if (e.dryRun) assert.equal(d.dryRun?.allow ? 'allow' : d.dryRun ? 'deny' : undefined, e.dryRun, `dry run: ${JSON.stringify(d.dryRun)}`);
+        if (e.would) assert.equal(d.wouldDecide?.reason, e.would, `would decide: ${JSON.stringify(d.wouldDecide)}`);
+        else assert.equal(d.wouldDecide, undefined, 'no would-be decision outside observe mode');
         if (e.audits) assert.deepEqual((d.audits ?? []).map((a) => a.policy).sort(), [...e.audits].sort());
         for (const [k, v] of Object.entries(e.upstream ?? {})) assert.ok(d.upstreamHeaders.some(([n, val]) => n === k && val === v), `upstream ${k}: ${v}`);
+        for (const h of e.removes ?? []) assert.ok(d.removeHeaders.includes(h), `removes ${h}: ${d.removeHeaders}`);
         if (!d.allow) assert.deepEqual(d.upstreamHeaders, [], 'a deny sets no upstream headers');
       });
     }

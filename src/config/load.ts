@@ -48,6 +48,7 @@ export interface Config {
   policies: PolicySpec[];
   authorization: { rolesClaim: string };
   identity: { trustXfcc: boolean };
+  mode: { default: 'enforce' | 'observe'; namespaces: Readonly<Record<string, 'enforce' | 'observe'>> };
   /** HTTP authz transport (server.http): Envoy http_service and nginx auth_request modes. Header names lower case. */
   http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; sourceAddressHeader?: string };
   response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
@@ -154,6 +155,7 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     policies,
     authorization: { rolesClaim: input.authorization?.rolesClaim ?? 'roles' },
     identity: { trustXfcc: input.identity?.trustXfcc ?? false },
+    mode: { default: input.mode?.default ?? 'enforce', namespaces: input.mode?.namespaces ?? {} },
     http: resolveHttp(input.http ?? {}),
     response: {
       subjectHeader: (r.subjectHeader ?? 'x-auth-subject').toLowerCase(),

@@ -81,6 +81,15 @@ export const ConfigSchema = Type.Object(
         { additionalProperties: false, default: {} },
       ),
     ),
+    mode: Type.Optional(
+      Type.Object(
+        {
+          default: Type.Optional(StringEnum(['enforce', 'observe'] as const, { default: 'enforce', description: 'observe = allow everything, record what enforce would decide' })),
+          namespaces: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringEnum(['enforce', 'observe'] as const), { description: 'per destination namespace' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
     identity: Type.Optional(
       Type.Object(
         {

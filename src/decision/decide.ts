@@ -8,9 +8,46 @@ import { xfccPrincipal } from '../identity/xfcc.js';
 import type { PolicyContext } from '../policy/attributes.js';
 import type { PolicyVerdict } from '../policy/index.js';
 import { isSafeHeaderValue } from '../authn/claims.js';
+import { destinationOf, modeFor } from './mode.js';
 
 export async function decide(input: CheckInput, snap: Snapshot): Promise<Decision> {
   try {
+    const d = await enforce(input, snap);
+    if (d.allow || modeFor(destinationOf(input), snap) !== 'observe') return d;
+    return observed(d, snap);
+  } catch {
+    return deny('internal_error', 'unexpected error while deciding', snap);
+  }
+}
+
+/**
+ * Observe mode (migration to zero trust): the request goes through, and the decision records
+ * what enforce mode would have done. A verified identity is still passed upstream; client-sent
+ * identity headers are still stripped, so observe mode never lets a client impersonate anyone.
+ */
+function observed(would: Decision, snap: Snapshot): Decision {
+  const upstreamHeaders: Array<[string, string]> = [];
+  if (would.identity) addIdentityHeaders(upstreamHeaders, snap, would.identity);
+  const set = new Set(upstreamHeaders.map(([n]) => n));
+  return {
+    allow: true,
+    reason: 'observed',
+    status: 200,
+    detail: `observe mode: would deny (${would.reason})`,
+    ...(would.identity ? { identity: would.identity } : {}),
+    ...(would.tokenHash ? { tokenHash: would.tokenHash } : {}),
+    ...(would.audits ? { audits: would.audits } : {}),
+    ...(would.dryRun ? { dryRun: would.dryRun } : {}),
+    wouldDecide: { allow: false, reason: would.reason, status: would.status, ...(would.policy ? { policy: would.policy, rule: would.rule } : {}) },
+    upstreamHeaders,
+    removeHeaders: snap.identityHeaderNames.filter((n) => !set.has(n)),
+    removeQueryParams: [],
+  };
+}
+
+/** The enforce-mode decision. */
+async function enforce(input: CheckInput, snap: Snapshot): Promise<Decision> {
+  {
     const pending = snap.authenticator.authenticate(input);
     const auth = pending instanceof Promise ? await pending : pending; // cache hits stay synchronous
     if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, auth.tokenHash);
@@ -41,32 +78,13 @@ export async function decide(input: CheckInput, snap: Snapshot): Promise<Decisio
     const set = new Set(upstreamHeaders.map(([n]) => n));
     for (const name of snap.identityHeaderNames) if (!set.has(name)) removeHeaders.push(name);
     return { allow: true, reason: 'allowed', status: 200, ...common, upstreamHeaders, removeHeaders, removeQueryParams };
-  } catch {
-    return deny('internal_error', 'unexpected error while deciding', snap);
   }
 }
 
 /** Stage 4 (peer identity) + destination scope for the policy stage. */
 export function policyContext(input: CheckInput, identity: Identity | undefined, snap: Snapshot): PolicyContext {
   const principal = input.source.principal ?? (snap.config.identity.trustXfcc ? xfccPrincipal(input.headers['x-forwarded-client-cert']) : undefined);
-  const ext = input.contextExtensions;
-  let labels: Readonly<Record<string, string>> = input.destination.labels;
-  // Per-route context_extensions (trusted Envoy config) add destination labels; `namespace` names
-  // the destination namespace. Copy only when there is something to merge.
-  let extCount = 0;
-  for (const k in ext) if (k !== 'namespace') extCount++;
-  if (extCount) {
-    const merged: Record<string, string> = { ...labels };
-    for (const k in ext) if (k !== 'namespace') merged[k] = ext[k]!;
-    labels = merged;
-  }
-  const namespace = ext.namespace || parsePrincipal(input.destination.principal)?.namespace;
-  return {
-    input,
-    identity,
-    source: parsePrincipal(principal),
-    destination: namespace ? { namespace, labels } : { labels },
-  };
+  return { input, identity, source: parsePrincipal(principal), destination: destinationOf(input) };
 }
 
 function denyFor(verdict: PolicyVerdict, identity: Identity | undefined, ctx: PolicyContext, snap: Snapshot): Decision {

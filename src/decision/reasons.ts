@@ -13,6 +13,7 @@ interface ReasonInfo {
 
 export const REASONS = {
   allowed: { status: 200, challenge: null, description: 'request allowed' },
+  observed: { status: 200, challenge: null, description: 'observe mode: allowed; the would-be denial is recorded' },
   token_missing: { status: 401, challenge: null, description: 'no credential in the request' },
   token_malformed: { status: 401, challenge: 'invalid_token', description: 'credential is not a well-formed Bearer JWT' },
   token_multiple: { status: 401, challenge: 'invalid_request', description: 'more than one credential in the request' },

@@ -3,6 +3,8 @@
 import type { Config } from '../config/load.js';
 import type { Authenticator } from '../authn/authenticator.js';
 import type { PolicyIndex } from '../policy/index.js';
+import type { DestinationContext } from '../policy/attributes.js';
+import type { Mode } from './mode.js';
 
 export interface Snapshot {
   readonly generation: number;
@@ -12,4 +14,6 @@ export interface Snapshot {
   /** Every header zt-authz may set upstream; client-sent copies are stripped on allow. */
   readonly identityHeaderNames: readonly string[];
   readonly realm: string | undefined;
+  /** Per-workload mode override (zt-authz.io/mode annotation), when a workload map exists. */
+  readonly workloadMode?: (dest: DestinationContext) => Mode | undefined;
 }

@@ -69,6 +69,8 @@ export interface Decision {
   removeQueryParams: string[];
   /** Deny only: the WWW-Authenticate challenge. */
   wwwAuthenticate?: string;
+  /** Observe mode: what enforce mode would have decided (set when it would have denied). */
+  wouldDecide?: { allow: boolean; reason: Reason; status: number; policy?: string; rule?: number };
   /** What enforcing the dry-run policies would have decided (only when some apply). */
   dryRun?: { allow: boolean; reason: Reason; policy?: string; rule?: number };
 }

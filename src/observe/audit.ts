@@ -29,6 +29,7 @@ export class AuditLog {
       policy: d.policy,
       rule: d.rule,
       ...(d.audits?.length ? { audits: d.audits } : {}),
+      ...(d.wouldDecide ? { would_decide: { decision: d.wouldDecide.allow ? 'allow' : 'deny', reason: d.wouldDecide.reason, status: d.wouldDecide.status, policy: d.wouldDecide.policy, rule: d.wouldDecide.rule } } : {}),
       ...(d.dryRun ? { dry_run: { decision: d.dryRun.allow ? 'allow' : 'deny', reason: d.dryRun.reason, policy: d.dryRun.policy } } : {}),
       source: input ? { principal: input.source.principal, address: input.source.address } : undefined,
       destination: input ? { host: input.host, principal: input.destination.principal, address: input.destination.address, port: input.destination.port } : undefined,
