@@ -47,38 +47,44 @@ function observed(would: Decision, snap: Snapshot): Decision {
 
 /** The enforce-mode decision. */
 async function enforce(input: CheckInput, snap: Snapshot): Promise<Decision> {
-  {
-    const pending = snap.authenticator.authenticate(input);
-    const auth = pending instanceof Promise ? await pending : pending; // cache hits stay synchronous
-    if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, auth.tokenHash);
-
-    const identity = auth.kind === 'authenticated' ? auth.identity : undefined;
-    const ctx = policyContext(input, identity, snap);
-    const verdict = snap.policies.evaluate(ctx);
-    const common = {
-      ...(verdict.policy ? { policy: verdict.policy, rule: verdict.rule } : {}),
-      audits: verdict.audits,
-      ...(verdict.dryRun ? { dryRun: verdict.dryRun } : {}),
-      ...(identity ? { identity, tokenHash: identity.tokenHash } : {}),
-    };
-    if (!verdict.allow) return { ...denyFor(verdict, identity, ctx, snap), ...common };
-
-    const upstreamHeaders: Array<[string, string]> = [];
-    const removeHeaders: string[] = [];
-    const removeQueryParams: string[] = [];
-    if (auth.kind === 'authenticated') {
-      addIdentityHeaders(upstreamHeaders, snap, identity!);
-      for (const [name, value] of auth.claimHeaders) upstreamHeaders.push([name, value]);
-      if (!auth.forwardToken) {
-        if (auth.location.type === 'header') removeHeaders.push(auth.location.name);
-        else if (auth.location.type === 'param') removeQueryParams.push(auth.location.name);
-        else stripCookie(input, auth.location.name, upstreamHeaders, removeHeaders);
-      }
+  const pending = snap.authenticator.authenticate(input);
+  const auth = pending instanceof Promise ? await pending : pending; // cache hits stay synchronous
+  if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, auth.tokenHash);
+  if (auth.kind === 'anonymous') return authorize(input, undefined, snap);
+  const d = authorize(input, auth.identity, snap);
+  if (d.allow) {
+    for (const [name, value] of auth.claimHeaders) d.upstreamHeaders.push([name, value]);
+    if (!auth.forwardToken) {
+      if (auth.location.type === 'header') d.removeHeaders.push(auth.location.name);
+      else if (auth.location.type === 'param') d.removeQueryParams.push(auth.location.name);
+      else stripCookie(input, auth.location.name, d.upstreamHeaders, d.removeHeaders);
     }
-    const set = new Set(upstreamHeaders.map(([n]) => n));
-    for (const name of snap.identityHeaderNames) if (!set.has(name)) removeHeaders.push(name);
-    return { allow: true, reason: 'allowed', status: 200, ...common, upstreamHeaders, removeHeaders, removeQueryParams };
+    const set = new Set(d.upstreamHeaders.map(([n]) => n));
+    d.removeHeaders = d.removeHeaders.concat(snap.identityHeaderNames.filter((n) => !set.has(n)));
   }
+  return d;
+}
+
+/**
+ * Stages 4–6 for an already-authenticated (or anonymous) request: peer identity, policy, and
+ * the response. Also used to re-evaluate recorded traffic (`zt-authz policy replay`), whose
+ * audit records carry the verified identity instead of a token. Removal of client-sent identity
+ * headers not set here is left to the caller (enforce), which knows the credential's location.
+ */
+export function authorize(input: CheckInput, identity: Identity | undefined, snap: Snapshot): Decision {
+  const ctx = policyContext(input, identity, snap);
+  const verdict = snap.policies.evaluate(ctx);
+  const common = {
+    ...(verdict.policy ? { policy: verdict.policy, rule: verdict.rule } : {}),
+    audits: verdict.audits,
+    ...(verdict.dryRun ? { dryRun: verdict.dryRun } : {}),
+    ...(identity ? { identity, tokenHash: identity.tokenHash } : {}),
+  };
+  if (!verdict.allow) return { ...denyFor(verdict, identity, ctx, snap), ...common };
+  const upstreamHeaders: Array<[string, string]> = [];
+  if (identity) addIdentityHeaders(upstreamHeaders, snap, identity);
+  const removeHeaders = identity ? [] : [...snap.identityHeaderNames];
+  return { allow: true, reason: 'allowed', status: 200, ...common, upstreamHeaders, removeHeaders, removeQueryParams: [] };
 }
 
 /** Stage 4 (peer identity) + destination scope for the policy stage. */
