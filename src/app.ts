@@ -17,6 +17,7 @@ import { normalizeCheckRequest } from './transport/grpc/normalize.js';
 import { toCheckResponse } from './transport/grpc/response.js';
 import type { CheckRequest, CheckResponse } from './transport/grpc/messages.js';
 import { startAdminServer, type AdminListener, type Route } from './transport/admin/server.js';
+import { startHttpAuthzServer, type HttpAuthzListener } from './transport/http/server.js';
 
 export interface AppOptions {
   config: Config;
@@ -35,6 +36,7 @@ export class App {
   private snapshot!: Snapshot;
   private draining = false;
   private grpc?: GrpcListener;
+  private httpAuthz?: HttpAuthzListener;
   private admin?: AdminListener;
   private shutdownPromise?: Promise<void>;
 
@@ -57,6 +59,10 @@ export class App {
 
   get grpcPort(): number {
     return this.grpc?.port ?? 0;
+  }
+
+  get httpPort(): number {
+    return this.httpAuthz?.port ?? 0;
   }
 
   get adminPort(): number {
@@ -106,10 +112,11 @@ export class App {
 
     this.admin = await startAdminServer(config.server.admin, this.metrics.registry, () => this.ready, this.opts.adminRoutes);
     this.grpc = await startGrpcServer(config.server.grpc, (req, transport) => this.check(req, transport), this.health);
+    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideRequest('http', normalize));
     for (const k of this.keys.values()) k.jwks?.start();
     this.metrics.ready.set(0);
     this.logger.info(
-      { grpc: this.grpc.port, admin: this.admin.port, issuers: config.issuers.length, policies: this.snapshot.policies.size },
+      { grpc: this.grpc.port, http: this.httpAuthz.port, admin: this.admin.port, issuers: config.issuers.length, policies: this.snapshot.policies.size },
       'zt-authz listening',
     );
     this.watchReadiness(config.server.readyTimeoutSeconds * 1000);
@@ -171,6 +178,10 @@ export class App {
   observe(transport: string, input: CheckInput | undefined, d: Decision, seconds: number): void {
     try {
       this.metrics.decisions.inc({ decision: d.allow ? 'allow' : 'deny', reason: d.reason, policy: d.policy ?? '' });
+      // Would-be outcomes never change the response, but are counted apart from real ones.
+      if (d.wouldDecide) this.metrics.decisions.inc({ decision: 'would_deny', reason: d.wouldDecide.reason, policy: d.wouldDecide.policy ?? '' });
+      if (d.dryRun) this.metrics.decisions.inc({ decision: d.dryRun.allow ? 'dry_run_allow' : 'dry_run_deny', reason: d.dryRun.reason, policy: d.dryRun.policy ?? '' });
+      if (d.audits) for (const a of d.audits) if (a.action === 'AUDIT') this.metrics.decisions.inc({ decision: 'audit', reason: d.reason, policy: a.policy });
       this.metrics.checkDuration.observe({ transport }, seconds);
       this.audit.record(transport, input, d, seconds);
     } catch (err) {
@@ -189,10 +200,11 @@ export class App {
       this.health.endWatches();
       this.metrics.ready.set(0);
       const deadline = (this.opts.config.server.drainSeconds ?? 10) * 1000;
-      if (this.grpc) {
-        const how = await this.grpc.drain(deadline);
-        this.logger.info({ how }, 'gRPC server drained');
-      }
+      // Both authz listeners drain at once, within the same deadline.
+      await Promise.all([
+        this.grpc?.drain(deadline).then((how) => this.logger.info({ how }, 'gRPC server drained')),
+        this.httpAuthz?.close(deadline).then((how) => this.logger.info({ how }, 'HTTP authz server drained')),
+      ]);
       for (const k of this.keys.values()) k.jwks?.stop();
       await this.admin?.close();
     })();

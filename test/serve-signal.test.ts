@@ -61,7 +61,9 @@ policies:
 });
 
 test('serve: SERVING once keys load; second phase of readiness is visible on /readyz', { timeout: 30000 }, async () => {
-  const idp = await TestIdp.start({ audience: 'orders', jwksDelayMs: 600, delayFirstOnly: true });
+  // The first JWKS answer is held long enough for the NOT_SERVING phase to be observed even
+  // after a gRPC client's reconnect backoff (≥ 1 s after a refused connect).
+  const idp = await TestIdp.start({ audience: 'orders', jwksDelayMs: 3000, delayFirstOnly: true });
   const grpcPort = await freePort();
   const adminPort = await freePort();
   const cfg = join(mkdtempSync(join(tmpdir(), 'zt-serve-')), 'config.yaml');
@@ -75,7 +77,8 @@ issuers: [{ issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}" }]
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const health = healthClient(grpcPort);
   try {
-    await waitUntil(async () => (await healthCheck(health).catch(() => null))?.status === 'NOT_SERVING', 10000, 'NOT_SERVING first');
+    await waitUntil(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => null))?.status === 503, 10000, '/readyz 503 first');
+    assert.equal((await healthCheck(health)).status, 'NOT_SERVING');
     await waitUntil(async () => (await healthCheck(health).catch(() => null))?.status === 'SERVING', 10000, 'SERVING after keys');
     assert.equal((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status, 200);
     child.kill('SIGINT');

@@ -43,6 +43,9 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
     query = path.slice(q + 1);
     path = path.slice(0, q);
   }
+  const normalized = normalizePath(path);
+  if (normalized === undefined) return { ok: false, detail: 'path contains an encoded slash, backslash or control character' };
+  path = normalized;
   return {
     ok: true,
     input: {
@@ -59,4 +62,32 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
       ...(raw.protocol ? { protocol: raw.protocol } : {}),
     },
   };
+}
+
+// Paths are matched in normalized form so that `/public/../admin`, `//admin` or `/%61dmin` cannot
+// slip past a DENY on `/admin/*` (what Envoy's normalize_path + merge_slashes do). Encoded
+// slashes/backslashes change meaning between proxies and applications: refuse them (fail closed).
+const FORBIDDEN = /%2f|%5c|%00|\\|[\u0000-\u001f\u007f]/i;
+const UNRESERVED = /%(4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2d|2e|5f|7e)/gi;
+
+/** RFC 3986 §6.2.2 normalization of an origin-form path; undefined when it must be rejected. */
+export function normalizePath(path: string): string | undefined {
+  if (path === '*') return path;
+  if (FORBIDDEN.test(path)) return undefined;
+  const decoded = path.includes('%') ? path.replace(UNRESERVED, (m) => String.fromCharCode(parseInt(m.slice(1), 16))) : path;
+  if (!decoded.includes('/.') && !decoded.includes('//')) return decoded;
+  const out: string[] = [];
+  const segments = decoded.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const last = i === segments.length - 1;
+    if (seg === '.' || seg === '..') {
+      if (seg === '..') out.pop();
+      if (last) out.push('');
+      continue;
+    }
+    if (seg === '' && !last) continue; // merge slashes
+    out.push(seg);
+  }
+  return `/${out.join('/')}`;
 }

@@ -32,10 +32,13 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     registers: [this.registry],
   });
+  // Gauges say how they combine across `serve --workers N` processes (prom-client
+  // AggregatorRegistry); counters and histograms are summed.
   readonly jwksKeys = new Gauge({
     name: 'zt_authz_jwks_keys',
     help: 'Keys currently held per issuer (last-known-good)',
     labelNames: ['issuer'] as const,
+    aggregator: 'min',
     registers: [this.registry],
   });
   readonly tokenCacheHits = new Counter({ name: 'zt_authz_token_cache_hits_total', help: 'Verified-token cache hits', registers: [this.registry] });
@@ -46,17 +49,21 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
-  readonly policiesLoaded = new Gauge({ name: 'zt_authz_policies_loaded', help: 'Policies in the active snapshot', registers: [this.registry] });
-  readonly ready = new Gauge({ name: 'zt_authz_ready', help: '1 when serving (keys and policies loaded, not draining)', registers: [this.registry] });
+  readonly policiesLoaded = new Gauge({ name: 'zt_authz_policies_loaded', help: 'Policies in the active snapshot', aggregator: 'max', registers: [this.registry] });
+  readonly ready = new Gauge({ name: 'zt_authz_ready', help: '1 when serving (keys and policies loaded, not draining)', aggregator: 'min', registers: [this.registry] });
   readonly buildInfo = new Gauge({
     name: 'zt_authz_build_info',
     help: 'Build information',
     labelNames: ['version', 'node'] as const,
+    aggregator: 'first',
     registers: [this.registry],
   });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names three gauges *_total, which `promtool check metrics` rejects (only
+    // counters may end in _total). They add nothing the process_* metrics lack: drop them.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     this.buildInfo.set({ version: VERSION, node: process.version }, 1);
     this.policyReload.inc({ result: 'success' }, 0);
     this.policyReload.inc({ result: 'error' }, 0);

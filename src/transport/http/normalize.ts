@@ -1,0 +1,112 @@
+// HTTP authorization request → RawRequest → normalizeRequest(), the same stage-1 rules the gRPC
+// adapter uses. One listener serves three proxy conventions, chosen by the request path:
+//
+//  - `http.nginxPath` (nginx `auth_request`): method from X-Original-Method, path and query from
+//    X-Original-URI, host from Host: the three headers the documented nginx snippet sets.
+//  - `http.ingressNginxPath` (ingress-nginx `auth-url`): method from X-Original-Method, host,
+//    path and query from X-Original-URL (ingress-nginx sets both on every auth request; its Host
+//    is the auth service's own).
+//  - anything else, Envoy `http_service`: the request's own method and path (with
+//    `http.pathPrefix`, Envoy's `path_prefix`, stripped); Host is the original :authority.
+//
+// Each mode reads only headers its proxy always overwrites: a proxy passes every other client
+// header through, so e.g. an X-Original-URL sent to plain nginx must never be believed. A
+// repeated Host/X-Original-* header or a missing original method is a malformed_request deny.
+import { isIP } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../../config/load.js';
+import { normalizeRequest, type NormalizeLimits, type Normalized } from '../../decision/normalize.js';
+
+export type HttpMode = 'envoy' | 'nginx' | 'ingress-nginx';
+export type HttpOptions = Config['http'];
+
+/** What the listener saw: method, request target and Node's rawHeaders ([name, value, …]). */
+export interface HttpRequestView {
+  method: string;
+  url: string;
+  rawHeaders: readonly string[];
+}
+
+export function requestMode(url: string, opts: HttpOptions): HttpMode {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return path === opts.nginxPath ? 'nginx' : path === opts.ingressNginxPath ? 'ingress-nginx' : 'envoy';
+}
+
+/** scheme://authority rest — split by hand so the path stays exactly as the client sent it. */
+const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)(.*)$/;
+
+export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, limits: NormalizeLimits, mode = requestMode(view.url, opts)): Normalized {
+  const headers: Record<string, string> = Object.create(null);
+  const counts = new Map<string, number>();
+  const raw = view.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    // Repeated headers are comma-joined as Envoy does, so strict credential parsing sees every copy.
+    headers[key] = key in headers ? `${headers[key]},${value}` : value;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const headerCount = Math.floor(raw.length / 2);
+  const single = (name: string): string | undefined | null => {
+    const n = counts.get(name) ?? 0;
+    if (n > 1) return null;
+    return n === 1 ? headers[name] : undefined;
+  };
+
+  const host0 = single('host');
+  if (host0 === null) return { ok: false, detail: 'repeated Host header' };
+  let host = host0 ?? '';
+  let method: string;
+  let rawPath: string;
+
+  if (mode !== 'envoy') {
+    const m = single(opts.originalMethodHeader);
+    if (m === null) return { ok: false, detail: `repeated ${opts.originalMethodHeader} header` };
+    if (!m) return { ok: false, detail: `${mode} auth request without ${opts.originalMethodHeader}` };
+    method = m;
+    const name = mode === 'nginx' ? opts.originalUriHeader : opts.originalUrlHeader;
+    const value = single(name);
+    if (value === null) return { ok: false, detail: `repeated ${name} header` };
+    if (!value) return { ok: false, detail: `${mode} auth request without ${name}` };
+    if (mode === 'nginx') {
+      rawPath = value;
+    } else {
+      const parsed = ABSOLUTE_URL.exec(value);
+      if (!parsed || !parsed[1] || parsed[1].includes('@')) return { ok: false, detail: `${name} is not an absolute URL` };
+      host = parsed[1];
+      rawPath = parsed[2] || '/';
+    }
+  } else {
+    method = view.method;
+    rawPath = view.url;
+    if (opts.pathPrefix) {
+      if (!rawPath.startsWith(`${opts.pathPrefix}/`)) return { ok: false, detail: 'request path lacks the configured http.pathPrefix' };
+      rawPath = rawPath.slice(opts.pathPrefix.length);
+    }
+  }
+
+  let address: string | undefined;
+  if (opts.sourceAddressHeader) {
+    // The operator asserts the proxy overwrites this header; absent or odd means misconfigured.
+    const a = single(opts.sourceAddressHeader);
+    if (!a || isIP(a.trim()) === 0) return { ok: false, detail: `${opts.sourceAddressHeader} is missing, repeated or not an IP address` };
+    address = a.trim();
+  }
+
+  return normalizeRequest(
+    {
+      requestId: headers['x-request-id'] || randomUUID(),
+      method,
+      host,
+      rawPath,
+      headers,
+      headerCount,
+      // The TCP peer is the proxy, never the client: it is not used as the source address.
+      source: { ...(address ? { address } : {}), labels: {} },
+      destination: { labels: {} },
+      contextExtensions: {},
+    },
+    limits,
+  );
+}

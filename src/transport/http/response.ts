@@ -1,0 +1,54 @@
+// Decision → HTTP authorization response. Reason codes, the JSON body and the RFC 6750
+// challenge come from src/decision; only the status mapping is transport-specific:
+//
+//  - allow: exactly 200, empty body, identity headers as response headers (Envoy copies those
+//    matched by `allowed_upstream_headers`; nginx copies them with auth_request_set), plus
+//    `x-envoy-auth-headers-to-remove` listing the request headers to strip.
+//  - deny, Envoy http_service: 400/401/403 as decided. A 5xx is never sent for a deny: Envoy
+//    treats 5xx as an authorization *error*, which `failure_mode_allow: true` turns into an
+//    allow. jwks_unavailable (503) and internal_error (500) therefore answer 403; the body
+//    still names the real reason.
+//  - deny, nginx auth_request: nginx understands only 2xx, 401 and 403 (anything else becomes a
+//    500 for the client), so every deny that is not 401 answers 403.
+import type { Decision } from '../../decision/types.js';
+import { denyBody } from '../../decision/decide.js';
+import type { HttpMode } from './normalize.js';
+
+export interface HttpAuthzResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export const HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
+
+/** Header values Node can send (no CR/LF/NUL, nothing above U+00FF). */
+const SAFE_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export function httpStatusFor(d: Decision, mode: HttpMode): number {
+  if (d.allow) return 200;
+  if (mode !== 'envoy') return d.status === 401 || d.status === 403 ? d.status : 403;
+  return d.status >= 400 && d.status < 500 ? d.status : 403;
+}
+
+export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | undefined): HttpAuthzResponse {
+  const headers: Record<string, string> = { 'cache-control': 'no-store' };
+  if (requestId && SAFE_VALUE.test(requestId)) headers['x-request-id'] = requestId;
+  if (d.allow) {
+    for (const [name, value] of d.upstreamHeaders) {
+      // decide() only emits safe values; a value Node would refuse must not become an error path.
+      if (!SAFE_VALUE.test(value)) return failClosed(d, mode, requestId);
+      headers[name] = value;
+    }
+    if (d.removeHeaders.length) headers[HEADERS_TO_REMOVE] = d.removeHeaders.join(', ');
+    return { status: 200, headers, body: '' };
+  }
+  headers['content-type'] = 'application/json';
+  if (d.wwwAuthenticate) headers['www-authenticate'] = d.wwwAuthenticate;
+  return { status: httpStatusFor(d, mode), headers, body: denyBody(d, requestId) };
+}
+
+function failClosed(d: Decision, mode: HttpMode, requestId: string | undefined): HttpAuthzResponse {
+  const denied: Decision = { ...d, allow: false, reason: 'internal_error', status: 500, upstreamHeaders: [], removeHeaders: [], removeQueryParams: [] };
+  return { status: httpStatusFor(denied, mode), headers: { 'cache-control': 'no-store', 'content-type': 'application/json' }, body: denyBody(denied, requestId) };
+}
