@@ -2,7 +2,9 @@
 // readiness and graceful drain. The request path is App.check → decide → toCheckResponse.
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
-import { buildSnapshot } from './config/snapshot-builder.js';
+import type { ResolvedIssuer } from './config/load.js';
+import { SnapshotManager } from './config/reload.js';
+import { KubernetesSync } from './k8s/index.js';
 import type { Snapshot } from './decision/snapshot.js';
 import { decide, deny } from './decision/decide.js';
 import type { CheckInput, Decision } from './decision/types.js';
@@ -18,6 +20,7 @@ import { toCheckResponse } from './transport/grpc/response.js';
 import type { CheckRequest, CheckResponse } from './transport/grpc/messages.js';
 import { startAdminServer, type AdminListener, type Route } from './transport/admin/server.js';
 import { startHttpAuthzServer, type HttpAuthzListener } from './transport/http/server.js';
+import { startWebhookServer, type WebhookListener } from './webhook/server.js';
 
 export interface AppOptions {
   config: Config;
@@ -33,11 +36,18 @@ export class App {
   private readonly audit: AuditLog;
   private readonly health: HealthState;
   private readonly keys = new Map<string, IssuerKeys>();
+  /** Issuer → its resolved config (JSON), to reuse key managers across reloads. */
+  private readonly keyConfigs = new Map<string, string>();
+  private jwksStarted = false;
   private snapshot!: Snapshot;
+  private manager?: SnapshotManager;
+  private k8s?: KubernetesSync;
   private draining = false;
   private grpc?: GrpcListener;
   private httpAuthz?: HttpAuthzListener;
   private admin?: AdminListener;
+  /** Sidecar-injection admission webhook (HTTPS), when webhook.enabled. */
+  private webhook?: WebhookListener;
   private shutdownPromise?: Promise<void>;
 
   private constructor(private readonly opts: AppOptions) {
@@ -69,54 +79,125 @@ export class App {
     return this.admin?.port ?? 0;
   }
 
+  get webhookPort(): number {
+    return this.webhook?.port ?? 0;
+  }
+
   get currentSnapshot(): Snapshot {
     return this.snapshot;
   }
 
-  /** Serving = a snapshot whose issuers all hold keys, and not draining. */
+  /** Serving = a valid snapshot whose issuers all hold keys, Kubernetes resources listed once, and not draining. */
   get ready(): boolean {
-    return !this.draining && this.snapshot !== undefined && this.snapshot.authenticator.keysReady;
+    return !this.draining && this.snapshot !== undefined && this.snapshot.authenticator.keysReady && (this.k8s?.synced ?? true);
+  }
+
+  /** The Kubernetes watchers, when `kubernetes.enabled`. */
+  get kubernetes(): KubernetesSync | undefined {
+    return this.k8s;
+  }
+
+  /**
+   * Hot reload entry point: apply `config` (already validated), or re-read the config file.
+   * The snapshot is built off the request path and swapped atomically; on error the
+   * last-known-good snapshot stays and false is returned.
+   */
+  reload(config?: Config): boolean {
+    if (!this.manager) return false;
+    return config ? this.manager.applyConfig(config) : this.manager.reloadFile(undefined, true);
+  }
+
+  /** Key resolvers for `issuers`, reusing unchanged ones; commit() retires the replaced ones. */
+  private keysFor(issuers: readonly ResolvedIssuer[]): { keys: ReadonlyMap<string, IssuerKeys>; commit: () => void } {
+    const next = new Map<string, IssuerKeys>();
+    const configs = new Map<string, string>();
+    const created: IssuerKeys[] = [];
+    for (const iss of issuers) {
+      const fp = JSON.stringify(iss);
+      const cur = this.keys.get(iss.issuer);
+      configs.set(iss.issuer, fp);
+      if (cur && this.keyConfigs.get(iss.issuer) === fp) next.set(iss.issuer, cur);
+      else {
+        const k = this.issuerKeys(iss);
+        created.push(k);
+        next.set(iss.issuer, k);
+      }
+    }
+    return {
+      keys: next,
+      commit: () => {
+        for (const [issuer, k] of this.keys) if (next.get(issuer) !== k) k.jwks?.stop();
+        this.keys.clear();
+        this.keyConfigs.clear();
+        for (const [issuer, k] of next) this.keys.set(issuer, k);
+        for (const [issuer, fp] of configs) this.keyConfigs.set(issuer, fp);
+        if (this.jwksStarted) for (const k of created) k.jwks?.start();
+      },
+    };
+  }
+
+  private issuerKeys(iss: ResolvedIssuer): IssuerKeys {
+    const keys = buildIssuerKeys(iss, {
+      onFetch: (e) => {
+        this.metrics.jwksRefresh.inc({ issuer: e.issuer, result: e.result, trigger: e.trigger });
+        this.metrics.jwksFetchDuration.observe({ issuer: e.issuer }, e.durationMs / 1000);
+        this.metrics.jwksKeys.set({ issuer: e.issuer }, e.keys);
+        if (e.result === 'error') this.logger.warn({ issuer: e.issuer, trigger: e.trigger, error: e.error }, 'JWKS fetch failed; keeping last-known-good keys');
+        else this.logger.debug({ issuer: e.issuer, trigger: e.trigger, keys: e.keys }, 'JWKS fetched');
+        this.health.update();
+      },
+      onKeysChanged: (kids) => {
+        this.snapshot?.authenticator.onKeysChanged(iss.issuer, kids);
+        this.logger.info({ issuer: iss.issuer, keys: kids.size }, 'issuer key set changed');
+      },
+    });
+    if (keys.jwks && iss.keySource.kind === 'inline') this.metrics.jwksKeys.set({ issuer: iss.issuer }, keys.jwks.keyCount);
+    return keys;
   }
 
   private async init(): Promise<void> {
     const { config } = this.opts;
-    for (const iss of config.issuers) {
-      const keys = buildIssuerKeys(iss, {
-        onFetch: (e) => {
-          this.metrics.jwksRefresh.inc({ issuer: e.issuer, result: e.result, trigger: e.trigger });
-          this.metrics.jwksFetchDuration.observe({ issuer: e.issuer }, e.durationMs / 1000);
-          this.metrics.jwksKeys.set({ issuer: e.issuer }, e.keys);
-          if (e.result === 'error') this.logger.warn({ issuer: e.issuer, trigger: e.trigger, error: e.error }, 'JWKS fetch failed; keeping last-known-good keys');
-          else this.logger.debug({ issuer: e.issuer, trigger: e.trigger, keys: e.keys }, 'JWKS fetched');
+    const manager = new SnapshotManager({
+      logger: this.logger,
+      metrics: this.metrics,
+      config,
+      keysFor: (issuers) => this.keysFor(issuers),
+      hooks: { cacheHit: () => this.metrics.tokenCacheHits.inc(), cacheMiss: () => this.metrics.tokenCacheMisses.inc() },
+      publish: (snap) => {
+        this.snapshot = snap; // the one reference assignment a reload makes
+        this.health.update();
+        if (this.jwksStarted) this.metrics.ready.set(this.ready ? 1 : 0);
+      },
+    });
+    this.manager = manager;
+    if (config.kubernetes.enabled) {
+      this.k8s = new KubernetesSync(config.kubernetes, {
+        logger: this.logger,
+        rolesClaim: () => manager.config.authorization.rolesClaim,
+        onChange: (why) => manager.requestRebuild(why),
+        onRejected: () => manager.rejected(),
+        onSynced: () => {
+          manager.rebuild('Kubernetes resources synced');
           this.health.update();
-        },
-        onKeysChanged: (kids) => {
-          this.snapshot?.authenticator.onKeysChanged(iss.issuer, kids);
-          this.logger.info({ issuer: iss.issuer, keys: kids.size }, 'issuer key set changed');
+          this.metrics.ready.set(this.ready ? 1 : 0);
+          if (this.ready) this.logger.info('ready: issuer keys, policies and Kubernetes resources loaded');
         },
       });
-      this.keys.set(iss.issuer, keys);
-      if (keys.jwks && iss.keySource.kind === 'inline') this.metrics.jwksKeys.set({ issuer: iss.issuer }, keys.jwks.keyCount);
+      manager.attachKubernetes(this.k8s);
     }
-    try {
-      this.snapshot = buildSnapshot(config, this.keys, {
-        cacheHit: () => this.metrics.tokenCacheHits.inc(),
-        cacheMiss: () => this.metrics.tokenCacheMisses.inc(),
-      }, 1);
-      this.metrics.policyReload.inc({ result: 'success' });
-    } catch (err) {
-      this.metrics.policyReload.inc({ result: 'error' });
-      throw err;
-    }
-    this.metrics.policiesLoaded.set(this.snapshot.policies.size);
+    manager.initial();
 
     this.admin = await startAdminServer(config.server.admin, this.metrics.registry, () => this.ready, this.opts.adminRoutes);
     this.grpc = await startGrpcServer(config.server.grpc, (req, transport) => this.check(req, transport), this.health);
     this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideRequest('http', normalize));
+    if (config.webhook.enabled) this.webhook = await startWebhookServer(config.webhook, { logger: this.logger, registry: this.metrics.registry });
     for (const k of this.keys.values()) k.jwks?.start();
+    this.jwksStarted = true;
+    this.k8s?.start();
+    if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
     this.logger.info(
-      { grpc: this.grpc.port, http: this.httpAuthz.port, admin: this.admin.port, issuers: config.issuers.length, policies: this.snapshot.policies.size },
+      { grpc: this.grpc.port, http: this.httpAuthz.port, admin: this.admin.port, ...(this.webhook ? { webhook: this.webhook.port } : {}), issuers: config.issuers.length, policies: this.snapshot.policies.size },
       'zt-authz listening',
     );
     this.watchReadiness(config.server.readyTimeoutSeconds * 1000);
@@ -136,6 +217,7 @@ export class App {
         this.logger.info('ready: issuer keys and policies loaded');
         return;
       }
+      if (this.k8s && !this.k8s.synced && [...this.keys.values()].every((k) => k.ready)) return; // onSynced reports readiness
       if (!warned) {
         const missing = [...this.keys.entries()].filter(([, k]) => !k.ready).map(([i]) => i);
         this.logger.warn({ issuers: missing, waitedMs: timeoutMs }, 'not ready: issuer keys not loaded yet; still retrying in the background');
@@ -205,7 +287,10 @@ export class App {
         this.grpc?.drain(deadline).then((how) => this.logger.info({ how }, 'gRPC server drained')),
         this.httpAuthz?.close(deadline).then((how) => this.logger.info({ how }, 'HTTP authz server drained')),
       ]);
+      this.manager?.stop();
+      await this.k8s?.stop();
       for (const k of this.keys.values()) k.jwks?.stop();
+      await this.webhook?.close();
       await this.admin?.close();
     })();
     return this.shutdownPromise;

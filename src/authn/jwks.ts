@@ -45,7 +45,11 @@ export type JwksSource =
   | { kind: 'remote'; uri: string } // jwksUri
   | { kind: 'discovery'; issuer: string } // {issuer}/.well-known/openid-configuration → jwks_uri
   | { kind: 'inline'; jwks: JSONWebKeySet }
-  | { kind: 'file'; path: string };
+  | { kind: 'file'; path: string }
+  // Kubernetes service-account issuer: discovery at {apiServer}/.well-known/openid-configuration
+  // (its issuer must equal `issuer`), keys from {apiServer}/openid/v1/jwks. The discovery
+  // document's jwks_uri often names the API server's external address, unreachable from pods.
+  | { kind: 'kubernetes'; issuer: string; apiServer: string };
 
 export type JwksFetchResult = 'success' | 'error';
 
@@ -78,6 +82,8 @@ export interface JwksOptions {
   onKeysChanged?: (kids: ReadonlySet<string>) => void;
   /** Injectable clock for tests (cooldown bookkeeping and durations). */
   now?: () => number;
+  /** HTTP client (default: global fetch); the kubernetes source brings one with the cluster CA and a bearer token. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 export class JwksUnavailableError extends Error {
@@ -225,6 +231,7 @@ export class JwksManager {
   private readonly onFetch: ((e: JwksFetchEvent) => void) | undefined;
   private readonly onKeysChanged: ((kids: ReadonlySet<string>) => void) | undefined;
   private readonly now: () => number;
+  private readonly fetchImpl: (url: string, init: RequestInit) => Promise<Response>;
 
   private held: HeldSet | undefined;
   private pending: Promise<boolean> | undefined;
@@ -253,6 +260,7 @@ export class JwksManager {
     this.onFetch = opts.onFetch;
     this.onKeysChanged = opts.onKeysChanged;
     this.now = opts.now ?? Date.now;
+    this.fetchImpl = opts.fetch ?? fetch;
 
     const src = opts.source as JwksSource | undefined;
     switch (src?.kind) {
@@ -270,11 +278,14 @@ export class JwksManager {
       case 'discovery':
         httpUrl(src.issuer, 'discovery issuer');
         break;
+      case 'kubernetes':
+        httpUrl(src.apiServer, 'kubernetes apiServer');
+        break;
       case 'file':
         if (typeof src.path !== 'string' || src.path === '') throw new TypeError('JWKS file path must be a non-empty string');
         break;
       default:
-        throw new TypeError('JwksOptions.source.kind must be one of remote, discovery, inline, file');
+        throw new TypeError('JwksOptions.source.kind must be one of remote, discovery, inline, file, kubernetes');
     }
     this.getKey = this.resolveKey.bind(this);
   }
@@ -449,6 +460,11 @@ export class JwksManager {
         return this.readFileJson(src.path);
       case 'discovery':
         return this.loadViaDiscovery(src.issuer, trigger);
+      case 'kubernetes': {
+        const base = src.apiServer.replace(/\/+$/, '');
+        await this.discover(src.issuer, base);
+        return this.fetchJson(`${base}/openid/v1/jwks`, ACCEPT_JWKS, 'JWKS fetch failed');
+      }
       case 'inline':
         return src.jwks;
     }
@@ -480,12 +496,19 @@ export class JwksManager {
     }
   }
 
-  private async discover(issuer: string): Promise<string> {
-    const url = issuer.replace(/\/+$/, '') + '/.well-known/openid-configuration';
+  private async discover(issuer: string, base = issuer): Promise<string> {
+    const url = base.replace(/\/+$/, '') + '/.well-known/openid-configuration';
     const doc = await this.fetchJson(url, ACCEPT_DISCOVERY, 'discovery fetch failed');
     if (!isPlainObject(doc)) throw new JwksFetchError('discovery document is not a JSON object');
     // OIDC Discovery 1.0 §4.3: the returned issuer MUST be identical to the configured one.
-    if (doc.issuer !== issuer) throw new JwksFetchError('discovery issuer mismatch');
+    if (doc.issuer !== issuer) {
+      // A cluster names its own service-account issuer (public information): say which, so the
+      // operator can fix `issuers[].issuer`.
+      if (this.source.kind === 'kubernetes' && typeof doc.issuer === 'string' && doc.issuer.length < 512) {
+        throw new JwksFetchError(`discovery issuer mismatch: the cluster's service-account issuer is ${JSON.stringify(doc.issuer)}`);
+      }
+      throw new JwksFetchError('discovery issuer mismatch');
+    }
     const jwksUri = doc.jwks_uri;
     if (typeof jwksUri !== 'string') throw new JwksFetchError('discovery jwks_uri missing');
     let u: URL;
@@ -506,7 +529,7 @@ export class JwksManager {
     const fail = (msg: string): JwksFetchError => new JwksFetchError(`${label}: ${msg}`);
     let text: string;
     try {
-      const res = await fetch(url, {
+      const res = await this.fetchImpl(url, {
         method: 'GET',
         headers: { accept },
         redirect: 'error',

@@ -6,6 +6,7 @@ import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { ResolvedIssuer } from '../config/load.js';
 import type { KeyResolver } from './authenticator.js';
 import { JwksManager, type JwksOptions } from './jwks.js';
+import { kubernetesFetch } from '../k8s/sa-issuer.js';
 
 export const MIN_HMAC_SECRET_BYTES = 32;
 
@@ -38,6 +39,7 @@ export function buildIssuerKeys(
           cooldownMs: cfg.jwksCooldownSeconds * 1000,
           timeoutMs: cfg.jwksTimeoutMs,
           maxBytes: cfg.jwksMaxBytes,
+          ...(src.kind === 'kubernetes' ? { fetch: kubernetesFetch(src) } : {}),
           ...hooks,
         });
   const getKey: JWTVerifyGetKey = (header, token) => {

@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import { ConfigSchema, HMAC_ALGS, ASYMMETRIC_ALGS, type ConfigInput, type IssuerConfig } from './schema.js';
 import type { PolicySpec } from '../policy/schema.js';
 import { compilePolicies } from '../policy/compile.js';
+import { resolveWebhook, webhookProblems, type WebhookConfig } from '../webhook/config.js';
 
 export interface ConfigProblem { path: string; message: string }
 
@@ -23,7 +24,11 @@ export interface ResolvedIssuer {
     | { kind: 'discovery'; issuer: string }
     | { kind: 'inline'; jwks: { keys: Record<string, unknown>[] } }
     | { kind: 'file'; path: string }
+    /** Kubernetes service-account issuer preset: discovery + JWKS from the API server with its CA and a bearer token. */
+    | { kind: 'kubernetes'; issuer: string; apiServer: string; caFile: string; tokenFile: string }
     | { kind: 'none' };
+  /** Kubernetes service-account issuer: `sub` system:serviceaccount:NS:SA names the calling workload. */
+  kubernetes?: true;
   hmacSecretFile?: string;
   audiences: string[];
   algorithms: string[];
@@ -54,9 +59,42 @@ export interface Config {
   response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
   limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number };
   tokenCache: { maxEntries: number; maxTtlSeconds: number };
-  audit: { enabled: boolean; allowSampleRate: number };
+  /**
+   * `claims`: claim paths recorded for replay (azp, acr, amr, the roles claim, then audit.claims);
+   * `trustXfcc`: copy of identity.trustXfcc, so records name the principal the policy stage used.
+   */
+  audit: { enabled: boolean; allowSampleRate: number; subject: 'plain' | 'hash'; claims: string[]; trustXfcc: boolean };
   log: { level: string };
+  kubernetes: KubernetesConfig;
+  reload: { watchFile: boolean; debounceMs: number; pollSeconds: number };
+  /** Sidecar-injection admission webhook (src/webhook). */
+  webhook: WebhookConfig;
+  /** The file this configuration was loaded from (hot reload watches it). */
+  file?: string;
 }
+
+export interface KubernetesConfig {
+  enabled: boolean;
+  /** Empty: cluster-wide. */
+  namespaces: string[];
+  rootNamespace?: string;
+  watchPods: boolean;
+  podIpSource: boolean;
+  writeStatus: boolean;
+  resyncSeconds: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  kubeconfig?: string;
+  apiServer?: string;
+  tokenFile?: string;
+  caFile?: string;
+  insecureSkipTlsVerify: boolean;
+}
+
+/** Defaults of the kubernetes issuer preset (in-cluster service account). */
+export const K8S_DEFAULT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+export const K8S_DEFAULT_API_SERVER = 'https://kubernetes.default.svc';
+export const K8S_SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 const validateSchema = ajv.compile(ConfigSchema);
@@ -104,7 +142,7 @@ export function loadConfigFile(file: string): Config {
   } catch (err) {
     throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
   }
-  return resolveConfig(parseConfigText(text, file), file);
+  return { ...resolveConfig(parseConfigText(text, file), file), file };
 }
 
 /** Validate (schema + semantics) and fill defaults. Throws ConfigError listing every problem. */
@@ -135,7 +173,12 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
   });
   compilePolicies(policies, problems, { rolesClaim: input.authorization?.rolesClaim ?? 'roles' }); // compiled again per snapshot; here for its problems
   problems.push(...headerProblems(input, issuers));
+  (input.audit?.claims ?? []).forEach((c, i) => {
+    if (c === 'sub') problems.push({ path: `audit.claims[${i}]`, message: 'the subject is recorded per audit.subject (plain or hash), not as a claim' });
+  });
   problems.push(...httpProblems(resolveHttp(input.http ?? {})));
+  problems.push(...kubernetesProblems(input));
+  problems.push(...webhookProblems(input.webhook));
   if (problems.length) throw new ConfigError(source, problems);
 
   const s = input.server ?? {};
@@ -165,10 +208,54 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     },
     limits: { maxTokenBytes: l.maxTokenBytes ?? 8192, maxHeaders: l.maxHeaders ?? 256, maxPathBytes: l.maxPathBytes ?? 16384 },
     tokenCache: { maxEntries: c.maxEntries ?? 10000, maxTtlSeconds: c.maxTtlSeconds ?? 300 },
-    audit: { enabled: a.enabled ?? true, allowSampleRate: a.allowSampleRate ?? 1 },
+    audit: {
+      enabled: a.enabled ?? true,
+      allowSampleRate: a.allowSampleRate ?? 1,
+      subject: a.subject ?? 'plain',
+      claims: [...new Set(['azp', 'acr', 'amr', input.authorization?.rolesClaim ?? 'roles', ...(a.claims ?? [])])].filter((c) => !AUDIT_CLAIMS_RECORDED_ELSEWHERE.has(c)),
+      trustXfcc: input.identity?.trustXfcc ?? false,
+    },
     log: { level: input.log?.level ?? 'info' },
+    kubernetes: resolveKubernetes(input.kubernetes ?? {}),
+    reload: { watchFile: input.reload?.watchFile ?? true, debounceMs: input.reload?.debounceMs ?? 100, pollSeconds: input.reload?.pollSeconds ?? 10 },
+    webhook: resolveWebhook(input.webhook),
   };
 }
+
+function resolveKubernetes(k: NonNullable<ConfigInput['kubernetes']>): KubernetesConfig {
+  return {
+    enabled: k.enabled ?? false,
+    namespaces: [...new Set(k.namespaces ?? [])],
+    ...(k.rootNamespace !== undefined ? { rootNamespace: k.rootNamespace } : {}),
+    watchPods: k.watchPods ?? true,
+    podIpSource: k.podIpSource ?? false,
+    writeStatus: k.writeStatus ?? true,
+    resyncSeconds: k.resyncSeconds ?? 300,
+    backoffMinMs: k.backoffMinMs ?? 500,
+    backoffMaxMs: Math.max(k.backoffMaxMs ?? 30000, k.backoffMinMs ?? 500),
+    ...(k.kubeconfig !== undefined ? { kubeconfig: k.kubeconfig } : {}),
+    ...(k.apiServer !== undefined ? { apiServer: k.apiServer } : {}),
+    ...(k.tokenFile !== undefined ? { tokenFile: k.tokenFile } : {}),
+    ...(k.caFile !== undefined ? { caFile: k.caFile } : {}),
+    insecureSkipTlsVerify: k.insecureSkipTlsVerify ?? false,
+  };
+}
+
+/** Problems of the kubernetes block that the schema cannot express. */
+function kubernetesProblems(input: ConfigInput): ConfigProblem[] {
+  const k = input.kubernetes;
+  if (!k) return [];
+  const out: ConfigProblem[] = [];
+  if (k.kubeconfig && k.apiServer) out.push({ path: 'kubernetes.apiServer', message: 'set either kubeconfig or apiServer, not both' });
+  if (!k.apiServer && (k.tokenFile || k.caFile || k.insecureSkipTlsVerify)) out.push({ path: 'kubernetes', message: 'tokenFile, caFile and insecureSkipTlsVerify need apiServer' });
+  if (k.rootNamespace && k.namespaces?.length && !k.namespaces.includes(k.rootNamespace)) {
+    out.push({ path: 'kubernetes.rootNamespace', message: `"${k.rootNamespace}" is not in kubernetes.namespaces, so it would never be watched` });
+  }
+  return out;
+}
+
+/** Recorded as their own audit fields (issuer, subject / subject_hash, auth.audiences, auth.scopes). */
+const AUDIT_CLAIMS_RECORDED_ELSEWHERE = new Set(['iss', 'sub', 'aud', 'scope', 'scp']);
 
 function resolveHttp(h: NonNullable<ConfigInput['http']>): Config['http'] {
   return {
@@ -206,9 +293,12 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
 
 const HMAC = new Set<string>(HMAC_ALGS);
 
-function resolveIssuer(iss: IssuerConfig, at: string, problems: ConfigProblem[]): ResolvedIssuer {
-  const sources = (['jwksUri', 'jwks', 'jwksFile', 'discovery'] as const).filter((k) => iss[k] !== undefined && iss[k] !== false);
-  if (sources.length > 1) problems.push({ path: at, message: `set only one of jwksUri, jwks, jwksFile, discovery (found ${sources.join(', ')})` });
+function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[]): ResolvedIssuer {
+  const k8s = input.kubernetes === true ? {} : input.kubernetes === false ? undefined : input.kubernetes;
+  if (input.issuer === undefined && !k8s) problems.push({ path: `${at}.issuer`, message: 'is required' });
+  const iss = { ...input, issuer: input.issuer ?? K8S_DEFAULT_ISSUER };
+  const sources = (['jwksUri', 'jwks', 'jwksFile', 'discovery', 'kubernetes'] as const).filter((k) => iss[k] !== undefined && iss[k] !== false);
+  if (sources.length > 1) problems.push({ path: at, message: `set only one of jwksUri, jwks, jwksFile, discovery, kubernetes (found ${sources.join(', ')})` });
   if (sources.length === 0 && !iss.hmacSecretFile) {
     problems.push({ path: at, message: 'needs a key source: jwksUri, jwks, jwksFile, discovery: true, or hmacSecretFile' });
   }
@@ -224,7 +314,15 @@ function resolveIssuer(iss: IssuerConfig, at: string, problems: ConfigProblem[])
     problems.push({ path: `${at}.discovery`, message: 'discovery needs an http(s) issuer URL' });
   }
   let keySource: ResolvedIssuer['keySource'] = { kind: 'none' };
-  if (iss.jwksUri) keySource = { kind: 'remote', uri: iss.jwksUri };
+  if (k8s) {
+    keySource = {
+      kind: 'kubernetes',
+      issuer: iss.issuer,
+      apiServer: (k8s.apiServer ?? K8S_DEFAULT_API_SERVER).replace(/\/+$/, ''),
+      caFile: k8s.caFile ?? `${K8S_SA_DIR}/ca.crt`,
+      tokenFile: k8s.tokenFile ?? `${K8S_SA_DIR}/token`,
+    };
+  } else if (iss.jwksUri) keySource = { kind: 'remote', uri: iss.jwksUri };
   else if (iss.discovery) keySource = { kind: 'discovery', issuer: iss.issuer };
   else if (iss.jwksFile) keySource = { kind: 'file', path: iss.jwksFile };
   else if (iss.jwks !== undefined) {
@@ -246,6 +344,7 @@ function resolveIssuer(iss: IssuerConfig, at: string, problems: ConfigProblem[])
   return {
     issuer: iss.issuer,
     keySource,
+    ...(k8s ? { kubernetes: true as const } : {}),
     ...(iss.hmacSecretFile ? { hmacSecretFile: iss.hmacSecretFile } : {}),
     audiences: iss.audiences ?? [],
     algorithms,

@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { StringEnum } from './string-enum.js';
 import { PolicySchema } from '../policy/schema.js';
+import { WebhookSchema } from '../webhook/schema.js';
 
 /** "host:port", ":port" or "[v6]:port". */
 const Address = (def: string) =>
@@ -30,9 +31,24 @@ const ClaimToHeader = Type.Object(
 
 const JwkSet = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }, { additionalProperties: true });
 
+/** Issuer preset for Kubernetes service-account tokens (src/k8s/sa-issuer.ts). */
+const KubernetesIssuer = Type.Object(
+  {
+    apiServer: Type.Optional(Type.String({ pattern: '^https?://', default: 'https://kubernetes.default.svc', description: 'API server serving /.well-known/openid-configuration and /openid/v1/jwks' })),
+    caFile: Type.Optional(Type.String({ minLength: 1, description: 'CA bundle for the API server (default: the pod service-account ca.crt)' })),
+    tokenFile: Type.Optional(Type.String({ minLength: 1, description: 'bearer token for discovery/JWKS (default: the pod service-account token; re-read on every fetch)' })),
+  },
+  { additionalProperties: false },
+);
+
 export const IssuerSchema = Type.Object(
   {
-    issuer: Type.String({ minLength: 1, description: 'exact `iss` value' }),
+    issuer: Type.Optional(Type.String({ minLength: 1, description: 'exact `iss` value (required unless kubernetes is set)' })),
+    kubernetes: Type.Optional(
+      Type.Union([Type.Boolean(), KubernetesIssuer], {
+        description: 'preset: Kubernetes service-account tokens, keys from the API server OIDC discovery with the pod CA and token',
+      }),
+    ),
     jwksUri: Type.Optional(Type.String({ pattern: '^https?://', description: 'remote JWKS URL' })),
     jwks: Type.Optional(Type.Union([JwkSet, Type.String({ minLength: 2 })], { description: 'inline JWKS (object or JSON string)' })),
     jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'local JWKS file, re-read on refresh' })),
@@ -133,6 +149,12 @@ export const ConfigSchema = Type.Object(
         {
           enabled: Type.Optional(Type.Boolean({ default: true })),
           allowSampleRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'fraction of allows recorded; denies are always recorded' })),
+          subject: Type.Optional(
+            StringEnum(['plain', 'hash'] as const, { default: 'plain', description: 'JWT subject in audit records: plain, or hash (subject_hash = sha256 of "<iss>/<sub>", pseudonymous)' }),
+          ),
+          claims: Type.Optional(
+            Type.Array(Type.String({ minLength: 1 }), { description: 'more claim paths recorded for `policy replay`, e.g. tenant, groups (always recorded: azp, acr, amr and authorization.rolesClaim)' }),
+          ),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -159,6 +181,38 @@ export const ConfigSchema = Type.Object(
         { additionalProperties: false, default: {} },
       ),
     ),
+    kubernetes: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean({ default: false, description: 'watch ZeroTrustPolicy resources and Pods' })),
+          namespaces: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'namespaces to watch; empty or absent: cluster-wide' })),
+          rootNamespace: Type.Optional(Type.String({ minLength: 1, description: 'ZeroTrustPolicy resources in this namespace apply to every namespace (Istio root namespace semantics)' })),
+          watchPods: Type.Optional(Type.Boolean({ default: true, description: 'pod IP → workload map (annotations, destination fallback)' })),
+          podIpSource: Type.Optional(Type.Boolean({ default: false, description: 'WEAKER: fill source namespace/service account from the caller pod IP when there is no mTLS principal or service-account token' })),
+          writeStatus: Type.Optional(Type.Boolean({ default: true, description: 'write Accepted/Invalid conditions to ZeroTrustPolicy status' })),
+          resyncSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 300, description: 'full relist interval' })),
+          backoffMinMs: Type.Optional(Type.Integer({ minimum: 1, default: 500 })),
+          backoffMaxMs: Type.Optional(Type.Integer({ minimum: 1, default: 30000 })),
+          kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig file (default: in-cluster service account)' })),
+          apiServer: Type.Optional(Type.String({ pattern: '^https?://', description: 'API server URL (overrides in-cluster / kubeconfig)' })),
+          tokenFile: Type.Optional(Type.String({ minLength: 1, description: 'bearer token file, with apiServer' })),
+          caFile: Type.Optional(Type.String({ minLength: 1, description: 'CA bundle, with apiServer' })),
+          insecureSkipTlsVerify: Type.Optional(Type.Boolean({ default: false, description: 'tests only' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    reload: Type.Optional(
+      Type.Object(
+        {
+          watchFile: Type.Optional(Type.Boolean({ default: true, description: 'reload the config file when it changes (ConfigMap ..data symlink swaps included)' })),
+          debounceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000, default: 100 })),
+          pollSeconds: Type.Optional(Type.Number({ minimum: 0, default: 10, description: 'also re-check the file this often (0: only file events)' })),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    webhook: Type.Optional(WebhookSchema),
     log: Type.Optional(
       Type.Object(
         { level: Type.Optional(StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' })) },

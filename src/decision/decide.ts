@@ -13,7 +13,7 @@ import { destinationOf, modeFor } from './mode.js';
 export async function decide(input: CheckInput, snap: Snapshot): Promise<Decision> {
   try {
     const d = await enforce(input, snap);
-    if (d.allow || modeFor(destinationOf(input), snap) !== 'observe') return d;
+    if (d.allow || modeFor(destinationOf(input, snap), snap) !== 'observe') return d;
     return observed(d, snap);
   } catch {
     return deny('internal_error', 'unexpected error while deciding', snap);
@@ -38,6 +38,7 @@ function observed(would: Decision, snap: Snapshot): Decision {
     ...(would.tokenHash ? { tokenHash: would.tokenHash } : {}),
     ...(would.audits ? { audits: would.audits } : {}),
     ...(would.dryRun ? { dryRun: would.dryRun } : {}),
+    ...(would.context ? { context: would.context } : {}),
     wouldDecide: { allow: false, reason: would.reason, status: would.status, ...(would.policy ? { policy: would.policy, rule: would.rule } : {}) },
     upstreamHeaders,
     removeHeaders: snap.identityHeaderNames.filter((n) => !set.has(n)),
@@ -51,6 +52,8 @@ async function enforce(input: CheckInput, snap: Snapshot): Promise<Decision> {
   const auth = pending instanceof Promise ? await pending : pending; // cache hits stay synchronous
   if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, auth.tokenHash);
   if (auth.kind === 'anonymous') return authorize(input, undefined, snap);
+  const audience = snap.audienceCheck?.(input, auth.identity); // zt-authz.io/audience, service-account tokens
+  if (audience) return deny('audience_mismatch', audience, snap, auth.identity.tokenHash);
   const d = authorize(input, auth.identity, snap);
   if (d.allow) {
     for (const [name, value] of auth.claimHeaders) d.upstreamHeaders.push([name, value]);
@@ -79,6 +82,7 @@ export function authorize(input: CheckInput, identity: Identity | undefined, sna
     audits: verdict.audits,
     ...(verdict.dryRun ? { dryRun: verdict.dryRun } : {}),
     ...(identity ? { identity, tokenHash: identity.tokenHash } : {}),
+    context: { ...(ctx.source ? { source: ctx.source } : {}), destination: ctx.destination }, // for the audit record (replay)
   };
   if (!verdict.allow) return { ...denyFor(verdict, identity, ctx, snap), ...common };
   const upstreamHeaders: Array<[string, string]> = [];
@@ -90,7 +94,9 @@ export function authorize(input: CheckInput, identity: Identity | undefined, sna
 /** Stage 4 (peer identity) + destination scope for the policy stage. */
 export function policyContext(input: CheckInput, identity: Identity | undefined, snap: Snapshot): PolicyContext {
   const principal = input.source.principal ?? (snap.config.identity.trustXfcc ? xfccPrincipal(input.headers['x-forwarded-client-cert']) : undefined);
-  return { input, identity, source: parsePrincipal(principal), destination: destinationOf(input) };
+  // mTLS first; else a Kubernetes service-account token or (opt-in, weaker) the caller's pod IP.
+  const source = parsePrincipal(principal) ?? snap.workloadSource?.(input, identity);
+  return { input, identity, source, destination: destinationOf(input, snap) };
 }
 
 function denyFor(verdict: PolicyVerdict, identity: Identity | undefined, ctx: PolicyContext, snap: Snapshot): Decision {

@@ -5,6 +5,22 @@ import type { Authenticator } from '../authn/authenticator.js';
 import type { PolicyIndex } from '../policy/index.js';
 import type { DestinationContext } from '../policy/attributes.js';
 import type { Mode } from './mode.js';
+import type { CheckInput, Identity } from './types.js';
+import type { PeerIdentity } from '../identity/spiffe.js';
+
+/** A pod known from the Kubernetes pod informer (src/k8s/workloads.ts). */
+export interface Workload {
+  readonly namespace: string;
+  readonly name: string;
+  readonly serviceAccount: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** zt-authz.io/mode (dry-run = observe). */
+  readonly mode?: Mode;
+  /** zt-authz.io/audience: a token presented to this workload must carry one of these `aud`. */
+  readonly audiences?: readonly string[];
+  /** zt-authz.io/policy: synthetic destination labels that select the bound policies' copies. */
+  readonly bindingLabels: Readonly<Record<string, string>>;
+}
 
 export interface Snapshot {
   readonly generation: number;
@@ -16,4 +32,13 @@ export interface Snapshot {
   readonly realm: string | undefined;
   /** Per-workload mode override (zt-authz.io/mode annotation), when a workload map exists. */
   readonly workloadMode?: (dest: DestinationContext) => Mode | undefined;
+  /** Pod IP → workload (Kubernetes pod informer). Weaker than Envoy's own destination data: IP-based. */
+  readonly workloads?: { byIp(ip: string): Workload | undefined };
+  /**
+   * Source workload when Envoy reports no mTLS principal: from a Kubernetes service-account token
+   * (`system:serviceaccount:NS:SA`), or, when enabled, the caller's pod IP (weaker).
+   */
+  readonly workloadSource?: (input: CheckInput, identity: Identity | undefined) => PeerIdentity | undefined;
+  /** Extra audience check for the destination (zt-authz.io/audience); returns why it fails, or undefined. */
+  readonly audienceCheck?: (input: CheckInput, identity: Identity) => string | undefined;
 }

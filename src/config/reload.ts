@@ -1,0 +1,252 @@
+// Hot reload: the configuration file (including Kubernetes ConfigMap updates, which swap the
+// `..data` symlink) and Kubernetes resources both lead here. Every snapshot is built completely
+// off the request path (compilation is synchronous, so no decision runs mid-build) and then
+// published with one reference assignment; a request keeps the snapshot it started with.
+// An invalid change keeps the last-known-good snapshot, counts
+// zt_authz_policy_reload_total{result="error"} and logs why.
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { ConfigError, parseConfigText, resolveConfig, type Config, type ResolvedIssuer } from './load.js';
+import { buildSnapshot } from './snapshot-builder.js';
+import type { Snapshot } from '../decision/snapshot.js';
+import type { AuthenticatorHooks, KeyResolver } from '../authn/authenticator.js';
+import type { Metrics } from '../observe/metrics.js';
+import { boundPolicyCopies, kubernetesSnapshotFields } from '../k8s/hooks.js';
+import type { KubernetesSync } from '../k8s/index.js';
+
+export interface SnapshotManagerOptions {
+  logger: Logger;
+  metrics: Metrics;
+  config: Config;
+  /** Key resolvers for these issuers (reusing unchanged ones); `commit` retires the rest. */
+  keysFor: (issuers: readonly ResolvedIssuer[]) => { keys: ReadonlyMap<string, KeyResolver>; commit: () => void };
+  hooks: AuthenticatorHooks;
+  /** Publish a snapshot (one reference assignment). */
+  publish: (snap: Snapshot) => void;
+}
+
+/** Sections that only take effect at start: a reload keeps the running values and says so. */
+const RESTART_ONLY = ['server', 'kubernetes', 'reload', 'log', 'webhook'] as const;
+
+/** Minimum gap between two rebuilds triggered by Kubernetes events: a burst becomes one build. */
+const MIN_REBUILD_INTERVAL_MS = 20;
+
+export class SnapshotManager {
+  private fileConfig: Config;
+  private generation = 0;
+  private current: Snapshot | undefined;
+  private k8s: KubernetesSync | undefined;
+  private rebuildTimer: NodeJS.Timeout | undefined;
+  private lastBuildAt = 0;
+  private watcher: FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private fileHash: string | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: SnapshotManagerOptions) {
+    this.fileConfig = opts.config;
+  }
+
+  get snapshot(): Snapshot | undefined {
+    return this.current;
+  }
+
+  /** The running file configuration (last valid one). */
+  get config(): Config {
+    return this.fileConfig;
+  }
+
+  attachKubernetes(k8s: KubernetesSync): void {
+    this.k8s = k8s;
+  }
+
+  /** Build and publish. Throws on an invalid configuration (used at start, where that is fatal). */
+  initial(): Snapshot {
+    try {
+      const snap = this.build(this.fileConfig);
+      this.publish(snap, 'start');
+      return snap;
+    } catch (err) {
+      this.opts.metrics.policyReload.inc({ result: 'error' });
+      throw err;
+    }
+  }
+
+  /** Rebuild from the current file config and Kubernetes state; on error keep the old snapshot. */
+  rebuild(why: string): boolean {
+    if (this.rebuildTimer) {
+      clearTimeout(this.rebuildTimer);
+      this.rebuildTimer = undefined;
+    }
+    try {
+      this.publish(this.build(this.fileConfig), why);
+      return true;
+    } catch (err) {
+      this.failed(why, err);
+      return false;
+    }
+  }
+
+  /** Coalesced rebuild for bursts of Kubernetes events (at most one per MIN_REBUILD_INTERVAL_MS). */
+  requestRebuild(why: string): void {
+    if (this.rebuildTimer || this.stopped) return;
+    const delay = Math.max(0, this.lastBuildAt + MIN_REBUILD_INTERVAL_MS - Date.now());
+    this.rebuildTimer = setTimeout(() => {
+      this.rebuildTimer = undefined;
+      if (!this.stopped) this.rebuild(why);
+    }, delay);
+  }
+
+  /** A rejected ZeroTrustPolicy generation (the rest keeps working). */
+  rejected(): void {
+    this.opts.metrics.policyReload.inc({ result: 'error' });
+  }
+
+  /**
+   * Re-read the config file. Returns true when a new snapshot was published, false when the file
+   * is unchanged or invalid (then the last-known-good snapshot stays).
+   */
+  reloadFile(file = this.fileConfig.file, force = false): boolean {
+    if (!file) return false;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      this.failed('config file changed', new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]));
+      return false;
+    }
+    const hash = createHash('sha256').update(text).digest('hex');
+    if (!force && hash === this.fileHash) return false;
+    this.fileHash = hash;
+    let next: Config;
+    try {
+      next = { ...resolveConfig(parseConfigText(text, file), file), file };
+    } catch (err) {
+      this.failed('config file changed', err);
+      return false;
+    }
+    return this.applyConfig(next, 'config file changed');
+  }
+
+  /**
+   * Apply a validated configuration (from the file, or handed in by the embedding code): build
+   * off the request path, publish with one assignment; on error keep the last-known-good snapshot.
+   */
+  applyConfig(next: Config, why = 'configuration changed'): boolean {
+    const kept = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.fileConfig[k]));
+    if (kept.length) {
+      this.opts.logger.warn({ sections: kept }, 'config reload: these sections take effect only on restart; keeping the running values');
+      next = { ...next, ...Object.fromEntries(kept.map((k) => [k, this.fileConfig[k]])) } as Config;
+    }
+    if (this.fileConfig.file && !next.file) next = { ...next, file: this.fileConfig.file };
+    try {
+      const snap = this.build(next);
+      this.fileConfig = next;
+      this.publish(snap, why);
+      return true;
+    } catch (err) {
+      this.failed(why, err);
+      return false;
+    }
+  }
+
+  /**
+   * Watch the config file. The directory is watched, not the file: a ConfigMap volume updates by
+   * renaming a new `..data` symlink into place, which a watch on the old file never sees. Events
+   * are debounced, the content is hashed (no rebuild when unchanged), and the file is also
+   * polled every `pollSeconds` in case the platform drops events.
+   */
+  watchFile(file: string, debounceMs: number, pollSeconds: number): void {
+    const path = resolve(file);
+    try {
+      this.fileHash = createHash('sha256').update(readFileSync(path, 'utf8')).digest('hex');
+    } catch {
+      this.fileHash = undefined;
+    }
+    const dir = dirname(path);
+    const base = basename(path);
+    const schedule = (): void => {
+      if (this.stopped) return;
+      if (this.debounceTimer) clearTimeout(this.debounceTimer);
+      this.debounceTimer = setTimeout(() => {
+        this.debounceTimer = undefined;
+        if (!this.stopped) this.reloadFile(path);
+      }, debounceMs);
+    };
+    try {
+      this.watcher = watch(dir, { persistent: false }, (_event, name) => {
+        const n = name?.toString();
+        if (!n || n === base || n.startsWith('..')) schedule();
+      });
+      this.watcher.on('error', (err) => this.opts.logger.warn({ dir, err: err.message }, 'config directory watch failed; polling only'));
+    } catch (err) {
+      this.opts.logger.warn({ dir, err: (err as Error).message }, 'cannot watch the config directory; polling only');
+    }
+    if (pollSeconds > 0) {
+      this.pollTimer = setInterval(() => this.reloadFile(path), pollSeconds * 1000);
+      this.pollTimer.unref();
+    }
+    this.opts.logger.info({ file: path, debounceMs, pollSeconds }, 'watching the config file for changes');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watcher?.close();
+    for (const t of [this.rebuildTimer, this.debounceTimer]) if (t) clearTimeout(t);
+    if (this.pollTimer) clearInterval(this.pollTimer);
+  }
+
+  /**
+   * The snapshot for a file configuration plus the Kubernetes state: ZeroTrustPolicy resources,
+   * copies of policies bound by pod annotations, and the workload hooks. Until every informer has
+   * listed once, the policy set is empty, so everything is denied (fail closed) and readiness
+   * stays false: a DENY policy not seen yet must not be missing while requests are allowed.
+   */
+  private build(config: Config): Snapshot {
+    const k8s = this.k8s;
+    let effective = config;
+    if (k8s) {
+      if (!k8s.synced) {
+        effective = { ...config, policies: [] };
+      } else {
+        const specs = [...config.policies, ...k8s.policies.specs()];
+        const bound = k8s.workloads ? boundPolicyCopies(specs, k8s.workloads.bindings()) : [];
+        effective = { ...config, policies: [...specs, ...bound] };
+      }
+    }
+    const { keys, commit } = this.opts.keysFor(effective.issuers);
+    let snap = buildSnapshot(effective, keys, this.opts.hooks, this.generation + 1);
+    const prev = this.current;
+    // Same issuers, keys and cache settings: keep the authenticator, and with it the warm
+    // verified-token cache (policy changes do not re-verify every token).
+    if (prev && sameAuthn(prev, snap)) snap = Object.freeze({ ...snap, authenticator: prev.authenticator });
+    const extra = kubernetesSnapshotFields(effective, k8s?.workloads);
+    if (Object.keys(extra).length) snap = Object.freeze({ ...snap, ...extra });
+    commit();
+    return snap;
+  }
+
+  private publish(snap: Snapshot, why: string): void {
+    this.generation = snap.generation;
+    this.current = snap;
+    this.lastBuildAt = Date.now();
+    this.opts.publish(snap); // the single reference assignment
+    this.opts.metrics.policyReload.inc({ result: 'success' });
+    this.opts.metrics.policiesLoaded.set(snap.policies.size);
+    if (why !== 'start') this.opts.logger.info({ generation: snap.generation, policies: snap.policies.size, why }, 'snapshot reloaded');
+  }
+
+  private failed(why: string, err: unknown): void {
+    this.opts.metrics.policyReload.inc({ result: 'error' });
+    const message = err instanceof ConfigError ? err.problems.map((p) => `${p.path || '(root)'}: ${p.message}`) : [(err as Error).message];
+    this.opts.logger.error({ why, problems: message, generation: this.current?.generation }, 'reload rejected; keeping the last-known-good snapshot');
+  }
+}
+
+function sameAuthn(a: Snapshot, b: Snapshot): boolean {
+  const pick = (s: Snapshot) => JSON.stringify([s.config.issuers, s.config.limits.maxTokenBytes, s.config.tokenCache]);
+  return pick(a) === pick(b);
+}

@@ -1,0 +1,107 @@
+// Kubernetes integration: informers for ZeroTrustPolicy resources and Pods (a namespace list or
+// cluster-wide), the policy set they feed, the pod IP → workload map, and status write-back.
+import type { Logger } from 'pino';
+import type { KubernetesConfig } from '../config/load.js';
+import { kubeClients, type KubeClients } from './client.js';
+import { Informer, type KubeList } from './informer.js';
+import { CRD, PolicySet, StatusWriter, type PolicyObject } from './policies.js';
+import { WorkloadMap, type PodObject } from './workloads.js';
+
+export interface KubernetesSyncOptions {
+  logger: Logger;
+  rolesClaim: () => string;
+  /** Policies or bindings changed: rebuild the snapshot. */
+  onChange: (why: string) => void;
+  onRejected: (key: string, message: string) => void;
+  /** Every informer has listed once. */
+  onSynced: () => void;
+}
+
+export class KubernetesSync {
+  readonly policies: PolicySet;
+  readonly workloads: WorkloadMap | undefined;
+  readonly informers: Array<Informer<PolicyObject> | Informer<PodObject>> = [];
+  readonly status: StatusWriter | undefined;
+  private readonly clients: KubeClients;
+  private wasSynced = false;
+
+  constructor(
+    readonly config: KubernetesConfig,
+    private readonly opts: KubernetesSyncOptions,
+  ) {
+    this.clients = kubeClients(config);
+    const { logger } = opts;
+    this.status = config.writeStatus ? new StatusWriter(this.clients.custom, logger) : undefined;
+    this.policies = new PolicySet({
+      logger,
+      rootNamespace: config.rootNamespace,
+      rolesClaim: opts.rolesClaim,
+      onChange: () => opts.onChange('ZeroTrustPolicy changed'),
+      onRejected: opts.onRejected,
+      ...(this.status ? { status: this.status } : {}),
+    });
+    this.workloads = config.watchPods ? new WorkloadMap(logger, config.rootNamespace, () => opts.onChange('pod policy bindings changed')) : undefined;
+
+    const scopes: Array<string | undefined> = config.namespaces.length ? config.namespaces : [undefined];
+    const common = { resyncMs: config.resyncSeconds * 1000, backoffMinMs: config.backoffMinMs, backoffMaxMs: config.backoffMaxMs, logger, onSynced: () => this.checkSynced() };
+    const { custom, core } = this.clients;
+    for (const ns of scopes) {
+      const where = ns ? `namespace ${ns}` : 'all namespaces';
+      this.informers.push(
+        new Informer<PolicyObject>({
+          ...common,
+          name: `${CRD.plural} (${where})`,
+          watch: this.clients.newWatch(),
+          path: ns ? `/apis/${CRD.group}/${CRD.version}/namespaces/${ns}/${CRD.plural}` : `/apis/${CRD.group}/${CRD.version}/${CRD.plural}`,
+          list: () =>
+            (ns
+              ? custom.listNamespacedCustomObject({ group: CRD.group, version: CRD.version, namespace: ns, plural: CRD.plural })
+              : custom.listClusterCustomObject({ group: CRD.group, version: CRD.version, plural: CRD.plural })) as Promise<KubeList<PolicyObject>>,
+          onEvent: (type, obj) => this.policies.apply(type, obj),
+        }),
+      );
+      if (this.workloads) {
+        const wl = this.workloads;
+        this.informers.push(
+          new Informer<PodObject>({
+            ...common,
+            name: `pods (${where})`,
+            watch: this.clients.newWatch(),
+            path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
+            list: () => (ns ? core.listNamespacedPod({ namespace: ns }) : core.listPodForAllNamespaces()) as unknown as Promise<KubeList<PodObject>>,
+            onEvent: (type, obj) => wl.apply(type, obj),
+          }),
+        );
+      }
+    }
+  }
+
+  get server(): string {
+    return this.clients.server;
+  }
+
+  /** Every informer has listed at least once (later outages keep the last-known state). */
+  get synced(): boolean {
+    return this.informers.every((i) => i.hasSynced);
+  }
+
+  start(): void {
+    this.opts.logger.info(
+      { server: this.server, namespaces: this.config.namespaces.length ? this.config.namespaces : 'all', pods: this.config.watchPods, status: this.config.writeStatus },
+      'watching Kubernetes',
+    );
+    for (const i of this.informers) i.start();
+  }
+
+  async stop(): Promise<void> {
+    this.status?.stop();
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+
+  private checkSynced(): void {
+    if (this.wasSynced || !this.synced) return;
+    this.wasSynced = true;
+    this.opts.logger.info({ policies: this.policies.size, pods: this.workloads?.size ?? 0 }, 'Kubernetes resources synced');
+    this.opts.onSynced();
+  }
+}

@@ -1,0 +1,308 @@
+// A small informer: list, then watch from the list's resourceVersion, keeping an in-memory store
+// of one kind of object and calling back on every add/update/delete.
+//
+//  - Watches ask for bookmarks (allowWatchBookmarks) so a quiet watch still advances its
+//    resourceVersion, and resume from the last one seen after a clean close or client timeout.
+//  - 410 Gone (HTTP status or an ERROR event, "too old resource version") → relist, without
+//    backoff. The relist diffs against the store, so objects deleted meanwhile are reported.
+//  - Any other failure (API server down, 5xx, reset stream) → retry with exponential backoff
+//    (backoffMinMs doubling up to backoffMaxMs, ±20 % jitter), reset by the next success.
+//  - Resync: every resyncMs a full relist, which repairs any drift a missed event could cause.
+//  - The store keeps the last-known state through outages: nothing is dropped because the API
+//    server is unreachable.
+import type { Watch } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface KubeMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  deletionTimestamp?: unknown;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: KubeMeta;
+}
+
+export interface KubeList<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerOptions<T extends KubeObject> {
+  /** For logs, e.g. "zerotrustpolicies (all namespaces)". */
+  name: string;
+  watch: Watch;
+  /** Watch path, e.g. /apis/zt-authz.io/v1alpha1/namespaces/shop/zerotrustpolicies */
+  path: string;
+  list: () => Promise<KubeList<T>>;
+  resyncMs: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  logger: Logger;
+  onEvent: (type: InformerEvent, obj: T, old: T | undefined) => void;
+  /** After every successful list (the store then mirrors the API server). */
+  onSynced?: () => void;
+  /** A list, or a watch that has not answered with headers, is abandoned after this long. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+export const objectKey = (m: KubeMeta): string => (m.namespace ? `${m.namespace}/${m.name}` : m.name);
+
+interface StatusLike {
+  code?: number;
+  reason?: string;
+  message?: string;
+}
+
+export class Informer<T extends KubeObject> {
+  readonly store = new Map<string, T>();
+  /** Counters, for tests and logs. */
+  readonly stats = { lists: 0, watches: 0, events: 0, bookmarks: 0, gone: 0, failures: 0 };
+  private rv = '';
+  private synced = false;
+  private stopped = true;
+  private failures = 0;
+  private lastListAt = 0;
+  private abortWatch: (() => void) | undefined;
+  private wake: (() => void) | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly opts: InformerOptions<T>) {}
+
+  /** True once the first list succeeded (stays true through later outages: last-known state). */
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  /** Stops watching; waits at most 1 s for an in-flight request to give up. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.abortWatch?.();
+    this.wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))]);
+    clearTimeout(timer);
+  }
+
+  /** Force a relist now (used by tests and after status conflicts). */
+  resync(): void {
+    this.rv = '';
+    this.abortWatch?.();
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (!this.rv) await this.relist();
+        if (this.stopped) break;
+        const { events, ms } = await this.watchOnce();
+        if (this.stopped || !this.rv) continue; // stopping, or a relist is due (resync, 410)
+        // A clean close: resume from the last resourceVersion. A watch that closed at once with
+        // nothing in it counts as a failure, so a misbehaving server cannot make us spin.
+        if (events === 0 && ms < 1000) await this.backoff(new Error('watch closed immediately'));
+      } catch (err) {
+        if (this.stopped) break;
+        if (isGone(err)) {
+          this.stats.gone++;
+          this.rv = '';
+          this.opts.logger.info({ informer: this.opts.name }, 'watch: resourceVersion too old (410 Gone), relisting');
+          continue;
+        }
+        if (isTimeout(err)) continue; // client-side inactivity timeout: resume from rv
+        await this.backoff(err);
+      }
+    }
+  }
+
+  private get requestTimeoutMs(): number {
+    return this.opts.requestTimeoutMs ?? 30_000;
+  }
+
+  private async relist(): Promise<void> {
+    // A hung API server must not hang the informer: give up, back off, retry.
+    let timer: NodeJS.Timeout | undefined;
+    const list = await Promise.race([
+      this.opts.list(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`list timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+        timer.unref();
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.stats.lists++;
+    const seen = new Set<string>();
+    for (const obj of list.items ?? []) {
+      const key = objectKey(obj.metadata);
+      seen.add(key);
+      this.upsert(key, obj);
+    }
+    for (const [key, old] of [...this.store]) {
+      if (!seen.has(key)) {
+        this.store.delete(key);
+        this.emit('delete', old, old);
+      }
+    }
+    this.rv = list.metadata?.resourceVersion ?? '';
+    this.failures = 0;
+    this.lastListAt = Date.now();
+    this.synced = true;
+    this.scheduleResync();
+    try {
+      this.opts.onSynced?.();
+    } catch (err) {
+      this.opts.logger.error({ informer: this.opts.name, err: (err as Error).message }, 'informer sync handler failed');
+    }
+  }
+
+  private scheduleResync(): void {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = undefined;
+      if (this.stopped) return;
+      this.resync();
+    }, this.opts.resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  private upsert(key: string, obj: T): void {
+    const old = this.store.get(key);
+    if (old && old.metadata.resourceVersion !== undefined && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+    this.store.set(key, obj);
+    this.emit(old ? 'update' : 'add', obj, old);
+  }
+
+  private emit(type: InformerEvent, obj: T, old: T | undefined): void {
+    try {
+      this.opts.onEvent(type, obj, old);
+    } catch (err) {
+      this.opts.logger.error({ informer: this.opts.name, err: (err as Error).message }, 'informer event handler failed');
+    }
+  }
+
+  private watchOnce(): Promise<{ events: number; ms: number }> {
+    const started = Date.now();
+    let events = 0;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const done = (err: unknown): void => {
+        if (settled) return;
+        settled = true;
+        this.abortWatch = undefined;
+        // Errors after we aborted on purpose (stop, resync) are not failures.
+        if (err && (isGone(err) || !(this.stopped || this.rv === ''))) reject(err);
+        else resolve({ events, ms: Date.now() - started });
+      };
+      const onEvent = (type: string, obj: unknown): void => {
+        if (settled) return;
+        events++;
+        this.stats.events++;
+        this.failures = 0;
+        const o = obj as T & StatusLike;
+        switch (type) {
+          case 'ADDED':
+          case 'MODIFIED':
+            this.upsert(objectKey(o.metadata), o);
+            break;
+          case 'DELETED': {
+            const key = objectKey(o.metadata);
+            const old = this.store.get(key);
+            this.store.delete(key);
+            this.emit('delete', o, old);
+            break;
+          }
+          case 'BOOKMARK':
+            this.stats.bookmarks++;
+            break;
+          case 'ERROR': {
+            // The API server ends the stream after an ERROR event; 410: our rv is too old.
+            const gone = o.code === 410 || o.reason === 'Expired' || o.reason === 'Gone';
+            if (gone) this.rv = '';
+            this.abortWatch?.();
+            done(gone ? Object.assign(new Error('resourceVersion too old'), { statusCode: 410 }) : new Error(`watch error event: ${o.message ?? o.reason ?? 'unknown'}`));
+            return;
+          }
+          default:
+            return;
+        }
+        const rv = o.metadata?.resourceVersion;
+        if (rv) this.rv = rv;
+      };
+      this.stats.watches++;
+      // The watch call resolves only once the server has sent headers: bound that wait.
+      const connectTimer = setTimeout(() => done(new Error(`watch not answered within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+      connectTimer.unref();
+      // Server-side timeout 5–10 min (as client-go) so the server ends watches cleanly.
+      const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+      this.opts.watch
+        .watch(this.opts.path, { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds }, onEvent, done)
+        .then(
+          (ctrl) => {
+            clearTimeout(connectTimer);
+            if (settled || this.stopped) ctrl.abort();
+            else this.abortWatch = () => ctrl.abort();
+          },
+          (err: unknown) => {
+            clearTimeout(connectTimer);
+            done(err ?? new Error('watch failed'));
+          },
+        );
+    });
+  }
+
+  private async backoff(err: unknown): Promise<void> {
+    this.failures++;
+    this.stats.failures++;
+    const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(this.failures - 1, 20));
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    const log = this.failures === 1 ? this.opts.logger.warn.bind(this.opts.logger) : this.opts.logger.debug.bind(this.opts.logger);
+    log({ informer: this.opts.name, error: describe(err), retryInMs: delay, failures: this.failures }, 'Kubernetes watch failed; keeping last-known state and retrying');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, delay);
+      t.unref();
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+function isGone(err: unknown): boolean {
+  const e = err as { statusCode?: number; code?: number } | undefined;
+  return e?.statusCode === 410 || e?.code === 410;
+}
+
+function isTimeout(err: unknown): boolean {
+  return (err as { name?: string } | undefined)?.name === 'TimeoutError';
+}
+
+function describe(err: unknown): string {
+  const e = err as { statusCode?: number; code?: number | string; message?: string; cause?: { code?: string } } | undefined;
+  const status = e?.statusCode ?? (typeof e?.code === 'number' ? e.code : undefined);
+  if (status === 404) return 'HTTP 404 (is the resource type installed, e.g. the ZeroTrustPolicy CRD?)';
+  if (status === 401 || status === 403) return `HTTP ${status} (check the service account and its RBAC rules)`;
+  if (status) return `HTTP ${status}`;
+  if (e?.cause?.code) return `${e.message ?? 'error'} (${e.cause.code})`;
+  return e?.message ?? String(err);
+}

@@ -1,0 +1,197 @@
+// Pod IP → workload map, fed by the pod informer. Gives zt-authz the destination workload's
+// namespace, labels and zt-authz.io/* annotations when Envoy reports only an address, and (opt-in,
+// weaker) the caller's namespace and service account from its pod IP.
+//
+// IP reuse: an IP maps to every cached pod that holds it. Finished pods (Succeeded/Failed) and
+// hostNetwork pods (they share the node's IP) are never indexed. When two live pods claim one IP
+// (an old pod's delete event has not arrived yet, or a pod is terminating while its IP is already
+// reused), the one without a deletionTimestamp wins; if that is still ambiguous, the IP resolves
+// to nothing: no identity is better than the wrong one.
+import type { Logger } from 'pino';
+import type { Workload } from '../decision/snapshot.js';
+import type { Mode } from '../decision/mode.js';
+import type { KubeObject } from './informer.js';
+
+export const ANNOTATION = {
+  policy: 'zt-authz.io/policy',
+  audience: 'zt-authz.io/audience',
+  mode: 'zt-authz.io/mode',
+  inject: 'zt-authz.io/inject',
+} as const;
+
+/**
+ * Synthetic destination label selecting the copy of a policy bound by zt-authz.io/policy. The ':'
+ * cannot occur in a Kubernetes label key, so no real label can collide with it.
+ */
+export const BOUND_LABEL_PREFIX = 'zt-authz.io/bound-policy:';
+
+export interface PodObject extends KubeObject {
+  spec?: { serviceAccountName?: string; hostNetwork?: boolean };
+  status?: { podIP?: string; podIPs?: Array<{ ip?: string }>; phase?: string };
+}
+
+interface Entry {
+  key: string;
+  ips: string[];
+  deleting: boolean;
+  workload: Workload;
+  /** Policy references from zt-authz.io/policy, normalised (see parsePolicyRefs). */
+  refs: string[];
+}
+
+export function normalizeIp(ip: string): string {
+  const v = ip.trim().toLowerCase();
+  return v.startsWith('::ffff:') && v.includes('.') ? v.slice(7) : v;
+}
+
+export function parseMode(v: string | undefined): Mode | undefined {
+  switch (v?.trim().toLowerCase()) {
+    case 'enforce':
+      return 'enforce';
+    case 'dry-run':
+    case 'dryrun':
+    case 'observe':
+      return 'observe';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * zt-authz.io/policy: "a, b, shop/c". A bare name or "<pod namespace>/<name>" refers to a policy in
+ * the pod's own namespace (or a file policy of that name without a namespace); "<root namespace>/
+ * <name>" to a ZeroTrustPolicy in the root namespace. Other namespaces cannot be bound.
+ */
+export function parsePolicyRefs(value: string | undefined, podNamespace: string, rootNamespace: string | undefined): { refs: string[]; rejected: string[] } {
+  const refs: string[] = [];
+  const rejected: string[] = [];
+  for (const raw of (value ?? '').split(',')) {
+    const ref = raw.trim();
+    if (!ref) continue;
+    const slash = ref.indexOf('/');
+    if (slash < 0) refs.push(ref);
+    else if (ref.slice(0, slash) === podNamespace && !ref.slice(slash + 1).includes('/')) refs.push(ref.slice(slash + 1));
+    else if (rootNamespace !== undefined && ref.slice(0, slash) === rootNamespace && !ref.slice(slash + 1).includes('/')) refs.push(ref);
+    else rejected.push(ref);
+  }
+  return { refs: [...new Set(refs)], rejected };
+}
+
+export class WorkloadMap {
+  private readonly byKey = new Map<string, Entry>();
+  private readonly byIpIndex = new Map<string, Set<Entry>>();
+  /** "<namespace>\0<ref>" → number of pods binding it. */
+  private readonly bindingCounts = new Map<string, number>();
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly rootNamespace: string | undefined,
+    /** Called when the set of (namespace, bound policy) pairs changes: the snapshot must be rebuilt. */
+    private readonly onBindingsChanged: () => void,
+  ) {}
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  byIp(ip: string): Workload | undefined {
+    const set = this.byIpIndex.get(ip) ?? (ip.includes(':') || ip !== normalizeIp(ip) ? this.byIpIndex.get(normalizeIp(ip)) : undefined);
+    if (!set || set.size === 0) return undefined;
+    if (set.size === 1) return set.values().next().value!.workload;
+    const live = [...set].filter((e) => !e.deleting);
+    return live.length === 1 ? live[0]!.workload : undefined;
+  }
+
+  /** Distinct (namespace, policy reference) pairs bound by pod annotations. */
+  bindings(): Array<{ namespace: string; ref: string }> {
+    return [...this.bindingCounts.keys()].map((k) => {
+      const i = k.indexOf('\0');
+      return { namespace: k.slice(0, i), ref: k.slice(i + 1) };
+    });
+  }
+
+  apply(type: 'add' | 'update' | 'delete', pod: PodObject): void {
+    const key = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
+    const before = this.byKey.get(key);
+    const entry = type === 'delete' ? undefined : this.entryFor(key, pod);
+    const touched = [...(before?.refs.map((r) => `${before.workload.namespace}\0${r}`) ?? []), ...(entry?.refs.map((r) => `${entry.workload.namespace}\0${r}`) ?? [])];
+    const had = touched.map((k) => this.bindingCounts.has(k));
+    if (before) this.remove(before);
+    if (entry) this.add(entry);
+    // Only a change in the *set* of bindings forces a snapshot rebuild; counts do not matter.
+    if (touched.some((k, i) => this.bindingCounts.has(k) !== had[i])) this.onBindingsChanged();
+  }
+
+  private add(e: Entry): void {
+    this.byKey.set(e.key, e);
+    for (const ip of e.ips) {
+      let set = this.byIpIndex.get(ip);
+      if (!set) this.byIpIndex.set(ip, (set = new Set()));
+      set.add(e);
+    }
+    for (const ref of e.refs) {
+      const k = `${e.workload.namespace}\0${ref}`;
+      this.bindingCounts.set(k, (this.bindingCounts.get(k) ?? 0) + 1);
+    }
+  }
+
+  private remove(e: Entry): void {
+    this.byKey.delete(e.key);
+    for (const ip of e.ips) {
+      const set = this.byIpIndex.get(ip);
+      set?.delete(e);
+      if (set?.size === 0) this.byIpIndex.delete(ip);
+    }
+    for (const ref of e.refs) {
+      const k = `${e.workload.namespace}\0${ref}`;
+      const n = (this.bindingCounts.get(k) ?? 1) - 1;
+      if (n <= 0) this.bindingCounts.delete(k);
+      else this.bindingCounts.set(k, n);
+    }
+  }
+
+  private entryFor(key: string, pod: PodObject): Entry | undefined {
+    const ns = pod.metadata.namespace;
+    if (!ns) return undefined;
+    const phase = pod.status?.phase;
+    const ips =
+      pod.spec?.hostNetwork || phase === 'Succeeded' || phase === 'Failed'
+        ? []
+        : [...new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)].filter((ip): ip is string => !!ip).map(normalizeIp))];
+    const ann = pod.metadata.annotations ?? {};
+    const modeRaw = ann[ANNOTATION.mode];
+    const mode = parseMode(modeRaw);
+    if (modeRaw !== undefined && mode === undefined) this.warnOnce(key, ANNOTATION.mode, `unknown value "${modeRaw}" (enforce | dry-run); ignored`);
+    const audiences = (ann[ANNOTATION.audience] ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
+    const { refs, rejected } = parsePolicyRefs(ann[ANNOTATION.policy], ns, this.rootNamespace);
+    if (rejected.length) this.warnOnce(key, ANNOTATION.policy, `cannot bind policies of another namespace: ${rejected.join(', ')}`);
+    const bindingLabels: Record<string, string> = {};
+    for (const r of refs) bindingLabels[BOUND_LABEL_PREFIX + r] = 'true';
+    const workload: Workload = Object.freeze({
+      namespace: ns,
+      name: pod.metadata.name,
+      serviceAccount: pod.spec?.serviceAccountName || 'default',
+      labels: Object.freeze({ ...(pod.metadata.labels ?? {}) }),
+      ...(mode ? { mode } : {}),
+      ...(audiences.length ? { audiences: Object.freeze(audiences) } : {}),
+      bindingLabels: Object.freeze(bindingLabels),
+    });
+    return { key, ips, deleting: pod.metadata.deletionTimestamp != null, workload, refs };
+  }
+
+  private warnOnce(pod: string, annotation: string, message: string): void {
+    const k = `${pod}\0${annotation}\0${message}`;
+    if (this.warned.has(k)) return;
+    this.warned.add(k);
+    if (this.warned.size > 10_000) this.warned.clear();
+    this.logger.warn({ pod, annotation }, `pod annotation ${annotation}: ${message}`);
+  }
+}
+
+function sameRefs(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,184 @@
+// Pods through the informer: the pod IP → workload map for destination selection (weaker than
+// Envoy's data, used only for what Envoy leaves out), the zt-authz.io/mode, /audience and /policy
+// annotations, pod IP reuse, and the opt-in IP-based source identity.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeApiServer } from './helpers/fake-apiserver.js';
+import { startTestApp, waitUntil, type TestApp } from './helpers/app.js';
+import { checkRequest, type CheckRequestOptions } from './helpers/grpc-client.js';
+import { TestIdp } from './helpers/idp.js';
+import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
+import type { Decision } from '../src/decision/types.js';
+
+const ZTP = 'zerotrustpolicies';
+
+async function decide(t: TestApp, o: CheckRequestOptions = {}): Promise<Decision> {
+  const req = checkRequest({ path: '/orders', destinationAddress: '10.4.5.6', ...o });
+  return (await t.app.decideRequest('test', (limits) => normalizeCheckRequest(req, limits))).decision;
+}
+
+function pod(name: string, namespace: string, ip: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}, extra: { sa?: string; phase?: string; deleting?: boolean; hostNetwork?: boolean } = {}) {
+  return {
+    metadata: { name, namespace, labels, annotations, ...(extra.deleting ? { deletionTimestamp: new Date().toISOString() } : {}) },
+    spec: { serviceAccountName: extra.sa ?? name, ...(extra.hostNetwork ? { hostNetwork: true } : {}) },
+    status: { phase: extra.phase ?? 'Running', podIP: ip, podIPs: [{ ip }] },
+  };
+}
+
+async function eventually(t: TestApp, o: CheckRequestOptions, pred: (d: Decision) => boolean, what: string): Promise<Decision> {
+  const end = Date.now() + 2000;
+  for (;;) {
+    const d = await decide(t, o);
+    if (pred(d)) return d;
+    if (Date.now() > end) throw new Error(`${what}: last decision ${d.reason} (${d.detail ?? ''})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function setup(extra: Record<string, unknown> = {}, k8s: Record<string, unknown> = {}): Promise<{ fake: FakeApiServer; t: TestApp }> {
+  const fake = await FakeApiServer.start();
+  fake.apply(ZTP, { metadata: { name: 'orders', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/orders'] } }] }] } });
+  fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }));
+  const t = await startTestApp({ kubernetes: { enabled: true, apiServer: fake.url, backoffMinMs: 20, ...k8s }, ...extra });
+  await waitUntil(() => t.app.ready, 5000, 'ready');
+  return { fake, t };
+}
+
+test('destination from the pod IP when Envoy gives none; Envoy data wins when present', { timeout: 20000 }, async () => {
+  const { fake, t } = await setup();
+  try {
+    const d = await decide(t);
+    assert.equal(d.allow, true, `${d.reason} ${d.detail}`);
+    assert.equal(d.policy, 'shop/orders');
+    assert.equal((await decide(t, { destinationAddress: '10.4.5.7' })).allow, false, 'unknown IP: no namespace, namespaced policy does not apply');
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'billing' } })).allow, false, "Envoy's namespace contradicts the pod: the pod map is not used");
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).allow, false, "Envoy's labels win over the pod's");
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop' } })).allow, true, 'Envoy namespace only: pod labels fill in');
+    // IPv4-mapped IPv6 addresses resolve too.
+    assert.equal((await decide(t, { destinationAddress: '::ffff:10.4.5.6' })).allow, true);
+    // The pod goes away → its IP no longer resolves.
+    fake.remove('pods', 'shop', 'orders-1');
+    await eventually(t, {}, (x) => !x.allow, 'pod deleted');
+  } finally {
+    await t.stop();
+    await fake.close();
+  }
+});
+
+test('zt-authz.io/mode: dry-run allows and records the would-be deny; enforce denies', { timeout: 20000 }, async () => {
+  const { fake, t } = await setup();
+  try {
+    assert.equal((await decide(t, { path: '/nope' })).allow, false);
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'dry-run' }));
+    const d = await eventually(t, { path: '/nope' }, (x) => x.allow, 'dry-run annotation');
+    assert.equal(d.reason, 'observed');
+    assert.equal(d.wouldDecide?.reason, 'no_policy_matched');
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'enforce' }));
+    await eventually(t, { path: '/nope' }, (x) => !x.allow, 'enforce annotation');
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'sometimes' }));
+    await waitUntil(() => t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('zt-authz.io/mode: unknown value "sometimes"')), 2000, 'warning');
+    assert.equal((await decide(t, { path: '/nope' })).allow, false, 'an unknown mode value is ignored (enforce)');
+  } finally {
+    await t.stop();
+    await fake.close();
+  }
+});
+
+test('zt-authz.io/audience: tokens for this workload must carry its audience (401 audience_mismatch)', { timeout: 20000 }, async () => {
+  const idp = await TestIdp.start({ audience: 'orders' });
+  const { fake, t } = await setup({ issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri }] });
+  try {
+    const forPayments = await idp.sign({ aud: 'payments' });
+    const forOrders = await idp.sign({ aud: ['orders', 'x'] });
+    assert.equal((await decide(t, { token: forPayments })).allow, true, 'no annotation: issuer-level audiences only (none here)');
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/audience': 'orders, orders.shop' }));
+    const d = await eventually(t, { token: forPayments }, (x) => !x.allow, 'audience annotation');
+    assert.equal(d.reason, 'audience_mismatch');
+    assert.equal(d.status, 401);
+    assert.match(d.detail!, /orders or orders\.shop.*shop\/orders-1/);
+    assert.match(d.wwwAuthenticate!, /invalid_token/);
+    assert.equal((await decide(t, { token: forOrders })).allow, true);
+    assert.equal((await decide(t)).allow, true, 'anonymous requests are left to the policies');
+    assert.equal((await decide(t, { token: forPayments, destinationAddress: '10.4.5.99', contextExtensions: { namespace: 'shop', app: 'orders' } })).allow, true, 'other workloads unaffected');
+  } finally {
+    await t.stop();
+    await fake.close();
+    await idp.close();
+  }
+});
+
+test('zt-authz.io/policy binds named policies to a pod (same namespace only)', { timeout: 20000 }, async () => {
+  const { fake, t } = await setup({ policies: [{ name: 'file-extra', rules: [{ to: [{ operation: { paths: ['/file-bound'] } }] }], selector: { matchLabels: { nobody: 'x' } } }] });
+  try {
+    fake.apply(ZTP, { metadata: { name: 'extra', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'nobody' } }, rules: [{ to: [{ operation: { paths: ['/bound'] } }] }] } });
+    fake.apply(ZTP, { metadata: { name: 'no-debug', namespace: 'shop' }, spec: { action: 'DENY', selector: { matchLabels: { app: 'nobody' } }, rules: [{ to: [{ operation: { paths: ['/orders'] } }] }] } });
+    fake.apply(ZTP, { metadata: { name: 'foreign', namespace: 'billing' }, spec: { rules: [{}] } });
+    fake.apply('pods', pod('cart-1', 'shop', '10.4.5.8', { app: 'cart' }, { 'zt-authz.io/policy': 'extra' }));
+    await eventually(t, { path: '/bound', destinationAddress: '10.4.5.8' }, (x) => x.allow, 'bound ALLOW');
+    const d = await decide(t, { path: '/bound', destinationAddress: '10.4.5.8' });
+    assert.equal(d.policy, 'shop/extra', 'decisions name the bound policy');
+    assert.equal((await decide(t, { path: '/bound' })).allow, false, 'a pod without the annotation is not affected');
+
+    // A DENY policy bound alongside, a file policy, and a foreign namespace (rejected).
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/policy': 'no-debug, file-extra, billing/foreign' }));
+    await eventually(t, {}, (x) => x.reason === 'policy_denied', 'bound DENY');
+    assert.equal((await decide(t, { path: '/file-bound' })).allow, true, 'file policies can be bound by name');
+    assert.equal((await decide(t, { path: '/anything' })).allow, false, 'billing/foreign (allow-all) is not bound');
+    assert.ok(t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('cannot bind policies of another namespace: billing/foreign')));
+    // Removing the annotation unbinds.
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }));
+    await eventually(t, {}, (x) => x.allow, 'unbound');
+  } finally {
+    await t.stop();
+    await fake.close();
+  }
+});
+
+test('pod IP reuse: ambiguous IPs resolve to nothing, terminating and finished pods lose their IP', { timeout: 20000 }, async () => {
+  const { fake, t } = await setup();
+  try {
+    fake.apply(ZTP, { metadata: { name: 'billing', namespace: 'billing' }, spec: { rules: [{ to: [{ operation: { paths: ['/orders'] } }] }] } });
+    // A new pod in billing gets 10.4.5.6 before orders-1's delete has been seen: ambiguous → no workload.
+    fake.apply('pods', pod('invoice-1', 'billing', '10.4.5.6', { app: 'invoice' }));
+    await eventually(t, {}, (x) => !x.allow, 'ambiguous IP');
+    // orders-1 is terminating: the live pod wins.
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, {}, { deleting: true }));
+    let d = await eventually(t, {}, (x) => x.allow, 'live pod wins');
+    assert.equal(d.policy, 'billing/billing');
+    // orders-1 finally goes: invoice-1 stays.
+    fake.remove('pods', 'shop', 'orders-1');
+    await new Promise((r) => setTimeout(r, 50));
+    d = await decide(t);
+    assert.equal(d.policy, 'billing/billing');
+    // A finished pod releases its IP; hostNetwork pods are never indexed.
+    fake.apply('pods', pod('invoice-1', 'billing', '10.4.5.6', { app: 'invoice' }, {}, { phase: 'Succeeded' }));
+    await eventually(t, {}, (x) => !x.allow, 'finished pod');
+    fake.apply('pods', pod('node-agent', 'shop', '10.4.5.6', { app: 'orders' }, {}, { hostNetwork: true }));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await decide(t)).allow, false);
+    fake.apply('pods', pod('orders-2', 'shop', '10.4.5.6', { app: 'orders' }));
+    await eventually(t, {}, (x) => x.allow && x.policy === 'shop/orders', 'reused by a new orders pod');
+  } finally {
+    await t.stop();
+    await fake.close();
+  }
+});
+
+test('source from the caller pod IP only with kubernetes.podIpSource (weaker, opt-in)', { timeout: 20000 }, async () => {
+  for (const podIpSource of [false, true]) {
+    const { fake, t } = await setup({}, { podIpSource });
+    try {
+      fake.apply(ZTP, { metadata: { name: 'from-frontend', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'orders' } }, rules: [{ from: [{ source: { namespaces: ['web'], serviceAccounts: ['web/frontend'] } }], to: [{ operation: { paths: ['/cart'] } }] }] } });
+      fake.apply('pods', pod('frontend-1', 'web', '10.1.2.3', { app: 'frontend' }, {}, { sa: 'frontend' }));
+      await new Promise((r) => setTimeout(r, 100));
+      const d = await decide(t, { path: '/cart', sourceAddress: '10.1.2.3' });
+      assert.equal(d.allow, podIpSource, `podIpSource=${podIpSource}: ${d.reason}`);
+      // mTLS always wins over the pod IP.
+      const m = await decide(t, { path: '/cart', sourceAddress: '10.1.2.3', sourcePrincipal: 'spiffe://cluster.local/ns/web/sa/other' });
+      assert.equal(m.allow, false);
+    } finally {
+      await t.stop();
+      await fake.close();
+    }
+  }
+});
