@@ -2,7 +2,7 @@
 // unverified `iss`, which is then *required* to match exactly), verify with jose using that
 // issuer's alg allow-list/audiences/skew, and remember verified tokens in a bounded cache.
 // A present-but-invalid credential always fails: it is never treated as anonymous.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { ResolvedIssuer } from '../config/load.js';
@@ -124,7 +124,9 @@ export class Authenticator {
     if (found.kind === 'error') return { kind: 'failed', reason: found.reason, detail: found.detail };
 
     const { token, location } = found;
-    const digest = createHash('sha256').update(token).digest('hex');
+    // One-shot crypto.hash (Node >= 20.12): ~1.1 µs against ~1.7 µs for createHash().update().digest(),
+    // which was ~3 % of the cached-token path in the scenario 1 profile (Hash/update/digest).
+    const digest = hash('sha256', token, 'hex');
     const tokenHash = digest.slice(0, 12);
     const now = this.now();
 

@@ -8,6 +8,9 @@ import { send } from './send.js';
 import { runUntilSignal } from './lifecycle.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
+import { runPolicy, POLICY_USAGE } from './policy.js';
+import { serveWorkers } from './workers.js';
+import { availableParallelism } from 'node:os';
 import { mintToken, keyFromJwkFile, parseClaimArgs } from '../demo/token.js';
 import { DEMO_ALG, DEMO_AUDIENCE, loadOrCreateDemoKey, demoDir, demoIssuerFile } from '../demo/keys.js';
 import { readFileSync, existsSync } from 'node:fs';
@@ -16,7 +19,9 @@ import { VERSION } from '../version.js';
 const USAGE = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
 
 Usage:
-  zt-authz serve [--config FILE]        run the service (config also from $ZT_AUTHZ_CONFIG)
+  zt-authz serve [--config FILE] [--workers N|auto]
+                                        run the service (config also from $ZT_AUTHZ_CONFIG);
+                                        --workers: N processes sharing the listeners
   zt-authz validate FILE                check a config file (schema + policies); exit 1 on errors
   zt-authz check --config FILE --request REQ.(json|yaml) [--token T] [--json]
                                         one offline decision with a trace of every policy
@@ -28,7 +33,7 @@ Usage:
   zt-authz send [--addr H:P] [--token T] [--method M] [--path P] [--host H]
                 [--header "k: v"]... [--principal spiffe://...] [--v2] [--json]
                                         send one ext_authz Check over gRPC and print the decision
-`;
+${POLICY_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -45,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       return sendCmd(rest);
     case 'check':
       return checkCmd(rest);
+    case 'policy':
+      return runPolicy(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -61,12 +68,18 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' } } });
   const file = values.config ?? process.env.ZT_AUTHZ_CONFIG;
   if (!file) {
     console.error('serve: no config (use --config FILE or ZT_AUTHZ_CONFIG); `zt-authz demo` runs the built-in demo');
     return 2;
   }
+  const workers = values.workers === 'auto' ? availableParallelism() : Number(values.workers ?? 1);
+  if (!Number.isInteger(workers) || workers < 1) {
+    console.error('serve: --workers takes a positive integer or "auto" (one per CPU)');
+    return 2;
+  }
+  if (workers > 1) return serveWorkers(file, workers);
   const config = loadConfigFile(file);
   const app = await App.start({ config });
   return runUntilSignal(app);

@@ -1,6 +1,8 @@
 // Types shared by the decision pipeline and its adapters (gRPC, HTTP, CLI).
 import type { JWTPayload } from 'jose';
 import type { Reason } from './reasons.js';
+import type { PeerIdentity } from '../identity/spiffe.js';
+import type { DestinationContext } from '../policy/attributes.js';
 
 export interface PeerInput {
   address?: string;
@@ -73,6 +75,12 @@ export interface Decision {
   wouldDecide?: { allow: boolean; reason: Reason; status: number; policy?: string; rule?: number };
   /** What enforcing the dry-run policies would have decided (only when some apply). */
   dryRun?: { allow: boolean; reason: Reason; policy?: string; rule?: number };
+  /**
+   * The source and destination the policy stage saw (set by authorize): the audit record keeps
+   * them so `zt-authz policy replay` evaluates recorded requests with the same identities and
+   * scope, including those resolved from Kubernetes (service-account tokens, pod IPs).
+   */
+  context?: { source?: PeerIdentity; destination: DestinationContext };
 }
 
 /** Outcome of authentication (stage 3). */

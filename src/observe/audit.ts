@@ -1,24 +1,57 @@
 // One audit record per decision (all denies; allows sampled). Carries identities, the reason
 // code and a short token hash; never the token, never query values, never header values.
+//
+// Records also carry what `zt-authz policy replay` needs to re-evaluate a request against
+// another policy set without the token: the destination's namespace and labels, the verified
+// claims policies can reference (audiences, scopes, azp, acr, amr, the roles claim and any
+// `audit.claims`), and the subject in plain or as a hash (`audit.subject: hash`).
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CheckInput, Decision } from '../decision/types.js';
+import type { CheckInput, Decision, Identity } from '../decision/types.js';
+import { destinationOf } from '../decision/mode.js';
+import { xfccPrincipal } from '../identity/xfcc.js';
+import { claimAt } from '../authn/claims.js';
 
 export interface AuditOptions {
   enabled: boolean;
   allowSampleRate: number;
   random?: () => number;
+  /** `hash`: record `subject_hash` instead of `subject`. Default plain. */
+  subject?: 'plain' | 'hash';
+  /** Claim paths recorded in `auth.claims` (null when absent). Default: azp, acr, amr, roles. */
+  claims?: readonly string[];
+  /** identity.trustXfcc: record the XFCC principal the policy stage used when Envoy gave none. */
+  trustXfcc?: boolean;
+}
+
+/** Caps on recorded claim values; a capped claim is listed in `auth.truncated` (replay: indeterminate). */
+const MAX_CLAIM_STRING = 256;
+const MAX_CLAIM_ITEMS = 64;
+const MAX_PATH = 512;
+const DEFAULT_CLAIMS = ['azp', 'acr', 'amr', 'roles'];
+
+/**
+ * Pseudonymous subject: SHA-256 of the request principal "<iss>/<sub>", 128 bits, hex. Replay
+ * compares exact `requestPrincipals` by hashing them the same way. Not anonymous: anyone holding
+ * the log can confirm a guessed subject.
+ */
+export function hashSubject(issuer: string, subject: string): string {
+  return `sha256:${createHash('sha256').update(`${issuer}/${subject}`).digest('hex').slice(0, 32)}`;
 }
 
 export class AuditLog {
   private readonly random: () => number;
+  private readonly claims: readonly string[];
   constructor(private readonly logger: Logger, private readonly opts: AuditOptions) {
     this.random = opts.random ?? Math.random;
+    this.claims = opts.claims ?? DEFAULT_CLAIMS;
   }
 
   record(transport: string, input: CheckInput | undefined, d: Decision, latencySeconds: number): void {
     if (!this.opts.enabled) return;
     if (d.allow && this.opts.allowSampleRate < 1 && this.random() >= this.opts.allowSampleRate) return;
     const id = d.identity;
+    const hashed = this.opts.subject === 'hash';
     this.logger.info({
       request_id: input?.requestId,
       transport,
@@ -31,16 +64,88 @@ export class AuditLog {
       ...(d.audits?.length ? { audits: d.audits } : {}),
       ...(d.wouldDecide ? { would_decide: { decision: d.wouldDecide.allow ? 'allow' : 'deny', reason: d.wouldDecide.reason, status: d.wouldDecide.status, policy: d.wouldDecide.policy, rule: d.wouldDecide.rule } } : {}),
       ...(d.dryRun ? { dry_run: { decision: d.dryRun.allow ? 'allow' : 'deny', reason: d.dryRun.reason, policy: d.dryRun.policy } } : {}),
-      source: input ? { principal: input.source.principal, address: input.source.address } : undefined,
-      destination: input ? { host: input.host, principal: input.destination.principal, address: input.destination.address, port: input.destination.port } : undefined,
+      source: input ? this.source(input, d) : undefined,
+      destination: input ? destination(input, d) : undefined,
       method: input?.method,
-      path: input ? truncate(input.path, 512) : undefined,
-      subject: id?.subject,
+      path: input ? truncate(input.path, MAX_PATH) : undefined,
+      ...(input && input.path.length > MAX_PATH ? { path_truncated: true } : {}),
+      ...(input?.sni ? { sni: input.sni } : {}),
+      ...(id && !hashed ? { subject: id.subject } : {}),
+      ...(id && hashed ? { subject_hash: hashSubject(id.issuer, id.subject) } : {}),
       issuer: id?.issuer,
+      ...(id ? { auth: this.auth(id) } : {}),
       token_hash: d.tokenHash ?? id?.tokenHash,
       latency_ms: Math.round(latencySeconds * 1e6) / 1e3,
     });
   }
+
+  /**
+   * The caller as the policy stage saw it: Envoy's mTLS principal; else the trusted XFCC one;
+   * else a Kubernetes workload (from a service-account token, or the pod IP when enabled).
+   */
+  private source(input: CheckInput, d: Decision): Record<string, unknown> {
+    if (input.source.principal) return { principal: input.source.principal, address: input.source.address };
+    const peer = d.context?.source;
+    if (peer?.principal) return { principal: peer.principal, principal_from: 'xfcc', address: input.source.address };
+    if (peer?.namespace && peer.serviceAccount) {
+      const fromToken = d.identity?.subject === `system:serviceaccount:${peer.namespace}:${peer.serviceAccount}`;
+      return { address: input.source.address, namespace: peer.namespace, service_account: peer.serviceAccount, principal_from: fromToken ? 'sa_token' : 'pod_ip' };
+    }
+    if (!d.context && this.opts.trustXfcc) {
+      // Denied before the policy stage: no context, so read XFCC the way the policy stage would.
+      const xfcc = xfccPrincipal(input.headers['x-forwarded-client-cert']);
+      if (xfcc) return { principal: xfcc, principal_from: 'xfcc', address: input.source.address };
+    }
+    return { address: input.source.address };
+  }
+
+  /** Verified claims policies can reference; values only from the verified payload. */
+  private auth(id: Identity): Record<string, unknown> {
+    const claims: Record<string, unknown> = {};
+    const truncated: string[] = [];
+    for (const path of this.claims) {
+      const v = recordable(claimAt(id.claims, path));
+      claims[path] = v.value;
+      if (v.truncated) truncated.push(path);
+    }
+    return {
+      audiences: id.audiences,
+      scopes: id.scopes,
+      claims,
+      ...(truncated.length ? { truncated } : {}),
+    };
+  }
+}
+
+function destination(input: CheckInput, d: Decision): Record<string, unknown> {
+  // The scope the policy stage used (it may come from the Kubernetes workload map); else Envoy's.
+  const dest = d.context?.destination ?? destinationOf(input);
+  return {
+    host: input.host,
+    principal: input.destination.principal,
+    address: input.destination.address,
+    port: input.destination.port,
+    ...(dest.namespace !== undefined ? { namespace: dest.namespace } : {}),
+    ...(Object.keys(dest.labels).length ? { labels: dest.labels } : {}),
+  };
+}
+
+type Scalar = string | number | boolean;
+
+/** Strings, numbers, booleans or lists of them (what policies can match); null otherwise. */
+function recordable(v: unknown): { value: Scalar | Scalar[] | null; truncated: boolean } {
+  const scalar = (x: unknown): x is Scalar => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean';
+  if (scalar(v)) {
+    const long = typeof v === 'string' && v.length > MAX_CLAIM_STRING;
+    return { value: long ? (v as string).slice(0, MAX_CLAIM_STRING) : v, truncated: long };
+  }
+  if (Array.isArray(v)) {
+    const items = v.filter(scalar);
+    const capped = items.slice(0, MAX_CLAIM_ITEMS).map((x) => (typeof x === 'string' && x.length > MAX_CLAIM_STRING ? x.slice(0, MAX_CLAIM_STRING) : x));
+    const truncated = items.length > MAX_CLAIM_ITEMS || items.some((x) => typeof x === 'string' && x.length > MAX_CLAIM_STRING);
+    return { value: capped, truncated };
+  }
+  return { value: null, truncated: false };
 }
 
 function truncate(s: string, n: number): string {

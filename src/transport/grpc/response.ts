@@ -3,28 +3,35 @@
 // reference/envoy-ext-authz-protocol.md: v1.37 briefly honoured append_action alone).
 import type { Decision } from '../../decision/types.js';
 import { denyBody } from '../../decision/decide.js';
-import type { CheckResponse, HeaderValueOption } from './messages.js';
+import type { BoolValue, CheckResponse, HeaderValueOption, RpcStatus, Struct, Value } from './messages.js';
 
 // google.rpc.Code values
 const GRPC_CODE_FOR_STATUS: Record<number, number> = { 400: 3, 401: 16, 403: 7, 500: 13, 503: 14 };
 
+// Read-only parts shared by every response (the codec only rewrites enum names in per-request
+// objects: appendAction, HttpStatus.code).
+const APPEND_FALSE: BoolValue = Object.freeze({ value: false });
+const STATUS_OK: RpcStatus = Object.freeze({ code: 0, message: '' });
+
 function overwrite(key: string, value: string): HeaderValueOption {
-  return { header: { key, value }, append: { value: false }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+  return { header: { key, value }, append: APPEND_FALSE, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
 
 export function toCheckResponse(d: Decision, requestId: string | undefined): CheckResponse {
-  const metadata = {
-    fields: {
-      reason: { stringValue: d.reason },
-      ...(d.policy ? { policy: { stringValue: d.policy } } : {}),
-      ...(d.tokenHash ? { token_hash: { stringValue: d.tokenHash } } : {}),
-    },
-  };
+  const fields: Record<string, Value> = { reason: { stringValue: d.reason } };
+  if (d.policy) fields.policy = { stringValue: d.policy };
+  if (d.tokenHash) fields.token_hash = { stringValue: d.tokenHash };
+  const metadata: Struct = { fields };
   if (d.allow) {
+    const headers: HeaderValueOption[] = new Array(d.upstreamHeaders.length);
+    for (let i = 0; i < headers.length; i++) {
+      const [k, v] = d.upstreamHeaders[i]!;
+      headers[i] = overwrite(k, v);
+    }
     return {
-      status: { code: 0, message: '' },
+      status: STATUS_OK,
       okResponse: {
-        headers: d.upstreamHeaders.map(([k, v]) => overwrite(k, v)),
+        headers,
         headersToRemove: d.removeHeaders,
         queryParametersToRemove: d.removeQueryParams,
       },

@@ -1,0 +1,55 @@
+// Scenario 4, in process: the cost of one decide() call (normalize excluded) on a snapshot with
+// N policies, cached token, the bench request. No gRPC, no metrics, no audit.
+//   node dist/bench/decide-micro.js --config-dir DIR --token T --policies 10,10000 [--iterations 20000]
+// Prints one JSON line: {"10": {p50Us, p99Us, meanUs, compileMs}, ...}
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveConfig } from '../src/config/load.js';
+import { buildSnapshot } from '../src/config/snapshot-builder.js';
+import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
+import { decide } from '../src/decision/decide.js';
+import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
+import { envoyCheckRequest } from './lib/frames.js';
+import { argMap, percentile } from './lib/util.js';
+
+const a = argMap(process.argv.slice(2));
+const dir = a.get('config-dir')!;
+const token = a.get('token')!;
+const iterations = Number(a.get('iterations') ?? 20000);
+const counts = (a.get('policies') ?? '10,10000').split(',').map(Number);
+
+async function measure(n: number): Promise<Record<string, number>> {
+  const raw = JSON.parse(readFileSync(join(dir, `config-${n}.json`), 'utf8')) as unknown;
+  const t0 = performance.now();
+  const config = resolveConfig(raw, `config-${n}`);
+  const keys = new Map(config.issuers.map((iss) => [iss.issuer, buildIssuerKeys(iss, {})]));
+  const snap = buildSnapshot(config, keys, { cacheHit: () => undefined, cacheMiss: () => undefined }, 1);
+  const compileMs = performance.now() - t0;
+  const norm = normalizeCheckRequest(envoyCheckRequest({ token }), config.limits);
+  if (!norm.ok) throw new Error(norm.detail);
+  const first = await decide(norm.input, snap); // verifies and caches the token
+  if (!first.allow) throw new Error(`bench request not allowed with ${n} policies: ${first.reason}`);
+  const times = new Float64Array(iterations);
+  for (let i = 0; i < 2000; i++) await decide(norm.input, snap); // warm-up
+  for (let i = 0; i < iterations; i++) {
+    const s = performance.now();
+    const d = await decide(norm.input, snap);
+    times[i] = (performance.now() - s) * 1000;
+    if (!d.allow) throw new Error('not allowed');
+  }
+  times.sort();
+  let sum = 0;
+  for (const t of times) sum += t;
+  const r = (v: number): number => Math.round(v * 100) / 100;
+  return { p50Us: r(percentile(times, 50)), p99Us: r(percentile(times, 99)), meanUs: r(sum / iterations), compileMs: r(compileMs) };
+}
+
+async function main(): Promise<void> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const n of counts) out[n] = await measure(n);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

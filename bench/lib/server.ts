@@ -1,0 +1,149 @@
+// Start/stop the processes under test: the real service (`zt-authz serve`) and the floor (an
+// empty grpc-js Check handler). Both run as separate processes on loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { BENCH_DIST, CLI, sleep } from './util.js';
+
+export interface RunningProcess {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  grpcPort: number;
+  adminPort?: number;
+  /** Milliseconds from spawn until ready (/readyz 200 for the service, "listening" for the floor). */
+  readyMs: number;
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function collect(child: ChildProcess): () => string {
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.length > 20000) err = err.slice(-20000);
+  });
+  return () => err;
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  };
+}
+
+export interface ServiceOptions {
+  config: string;
+  grpcPort: number;
+  adminPort: number;
+  name?: string;
+  nodeArgs?: string[];
+  extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Where stdout (JSON logs, including audit lines) goes; default /dev/null. */
+  stdoutFile?: number | 'ignore';
+  readyTimeoutMs?: number;
+}
+
+export async function startService(o: ServiceOptions): Promise<RunningProcess> {
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'serve', '--config', o.config, ...(o.extraArgs ?? [])], {
+    stdio: ['ignore', o.stdoutFile ?? 'ignore', 'pipe'],
+    env: { ...process.env, ...(o.env ?? {}) },
+  });
+  const stderr = collect(child);
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 30000);
+  let readyMs = NaN;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`service exited early (${child.exitCode}): ${stderr()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${o.adminPort}/readyz`, { signal: AbortSignal.timeout(500) });
+      await res.text();
+      if (res.status === 200) {
+        readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+        break;
+      }
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(5);
+  }
+  if (!Number.isFinite(readyMs)) {
+    child.kill('SIGKILL');
+    throw new Error(`service not ready within ${o.readyTimeoutMs ?? 30000} ms: ${stderr()}`);
+  }
+  return { name: o.name ?? 'zt-authz', child, pid: child.pid!, grpcPort: o.grpcPort, adminPort: o.adminPort, readyMs, stderr, stop: stopper(child) };
+}
+
+/** The floor: the same proto and grpc-js server, a Check handler that returns OK and nothing else. */
+export async function startFloor(port: number, nodeArgs: string[] = []): Promise<RunningProcess> {
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, [...nodeArgs, join(BENCH_DIST, 'floor-server.js'), '--port', String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr = collect(child);
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`floor exited (${code}): ${stderr()}`)));
+  });
+  const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  return { name: 'floor', child, pid: child.pid!, grpcPort: port, readyMs, stderr, stop: stopper(child) };
+}
+
+export async function scrapeMetrics(adminPort: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+  return res.text();
+}
+
+/** Sum of every series of `name` whose labels include `labels`. */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const lbl = m[3] ?? '';
+    if (Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) sum += Number(m[4]);
+  }
+  return sum;
+}
+
+export interface DecisionCounts {
+  allow: number;
+  deny: number;
+  cacheHits: number;
+  cacheMisses: number;
+}
+
+export async function decisionCounts(adminPort: number): Promise<DecisionCounts> {
+  const t = await scrapeMetrics(adminPort);
+  return {
+    allow: metricSum(t, 'zt_authz_decisions_total', { decision: 'allow' }),
+    deny: metricSum(t, 'zt_authz_decisions_total', { decision: 'deny' }),
+    cacheHits: metricSum(t, 'zt_authz_token_cache_hits_total'),
+    cacheMisses: metricSum(t, 'zt_authz_token_cache_misses_total'),
+  };
+}
+
+export function diffCounts(a: DecisionCounts, b: DecisionCounts): DecisionCounts {
+  return { allow: b.allow - a.allow, deny: b.deny - a.deny, cacheHits: b.cacheHits - a.cacheHits, cacheMisses: b.cacheMisses - a.cacheMisses };
+}

@@ -1,0 +1,139 @@
+{{/* Names and labels. */}}
+{{- define "zt-authz.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "zt-authz.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "zt-authz.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "zt-authz.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "zt-authz.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "zt-authz.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: zt-authz
+{{- end }}
+
+{{/* Labels of the `helm test` pod: distinct from the selector labels, so no Service, PDB or HPA counts it. */}}
+{{- define "zt-authz.testLabels" -}}
+app.kubernetes.io/name: {{ include "zt-authz.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: helm-test
+{{- end }}
+
+{{- define "zt-authz.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "zt-authz.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "zt-authz.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+{{- end }}
+
+{{/* Service FQDN, as Envoy and Istio address it. */}}
+{{- define "zt-authz.serviceFQDN" -}}
+{{ include "zt-authz.fullname" . }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}
+{{- end }}
+
+{{- define "zt-authz.webhookTLSSecret" -}}
+{{- default (printf "%s-webhook-tls" (include "zt-authz.fullname" .)) .Values.webhook.tls.existingSecret }}
+{{- end }}
+
+{{/* "true" when a ServiceMonitor is rendered: forced, or "auto" and the Prometheus Operator API exists. */}}
+{{- define "zt-authz.serviceMonitor" -}}
+{{- $e := toString .Values.metrics.serviceMonitor.enabled }}
+{{- if or (eq $e "true") (and (eq $e "auto") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) }}true{{ end }}
+{{- end }}
+
+{{/* Mount the service-account token only when the Kubernetes API is used (informers, service-account token issuers). */}}
+{{- define "zt-authz.needsApiToken" -}}
+{{- $k8s := false }}
+{{- if and .Values.config.kubernetes .Values.config.kubernetes.enabled }}{{ $k8s = true }}{{ end }}
+{{- range (.Values.config.issuers | default list) }}{{ if .kubernetes }}{{ $k8s = true }}{{ end }}{{ end }}
+{{- if $k8s }}true{{ end }}
+{{- end }}
+
+{{/* The configuration file of the Deployment: values.config + listeners (+ webhook in sidecar mode). */}}
+{{- define "zt-authz.config" -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- $server := deepCopy (get $cfg "server" | default dict) }}
+{{- $_ := set $server "grpc" (printf "0.0.0.0:%v" .Values.ports.grpc) }}
+{{- $_ := set $server "http" (printf "0.0.0.0:%v" .Values.ports.http) }}
+{{- $_ := set $server "admin" (printf "0.0.0.0:%v" .Values.ports.admin) }}
+{{- $_ := set $cfg "server" $server }}
+{{- if eq .Values.mode "sidecar" }}
+{{- $inject := dict "image" (include "zt-authz.image" .) "imagePullPolicy" .Values.image.pullPolicy "configMap" .Values.sidecar.configMapName "configKey" "config.yaml" "grpcPort" .Values.sidecar.ports.grpc "httpPort" .Values.sidecar.ports.http "adminPort" .Values.sidecar.ports.admin "runAsUser" .Values.runAsUser "resources" .Values.sidecar.resources }}
+{{- $_ := set $cfg "webhook" (dict "enabled" true "address" (printf "0.0.0.0:%v" .Values.ports.webhook) "certFile" "/etc/zt-authz-webhook/tls.crt" "keyFile" "/etc/zt-authz-webhook/tls.key" "path" "/inject" "failurePolicy" .Values.webhook.failurePolicy "inject" $inject) }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* The sidecar configuration: values.sidecar.config + loopback listeners, Kubernetes integration off. */}}
+{{- define "zt-authz.sidecarConfig" -}}
+{{- $cfg := deepCopy (.Values.sidecar.config | default dict) }}
+{{- $server := deepCopy (get $cfg "server" | default dict) }}
+{{- $_ := set $server "grpc" (printf "127.0.0.1:%v" .Values.sidecar.ports.grpc) }}
+{{- $_ := set $server "http" (printf "127.0.0.1:%v" .Values.sidecar.ports.http) }}
+{{- $_ := set $server "admin" (printf "0.0.0.0:%v" .Values.sidecar.ports.admin) }}
+{{- $_ := set $cfg "server" $server }}
+{{- $_ := set $cfg "kubernetes" (dict "enabled" false) }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* Hardened security contexts (restricted Pod Security Standard). */}}
+{{- define "zt-authz.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runAsUser }}
+runAsGroup: {{ .Values.runAsUser }}
+fsGroup: {{ .Values.runAsUser }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "zt-authz.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsUser }}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Istio meshConfig extension provider for zt-authz (Helm values of istiod / IstioOperator spec.meshConfig). */}}
+{{- define "zt-authz.istioExtensionProvider" -}}
+{{- $sidecar := eq .Values.mode "sidecar" -}}
+meshConfig:
+  extensionProviders:
+    - name: {{ .Values.istio.extensionProvider.name }}
+      envoyExtAuthzGrpc:
+        service: {{ ternary .Values.istio.localHost (include "zt-authz.serviceFQDN" .) $sidecar }}
+        port: {{ ternary .Values.sidecar.ports.grpc .Values.ports.grpc $sidecar }}
+        timeout: {{ .Values.istio.extensionProvider.timeout }}
+        failOpen: {{ .Values.istio.extensionProvider.failOpen }}
+{{- end }}

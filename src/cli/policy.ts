@@ -1,0 +1,120 @@
+// `zt-authz policy generate|replay`: the migration to zero trust (observe → generate → replay →
+// enforce). Both read audit JSON lines from a file or stdin ("-") and skip everything else.
+import { parseArgs } from 'node:util';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadConfigFile, ConfigError } from '../config/load.js';
+import { readAuditRecords, type ReadStats } from '../migrate/record.js';
+import { PolicyGenerator } from '../migrate/generate.js';
+import { Replayer, formatReport } from '../migrate/replay.js';
+
+export const POLICY_USAGE = `  zt-authz policy generate --from AUDIT.jsonl|- [--namespace N] [--min-count K] [--generalise]
+                           [--namespace-threshold N] [--base CONFIG] [--out FILE]
+                                        least-privilege ALLOW policies (YAML) from audit records
+  zt-authz policy replay --config FILE --from AUDIT.jsonl|- [--namespace N] [--strict]
+                         [--ignore-rejected-credentials] [--all] [--json]
+                                        re-evaluate recorded requests against a candidate config;
+                                        exit 1 when a request that went through would be denied
+`;
+
+export async function runPolicy(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  try {
+    if (sub === 'generate') return await generate(rest);
+    if (sub === 'replay') return await replay(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    console.error(`policy ${sub}: ${(err as Error).message}`);
+    return 2;
+  }
+  process.stderr.write(`usage:\n${POLICY_USAGE}`);
+  return 2;
+}
+
+function count(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} takes a non-negative integer, got "${v}"`);
+  return n;
+}
+
+async function generate(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      from: { type: 'string', short: 'f' },
+      namespace: { type: 'string', short: 'n' },
+      'min-count': { type: 'string' },
+      generalise: { type: 'boolean', default: false },
+      generalize: { type: 'boolean', default: false },
+      'namespace-threshold': { type: 'string' },
+      base: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+    },
+  });
+  if (!values.from) {
+    console.error('policy generate: needs --from AUDIT.jsonl (or --from - for stdin)');
+    return 2;
+  }
+  let base: { text: string; source: string } | undefined;
+  if (values.base) {
+    loadConfigFile(values.base); // the base must be valid on its own
+    base = { text: readFileSync(values.base, 'utf8'), source: values.base };
+  }
+  const gen = new PolicyGenerator({
+    minCount: Math.max(1, count(values['min-count'], '--min-count', 1)),
+    generalise: values.generalise! || values.generalize!,
+    namespaceThreshold: count(values['namespace-threshold'], '--namespace-threshold', 3),
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    ...(base ? { base } : {}),
+  });
+  const stats = await readAuditRecords(values.from, (r) => gen.add(r));
+  const { yaml, summary } = gen.finish();
+  if (values.out) writeFileSync(values.out, yaml);
+  else process.stdout.write(yaml);
+  const left = Object.entries(summary.leftOut);
+  process.stderr.write(
+    `policy generate: ${describeInput(stats)}; ${summary.used} served request(s) → ${summary.policies} polic${summary.policies === 1 ? 'y' : 'ies'}, ${summary.rules} rule(s)${values.out ? ` written to ${values.out}` : ''}\n` +
+      left.map(([why, n]) => `  left out ${n}: ${why}\n`).join('') +
+      summary.warnings.map((w) => `  warning: ${w}\n`).join(''),
+  );
+  if (summary.used === 0) process.stderr.write('  no served requests found: is this an audit log (JSON lines with "log":"audit")?\n');
+  return 0;
+}
+
+async function replay(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      from: { type: 'string', short: 'f' },
+      namespace: { type: 'string', short: 'n' },
+      'ignore-rejected-credentials': { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.config || !values.from) {
+    console.error('policy replay: needs --config CANDIDATE.yaml and --from AUDIT.jsonl (or --from - for stdin)');
+    return 2;
+  }
+  const config = loadConfigFile(values.config);
+  const opts = { ignoreRejectedCredentials: values['ignore-rejected-credentials']!, strict: values.strict!, ...(values.namespace ? { namespace: values.namespace } : {}) };
+  const replayer = new Replayer(config, opts);
+  const stats = await readAuditRecords(values.from, (r) => replayer.add(r));
+  const report = replayer.finish();
+  if (values.json) process.stdout.write(JSON.stringify({ input: stats, ...report }, null, 2) + '\n');
+  else {
+    process.stdout.write(formatReport(report, { configFile: values.config, all: values.all!, ...opts }));
+    process.stderr.write(`policy replay: ${describeInput(stats)}\n`);
+  }
+  if (report.summary.records === 0) process.stderr.write('  no recorded requests found: is this an audit log (JSON lines with "log":"audit")?\n');
+  return report.summary.failing > 0 ? 1 : 0;
+}
+
+function describeInput(s: ReadStats): string {
+  return `read ${s.lines} line(s): ${s.audit} audit record(s)${s.unusable ? ` (${s.unusable} without a request, skipped)` : ''}, ${s.other} other line(s) skipped`;
+}

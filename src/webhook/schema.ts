@@ -1,0 +1,55 @@
+// The `webhook:` configuration block (part of ConfigSchema in src/config/schema.ts): the
+// sidecar-injection mutating admission webhook that zt-authz serves itself over HTTPS.
+import { Type, type Static } from '@sinclair/typebox';
+import { StringEnum } from '../config/string-enum.js';
+
+// Same form as the server.* addresses ("host:port", ":port", "[v6]:port"); kept here rather than
+// imported from config/schema.ts so the two modules do not import each other.
+const ADDRESS_PATTERN = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]*):[0-9]{1,5}$';
+const Quantity = (description: string) => Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$', description });
+
+export const WebhookSchema = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: false, description: 'serve the sidecar-injection mutating admission webhook (HTTPS, webhook.address)' })),
+    address: Type.Optional(Type.String({ pattern: ADDRESS_PATTERN, default: '0.0.0.0:9443', description: 'host:port' })),
+    certFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain) of the webhook listener; re-read when it changes' })),
+    keyFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of the webhook listener; re-read when it changes' })),
+    path: Type.Optional(Type.String({ pattern: '^/[^?#]*$', default: '/inject', description: 'URL path the MutatingWebhookConfiguration calls' })),
+    failurePolicy: Type.Optional(
+      StringEnum(['Fail', 'Ignore'] as const, {
+        default: 'Fail',
+        description:
+          'a pod asks for injection but cannot get it (conflicting ports, hostNetwork, broken object): Fail = reject the pod (closed), Ignore = admit it unchanged with a warning (open). Use the same value in the MutatingWebhookConfiguration',
+      }),
+    ),
+    inject: Type.Optional(
+      Type.Object(
+        {
+          image: Type.Optional(Type.String({ minLength: 1, description: 'zt-authz image of the injected container (required when enabled)' })),
+          imagePullPolicy: Type.Optional(StringEnum(['Always', 'IfNotPresent', 'Never'] as const, { default: 'IfNotPresent' })),
+          configMap: Type.Optional(
+            Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253, default: 'zt-authz-sidecar', description: 'ConfigMap in the pod namespace holding the sidecar configuration' }),
+          ),
+          configKey: Type.Optional(Type.String({ pattern: '^[-._a-zA-Z0-9]+$', default: 'config.yaml', description: 'key of the configuration in that ConfigMap' })),
+          grpcPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 9191, description: 'gRPC ext_authz port the sidecar configuration listens on (127.0.0.1); checked against the pod ports' })),
+          httpPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 9192, description: 'HTTP authz port of the sidecar configuration (127.0.0.1); checked against the pod ports' })),
+          adminPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 9090, description: 'admin port of the sidecar configuration (pod IP): probes and metrics' })),
+          runAsUser: Type.Optional(Type.Integer({ minimum: 1, default: 65532, description: 'non-root UID (and GID) of the injected container' })),
+          resources: Type.Optional(
+            Type.Object(
+              {
+                requests: Type.Optional(Type.Object({ cpu: Type.Optional(Quantity('CPU quantity')), memory: Type.Optional(Quantity('memory quantity')) }, { additionalProperties: false })),
+                limits: Type.Optional(Type.Object({ cpu: Type.Optional(Quantity('CPU quantity')), memory: Type.Optional(Quantity('memory quantity')) }, { additionalProperties: false })),
+              },
+              { additionalProperties: false, description: 'default: requests 50m / 64Mi, limits 500m / 256Mi' },
+            ),
+          ),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type WebhookInput = Static<typeof WebhookSchema>;

