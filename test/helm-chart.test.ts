@@ -3,7 +3,7 @@
 // contexts, probes, least-privilege RBAC, ports, selectors, and the configuration the chart
 // writes passes zt-authz's own validation). The sidecar-mode certificate the chart generates is
 // used to serve the webhook for real.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -145,7 +145,6 @@ function assertLeastPrivilegeRbac(objs: K8sObject[]): K8sObject[] {
   return rules;
 }
 
-after(() => undefined);
 
 test('helm lint passes: defaults, sidecar mode, Istio and ServiceMonitor on', { skip }, () => {
   for (const values of [{}, SIDECAR, { istio: { enabled: true, authorizationPolicies: [{ name: 'orders', namespace: 'shop', selector: { matchLabels: { app: 'orders' } } }] }, metrics: { serviceMonitor: { enabled: true } } }]) {
