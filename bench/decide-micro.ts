@@ -1,5 +1,6 @@
 // Scenario 4, in process: the cost of one decide() call (normalize excluded) on a snapshot with
-// N policies, cached token, the bench request. No gRPC, no metrics, no audit.
+// N policies, cached token, the bench request. No gRPC, no metrics, no audit. The policy counts
+// are measured in interleaved blocks of 500 calls.
 //   node dist/bench/decide-micro.js --config-dir DIR --token T --policies 10,10000 [--iterations 20000]
 // Prints one JSON line: {"10": {p50Us, p99Us, meanUs, compileMs}, ...}
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,13 @@ const token = a.get('token')!;
 const iterations = Number(a.get('iterations') ?? 20000);
 const counts = (a.get('policies') ?? '10,10000').split(',').map(Number);
 
-async function measure(n: number): Promise<Record<string, number>> {
+interface Prepared {
+  n: number;
+  compileMs: number;
+  run: () => Promise<number>;
+}
+
+async function prepare(n: number): Promise<Prepared> {
   const raw = JSON.parse(readFileSync(join(dir, `config-${n}.json`), 'utf8')) as unknown;
   const t0 = performance.now();
   const config = resolveConfig(raw, `config-${n}`);
@@ -29,24 +36,41 @@ async function measure(n: number): Promise<Record<string, number>> {
   if (!norm.ok) throw new Error(norm.detail);
   const first = await decide(norm.input, snap); // verifies and caches the token
   if (!first.allow) throw new Error(`bench request not allowed with ${n} policies: ${first.reason}`);
-  const times = new Float64Array(iterations);
-  for (let i = 0; i < 2000; i++) await decide(norm.input, snap); // warm-up
-  for (let i = 0; i < iterations; i++) {
-    const s = performance.now();
-    const d = await decide(norm.input, snap);
-    times[i] = (performance.now() - s) * 1000;
-    if (!d.allow) throw new Error('not allowed');
-  }
-  times.sort();
-  let sum = 0;
-  for (const t of times) sum += t;
-  const r = (v: number): number => Math.round(v * 100) / 100;
-  return { p50Us: r(percentile(times, 50)), p99Us: r(percentile(times, 99)), meanUs: r(sum / iterations), compileMs: r(compileMs) };
+  const input = norm.input;
+  return {
+    n,
+    compileMs,
+    run: async () => {
+      const s = performance.now();
+      const d = await decide(input, snap);
+      const us = (performance.now() - s) * 1000;
+      if (!d.allow) throw new Error('not allowed');
+      return us;
+    },
+  };
 }
 
 async function main(): Promise<void> {
+  const prepared: Prepared[] = [];
+  for (const n of counts) prepared.push(await prepare(n));
+  // Interleave blocks so JIT warm-up and GC timing favour neither policy count.
+  const times = new Map(prepared.map((p) => [p.n, new Float64Array(iterations)]));
+  const block = 500;
+  for (const p of prepared) for (let i = 0; i < 2000; i++) await p.run(); // warm-up
+  for (let done = 0; done < iterations; done += block) {
+    for (const p of prepared) {
+      const arr = times.get(p.n)!;
+      for (let i = done; i < Math.min(iterations, done + block); i++) arr[i] = await p.run();
+    }
+  }
+  const r = (v: number): number => Math.round(v * 100) / 100;
   const out: Record<string, Record<string, number>> = {};
-  for (const n of counts) out[n] = await measure(n);
+  for (const p of prepared) {
+    const arr = times.get(p.n)!.sort();
+    let sum = 0;
+    for (const t of arr) sum += t;
+    out[p.n] = { p50Us: r(percentile(arr, 50)), p99Us: r(percentile(arr, 99)), meanUs: r(sum / arr.length), compileMs: r(p.compileMs) };
+  }
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 main().catch((err) => {

@@ -1,6 +1,6 @@
 // Summarize a V8 .cpuprofile (node --cpu-prof): top functions by self time and by inclusive
 // time, as percentages of busy (non-idle) time.
-// Usage: node dist/bench/prof-top.js FILE [N] [--filter S] [--last SECONDS]
+// Usage: node dist/bench/prof-top.js FILE [N] [--filter S] [--last S | --busiest S | --from S --to S]
 import { readFileSync } from 'node:fs';
 import { argMap } from './lib/util.js';
 
@@ -26,8 +26,10 @@ if (!file) {
 const top = Number(process.argv[3] && !process.argv[3].startsWith('--') ? process.argv[3] : 30);
 const opts = argMap(process.argv.slice(2));
 const filter = opts.get('filter');
-/** Only samples from the last S seconds of the profile (e.g. the measured load window). */
+/** Only samples from the last S seconds of the profile. */
 const lastS = opts.has('last') ? Number(opts.get('last')) : undefined;
+/** Only samples from the busiest S-second window (the load run, wherever it was). */
+const busiestS = opts.has('busiest') ? Number(opts.get('busiest')) : undefined;
 const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
@@ -39,14 +41,45 @@ const label = (n: Node): string => {
 };
 const self = new Map<string, number>();
 const incl = new Map<string, number>();
+const times: number[] = [];
+const isIdle: boolean[] = [];
+{
+  let acc = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    acc += p.timeDeltas[i] ?? 0;
+    times.push(acc);
+    isIdle.push(byId.get(p.samples[i]!)?.callFrame.functionName === '(idle)');
+  }
+}
+let from = lastS === undefined ? -Infinity : p.endTime - lastS * 1e6;
+let to = Infinity;
+// --from/--to: seconds since the profile started.
+if (opts.has('from')) from = p.startTime + Number(opts.get('from')) * 1e6;
+if (opts.has('to')) to = p.startTime + Number(opts.get('to')) * 1e6;
+if (busiestS !== undefined) {
+  // Sliding window over sample times: the one with the most non-idle time.
+  let best = -1;
+  let busyInWindow = 0;
+  let j = 0;
+  for (let i = 0; i < times.length; i++) {
+    if (!isIdle[i]) busyInWindow += p.timeDeltas[i] ?? 0;
+    while (times[i]! - times[j]! > busiestS * 1e6) {
+      if (!isIdle[j]) busyInWindow -= p.timeDeltas[j] ?? 0;
+      j++;
+    }
+    if (busyInWindow > best) {
+      best = busyInWindow;
+      from = times[j]!;
+      to = times[i]!;
+    }
+  }
+}
 let total = 0;
 let idle = 0;
-let t = p.startTime;
-const from = lastS === undefined ? -Infinity : p.endTime - lastS * 1e6;
 for (let i = 0; i < p.samples.length; i++) {
   const dt = p.timeDeltas[i] ?? 0;
-  t += dt;
-  if (t < from) continue;
+  const t = times[i]!;
+  if (t < from || t > to) continue;
   total += dt;
   let n = byId.get(p.samples[i]!);
   if (!n) continue;

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,28 @@ test('serve --workers: an invalid config exits 1 before any worker starts', { ti
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   assert.equal(code, 1);
   assert.match(err, /issuers\[0\]\.jwksUri/);
+});
+
+test('serve --workers: a worker that cannot start (gRPC port taken) makes the primary exit 1', { timeout: 30000 }, async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const grpcPort = (taken.address() as AddressInfo).port;
+  const adminPort = await freePort();
+  const cfg = join(mkdtempSync(join(tmpdir(), 'zt-workers-')), 'config.yaml');
+  const jwks = JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] });
+  writeFileSync(cfg, `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0" }\nissuers: [{ issuer: "https://x", jwks: '${jwks}' }]\n`);
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  try {
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 1);
+    assert.match(out, /worker failed to start/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    taken.close();
+  }
 });
 
 test('serve --workers rejects a bad count', { timeout: 10000 }, async () => {

@@ -11,7 +11,8 @@
 //  - serves the admin port: /metrics aggregated over the workers (prom-client
 //    AggregatorRegistry: counters and histograms summed), /healthz, and /readyz (200 only when
 //    every worker is ready);
-//  - restarts a worker that dies unexpectedly (after a short back-off);
+//  - restarts a worker that dies unexpectedly (after a short back-off), but exits 1 when a
+//    worker fails before any worker was ever ready (a start-up error such as a port in use);
 //  - on SIGTERM/SIGINT asks every worker to drain (health NOT_SERVING, in-flight Checks
 //    finish, as in single-process mode) and exits when they have; a second signal makes the
 //    workers exit at once.
@@ -51,16 +52,27 @@ async function runPrimary(file: string, count: number): Promise<number> {
   const ready = new Map<number, boolean>();
   let stopping = false;
   let restarts = 0;
+  let everReady = false;
+  let failStartup: (code: number) => void = () => undefined;
 
   const fork = (index: number): Worker => {
     const w = cluster.fork({ ZT_AUTHZ_WORKER_INDEX: String(index) });
     ready.set(w.id, false);
     w.on('message', (m: unknown) => {
-      if (isReadyMessage(m)) ready.set(w.id, m.ready);
+      if (!isReadyMessage(m)) return;
+      ready.set(w.id, m.ready);
+      if (m.ready) everReady = true;
     });
     w.on('exit', (code, signal) => {
       ready.delete(w.id);
       if (stopping) return;
+      if (!everReady) {
+        // No worker has ever been ready: a start-up failure (listen error, unreadable file),
+        // not a crash to ride out. Fail like single-process `serve` would.
+        logger.error({ worker: index, pid: w.process.pid, code, signal }, 'worker failed to start; stopping');
+        failStartup(1);
+        return;
+      }
       restarts++;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(restarts, 6));
       logger.error({ worker: index, pid: w.process.pid, code, signal, restartInMs: delay }, 'worker exited unexpectedly; restarting');
@@ -84,6 +96,12 @@ async function runPrimary(file: string, count: number): Promise<number> {
   logger.info({ workers: count, admin: admin.port, pid: process.pid }, 'zt-authz primary started');
 
   return new Promise<number>((resolve) => {
+    failStartup = (code) => {
+      if (stopping) return;
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) if (w && !w.isDead()) w.process.kill('SIGKILL');
+      void admin.close().then(() => resolve(code));
+    };
     const onSignal = (sig: NodeJS.Signals): void => {
       const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
       if (stopping) {

@@ -376,7 +376,7 @@ export class Replayer {
   private undetermined(ctx: PolicyContext, gaps: Gaps): string | undefined {
     const why = new Set<string>();
     const cond3 = (c: Condition): Tri => {
-      const u = this.unknownReason(c, ctx, gaps);
+      const u = this.unknownReason(c, gaps);
       if (u === undefined) return c.test(ctx) ? T : F;
       if (typeof u === 'number') return u;
       why.add(u);
@@ -398,7 +398,7 @@ export class Replayer {
   }
 
   /** undefined: the record holds what `c` reads; a Tri: decided without it; a string: unknown (why). */
-  private unknownReason(c: Condition, ctx: PolicyContext, gaps: Gaps): undefined | Tri | string {
+  private unknownReason(c: Condition, gaps: Gaps): undefined | Tri | string {
     const cls = this.classify(c);
     const inner = cls.kind === 'combined' ? cls.inner : cls;
     switch (inner.kind) {
