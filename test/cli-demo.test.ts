@@ -2,26 +2,16 @@
 // stop with SIGTERM. Runs the compiled CLI as separate processes, like a user would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/app.js';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+import { CLI, runCli } from './helpers/cli.js';
 
 
-async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env, timeout: 15000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+
+const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env, timeoutMs: 15000 });
 
 test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM exits 0', { timeout: 60000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'zt-demo-'));

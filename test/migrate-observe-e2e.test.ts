@@ -4,30 +4,17 @@
 // generated policies then allows the same traffic and denies a new edge.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { TestIdp } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, type AuthClient } from './helpers/grpc-client.js';
 import { startTestApp, waitUntil, readMetric, type TestApp } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
 
-const run = promisify(execFile);
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
-async function cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = run(process.execPath, [CLI, ...args], { timeout: 20000 });
-  if (input !== undefined) p.child.stdin!.end(input);
-  try {
-    const { stdout, stderr } = await p;
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (args: string[], input?: string) => runCli(args, input === undefined ? {} : { input });
 
 const spiffe = (ns: string, sa: string) => `spiffe://cluster.local/ns/${ns}/sa/${sa}`;
 

@@ -4,11 +4,9 @@
 // indeterminate rather than guessed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { resolveConfig } from '../src/config/load.js';
 import { hashSubject } from '../src/observe/audit.js';
@@ -16,24 +14,13 @@ import { PolicyGenerator } from '../src/migrate/generate.js';
 import { Replayer, type ReplayReport } from '../src/migrate/replay.js';
 import { parseAuditLine, readAuditRecords, type AuditRecord } from '../src/migrate/record.js';
 import type { PolicySpec } from '../src/policy/schema.js';
+import { runCli } from './helpers/cli.js';
 
-const run = promisify(execFile);
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 const FIXTURE = new URL('../../test/fixtures/migrate/mixed-traffic.audit.jsonl', import.meta.url).pathname;
 const ISSUER = 'https://idp.example.com';
 const ISSUERS = [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks' }];
 
-async function cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = run(process.execPath, [CLI, ...args], { timeout: 20000 });
-  if (input !== undefined) p.child.stdin!.end(input);
-  try {
-    const { stdout, stderr } = await p;
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (args: string[], input?: string) => runCli(args, input === undefined ? {} : { input });
 
 async function generated(): Promise<PolicySpec[]> {
   const g = new PolicyGenerator();

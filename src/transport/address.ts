@@ -12,3 +12,17 @@ export function parseAddress(addr: string): { host: string; port: number } {
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** Listen on "host:port" and resolve with the bound port (the real one when port is 0). */
+export async function listenOn(server: import('node:net').Server, address: string): Promise<number> {
+  const { host, port } = parseAddress(address);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
+}

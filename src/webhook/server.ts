@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { parseAddress } from '../transport/address.js';
+import { listenOn } from '../transport/address.js';
 import type { WebhookConfig } from './config.js';
 import { handleAdmissionReview, podRef } from './inject.js';
 
@@ -126,21 +126,13 @@ export async function startWebhookServer(cfg: WebhookConfig, opts: WebhookServer
   const timer = setInterval(reloadCert, opts.reloadMs ?? 30_000);
   timer.unref();
 
-  const { host, port } = parseAddress(cfg.address);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: unknown) => {
+  const boundPort = await listenOn(server, cfg.address).catch((err: unknown) => {
     clearInterval(timer);
     throw err;
   });
-  const addr = server.address();
   return {
     server,
-    port: typeof addr === 'object' && addr ? addr.port : port,
+    port: boundPort,
     reloadCert,
     close: () =>
       new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@
 // Extra read-only routes (the demo JWKS) can be mounted by the caller.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { parseAddress } from '../address.js';
+import { listenOn } from '../address.js';
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -43,18 +43,10 @@ export async function startAdminServer(
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10000;
   server.requestTimeout = 10000;
-  const { host, port } = parseAddress(address);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
+  const boundPort = await listenOn(server, address);
   return {
     server,
-    port: typeof addr === 'object' && addr ? addr.port : port,
+    port: boundPort,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());

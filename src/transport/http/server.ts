@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { NormalizeLimits, Normalized } from '../../decision/normalize.js';
 import type { CheckInput, Decision } from '../../decision/types.js';
-import { parseAddress } from '../address.js';
+import { listenOn } from '../address.js';
 import { normalizeHttpRequest, requestMode, type HttpMode, type HttpOptions, type HttpRequestView } from './normalize.js';
 import { toHttpResponse, type HttpAuthzResponse } from './response.js';
 
@@ -104,18 +104,10 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
     void authorize({ method: '', url: '', rawHeaders: [] }, detail).then(({ response }) => writeRaw(socket, response));
   });
 
-  const { host, port } = parseAddress(address);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
+  const boundPort = await listenOn(server, address);
   return {
     server,
-    port: typeof addr === 'object' && addr ? addr.port : port,
+    port: boundPort,
     close: (deadlineMs) =>
       new Promise((resolve) => {
         draining = true;
