@@ -171,7 +171,7 @@ export class App {
     });
     this.manager = manager;
     if (config.kubernetes.enabled) {
-      this.k8s = new KubernetesSync(config.kubernetes, {
+      this.k8s = await KubernetesSync.create(config.kubernetes, {
         logger: this.logger,
         rolesClaim: () => manager.config.authorization.rolesClaim,
         onChange: (why) => manager.requestRebuild(why),

@@ -115,3 +115,10 @@ test('demo config written by the CLI is valid YAML for the same schema', () => {
   const text = readFileSync(new URL('../../examples/config.yaml', import.meta.url), 'utf8');
   assert.doesNotThrow(() => resolveConfig(parseConfigText(text)));
 });
+
+test('JSON configs take the fast path and validate the same way', () => {
+  const cfg = resolveConfig(parseConfigText('{"issuers":[{"issuer":"x","jwksUri":"https://x/j"}],"policies":[{"name":"p","rules":[{}]}]}'));
+  assert.equal(cfg.issuers[0]!.issuer, 'x');
+  assert.deepEqual(problems('{"server": {"grpc": "nope"}}'), ['server.grpc: must be host:port']);
+  assert.match(problems('{"issuers": [}')[0]!, /^\(yaml\):/, 'broken JSON still gets a parser error');
+});

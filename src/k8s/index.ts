@@ -2,7 +2,7 @@
 // cluster-wide), the policy set they feed, the pod IP → workload map, and status write-back.
 import type { Logger } from 'pino';
 import type { KubernetesConfig } from '../config/load.js';
-import { kubeClients, type KubeClients } from './client.js';
+import type { KubeClients } from './client.js';
 import { Informer, type KubeList } from './informer.js';
 import { CRD, PolicySet, StatusWriter, type PolicyObject } from './policies.js';
 import { WorkloadMap, type PodObject } from './workloads.js';
@@ -25,11 +25,21 @@ export class KubernetesSync {
   private readonly clients: KubeClients;
   private wasSynced = false;
 
-  constructor(
+  /**
+   * @kubernetes/client-node is loaded only here, when Kubernetes is enabled: importing it costs
+   * ~0.8 s of start-up, which plain `serve` (and every CLI command) should not pay.
+   */
+  static async create(config: KubernetesConfig, opts: KubernetesSyncOptions): Promise<KubernetesSync> {
+    const { kubeClients } = await import('./client.js');
+    return new KubernetesSync(config, opts, kubeClients(config));
+  }
+
+  private constructor(
     readonly config: KubernetesConfig,
     private readonly opts: KubernetesSyncOptions,
+    clients: KubeClients,
   ) {
-    this.clients = kubeClients(config);
+    this.clients = clients;
     const { logger } = opts;
     this.status = config.writeStatus ? new StatusWriter(this.clients.custom, logger) : undefined;
     this.policies = new PolicySet({
