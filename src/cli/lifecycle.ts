@@ -1,9 +1,10 @@
 // Process lifecycle for long-running commands (serve, demo).
 import type { App } from '../app.js';
+import type { Logger } from '../observe/log.js';
 
 /** Run until SIGTERM/SIGINT, then drain; a second signal exits at once. */
 export function runUntilSignal(app: App): Promise<number> {
-  installCrashGuards(app);
+  installCrashGuards(app.logger);
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -24,8 +25,8 @@ export function runUntilSignal(app: App): Promise<number> {
 }
 
 /** Input can never crash the process: log (without request data) and keep serving. */
-function installCrashGuards(app: App): void {
-  process.on('uncaughtException', (err) => app.logger.error({ err: err.message, stack: err.stack }, 'uncaught exception (kept running)'));
-  process.on('unhandledRejection', (err) => app.logger.error({ err: String((err as Error)?.message ?? err) }, 'unhandled rejection (kept running)'));
+export function installCrashGuards(logger: Logger): void {
+  process.on('uncaughtException', (err) => logger.error({ err: err.message, stack: err.stack }, 'uncaught exception (kept running)'));
+  process.on('unhandledRejection', (err) => logger.error({ err: String((err as Error)?.message ?? err) }, 'unhandled rejection (kept running)'));
 }
 

@@ -25,6 +25,7 @@ import { loadConfigFile, type Config } from '../config/load.js';
 import { App } from '../app.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { send, startAdminServer } from '../transport/admin/server.js';
+import { installCrashGuards } from './lifecycle.js';
 
 const MSG_READY = 'zt-authz:ready';
 const MSG_SHUTDOWN = 'zt-authz:shutdown';
@@ -199,9 +200,4 @@ async function runWorker(file: string): Promise<number> {
       if (!stopping) shutdown('primary disconnected');
     });
   });
-}
-
-function installCrashGuards(logger: Logger): void {
-  process.on('uncaughtException', (err) => logger.error({ err: err.message, stack: err.stack }, 'uncaught exception (kept running)'));
-  process.on('unhandledRejection', (err) => logger.error({ err: String((err as Error)?.message ?? err) }, 'unhandled rejection (kept running)'));
 }
