@@ -1,6 +1,6 @@
 // Config → immutable Snapshot (compiled policies, authenticator, precomputed header names).
 // Policy problems are collected and thrown as one ConfigError so `validate` reports them all.
-import { ConfigError, type Config, type ConfigProblem } from './load.js';
+import { ConfigError, precompiledPolicies, type Config, type ConfigProblem } from './load.js';
 import type { Snapshot } from '../decision/snapshot.js';
 import { Authenticator, type AuthenticatorHooks, type KeyResolver } from '../authn/authenticator.js';
 import { compilePolicies } from '../policy/compile.js';
@@ -8,6 +8,8 @@ import type { PolicyIndex } from '../policy/index.js';
 
 /** Compile policies (resolveConfig already reported their problems; this re-checks). */
 export function checkPolicies(config: Config, source = 'config'): PolicyIndex {
+  const ready = precompiledPolicies(config);
+  if (ready) return ready;
   const problems: ConfigProblem[] = [];
   const compiled = compilePolicies(config.policies, problems, config.authorization);
   if (problems.length) throw new ConfigError(source, problems);
