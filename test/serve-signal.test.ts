@@ -14,7 +14,7 @@ const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
 
 test('serve: NOT_SERVING until keys load; SIGTERM lets the in-flight Check finish, then exits 0', { timeout: 30000 }, async () => {
-  const idp = await TestIdp.start({ audience: 'orders', jwksDelayMs: 1500, delayFirstOnly: true });
+  const idp = await TestIdp.start({ audience: 'orders', holdJwks: true });
   const grpcPort = await freePort();
   const adminPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'zt-serve-'));
@@ -23,7 +23,7 @@ test('serve: NOT_SERVING until keys load; SIGTERM lets the in-flight Check finis
     cfg,
     `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0", drainSeconds: 5 }
 issuers:
-  - { issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", audiences: [orders] }
+  - { issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", audiences: [orders], jwksTimeoutMs: 30000 }
 policies:
   - { name: authn, rules: [{ from: [{ source: { requestPrincipals: ["*"] } }] }] }
 `,
@@ -36,7 +36,7 @@ policies:
   const health = healthClient(grpcPort);
   const auth = authV3Client(grpcPort);
   try {
-    // Listening but keys still loading (the IdP holds the first JWKS response for 1.5 s).
+    // Listening but keys still loading (the IdP holds JWKS responses until released).
     await waitUntil(async () => (await healthCheck(health).catch(() => null)) !== null, 10000, 'gRPC listening');
     assert.equal((await healthCheck(health)).status, 'NOT_SERVING');
     assert.equal((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status, 503);
@@ -46,6 +46,8 @@ policies:
     const inFlight = check(auth, checkRequest({ token }), 10000);
     await sleep(200);
     child.kill('SIGTERM');
+    await sleep(200);
+    idp.releaseJwks();
     const res = await inFlight;
     assert.equal(res.status?.code, 0, `in-flight Check completed OK: ${JSON.stringify(res.status)}`);
     assert.equal(await exited, 0);
@@ -61,16 +63,16 @@ policies:
 });
 
 test('serve: SERVING once keys load; second phase of readiness is visible on /readyz', { timeout: 30000 }, async () => {
-  // The first JWKS answer is held long enough for the NOT_SERVING phase to be observed even
-  // after a gRPC client's reconnect backoff (≥ 1 s after a refused connect).
-  const idp = await TestIdp.start({ audience: 'orders', jwksDelayMs: 3000, delayFirstOnly: true });
+  // JWKS answers are held until the NOT_SERVING phase has been observed (a slow CI machine may
+  // take seconds to start the process; a timed delay raced with that).
+  const idp = await TestIdp.start({ audience: 'orders', holdJwks: true });
   const grpcPort = await freePort();
   const adminPort = await freePort();
   const cfg = join(mkdtempSync(join(tmpdir(), 'zt-serve-')), 'config.yaml');
   writeFileSync(
     cfg,
     `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0" }
-issuers: [{ issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}" }]
+issuers: [{ issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", jwksTimeoutMs: 30000 }]
 `,
   );
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], { stdio: 'ignore' });
@@ -79,6 +81,7 @@ issuers: [{ issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}" }]
   try {
     await waitUntil(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => null))?.status === 503, 10000, '/readyz 503 first');
     assert.equal((await healthCheck(health)).status, 'NOT_SERVING');
+    idp.releaseJwks();
     await waitUntil(async () => (await healthCheck(health).catch(() => null))?.status === 'SERVING', 10000, 'SERVING after keys');
     assert.equal((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status, 200);
     child.kill('SIGINT');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestIdp } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, headerValue } from './helpers/grpc-client.js';
-import { fetchMetrics, freePort, metricValue, waitUntil } from './helpers/app.js';
+import { fetchMetrics, freePort, metricValue, sleep, waitUntil } from './helpers/app.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
@@ -29,9 +29,9 @@ function childrenOf(pid: number): number[] {
 }
 
 test('serve --workers 2: ready when every worker is, answers Checks, aggregates metrics, drains on SIGTERM', { timeout: 40000 }, async () => {
-  // Every worker fetches the JWKS itself; the first answer is held, so one worker is ready well
-  // before the other and /readyz must wait for both.
-  const idp = await TestIdp.start({ audience: 'orders', jwksDelayMs: 1500, delayFirstOnly: true });
+  // Every worker fetches the JWKS itself; the first answer is held until the test releases it,
+  // so one worker is ready well before the other and /readyz must wait for both.
+  const idp = await TestIdp.start({ audience: 'orders', holdJwks: 'first' });
   const grpcPort = await freePort();
   const adminPort = await freePort();
   const cfg = join(mkdtempSync(join(tmpdir(), 'zt-workers-')), 'config.yaml');
@@ -39,7 +39,7 @@ test('serve --workers 2: ready when every worker is, answers Checks, aggregates 
     cfg,
     `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0", drainSeconds: 3 }
 issuers:
-  - { issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", audiences: [orders] }
+  - { issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", audiences: [orders], jwksTimeoutMs: 30000 }
 policies:
   - { name: authn, rules: [{ from: [{ source: { requestPrincipals: ["*"] } }] }] }
 `,
@@ -52,6 +52,10 @@ policies:
   const clients = Array.from({ length: 4 }, () => authV3Client(grpcPort));
   try {
     await waitUntil(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => null))?.status === 503, 15000, '/readyz 503 first');
+    await waitUntil(() => idp.jwksFetches >= 2, 15000, 'both workers fetched keys');
+    await sleep(300);
+    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status, 503, 'one worker still loading keys: not ready');
+    idp.releaseJwks();
     await waitUntil(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => null))?.status === 200, 20000, '/readyz 200');
     assert.equal(childrenOf(child.pid!).length, 2, 'two worker processes');
 

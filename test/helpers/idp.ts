@@ -55,6 +55,11 @@ export interface IdpOptions {
   jwksDelayMs?: number;
   /** Only the first JWKS response is delayed. */
   delayFirstOnly?: boolean;
+  /**
+   * Hold JWKS responses until releaseJwks() (deterministic "keys still loading"): every one
+   * (`true`) or only the first request (`'first'`).
+   */
+  holdJwks?: boolean | 'first';
 }
 
 export interface SignOptions {
@@ -90,10 +95,14 @@ export class TestIdp {
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  private held: Array<() => void> | null = null;
+  private readonly holdFirstOnly: boolean;
 
   private constructor(opts: IdpOptions) {
     this.jwksDelayMs = opts.jwksDelayMs ?? 0;
     this.delayFirstOnly = opts.delayFirstOnly ?? false;
+    if (opts.holdJwks) this.held = [];
+    this.holdFirstOnly = opts.holdJwks === 'first';
     this.audience = opts.audience ?? 'orders';
     this.subject = opts.subject ?? 'alice';
     this.server = createServer((req, res) => this.handle(req, res));
@@ -218,7 +227,8 @@ export class TestIdp {
       const delay = this.delayFirstOnly ? (this.jwksFetches === 1 ? this.jwksDelayMs : 0) : this.jwksDelayMs;
       // Snapshot the key set now: a rotation during the delay is served on the next fetch.
       const body = this.jwks();
-      if (delay > 0) this.later(delay, () => this.json(res, body));
+      if (this.held && (!this.holdFirstOnly || this.jwksFetches === 1)) this.held.push(() => this.json(res, body));
+      else if (delay > 0) this.later(delay, () => this.json(res, body));
       else this.json(res, body);
       return;
     }
@@ -227,6 +237,13 @@ export class TestIdp {
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  }
+
+  /** Answer the JWKS requests held so far (holdJwks) and stop holding new ones. */
+  releaseJwks(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const send of held) send();
   }
 
   private json(res: ServerResponse, body: unknown): void {
