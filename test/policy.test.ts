@@ -149,3 +149,32 @@ test('SPIFFE and XFCC parsing', () => {
   assert.equal(xfccPrincipal('Hash=abc'), undefined);
   assert.equal(xfccPrincipal(undefined), undefined);
 });
+
+test('compile: identical conditions of different policies are one shared object (memory at 10,000 policies)', () => {
+  const specs: PolicySpec[] = Array.from({ length: 50 }, (_, i) => ({
+    name: `p${i}`,
+    namespace: `ns-${i}`,
+    rules: [
+      {
+        from: [{ source: { requestPrincipals: ['https://idp.example/*'] } }],
+        to: [{ operation: { methods: ['GET'], paths: [`/api/svc-${i}/*`] } }],
+        when: [{ key: 'request.auth.claims[scope]', values: ['orders:read'] }],
+      },
+    ],
+  }));
+  const problems: ConfigProblem[] = [];
+  const idx = compilePolicies(specs, problems);
+  assert.deepEqual(problems, []);
+  const [a, b] = [idx.all[3]!.rules[0]!, idx.all[40]!.rules[0]!];
+  assert.equal(a.from[0]![0], b.from[0]![0], 'requestPrincipals condition shared');
+  assert.equal(a.to[0]![0], b.to[0]![0], 'methods condition shared');
+  assert.equal(a.when[0], b.when[0], 'when condition shared');
+  assert.notEqual(a.to[0]![1], b.to[0]![1], 'different paths stay separate conditions');
+  assert.deepEqual(a.to[0]![1]!.values, ['/api/svc-3/*']);
+  assert.deepEqual(b.to[0]![1]!.values, ['/api/svc-40/*']);
+  // Sharing must not blur semantics: each policy still matches only its own path.
+  const ctx = (path: string): PolicyContext =>
+    ({ input: { method: 'GET', path, headers: {}, destination: {}, source: {} }, identity: { requestPrincipal: 'https://idp.example/alice', scopes: ['orders:read'], claims: {} } }) as unknown as PolicyContext;
+  assert.equal(a.to[0]![1]!.test(ctx('/api/svc-3/x')), true);
+  assert.equal(b.to[0]![1]!.test(ctx('/api/svc-3/x')), false);
+});
