@@ -26,7 +26,7 @@ async function sign(claims: JWTPayload, o: { key?: CryptoKey | Uint8Array; alg?:
     .sign(o.key ?? privateKey);
 }
 
-function setup(issuerExtra: Record<string, unknown> = {}, clock = { now: T0 }) {
+function setup(issuerExtra: Record<string, unknown> = {}, clock = { now: T0 }, keepClaims?: ReadonlySet<string>) {
   const cfg = resolveConfig({ issuers: [{ issuer: ISS, jwks: { keys: [jwk] }, audiences: ['api'], ...issuerExtra }] });
   const keys = buildIssuerKeys(cfg.issuers[0]!, {});
   let getKeyCalls = 0;
@@ -40,7 +40,7 @@ function setup(issuerExtra: Record<string, unknown> = {}, clock = { now: T0 }) {
     }) as JWTVerifyGetKey,
   };
   const stats = { hits: 0, misses: 0 };
-  const auth = new Authenticator(cfg.issuers, new Map([[ISS, counting]]), { maxTokenBytes: 8192, cacheMaxEntries: 100, cacheMaxTtlSeconds: 300, now: () => clock.now }, {
+  const auth = new Authenticator(cfg.issuers, new Map([[ISS, counting]]), { maxTokenBytes: 8192, cacheMaxEntries: 100, cacheMaxTtlSeconds: 300, now: () => clock.now, ...(keepClaims ? { keepClaims } : {}) }, {
     cacheHit: () => stats.hits++,
     cacheMiss: () => stats.misses++,
   });
@@ -123,4 +123,28 @@ test('HS256 only with a configured local secret of at least 32 bytes', async () 
   assert.equal(reason(await run(auth, await sign({}))), 'token_alg_not_allowed', 'RS256 not in this allow-list');
   writeFileSync(secretFile, 'short\n');
   assert.throws(() => setup({ jwks: undefined, hmacSecretFile: secretFile, algorithms: ['HS256'] }), /need at least 32/);
+});
+
+test('cache entries stay small: only the claims the snapshot reads, shared scope/audience lists, same token hash', async () => {
+  const { auth } = setup({ outputClaimToHeaders: [{ header: 'x-tenant', claim: 'tenant' }] }, { now: T0 }, new Set(['tenant', 'realm_access']));
+  const claims = { scope: 'orders:read profile', tenant: 'acme', realm_access: { roles: ['admin'] }, jti: 'unique-1', client_id: 'web' };
+  const [t1, t2] = [await sign({ ...claims, sub: 'alice' }), await sign({ ...claims, sub: 'bob', jti: 'unique-2' })];
+  const [a, b] = [await run(auth, t1), await run(auth, t2)];
+  assert.ok(a.kind === 'authenticated' && b.kind === 'authenticated');
+  assert.deepEqual(a.identity.claims, { tenant: 'acme', realm_access: { roles: ['admin'] } }, 'claims nothing reads are not kept');
+  assert.deepEqual(a.identity.scopes, ['orders:read', 'profile']);
+  assert.equal(a.identity.scopes, b.identity.scopes, 'one shared scopes list');
+  assert.equal(a.identity.audiences, b.identity.audiences, 'one shared audiences list');
+  assert.ok(Object.isFrozen(a.identity.scopes));
+  assert.deepEqual(a.claimHeaders, [['x-tenant', 'acme']]);
+  assert.equal(a.claimHeaders, b.claimHeaders, 'one shared claim-header list');
+  const { createHash } = await import('node:crypto');
+  assert.equal(a.identity.tokenHash, createHash('sha256').update(t1).digest('hex').slice(0, 12), 'token hash is the hex SHA-256 prefix');
+  const hit = await run(auth, t1);
+  assert.ok(hit.kind === 'authenticated');
+  assert.equal(hit.identity, a.identity, 'the cached identity');
+  // Unrestricted (no keepClaims: e.g. library use): the whole payload.
+  const all = await run(setup().auth, t1);
+  assert.ok(all.kind === 'authenticated');
+  assert.equal(all.identity.claims.jti, 'unique-1');
 });

@@ -178,3 +178,31 @@ test('compile: identical conditions of different policies are one shared object 
   assert.equal(a.to[0]![1]!.test(ctx('/api/svc-3/x')), true);
   assert.equal(b.to[0]![1]!.test(ctx('/api/svc-3/x')), false);
 });
+
+test('claimsUsed: every claim a policy, the audit log or the identity mapping can read', async () => {
+  const { claimsUsed } = await import('../src/config/snapshot-builder.js');
+  const { resolveConfig } = await import('../src/config/load.js');
+  const config = resolveConfig({
+    authorization: { rolesClaim: 'realm_access.roles' },
+    audit: { claims: ['tenant'] },
+    policies: [
+      {
+        name: 'p',
+        rules: [
+          {
+            from: [{ source: { requestPrincipals: ['*'] } }],
+            when: [
+              { key: 'request.auth.claims[groups]', values: ['g'] },
+              { key: 'request.auth.claims[org][team]', values: ['t'] },
+              { key: 'request.auth.presenter', values: ['web'] },
+              { key: 'request.auth.roles', values: ['admin'] },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  const used = claimsUsed(config);
+  for (const c of ['groups', 'org', 'org.team', 'azp', 'acr', 'amr', 'realm_access', 'tenant', 'kubernetes.io']) assert.ok(used.has(c), c);
+  for (const c of ['jti', 'iat', 'exp', 'client_id']) assert.ok(!used.has(c), c);
+});

@@ -5,6 +5,7 @@ import type { Snapshot } from '../decision/snapshot.js';
 import { Authenticator, type AuthenticatorHooks, type KeyResolver } from '../authn/authenticator.js';
 import { compilePolicies } from '../policy/compile.js';
 import type { PolicyIndex } from '../policy/index.js';
+import { whenKeyClaimPaths } from '../policy/attributes.js';
 
 /** Compile policies (resolveConfig already reported their problems; this re-checks). */
 export function checkPolicies(config: Config, source = 'config'): PolicyIndex {
@@ -31,6 +32,7 @@ export function buildSnapshot(
       maxTokenBytes: config.limits.maxTokenBytes,
       cacheMaxEntries: config.tokenCache.maxEntries,
       cacheMaxTtlSeconds: config.tokenCache.maxTtlSeconds,
+      keepClaims: claimsUsed(config),
       ...(now ? { now } : {}),
     },
     hooks,
@@ -43,6 +45,26 @@ export function buildSnapshot(
     identityHeaderNames: identityHeaderNames(config),
     realm: config.response.realm,
   });
+}
+
+/**
+ * Top-level claim names anything downstream of authentication can read: policy `when` keys
+ * (request.auth.claims[..], presenter, roles, acr, amr — step-up challenges read acr/amr too),
+ * audit records (audit.claims, which include azp, acr, amr and the roles claim) and the
+ * Kubernetes service-account mapping (`kubernetes.io`). claimAt tries the whole path as a key
+ * first, then its first segment, so both are kept.
+ */
+export function claimsUsed(config: Config): Set<string> {
+  const paths = ['kubernetes.io', 'azp', 'acr', 'amr', config.authorization.rolesClaim, ...config.audit.claims];
+  for (const p of config.policies) {
+    for (const r of p.rules ?? []) for (const w of r.when ?? []) paths.push(...whenKeyClaimPaths(w.key, config.authorization));
+  }
+  const keep = new Set<string>();
+  for (const path of paths) {
+    keep.add(path);
+    keep.add(path.split('.')[0]!);
+  }
+  return keep;
 }
 
 function identityHeaderNames(config: Config): string[] {

@@ -130,6 +130,28 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   }
 }
 
+/**
+ * Claim paths a `when` key reads from identity.claims (claimAt: the exact top-level key, else a
+ * dotted path), so the authenticator can keep just those claims of cached tokens. Must list
+ * every claim read by the attrs whenAttr returns; scopes and audiences live outside `claims`.
+ */
+export function whenKeyClaimPaths(key: string, opts: WhenOptions): string[] {
+  const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
+  if (claims) return [[...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!).join('.')];
+  switch (key) {
+    case 'request.auth.presenter':
+      return ['azp'];
+    case 'request.auth.roles':
+      return [opts.rolesClaim];
+    case 'request.auth.acr':
+      return ['acr'];
+    case 'request.auth.amr':
+      return ['amr'];
+    default:
+      return [];
+  }
+}
+
 export const WHEN_KEYS = [
   'request.auth.principal',
   'request.auth.audiences',
