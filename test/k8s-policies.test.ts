@@ -255,3 +255,28 @@ test('not ready and deny-all until the first list succeeds (a DENY policy must n
     await fake.close();
   }
 });
+
+test('status writer: a hung status write times out and is retried; later writes are not stalled', async () => {
+  const { StatusWriter } = await import('../src/k8s/policies.js');
+  const { pino } = await import('pino');
+  const calls: string[] = [];
+  const api = {
+    replaceNamespacedCustomObjectStatus(req: { name: string }) {
+      calls.push(req.name);
+      // The first write never answers (a hung API server connection); the rest succeed.
+      return calls.length === 1 ? new Promise(() => undefined) : Promise.resolve({});
+    },
+  };
+  const writer = new StatusWriter(api as never, pino({ level: 'silent' }), 20, 100);
+  const obj = (name: string) => ({ apiVersion: 'zt-authz.io/v1alpha1', kind: 'ZeroTrustPolicy', metadata: { namespace: 'shop', name, generation: 1 }, spec: {} });
+  const cond = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'ok', observedGeneration: 1 };
+  writer.update(obj('a') as never, cond as never);
+  writer.update(obj('b') as never, cond as never);
+  const deadline = Date.now() + 5000;
+  while (writer.stats.writes < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  writer.stop();
+  assert.equal(writer.stats.writes, 2, `both written after the hung one timed out (calls: ${calls.join(',')})`);
+  assert.equal(writer.stats.errors, 1, 'the timeout counted as one failed write');
+  assert.deepEqual(calls.slice(0, 2), ['a', 'b']);
+  assert.ok(calls.includes('a', 1), 'the timed-out write was retried');
+});

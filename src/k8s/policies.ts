@@ -196,6 +196,7 @@ export class StatusWriter {
     private readonly api: CustomObjectsApi,
     private readonly logger: Logger,
     private readonly retryMs = 2000,
+    private readonly timeoutMs = STATUS_WRITE_TIMEOUT_MS,
   ) {}
 
   update(obj: PolicyObject, cond: Omit<PolicyCondition, 'lastTransitionTime'>): void {
@@ -253,7 +254,12 @@ export class StatusWriter {
     const body = { ...obj, status: { ...(obj.status ?? {}), observedGeneration: cond.observedGeneration, conditions: [...others, { ...cond, lastTransitionTime }] } };
     const ns = obj.metadata.namespace ?? '';
     try {
-      await this.api.replaceNamespacedCustomObjectStatus({ group: CRD.group, version: CRD.version, plural: CRD.plural, namespace: ns, name: obj.metadata.name, body });
+      // Bounded: one hung write would otherwise stall the status queue for good; a timeout is
+      // an ordinary failure, retried with backoff.
+      await withTimeout(
+        this.api.replaceNamespacedCustomObjectStatus({ group: CRD.group, version: CRD.version, plural: CRD.plural, namespace: ns, name: obj.metadata.name, body }),
+        this.timeoutMs,
+      );
       this.stats.writes++;
       return true;
     } catch (err) {
@@ -267,4 +273,16 @@ export class StatusWriter {
       return false;
     }
   }
+}
+
+/** Status writes give up after this long (then retry with backoff). */
+export const STATUS_WRITE_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`status write timed out after ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
