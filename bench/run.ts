@@ -12,12 +12,13 @@
 //   4 10 vs 10,000 policies: end-to-end p50 at a fixed rate, max throughput, in-process decide()
 //   5 memory: RSS after 100k distinct cached tokens with 10,000 policies; ready time
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { benchConfig, BENCH_AUDIENCE, BENCH_HMAC_ISSUER, BENCH_ISSUER, BENCH_SCOPE, writeConfig } from './lib/config.js';
 import { CHECK_PATH_V3, envoyCheckRequest, writeFrame } from './lib/frames.js';
 import { h2load, type H2loadResult } from './lib/h2load.js';
+import { machine } from './lib/machine.js';
 import { CpuWindow, ProcSampler, SystemWindow, treeMemoryMb } from './lib/procstat.js';
 import { decisionCounts, diffCounts, freePort, metricSum, scrapeMetrics, startFloor, startService, type DecisionCounts, type RunningProcess } from './lib/server.js';
 import { sampleChecks } from './lib/grpc-sample.js';
@@ -98,36 +99,6 @@ interface Target {
 
 const results: Record<string, unknown> = {};
 const targets: Target[] = [];
-
-// ---------------------------------------------------------------------------------------------
-// machine
-
-function machine(): Record<string, unknown> {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown';
-  let h2 = 'missing';
-  try {
-    h2 = execFileSync('h2load', ['--version'], { encoding: 'utf8' }).trim();
-  } catch {
-    /* reported below */
-  }
-  let version = '';
-  try {
-    version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    /* ignore */
-  }
-  return {
-    nproc: cpus().length,
-    cpuModel: model,
-    node: process.version,
-    openssl: process.versions.openssl,
-    h2load: h2,
-    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
-    ztAuthz: version,
-    date: new Date().toISOString(),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // measurement helpers

@@ -1,6 +1,8 @@
 // Run h2load against a gRPC endpoint with a pre-encoded request frame and parse its report.
-// Latency percentiles come from --log-file (one row per request: start µs, status, duration µs);
-// rows that started during the warm-up are dropped.
+// Two modes: timing-based (-D, optional --warm-up-time; the bench's throughput runs) and
+// count-based (-n; the soak, where every request sent must be reconciled with the server's
+// counters, so h2load must not abandon requests in flight when a duration runs out).
+// Latency percentiles come from --log-file (one row per request: start µs, status, duration µs).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,20 +15,29 @@ export interface H2loadOptions {
   path: string;
   clients: number;
   streams: number;
-  durationS: number;
-  warmupS: number;
+  /** Timing-based run (-D). Exactly one of durationS and requests. */
+  durationS?: number;
+  warmupS?: number;
+  /** Count-based run (-n): this many requests across all clients, then exit. */
+  requests?: number;
   /** Fixed rate: requests per second per client (h2load --rps). */
   rpsPerClient?: number;
   threads?: number;
+  /** Kill h2load (SIGTERM) after this long; the run then fails. */
+  timeoutMs?: number;
   /** Called with h2load's pid once it is spawned (CPU sampling). */
   onSpawn?: (pid: number) => void;
 }
 
 export interface H2loadResult {
   rps: number;
+  /** Requests h2load planned (-n), and how many it completed (done = succeeded + failed). */
+  total: number;
+  done: number;
   succeeded: number;
   failed: number;
   errored: number;
+  timeout: number;
   status2xx: number;
   /** 3xx + 4xx + 5xx responses (a gRPC server answers 200 even for RPC errors). */
   statusOther: number;
@@ -37,11 +48,12 @@ export interface H2loadResult {
 }
 
 export function h2load(o: H2loadOptions): Promise<H2loadResult> {
+  if ((o.durationS === undefined) === (o.requests === undefined)) throw new Error('h2load: give exactly one of durationS and requests');
   const dir = mkdtempSync(join(tmpdir(), 'zt-h2load-'));
   const logFile = join(dir, 'requests.tsv');
   const args = [
-    '-D', `${Math.round(o.durationS * 1000)}ms`,
-    '--warm-up-time', `${Math.round(o.warmupS * 1000)}ms`,
+    ...(o.requests !== undefined ? ['-n', String(o.requests)] : ['-D', `${Math.round(o.durationS! * 1000)}ms`]),
+    ...(o.warmupS ? ['--warm-up-time', `${Math.round(o.warmupS * 1000)}ms`] : []),
     '-c', String(o.clients),
     '-m', String(o.streams),
     '-t', String(o.threads ?? 1),
@@ -54,30 +66,29 @@ export function h2load(o: H2loadOptions): Promise<H2loadResult> {
   ];
   const command = `h2load ${args.map((a) => (/[\s']/.test(a) ? `'${a}'` : a)).join(' ')}`;
   return new Promise((resolve, reject) => {
-    const child = execFile('h2load', args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile('h2load', args, { maxBuffer: 16 * 1024 * 1024, ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}) }, (err, stdout, stderr) => {
       try {
-        if (err) throw new Error(`h2load failed: ${err.message}\n${stdout}\n${stderr}`);
+        if (err) throw new Error(`h2load failed${err.killed ? ` (killed after ${o.timeoutMs} ms)` : ''}: ${err.message}\n${stdout}\n${stderr}`);
         const num = (re: RegExp): number => {
           const m = re.exec(stdout);
           if (!m) throw new Error(`h2load output not understood (${re}):\n${stdout}`);
           return Number(m[1]);
         };
         const seconds = parseDuration(/finished in ([\d.]+\w+),/.exec(stdout)?.[1] ?? '0s');
-        const rows = readFileSync(logFile, 'utf8').split('\n');
-        const parsed: Array<[number, number]> = [];
-        for (const r of rows) {
-          if (!r) continue;
-          const [start, , dur] = r.split('\t');
-          const s = Number(start);
-          parsed.push([s, Number(dur)]);
-        }
         // With -D and --warm-up-time, h2load logs (and counts) only the measurement phase.
-        const lat = parsed.map(([, d]) => d);
+        const lat: number[] = [];
+        for (const r of readFileSync(logFile, 'utf8').split('\n')) {
+          if (!r) continue;
+          lat.push(Number(r.split('\t')[2]));
+        }
         resolve({
           rps: num(/finished in [\d.]+\w+, ([\d.]+) req\/s/),
+          total: num(/requests: (\d+) total/),
+          done: num(/requests: \d+ total, \d+ started, (\d+) done/),
           succeeded: num(/requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/),
           failed: num(/requests: .* (\d+) failed/),
           errored: num(/requests: .* (\d+) errored/),
+          timeout: num(/requests: .* (\d+) timeout/),
           status2xx: num(/status codes: (\d+) 2xx/),
           statusOther: num(/status codes: \d+ 2xx, (\d+) 3xx/) + num(/status codes: .* (\d+) 4xx/) + num(/status codes: .* (\d+) 5xx/),
           latency: summarizeMicros(lat),

@@ -129,3 +129,17 @@ export class SystemWindow {
     return secs > 0 ? (systemBusySeconds() - this.c0) / secs : 0;
   }
 }
+
+/**
+ * Scheduler accounting of a process's main thread (for Node, the event-loop thread), from
+ * /proc/PID/task/PID/schedstat: time on a CPU, and time runnable but waiting for one (what a busy
+ * machine costs the event loop), in ms.
+ */
+export function mainThreadSched(pid: number): { runMs: number; waitMs: number } | undefined {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { runMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 };
+  } catch {
+    return undefined;
+  }
+}

@@ -58,6 +58,11 @@ export interface ServiceOptions {
   /** Where stdout (JSON logs, including audit lines) goes; default /dev/null. */
   stdoutFile?: number | 'ignore';
   readyTimeoutMs?: number;
+  /**
+   * Start the service in its own session (setsid). With the kernel's autogroup scheduling, a
+   * session is a scheduling group, so the soak can give the process under test its own CPU share.
+   */
+  ownSession?: boolean;
 }
 
 export async function startService(o: ServiceOptions): Promise<RunningProcess> {
@@ -65,6 +70,7 @@ export async function startService(o: ServiceOptions): Promise<RunningProcess> {
   const child = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'serve', '--config', o.config, ...(o.extraArgs ?? [])], {
     stdio: ['ignore', o.stdoutFile ?? 'ignore', 'pipe'],
     env: { ...process.env, ...(o.env ?? {}) },
+    detached: o.ownSession ?? false,
   });
   const stderr = collect(child);
   const deadline = Date.now() + (o.readyTimeoutMs ?? 30000);
