@@ -21,9 +21,12 @@
  * Key-set validation (applies to every source): the document must be a JSON object with a `keys`
  * array of objects. A set that contains private or symmetric key material (`d`, `priv`, `kty:
  * "oct"`) is rejected as a whole (that material must be considered compromised). Entries that are
- * not usable signature-verification public keys (unknown `kty`, `use` other than `sig`, a key that
- * node:crypto cannot import, RSA under 2048 bits) are dropped; if no usable key remains the set is
- * rejected ("no usable signing keys").
+ * not usable signature-verification public keys are dropped: unknown `kty`, `use` other than `sig`,
+ * `key_ops` without `verify`, an `alg` that is not an asymmetric JWS algorithm for the key's
+ * type/curve (`RSA-OAEP`, `ECDH-ES`, `HS256`, `ES256` on an RSA key …), a type/curve no JWS
+ * algorithm uses (X25519, secp256k1), a key node:crypto cannot import, RSA under 2048 bits. If no
+ * usable key remains the set is rejected ("no usable signing keys"). The filter mirrors jose's own
+ * key selection, so a set jose could never verify with cannot replace a working one.
  */
 import { createPublicKey } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -80,11 +83,33 @@ export interface JwksOptions {
   onFetch?: (e: JwksFetchEvent) => void;
   /** After a successful fetch that changed the key set (kids or key material); for cache invalidation. */
   onKeysChanged?: (kids: ReadonlySet<string>) => void;
-  /** Injectable clock for tests (cooldown bookkeeping and durations). */
+  /** Injectable clock for tests (cooldown bookkeeping and durations); wins over `clock.now`. */
   now?: () => number;
+  /**
+   * Time source for cooldowns *and* the background refresh timer (default: real time, timers
+   * unref'd). Tests pass a manual clock to run an hour of refresh cycles in milliseconds.
+   */
+  clock?: JwksClock;
   /** HTTP client (default: global fetch); the kubernetes source brings one with the cluster CA and a bearer token. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
+
+/** What the manager needs from time: a reading and a one-shot timer. */
+export interface JwksClock {
+  now(): number;
+  /** Run `fn` once after `ms`; returns a cancel function. Must not keep the process alive. */
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+/** Real time; timers are unref'd so an idle manager never holds the process open. */
+export const REAL_CLOCK: JwksClock = {
+  now: () => Date.now(),
+  setTimer(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return () => clearTimeout(t);
+  },
+};
 
 export class JwksUnavailableError extends Error {
   readonly code = 'ERR_ZT_JWKS_UNAVAILABLE';
@@ -108,6 +133,34 @@ const DEFAULTS = {
 const ACCEPT_JWKS = 'application/jwk-set+json, application/json';
 const ACCEPT_DISCOVERY = 'application/json';
 const MIN_RSA_BITS = 2048;
+
+/**
+ * Asymmetric JWS algorithms (jose's table) → the key type, and curve, they need. A JWK is only
+ * usable if its `alg` (when present) is one of these and fits it; without `alg`, some entry must
+ * fit its kty/crv. jose's key selection applies the same rules, so keys outside this table could
+ * never verify a token anyway.
+ */
+const SIG_ALGS: Readonly<Record<string, { kty: string; crv?: string }>> = {
+  RS256: { kty: 'RSA' },
+  RS384: { kty: 'RSA' },
+  RS512: { kty: 'RSA' },
+  PS256: { kty: 'RSA' },
+  PS384: { kty: 'RSA' },
+  PS512: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: 'P-256' },
+  ES384: { kty: 'EC', crv: 'P-384' },
+  ES512: { kty: 'EC', crv: 'P-521' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+  Ed25519: { kty: 'OKP', crv: 'Ed25519' },
+  'ML-DSA-44': { kty: 'AKP' },
+  'ML-DSA-65': { kty: 'AKP' },
+  'ML-DSA-87': { kty: 'AKP' },
+};
+
+function fitsAlg(jwk: Record<string, unknown>, alg: string): boolean {
+  const need = Object.hasOwn(SIG_ALGS, alg) ? SIG_ALGS[alg] : undefined;
+  return need !== undefined && need.kty === jwk.kty && (need.crv === undefined || need.crv === jwk.crv);
+}
 
 interface HeldSet {
   local: LocalJWKSet;
@@ -143,6 +196,15 @@ function httpUrl(s: string, what: string): URL {
 function isUsableKey(jwk: Record<string, unknown>): boolean {
   if (jwk.use !== undefined && jwk.use !== 'sig') return false;
   if (jwk.kid !== undefined && typeof jwk.kid !== 'string') return false;
+  const ops = jwk.key_ops;
+  if (ops !== undefined) {
+    // jose: an array of distinct strings that includes "verify".
+    if (!Array.isArray(ops) || !ops.includes('verify') || new Set(ops).size !== ops.length || !ops.every((o) => typeof o === 'string')) return false;
+  }
+  if (jwk.ext !== undefined && typeof jwk.ext !== 'boolean') return false;
+  if (jwk.alg !== undefined ? typeof jwk.alg !== 'string' || !fitsAlg(jwk, jwk.alg) : !Object.keys(SIG_ALGS).some((a) => fitsAlg(jwk, a))) {
+    return false;
+  }
   switch (jwk.kty) {
     case 'RSA':
     case 'EC':
@@ -160,6 +222,7 @@ function isUsableKey(jwk: Record<string, unknown>): boolean {
     }
     case 'AKP':
       // ML-DSA public keys: node 20's crypto cannot import them; keep them for jose (WebCrypto).
+      // jose only selects an AKP key that names its alg.
       return typeof jwk.alg === 'string' && typeof jwk.pub === 'string';
     default:
       return false;
@@ -231,6 +294,7 @@ export class JwksManager {
   private readonly onFetch: ((e: JwksFetchEvent) => void) | undefined;
   private readonly onKeysChanged: ((kids: ReadonlySet<string>) => void) | undefined;
   private readonly now: () => number;
+  private readonly setTimer: JwksClock['setTimer'];
   private readonly fetchImpl: (url: string, init: RequestInit) => Promise<Response>;
 
   private held: HeldSet | undefined;
@@ -241,7 +305,8 @@ export class JwksManager {
 
   private started = false;
   private generation = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the pending background refresh, if one is scheduled. */
+  private cancelTimer: (() => void) | undefined;
   private bgFailures = 0;
   private readyWaiters = new Set<(ok: boolean) => void>();
 
@@ -259,7 +324,9 @@ export class JwksManager {
     this.retryMinMs = positive('retryMinMs', opts.retryMinMs, DEFAULTS.retryMinMs);
     this.onFetch = opts.onFetch;
     this.onKeysChanged = opts.onKeysChanged;
-    this.now = opts.now ?? Date.now;
+    const clock = opts.clock ?? REAL_CLOCK;
+    this.now = opts.now ?? (() => clock.now());
+    this.setTimer = (fn, ms) => clock.setTimer(fn, ms);
     this.fetchImpl = opts.fetch ?? fetch;
 
     const src = opts.source as JwksSource | undefined;
@@ -302,8 +369,8 @@ export class JwksManager {
   stop(): void {
     this.started = false;
     this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     const ok = this.ready;
     for (const w of [...this.readyWaiters]) w(ok);
   }
@@ -360,12 +427,11 @@ export class JwksManager {
       this.bgFailures++;
       delay = Math.min(this.retryMinMs * 2 ** Math.min(this.bgFailures - 1, 30), this.refreshIntervalMs);
     }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = this.setTimer(() => {
+      this.cancelTimer = undefined;
       void this.refresh('scheduled').then((r) => this.scheduleNext(gen, r));
     }, delay);
-    this.timer.unref();
   }
 
   private cooldownAllows(): boolean {

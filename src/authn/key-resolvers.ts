@@ -16,7 +16,7 @@ export interface IssuerKeys extends KeyResolver {
 
 export function buildIssuerKeys(
   cfg: ResolvedIssuer,
-  hooks: Pick<JwksOptions, 'onFetch' | 'onKeysChanged'>,
+  hooks: Pick<JwksOptions, 'onFetch' | 'onKeysChanged' | 'clock'>,
 ): IssuerKeys {
   let hmac: KeyObject | undefined;
   if (cfg.hmacSecretFile) {
