@@ -22,8 +22,13 @@ export function claimAt(payload: JWTPayload, path: string): unknown {
   return cur;
 }
 
-// Header values must not carry control characters (header injection, Envoy rejects them).
-const UNSAFE = /[\u0000-\u001f\u007f]/;
+// Header values must not carry control characters (header injection, Envoy rejects them) nor
+// lone UTF-16 surrogates: a JSON claim may hold "\ud800", which has no UTF-8 form, so protobuf
+// would put invalid UTF-8 on the wire (Envoy then fails the whole Check) and HTTP mode would
+// fail closed. Found by test/fuzz-decide.test.ts.
+const UNSAFE = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Field-value rule for client-supplied values passed back upstream (HTAB allowed, RFC 9110 §5.5). */
+const UNSAFE_FIELD = /[\u0000-\u0008\u000a-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** String/number/bool claims (and arrays of them, comma-joined) as a header value; else undefined. */
 export function claimAsHeaderValue(payload: JWTPayload, path: string): string | undefined {
@@ -38,4 +43,9 @@ export function claimAsHeaderValue(payload: JWTPayload, path: string): string | 
 
 export function isSafeHeaderValue(s: string): boolean {
   return s !== '' && !UNSAFE.test(s) && s.length <= 4096;
+}
+
+/** A client-sent header value (any length) that may be re-emitted upstream as is. */
+export function isSafeFieldValue(s: string): boolean {
+  return !UNSAFE_FIELD.test(s);
 }

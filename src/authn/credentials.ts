@@ -56,10 +56,37 @@ export function extractCredential(input: CheckInput, spec: LocationSpec, maxToke
   if (token.length > maxTokenBytes) {
     return { kind: 'error', reason: 'token_too_large', detail: `token is ${token.length} bytes, limit ${maxTokenBytes}` };
   }
-  if (!COMPACT_JWS.test(token)) {
+  if (!COMPACT_JWS.test(token) || !canonicalSegments(token)) {
     return { kind: 'error', reason: 'token_malformed', detail: `${where} is not a compact JWS (three base64url segments)` };
   }
   return { kind: 'one', token, location: only.location };
+}
+
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Canonical base64url only (RFC 4648 §3.5: unused trailing bits are zero). Decoders ignore those
+ * bits, so without this check one signed token has several spellings that all verify, each with
+ * its own SHA-256: the token hash (cache key, audit `token_hash`) would not identify the token,
+ * and a denylist by hash could be sidestepped. Only the signature segment matters for tokens that
+ * verify (header and payload are signed as text), but every segment is held to it. Found by
+ * test/fuzz-grpc.test.ts: a flipped low bit in the signature's last character still verified.
+ * O(1) per segment: only the last character carries unused bits.
+ */
+function canonicalSegments(token: string): boolean {
+  let start = 0;
+  for (;;) {
+    const dot = token.indexOf('.', start);
+    const end = dot < 0 ? token.length : dot;
+    const rem = (end - start) % 4;
+    // rem 1 encodes no byte string; the signature check rejects it (the signing input is the text).
+    if (rem > 1) {
+      const v = B64URL.indexOf(token[end - 1]!);
+      if ((v & (rem === 2 ? 0x0f : 0x03)) !== 0) return false;
+    }
+    if (dot < 0) return true;
+    start = dot + 1;
+  }
 }
 
 function* queryPairs(query: string): Generator<[string, string]> {

@@ -7,7 +7,7 @@ import { parsePrincipal } from '../identity/spiffe.js';
 import { xfccPrincipal } from '../identity/xfcc.js';
 import type { PolicyContext } from '../policy/attributes.js';
 import type { PolicyVerdict } from '../policy/index.js';
-import { isSafeHeaderValue } from '../authn/claims.js';
+import { isSafeFieldValue, isSafeHeaderValue } from '../authn/claims.js';
 import { destinationOf, modeFor } from './mode.js';
 
 export async function decide(input: CheckInput, snap: Snapshot): Promise<Decision> {
@@ -121,7 +121,11 @@ function stripCookie(input: CheckInput, name: string, set: Array<[string, string
     .split(';')
     .map((c) => c.trim())
     .filter((c) => c && c.slice(0, c.indexOf('=')).trim() !== name);
-  if (rest.length) set.push(['cookie', rest.join('; ')]);
+  const value = rest.join('; ');
+  // The rewritten header carries the client's other cookies back to Envoy: a control character
+  // or lone surrogate in them must not be re-emitted (header injection, invalid UTF-8 on the
+  // wire). Drop the whole header then; the credential cookie must go either way.
+  if (rest.length && isSafeFieldValue(value)) set.push(['cookie', value]);
   else remove.push('cookie');
 }
 

@@ -1,0 +1,257 @@
+// A deliberately naive reference evaluator for a subset of the policy vocabulary, used by the
+// fuzz tests as an oracle for the real pipeline (normalize → authenticate → index → match).
+// It shares no code with src/: it re-reads the documented semantics (README "policies[]" and
+// "Security behaviour": Istio string forms, path templates, case-insensitive hosts, normalized
+// paths, default deny) and evaluates every policy by brute force, with no index and no
+// precompilation. Where it is simpler than the engine it is simpler on purpose: a disagreement
+// is a finding, in one or the other.
+//
+// Subset: ALLOW/DENY; from.source: principals, notPrincipals, namespaces, requestPrincipals;
+// to.operation: methods, notMethods, paths, notPaths, hosts, ports; policy namespace and
+// selector scope. No `when`, no AUDIT/dryRun (never decisive, covered by the deny-all property).
+
+export interface OracleSource {
+  principals?: string[];
+  notPrincipals?: string[];
+  namespaces?: string[];
+  requestPrincipals?: string[];
+}
+
+export interface OracleOperation {
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+  hosts?: string[];
+  ports?: string[];
+}
+
+export interface OracleRule {
+  from?: Array<{ source: OracleSource }>;
+  to?: Array<{ operation: OracleOperation }>;
+}
+
+export interface OraclePolicy {
+  name: string;
+  namespace?: string;
+  selector?: { matchLabels: Record<string, string> };
+  action: 'ALLOW' | 'DENY';
+  rules?: OracleRule[];
+}
+
+/** The request as the client (and Envoy) would describe it, before any normalization. */
+export interface OracleRequest {
+  method: string;
+  /** As sent: may hold a query, a fragment, dot segments, percent-escapes. */
+  path: string;
+  host: string;
+  /** Destination port. */
+  port?: number;
+  /** Caller's mTLS principal as Envoy reports it (with or without spiffe://). */
+  principal?: string;
+  /** Verified "<iss>/<sub>", or 'invalid' for a credential that must fail, or undefined. */
+  requestPrincipal?: string | 'invalid';
+  destinationNamespace?: string;
+  destinationLabels: Record<string, string>;
+}
+
+export type OracleVerdict =
+  | { kind: 'malformed' }
+  | { kind: 'bad_credential' }
+  | { kind: 'decided'; allow: boolean; allowMatches: string[]; denyMatches: string[] };
+
+// ---- request normalization, re-derived from the README ("Normalized paths") and RFC 3986 ----
+
+const TCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
+
+function validMethod(m: string): boolean {
+  if (m.length < 1 || m.length > 32) return false;
+  for (const ch of m) if (!TCHAR.includes(ch)) return false;
+  return true;
+}
+
+const UNRESERVED = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~';
+
+/** RFC 3986 §6.2.2.2: decode %XX only when it encodes an unreserved character. */
+function decodeUnreserved(p: string): string {
+  let out = '';
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '%' && /^[0-9A-Fa-f]{2}$/.test(p.slice(i + 1, i + 3))) {
+      const ch = String.fromCharCode(parseInt(p.slice(i + 1, i + 3), 16));
+      if (UNRESERVED.includes(ch)) {
+        out += ch;
+        i += 2;
+        continue;
+      }
+    }
+    out += p[i];
+  }
+  return out;
+}
+
+/** RFC 3986 §5.2.4 remove_dot_segments, the textbook buffer algorithm. */
+function removeDotSegments(input: string): string {
+  let inp = input;
+  let out = '';
+  while (inp.length > 0) {
+    if (inp.startsWith('../')) inp = inp.slice(3);
+    else if (inp.startsWith('./')) inp = inp.slice(2);
+    else if (inp.startsWith('/./')) inp = inp.slice(2);
+    else if (inp === '/.') inp = '/';
+    else if (inp.startsWith('/../')) {
+      inp = inp.slice(3);
+      out = out.slice(0, Math.max(0, out.lastIndexOf('/')));
+    } else if (inp === '/..') {
+      inp = '/';
+      out = out.slice(0, Math.max(0, out.lastIndexOf('/')));
+    } else if (inp === '.' || inp === '..') inp = '';
+    else {
+      const next = inp.indexOf('/', inp.startsWith('/') ? 1 : 0);
+      const seg = next < 0 ? inp : inp.slice(0, next);
+      out += seg;
+      inp = next < 0 ? '' : inp.slice(next);
+    }
+  }
+  return out;
+}
+
+/** Path for matching, or undefined when the request must be rejected as malformed. */
+export function oraclePath(method: string, raw: string): string | undefined {
+  let p = raw;
+  if (p.includes('#')) p = p.slice(0, p.indexOf('#'));
+  if (p.includes('?')) p = p.slice(0, p.indexOf('?'));
+  if (raw === '*' && method === 'OPTIONS') return '*'; // asterisk-form (RFC 9112 §3.2.4)
+  if (!p.startsWith('/')) return undefined;
+  const lower = p.toLowerCase();
+  if (lower.includes('%2f') || lower.includes('%5c') || lower.includes('%00') || p.includes('\\')) return undefined;
+  for (const ch of p) if (ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) return undefined;
+  let decoded = decodeUnreserved(p);
+  while (decoded.includes('//')) decoded = decoded.replace('//', '/'); // merge slashes
+  const out = removeDotSegments(decoded);
+  return out === '' ? '/' : out;
+}
+
+// ---- value matching (README "Semantics are Istio's") ----
+
+/** Istio string forms: exact, "prefix*", "*suffix", "*" = any non-empty value. */
+export function istioMatch(pattern: string, value: string): boolean {
+  if (pattern === '*') return value.length > 0;
+  if (pattern.length > 1 && pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
+  if (pattern.length > 1 && pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
+  return value === pattern;
+}
+
+const SEGMENT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@";
+const isSegment = (s: string): boolean => s.length > 0 && [...s].every((c) => SEGMENT_CHARS.includes(c));
+
+/** "{*}" = exactly one segment, "{**}" = one or more segments (last operator only). */
+function templateMatch(template: string, path: string): boolean {
+  const t = template.split('/').slice(1);
+  const p = path.split('/').slice(1);
+  if (!path.startsWith('/')) return false;
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === '{**}') return p.length > i && p.slice(i).every(isSegment);
+    if (i >= p.length) return false;
+    if (t[i] === '{*}') {
+      if (!isSegment(p[i]!)) return false;
+    } else if (t[i] !== p[i]) return false;
+  }
+  return p.length === t.length;
+}
+
+function pathMatch(pattern: string, path: string): boolean {
+  return pattern.includes('{') ? templateMatch(pattern, path) : istioMatch(pattern, path);
+}
+
+function hostMatch(pattern: string, host: string): boolean {
+  const h = host.toLowerCase();
+  const values = [h];
+  const m = /^(.+):([0-9]+)$/.exec(h);
+  if (m && !h.endsWith(']')) values.push(m[1]!);
+  return values.some((v) => v !== '' && istioMatch(pattern.toLowerCase(), v));
+}
+
+const stripScheme = (s: string): string => (s.startsWith('spiffe://') ? s.slice(9) : s);
+
+function peerNamespace(principal: string | undefined): string | undefined {
+  if (!principal) return undefined;
+  const parts = stripScheme(principal).split('/');
+  if (parts.length !== 5 || parts[1] !== 'ns' || parts[3] !== 'sa' || parts.some((x) => x === '')) return undefined;
+  return parts[2];
+}
+
+// ---- evaluation ----
+
+interface Facts {
+  method: string;
+  path: string;
+  host: string;
+  port: string | undefined;
+  principal: string | undefined;
+  namespace: string | undefined;
+  requestPrincipal: string | undefined;
+}
+
+/** A field with values ORed; with no value present, a positive field fails and a negated one passes. */
+function field(patterns: string[] | undefined, value: string | undefined, match: (p: string, v: string) => boolean, negated = false): boolean {
+  if (patterns === undefined) return true;
+  const hit = value !== undefined && value !== '' && patterns.some((p) => match(p, value));
+  return negated ? !hit : hit;
+}
+
+function sourceMatches(s: OracleSource, f: Facts): boolean {
+  return (
+    field(s.principals?.map(stripScheme), f.principal, istioMatch) &&
+    field(s.notPrincipals?.map(stripScheme), f.principal, istioMatch, true) &&
+    field(s.namespaces, f.namespace, istioMatch) &&
+    field(s.requestPrincipals, f.requestPrincipal, istioMatch)
+  );
+}
+
+function operationMatches(o: OracleOperation, f: Facts): boolean {
+  return (
+    field(o.methods, f.method, istioMatch) &&
+    field(o.notMethods, f.method, istioMatch, true) &&
+    field(o.paths, f.path, pathMatch) &&
+    field(o.notPaths, f.path, pathMatch, true) &&
+    (o.hosts === undefined || o.hosts.some((h) => hostMatch(h, f.host))) &&
+    field(o.ports, f.port, (p, v) => p === v)
+  );
+}
+
+function ruleMatches(r: OracleRule, f: Facts): boolean {
+  const fromOk = !r.from || r.from.length === 0 || r.from.some((x) => sourceMatches(x.source, f));
+  const toOk = !r.to || r.to.length === 0 || r.to.some((x) => operationMatches(x.operation, f));
+  return fromOk && toOk;
+}
+
+function applies(p: OraclePolicy, req: OracleRequest): boolean {
+  if (p.namespace !== undefined && p.namespace !== req.destinationNamespace) return false;
+  for (const [k, v] of Object.entries(p.selector?.matchLabels ?? {})) if (req.destinationLabels[k] !== v) return false;
+  return true;
+}
+
+export function oracleDecide(policies: readonly OraclePolicy[], req: OracleRequest): OracleVerdict {
+  if (!validMethod(req.method)) return { kind: 'malformed' };
+  const path = oraclePath(req.method, req.path);
+  if (path === undefined) return { kind: 'malformed' };
+  if (req.requestPrincipal === 'invalid') return { kind: 'bad_credential' };
+  const principal = req.principal ? stripScheme(req.principal) : undefined;
+  const facts: Facts = {
+    method: req.method.toUpperCase(),
+    path,
+    host: req.host,
+    port: req.port === undefined ? undefined : String(req.port),
+    principal,
+    namespace: peerNamespace(principal),
+    requestPrincipal: req.requestPrincipal,
+  };
+  const allowMatches: string[] = [];
+  const denyMatches: string[] = [];
+  for (const p of policies) {
+    if (!applies(p, req)) continue;
+    if (!(p.rules ?? []).some((r) => ruleMatches(r, facts))) continue;
+    (p.action === 'DENY' ? denyMatches : allowMatches).push(p.name);
+  }
+  return { kind: 'decided', allow: denyMatches.length === 0 && allowMatches.length > 0, allowMatches, denyMatches };
+}
