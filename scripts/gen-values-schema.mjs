@@ -25,13 +25,13 @@ export async function valuesSchema() {
 
   const configFor = (kind) => {
     const s = plain(ConfigSchema);
-    for (const k of ['grpc', 'http', 'admin']) delete s.properties.server.properties[k];
+    for (const k of ['grpc', 'http', 'admin', 'tls']) delete s.properties.server.properties[k];
     delete s.properties.webhook;
     if (kind === 'sidecar') delete s.properties.kubernetes;
     s.description =
       kind === 'sidecar'
-        ? 'zt-authz configuration of injected sidecars (src/config/schema.ts); the chart sets server.grpc/http (127.0.0.1), server.admin and kubernetes.enabled: false'
-        : 'zt-authz configuration (src/config/schema.ts); the chart sets server.grpc/http/admin from `ports` and `webhook` from the webhook values';
+        ? 'zt-authz configuration of injected sidecars (src/config/schema.ts); the chart sets server.grpc/http (127.0.0.1), server.admin and kubernetes.enabled: false (no server.tls on loopback)'
+        : 'zt-authz configuration (src/config/schema.ts); the chart sets server.grpc/http/admin from `ports`, server.tls from `tls` and `webhook` from the webhook values';
     return s;
   };
   const inject = plain(WebhookSchema).properties.inject.properties;
@@ -47,6 +47,7 @@ export async function valuesSchema() {
   const quantity = { type: ['string', 'number'] };
   const resources = obj({ requests: { type: 'object', additionalProperties: quantity }, limits: { type: 'object', additionalProperties: quantity } });
   const dnsLabel = str({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 });
+  const dnsSubdomain = str({ pattern: '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$', maxLength: 253 });
 
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -107,6 +108,12 @@ export async function valuesSchema() {
         namespaceSelector: obj({ matchLabels: stringMap, matchExpressions: list(anyObject) }),
         objectSelector: anyObject,
         tls: obj({ existingSecret: str(), caBundle: str({ pattern: '^[A-Za-z0-9+/=]*$' }), cert: str(), key: str(), validityDays: int(1) }),
+      }),
+      tls: obj({
+        enabled: bool,
+        secretName: dnsSubdomain,
+        clientCa: obj({ enabled: bool, secretName: dnsSubdomain, key: str({ pattern: '^[-._A-Za-z0-9]+$' }) }),
+        reloadSeconds: plain(ConfigSchema).properties.server.properties.tls.properties.reloadSeconds,
       }),
       istio: obj({
         enabled: bool,

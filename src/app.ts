@@ -1,7 +1,7 @@
 // Process wiring: config → snapshot, listeners (gRPC, admin), JWKS managers, metrics, audit,
 // readiness and graceful drain. The request path is App.check → decide → toCheckResponse.
 import type { Logger } from 'pino';
-import type { Config } from './config/load.js';
+import { ConfigError, type Config } from './config/load.js';
 import type { ResolvedIssuer } from './config/load.js';
 import { SnapshotManager } from './config/reload.js';
 import { KubernetesSync } from './k8s/index.js';
@@ -10,9 +10,10 @@ import { decide, deny } from './decision/decide.js';
 import type { CheckInput, Decision } from './decision/types.js';
 import type { Normalized } from './decision/normalize.js';
 import { buildIssuerKeys, type IssuerKeys } from './authn/key-resolvers.js';
+import type { JwksClock } from './authn/jwks.js';
 import { Metrics } from './observe/metrics.js';
 import { AuditLog } from './observe/audit.js';
-import { createAuditLogger, createLogger } from './observe/log.js';
+import { createAuditLogger, createLogger, stdoutDestination, type DropListener } from './observe/log.js';
 import { HealthState } from './transport/grpc/health.js';
 import { startGrpcServer, type GrpcListener } from './transport/grpc/server.js';
 import { normalizeCheckRequest } from './transport/grpc/normalize.js';
@@ -21,6 +22,12 @@ import type { CheckRequest, CheckResponse } from './transport/grpc/messages.js';
 import { startAdminServer, type AdminListener, type Route } from './transport/admin/server.js';
 import { startHttpAuthzServer, type HttpAuthzListener } from './transport/http/server.js';
 import { startWebhookServer, type WebhookListener } from './webhook/server.js';
+import { InFlightGate } from './transport/inflight.js';
+import { TlsReloader, type TlsReloadEvent } from './transport/tls/reloader.js';
+import { TlsFileError } from './transport/tls/files.js';
+
+/** Load shedding is logged at most this often (with the count since the last line), never per Check. */
+const SHED_LOG_INTERVAL_MS = 10_000;
 
 export interface AppOptions {
   config: Config;
@@ -28,6 +35,8 @@ export interface AppOptions {
   auditLogger?: Logger;
   /** Extra GET routes on the admin port (the demo serves its JWKS there). */
   adminRoutes?: Record<string, Route>;
+  /** Time source of the JWKS managers (cooldowns, refresh timers); tests simulate hours with it. Default: real time. */
+  jwksClock?: JwksClock;
 }
 
 export class App {
@@ -49,11 +58,22 @@ export class App {
   /** Sidecar-injection admission webhook (HTTPS), when webhook.enabled. */
   private webhook?: WebhookListener;
   private shutdownPromise?: Promise<void>;
+  /** limits.maxInFlight across both authz listeners (reloadable). */
+  readonly gate: InFlightGate;
+  private shedLoggedAt = 0;
+  private shedSinceLog = 0;
+  /** server.tls material shared by both authz listeners, when configured. */
+  private tls?: TlsReloader;
 
   private constructor(private readonly opts: AppOptions) {
-    this.logger = opts.logger ?? createLogger(opts.config.log.level);
-    this.audit = new AuditLog(opts.auditLogger ?? createAuditLogger(), opts.config.audit);
+    // One bounded stdout for both loggers; lines it cannot hold are counted, not buffered.
+    const onDrop: DropListener = (log, reason) => this.metrics.logDropped.inc({ log, reason });
+    const out = opts.logger && opts.auditLogger ? undefined : stdoutDestination({ maxBufferBytes: opts.config.log.maxBufferBytes, onDrop });
+    this.logger = opts.logger ?? createLogger(opts.config.log.level, out, { onDrop });
+    this.audit = new AuditLog(opts.auditLogger ?? createAuditLogger(out), opts.config.audit);
     this.health = new HealthState(() => this.ready);
+    this.gate = new InFlightGate(opts.config.limits.maxInFlight, (transport) => this.onShed(transport));
+    this.metrics.inFlightSource = () => this.gate.inFlight;
   }
 
   static async start(opts: AppOptions): Promise<App> {
@@ -150,6 +170,7 @@ export class App {
         this.snapshot?.authenticator.onKeysChanged(iss.issuer, kids);
         this.logger.info({ issuer: iss.issuer, keys: kids.size }, 'issuer key set changed');
       },
+      ...(this.opts.jwksClock ? { clock: this.opts.jwksClock } : {}),
     });
     if (keys.jwks && iss.keySource.kind === 'inline') this.metrics.jwksKeys.set({ issuer: iss.issuer }, keys.jwks.keyCount);
     return keys;
@@ -165,6 +186,7 @@ export class App {
       hooks: { cacheHit: () => this.metrics.tokenCacheHits.inc(), cacheMiss: () => this.metrics.tokenCacheMisses.inc() },
       publish: (snap) => {
         this.snapshot = snap; // the one reference assignment a reload makes
+        this.gate.setMax(snap.config.limits.maxInFlight);
         this.health.update();
         if (this.jwksStarted) this.metrics.ready.set(this.ready ? 1 : 0);
       },
@@ -187,9 +209,18 @@ export class App {
     }
     manager.initial();
 
+    if (config.server.tls) this.tls = this.startTls(config.server.tls);
     this.admin = await startAdminServer(config.server.admin, this.metrics.registry, () => this.ready, this.opts.adminRoutes);
-    this.grpc = await startGrpcServer(config.server.grpc, (req, transport) => this.check(req, transport), this.health);
-    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideRequest('http', normalize));
+    this.grpc = await startGrpcServer(config.server.grpc, (req, transport) => this.check(req, transport), this.health, {
+      gate: this.gate,
+      maxReceiveBytes: config.server.grpcMaxReceiveBytes,
+      ...(this.tls ? { tls: this.tls } : {}),
+    });
+    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideRequest('http', normalize), {
+      gate: this.gate,
+      ...(this.tls ? { tls: this.tls } : {}),
+    });
+    this.tls?.start();
     if (config.webhook.enabled) this.webhook = await startWebhookServer(config.webhook, { logger: this.logger, registry: this.metrics.registry });
     for (const k of this.keys.values()) k.jwks?.start();
     this.jwksStarted = true;
@@ -197,10 +228,68 @@ export class App {
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
     this.logger.info(
-      { grpc: this.grpc.port, http: this.httpAuthz.port, admin: this.admin.port, ...(this.webhook ? { webhook: this.webhook.port } : {}), issuers: config.issuers.length, policies: this.snapshot.policies.size },
+      {
+        grpc: this.grpc.port,
+        http: this.httpAuthz.port,
+        admin: this.admin.port,
+        ...(this.webhook ? { webhook: this.webhook.port } : {}),
+        tls: this.tls ? (this.tls.mutualTls ? 'mtls' : 'tls') : 'off',
+        issuers: config.issuers.length,
+        policies: this.snapshot.policies.size,
+      },
       'zt-authz listening',
     );
     this.watchReadiness(config.server.readyTimeoutSeconds * 1000);
+  }
+
+  /**
+   * Load server.tls (a bad file is a start-up error naming the field and file) and report every
+   * later reload: metric, log, expiry gauge. A rejected reload keeps the last good material.
+   */
+  private startTls(settings: NonNullable<Config['server']['tls']>): TlsReloader {
+    const report = (e: TlsReloadEvent): void => {
+      this.metrics.tlsReload.inc({ result: e.result });
+      if (e.result === 'error') {
+        this.logger.error({ field: `server.tls.${e.field}`, file: e.file, error: e.error }, 'TLS reload rejected; keeping the last good certificate');
+        return;
+      }
+      this.describeCertificate(e.material, 'TLS certificate reloaded');
+    };
+    let tls: TlsReloader;
+    try {
+      tls = new TlsReloader(settings, {
+        onReload: report,
+        onWatchError: (dir, error) => this.logger.warn({ dir, error }, 'cannot watch the TLS files; polling only'),
+      });
+    } catch (err) {
+      if (err instanceof TlsFileError) throw new ConfigError(this.opts.config.file ?? 'config', [{ path: `server.tls.${err.field}`, message: err.message }]);
+      throw err;
+    }
+    this.metrics.tlsReload.inc({ result: 'success' }, 0);
+    this.metrics.tlsReload.inc({ result: 'error' }, 0);
+    this.describeCertificate(tls.current, 'TLS certificate loaded');
+    return tls;
+  }
+
+  private describeCertificate(m: TlsReloader['current'], msg: string): void {
+    this.metrics.tlsCertNotAfter.set(Math.floor(m.notAfter.getTime() / 1000));
+    const facts = { serial: m.serial, fingerprint256: m.fingerprint256, subject: m.subject, notAfter: m.notAfter.toISOString(), mtls: this.opts.config.server.tls?.clientCaFile !== undefined };
+    if (m.notAfter.getTime() <= Date.now()) this.logger.warn(facts, `${msg}: the certificate has EXPIRED; clients will refuse it`);
+    else this.logger.info(facts, msg);
+  }
+
+  /** A Check refused by the in-flight gate: counted always, logged at most every SHED_LOG_INTERVAL_MS. */
+  private onShed(transport: string): void {
+    this.metrics.shed.inc({ transport });
+    this.shedSinceLog++;
+    const now = Date.now();
+    if (now - this.shedLoggedAt < SHED_LOG_INTERVAL_MS) return;
+    this.logger.warn(
+      { shed: this.shedSinceLog, maxInFlight: this.gate.limit, transport, intervalSeconds: SHED_LOG_INTERVAL_MS / 1000 },
+      'load shedding: Checks refused because limits.maxInFlight are in flight (logged at most once per interval)',
+    );
+    this.shedLoggedAt = now;
+    this.shedSinceLog = 0;
   }
 
   /**
@@ -288,6 +377,7 @@ export class App {
         this.httpAuthz?.close(deadline).then((how) => this.logger.info({ how }, 'HTTP authz server drained')),
       ]);
       this.manager?.stop();
+      this.tls?.stop();
       await this.k8s?.stop();
       for (const k of this.keys.values()) k.jwks?.stop();
       await this.webhook?.close();

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/app.js';
 import { CLI, runCli } from './helpers/cli.js';
+import { captureChild } from './helpers/capture.js';
 
 
 
@@ -19,6 +20,7 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
   const grpc = `127.0.0.1:${await freePort()}`;
   const admin = `127.0.0.1:${await freePort()}`;
   const child = spawn(process.execPath, [CLI, 'demo', '--grpc', grpc, '--admin', admin], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  captureChild('zt-authz demo', child, { stderr: { reason: 'the demo banner prints a ready-to-use token' } }); // log hygiene
   let stderr = '';
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));

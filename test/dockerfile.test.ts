@@ -17,6 +17,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { authV3Client, check, checkRequest, closeAll } from './helpers/grpc-client.js';
 import { freePort, waitUntil } from './helpers/app.js';
+import { captureChild, captureChildOutput } from './helpers/capture.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -191,6 +192,7 @@ async function sh(script: string, cwd: string, env: Record<string, string>, wher
       maxBuffer: 16 << 20,
       env: { ...process.env, ...env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' },
     });
+    captureChildOutput(`dockerfile ${where}`, stdout); // log hygiene
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
@@ -289,6 +291,7 @@ test('emulated image build: compile, production-only npm ci, then the runtime tr
   const ep = jsonArray(runtime.instrs.filter((i) => i.cmd === 'ENTRYPOINT').at(-1)!.text);
   const stderr: string[] = [];
   child = spawn(process.execPath, [...ep.slice(1), '--config', configFile], { cwd: rt.cwd, env: { PATH: process.env.PATH ?? '', ...rt.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  captureChild('zt-authz serve (image)', child); // log hygiene
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
   await waitUntil(

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { captureChildOutput } from './helpers/capture.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
@@ -27,6 +28,7 @@ for (const file of readdirSync(`${ROOT}examples/requests`).sort()) {
       out = e.stdout;
       assert.equal(code, 1, e.stderr);
     }
+    captureChildOutput('zt-authz check', out); // log hygiene
     const { decision, trace } = JSON.parse(out) as { decision: { allow: boolean; status: number; reason: string; policy?: string; wwwAuthenticate?: string }; trace: unknown[] };
     assert.equal(trace.length, 6, 'trace lists every policy');
     if (verdict === 'ALLOW') {
@@ -46,6 +48,7 @@ for (const file of readdirSync(`${ROOT}examples/requests`).sort()) {
 test('examples/config.yaml and examples/policies/shop.yaml validate', async () => {
   for (const f of ['examples/config.yaml', 'examples/policies/shop.yaml']) {
     const { stdout } = await run(process.execPath, [CLI, 'validate', `${ROOT}${f}`]);
+    captureChildOutput('zt-authz validate', stdout); // log hygiene
     assert.match(stdout, /OK/);
   }
 });

@@ -22,7 +22,7 @@ test('values.schema.json: config and sidecar.config are ConfigSchema minus the k
   const without = (list: string[], ...drop: string[]) => list.filter((k) => !drop.includes(k));
   assert.deepEqual(keys(schema.properties.config), without(keys(full), 'webhook'));
   assert.deepEqual(keys(schema.properties.sidecar.properties.config), without(keys(full), 'webhook', 'kubernetes'));
-  assert.deepEqual(keys(schema.properties.config.properties.server), without(keys(full.properties.server), 'grpc', 'http', 'admin'));
+  assert.deepEqual(keys(schema.properties.config.properties.server), without(keys(full.properties.server), 'grpc', 'http', 'admin', 'tls'));
   // Everything else is the same schema, e.g. the policy and issuer definitions.
   assert.deepEqual(schema.properties.config.properties.policies, full.properties.policies);
   assert.deepEqual(schema.properties.config.properties.issuers, full.properties.issuers);

@@ -251,6 +251,16 @@ describe('HTTP transport', () => {
       assert.match(await rawExchange(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 /);
     });
 
+    it('HTTP/1.1 without Host: our 400 malformed_request (JSON, counted), not a bare one from node; HTTP/1.0 may omit it', async () => {
+      const before = metricValue(await fetchMetrics(t.adminPort), 'zt_authz_decisions_total', { reason: 'malformed_request' });
+      const raw = await rawExchange(port, `GET ${envoy.pathPrefix}/public/x HTTP/1.1\r\nConnection: close\r\n\r\n`);
+      assert.match(raw, /^HTTP\/1\.1 400 /);
+      assert.match(raw, /"error":"malformed_request"/);
+      const after = metricValue(await fetchMetrics(t.adminPort), 'zt_authz_decisions_total', { reason: 'malformed_request' });
+      assert.equal(after, before + 1, 'counted as a decision');
+      assert.doesNotMatch(await rawExchange(port, `GET ${envoy.pathPrefix}/public/x HTTP/1.0\r\n\r\n`), /malformed_request/);
+    });
+
     it('repeated Host is malformed', async () => {
       const raw = await rawExchange(port, `GET ${envoy.pathPrefix}/public/x HTTP/1.1\r\nHost: ${HOST}\r\nHost: other\r\nConnection: close\r\n\r\n`);
       assert.match(raw, /^HTTP\/1\.1 400 /);

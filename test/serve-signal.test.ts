@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { TestIdp } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, healthCheck, healthClient } from './helpers/grpc-client.js';
 import { freePort, sleep, waitUntil } from './helpers/app.js';
+import { captureChild } from './helpers/capture.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
@@ -29,6 +30,7 @@ policies:
 `,
   );
   const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, ZT_AUTHZ_CONFIG: cfg }, stdio: ['ignore', 'pipe', 'pipe'] });
+  captureChild('zt-authz serve', child); // log hygiene
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

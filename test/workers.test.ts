@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { TestIdp } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, headerValue } from './helpers/grpc-client.js';
 import { fetchMetrics, freePort, metricValue, sleep, waitUntil } from './helpers/app.js';
+import { captureChild } from './helpers/capture.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
@@ -45,6 +46,7 @@ policies:
 `,
   );
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  captureChild('zt-authz serve --workers', child); // log hygiene
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -91,6 +93,7 @@ test('serve --workers: an invalid config exits 1 before any worker starts', { ti
   const cfg = join(mkdtempSync(join(tmpdir(), 'zt-workers-')), 'config.yaml');
   writeFileSync(cfg, 'server: { grpc: "127.0.0.1:1", admin: "127.0.0.1:2" }\nissuers: [{ issuer: "https://x", jwksUri: 42 }]\n');
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  captureChild('zt-authz serve --workers', child); // log hygiene
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
@@ -107,6 +110,7 @@ test('serve --workers: a worker that cannot start (gRPC port taken) makes the pr
   const jwks = JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] });
   writeFileSync(cfg, `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0" }\nissuers: [{ issuer: "https://x", jwks: '${jwks}' }]\n`);
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  captureChild('zt-authz serve --workers', child); // log hygiene
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -122,6 +126,7 @@ test('serve --workers: a worker that cannot start (gRPC port taken) makes the pr
 
 test('serve --workers rejects a bad count', { timeout: 10000 }, async () => {
   const child = spawn(process.execPath, [CLI, 'serve', '--config', '/nonexistent', '--workers', 'two'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  captureChild('zt-authz serve --workers', child); // log hygiene
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));

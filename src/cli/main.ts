@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // zt-authz command line: serve | validate | demo | token | send.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfigFile, type Config } from '../config/load.js';
+import { ConfigError, checkTlsFiles, loadConfigFile, type Config } from '../config/load.js';
 import { checkPolicies } from '../config/snapshot-builder.js';
 import { App } from '../app.js';
 import { send } from './send.js';
@@ -15,6 +15,7 @@ import { mintToken, keyFromJwkFile, parseClaimArgs } from '../demo/token.js';
 import { DEMO_ALG, DEMO_AUDIENCE, loadOrCreateDemoKey, demoDir, demoIssuerFile } from '../demo/keys.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { VERSION } from '../version.js';
+import { tuneHeap } from './heap.js';
 
 const USAGE = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
 
@@ -79,6 +80,7 @@ async function serve(args: string[]): Promise<number> {
     console.error('serve: --workers takes a positive integer or "auto" (one per CPU)');
     return 2;
   }
+  tuneHeap();
   if (workers > 1) return serveWorkers(file, workers);
   const config = loadConfigFile(file);
   const app = await App.start({ config });
@@ -94,6 +96,7 @@ function validate(args: string[]): number {
   }
   try {
     const config: Config = loadConfigFile(file);
+    checkTlsFiles(config, file); // server.tls files as `serve` loads them
     const policies = checkPolicies(config, file);
     console.log(`${file}: OK (${config.issuers.length} issuer(s), ${policies.size} polic${policies.size === 1 ? 'y' : 'ies'})`);
     return 0;

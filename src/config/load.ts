@@ -8,6 +8,8 @@ import type { PolicySpec } from '../policy/schema.js';
 import { compilePolicies } from '../policy/compile.js';
 import type { PolicyIndex } from '../policy/index.js';
 import { resolveWebhook, webhookProblems, type WebhookConfig } from '../webhook/config.js';
+import { readTlsFiles, TlsFileError } from '../transport/tls/files.js';
+import { DEFAULT_MAX_BUFFER_BYTES } from '../observe/log.js';
 
 export interface ConfigProblem { path: string; message: string }
 
@@ -48,8 +50,17 @@ export interface ResolvedIssuer {
   jwksMaxBytes: number;
 }
 
+/** server.tls: one certificate for both authorization listeners (src/transport/tls.ts). */
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** Set: mTLS, every client must present a certificate this CA bundle verifies. */
+  clientCaFile?: string;
+  reloadSeconds: number;
+}
+
 export interface Config {
-  server: { grpc: string; http: string; admin: string; drainSeconds: number; readyTimeoutSeconds: number };
+  server: { grpc: string; http: string; admin: string; drainSeconds: number; readyTimeoutSeconds: number; grpcMaxReceiveBytes: number; tls?: TlsConfig };
   issuers: ResolvedIssuer[];
   policies: PolicySpec[];
   authorization: { rolesClaim: string };
@@ -58,14 +69,14 @@ export interface Config {
   /** HTTP authz transport (server.http): Envoy http_service and nginx auth_request modes. Header names lower case. */
   http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; sourceAddressHeader?: string };
   response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
-  limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number };
+  limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number; maxHeaderBytes: number; maxInFlight: number };
   tokenCache: { maxEntries: number; maxTtlSeconds: number };
   /**
    * `claims`: claim paths recorded for replay (azp, acr, amr, the roles claim, then audit.claims);
    * `trustXfcc`: copy of identity.trustXfcc, so records name the principal the policy stage used.
    */
   audit: { enabled: boolean; allowSampleRate: number; subject: 'plain' | 'hash'; claims: string[]; trustXfcc: boolean };
-  log: { level: string };
+  log: { level: string; maxBufferBytes: number };
   kubernetes: KubernetesConfig;
   reload: { watchFile: boolean; debounceMs: number; pollSeconds: number };
   /** Sidecar-injection admission webhook (src/webhook). */
@@ -155,6 +166,21 @@ export function precompiledPolicies(config: Config): PolicyIndex | undefined {
   return hit && hit.rolesClaim === config.authorization.rolesClaim ? hit.index : undefined;
 }
 
+/**
+ * Read and check the server.tls files (readable, PEM, key matches certificate, CA bundle
+ * parses) the way `serve` loads them at start. Not part of resolveConfig: a configuration is
+ * often validated where the Secret with the files is not mounted (CI, chart rendering).
+ */
+export function checkTlsFiles(config: Config, source = config.file ?? 'config'): void {
+  if (!config.server.tls) return;
+  try {
+    readTlsFiles(config.server.tls);
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new ConfigError(source, [{ path: `server.tls.${err.field}`, message: err.message }]);
+    throw err;
+  }
+}
+
 export function loadConfigFile(file: string): Config {
   let text: string;
   try {
@@ -217,6 +243,10 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
       admin: s.admin ?? '0.0.0.0:9090',
       drainSeconds: s.drainSeconds ?? 10,
       readyTimeoutSeconds: s.readyTimeoutSeconds ?? 30,
+      grpcMaxReceiveBytes: s.grpcMaxReceiveBytes ?? 4 * 1024 * 1024,
+      ...(s.tls
+        ? { tls: { certFile: s.tls.certFile, keyFile: s.tls.keyFile, ...(s.tls.clientCaFile ? { clientCaFile: s.tls.clientCaFile } : {}), reloadSeconds: s.tls.reloadSeconds ?? 60 } }
+        : {}),
     },
     issuers,
     policies,
@@ -230,7 +260,13 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
       scopesHeader: (r.scopesHeader ?? 'x-auth-scopes').toLowerCase(),
       ...(r.realm !== undefined ? { realm: r.realm } : {}),
     },
-    limits: { maxTokenBytes: l.maxTokenBytes ?? 8192, maxHeaders: l.maxHeaders ?? 256, maxPathBytes: l.maxPathBytes ?? 16384 },
+    limits: {
+      maxTokenBytes: l.maxTokenBytes ?? 8192,
+      maxHeaders: l.maxHeaders ?? 256,
+      maxPathBytes: l.maxPathBytes ?? 16384,
+      maxHeaderBytes: l.maxHeaderBytes ?? 65536,
+      maxInFlight: l.maxInFlight ?? 4096,
+    },
     tokenCache: { maxEntries: c.maxEntries ?? 10000, maxTtlSeconds: c.maxTtlSeconds ?? 300 },
     audit: {
       enabled: a.enabled ?? true,
@@ -239,7 +275,7 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
       claims: [...new Set(['azp', 'acr', 'amr', input.authorization?.rolesClaim ?? 'roles', ...(a.claims ?? [])])].filter((c) => !AUDIT_CLAIMS_RECORDED_ELSEWHERE.has(c)),
       trustXfcc: input.identity?.trustXfcc ?? false,
     },
-    log: { level: input.log?.level ?? 'info' },
+    log: { level: input.log?.level ?? 'info', maxBufferBytes: input.log?.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES },
     kubernetes: resolveKubernetes(input.kubernetes ?? {}),
     reload: { watchFile: input.reload?.watchFile ?? true, debounceMs: input.reload?.debounceMs ?? 100, pollSeconds: input.reload?.pollSeconds ?? 10 },
     webhook: resolveWebhook(input.webhook),

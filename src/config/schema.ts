@@ -73,6 +73,21 @@ export const IssuerSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * TLS for the two authorization listeners (gRPC and HTTP); the admin listener stays plain HTTP
+ * for probes and scrapes. Files are re-read when they change (Secret volume symlink swaps
+ * included) and every reloadSeconds; an invalid replacement keeps the last good certificate.
+ */
+const TlsSchema = Type.Object(
+  {
+    certFile: Type.String({ minLength: 1, description: 'PEM server certificate (chain), e.g. a cert-manager tls.crt' }),
+    keyFile: Type.String({ minLength: 1, description: 'PEM private key of certFile' }),
+    clientCaFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle: when set, every client must present a certificate it signed (mTLS)' })),
+    reloadSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 86400, default: 60, description: 'also re-check the files this often (0: only file events)' })),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     server: Type.Optional(
@@ -83,6 +98,10 @@ export const ConfigSchema = Type.Object(
           admin: Type.Optional(Address('0.0.0.0:9090')),
           drainSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 300, default: 10, description: 'SIGTERM: time in-flight Checks get to finish' })),
           readyTimeoutSeconds: Type.Optional(Type.Number({ minimum: 0, default: 30, description: 'startup wait for issuer keys before serving NOT_SERVING' })),
+          grpcMaxReceiveBytes: Type.Optional(
+            Type.Integer({ minimum: 4096, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024, description: 'largest gRPC CheckRequest accepted (grpc max_receive_message_length); larger: RESOURCE_EXHAUSTED' }),
+          ),
+          tls: Type.Optional(TlsSchema),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -131,6 +150,12 @@ export const ConfigSchema = Type.Object(
           maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 65536, default: 8192 })),
           maxHeaders: Type.Optional(Type.Integer({ minimum: 1, default: 256, description: 'requests with more headers are rejected as malformed' })),
           maxPathBytes: Type.Optional(Type.Integer({ minimum: 1, default: 16384 })),
+          maxHeaderBytes: Type.Optional(
+            Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65536, description: 'sum of header name and value bytes in one request; more: malformed_request' }),
+          ),
+          maxInFlight: Type.Optional(
+            Type.Integer({ minimum: 0, default: 4096, description: 'concurrent Checks being decided (gRPC + HTTP); beyond: gRPC RESOURCE_EXHAUSTED, HTTP 429 (0: unlimited)' }),
+          ),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -215,7 +240,12 @@ export const ConfigSchema = Type.Object(
     webhook: Type.Optional(WebhookSchema),
     log: Type.Optional(
       Type.Object(
-        { level: Type.Optional(StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' })) },
+        {
+          level: Type.Optional(StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' })),
+          maxBufferBytes: Type.Optional(
+            Type.Integer({ minimum: 65536, default: 4194304, description: 'log bytes held in memory while stdout is not drained; lines beyond are dropped and counted (zt_authz_log_dropped_total)' }),
+          ),
+        },
         { additionalProperties: false, default: {} },
       ),
     ),

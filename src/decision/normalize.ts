@@ -5,6 +5,8 @@ import type { CheckInput, PeerInput } from './types.js';
 export interface NormalizeLimits {
   maxHeaders: number;
   maxPathBytes: number;
+  /** limits.maxHeaderBytes: bound on RawRequest.headerBytes (unchecked when either is absent). */
+  maxHeaderBytes?: number;
 }
 
 export interface RawRequest {
@@ -15,6 +17,8 @@ export interface RawRequest {
   rawPath: string;
   headers: Record<string, string>;
   headerCount: number;
+  /** Sum of header name + value lengths as received (repeats included), for limits.maxHeaderBytes. */
+  headerBytes?: number;
   source: PeerInput;
   destination: PeerInput;
   contextExtensions: Record<string, string>;
@@ -28,6 +32,9 @@ const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;
 
 export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Normalized {
   if (raw.headerCount > limits.maxHeaders) return { ok: false, detail: `${raw.headerCount} headers exceed the limit of ${limits.maxHeaders}` };
+  if (raw.headerBytes !== undefined && limits.maxHeaderBytes !== undefined && raw.headerBytes > limits.maxHeaderBytes) {
+    return { ok: false, detail: `${raw.headerBytes} header bytes exceed the limit of ${limits.maxHeaderBytes}` };
+  }
   if (!METHOD.test(raw.method)) return { ok: false, detail: 'missing or invalid HTTP method' };
   if (raw.rawPath.length > limits.maxPathBytes) return { ok: false, detail: `path exceeds ${limits.maxPathBytes} bytes` };
   // Origin-form paths only; "*" is the OPTIONS asterisk-form.

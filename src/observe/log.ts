@@ -1,13 +1,69 @@
 // Operational logging (pino, JSON lines). Audit records share the stream but carry
 // `log: "audit"`; operational lines carry `log: "ops"`. Nothing here ever receives a token:
 // callers pass reason codes and short hashes, and the redact list is a second line of defence.
-import { pino, type Logger, type DestinationStream } from 'pino';
+//
+// Bounded under load (issue 8). Logging must never be what takes the service down:
+//  - stdout is written asynchronously (sonic-boom) with at most `log.maxBufferBytes` waiting in
+//    memory. When the reader of stdout stalls (a log collector stops reading the pipe), lines
+//    beyond that bound are dropped and counted (zt_authz_log_dropped_total{reason="buffer_full"})
+//    instead of growing the heap until the process dies; Checks keep being answered.
+//  - repeated operational warnings and errors (the ones a bad request or a failing dependency
+//    can trigger on every request) are rate-limited per message: after `perMessage` lines in a
+//    window the rest are counted (reason="rate_limited") and summarised in one line at the
+//    window's end. Audit records are never rate-limited: every deny is recorded, allows are
+//    sampled by audit.allowSampleRate (src/observe/audit.ts); only the buffer bound drops them.
+import { pino, type Logger, type DestinationStream, type LogFn } from 'pino';
 
 export type { Logger };
 
 const REDACT = ['token', 'authorization', 'headers.authorization', 'req.headers.authorization', 'secret', 'key', 'jwks'];
 
-export function createLogger(level: string, dest?: DestinationStream): Logger {
+/** Default for log.maxBufferBytes: several seconds of audit lines at a high Check rate. */
+export const DEFAULT_MAX_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export type LogKind = 'ops' | 'audit';
+export type DropReason = 'buffer_full' | 'rate_limited';
+/** Told about every line that was not written. */
+export type DropListener = (log: LogKind, reason: DropReason) => void;
+
+export interface RateLimit {
+  /** Lines of one message (same level and text) per window; the rest are suppressed. */
+  perMessage: number;
+  windowMs: number;
+  /** Clock (tests). */
+  now?: () => number;
+}
+
+export const DEFAULT_RATE_LIMIT: RateLimit = { perMessage: 20, windowMs: 10_000 };
+
+/** Distinct messages tracked per window; more share one budget (messages can embed values). */
+const MAX_TRACKED = 1000;
+
+/**
+ * Asynchronous stdout with a bounded buffer. sonic-boom's `maxLength` drops (and reports) a
+ * write that would take the buffered bytes past the bound; buffering resumes once the reader
+ * catches up.
+ */
+export function stdoutDestination(opts: { maxBufferBytes?: number; onDrop?: DropListener; fd?: number } = {}): DestinationStream {
+  const dest = pino.destination({ dest: opts.fd ?? 1, sync: false, maxLength: opts.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES });
+  const onDrop = opts.onDrop;
+  if (onDrop) dest.on('drop', (data: unknown) => onDrop(kindOf(data), 'buffer_full'));
+  return dest;
+}
+
+/** pino writes one line per write; `log` comes right after level and time. */
+function kindOf(line: unknown): LogKind {
+  return String(line).slice(0, 128).includes('"log":"audit"') ? 'audit' : 'ops';
+}
+
+export interface LoggerOptions {
+  onDrop?: DropListener;
+  /** Rate limit for warn/error/fatal lines; `false` turns it off. Default DEFAULT_RATE_LIMIT. */
+  rateLimit?: RateLimit | false;
+}
+
+export function createLogger(level: string, dest?: DestinationStream, opts: LoggerOptions = {}): Logger {
+  const limit = opts.rateLimit === undefined ? DEFAULT_RATE_LIMIT : opts.rateLimit;
   return pino(
     {
       level,
@@ -15,13 +71,14 @@ export function createLogger(level: string, dest?: DestinationStream): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT, censor: '[redacted]' },
+      ...(limit ? { hooks: { logMethod: rateLimited(limit, opts.onDrop) } } : {}),
     },
-    dest ?? pino.destination({ dest: 1, sync: false }),
+    dest ?? stdoutDestination(opts.onDrop ? { onDrop: opts.onDrop } : {}),
   );
 }
 
-/** Audit logger: same destination, always at info so operators' log level never hides decisions. */
-export function createAuditLogger(dest?: DestinationStream): Logger {
+/** Audit logger: always at info so operators' log level never hides decisions. Never rate-limited. */
+export function createAuditLogger(dest?: DestinationStream, opts: { onDrop?: DropListener } = {}): Logger {
   return pino(
     {
       level: 'info',
@@ -30,6 +87,59 @@ export function createAuditLogger(dest?: DestinationStream): Logger {
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT, censor: '[redacted]' },
     },
-    dest ?? pino.destination({ dest: 1, sync: false }),
+    dest ?? stdoutDestination(opts.onDrop ? { onDrop: opts.onDrop } : {}),
   );
+}
+
+const WARN = 40;
+
+interface Window {
+  start: number;
+  count: number;
+  suppressed: number;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * pino logMethod hook: lets at most `perMessage` warn-or-worse lines of one message through per
+ * window. When a window in which lines were suppressed ends, one line says how many.
+ */
+function rateLimited(limit: RateLimit, onDrop: DropListener | undefined): (this: Logger, args: Parameters<LogFn>, method: LogFn, level: number) => void {
+  const now = limit.now ?? Date.now;
+  const windows = new Map<string, Window>();
+
+  const summarise = (key: string, logger: Logger, method: LogFn, msg: string): void => {
+    const w = windows.get(key);
+    windows.delete(key);
+    if (w?.suppressed) method.call(logger, { suppressed: w.suppressed, windowSeconds: limit.windowMs / 1000 }, `repeated log line suppressed ${w.suppressed} time(s): ${msg}`);
+  };
+
+  return function (this: Logger, args, method, level) {
+    if (level < WARN) return method.apply(this, args);
+    const msg = typeof args[0] === 'string' ? args[0] : typeof args[1] === 'string' ? args[1] : '';
+    let key = `${level}:${msg}`;
+    const t = now();
+    let w = windows.get(key);
+    if (w && t - w.start >= limit.windowMs) {
+      if (w.timer) clearTimeout(w.timer);
+      summarise(key, this, method, msg);
+      w = undefined;
+    }
+    if (!w) {
+      if (windows.size >= MAX_TRACKED) {
+        for (const [k, old] of windows) if (!old.suppressed && t - old.start >= limit.windowMs) windows.delete(k);
+        if (windows.size >= MAX_TRACKED) key = `${level}:*`;
+      }
+      w = windows.get(key);
+      if (!w) windows.set(key, (w = { start: t, count: 0, suppressed: 0 }));
+    }
+    if (++w.count <= limit.perMessage) return method.apply(this, args);
+    w.suppressed++;
+    onDrop?.('ops', 'rate_limited');
+    if (!w.timer) {
+      const logger = this;
+      w.timer = setTimeout(() => summarise(key, logger, method, key.endsWith(':*') ? '(several messages)' : msg), Math.max(0, w.start + limit.windowMs - t));
+      w.timer.unref();
+    }
+  };
 }

@@ -51,6 +51,41 @@ export class Metrics {
   });
   readonly policiesLoaded = new Gauge({ name: 'zt_authz_policies_loaded', help: 'Policies in the active snapshot', aggregator: 'max', registers: [this.registry] });
   readonly ready = new Gauge({ name: 'zt_authz_ready', help: '1 when serving (keys and policies loaded, not draining)', aggregator: 'min', registers: [this.registry] });
+  // Load shedding and TLS (src/transport/inflight.ts, src/transport/tls/).
+  readonly shed = new Counter({
+    name: 'zt_authz_shed_total',
+    help: 'Checks refused without a decision because limits.maxInFlight were in flight (gRPC RESOURCE_EXHAUSTED, HTTP 429)',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape time; the App points it at its in-flight gate. */
+  inFlightSource: () => number = () => 0;
+  readonly checksInFlight: Gauge = new Gauge({
+    name: 'zt_authz_checks_in_flight',
+    help: 'Checks being decided now (gRPC + HTTP), the quantity limits.maxInFlight bounds',
+    aggregator: 'sum',
+    registers: [this.registry],
+    collect: (): void => this.checksInFlight.set(this.inFlightSource()),
+  });
+  readonly tlsReload = new Counter({
+    name: 'zt_authz_tls_reload_total',
+    help: 'server.tls certificate/key reloads by result (error: the last good certificate is kept)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsCertNotAfter = new Gauge({
+    name: 'zt_authz_tls_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the serving certificate (server.tls), Unix seconds',
+    aggregator: 'min',
+    registers: [this.registry],
+  });
+  // Bounded logging (src/observe/log.ts): lines not written rather than buffered without limit.
+  readonly logDropped = new Counter({
+    name: 'zt_authz_log_dropped_total',
+    help: 'Log lines not written: buffer_full (stdout not drained, log.maxBufferBytes reached; audit or ops) or rate_limited (repeated ops warnings)',
+    labelNames: ['log', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: 'zt_authz_build_info',
     help: 'Build information',
@@ -67,6 +102,8 @@ export class Metrics {
     this.buildInfo.set({ version: VERSION, node: process.version }, 1);
     this.policyReload.inc({ result: 'success' }, 0);
     this.policyReload.inc({ result: 'error' }, 0);
+    for (const [log, reason] of [['audit', 'buffer_full'], ['ops', 'buffer_full'], ['ops', 'rate_limited']] as const) this.logDropped.inc({ log, reason }, 0);
+    for (const transport of ['grpc-v3', 'grpc-v2', 'http']) this.shed.inc({ transport }, 0);
     // Pre-create the common deny/allow series so rate() works from the first scrape.
     for (const reason of REASON_CODES) this.decisions.inc({ decision: reason === 'allowed' ? 'allow' : 'deny', reason, policy: '' }, 0);
   }

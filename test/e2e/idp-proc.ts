@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { startProc, type Proc } from './procs.js';
+import { registerHmacSecret, registerPrivateKey } from '../helpers/capture.js';
 
 const SCRIPT = fileURLToPath(new URL('./oidc-idp.js', import.meta.url));
 
@@ -24,6 +25,7 @@ export interface SigningKey {
 
 export async function newSigningKey(kid: string): Promise<SigningKey> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  registerPrivateKey(privateKey); // log hygiene (test/zz-log-hygiene.test.ts)
   return { kid, privateKey, jwk: { ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' } };
 }
 
@@ -73,6 +75,7 @@ export class OidcIdp {
 
   /** client_credentials with a resource indicator, endpoint found through discovery. */
   async token(client: IdpClient, scope: string, resource = this.resource): Promise<TokenResponse> {
+    registerHmacSecret(client.client_secret); // log hygiene: a client credential must never be printed
     const disco = (await (await fetch(`${this.issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) })).json()) as { token_endpoint: string };
     const res = await fetch(disco.token_endpoint, {
       method: 'POST',

@@ -5,6 +5,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { captureChild, captureChildOutput } from '../helpers/capture.js';
 
 const SBIN = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
 
@@ -54,6 +55,7 @@ export interface Proc {
 
 export function startProc(name: string, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
   const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  captureChild(name, child); // log hygiene (test/zz-log-hygiene.test.ts)
   live.add(child);
   let out = '';
   const MAX = 1 << 20;
@@ -122,6 +124,7 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
 /** Run a command to completion with stdin; returns status and combined output. */
 export function runSync(cmd: string, args: string[], input?: string): { status: number | null; output: string } {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 20000 });
+  captureChildOutput(`${cmd} ${args[0] ?? ''}`, `${r.stdout ?? ''}\n${r.stderr ?? ''}`); // log hygiene
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}` };
 }
 

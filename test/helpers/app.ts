@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { App } from '../../src/app.js';
 import { resolveConfig, type Config } from '../../src/config/load.js';
 import { createAuditLogger, createLogger } from '../../src/observe/log.js';
+import { captureLog } from './capture.js';
+import type { JwksClock } from '../../src/authn/jwks.js';
 
 export interface TestApp {
   app: App;
@@ -24,6 +26,8 @@ export interface TestApp {
 export interface StartOptions {
   /** Operational log level (audit is always on). Default 'info'. */
   logLevel?: string;
+  /** Time source for the JWKS managers (e.g. test/helpers/clock.ts ManualClock). Default: real time. */
+  jwksClock?: JwksClock;
 }
 
 type Raw = Record<string, unknown>;
@@ -32,6 +36,7 @@ type Raw = Record<string, unknown>;
 export function captureStream(lines: string[]): { write(s: string): void } {
   return {
     write(s: string) {
+      captureLog(s); // whole-suite log hygiene (test/zz-log-hygiene.test.ts)
       for (const line of s.split('\n')) if (line.trim() !== '') lines.push(line);
     },
   };
@@ -47,7 +52,12 @@ export async function startTestApp(overrides: Raw = {}, opts: StartOptions = {})
   const config = resolveConfig({ ...overrides, server, log: { level } }, 'test');
   const lines: string[] = [];
   const dest = captureStream(lines);
-  const app = await App.start({ config, logger: createLogger(level, dest), auditLogger: createAuditLogger(dest) });
+  const app = await App.start({
+    config,
+    logger: createLogger(level, dest),
+    auditLogger: createAuditLogger(dest),
+    ...(opts.jwksClock ? { jwksClock: opts.jwksClock } : {}),
+  });
   const parse = (): Array<Record<string, unknown>> =>
     lines.map((l) => {
       try {

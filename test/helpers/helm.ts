@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { captureChildOutput } from './capture.js';
 
 export const ROOT = new URL('../../../', import.meta.url).pathname;
 export const CHART = join(ROOT, 'charts', 'zt-authz');
@@ -52,6 +53,7 @@ export function helm(args: string[]): HelmResult {
   });
   // helm notes the crds/ symlink on stderr; that is expected.
   const stderr = (r.stderr ?? '').split('\n').filter((l) => !/found symbolic link in path/.test(l)).join('\n').trim();
+  captureChildOutput(`helm ${args[0] ?? ''}`, `${r.stdout ?? ''}\n${r.stderr ?? ''}`, { reason: 'helm renders the webhook TLS Secret (tls.key) the chart generates', kinds: ['pem'] }); // log hygiene
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr };
 }
 

@@ -1,12 +1,15 @@
 // A real node:http identity provider for tests: serves a JWKS and an OIDC discovery document on
-// 127.0.0.1:<ephemeral>, counts fetches, can be slowed down, switched down (503 / reset sockets),
-// and rotates/adds keys. `sign()` mints JWTs with sensible defaults.
+// 127.0.0.1:<ephemeral>, counts fetches, can be slowed down, switched down (503 / reset sockets)
+// or into a fault mode (5xx, garbage, HTML, oversize, stalled body, empty set), and rotates/adds
+// keys, including keys published with the wrong `use`/`alg`. `sign()` mints JWTs with sensible
+// defaults.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createPublicKey } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose';
+import { registerPrivateKey, registerToken } from './capture.js';
 
-export type TestAlg = 'RS256' | 'ES256';
+export type TestAlg = 'RS256' | 'RS512' | 'ES256';
 
 export interface TestKey {
   kid: string;
@@ -20,6 +23,7 @@ export interface TestKey {
 /** A fresh extractable key pair (not published anywhere). */
 export async function generateTestKey(kid: string, alg: TestAlg = 'RS256'): Promise<TestKey> {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+  registerPrivateKey(privateKey); // log hygiene: test/helpers/capture.ts
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   return { kid, alg, privateKey, publicKey, jwk };
 }
@@ -40,7 +44,19 @@ export function craftToken(header: Record<string, unknown>, payload: Record<stri
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
-export type IdpMode = 'up' | '503' | 'destroy';
+/**
+ * How the IdP answers (every path: JWKS and discovery).
+ * - 'up': normally. '503' / '500' / '502': that status with a text body. 'destroy': reset the
+ *   connection without an answer.
+ * - Body faults, status 200: 'garbage' (application/json that does not parse), 'html' (an HTML
+ *   page, as a captive portal or a misrouted load balancer sends), 'empty' (`{"keys": []}` for the
+ *   JWKS), 'oversize' (the real document padded with JSON whitespace to `oversizeBytes`, with a
+ *   content-length), 'oversize-chunked' (the same streamed without content-length), 'stall'
+ *   (headers and the first bytes, then nothing until the IdP closes).
+ */
+export type IdpMode = 'up' | '503' | 'destroy' | '500' | '502' | 'garbage' | 'html' | 'empty' | 'oversize' | 'oversize-chunked' | 'stall';
+
+const STATUS_MODES: Partial<Record<IdpMode, number>> = { '503': 503, '500': 500, '502': 502 };
 
 export interface IdpOptions {
   /** `iss` value. Default: the IdP's own base URL (so OIDC discovery works). */
@@ -49,10 +65,15 @@ export interface IdpOptions {
   audience?: string | string[];
   /** Default `sub` for sign(). */
   subject?: string;
-  /** Keys created and published at start. Default: [{kid:'rs1', alg:'RS256'}]. */
-  keys?: Array<{ kid: string; alg?: TestAlg }>;
+  /**
+   * Keys published at start: generated from {kid, alg}, or pre-generated TestKeys (published as
+   * a copy, so setKeyParams on one IdP never leaks into another). Default: [{kid:'rs1', alg:'RS256'}].
+   */
+  keys?: Array<{ kid: string; alg?: TestAlg } | TestKey>;
   /** Delay (ms) before answering JWKS requests. */
   jwksDelayMs?: number;
+  /** Initial mode (default 'up'), e.g. to be down from the very first fetch. */
+  mode?: IdpMode;
   /** Only the first JWKS response is delayed. */
   delayFirstOnly?: boolean;
   /**
@@ -86,6 +107,8 @@ export class TestIdp {
   delayFirstOnly: boolean;
   /** Number of JWKS requests received (including failed/delayed ones). */
   jwksFetches = 0;
+  /** Body size in 'oversize' modes (default just over the 1 MiB jwksMaxBytes default). */
+  oversizeBytes = 1024 * 1024 + 1024;
   discoveryFetches = 0;
   issuer = '';
   baseUrl = '';
@@ -100,6 +123,7 @@ export class TestIdp {
 
   private constructor(opts: IdpOptions) {
     this.jwksDelayMs = opts.jwksDelayMs ?? 0;
+    this.mode = opts.mode ?? 'up';
     this.delayFirstOnly = opts.delayFirstOnly ?? false;
     if (opts.holdJwks) this.held = [];
     this.holdFirstOnly = opts.holdJwks === 'first';
@@ -114,7 +138,9 @@ export class TestIdp {
 
   static async start(opts: IdpOptions = {}): Promise<TestIdp> {
     const idp = new TestIdp(opts);
-    for (const k of opts.keys ?? [{ kid: 'rs1', alg: 'RS256' as const }]) idp.keys.push(await generateTestKey(k.kid, k.alg ?? 'RS256'));
+    for (const k of opts.keys ?? [{ kid: 'rs1', alg: 'RS256' as const }]) {
+      idp.keys.push(isTestKey(k) ? copyKey(k) : await generateTestKey(k.kid, k.alg ?? 'RS256'));
+    }
     await new Promise<void>((resolve) => idp.server.listen(0, '127.0.0.1', resolve));
     idp.baseUrl = `http://127.0.0.1:${(idp.server.address() as AddressInfo).port}`;
     idp.issuer = opts.issuer ?? idp.baseUrl;
@@ -140,16 +166,29 @@ export class TestIdp {
     return k;
   }
 
-  /** Publish an additional key (new kid); returns it. */
-  async addKey(kid: string, alg: TestAlg = 'RS256'): Promise<TestKey> {
-    const k = await generateTestKey(kid, alg);
+  /**
+   * Publish an additional key (new kid, or a copy of a pre-generated TestKey); returns it.
+   * `params` overrides published JWK members (e.g. `{ use: 'enc' }`; `undefined` removes one).
+   */
+  async addKey(kid: string | TestKey, alg: TestAlg = 'RS256', params: Record<string, unknown> = {}): Promise<TestKey> {
+    const k = typeof kid === 'string' ? await generateTestKey(kid, alg) : copyKey(kid);
     this.keys.push(k);
+    this.setKeyParams(k.kid, params);
     return k;
   }
 
-  /** Replace every published key by one new key. Returns the new key. */
-  async rotate(kid: string, alg: TestAlg = 'RS256'): Promise<TestKey> {
-    const k = await generateTestKey(kid, alg);
+  /** Change members of a published key's JWK (`undefined` removes one); the private key stays. */
+  setKeyParams(kid: string, params: Record<string, unknown>): void {
+    const jwk = this.key(kid).jwk as Record<string, unknown>;
+    for (const [name, value] of Object.entries(params)) {
+      if (value === undefined) delete jwk[name];
+      else jwk[name] = value;
+    }
+  }
+
+  /** Replace every published key by one new key (or a copy of a pre-generated one). Returns it. */
+  async rotate(kid: string | TestKey, alg: TestAlg = 'RS256'): Promise<TestKey> {
+    const k = typeof kid === 'string' ? await generateTestKey(kid, alg) : copyKey(kid);
     this.keys.splice(0, this.keys.length, k);
     return k;
   }
@@ -159,7 +198,7 @@ export class TestIdp {
     if (i >= 0) this.keys.splice(i, 1);
   }
 
-  /** 503 every request ('503'), reset every connection ('destroy'), or serve normally ('up'). */
+  /** Switch how requests are answered (see IdpMode); 'destroy' also resets open connections. */
   setMode(mode: IdpMode): void {
     this.mode = mode;
     if (mode === 'destroy') for (const s of this.sockets) s.destroy();
@@ -194,7 +233,7 @@ export class TestIdp {
       if (value === undefined) delete payload[name];
       else payload[name] = value;
     }
-    return new SignJWT(payload).setProtectedHeader(header as JWTHeaderParameters).sign(keyMaterial);
+    return registerToken(await new SignJWT(payload).setProtectedHeader(header as JWTHeaderParameters).sign(keyMaterial), keyMaterial); // log hygiene: test/helpers/capture.ts
   }
 
   async close(): Promise<void> {
@@ -219,8 +258,9 @@ export class TestIdp {
       req.socket.destroy();
       return;
     }
-    if (this.mode === '503') {
-      res.writeHead(503, { 'content-type': 'text/plain' }).end('unavailable');
+    const status = STATUS_MODES[this.mode];
+    if (status !== undefined) {
+      res.writeHead(status, { 'content-type': 'text/plain' }).end('unavailable');
       return;
     }
     if (isJwks) {
@@ -246,9 +286,35 @@ export class TestIdp {
     for (const send of held) send();
   }
 
+  /** Answer with `body` as JSON, distorted by the body-fault mode in force when it is sent. */
   private json(res: ServerResponse, body: unknown): void {
     if (res.destroyed || res.writableEnded) return;
-    const s = JSON.stringify(body);
+    const mode = this.mode;
+    if (mode === 'empty' && isPlainRecord(body) && 'keys' in body) body = { keys: [] };
+    let s = JSON.stringify(body);
+    switch (mode) {
+      case 'garbage':
+        s = s.slice(0, Math.max(1, Math.floor(s.length / 2))); // truncated: never parses
+        break;
+      case 'html':
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html><body><h1>Service Unavailable</h1></body></html>');
+        return;
+      case 'oversize':
+      case 'oversize-chunked':
+        s += ' '.repeat(Math.max(0, this.oversizeBytes - Buffer.byteLength(s))); // still valid JSON
+        break;
+      case 'stall':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(s.slice(0, 8)); // the rest never comes (close() resets the socket)
+        return;
+    }
+    if (mode === 'oversize-chunked') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const buf = Buffer.from(s);
+      for (let off = 0; off < buf.length; off += 64 * 1024) res.write(buf.subarray(off, off + 64 * 1024));
+      res.end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) });
     res.end(s);
   }
@@ -260,6 +326,15 @@ export class TestIdp {
     }, ms);
     this.timers.add(t);
   }
+}
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Same key pair, own copy of the published JWK. */
+function copyKey(k: TestKey): TestKey {
+  return { ...k, jwk: { ...k.jwk } };
 }
 
 function isTestKey(k: unknown): k is TestKey {

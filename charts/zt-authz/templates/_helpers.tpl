@@ -82,6 +82,14 @@ app.kubernetes.io/component: helm-test
 {{- $_ := set $server "grpc" (printf "0.0.0.0:%v" .Values.ports.grpc) }}
 {{- $_ := set $server "http" (printf "0.0.0.0:%v" .Values.ports.http) }}
 {{- $_ := set $server "admin" (printf "0.0.0.0:%v" .Values.ports.admin) }}
+{{- if .Values.tls.enabled }}
+{{- $_ := required "tls.secretName is required when tls.enabled" .Values.tls.secretName }}
+{{- $tls := dict "certFile" "/etc/zt-authz-tls/tls.crt" "keyFile" "/etc/zt-authz-tls/tls.key" "reloadSeconds" .Values.tls.reloadSeconds }}
+{{- if .Values.tls.clientCa.enabled }}
+{{- $_ := set $tls "clientCaFile" (printf "/etc/zt-authz-client-ca/%s" .Values.tls.clientCa.key) }}
+{{- end }}
+{{- $_ := set $server "tls" $tls }}
+{{- end }}
 {{- $_ := set $cfg "server" $server }}
 {{- if eq .Values.mode "sidecar" }}
 {{- $inject := dict "image" (include "zt-authz.image" .) "imagePullPolicy" .Values.image.pullPolicy "configMap" .Values.sidecar.configMapName "configKey" "config.yaml" "grpcPort" .Values.sidecar.ports.grpc "httpPort" .Values.sidecar.ports.http "adminPort" .Values.sidecar.ports.admin "runAsUser" .Values.runAsUser "resources" .Values.sidecar.resources }}

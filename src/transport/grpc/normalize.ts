@@ -17,6 +17,7 @@ export function normalizeCheckRequest(req: CheckRequest | undefined, limits: Nor
 
   const headers: Record<string, string> = Object.create(null);
   let headerCount = 0;
+  let headerBytes = 0;
   const rawHeaders = http.headerMap?.headers;
   if (rawHeaders && rawHeaders.length > 0) {
     // encode_raw_headers: repeated headers arrive as separate entries; join them like Envoy's
@@ -27,12 +28,15 @@ export function normalizeCheckRequest(req: CheckRequest | undefined, limits: Nor
       const value = h.rawValue && h.rawValue.length ? Buffer.from(h.rawValue).toString('utf8') : (h.value ?? '');
       headers[key] = key in headers ? `${headers[key]},${value}` : value;
       headerCount++;
+      headerBytes += key.length + value.length;
     }
   } else if (http.headers) {
     const map = http.headers;
     for (const k of Object.keys(map)) {
-      headers[k.toLowerCase()] = map[k]!;
+      const v = map[k]!;
+      headers[k.toLowerCase()] = v;
       headerCount++;
+      headerBytes += k.length + v.length;
     }
   }
   const raw: RawRequest = {
@@ -42,6 +46,7 @@ export function normalizeCheckRequest(req: CheckRequest | undefined, limits: Nor
     rawPath: http.path || headers[':path'] || '',
     headers,
     headerCount,
+    headerBytes,
     source: peer(attrs.source),
     destination: peer(attrs.destination),
     contextExtensions: nonEmpty(attrs.contextExtensions) as Record<string, string>,

@@ -6,6 +6,8 @@ import { withLeanCheckCodec } from './codec.js';
 import type { CheckRequest, CheckResponse } from './messages.js';
 import type { HealthState } from './health.js';
 import { formatAddress, parseAddress } from '../address.js';
+import type { InFlightGate } from '../inflight.js';
+import type { TlsReloader } from '../tls/reloader.js';
 
 export type CheckHandler = (req: CheckRequest, transport: 'grpc-v3' | 'grpc-v2') => Promise<CheckResponse>;
 
@@ -27,13 +29,33 @@ export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = Object.freeze({
   'grpc.enable_channelz': 0,
 });
 
-export async function startGrpcServer(address: string, check: CheckHandler, health: HealthState): Promise<GrpcListener> {
-  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
+export interface GrpcServerOptions {
+  /** TLS (and mTLS when the reloader has a client CA); plaintext when absent. */
+  tls?: TlsReloader;
+  /** grpc max_receive_message_length (server.grpcMaxReceiveBytes). */
+  maxReceiveBytes?: number;
+  /** In-flight bound shared with the HTTP listener (limits.maxInFlight). */
+  gate?: InFlightGate;
+}
+
+/** What Envoy gets for a shed Check: an RPC error, so its error path applies, never OK. */
+const SHED: Partial<grpc.StatusObject> = Object.freeze({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'zt-authz overloaded: too many Checks in flight' });
+
+export async function startGrpcServer(address: string, check: CheckHandler, health: HealthState, opts: GrpcServerOptions = {}): Promise<GrpcListener> {
+  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, ...(opts.maxReceiveBytes ? { 'grpc.max_receive_message_length': opts.maxReceiveBytes } : {}) });
+  const gate = opts.gate;
   const unary = (transport: 'grpc-v3' | 'grpc-v2') => (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, cb: grpc.sendUnaryData<CheckResponse>) => {
+    if (gate && !gate.enter(transport)) return void cb(SHED);
     check(call.request, transport).then(
-      (res) => cb(null, res),
+      (res) => {
+        gate?.leave();
+        cb(null, res);
+      },
       // check() never rejects by contract; if it does, an RPC error (never OK) reaches Envoy.
-      () => cb({ code: grpc.status.INTERNAL, details: 'internal error' }),
+      () => {
+        gate?.leave();
+        cb({ code: grpc.status.INTERNAL, details: 'internal error' });
+      },
     );
   };
   // Check requests are handled as protobufjs messages, responses encoded without fromObject
@@ -44,7 +66,7 @@ export async function startGrpcServer(address: string, check: CheckHandler, heal
 
   const { host, port } = parseAddress(address);
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(formatAddress(host, port), grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(formatAddress(host, port), serverCredentials(opts.tls), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     server,
@@ -61,4 +83,17 @@ export async function startGrpcServer(address: string, check: CheckHandler, heal
         });
       }),
   };
+}
+
+/**
+ * Reloadable TLS through grpc-js's certificate-provider credentials: every reload reaches the
+ * listening http2 server with setSecureContext (new connections get the new certificate,
+ * established ones keep theirs). With a client CA, client certificates are required and must
+ * verify (rejectUnauthorized). Note the installed grpc-js (1.14) passes the first argument on as
+ * the identity provider and the second as the CA provider, whatever its .d.ts names them; the
+ * reloader is both, so only the `null` (no client CA) matters.
+ */
+function serverCredentials(tls: TlsReloader | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.experimental.createCertificateProviderServerCredentials(tls, tls.mutualTls ? tls : null, tls.mutualTls);
 }

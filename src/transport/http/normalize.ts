@@ -25,6 +25,8 @@ export interface HttpRequestView {
   method: string;
   url: string;
   rawHeaders: readonly string[];
+  /** "1.1", "1.0" (node's req.httpVersion); absent for callers that did not parse a request line. */
+  httpVersion?: string;
 }
 
 export function requestMode(url: string, opts: HttpOptions): HttpMode {
@@ -40,9 +42,11 @@ export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, l
   const headers: Record<string, string> = Object.create(null);
   const counts = new Map<string, number>();
   const raw = view.rawHeaders;
+  let headerBytes = 0;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const key = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
+    headerBytes += key.length + value.length;
     // Repeated headers are comma-joined as Envoy does, so strict credential parsing sees every copy.
     headers[key] = key in headers ? `${headers[key]},${value}` : value;
     counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -56,6 +60,8 @@ export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, l
 
   const host0 = single('host');
   if (host0 === null) return { ok: false, detail: 'repeated Host header' };
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a bad request.
+  if (host0 === undefined && view.httpVersion === '1.1') return { ok: false, detail: 'HTTP/1.1 request without Host header' };
   let host = host0 ?? '';
   let method: string;
   let rawPath: string;
@@ -102,6 +108,7 @@ export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, l
       rawPath,
       headers,
       headerCount,
+      headerBytes,
       // The TCP peer is the proxy, never the client: it is not used as the source address.
       source: { ...(address ? { address } : {}), labels: {} },
       destination: { labels: {} },

@@ -3,13 +3,19 @@
 // transport-neutral decideRequest → toHttpResponse. Bounded: header bytes, body bytes (read and
 // discarded, never used), header and request timeouts. Every path ends in a response that is
 // not an allow unless decide() allowed; protocol errors get a 4xx, never a 5xx (see response.ts).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// With server.tls it is an HTTPS server whose certificate follows the reloader (setSecureContext).
+// Past limits.maxInFlight a request gets 429 without being decided (see ../inflight.ts).
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { NormalizeLimits, Normalized } from '../../decision/normalize.js';
 import type { CheckInput, Decision } from '../../decision/types.js';
 import { listenOn } from '../address.js';
 import { normalizeHttpRequest, requestMode, type HttpMode, type HttpOptions, type HttpRequestView } from './normalize.js';
 import { toHttpResponse, type HttpAuthzResponse } from './response.js';
+import type { InFlightGate } from '../inflight.js';
+import type { TlsReloader } from '../tls/reloader.js';
+import type { TlsMaterial } from '../tls/files.js';
 
 /** The App's decideRequest bound to the `http` transport label. */
 export type HttpDecide = (normalize: (limits: NormalizeLimits) => Normalized) => Promise<{ input: CheckInput | undefined; decision: Decision }>;
@@ -29,9 +35,33 @@ export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** Longer than nginx's (60 s) and typical Envoy upstream idle timeouts, so the proxy closes first. */
 export const KEEP_ALIVE_TIMEOUT_MS = 75_000;
+/** TLS handshake deadline (Node's default is 120 s): a silent client cannot hold a socket longer. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-export async function startHttpAuthzServer(address: string, options: () => HttpOptions, decide: HttpDecide): Promise<HttpAuthzListener> {
+export interface HttpAuthzServerOptions {
+  /** HTTPS (and mTLS when the reloader has a client CA); plain HTTP when absent. */
+  tls?: TlsReloader;
+  /** In-flight bound shared with the gRPC listener (limits.maxInFlight). */
+  gate?: InFlightGate;
+}
+
+/**
+ * A shed request. 429, not 503: Envoy's http_service treats a 5xx as an authorization *error*,
+ * which `failure_mode_allow: true` would turn into an allow; 429 is a deny under every Envoy
+ * setting and tells the client to retry. (nginx auth_request turns any status but 2xx/401/403
+ * into a 500 for the client: still denied, and visible in nginx's error log.)
+ */
+const SHED_BODY = JSON.stringify({ error: 'overloaded', message: 'too many authorization checks in flight; retry later' });
+const SHED_HEADERS: Readonly<Record<string, string | number>> = Object.freeze({
+  'cache-control': 'no-store',
+  'content-type': 'application/json',
+  'retry-after': '1',
+  'content-length': Buffer.byteLength(SHED_BODY),
+});
+
+export async function startHttpAuthzServer(address: string, options: () => HttpOptions, decide: HttpDecide, extra: HttpAuthzServerOptions = {}): Promise<HttpAuthzListener> {
   let draining = false;
+  const { gate, tls } = extra;
 
   const authorize = async (view: HttpRequestView, rejectDetail?: string): Promise<{ mode: HttpMode; response: HttpAuthzResponse }> => {
     const opts = options();
@@ -40,16 +70,36 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
     return { mode, response: toHttpResponse(decision, mode, input?.requestId) };
   };
 
-  const server = createServer(
-    {
-      maxHeaderSize: MAX_HEADER_BYTES,
-      headersTimeout: HEADERS_TIMEOUT_MS,
-      requestTimeout: REQUEST_TIMEOUT_MS,
-      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      noDelay: true,
-    },
-    (req, res) => handle(req, res),
-  );
+  const httpOptions: ServerOptions = {
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    noDelay: true,
+    // Node would answer an HTTP/1.1 request without Host with its own bare 400, which is neither
+    // shaped (reason code, JSON body) nor counted nor audited; normalize denies it instead.
+    requireHostHeader: false,
+  };
+  const server: Server = tls
+    ? createHttpsServer(
+        {
+          ...httpOptions,
+          ...secureContextOptions(tls.current),
+          // mTLS: a client certificate is required and must chain to clientCaFile.
+          requestCert: tls.mutualTls,
+          rejectUnauthorized: tls.mutualTls,
+          handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+        },
+        (req, res) => handle(req, res),
+      )
+    : createServer(httpOptions, (req, res) => handle(req, res));
+  if (tls) {
+    const https = server as import('node:https').Server;
+    tls.onChange((m) => https.setSecureContext(secureContextOptions(m)));
+    // Failed handshakes (no or untrusted client certificate, plaintext on the TLS port): the
+    // socket is closed by Node; nothing to answer.
+    https.on('tlsClientError', (_err, socket) => socket.destroy());
+  }
   // Node drops headers beyond maxHeadersCount silently, which could hide a second credential.
   // Unlimited here: maxHeaderSize bounds the count, and normalize enforces limits.maxHeaders.
   server.maxHeadersCount = 0;
@@ -57,7 +107,7 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   function handle(req: IncomingMessage, res: ServerResponse): void {
     req.on('error', () => undefined);
     res.on('error', () => undefined);
-    const view: HttpRequestView = { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders };
+    const view: HttpRequestView = { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, httpVersion: req.httpVersion };
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) return void reply(req, res, view, `request body over ${MAX_BODY_BYTES} bytes`, true);
     let size = 0;
@@ -76,7 +126,13 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   }
 
   async function reply(req: IncomingMessage, res: ServerResponse, view: HttpRequestView, rejectDetail: string | undefined, close: boolean): Promise<void> {
-    const { response } = await authorize(view, rejectDetail);
+    if (gate && !gate.enter('http')) return shed(req, res, close);
+    let response: HttpAuthzResponse;
+    try {
+      ({ response } = await authorize(view, rejectDetail));
+    } finally {
+      gate?.leave();
+    }
     if (res.headersSent || res.destroyed) return;
     const headers: Record<string, string | number> = { ...response.headers, 'content-length': Buffer.byteLength(response.body) };
     if (close || draining) headers.connection = 'close';
@@ -86,6 +142,13 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
     } catch {
       res.destroy(); // unreachable: response.ts only emits valid header values
     }
+    if (close) res.once('finish', () => req.socket.destroySoon());
+  }
+
+  function shed(req: IncomingMessage, res: ServerResponse, close: boolean): void {
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(429, close || draining ? { ...SHED_HEADERS, connection: 'close' } : SHED_HEADERS);
+    res.end(SHED_BODY);
     if (close) res.once('finish', () => req.socket.destroySoon());
   }
 
@@ -135,4 +198,8 @@ function writeRaw(socket: Duplex, r: HttpAuthzResponse): void {
   for (const [k, v] of Object.entries(r.headers)) lines.push(`${k}: ${v}`);
   lines.push(`content-length: ${Buffer.byteLength(r.body)}`, 'connection: close');
   socket.end(`${lines.join('\r\n')}\r\n\r\n${r.body}`);
+}
+
+function secureContextOptions(m: TlsMaterial): { cert: Buffer; key: Buffer; ca?: Buffer } {
+  return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
 }
