@@ -12,8 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import * as grpc from '@grpc/grpc-js';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
 import { protoRoot } from '../src/transport/grpc/protos.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import type { CheckRequest } from '../src/transport/grpc/messages.js';
@@ -31,9 +30,9 @@ import {
   oddPath,
   withInvalidUtf8,
 } from './helpers/arbitraries.js';
+import { ALLOWED_PATH, FUZZ_ISS, startFuzzApp, type FuzzApp } from './helpers/fuzz-app.js';
 
-const ISS = 'https://fuzz.issuer';
-const ALLOWED_PATH = '/fuzz/allowed';
+const ISS = FUZZ_ISS;
 const V3 = '/envoy.service.auth.v3.Authorization/Check';
 const V2 = '/envoy.service.auth.v2.Authorization/Check';
 
@@ -108,10 +107,9 @@ function checkResponse(version: 'v3' | 'v2', bytes: Buffer): Checked {
 
 let t: TestApp;
 let client: grpc.Client;
-let key: CryptoKey;
 let good: string;
 
-const sign = (claims: Record<string, unknown>): Promise<string> => new SignJWT(claims as never).setProtectedHeader({ alg: 'ES256', kid: 'fz' }).sign(key);
+let sign: FuzzApp['sign'];
 
 function allowedSpec(): RequestSpec {
   return {
@@ -130,17 +128,7 @@ function allowedSpec(): RequestSpec {
 }
 
 before(async () => {
-  const pair = await generateKeyPair('ES256', { extractable: true });
-  key = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'fz', alg: 'ES256', use: 'sig' };
-  t = await startTestApp(
-    {
-      issuers: [{ issuer: ISS, jwks: { keys: [jwk] }, algorithms: ['ES256'], outputClaimToHeaders: [{ header: 'x-claim-sub', claim: 'sub' }] }],
-      policies: [{ name: 'only-this', rules: [{ from: [{ source: { requestPrincipals: [`${ISS}/alice`] } }], to: [{ operation: { methods: ['GET'], paths: [ALLOWED_PATH] } }] }] }],
-    },
-    { logLevel: 'error' },
-  );
-  good = await sign({ iss: ISS, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
+  ({ t, sign, good } = await startFuzzApp());
   client = new grpc.Client(`127.0.0.1:${t.grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 * 1024 * 1024, 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
 });
 

@@ -12,13 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import fc from 'fast-check';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
 import { REASON_CODES } from '../src/decision/reasons.js';
 import { adversarialClaims, fuzzParams, hugeString, junkToken, nastyString, oddHost, oddPath } from './helpers/arbitraries.js';
+import { ALLOWED_PATH, FUZZ_ISS, startFuzzApp, type FuzzApp } from './helpers/fuzz-app.js';
 
-const ISS = 'https://fuzz.issuer';
-const ALLOWED_PATH = '/fuzz/allowed';
+const ISS = FUZZ_ISS;
 type Mode = 'envoy' | 'nginx' | 'ingress';
 
 // ---- raw HTTP/1.1 exchange ----
@@ -123,24 +122,13 @@ function checkExchange(e: Exchange, what: string, head = false): number | 'close
 
 let t: TestApp;
 let port: number;
-let key: CryptoKey;
 let good: string;
 
-const sign = (claims: Record<string, unknown>): Promise<string> => new SignJWT(claims as never).setProtectedHeader({ alg: 'ES256', kid: 'fz' }).sign(key);
+let sign: FuzzApp['sign'];
 
 before(async () => {
-  const pair = await generateKeyPair('ES256', { extractable: true });
-  key = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'fz', alg: 'ES256', use: 'sig' };
-  t = await startTestApp(
-    {
-      issuers: [{ issuer: ISS, jwks: { keys: [jwk] }, algorithms: ['ES256'], outputClaimToHeaders: [{ header: 'x-claim-sub', claim: 'sub' }] }],
-      policies: [{ name: 'only-this', rules: [{ from: [{ source: { requestPrincipals: [`${ISS}/alice`] } }], to: [{ operation: { methods: ['GET'], paths: [ALLOWED_PATH] } }] }] }],
-    },
-    { logLevel: 'error' },
-  );
+  ({ t, sign, good } = await startFuzzApp());
   port = t.app.httpPort;
-  good = await sign({ iss: ISS, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
 });
 
 after(async () => {
