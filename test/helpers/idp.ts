@@ -119,7 +119,7 @@ export class TestIdp {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
   private held: Array<() => void> | null = null;
-  private readonly holdFirstOnly: boolean;
+  private holdFirstOnly: boolean;
 
   private constructor(opts: IdpOptions) {
     this.jwksDelayMs = opts.jwksDelayMs ?? 0;
@@ -277,6 +277,12 @@ export class TestIdp {
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  }
+
+  /** From now on hold every JWKS response until releaseJwks() (like the holdJwks option). */
+  holdJwks(): void {
+    this.held ??= [];
+    this.holdFirstOnly = false;
   }
 
   /** Answer the JWKS requests held so far (holdJwks) and stop holding new ones. */
