@@ -74,7 +74,7 @@ policies:
     idp.holdJwks();
     const slowToken = await idp.sign({ sub: 'bob' }, { key: 'rs2' });
     const slow = Array.from({ length: 4 }, (_, i) => check(clients[i % clients.length]!, checkRequest({ token: slowToken }), 20000));
-    await waitUntil(() => idp.jwksFetches > fetchesBefore, 10000, 'slow Checks waiting on the held refetch');
+    await waitUntil(() => idp.jwksFetches > fetchesBefore, 30000, 'slow Checks waiting on the held refetch');
     await sleep(300);
 
     const sentBefore = outcomes.length;

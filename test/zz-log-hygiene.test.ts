@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, generateKeyPair } from 'jose';
 import { Capture, scanCaptureDir, type Finding, type ScanReport } from './helpers/capture.js';
+import { waitForOtherTestFiles } from './helpers/siblings.js';
 
 const DIR = process.env.ZT_TEST_CAPTURE_DIR || undefined;
 const FULL = process.env.ZT_TEST_CAPTURE_FULL === '1';
@@ -121,38 +122,8 @@ test('scanner self-check: output printed on purpose is exempt only where it is d
 
 // ----------------------------------------------------------------------------- whole suite
 
-/** Parent pid of a process (field 4 of /proc/PID/stat; the name in field 2 may hold spaces). */
-function ppidOf(pid: string): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The other test files of this run still running: node --test spawns each as a child of the runner. */
-function otherTestFiles(): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid || ppidOf(pid) !== process.ppid) continue;
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const file = argv.find((a) => /\.test\.(c|m)?js$/.test(a));
-      if (file) out.push(`${file} (pid ${pid})`);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
-
-async function waitForOtherTestFiles(timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (let running = otherTestFiles(); running.length; running = otherTestFiles()) {
-    if (Date.now() > end) throw new Error(`other test files still running after ${timeoutMs / 1000} s: ${running.join(', ')}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+async function waitForSuite(timeoutMs: number): Promise<void> {
+  await waitForOtherTestFiles(timeoutMs);
   // The runner reports a file's results after it exits: let the teed output settle.
   const runnerLog = join(DIR!, 'runner.stdout.log');
   let last = -1;
@@ -173,7 +144,7 @@ if (why) process.stderr.write(`\n*** LOG HYGIENE SCAN SKIPPED: ${why} ***\n\n`);
 
 test('whole suite: no output holds a token, private key or minted secret', { skip: why ?? false, timeout: 30 * 60_000 }, async (t) => {
   assert.ok(DIR, 'CI=true but ZT_TEST_CAPTURE_DIR is not set: CI must run the tests through `npm test` (scripts/test.mjs), which captures their output for this scan');
-  await waitForOtherTestFiles(25 * 60_000);
+  await waitForSuite(25 * 60_000);
   const started = Date.now();
   const r = scanCaptureDir(DIR);
   const exempted = r.exemptions.reduce((n, e) => n + e.count, 0);

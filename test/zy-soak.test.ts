@@ -4,9 +4,13 @@
 // verdicts: 0 errors, server decisions equal to what was sent per reason, every rewrite
 // reloaded, RSS growth < 5 % after a 30 s warm-up, no event-loop stall > 50 ms.
 // Needs h2load (Debian nghttp2-client): in CI its absence is a failure, elsewhere a loud skip.
+// Runs alone: the file sorts just before the log-hygiene scan, and waits until every other test
+// file of the run (but that scan, which waits for it in turn) has exited. A soak beside another
+// test file would measure that file's CPU use, and its nice -10 server would starve that file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { otherTestFiles, waitForOtherTestFiles } from './helpers/siblings.js';
 
 const SOAK = new URL('../bench/soak.js', import.meta.url).pathname;
 const DURATION_S = 60;
@@ -52,9 +56,12 @@ if (missing && !inCi) {
 
 test(
   `soak (${DURATION_S} s, the CI variant of npm run soak): 0 errors, decisions reconcile, reloads, RSS growth < 5 %, no event-loop stall > 50 ms`,
-  { timeout: 300_000, skip: missing && !inCi ? `${MISSING}: skipped outside CI` : false },
+  { timeout: 900_000, skip: missing && !inCi ? `${MISSING}: skipped outside CI` : false },
   async (t) => {
     assert.ok(!missing, `${MISSING}: CI must install it (scripts/ci-deps.sh nghttp2-client in .ci/run)`);
+    const others = otherTestFiles(/zz-log-hygiene/);
+    if (others.length) t.diagnostic(`waiting for ${others.length} other test file(s) to finish so the soak runs alone: ${others.join(', ')}`);
+    await waitForOtherTestFiles(600_000, /zz-log-hygiene/);
     const child = spawn(process.execPath, [SOAK, '--duration', String(DURATION_S), '--reload-every', String(RELOAD_EVERY_S), '--json', '--stall-basis', 'own'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
