@@ -5,11 +5,12 @@
 // An invalid change keeps the last-known-good snapshot, counts
 // zt_authz_policy_reload_total{result="error"} and logs why.
 import { createHash } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigText, resolveConfig, type Config, type ResolvedIssuer } from './load.js';
 import { buildSnapshot } from './snapshot-builder.js';
+import { watchFiles, type FileWatch } from './file-watch.js';
 import type { Snapshot } from '../decision/snapshot.js';
 import type { AuthenticatorHooks, KeyResolver } from '../authn/authenticator.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -40,9 +41,7 @@ export class SnapshotManager {
   private k8s: KubernetesSync | undefined;
   private rebuildTimer: NodeJS.Timeout | undefined;
   private lastBuildAt = 0;
-  private watcher: FSWatcher | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
+  private watch: FileWatch | undefined;
   private fileHash: string | undefined;
   private stopped = false;
 
@@ -166,37 +165,21 @@ export class SnapshotManager {
     } catch {
       this.fileHash = undefined;
     }
-    const dir = dirname(path);
-    const base = basename(path);
-    const schedule = (): void => {
-      if (this.stopped) return;
-      if (this.debounceTimer) clearTimeout(this.debounceTimer);
-      this.debounceTimer = setTimeout(() => {
-        this.debounceTimer = undefined;
-        if (!this.stopped) this.reloadFile(path);
-      }, debounceMs);
-    };
-    try {
-      this.watcher = watch(dir, { persistent: false }, (_event, name) => {
-        const n = name?.toString();
-        if (!n || n === base || n.startsWith('..')) schedule();
-      });
-      this.watcher.on('error', (err) => this.opts.logger.warn({ dir, err: err.message }, 'config directory watch failed; polling only'));
-    } catch (err) {
-      this.opts.logger.warn({ dir, err: (err as Error).message }, 'cannot watch the config directory; polling only');
-    }
-    if (pollSeconds > 0) {
-      this.pollTimer = setInterval(() => this.reloadFile(path), pollSeconds * 1000);
-      this.pollTimer.unref();
-    }
+    this.watch = watchFiles([path], {
+      debounceMs,
+      pollSeconds,
+      namedOnly: true,
+      onChange: () => this.reloadFile(path),
+      onWatchError: (dir, err, atStart) =>
+        this.opts.logger.warn({ dir, err }, atStart ? 'cannot watch the config directory; polling only' : 'config directory watch failed; polling only'),
+    });
     this.opts.logger.info({ file: path, debounceMs, pollSeconds }, 'watching the config file for changes');
   }
 
   stop(): void {
     this.stopped = true;
-    this.watcher?.close();
-    for (const t of [this.rebuildTimer, this.debounceTimer]) if (t) clearTimeout(t);
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.watch?.close();
+    if (this.rebuildTimer) clearTimeout(this.rebuildTimer);
   }
 
   /**

@@ -7,13 +7,11 @@
 // replacement is checked first (files.ts) and a bad one keeps the last good material, is logged
 // and counted (zt_authz_tls_reload_total{result="error"}) once per distinct content.
 //
-// Change detection copies the config file watch (src/config/reload.ts): the directories are
-// watched, not the files, because Kubernetes Secret volumes (cert-manager) update by renaming a
-// new `..data` symlink into place; events are debounced, contents hashed, and the files are
-// polled every reloadSeconds in case events are lost.
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+// Change detection is the config file's (src/config/file-watch.ts): the directories are watched,
+// because Kubernetes Secret volumes (cert-manager) update by renaming a new `..data` symlink into
+// place; events are debounced, contents hashed, and the files are polled every reloadSeconds.
 import type * as grpc from '@grpc/grpc-js';
+import { watchFiles, type FileWatch } from '../../config/file-watch.js';
 import { checkTlsBytes, readTlsBytes, readTlsFiles, TlsFileError, type TlsFileSettings, type TlsMaterial } from './files.js';
 
 type CertificateProvider = grpc.experimental.CertificateProvider;
@@ -42,9 +40,7 @@ export class TlsReloader implements CertificateProvider {
   private readonly changeListeners = new Set<(m: TlsMaterial) => void>();
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly caListeners = new Set<CaListener>();
-  private readonly watchers: FSWatcher[] = [];
-  private pollTimer: NodeJS.Timeout | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
+  private watch: FileWatch | undefined;
   private stopped = false;
 
   /** Reads and checks the files now; throws TlsFileError (start-up is fatal on bad files). */
@@ -67,29 +63,19 @@ export class TlsReloader implements CertificateProvider {
 
   /** Watch the files' directories and poll; idempotent. */
   start(debounceMs = 100): void {
-    if (this.stopped || this.watchers.length || this.pollTimer) return;
+    if (this.stopped || this.watch) return;
     const files = [this.settings.certFile, this.settings.keyFile, ...(this.settings.clientCaFile ? [this.settings.clientCaFile] : [])];
-    for (const dir of new Set(files.map((f) => dirname(resolve(f))))) {
-      try {
-        const w = watch(dir, { persistent: false }, () => this.schedule(debounceMs));
-        w.on('error', (err) => this.hooks.onWatchError?.(dir, err.message));
-        this.watchers.push(w);
-      } catch (err) {
-        this.hooks.onWatchError?.(dir, (err as Error).message);
-      }
-    }
-    if (this.settings.reloadSeconds > 0) {
-      this.pollTimer = setInterval(() => this.check(), this.settings.reloadSeconds * 1000);
-      this.pollTimer.unref();
-    }
+    this.watch = watchFiles(files, {
+      debounceMs,
+      pollSeconds: this.settings.reloadSeconds,
+      onChange: () => this.check(),
+      onWatchError: (dir, message) => this.hooks.onWatchError?.(dir, message),
+    });
   }
 
   stop(): void {
     this.stopped = true;
-    for (const w of this.watchers) w.close();
-    this.watchers.length = 0;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.watch?.close();
   }
 
   /**
@@ -123,15 +109,6 @@ export class TlsReloader implements CertificateProvider {
     for (const l of this.changeListeners) l(next);
     this.hooks.onReload?.({ result: 'success', material: next });
     return 'reloaded';
-  }
-
-  private schedule(debounceMs: number): void {
-    if (this.stopped) return;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => {
-      this.debounceTimer = undefined;
-      if (!this.stopped) this.check();
-    }, debounceMs);
   }
 
   // grpc-js CertificateProvider: listeners get the current material right away (on the next
