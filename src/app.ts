@@ -1,7 +1,7 @@
 // Process wiring: config → snapshot, listeners (gRPC, admin), JWKS managers, metrics, audit,
 // readiness and graceful drain. The request path is App.check → decide → toCheckResponse.
 import type { Logger } from 'pino';
-import { ConfigError, type Config } from './config/load.js';
+import { withTlsConfigErrors, type Config } from './config/load.js';
 import type { ResolvedIssuer } from './config/load.js';
 import { SnapshotManager } from './config/reload.js';
 import { KubernetesSync } from './k8s/index.js';
@@ -24,7 +24,6 @@ import { startHttpAuthzServer, type HttpAuthzListener } from './transport/http/s
 import { startWebhookServer, type WebhookListener } from './webhook/server.js';
 import { InFlightGate } from './transport/inflight.js';
 import { TlsReloader, type TlsReloadEvent } from './transport/tls/reloader.js';
-import { TlsFileError } from './transport/tls/files.js';
 
 /** Load shedding is logged at most this often (with the count since the last line), never per Check. */
 const SHED_LOG_INTERVAL_MS = 10_000;
@@ -255,16 +254,14 @@ export class App {
       }
       this.describeCertificate(e.material, 'TLS certificate reloaded');
     };
-    let tls: TlsReloader;
-    try {
-      tls = new TlsReloader(settings, {
-        onReload: report,
-        onWatchError: (dir, error) => this.logger.warn({ dir, error }, 'cannot watch the TLS files; polling only'),
-      });
-    } catch (err) {
-      if (err instanceof TlsFileError) throw new ConfigError(this.opts.config.file ?? 'config', [{ path: `server.tls.${err.field}`, message: err.message }]);
-      throw err;
-    }
+    const tls = withTlsConfigErrors(
+      this.opts.config.file ?? 'config',
+      () =>
+        new TlsReloader(settings, {
+          onReload: report,
+          onWatchError: (dir, error) => this.logger.warn({ dir, error }, 'cannot watch the TLS files; polling only'),
+        }),
+    );
     this.metrics.tlsReload.inc({ result: 'success' }, 0);
     this.metrics.tlsReload.inc({ result: 'error' }, 0);
     this.describeCertificate(tls.current, 'TLS certificate loaded');

@@ -50,7 +50,7 @@ export interface ResolvedIssuer {
   jwksMaxBytes: number;
 }
 
-/** server.tls: one certificate for both authorization listeners (src/transport/tls.ts). */
+/** server.tls: one certificate for both authorization listeners (src/transport/tls/). */
 export interface TlsConfig {
   certFile: string;
   keyFile: string;
@@ -172,9 +172,14 @@ export function precompiledPolicies(config: Config): PolicyIndex | undefined {
  * often validated where the Secret with the files is not mounted (CI, chart rendering).
  */
 export function checkTlsFiles(config: Config, source = config.file ?? 'config'): void {
-  if (!config.server.tls) return;
+  const tls = config.server.tls;
+  if (tls) withTlsConfigErrors(source, () => readTlsFiles(tls));
+}
+
+/** Run `load` (reads server.tls files); a TlsFileError becomes a ConfigError naming the field. */
+export function withTlsConfigErrors<T>(source: string, load: () => T): T {
   try {
-    readTlsFiles(config.server.tls);
+    return load();
   } catch (err) {
     if (err instanceof TlsFileError) throw new ConfigError(source, [{ path: `server.tls.${err.field}`, message: err.message }]);
     throw err;
