@@ -12,6 +12,7 @@
 //    server is unreachable.
 import type { Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { withTimeout } from './timeout.js';
 
 export interface KubeMeta {
   name: string;
@@ -138,14 +139,7 @@ export class Informer<T extends KubeObject> {
 
   private async relist(): Promise<void> {
     // A hung API server must not hang the informer: give up, back off, retry.
-    let timer: NodeJS.Timeout | undefined;
-    const list = await Promise.race([
-      this.opts.list(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`list timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
-        timer.unref();
-      }),
-    ]).finally(() => clearTimeout(timer));
+    const list = await withTimeout(this.opts.list(), this.requestTimeoutMs, 'list');
     this.stats.lists++;
     const seen = new Set<string>();
     for (const obj of list.items ?? []) {

@@ -15,6 +15,7 @@ import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { ConfigError, resolveConfig } from '../config/load.js';
 import type { PolicySpec } from '../policy/schema.js';
 import type { KubeObject } from './informer.js';
+import { withTimeout } from './timeout.js';
 
 export const CRD = { group: 'zt-authz.io', version: 'v1alpha1', plural: 'zerotrustpolicies', kind: 'ZeroTrustPolicy', singular: 'zerotrustpolicy', shortNames: ['ztp'] } as const;
 
@@ -259,6 +260,7 @@ export class StatusWriter {
       await withTimeout(
         this.api.replaceNamespacedCustomObjectStatus({ group: CRD.group, version: CRD.version, plural: CRD.plural, namespace: ns, name: obj.metadata.name, body }),
         this.timeoutMs,
+        'status write',
       );
       this.stats.writes++;
       return true;
@@ -277,12 +279,3 @@ export class StatusWriter {
 
 /** Status writes give up after this long (then retry with backoff). */
 export const STATUS_WRITE_TIMEOUT_MS = 30_000;
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`status write timed out after ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
