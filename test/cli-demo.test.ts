@@ -2,15 +2,69 @@
 // stop with SIGTERM. Runs the compiled CLI as separate processes, like a user would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/app.js';
 import { CLI, runCli } from './helpers/cli.js';
-import { captureChild } from './helpers/capture.js';
+import { captureChild, captureChildOutput } from './helpers/capture.js';
 
+const ROOT = new URL('../../', import.meta.url).pathname;
+const sh = promisify(execFile);
 
+/** A labelled command: the comment line's promise (`allow`, or `deny <status> <reason>`) and the shell command under it. */
+interface Labelled { label: string; expect: { allow: true } | { allow: false; status: number; reason: string }; command: string }
+
+/**
+ * Pairs each `# allow…` / `# deny NNN reason…` comment (any case) with the command that follows it
+ * (joining `\` continuations), so the printed/documented promises can be run and checked.
+ */
+function labelledCommands(lines: string[]): Labelled[] {
+  const out: Labelled[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^\s*#\s*(allow|deny\s+(\d{3})\s+([a-z_]+))\b/i.exec(lines[i]!);
+    if (!m) continue;
+    let command = '';
+    let j = i + 1;
+    while (j < lines.length) {
+      const l = lines[j]!.trim();
+      j++;
+      if (l.endsWith('\\')) { command += l.slice(0, -1) + ' '; continue; }
+      command += l;
+      break;
+    }
+    const expect = m[2] ? { allow: false as const, status: Number(m[2]), reason: m[3]! } : { allow: true as const };
+    out.push({ label: lines[i]!.trim(), expect, command });
+  }
+  return out;
+}
+
+/** Runs each command in a shell from the repository root and checks it answers what its label says. */
+async function checkLabelled(cmds: Labelled[], env: NodeJS.ProcessEnv): Promise<void> {
+  for (const c of cmds) {
+    let code = 0;
+    let stdout = '';
+    try {
+      ({ stdout } = await sh('bash', ['-c', c.command], { cwd: ROOT, env, timeout: 20000 }));
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      code = e.code;
+      stdout = e.stdout + e.stderr;
+    }
+    captureChildOutput(`shell: ${c.label}`, stdout);
+    if (c.expect.allow) {
+      assert.equal(code, 0, `${c.label}\n${c.command}\n${stdout}`);
+      assert.match(stdout, /^ALLOW/, c.label);
+    } else {
+      assert.equal(code, 1, `${c.label}\n${c.command}\n${stdout}`);
+      const statusText = c.expect.status === 401 ? 'Unauthorized' : c.expect.status === 403 ? 'Forbidden' : String(c.expect.status);
+      assert.match(stdout, new RegExp(`^DENY ${statusText}`), `${c.label}\n${stdout}`);
+      assert.ok(stdout.includes(`"error":"${c.expect.reason}"`), `${c.label}: answered\n${stdout}`);
+    }
+  }
+}
 
 const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env, timeoutMs: 15000 });
 
@@ -19,7 +73,8 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
   const env = { ...process.env, ZT_AUTHZ_DEMO_DIR: dir };
   const grpc = `127.0.0.1:${await freePort()}`;
   const admin = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, [CLI, 'demo', '--grpc', grpc, '--admin', admin], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // From the repository root, like a user: the banner's commands use ./bin/zt-authz and a token path relative to it.
+  const child = spawn(process.execPath, [CLI, 'demo', '--grpc', grpc, '--admin', admin], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   captureChild('zt-authz demo', child, { stderr: { reason: 'the demo banner prints a ready-to-use token' } }); // log hygiene
   let stderr = '';
   let stdout = '';
@@ -64,6 +119,20 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     const metrics = await (await fetch(`http://${admin}/metrics`)).text();
     assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 1/);
     assert.match(metrics, /zt_authz_decisions_total\{decision="deny",reason="token_missing",policy=""\} 1/);
+
+    // Every labelled command the banner prints answers what its label says (a stale label fails here).
+    const printed = labelledCommands(stderr.split('\n'));
+    assert.equal(printed.length, 4, stderr);
+    await checkLabelled(printed, env);
+
+    // The README's "Two commands" block, pointed at this demo's ports and token file.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = /In a second terminal[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, 'README has the demo commands block');
+    const adapted = block.replaceAll('127.0.0.1:9191', grpc).replaceAll('127.0.0.1:9090', admin).replaceAll('.zt-authz-demo/token', join(dir, 'token'));
+    const documented = labelledCommands(adapted.split('\n'));
+    assert.equal(documented.length, 4, block);
+    await checkLabelled(documented, env);
 
     // audit records reach stdout as JSON lines, without the token
     assert.ok(!stdout.includes(token) && !stdout.includes(token.split('.')[2]!.slice(0, 20)));

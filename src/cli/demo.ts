@@ -60,7 +60,7 @@ export async function runDemo(args: string[]): Promise<number> {
     `  ${cli} send ${a} --path /api/orders --token "$(cat ${rel})"`,
     '  # deny 401 token_missing: no token',
     `  ${cli} send ${a} --path /api/orders`,
-    '  # deny 403 no_policy_matched: POST needs scope orders:write',
+    '  # deny 403 insufficient_scope: POST needs scope orders:write',
     `  ${cli} send ${a} --method POST --path /api/orders --token "$(cat ${rel})"`,
     '  # allow: mint a token that has the write scope',
     `  ${cli} send ${a} --method POST --path /api/orders --token "$(${cli} token --sub alice --scope 'orders:read orders:write')"`,
