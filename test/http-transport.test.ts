@@ -133,10 +133,10 @@ describe('HTTP transport', () => {
     });
 
     it('403: missing scope, DENY policy; the method and path are the original ones (prefix stripped, query ignored)', async () => {
-      const o = await envoyCheck(envoy, port, { method: 'POST', path: '/orders?dry=1', host: HOST, headers: { authorization: `Bearer ${readToken}` } });
-      assert.equal(o.kind, 'deny');
-      assert.equal((o as Extract<EnvoyOutcome, { kind: 'deny' }>).status, 403);
-      assert.ok(['insufficient_scope', 'no_policy_matched'].includes((JSON.parse((o as Extract<EnvoyOutcome, { kind: 'deny' }>).body) as { error: string }).error));
+      // A valid token that fails the ALLOW rule only on scope: 403 with the RFC 6750 scope challenge.
+      const d = assertDeny(await envoyCheck(envoy, port, { method: 'POST', path: '/orders?dry=1', host: HOST, headers: { authorization: `Bearer ${readToken}` } }), 403, 'insufficient_scope');
+      assert.match(d.clientHeaders['www-authenticate']!, /^Bearer .*error="insufficient_scope"/);
+      assert.match(d.clientHeaders['www-authenticate']!, /scope="orders:write"/);
       assertDeny(await envoyCheck(envoy, port, { method: 'GET', path: '/admin/users', host: HOST, headers: { authorization: `Bearer ${readToken}` } }), 403, 'policy_denied');
       const write = await idp.sign({ scope: 'orders:write' });
       assert.equal((await envoyCheck(envoy, port, { method: 'POST', path: '/orders?dry=1', host: HOST, headers: { authorization: `Bearer ${write}` } })).kind, 'allow');
@@ -313,6 +313,32 @@ describe('HTTP transport: fail closed without 5xx, source address, drain', () =>
         assert.equal(r.status, 403);
         assert.equal(body(r).error, 'malformed_request');
       }
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('configurable original-request headers: the named ones decide, the default X-Original-* are then ignored', async () => {
+    const t = await startTestApp({
+      policies: POLICIES,
+      http: { originalMethodHeader: 'X-Forwarded-Method', originalUriHeader: 'X-Forwarded-Uri', originalUrlHeader: 'X-Forwarded-Url' },
+    });
+    try {
+      const nginx = (headers: Array<[string, string]>) => send(t.app.httpPort, { path: '/nginx-auth', headers: [['host', HOST], ...headers] });
+      const ingress = (headers: Array<[string, string]>) => send(t.app.httpPort, { path: '/ingress-nginx-auth', headers: [['host', 'zt-authz.svc'], ...headers] });
+      assert.equal((await nginx([['x-forwarded-method', 'GET'], ['x-forwarded-uri', '/public/a']])).status, 200);
+      let r = await nginx([['x-forwarded-method', 'GET'], ['x-forwarded-uri', '/orders']]);
+      assert.equal(r.status, 401, 'URI from X-Forwarded-Uri (/orders needs a token)');
+      r = await nginx([['x-original-method', 'GET'], ['x-original-uri', '/public/a']]);
+      assert.equal(r.status, 403, 'the default headers are not read once others are configured');
+      assert.equal(body(r).error, 'malformed_request');
+      r = await nginx([['x-forwarded-method', 'GET'], ['x-original-uri', '/public/a']]);
+      assert.equal(body(r).error, 'malformed_request', 'a default URI header does not fill in for the configured one');
+
+      assert.equal((await ingress([['x-forwarded-method', 'GET'], ['x-forwarded-url', `https://${HOST}/public/doc`]])).status, 200);
+      r = await ingress([['x-original-method', 'GET'], ['x-original-url', `https://${HOST}/public/doc`]]);
+      assert.equal(r.status, 403);
+      assert.equal(body(r).error, 'malformed_request');
     } finally {
       await t.stop();
     }
