@@ -68,13 +68,16 @@ async function checkLabelled(cmds: Labelled[], env: NodeJS.ProcessEnv): Promise<
 
 const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env, timeoutMs: 15000 });
 
-test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM exits 0', { timeout: 60000 }, async () => {
+// About 20 CLI processes (each ~0.5 s idle, ~2 s on a loaded 2-core CI machine): a generous timeout.
+test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM exits 0', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'zt-demo-'));
   const env = { ...process.env, ZT_AUTHZ_DEMO_DIR: dir };
   const grpc = `127.0.0.1:${await freePort()}`;
   const admin = `127.0.0.1:${await freePort()}`;
+  // Every listener on a free port, so the test never collides with a running demo (or anything on 9192).
+  const http = `127.0.0.1:${await freePort()}`;
   // From the repository root, like a user: the banner's commands use ./bin/zt-authz and a token path relative to it.
-  const child = spawn(process.execPath, [CLI, 'demo', '--grpc', grpc, '--admin', admin], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'demo', '--grpc', grpc, '--http', http, '--admin', admin], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   captureChild('zt-authz demo', child, { stderr: { reason: 'the demo banner prints a ready-to-use token' } }); // log hygiene
   let stderr = '';
   let stdout = '';
@@ -91,11 +94,18 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     const token = readFileSync(join(dir, 'token'), 'utf8');
     assert.ok(stderr.includes(token), 'banner shows the ready token');
     assert.ok(stderr.includes(`send --addr ${grpc} --path /api/orders --token`), 'banner shows the allow command');
+    assert.match(stderr, new RegExp(`HTTP authz\\s+http://${http.replaceAll('.', '\\.')}\\s`), 'banner lists the HTTP authz address');
 
     const allow = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--token', token], env);
     assert.equal(allow.code, 0, allow.stdout + allow.stderr);
     assert.match(allow.stdout, /^ALLOW/);
-    assert.match(allow.stdout, /x-auth-subject: demo-user/);
+    assert.match(allow.stdout, /x-auth-subject: demo-user {2}\(append=false, OVERWRITE_IF_EXISTS_OR_ADD\)$/m);
+
+    // v2 has no append_action: `send --v2` shows what the answer has, never "undefined".
+    const allowV2 = await cli(['send', '--v2', '--addr', grpc, '--path', '/api/orders', '--token', token], env);
+    assert.equal(allowV2.code, 0, allowV2.stdout + allowV2.stderr);
+    assert.match(allowV2.stdout, /x-auth-subject: demo-user {2}\(append=false\)$/m);
+    assert.doesNotMatch(allowV2.stdout, /undefined/);
 
     const missing = await cli(['send', '--addr', grpc, '--path', '/api/orders'], env);
     assert.equal(missing.code, 1);
@@ -117,8 +127,15 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     assert.match(exp.stdout, /"error":"token_expired"/);
 
     const metrics = await (await fetch(`http://${admin}/metrics`)).text();
-    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 1/);
+    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 2/); // v3 + v2
     assert.match(metrics, /zt_authz_decisions_total\{decision="deny",reason="token_missing",policy=""\} 1/);
+
+    // The HTTP authz transport listens where --http said (Envoy http_service convention: the request's own method and path).
+    const viaHttp = await fetch(`http://${http}/api/orders`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(viaHttp.status, 200, await viaHttp.text());
+    const viaHttpNoToken = await fetch(`http://${http}/api/orders`);
+    assert.equal(viaHttpNoToken.status, 401);
+    await viaHttpNoToken.arrayBuffer();
 
     // Every labelled command the banner prints answers what its label says (a stale label fails here).
     const printed = labelledCommands(stderr.split('\n'));

@@ -3,11 +3,16 @@
 // token cache, JWKS rotation, metrics/audit and fail-closed behaviour.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { KeyObject, createHash, randomBytes, sign as cryptoSign } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CompactEncrypt, importJWK } from 'jose';
 import * as grpc from '@grpc/grpc-js';
 import type { CheckRequest, CheckResponse, HeaderValueOption } from '../src/transport/grpc/messages.js';
 import { AUTH_V2_SERVICE, AUTH_V3_SERVICE } from '../src/transport/grpc/protos.js';
-import { TestIdp, craftToken, generateTestKey, nowSeconds, publicKeyPem } from './helpers/idp.js';
+import { REASONS, REASON_CODES, type Reason } from '../src/decision/reasons.js';
+import { TestIdp, base64url, craftToken, generateTestKey, nowSeconds, publicKeyPem, type TestKey } from './helpers/idp.js';
+import { registerToken } from './helpers/capture.js';
 import {
   authV2Client,
   authV3Client,
@@ -97,6 +102,32 @@ function assertDenied(
   if (!opts.v2) assert.equal(res.dynamicMetadata?.fields?.reason?.stringValue, reason);
 }
 
+/**
+ * An RS256 compact JWS over exactly `header` and `payload`, signed with `key` by node:crypto, so
+ * headers jose's SignJWT refuses to produce (unknown `crit`, `b64: false`) still carry a genuine
+ * signature: the verifier must reject them for what they are, not for a bad signature.
+ */
+function signRawRs256(header: Record<string, unknown>, payload: Record<string, unknown>, key: TestKey): string {
+  const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
+  const sig = cryptoSign('sha256', Buffer.from(input), KeyObject.from(key.privateKey));
+  return registerToken(`${input}.${sig.toString('base64url')}`); // log hygiene: test/helpers/capture.ts
+}
+
+/** A plain HTTP server that answers every path with `body` and counts every request (an attacker's key server). */
+async function countingServer(body: string): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: () => requests,
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}
+
 /** No captured line holds a token, or any 20-char window of a token's payload or signature. */
 function assertNoTokenLeak(lines: readonly string[], tokens: Iterable<string>): void {
   const grams = new Set<string>();
@@ -129,6 +160,10 @@ describe('Check over gRPC against one issuer', () => {
   let t: TestApp;
   let v3: AuthClient;
   let v2: AuthClient;
+  /** The attacker's key (published under the IdP's real kid `rs1` by `attackerKeys`). */
+  let attackerKey: TestKey;
+  /** Where jku/x5u headers point: must never receive a request. */
+  let attackerKeys: Awaited<ReturnType<typeof countingServer>>;
   /** Every token offered to the main app (for the leak check). */
   const tokens = new Set<string>();
   /** Number of Check calls made against the main app (one audit record each). */
@@ -148,12 +183,15 @@ describe('Check over gRPC against one issuer', () => {
     await waitUntil(() => t.app.ready, 5000, 'main app ready');
     v3 = authV3Client(t.grpcPort);
     v2 = authV2Client(t.grpcPort);
+    attackerKey = await generateTestKey('rs1');
+    attackerKeys = await countingServer(JSON.stringify({ keys: [attackerKey.jwk] }));
   });
 
   after(async () => {
     closeAll(v3, v2);
     await t?.stop();
     await idp?.close();
+    await attackerKeys?.close();
   });
 
   describe('allow', () => {
@@ -226,8 +264,13 @@ describe('Check over gRPC against one issuer', () => {
       challenge?: Challenge;
       /** v2 has no headerMap (encode_raw_headers): skip the parity check. */
       v3Only?: boolean;
+      /** Extra checks once both Checks (v3 and v2) were answered. */
+      then?: () => void;
     }
     const now = nowSeconds();
+    /** Claims that would be allowed if the token's signature were accepted. */
+    const goodClaims = (): Record<string, unknown> => ({ iss: idp.issuer, sub: 'admin', aud: 'orders', iat: now, exp: now + 300 });
+    const noAttackerFetch = (): void => assert.equal(attackerKeys.requests(), 0, 'a header URL (jku/x5u) was dereferenced');
     const cases: Case[] = [
       { name: 'missing token', req: async () => ({}), reason: 'token_missing', challenge: 'none', grpcCode: 16 },
       { name: 'expired (beyond skew)', req: async () => ({ token: await sign({ iat: now - 600, exp: now - 120 }) }), reason: 'token_expired' },
@@ -281,6 +324,57 @@ describe('Check over gRPC against one issuer', () => {
         },
         reason: 'token_invalid_signature',
       },
+      // jwt-pitfalls #5: keys come from the issuer's configured JWKS only; header URLs are never fetched.
+      {
+        name: 'jku header → attacker JWKS (attacker key, real kid)',
+        req: async () => ({ token: await sign({ sub: 'admin' }, { key: attackerKey, kid: 'rs1', header: { jku: `${attackerKeys.url}/jwks.json` } }) }),
+        reason: 'token_invalid_signature',
+        then: noAttackerFetch,
+      },
+      {
+        name: 'x5u header → attacker URL (attacker key, real kid)',
+        req: async () => ({ token: await sign({ sub: 'admin' }, { key: attackerKey, kid: 'rs1', header: { x5u: `${attackerKeys.url}/cert.pem` } }) }),
+        reason: 'token_invalid_signature',
+        then: noAttackerFetch,
+      },
+      {
+        name: 'jku header with a kid we do not know (attacker key)',
+        req: async () => ({ token: await sign({ sub: 'admin' }, { key: attackerKey, kid: 'attacker-1', header: { jku: `${attackerKeys.url}/jwks.json` } }) }),
+        reason: 'token_unknown_key',
+        then: noAttackerFetch,
+      },
+      // #7: an unknown critical extension, validly signed by the issuer's own key.
+      {
+        name: 'crit ["x-foo"] (genuine signature)',
+        req: async () => ({ token: reg(signRawRs256({ alg: 'RS256', typ: 'JWT', kid: 'rs1', crit: ['x-foo'], 'x-foo': true }, goodClaims(), idp.key('rs1'))) }),
+        reason: 'token_malformed',
+      },
+      // #8: CVE-2022-21449 — r = s = 0 against the ES256 key.
+      {
+        name: 'psychic ES256 signature (64 zero bytes)',
+        req: async () => ({ token: reg(registerToken(craftToken({ alg: 'ES256', typ: 'JWT', kid: 'ec1' }, goodClaims(), base64url(new Uint8Array(64))))) }),
+        reason: 'token_invalid_signature',
+      },
+      // #21: a JWE anyone can encrypt to the issuer's public key carries no sender authentication.
+      {
+        name: 'five-segment JWE compact token (encrypted to the issuer key)',
+        req: async () => {
+          const { alg: _a, use: _u, kid: _k, ...pub } = idp.key('rs1').jwk;
+          const encKey = await importJWK(pub, 'RSA-OAEP-256');
+          const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(goodClaims())))
+            .setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: 'rs1', typ: 'JWT' })
+            .encrypt(encKey);
+          assert.equal(jwe.split('.').length, 5);
+          return { token: reg(registerToken(jwe)) };
+        },
+        reason: 'token_malformed',
+      },
+      // #23: b64:false — the payload segment is signed as raw bytes, yet it decodes to good claims.
+      {
+        name: 'b64:false with crit ["b64"] (genuine signature)',
+        req: async () => ({ token: reg(signRawRs256({ alg: 'RS256', kid: 'rs1', b64: false, crit: ['b64'] }, goodClaims(), idp.key('rs1'))) }),
+        reason: 'token_malformed',
+      },
       { name: 'oversize token (> 8 KiB)', req: async () => ({ token: await sign({ blob: 'x'.repeat(9000) }) }), reason: 'token_too_large' },
       {
         name: 'two Authorization values comma-joined (Envoy headers map)',
@@ -333,6 +427,7 @@ describe('Check over gRPC against one issuer', () => {
           assertDenied(r2, c.reason, { v2: true, ...(c.http ? { http: c.http } : {}), ...(c.challenge ? { challenge: c.challenge } : {}) });
           assert.equal(r2.status?.code, res.status?.code);
         }
+        c.then?.();
       });
     }
   });
@@ -434,6 +529,20 @@ describe('Check over gRPC against one issuer', () => {
       }
     });
 
+    it('every decision series pairs its reason with the right decision (allow reasons never as deny)', async () => {
+      const text = await fetchMetrics(t.adminPort);
+      const seen = new Set<string>();
+      for (const m of text.matchAll(/^zt_authz_decisions_total\{([^}]*)\} /gm)) {
+        const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+        const reason = labels.reason as Reason;
+        assert.ok(REASON_CODES.includes(reason), `unknown reason label ${labels.reason}`);
+        assert.equal(labels.decision, REASONS[reason].status === 200 ? 'allow' : 'deny', `series ${m[0]}`);
+        if (labels.policy === '') seen.add(reason);
+      }
+      // Pre-created from the start (rate() works from the first scrape), including the allow-only `observed`.
+      for (const reason of REASON_CODES) assert.ok(seen.has(reason), `series for ${reason} pre-created`);
+    });
+
     it('exactly one audit record per Check so far, every deny has a reason', async () => {
       const audit = t.audit();
       assert.equal(audit.length, checks, `audit records ${audit.length} vs Check calls ${checks}`);
@@ -454,6 +563,51 @@ describe('Check over gRPC against one issuer', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe('issuer confusion: two issuers, each verified only with its own key set', () => {
+  // jwt-pitfalls #16: the iss claim picks the issuer, and only that issuer's keys may verify.
+  // A key set shared across issuers (or a lookup by kid over all of them) would let B's keys
+  // vouch for tokens claiming to come from A.
+  it("iss=A signed by B's key → token_unknown_key (B's kid) / token_invalid_signature (A's kid); never OK", async () => {
+    const idpA = await TestIdp.start({ keys: [{ kid: 'a1' }] });
+    const idpB = await TestIdp.start({ keys: [{ kid: 'b1' }] });
+    const t = await startTestApp({ issuers: [issuerConfig(idpA), issuerConfig(idpB)], policies: POLICIES });
+    const v3 = authV3Client(t.grpcPort);
+    const v2 = authV2Client(t.grpcPort);
+    const tokens: string[] = [];
+    const sign = async (idp: TestIdp, claims: Record<string, unknown>, opts: Parameters<TestIdp['sign']>[1] = {}): Promise<string> => {
+      const tok = await idp.sign(claims, opts);
+      tokens.push(tok);
+      return tok;
+    };
+    try {
+      await waitUntil(() => t.app.ready, 5000, 'both issuers loaded');
+      // Both issuers verify their own tokens, so the denials below are about the key, not a dead issuer.
+      assertAllowed(await check(v3, checkRequest({ token: await sign(idpA, {}) })), 'A');
+      assertAllowed(await check(v3, checkRequest({ token: await sign(idpB, {}) })), 'B');
+
+      const confused: Array<[string, string, string]> = [
+        ["iss=A, B's key, B's kid", await sign(idpB, { iss: idpA.issuer, sub: 'admin' }), 'token_unknown_key'],
+        ["iss=B, A's key, A's kid", await sign(idpA, { iss: idpB.issuer, sub: 'admin' }), 'token_unknown_key'],
+        ["iss=A, B's key, A's kid", await sign(idpB, { iss: idpA.issuer, sub: 'admin' }, { kid: 'a1' }), 'token_invalid_signature'],
+      ];
+      for (const [name, token, reason] of confused) {
+        const r3 = await check(v3, checkRequest({ token }));
+        const r2 = await check(v2, checkRequest({ token }));
+        assert.equal(r3.status?.message, reason, `${name} (v3)`);
+        assert.equal(r2.status?.message, reason, `${name} (v2)`);
+        assertDenied(r3, reason, { grpcCode: 16 });
+        assertDenied(r2, reason, { v2: true });
+      }
+      assertNoTokenLeak(t.lines, tokens);
+    } finally {
+      closeAll(v3, v2);
+      await t.stop();
+      await idpA.close();
+      await idpB.close();
+    }
+  });
+});
 
 describe('forwardOriginalToken: true', () => {
   it('keeps the Authorization header upstream but still strips unset identity headers', async () => {

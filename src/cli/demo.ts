@@ -15,9 +15,14 @@ import { runUntilSignal } from './lifecycle.js';
 export async function runDemo(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { grpc: { type: 'string', default: '127.0.0.1:9191' }, admin: { type: 'string', default: '127.0.0.1:9090' } },
+    options: {
+      grpc: { type: 'string', default: '127.0.0.1:9191' },
+      admin: { type: 'string', default: '127.0.0.1:9090' },
+      // Every listener the demo opens is movable, so a busy default port never blocks `npm start`.
+      http: { type: 'string', default: '127.0.0.1:9192' },
+    },
   });
-  const addrs = { grpc: values.grpc!, admin: values.admin! };
+  const addrs = { grpc: values.grpc!, admin: values.admin!, http: values.http! };
   const dir = demoDir();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const key = await loadOrCreateDemoKey(dir);
@@ -47,6 +52,7 @@ export async function runDemo(args: string[]): Promise<number> {
     '',
     'zt-authz demo is running (Ctrl-C to stop)',
     `  gRPC ext_authz  ${addrs.grpc}   envoy.service.auth.v3.Authorization/Check (and v2)`,
+    `  HTTP authz      http://${addrs.http}   Envoy http_service, nginx auth_request (/nginx-auth), ingress-nginx auth-url (/ingress-nginx-auth)`,
     `  admin           http://${addrs.admin}   /metrics /healthz /readyz /.well-known/jwks.json`,
     `  issuer          ${issuer}   audience "${DEMO_AUDIENCE}", RS256, OIDC discovery`,
     `  policies        block-admin (DENY /admin*), api-read (GET /api/*), api-write (POST/PUT/DELETE /api/* with scope orders:write)`,

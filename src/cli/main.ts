@@ -26,7 +26,7 @@ Usage:
   zt-authz validate FILE                check a config file (schema + policies); exit 1 on errors
   zt-authz check --config FILE --request REQ.(json|yaml) [--token T] [--json]
                                         one offline decision with a trace of every policy
-  zt-authz demo [--grpc H:P] [--admin H:P]
+  zt-authz demo [--grpc H:P] [--http H:P] [--admin H:P]
                                         run on the built-in demo config (npm start)
   zt-authz token [--sub S] [--scope "a b"] [--aud A] [--ttl SECONDS] [--claim k=v]...
                  [--key PRIVATE_JWK_FILE --iss ISSUER]

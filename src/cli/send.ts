@@ -2,7 +2,7 @@
 // Envoy would and prints the decision. Exit 0 = allowed, 1 = denied, 2 = error.
 import * as grpc from '@grpc/grpc-js';
 import { AuthV2Client, AuthV3Client } from '../transport/grpc/protos.js';
-import type { CheckRequest, CheckResponse } from '../transport/grpc/messages.js';
+import type { CheckRequest, CheckResponse, HeaderValueOption } from '../transport/grpc/messages.js';
 
 export interface SendOptions {
   addr: string;
@@ -60,7 +60,7 @@ export async function send(o: SendOptions): Promise<number> {
 function printResponse(res: CheckResponse): void {
   if (res.status?.code === 0) {
     console.log('ALLOW');
-    for (const h of res.okResponse?.headers ?? []) console.log(`  upstream header set: ${h.header?.key}: ${h.header?.value}  (append=${h.append?.value}, ${h.appendAction})`);
+    for (const h of res.okResponse?.headers ?? []) console.log(`  upstream header set: ${h.header?.key}: ${h.header?.value}${appendSemantics(h)}`);
     for (const h of res.okResponse?.headersToRemove ?? []) console.log(`  upstream header removed: ${h}`);
     return;
   }
@@ -69,4 +69,12 @@ function printResponse(res: CheckResponse): void {
   console.log(`DENY ${typeof code === 'string' ? code : ''} (grpc status ${res.status?.code}: ${res.status?.message})`);
   for (const h of d?.headers ?? []) console.log(`  ${h.header?.key}: ${h.header?.value}`);
   if (d?.body) console.log(`  body: ${d.body}`);
+}
+
+/** `  (append=false, OVERWRITE_IF_EXISTS_OR_ADD)`: only the fields the answer has (v2 has no append_action). */
+function appendSemantics(h: HeaderValueOption): string {
+  const parts: string[] = [];
+  if (h.append?.value != null) parts.push(`append=${h.append.value}`);
+  if (h.appendAction != null) parts.push(String(h.appendAction));
+  return parts.length ? `  (${parts.join(', ')})` : '';
 }

@@ -5,6 +5,8 @@ import { DEMO_AUDIENCE } from './keys.js';
 export interface DemoAddresses {
   grpc: string;
   admin: string;
+  /** HTTP authz transport (Envoy http_service, nginx auth_request). */
+  http: string;
 }
 
 export function demoIssuer(addrs: DemoAddresses): string {
@@ -14,7 +16,7 @@ export function demoIssuer(addrs: DemoAddresses): string {
 export function demoConfig(addrs: DemoAddresses): Record<string, unknown> {
   const issuer = demoIssuer(addrs);
   return {
-    server: { grpc: addrs.grpc, admin: addrs.admin, http: '127.0.0.1:9192', drainSeconds: 2, readyTimeoutSeconds: 10 },
+    server: { grpc: addrs.grpc, admin: addrs.admin, http: addrs.http, drainSeconds: 2, readyTimeoutSeconds: 10 },
     issuers: [
       {
         issuer,

@@ -1,7 +1,7 @@
 // Prometheus metrics (contract: names in DESIGN.md "Observability"). One registry per app
 // instance so several servers can live in one process (tests) without clashing.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { REASON_CODES } from '../decision/reasons.js';
+import { REASONS, REASON_CODES } from '../decision/reasons.js';
 import { VERSION } from '../version.js';
 
 export class Metrics {
@@ -104,7 +104,9 @@ export class Metrics {
     this.policyReload.inc({ result: 'error' }, 0);
     for (const [log, reason] of [['audit', 'buffer_full'], ['ops', 'buffer_full'], ['ops', 'rate_limited']] as const) this.logDropped.inc({ log, reason }, 0);
     for (const transport of ['grpc-v3', 'grpc-v2', 'http']) this.shed.inc({ transport }, 0);
-    // Pre-create the common deny/allow series so rate() works from the first scrape.
-    for (const reason of REASON_CODES) this.decisions.inc({ decision: reason === 'allowed' ? 'allow' : 'deny', reason, policy: '' }, 0);
+    // Pre-create the common deny/allow series so rate() works from the first scrape. The
+    // decision label follows the reason's status (allow reasons answer 200, e.g. `observed`), so
+    // no pre-created series pairs a reason with a decision it can never be counted under.
+    for (const reason of REASON_CODES) this.decisions.inc({ decision: REASONS[reason].status === 200 ? 'allow' : 'deny', reason, policy: '' }, 0);
   }
 }
