@@ -43,11 +43,20 @@ export async function valuesSchema() {
   const port = int(1, 65535);
   const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
   const anyObject = { type: 'object' };
-  const list = (items) => ({ type: 'array', items });
+  const list = (items, extra = {}) => ({ type: 'array', items, ...extra });
   const quantity = { type: ['string', 'number'] };
   const resources = obj({ requests: { type: 'object', additionalProperties: quantity }, limits: { type: 'object', additionalProperties: quantity } });
   const dnsLabel = str({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 });
   const dnsSubdomain = str({ pattern: '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$', maxLength: 253 });
+  const labelSelector = obj({
+    matchLabels: stringMap,
+    matchExpressions: list(obj({ key: str({ minLength: 1 }), operator: { enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] }, values: list(str()) }, { required: ['key', 'operator'] })),
+  });
+  // A NetworkPolicyPeer: at least one of its fields (an empty peer is no restriction at all).
+  const peer = obj(
+    { podSelector: labelSelector, namespaceSelector: labelSelector, ipBlock: obj({ cidr: str({ minLength: 1 }), except: list(str({ minLength: 1 })) }, { required: ['cidr'] }) },
+    { minProperties: 1, description: 'NetworkPolicyPeer: podSelector and/or namespaceSelector, or ipBlock' },
+  );
 
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -85,7 +94,7 @@ export async function valuesSchema() {
       affinity: anyObject,
       priorityClassName: str(),
       serviceAccount: obj({ create: bool, name: str(), annotations: stringMap }),
-      rbac: obj({ create: bool, secrets: bool }),
+      rbac: obj({ create: bool }),
       metrics: obj({
         serviceMonitor: obj({
           enabled: { oneOf: [{ type: 'boolean' }, { type: 'string', enum: ['auto'] }], description: 'auto: when the monitoring.coreos.com/v1 API exists' },
@@ -94,9 +103,21 @@ export async function valuesSchema() {
         }),
         scrapeAnnotations: bool,
       }),
-      networkPolicy: obj({ enabled: bool, authzFrom: list(anyObject), metricsFrom: list(anyObject), webhookFrom: list(anyObject) }),
+      networkPolicy: obj(
+        {
+          enabled: bool,
+          authzFrom: list(peer, { description: 'who may call the authz ports; at least one peer when enabled (no peers would admit every source)' }),
+          metricsFrom: list(peer),
+          webhookFrom: list(peer, { description: 'empty: any source (API server addresses differ per cluster)' }),
+        },
+        {
+          // Required and non-empty when the policy is rendered: an empty or missing `from` opens the authz ports to everyone.
+          if: { properties: { enabled: { const: true } }, required: ['enabled'] },
+          then: { required: ['authzFrom'], properties: { authzFrom: { minItems: 1 } } },
+        },
+      ),
       sidecar: obj({
-        namespaces: list(dnsLabel),
+        namespaces: list(dnsLabel, { uniqueItems: true, description: 'namespaces whose annotated pods get zt-authz and its ConfigMap; at least one in sidecar mode' }),
         configMapName: inject.configMap,
         config: configFor('sidecar'),
         ports: obj({ grpc: port, http: port, admin: port }, { required: ['grpc', 'http', 'admin'] }),
@@ -123,6 +144,10 @@ export async function valuesSchema() {
       }),
       test: obj({ image: str({ minLength: 1 }), runAsUser: int(1) }),
     },
+    // Sidecar mode needs sidecar.namespaces: without it the webhook matches every namespace (every
+    // pod CREATE before Kubernetes 1.28, failurePolicy Fail) and no sidecar ConfigMap is rendered.
+    if: { properties: { mode: { const: 'sidecar' } }, required: ['mode'] },
+    then: { required: ['sidecar'], properties: { sidecar: { required: ['namespaces'], properties: { namespaces: { minItems: 1 } } } } },
   };
 }
 

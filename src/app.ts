@@ -156,7 +156,10 @@ export class App {
   }
 
   private issuerKeys(iss: ResolvedIssuer): IssuerKeys {
+    // kubernetes.* is restart-only: a reload cannot add the API client a jwksSecret issuer needs.
+    if (iss.keySource.kind === 'secret' && !this.k8s) throw new Error(`issuer ${iss.issuer}: jwksSecret needs kubernetes.enabled at start (restart to apply)`);
     const keys = buildIssuerKeys(iss, {
+      ...(this.k8s ? { secrets: this.k8s.secrets } : {}),
       onFetch: (e) => {
         this.metrics.jwksRefresh.inc({ issuer: e.issuer, result: e.result, trigger: e.trigger });
         this.metrics.jwksFetchDuration.observe({ issuer: e.issuer }, e.durationMs / 1000);
@@ -165,8 +168,9 @@ export class App {
         else this.logger.debug({ issuer: e.issuer, trigger: e.trigger, keys: e.keys }, 'JWKS fetched');
         this.health.update();
       },
-      onKeysChanged: (kids) => {
-        this.snapshot?.authenticator.onKeysChanged(iss.issuer, kids);
+      onKeysChanged: (kids, unchanged) => {
+        // Only kids whose keys did not change keep their cached verifications (revocation by new material under the same kid included).
+        this.snapshot?.authenticator.onKeysChanged(iss.issuer, unchanged);
         this.logger.info({ issuer: iss.issuer, keys: kids.size }, 'issuer key set changed');
       },
       ...(this.opts.jwksClock ? { clock: this.opts.jwksClock } : {}),
@@ -205,6 +209,8 @@ export class App {
         },
       });
       manager.attachKubernetes(this.k8s);
+      const workloads = this.k8s.workloads;
+      if (workloads) this.metrics.dryRunPodsSource = () => workloads.dryRunPods();
     }
     manager.initial();
 

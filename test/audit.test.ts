@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuditLog } from '../src/observe/audit.js';
 import { createAuditLogger } from '../src/observe/log.js';
-import { deny } from '../src/decision/decide.js';
+import { deny, decide } from '../src/decision/decide.js';
 import type { CheckInput, Decision } from '../src/decision/types.js';
+import { resolveConfig } from '../src/config/load.js';
+import { buildSnapshot } from '../src/config/snapshot-builder.js';
 
 function capture() {
   const lines: string[] = [];
@@ -44,4 +46,38 @@ test('disabled audit writes nothing', () => {
   const { lines, logger } = capture();
   new AuditLog(logger, { enabled: false, allowSampleRate: 1 }).record('grpc-v3', input, deny('policy_denied', 'x', undefined), 0);
   assert.equal(lines.length, 0);
+});
+
+test('observe mode: would-be denies are never sampled out; plain allows are', async () => {
+  // Real decisions: observe mode everywhere, one ALLOW for GET /api/orders, a dry-run DENY.
+  const config = resolveConfig({
+    mode: { default: 'observe' },
+    policies: [
+      { name: 'allow-orders', action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'], paths: ['/api/orders', '/api/orders/export'] } }] }] },
+      { name: 'deny-export', action: 'DENY', dryRun: true, rules: [{ to: [{ operation: { paths: ['/api/orders/export'] } }] }] },
+    ],
+  });
+  const snap = buildSnapshot(config, new Map(), { cacheHit() {}, cacheMiss() {} }, 1);
+  const req = (path: string): CheckInput => ({ ...input, requestId: path, path, query: '', headers: {} });
+  const plain = await decide(req('/api/orders'), snap);
+  const wouldDeny = await decide(req('/admin'), snap);
+  const dryRunDeny = await decide(req('/api/orders/export'), snap);
+  assert.equal(plain.allow, true);
+  assert.equal(plain.wouldDecide, undefined);
+  assert.equal(wouldDeny.allow, true, 'observe mode lets it through');
+  assert.equal(wouldDeny.wouldDecide?.allow, false);
+  assert.equal(dryRunDeny.allow, true);
+  assert.equal(dryRunDeny.dryRun?.allow, false);
+
+  const { lines, logger } = capture();
+  let draws = 0;
+  const audit = new AuditLog(logger, { enabled: true, allowSampleRate: 0, random: () => (draws++, 0) });
+  for (const d of [plain, wouldDeny, dryRunDeny, plain]) audit.record('grpc-v3', req(d === plain ? '/api/orders' : d === wouldDeny ? '/admin' : '/api/orders/export'), d, 0.001);
+  const recs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(recs.map((r) => r.path), ['/admin', '/api/orders/export'], 'plain allows sampled out at rate 0, would-be denies kept');
+  assert.equal(recs[0]!.decision, 'allow');
+  assert.equal(recs[0]!.reason, 'observed');
+  assert.deepEqual(recs[0]!.would_decide, { decision: 'deny', reason: 'no_policy_matched', status: 403 });
+  assert.deepEqual(recs[1]!.dry_run, { decision: 'deny', reason: 'policy_denied', policy: 'deny-export' });
+  assert.equal(draws, 2, 'only the plain allows drew a sample');
 });

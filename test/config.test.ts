@@ -96,7 +96,7 @@ policies:
   - name: bad
     rules:
       - from: [{ source: { ipBlocks: ["10.0.0.0/33", "not-an-ip"] } }, { source: {} }]
-        to: [{ operation: { paths: ["/a/{**}/b", "/a/x{*}"], ports: ["http"] } }]
+        to: [{ operation: { paths: ["/a/{**}/{*}", "/a/x{*}"], ports: ["http"] } }]
         when: [{ key: "source.ipp", values: ["1.2.3.4"] }, { key: "request.auth.claims[scope]", values: [] }]
 `);
   assert.deepEqual(got.sort(), [
@@ -109,6 +109,70 @@ policies:
     'policies[0].rules[0].when[0].key: unknown key "source.ipp"; supported: ' + WHEN_KEYS.join(', ') + ' (policy "bad")',
     'policies[0].rules[0].when[1].values: must not be empty (policy "bad")',
   ].sort());
+});
+
+test('combinations Istio rejects are reported (ValidateAuthorizationPolicy, CheckServiceAccount, CheckValidPathTemplate)', () => {
+  const got = problems(`
+policies:
+  - name: empty-lists
+    rules:
+      - { from: [], to: [{ operation: { paths: ["/a"] } }] }
+      - { from: [{ source: { namespaces: [shop] } }], to: [] }
+  - name: sa-mixed
+    namespace: shop
+    rules:
+      - from:
+          - { source: { serviceAccounts: [shop/a], namespaces: [shop] } }
+          - { source: { serviceAccounts: [shop/a], principals: ["cluster.local/ns/shop/sa/a"], notNamespaces: [dev] } }
+          - { source: { serviceAccounts: [shop/a], notPrincipals: ["*"] } }
+  - name: sa-form
+    rules:
+      - from: [{ source: { serviceAccounts: ["shop/*", "a/b/c", "/x", "y/", "bare"] } }]
+        when: [{ key: source.serviceAccount, values: ["*"] }]
+  - name: deny-no-rules
+    action: DENY
+  - name: selector-wildcard
+    selector: { matchLabels: { app: "orders*" } }
+    rules: [{}]
+  - name: literal-after-any
+    rules: [{ to: [{ operation: { paths: ["/a//{*}", "/a=b/{*}"] } }] }]
+`);
+  assert.deepEqual(got.sort(), [
+    'policies[0].rules[0].from: must not be empty (omit the field to place no constraint) (policy "empty-lists")',
+    'policies[0].rules[1].to: must not be empty (omit the field to place no constraint) (policy "empty-lists")',
+    'policies[1].rules[0].from[0].source.serviceAccounts: cannot be combined with namespaces in one source (Istio rejects it); use separate sources (policy "sa-mixed")',
+    'policies[1].rules[0].from[1].source.serviceAccounts: cannot be combined with principals, notNamespaces in one source (Istio rejects it); use separate sources (policy "sa-mixed")',
+    'policies[1].rules[0].from[2].source.serviceAccounts: cannot be combined with notPrincipals in one source (Istio rejects it); use separate sources (policy "sa-mixed")',
+    'policies[2].rules[0].from[0].source.serviceAccounts[0]: "shop/*": wildcards are not allowed in service accounts (policy "sa-form")',
+    'policies[2].rules[0].from[0].source.serviceAccounts[1]: "a/b/c": expected "namespace/serviceAccount" or "serviceAccount" (policy "sa-form")',
+    'policies[2].rules[0].from[0].source.serviceAccounts[2]: "/x": expected "namespace/serviceAccount" or "serviceAccount" (policy "sa-form")',
+    'policies[2].rules[0].from[0].source.serviceAccounts[3]: "y/": expected "namespace/serviceAccount" or "serviceAccount" (policy "sa-form")',
+    'policies[2].rules[0].from[0].source.serviceAccounts[4]: "bare": a policy without namespace needs "namespace/serviceAccount" (policy "sa-form")',
+    'policies[2].rules[0].when[0].values[0]: "*": wildcards are not allowed in service accounts (policy "sa-form")',
+    'policies[3].rules: a DENY policy without `rules` never matches, and Istio rejects it; add `rules: [{}]` to deny every request in its scope (policy "deny-no-rules")',
+    'policies[4].selector.matchLabels.app: wildcard not supported in a selector ("app=orders*") (policy "selector-wildcard")',
+    'policies[5].rules[0].to[0].operation.paths[0]: segment "": a template literal may only use RFC 3986 path characters except "*" and "=" (and no empty segment) (policy "literal-after-any")',
+    'policies[5].rules[0].to[0].operation.paths[1]: segment "a=b": a template literal may only use RFC 3986 path characters except "*" and "=" (and no empty segment) (policy "literal-after-any")',
+  ].sort());
+  const many = Array.from({ length: 17 }, (_, i) => `shop/sa${i}`);
+  assert.deepEqual(problems(JSON.stringify({ policies: [{ name: 'many', rules: [{ from: [{ source: { serviceAccounts: many } }] }] }] })), [
+    'policies[0].rules[0].from[0].source.serviceAccounts: may not have more than 16 values (Istio\'s limit) (policy "many")',
+  ]);
+  // What Istio accepts stays valid: a bare service account in a namespaced policy, separate
+  // sources for service accounts and namespaces, AUDIT or ALLOW without rules, DENY with rules: [],
+  // literals after {**}, a trailing slash after a template.
+  assert.deepEqual(problems(`
+policies:
+  - name: ok
+    namespace: shop
+    rules:
+      - from: [{ source: { serviceAccounts: [frontend, web/gw] } }, { source: { namespaces: [web] } }]
+        to: [{ operation: { paths: ["/docs/{**}/edit", "/u/{*}/"] } }]
+        when: [{ key: source.serviceAccount, values: [frontend] }]
+  - { name: audit-nothing, action: AUDIT }
+  - { name: allow-nothing }
+  - { name: deny-nothing, action: DENY, rules: [] }
+`), []);
 });
 
 test('demo config written by the CLI is valid YAML for the same schema', () => {

@@ -93,3 +93,10 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
 test('the conformance suite has at least 80 cases', () => {
   assert.ok(total >= 80, `only ${total} cases`);
 });
+
+test('the README states the current number of conformance cases', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const stated = /test\/conformance\/\)[^\n]*\n(\d+) request → decision cases/.exec(readme);
+  assert.ok(stated, 'README: "<n> request → decision cases" after the test/conformance/ link');
+  assert.equal(Number(stated[1]), total, `README says ${stated[1]} cases; the suite has ${total}`);
+});

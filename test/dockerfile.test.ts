@@ -5,13 +5,14 @@
 //  3. an emulation of the build: the `build` stage's compile RUN (dev dependencies from the
 //     repository's node_modules, which `npm ci` made from the same lockfile), the `deps` stage's
 //     RUN as written (`npm ci --omit=dev`), then the runtime stage's COPYs into a fresh
-//     directory; that tree is started with the image's ENTRYPOINT and answers a real gRPC Check.
+//     directory; that tree, made read-only (readOnlyRootFilesystem) and run as the image's USER
+//     when the tests run as root, is started with the image's ENTRYPOINT and answers a gRPC Check.
 //     So no dev dependency is needed at run time, and the COPY set is complete.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -167,10 +168,25 @@ test('.dockerignore: the build context holds what the Dockerfile copies and noth
 
 const work = mkdtempSync(join(tmpdir(), 'zt-docker-'));
 let child: ChildProcess | undefined;
+/** The runtime tree while it is read-only (made writable again before it is removed). */
+let readOnlyRoot: string | undefined;
 after(() => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
+  if (readOnlyRoot) setTreeWritable(readOnlyRoot, true);
   rmSync(work, { recursive: true, force: true });
 });
+
+/**
+ * chmod a-w (or back to u+w) over a tree, like a read-only root filesystem. Symlinks are left
+ * alone: chmod would follow them (npm's node_modules/.bin links point inside the tree anyway).
+ */
+function setTreeWritable(root: string, writable: boolean): void {
+  const st = lstatSync(root);
+  if (st.isSymbolicLink()) return;
+  const mode = st.mode & 0o7777;
+  chmodSync(root, writable ? mode | 0o200 : mode & ~0o222);
+  if (st.isDirectory()) for (const name of readdirSync(root)) setTreeWritable(join(root, name), writable);
+}
 
 /** Copy `src` (file or directory) to `dest` with Docker COPY semantics for our simple cases. */
 function dockerCopy(src: string, dest: string, contextRel?: string): void {
@@ -235,7 +251,7 @@ async function emulateStage(stage: Stage, runFilter: (run: string, cwd: string) 
   return { root, cwd, env };
 }
 
-test('emulated image build: compile, production-only npm ci, then the runtime tree serves a real gRPC Check', { timeout: 150_000 }, async () => {
+test('emulated image build: compile, production-only npm ci, then the read-only runtime tree serves a real gRPC Check', { timeout: 150_000 }, async () => {
   // build stage, with two stand-ins that keep this test fast: `npm ci` (dev dependencies) is the
   // repository's node_modules (made by `npm ci` from the same lockfile), and the compiler output
   // is the repository's dist/src (compiled by `npm test`'s pretest from the same sources). The
@@ -287,10 +303,21 @@ test('emulated image build: compile, production-only npm ci, then the runtime tr
     }),
   );
 
+  // readOnlyRootFilesystem: the whole runtime tree loses its write bits. Root ignores them, so
+  // under root the process runs as the image's USER, as in the cluster.
+  readOnlyRoot = rt.root;
+  setTreeWritable(rt.root, false);
+  chmodSync(work, 0o755); // mkdtemp's 0700 would keep that user from the tree and the config
+  const [uid, gid] = runtime.instrs.filter((i) => i.cmd === 'USER').at(-1)!.text.split(':').map(Number);
+  const asImageUser = process.getuid?.() === 0 ? { uid: uid!, gid: gid ?? uid! } : {};
+  const write = spawnSync(process.execPath, ['-e', 'require("node:fs").writeFileSync(process.argv[1], "x")', join(rt.cwd, 'dist', 'written-at-run-time')], { ...asImageUser, encoding: 'utf8', timeout: 10_000 });
+  assert.notEqual(write.status, 0, 'the emulated root filesystem is really read-only for the process');
+  assert.match(write.stderr, /EACCES|EROFS|EPERM/);
+
   // Start it the way the image does: ENTRYPOINT (node → this node binary) + our args for CMD.
   const ep = jsonArray(runtime.instrs.filter((i) => i.cmd === 'ENTRYPOINT').at(-1)!.text);
   const stderr: string[] = [];
-  child = spawn(process.execPath, [...ep.slice(1), '--config', configFile], { cwd: rt.cwd, env: { PATH: process.env.PATH ?? '', ...rt.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  child = spawn(process.execPath, [...ep.slice(1), '--config', configFile], { ...asImageUser, cwd: rt.cwd, env: { PATH: process.env.PATH ?? '', ...rt.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   captureChild('zt-authz serve (image)', child); // log hygiene
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));

@@ -130,7 +130,11 @@ function assertLeastPrivilegeRbac(objs: K8sObject[]): K8sObject[] {
   const rules = roles.flatMap((r) => r.rules as K8sObject[]);
   for (const r of rules) {
     for (const field of ['apiGroups', 'resources', 'verbs']) assert.ok(!(r[field] as string[]).includes('*'), `no * in ${field}: ${JSON.stringify(r)}`);
-    assert.equal(r.resourceNames, undefined);
+    // Secrets only by name (issuers[].jwksSecret); every other rule covers its whole kind.
+    if ((r.resources as string[]).includes('secrets')) {
+      assert.deepEqual(r.resources, ['secrets'], 'secrets in a rule of their own');
+      assert.ok(Array.isArray(r.resourceNames) && r.resourceNames.length > 0, `secrets only with resourceNames: ${JSON.stringify(r)}`);
+    } else assert.equal(r.resourceNames, undefined);
     assert.equal(r.nonResourceURLs, undefined);
     for (const verb of r.verbs as string[]) {
       if (verb === 'update') assert.deepEqual(r.resources, ['zerotrustpolicies/status'], 'the only write: ZeroTrustPolicy status');
@@ -222,7 +226,7 @@ test('central mode: the objects, hardened pods, probes, ports, selectors, least-
   assert.equal(testPod.spec.restartPolicy, 'Never');
 });
 
-test('central mode variants: fixed replicas (no PDB for one), namespaced Roles, Secrets opt-in, no Kubernetes integration', { skip }, () => {
+test('central mode variants: fixed replicas (no PDB for one), namespaced Roles, Secrets only by name, no Kubernetes integration', { skip }, () => {
   let objs = render({ autoscaling: { enabled: false }, replicaCount: 1 });
   assert.equal(one(objs, 'Deployment').spec.replicas, 1);
   assert.equal(ofKind(objs, 'HorizontalPodAutoscaler').length, 0);
@@ -230,12 +234,33 @@ test('central mode variants: fixed replicas (no PDB for one), namespaced Roles, 
   objs = render({ autoscaling: { enabled: false }, replicaCount: 3 });
   assert.equal(one(objs, 'PodDisruptionBudget').spec.maxUnavailable, 1);
 
-  objs = render({ config: { kubernetes: { enabled: true, namespaces: ['shop', 'payments'] } }, rbac: { secrets: true } });
+  objs = render({ config: { kubernetes: { enabled: true, namespaces: ['shop', 'payments'] } } });
   assert.equal(ofKind(objs, 'ClusterRole').length, 0, 'namespaced: no ClusterRole');
   assert.deepEqual(ofKind(objs, 'Role').map((r) => r.metadata.namespace), ['shop', 'payments']);
   assert.deepEqual(ofKind(objs, 'RoleBinding').map((r) => r.metadata.namespace), ['shop', 'payments']);
+  assert.ok(!assertLeastPrivilegeRbac(objs).some((r) => r.resources.includes('secrets')), 'no Secret access unless an issuer names one');
+  configOf(one(objs, 'ConfigMap'));
+
+  // issuers[].jwksSecret: a Role per Secret namespace (default: the release namespace) naming only those Secrets.
+  const secretIssuers = [
+    { issuer: 'https://a.example', jwksSecret: { name: 'a-keys' } },
+    { issuer: 'https://b.example', jwksSecret: { name: 'b-keys', namespace: 'idp', key: 'keys' } },
+    { issuer: 'https://c.example', jwksSecret: { name: 'a-keys', key: 'other' } },
+    { issuer: 'https://d.example', jwksUri: 'https://d.example/jwks' },
+  ];
+  objs = render({ config: { kubernetes: { enabled: true }, issuers: secretIssuers } });
   const rules = assertLeastPrivilegeRbac(objs);
-  assert.ok(rules.some((r) => r.resources.includes('secrets') && r.verbs.join() === 'get,list,watch'), 'secrets: read-only when enabled');
+  const secretRoles = ofKind(objs, 'Role').filter((r) => (r.rules as K8sObject[]).some((x) => x.resources.includes('secrets')));
+  assert.deepEqual(
+    secretRoles.map((r) => [r.metadata.namespace, r.rules]),
+    [
+      ['idp', [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['b-keys'], verbs: ['get', 'list', 'watch'] }]],
+      [NS, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['a-keys'], verbs: ['get', 'list', 'watch'] }]],
+    ],
+  );
+  assert.deepEqual(ofKind(objs, 'RoleBinding').map((b) => [b.metadata.namespace, b.roleRef.name]), secretRoles.map((r) => [r.metadata.namespace, r.metadata.name]));
+  assert.equal(rules.filter((r) => r.resources.includes('secrets')).length, 2);
+  assert.ok(!(one(objs, 'ClusterRole').rules as K8sObject[]).some((r) => r.resources.includes('secrets')), 'no cluster-wide Secret access');
   configOf(one(objs, 'ConfigMap'));
 
   objs = render({ config: { kubernetes: { enabled: true, watchPods: false, writeStatus: false } } });
@@ -466,5 +491,106 @@ test('sidecar mode end to end: zt-authz serves the webhook with the certificate 
   } finally {
     await app?.shutdown();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The pod-template annotation that rolls the Deployment when start-only settings change. */
+const restartChecksum = (values: unknown): string => {
+  const sum = one(render(values), 'Deployment').spec.template.metadata.annotations?.['checksum/restart-config'];
+  assert.match(String(sum), /^[0-9a-f]{64}$/, 'checksum/restart-config is a sha256');
+  return sum as string;
+};
+
+test('checksum/restart-config: helm upgrade rolls the pods for start-only settings, not for hot-reloaded issuers and policies', { skip }, () => {
+  const base = SIDECAR;
+  const before = restartChecksum(base);
+  assert.equal(restartChecksum(base), before, 'deterministic (the generated webhook certificate is not part of it)');
+  const withConfig = (config: Record<string, unknown>) => ({ ...base, config: { kubernetes: { enabled: true }, ...config } });
+
+  // One case per section zt-authz keeps until restart. The list is read from the reload code, so
+  // a section added there without a case here fails this test.
+  const reloadSrc = readFileSync(new URL('../../src/config/reload.ts', import.meta.url), 'utf8');
+  const restartOnly = [...(reloadSrc.match(/const RESTART_ONLY = \[([^\]]*)\]/)?.[1] ?? '').matchAll(/'([a-z]+)'/g)].map((m) => m[1]!);
+  assert.ok(restartOnly.includes('server') && restartOnly.includes('webhook'), `RESTART_ONLY parsed from src/config/reload.ts: ${restartOnly.join()}`);
+  const changes: Record<string, Array<[string, unknown]>> = {
+    server: [
+      ['config.server.drainSeconds', withConfig({ server: { drainSeconds: 20 } })],
+      ['ports.grpc', { ...base, ports: { grpc: 9291 } }],
+      ['tls.enabled', { ...base, tls: { enabled: true, secretName: 'authz-tls' } }],
+    ],
+    kubernetes: [['config.kubernetes.namespaces', withConfig({ kubernetes: { enabled: true, namespaces: ['shop'] } })]],
+    reload: [['config.reload.debounceMs', withConfig({ reload: { debounceMs: 500 } })]],
+    log: [['config.log.level', withConfig({ log: { level: 'debug' } })]],
+    webhook: [
+      ['sidecar.ports', { ...base, sidecar: { ...base.sidecar, ports: { grpc: 19191, http: 19192, admin: 19090 } } }],
+      ['webhook.failurePolicy', { ...base, webhook: { failurePolicy: 'Ignore' } }],
+      ['image.tag (the injected image)', { ...base, image: { ...base.image, tag: '0.2.0' } }],
+      ['sidecar.resources', { ...base, sidecar: { ...base.sidecar, resources: { limits: { memory: '384Mi' } } } }],
+      ['sidecar.configMapName', { ...base, sidecar: { ...base.sidecar, configMapName: 'authz-sidecar' } }],
+    ],
+    // Not in RESTART_ONLY, but the audit log is built once at start (src/app.ts).
+    audit: [['config.audit.allowSampleRate', withConfig({ audit: { allowSampleRate: 0.5 } })]],
+  };
+  for (const section of restartOnly) assert.ok(changes[section], `a checksum case for the restart-only section "${section}"`);
+  for (const [section, cases] of Object.entries(changes)) {
+    for (const [what, values] of cases) assert.notEqual(restartChecksum(values), before, `${section}: changing ${what} rolls the pods`);
+  }
+
+  // Hot-reloaded (or not read by the Deployment's pods): the running pods pick these up without a restart.
+  const same: Array<[string, unknown]> = [
+    ['config.policies', withConfig({ policies: [{ name: 'p', action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }] })],
+    ['config.issuers', withConfig({ issuers: [{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks' }] })],
+    ['sidecar.config (the namespaces\' ConfigMaps)', { ...base, sidecar: { ...base.sidecar, config: { policies: [] } } }],
+    ['replicaCount', { ...base, autoscaling: { enabled: false }, replicaCount: 3 }],
+  ];
+  for (const [what, values] of same) assert.equal(restartChecksum(values), before, `changing only ${what} keeps the pods`);
+
+  // Central mode has the annotation too.
+  assert.notEqual(restartChecksum({ config: { log: { level: 'warn' } } }), restartChecksum({}));
+});
+
+test('NetworkPolicy: the authz peers are rendered as written, and the authz rule always has sources', { skip }, () => {
+  const authzFrom = [{ ipBlock: { cidr: '10.20.0.0/16', except: ['10.20.9.0/24'] } }, { namespaceSelector: { matchLabels: { team: 'edge' } }, podSelector: { matchLabels: { app: 'envoy' } } }];
+  const np = one(render({ networkPolicy: { authzFrom } }), 'NetworkPolicy');
+  const authz = (np.spec.ingress as K8sObject[]).find((r) => (r.ports as K8sObject[]).some((p) => p.port === 'grpc'))!;
+  assert.deepEqual(authz.from, authzFrom);
+  for (const values of [{}, SIDECAR]) {
+    for (const rule of one(render(values), 'NetworkPolicy').spec.ingress as K8sObject[]) {
+      if ((rule.ports as K8sObject[]).some((p) => p.port === 'grpc' || p.port === 'http' || p.port === 'admin')) {
+        assert.ok(Array.isArray(rule.from) && rule.from.length > 0, `ports ${JSON.stringify(rule.ports)}: from is never empty or missing`);
+      }
+    }
+  }
+  assert.equal(ofKind(render({ networkPolicy: { enabled: false, authzFrom: [] } }), 'NetworkPolicy').length, 0);
+});
+
+test('sidecar mode without a Prometheus Operator: injected pods get scrape annotations for the sidecar admin port, unless they have their own', { skip }, () => {
+  const review = JSON.parse(readFileSync(new URL('../../test/fixtures/admission/pod-annotated.json', import.meta.url), 'utf8')) as K8sObject;
+  const inject = (objs: K8sObject[], pod: K8sObject = review.request.object) => {
+    const { config } = authzContainer(objs);
+    const r = structuredClone(review);
+    r.request.object = pod;
+    const resp = (handleAdmissionReview(r, config.webhook).body as K8sObject).response;
+    const ops = JSON.parse(Buffer.from(resp.patch, 'base64').toString()) as jsonpatch.Operation[];
+    return jsonpatch.applyPatch(structuredClone(pod), ops, true, false).newDocument as K8sObject;
+  };
+  const values = { ...SIDECAR, sidecar: { ...SIDECAR.sidecar, ports: { grpc: 19191, http: 19192, admin: 19090 } } };
+  let pod = inject(render(values));
+  assert.equal(pod.metadata.annotations['prometheus.io/scrape'], 'true');
+  assert.equal(pod.metadata.annotations['prometheus.io/port'], '19090', 'the sidecar admin port from the chart values');
+  assert.equal(pod.metadata.annotations['prometheus.io/path'], '/metrics');
+
+  const own = structuredClone(review.request.object);
+  own.metadata.annotations['prometheus.io/port'] = '8080';
+  pod = inject(render(values), own);
+  assert.equal(pod.metadata.annotations['prometheus.io/port'], '8080', "the workload's own scrape settings are kept");
+  assert.equal(pod.metadata.annotations['prometheus.io/scrape'], undefined, 'and nothing is added beside them');
+
+  // With the Operator (a PodMonitor scrapes them) or scrapeAnnotations off: no annotations.
+  for (const [objs, why] of [
+    [render(values, { apiVersions: ['monitoring.coreos.com/v1'] }), 'PodMonitor'],
+    [render({ ...values, metrics: { scrapeAnnotations: false } }), 'metrics.scrapeAnnotations: false'],
+  ] as const) {
+    assert.equal(inject(objs).metadata.annotations['prometheus.io/scrape'], undefined, why);
   }
 });

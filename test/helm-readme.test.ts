@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { ROOT, helmSkip, one, render, type K8sObject } from './helpers/helm.js';
+import { ISTIO } from '../src/webhook/istio.js';
+import { CHART, ROOT, helm, helmSkip, one, render, type K8sObject } from './helpers/helm.js';
 
 const skip = helmSkip();
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -58,6 +59,29 @@ test('README "Use with Envoy": central cluster = the chart Service gRPC port, si
   const listen = parse(sidecarCm.data['config.yaml']).server.grpc as string;
   const local = addr(docs[1]!);
   assert.equal(`${local.address}:${local.port_value}`, listen);
+
+  // The complete static configuration uses the same filter and cluster as the fragments above.
+  const full = docs.find((d) => d.static_resources)!.static_resources;
+  const hcm = full.listeners[0].filter_chains[0].filters[0].typed_config;
+  assert.deepEqual(hcm.http_filters[0], docs[0]!.http_filters[0], 'the ext_authz filter of the fragment');
+  assert.equal(hcm.http_filters.at(-1).name, 'envoy.filters.http.router', 'the router is the last filter');
+  const clusters = full.clusters as K8sObject[];
+  assert.deepEqual(clusters.find((c) => c.name === 'zt-authz'), docs[0]!.clusters[0]);
+  const routed = hcm.route_config.virtual_hosts[0].routes[0].route.cluster;
+  assert.ok(clusters.some((c) => c.name === routed), `the route's cluster ${routed} is defined`);
+  assert.equal(hcm.http_filters[0].typed_config.grpc_service.envoy_grpc.cluster_name, 'zt-authz');
+});
+
+test('README "Use with Istio": the Istio annotations and variables it names are the ones the webhook uses', { skip }, () => {
+  const start = README.indexOf('\n## Use with Istio\n');
+  const section = README.slice(start, README.indexOf('\n## ', start + 1));
+  for (const name of [ISTIO.excludeInboundPorts, ISTIO.rewriteProbes, ISTIO.statusPortAnnotation, ISTIO.probersEnv, ISTIO.prometheusEnv, `:${ISTIO.statusPort}/app-health/`]) {
+    assert.ok(section.includes(name), `mentions ${name}`);
+  }
+  // Its premise: the chart's webhook configuration sorts after Istio's injector.
+  const mwc = one(render(sidecarValues), 'MutatingWebhookConfiguration').metadata.name as string;
+  assert.ok(section.includes(`\`${mwc}\``), `names ${mwc}`);
+  assert.ok('istio-sidecar-injector' < mwc);
 });
 
 test('README "Install on a cluster": the commands use the chart, its annotation and its object names', { skip }, () => {
@@ -72,4 +96,17 @@ test('README "Install on a cluster": the commands use the chart, its annotation 
   const values = blocks('Install on a cluster', 'yaml')[0]!;
   const objs = render(parse(values));
   assert.equal(one(objs, 'Deployment').spec.template.spec.containers[0].image, 'registry.example.com/zt-authz:0.1.0');
+
+  // The sidecar-mode install, with its --set flags as written (run through real helm).
+  const install = sh.replace(/\\\n\s*/g, ' ').split('\n').find((l) => l.includes('--set mode=sidecar'));
+  assert.ok(install, 'a sidecar-mode helm install');
+  const sets = [...install.matchAll(/--set '?([^' ]+)'?/g)].flatMap((m) => ['--set', m[1]!]);
+  const r = helm(['template', 'zt-authz', CHART, '-n', 'zt-authz', ...sets]);
+  assert.equal(r.status, 0, r.stderr);
+  const sidecar = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean);
+  const image = 'registry.example.com/zt-authz:0.1.0';
+  assert.equal(one(sidecar, 'Deployment').spec.template.spec.containers[0].image, image, 'the pushed image, not the chart default');
+  const config = parse(one(sidecar, 'ConfigMap', 'zt-authz').data['config.yaml']);
+  assert.equal(config.webhook.inject.image, image, 'the injected container uses it too');
+  assert.ok(sidecar.some((o) => o.kind === 'ConfigMap' && o.metadata.namespace === 'shop'), 'the sidecar ConfigMap in shop');
 });

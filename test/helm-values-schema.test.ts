@@ -47,6 +47,16 @@ test('helm lint and helm template reject bad values, naming the field', { skip }
     ['bad image digest', { image: { digest: 'latest' } }, /image\.digest/],
     ['bad serviceMonitor switch', { metrics: { serviceMonitor: { enabled: 'sometimes' } } }, /metrics\.serviceMonitor\.enabled/],
     ['unknown top-level key', { replicas: 3 }, /Additional property replicas is not allowed/],
+    // An empty or missing `from` would admit every source to the authz ports.
+    ['NetworkPolicy authzFrom empty', { networkPolicy: { authzFrom: [] } }, /networkPolicy\.authzFrom: Array must have at least 1 items/],
+    ['NetworkPolicy authzFrom null (helm drops the key)', { networkPolicy: { authzFrom: null } }, /networkPolicy: authzFrom is required/],
+    ['NetworkPolicy peer that is empty', { networkPolicy: { authzFrom: [{}] } }, /networkPolicy\.authzFrom\.0: Must have at least 1 properties/],
+    ['NetworkPolicy peer that is not a peer', { networkPolicy: { metricsFrom: [{ namespace: 'monitoring' }] } }, /networkPolicy\.metricsFrom\.0: Additional property namespace is not allowed/],
+    ['NetworkPolicy ipBlock without cidr', { networkPolicy: { authzFrom: [{ ipBlock: { except: ['10.0.0.0/8'] } }] } }, /networkPolicy\.authzFrom\.0\.ipBlock: cidr is required/],
+    // Sidecar mode: the webhook's scope and the sidecar ConfigMaps come from sidecar.namespaces.
+    ['sidecar mode without namespaces', { mode: 'sidecar' }, /sidecar\.namespaces: Array must have at least 1 items/],
+    ['sidecar mode with namespaces null', { mode: 'sidecar', sidecar: { namespaces: null } }, /sidecar: namespaces is required/],
+    ['duplicate sidecar namespace', { mode: 'sidecar', sidecar: { namespaces: ['shop', 'shop'] } }, /sidecar\.namespaces: array items\[0,1\] must be unique/],
   ];
   for (const [what, values, message] of cases) {
     const file = valuesFile(values);
@@ -56,4 +66,32 @@ test('helm lint and helm template reject bad values, naming the field', { skip }
       assert.match(`${r.stdout}\n${r.stderr}`, message, `helm ${cmd[0]}, ${what}`);
     }
   }
+});
+
+test('the schema accepts what it should: every peer kind, no authzFrom when the NetworkPolicy is off, central mode without sidecar namespaces', { skip }, () => {
+  const ok: unknown[] = [
+    { networkPolicy: { authzFrom: [{ podSelector: { matchLabels: { app: 'envoy' } } }, { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['edge'] }] }, podSelector: { matchLabels: { app: 'gw' } } }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] } },
+    { networkPolicy: { enabled: false, authzFrom: [] } },
+    { mode: 'central', sidecar: { namespaces: [] } },
+    { mode: 'sidecar', sidecar: { namespaces: ['shop'] } },
+  ];
+  for (const values of ok) {
+    const r = helm(['lint', '--strict', CHART, '-f', valuesFile(values)]);
+    assert.equal(r.status, 0, `helm lint ${JSON.stringify(values)}:\n${r.stdout}\n${r.stderr}`);
+  }
+});
+
+test('without the schema (helm --skip-schema-validation) the templates still refuse an open NetworkPolicy and sidecar mode without namespaces', { skip }, () => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['authzFrom empty', { networkPolicy: { authzFrom: [] } }, /networkPolicy\.authzFrom must list at least one peer/],
+    ['authzFrom null', { networkPolicy: { authzFrom: null } }, /networkPolicy\.authzFrom must list at least one peer/],
+    ['sidecar without namespaces', { mode: 'sidecar' }, /sidecar\.namespaces must list at least one namespace in sidecar mode/],
+  ];
+  for (const [what, values, message] of cases) {
+    const r = helm(['template', 'zt-authz', CHART, '--skip-schema-validation', '-f', valuesFile(values)]);
+    assert.notEqual(r.status, 0, `helm template --skip-schema-validation accepts ${what}`);
+    assert.match(r.stderr, message, what);
+  }
+  // The same switch with valid values renders: the failures above are the checks, not the flag.
+  assert.equal(helm(['template', 'zt-authz', CHART, '--skip-schema-validation', '-f', valuesFile({ networkPolicy: { enabled: false, authzFrom: [] } })]).status, 0);
 });

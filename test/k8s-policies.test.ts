@@ -93,7 +93,7 @@ test('file and CRD policies merge; a bad ZeroTrustPolicy gets status Invalid and
     const errorsBefore = await readMetric(t.adminPort, 'zt_authz_policy_reload_total', { result: 'error' });
 
     // Generation 2 is invalid: a bad path template and an unknown field.
-    fake.apply(ZTP, policy('orders', { selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/a/{**}/b'] } }] }] }));
+    fake.apply(ZTP, policy('orders', { selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/a/{**}/{*}'] } }] }] }));
     await waitUntil(() => {
       const c = (fake.get(ZTP, 'shop', 'orders')?.status as { conditions?: Array<Record<string, unknown>> } | undefined)?.conditions?.[0];
       return c?.status === 'False' && c.reason === 'Invalid' && c.observedGeneration === 2;
@@ -136,7 +136,7 @@ test('file and CRD policies merge; a bad ZeroTrustPolicy gets status Invalid and
 test('an invalid DENY policy with no valid earlier version fails closed in its scope', { timeout: 20000 }, async () => {
   const fake = await FakeApiServer.start();
   fake.apply(ZTP, policy('allow-all', { rules: [{}] }));
-  fake.apply(ZTP, policy('deny-admin', { action: 'DENY', selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/admin/{**}/x'] } }] }] }));
+  fake.apply(ZTP, policy('deny-admin', { action: 'DENY', selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/admin/{**}/{*}'] } }] }] }));
   const t = await start(fake);
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
@@ -147,7 +147,7 @@ test('an invalid DENY policy with no valid earlier version fails closed in its s
     assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).allow, true, 'outside its selector: unaffected');
     await waitUntil(() => /denies every request in its scope/.test(JSON.stringify(fake.get(ZTP, 'shop', 'deny-admin')?.status ?? '')), 2000, 'status explains fail-closed');
     // dryRun DENY never fails closed.
-    fake.apply(ZTP, policy('deny-admin', { action: 'DENY', dryRun: true, selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/admin/{**}/x'] } }] }] }));
+    fake.apply(ZTP, policy('deny-admin', { action: 'DENY', dryRun: true, selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/admin/{**}/{*}'] } }] }] }));
     await until(t, {}, (x) => x.allow, 1000, 'dry-run invalid DENY ignored');
   } finally {
     await t.stop();
@@ -279,4 +279,43 @@ test('status writer: a hung status write times out and is retried; later writes 
   assert.equal(writer.stats.errors, 1, 'the timeout counted as one failed write');
   assert.deepEqual(calls.slice(0, 2), ['a', 'b']);
   assert.ok(calls.includes('a', 1), 'the timed-out write was retried');
+});
+
+test('kubernetes.namespaces scopes every API request; rootNamespace policies apply to the watched namespaces', { timeout: 20000 }, async () => {
+  const fake = await FakeApiServer.start();
+  fake.apply(ZTP, policy('orders', allowPaths('/orders')));
+  fake.apply(ZTP, policy('mesh-wide', allowPaths('/mesh-wide'), 'mesh'));
+  fake.apply(ZTP, policy('open', { rules: [{}] }, 'billing'));
+  fake.apply('pods', { metadata: { name: 'invoice-1', namespace: 'billing', annotations: { 'zt-authz.io/mode': 'dry-run' } }, spec: {}, status: { podIP: '10.4.7.1', phase: 'Running' } });
+  const t = await start(fake, {}, { namespaces: ['shop', 'mesh'], rootNamespace: 'mesh', watchPods: true });
+  try {
+    await waitUntil(() => t.app.ready, 5000, 'ready');
+    const d = await decide(t, { path: '/mesh-wide' });
+    assert.equal(d.allow, true, `${d.reason} ${d.detail ?? ''}`);
+    assert.equal(d.policy, 'mesh/mesh-wide', 'a root-namespace policy applies to shop');
+    assert.equal((await decide(t, { path: '/mesh-wide', contextExtensions: { namespace: 'web', app: 'orders' } })).allow, true, '…and to any namespace');
+    const billing = { contextExtensions: { namespace: 'billing', app: 'invoice' } };
+    assert.equal((await decide(t, billing)).allow, false, 'billing/open (allow-all) was never seen');
+
+    // Changes while running: the mesh change arrives, the billing one never does.
+    fake.apply(ZTP, policy('open-too', { rules: [{}] }, 'billing'));
+    fake.apply(ZTP, policy('mesh-wide', allowPaths('/mesh-wide', '/mesh-v2'), 'mesh'));
+    await until(t, { path: '/mesh-v2' }, (x) => x.allow, 2000, 'mesh change');
+    assert.equal((await decide(t, billing)).allow, false);
+    assert.equal((await decide(t, { ...billing, destinationAddress: '10.4.7.1', contextExtensions: {} })).allow, false, 'billing pods are not in the workload map (this one would be in dry-run)');
+    assert.equal(t.app.kubernetes!.policies.size, 2, 'only shop/orders and mesh/mesh-wide');
+    await waitUntil(() => fake.get(ZTP, 'mesh', 'mesh-wide')?.status !== undefined, 2000, 'mesh status written');
+    assert.equal(fake.get(ZTP, 'billing', 'open')?.status, undefined, 'no status written outside the watched namespaces');
+
+    // Every request (lists, watches, status writes) stayed inside the two namespaces.
+    assert.ok(fake.requests.length >= 4);
+    const outside = fake.requests.filter((r) => !/\/namespaces\/(shop|mesh)\//.test(r.path));
+    assert.deepEqual(outside, [], 'no request outside /namespaces/shop|mesh/');
+    for (const ns of ['shop', 'mesh']) {
+      for (const kind of [ZTP, 'pods']) assert.ok(fake.requests.some((r) => r.watch && r.path.includes(`/namespaces/${ns}/${kind}`)), `watches ${ns}/${kind}`);
+    }
+  } finally {
+    await t.stop();
+    await fake.close();
+  }
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
-import { startTestApp, waitUntil, type TestApp } from './helpers/app.js';
+import { readMetric, startTestApp, waitUntil, type TestApp } from './helpers/app.js';
 import { checkRequest, type CheckRequestOptions } from './helpers/grpc-client.js';
 import { TestIdp } from './helpers/idp.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
@@ -168,7 +168,7 @@ test('source from the caller pod IP only with kubernetes.podIpSource (weaker, op
   for (const podIpSource of [false, true]) {
     const { fake, t } = await setup({}, { podIpSource });
     try {
-      fake.apply(ZTP, { metadata: { name: 'from-frontend', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'orders' } }, rules: [{ from: [{ source: { namespaces: ['web'], serviceAccounts: ['web/frontend'] } }], to: [{ operation: { paths: ['/cart'] } }] }] } });
+      fake.apply(ZTP, { metadata: { name: 'from-frontend', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'orders' } }, rules: [{ from: [{ source: { serviceAccounts: ['web/frontend'] } }], to: [{ operation: { paths: ['/cart'] } }] }] } });
       fake.apply('pods', pod('frontend-1', 'web', '10.1.2.3', { app: 'frontend' }, {}, { sa: 'frontend' }));
       await new Promise((r) => setTimeout(r, 100));
       const d = await decide(t, { path: '/cart', sourceAddress: '10.1.2.3' });
@@ -180,5 +180,82 @@ test('source from the caller pod IP only with kubernetes.podIpSource (weaker, op
       await t.stop();
       await fake.close();
     }
+  }
+});
+
+test('zt-authz.io/mode: dry-run only in kubernetes.dryRunAnnotationNamespaces; elsewhere platform DENY policies stay enforced', { timeout: 30000 }, async () => {
+  // Platform guardrails: a root-namespace DENY (mesh) and a config-file DENY.
+  const guardrails = { policies: [{ name: 'no-debug', action: 'DENY', rules: [{ to: [{ operation: { paths: ['/debug'] } }] }] }], mode: { namespaces: { web: 'observe' } } };
+  const dryRun = { 'zt-authz.io/mode': 'dry-run' };
+  for (const allowed of [undefined, ['sandbox'], []] as const) {
+    const fake = await FakeApiServer.start();
+    fake.apply(ZTP, { metadata: { name: 'no-admin', namespace: 'mesh' }, spec: { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] } });
+    fake.apply('pods', pod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, dryRun));
+    fake.apply('pods', pod('orders-2', 'shop', '10.4.5.7', { app: 'orders' }, dryRun));
+    fake.apply('pods', pod('box-1', 'sandbox', '10.4.5.9', { app: 'box' }, dryRun));
+    fake.apply('pods', pod('old-1', 'shop', '10.4.6.1', { app: 'orders' }, dryRun, { phase: 'Succeeded' })); // no IP any more: not counted
+    fake.apply('pods', pod('api-1', 'web', '10.4.5.10', { app: 'api' }, { 'zt-authz.io/mode': 'enforce' }));
+    fake.apply('pods', pod('api-2', 'web', '10.4.5.11', { app: 'api' }));
+    const k8s = { rootNamespace: 'mesh', ...(allowed ? { dryRunAnnotationNamespaces: allowed } : {}) };
+    const t = await startTestApp({ kubernetes: { enabled: true, apiServer: fake.url, backoffMinMs: 20, ...k8s }, ...guardrails });
+    const what = `dryRunAnnotationNamespaces=${JSON.stringify(allowed ?? 'default')}`;
+    try {
+      await waitUntil(() => t.app.ready, 5000, 'ready');
+      const shop = { destinationAddress: '10.4.5.6' };
+      const sandbox = { destinationAddress: '10.4.5.9' };
+      const honouredIn = (ns: string) => allowed === undefined || (allowed as readonly string[]).includes(ns);
+      for (const [dest, ns] of [[shop, 'shop'], [sandbox, 'sandbox']] as const) {
+        for (const [path, policy] of [['/admin', 'mesh/no-admin'], ['/debug', 'no-debug']]) {
+          const d = await decide(t, { ...dest, path });
+          if (honouredIn(ns)) {
+            // What the setting guards against: dry-run exempts the pod from the platform's DENY too.
+            assert.equal(d.reason, 'observed', `${what}: ${ns} ${path}`);
+            assert.equal(d.wouldDecide?.policy, policy);
+          } else {
+            assert.equal(d.reason, 'policy_denied', `${what}: ${ns} ${path} (${d.detail ?? ''})`);
+            assert.equal(d.policy, policy);
+          }
+        }
+        assert.equal((await decide(t, { ...dest, path: '/nope' })).allow, honouredIn(ns), `${what}: ${ns} default deny`);
+      }
+      // enforce is honoured everywhere (it can only tighten); the namespace mode still applies to others.
+      assert.equal((await decide(t, { destinationAddress: '10.4.5.10', path: '/nope' })).reason, 'no_policy_matched', `${what}: enforce annotation`);
+      assert.equal((await decide(t, { destinationAddress: '10.4.5.11', path: '/nope' })).reason, 'observed', `${what}: mode.namespaces`);
+
+      const honoured = ['shop', 'shop', 'sandbox'].filter(honouredIn).length;
+      assert.equal(await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'honoured' }), honoured, what);
+      assert.equal(await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'ignored' }), 3 - honoured, what);
+      // One warning per namespace (rate-limited), not one per pod.
+      const warnings = (ns: string) => t.records().filter((r) => typeof r.msg === 'string' && r.msg.includes(`dry-run ignored, namespace "${ns}"`)).length;
+      assert.equal(warnings('shop'), honouredIn('shop') ? 0 : 1, `${what}: shop warnings`);
+      assert.equal(warnings('sandbox'), honouredIn('sandbox') ? 0 : 1, `${what}: sandbox warnings`);
+      // Live: the gauge follows pods going away.
+      if (allowed === undefined) {
+        fake.remove('pods', 'shop', 'orders-2');
+        await waitUntil(async () => (await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'honoured' })) === 2, 2000, 'gauge follows deletes');
+      }
+    } finally {
+      await t.stop();
+      await fake.close();
+    }
+  }
+});
+
+test('zt-authz.io/policy: <rootNamespace>/<name> binds a root-namespace policy to pods of any namespace', { timeout: 20000 }, async () => {
+  const { fake, t } = await setup({}, { rootNamespace: 'mesh' });
+  try {
+    // Its selector matches no pod: it applies only where it is bound.
+    fake.apply(ZTP, { metadata: { name: 'debug-access', namespace: 'mesh' }, spec: { selector: { matchLabels: { app: 'nobody' } }, rules: [{ to: [{ operation: { paths: ['/debug'] } }] }] } });
+    fake.apply('pods', pod('cart-1', 'shop', '10.4.5.8', { app: 'cart' }, { 'zt-authz.io/policy': 'mesh/debug-access' }));
+    fake.apply('pods', pod('invoice-1', 'billing', '10.4.7.1', { app: 'invoice' }, { 'zt-authz.io/policy': 'mesh/debug-access' }));
+    fake.apply('pods', pod('ledger-1', 'billing', '10.4.7.2', { app: 'invoice' }, { 'zt-authz.io/policy': 'debug-access' }));
+    const d = await eventually(t, { path: '/debug', destinationAddress: '10.4.5.8' }, (x) => x.allow, 'root policy bound in shop');
+    assert.equal(d.policy, 'mesh/debug-access');
+    assert.equal((await decide(t, { path: '/debug', destinationAddress: '10.4.7.1' })).policy, 'mesh/debug-access', 'bound in billing too');
+    assert.equal((await decide(t, { path: '/debug' })).allow, false, 'an unannotated pod is not affected');
+    assert.equal((await decide(t, { path: '/debug', destinationAddress: '10.4.7.2' })).allow, false, 'a bare name means the pod namespace, not the root namespace');
+  } finally {
+    await t.stop();
+    await fake.close();
   }
 });

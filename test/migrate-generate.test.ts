@@ -7,19 +7,25 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
-import { resolveConfig, parseConfigText } from '../src/config/load.js';
+import { parse, parseAllDocuments } from 'yaml';
+import { pino } from 'pino';
+import { resolveConfig, parseConfigText, type Config } from '../src/config/load.js';
+import { CRD, PolicySet, type PolicyObject } from '../src/k8s/policies.js';
 import { authorize } from '../src/decision/decide.js';
 import type { CheckInput, Identity } from '../src/decision/types.js';
 import { PolicyGenerator, type GenerateOptions } from '../src/migrate/generate.js';
-import { Replayer } from '../src/migrate/replay.js';
+import { Replayer, type ReplayReport } from '../src/migrate/replay.js';
 import { parseAuditLine, readAuditRecords, type AuditRecord } from '../src/migrate/record.js';
 import { isIdSegment, templatePath } from '../src/migrate/paths.js';
+import { loadCandidate } from '../src/migrate/crd.js';
 import type { PolicySpec } from '../src/policy/schema.js';
 import { runCli } from './helpers/cli.js';
 
 const FIXTURE = new URL('../../test/fixtures/migrate/mixed-traffic.audit.jsonl', import.meta.url).pathname;
 const ISSUER = 'https://idp.example.com';
+const ISSUERS = [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks' }];
+/** Kubernetes object names (DNS-1123 subdomain), as the API server checks them. */
+const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export const cli = (args: string[], input?: string) => runCli(args, input === undefined ? {} : { input });
 
@@ -39,6 +45,60 @@ function generate(recs: AuditRecord[], opts: GenerateOptions = {}) {
 function candidate(yaml: string) {
   const raw = parseConfigText(yaml) as { policies: PolicySpec[] };
   return resolveConfig({ issuers: [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks' }], policies: raw.policies });
+}
+
+interface Probe {
+  what: string;
+  input: CheckInput;
+  identity?: Identity;
+  /** 'allow' or the deny reason the fixture's generated policies must give. */
+  expect: string;
+}
+
+/** Requests the generated policies must allow (observed shapes, other ids) or deny (unobserved). */
+function probes(): Probe[] {
+  const input = (o: { ns: string; app: string; method?: string; path: string; from?: string; address?: string }): CheckInput => ({
+    requestId: 'r',
+    method: o.method ?? 'GET',
+    host: `${o.app}.${o.ns}.svc.cluster.local:8080`,
+    path: o.path,
+    query: '',
+    headers: {},
+    source: { ...(o.from ? { principal: `spiffe://cluster.local/ns/${o.from}` } : {}), address: o.address ?? '10.1.1.1', labels: {} },
+    destination: { port: 8080, labels: { app: o.app } },
+    contextExtensions: { namespace: o.ns },
+  });
+  const user = (scope: string, issuer = ISSUER): Identity => ({
+    issuer, subject: 'zoe', requestPrincipal: `${issuer}/zoe`, audiences: ['shop'], scopes: scope.split(' '), claims: { iss: issuer, sub: 'zoe', scope }, tokenHash: '',
+  });
+  const orders = { ns: 'shop', app: 'orders' };
+  const list: Array<[string, CheckInput, Identity | undefined, string]> = [
+    // Observed shapes with other ids and users are allowed…
+    ['frontend, another id', input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/9999' }), user('orders:read'), 'allow'],
+    ['bff, a UUID', input({ ...orders, from: 'shop/sa/bff', path: '/api/orders/0b7e2e0c-1f3e-4c5a-9d2b-6a8f7e1c3d4b' }), user('orders:read'), 'allow'],
+    ['orders → payments, another opaque id', input({ ns: 'shop', app: 'payments', from: 'shop/sa/orders', path: '/charges/ch_9Xk2LmQ7pR4sT1vW8yZ3' }), undefined, 'allow'],
+    ['namespace web was generalised', input({ ns: 'shop', app: 'catalog', from: 'web/sa/new-widget', path: '/products/5' }), undefined, 'allow'],
+    ['anonymous health check', input({ ns: 'shop', app: 'catalog', path: '/healthz' }), undefined, 'allow'],
+    ['JWT caller without mTLS', input({ ...orders, path: '/api/orders/77' }), user('orders:read'), 'allow'],
+    // …and everything unobserved is denied.
+    ['unobserved principal', input({ ...orders, from: 'shop/sa/payments', path: '/api/orders/1001' }), user('orders:read'), 'no_policy_matched'],
+    ['unobserved method', input({ ...orders, from: 'shop/sa/frontend', method: 'DELETE', path: '/api/orders/1001' }), user('orders:read orders:write'), 'no_policy_matched'],
+    ['write without the write scope', input({ ...orders, from: 'shop/sa/frontend', method: 'POST', path: '/api/orders' }), user('orders:read'), 'insufficient_scope'],
+    ['deeper path', input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/1001/items' }), user('orders:read'), 'no_policy_matched'],
+    ['no JWT', input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/1001' }), undefined, 'token_missing'],
+    ['other issuer', input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/1001' }), user('orders:read', 'https://evil.example.com'), 'no_policy_matched'],
+    ['bff on an unobserved path', input({ ...orders, from: 'shop/sa/bff', path: '/api/orders' }), user('orders:read'), 'no_policy_matched'],
+    ['frontend → payments', input({ ns: 'shop', app: 'payments', from: 'shop/sa/frontend', method: 'POST', path: '/charges' }), undefined, 'no_policy_matched'],
+    ['GET /charges (only POST seen)', input({ ns: 'shop', app: 'payments', from: 'shop/sa/orders', path: '/charges' }), undefined, 'no_policy_matched'],
+    ['catalog from another namespace', input({ ns: 'shop', app: 'catalog', from: 'shop/sa/frontend', path: '/products/5' }), undefined, 'no_policy_matched'],
+    ['anonymous beyond /healthz', input({ ns: 'shop', app: 'catalog', path: '/products' }), undefined, 'no_policy_matched'],
+    ['a mesh workload on the unauthenticated rule', input({ ns: 'shop', app: 'catalog', from: 'shop/sa/frontend', path: '/healthz' }), undefined, 'no_policy_matched'],
+    ['a JWT caller on the unauthenticated rule', input({ ns: 'shop', app: 'catalog', path: '/healthz' }), user('orders:read'), 'no_policy_matched'],
+    ['denied edge stays denied', input({ ns: 'legacy', app: 'reports', from: 'shop/sa/frontend', path: '/reports/daily' }), undefined, 'no_policy_matched'],
+    ['unobserved workload', input({ ns: 'shop', app: 'inventory', from: 'shop/sa/frontend', path: '/api/orders' }), user('orders:read'), 'no_policy_matched'],
+    ['same app label, other namespace', input({ ns: 'staging', app: 'orders', from: 'shop/sa/frontend', path: '/api/orders' }), user('orders:read'), 'no_policy_matched'],
+  ];
+  return list.map(([what, i, identity, expect]) => ({ what, input: i, ...(identity ? { identity } : {}), expect }));
 }
 
 test('path templates: ids become {*}, names stay, nothing wider than a segment', () => {
@@ -119,52 +179,12 @@ test('generate: the policies allow exactly the observed edges and deny unobserve
   assert.equal(rep.summary.indeterminate, 0);
 
   const snap = replayer.snap;
-  const input = (o: { ns: string; app: string; method?: string; path: string; from?: string; address?: string }): CheckInput => ({
-    requestId: 'r',
-    method: o.method ?? 'GET',
-    host: `${o.app}.${o.ns}.svc.cluster.local:8080`,
-    path: o.path,
-    query: '',
-    headers: {},
-    source: { ...(o.from ? { principal: `spiffe://cluster.local/ns/${o.from}` } : {}), address: o.address ?? '10.1.1.1', labels: {} },
-    destination: { port: 8080, labels: { app: o.app } },
-    contextExtensions: { namespace: o.ns },
-  });
-  const user = (scope: string, issuer = ISSUER): Identity => ({
-    issuer, subject: 'zoe', requestPrincipal: `${issuer}/zoe`, audiences: ['shop'], scopes: scope.split(' '), claims: { iss: issuer, sub: 'zoe', scope }, tokenHash: '',
-  });
   const decide = (i: CheckInput, id?: Identity) => {
     const d = authorize(i, id, snap);
     return d.allow ? 'allow' : d.reason;
   };
-  const orders = { ns: 'shop', app: 'orders' };
-  // Observed shapes with other ids and users are allowed…
-  assert.equal(decide(input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/9999' }), user('orders:read')), 'allow');
-  assert.equal(decide(input({ ...orders, from: 'shop/sa/bff', path: '/api/orders/0b7e2e0c-1f3e-4c5a-9d2b-6a8f7e1c3d4b' }), user('orders:read')), 'allow');
-  assert.equal(decide(input({ ns: 'shop', app: 'payments', from: 'shop/sa/orders', path: '/charges/ch_9Xk2LmQ7pR4sT1vW8yZ3' })), 'allow');
-  assert.equal(decide(input({ ns: 'shop', app: 'catalog', from: 'web/sa/new-widget', path: '/products/5' })), 'allow', 'namespace web was generalised');
-  assert.equal(decide(input({ ns: 'shop', app: 'catalog', path: '/healthz' })), 'allow');
-  assert.equal(decide(input({ ...orders, path: '/api/orders/77' }), user('orders:read')), 'allow', 'JWT caller without mTLS');
-  // …and everything unobserved is denied.
-  const denied: Array<[string, CheckInput, Identity | undefined, string]> = [
-    ['unobserved principal', input({ ...orders, from: 'shop/sa/payments', path: '/api/orders/1001' }), user('orders:read'), 'no_policy_matched'],
-    ['unobserved method', input({ ...orders, from: 'shop/sa/frontend', method: 'DELETE', path: '/api/orders/1001' }), user('orders:read orders:write'), 'no_policy_matched'],
-    ['write without the write scope', input({ ...orders, from: 'shop/sa/frontend', method: 'POST', path: '/api/orders' }), user('orders:read'), 'insufficient_scope'],
-    ['deeper path', input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/1001/items' }), user('orders:read'), 'no_policy_matched'],
-    ['no JWT', input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/1001' }), undefined, 'token_missing'],
-    ['other issuer', input({ ...orders, from: 'shop/sa/frontend', path: '/api/orders/1001' }), user('orders:read', 'https://evil.example.com'), 'no_policy_matched'],
-    ['bff on an unobserved path', input({ ...orders, from: 'shop/sa/bff', path: '/api/orders' }), user('orders:read'), 'no_policy_matched'],
-    ['frontend → payments', input({ ns: 'shop', app: 'payments', from: 'shop/sa/frontend', method: 'POST', path: '/charges' }), undefined, 'no_policy_matched'],
-    ['GET /charges (only POST seen)', input({ ns: 'shop', app: 'payments', from: 'shop/sa/orders', path: '/charges' }), undefined, 'no_policy_matched'],
-    ['catalog from another namespace', input({ ns: 'shop', app: 'catalog', from: 'shop/sa/frontend', path: '/products/5' }), undefined, 'no_policy_matched'],
-    ['anonymous beyond /healthz', input({ ns: 'shop', app: 'catalog', path: '/products' }), undefined, 'no_policy_matched'],
-    ['a mesh workload on the unauthenticated rule', input({ ns: 'shop', app: 'catalog', from: 'shop/sa/frontend', path: '/healthz' }), undefined, 'no_policy_matched'],
-    ['a JWT caller on the unauthenticated rule', input({ ns: 'shop', app: 'catalog', path: '/healthz' }), user('orders:read'), 'no_policy_matched'],
-    ['denied edge stays denied', input({ ns: 'legacy', app: 'reports', from: 'shop/sa/frontend', path: '/reports/daily' }), undefined, 'no_policy_matched'],
-    ['unobserved workload', input({ ns: 'shop', app: 'inventory', from: 'shop/sa/frontend', path: '/api/orders' }), user('orders:read'), 'no_policy_matched'],
-    ['same app label, other namespace', input({ ns: 'staging', app: 'orders', from: 'shop/sa/frontend', path: '/api/orders' }), user('orders:read'), 'no_policy_matched'],
-  ];
-  for (const [what, i, id, reason] of denied) assert.equal(decide(i, id), reason, what);
+  // Observed shapes with other ids and users are allowed; everything unobserved is denied.
+  for (const p of probes()) assert.equal(decide(p.input, p.identity), p.expect, p.what);
 });
 
 test('generate (CLI): round-trips through validate, stdin works, output is deterministic and order-independent', async () => {
@@ -255,4 +275,173 @@ test('generate: --namespace, --min-count, --namespace-threshold and --generalise
     ['https://kubernetes.default.svc.cluster.local/system:serviceaccount:jobs:backup', 'https://kubernetes.default.svc.cluster.local/system:serviceaccount:jobs:sync'],
     ['https://kubernetes.default.svc.cluster.local/*'],
   ]);
+});
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string };
+  spec: Record<string, unknown>;
+}
+
+function manifests(yaml: string): Manifest[] {
+  return parseAllDocuments(yaml).map((d) => {
+    assert.deepEqual(d.errors, []);
+    return d.toJS() as Manifest;
+  });
+}
+
+/** The Kubernetes integration's PolicySet, fed the manifests as the informer would. */
+function policySet(ms: Manifest[], rootNamespace?: string): { set: PolicySet; rejected: string[] } {
+  const rejected: string[] = [];
+  const set = new PolicySet({ logger: pino({ level: 'silent' }), rootNamespace, rolesClaim: () => 'roles', onChange() {}, onRejected: (k, m) => void rejected.push(`${k}: ${m}`) });
+  for (const m of ms) set.apply('add', { ...m, metadata: { ...m.metadata, generation: 1 } } as PolicyObject);
+  return { set, rejected };
+}
+
+/** A replay report with policy names reduced to their last part ("shop/allow-orders" → "allow-orders"). */
+function comparable(rep: ReplayReport): unknown {
+  return JSON.parse(JSON.stringify(rep).replace(/\((?:[a-z0-9-]+)\/([A-Za-z0-9_.-]+)\)/g, '($1)'));
+}
+
+test('generate --format crd: ZeroTrustPolicy manifests the Kubernetes validator accepts, deciding exactly like the config output', { timeout: 120000 }, async () => {
+  const recs = await records();
+  const cfg = generate(recs);
+  const crd = generate(recs, { format: 'crd' });
+  assert.deepEqual(crd.policies, cfg.policies, 'the same policies, written as resources');
+
+  // One document per policy: metadata from name and namespace, the rest as spec.
+  const ms = manifests(crd.yaml);
+  assert.equal(ms.length, 4);
+  ms.forEach((m, i) => {
+    const { name, namespace, ...spec } = cfg.policies[i]!;
+    assert.equal(m.apiVersion, `${CRD.group}/${CRD.version}`);
+    assert.equal(m.kind, CRD.kind);
+    assert.deepEqual(m.metadata, { name, namespace });
+    assert.match(m.metadata.name, DNS1123);
+    assert.deepEqual(m.spec, spec);
+  });
+  // The comments (counts, first/last seen) are kept.
+  assert.match(crd.yaml, /^# Generated by `zt-authz policy generate` from 25 audit record\(s\): 23 served request\(s\)/);
+  assert.match(crd.yaml, /# {3}zt-authz policy replay --config BASE\.yaml --policies THIS\.yaml --from AUDIT\.jsonl/);
+  assert.match(crd.yaml, /\n---\n# shop\/app=orders: 10 requests, first \d{4}-[^\n]*\n\napiVersion: zt-authz\.io\/v1alpha1\nkind: ZeroTrustPolicy\nmetadata:\n {2}name: allow-orders\n {2}namespace: shop\nspec:\n/);
+  assert.match(crd.yaml, /# from cluster\.local\/ns\/shop\/sa\/orders: 4 requests, first /);
+  assert.match(crd.yaml, /- \/api\/orders\/\{\*\} # 3 requests, first /);
+  assert.match(crd.yaml, /# already allowed by the recorded config: legacy-reports \(1\)/);
+
+  // Validated by the same PolicySet the service runs: every resource Accepted.
+  const { set, rejected } = policySet(ms);
+  assert.deepEqual(rejected, []);
+  for (const p of cfg.policies) assert.equal(set.condition(`${p.namespace}/${p.name}`)?.status, 'True', p.name);
+
+  // The same decisions: on every recorded request (replayed one by one), and on the probes.
+  const base = resolveConfig({ issuers: ISSUERS });
+  const asConfig = candidate(cfg.yaml);
+  const asCrd: Config = { ...base, policies: set.specs() };
+  for (const r of recs) {
+    const one = (c: Config) => {
+      const rp = new Replayer(c);
+      rp.add(structuredClone(r));
+      return comparable(rp.finish());
+    };
+    assert.deepEqual(one(asCrd), one(asConfig), `line ${r.line}`);
+  }
+  const [a, b] = [new Replayer(asConfig).snap, new Replayer(asCrd).snap];
+  for (const p of probes()) {
+    const da = authorize(p.input, p.identity, a);
+    const db = authorize(p.input, p.identity, b);
+    assert.equal(da.allow ? 'allow' : da.reason, p.expect, p.what);
+    assert.equal(db.allow ? 'allow' : db.reason, p.expect, p.what);
+    if (da.policy) assert.equal(db.policy, `${p.input.contextExtensions.namespace}/${da.policy}`, p.what);
+  }
+
+  // The CLI: the same bytes; replayed as config and as manifests (on a base config, or alone
+  // through --config), with the same report and exit code.
+  const dir = mkdtempSync(join(tmpdir(), 'zt-gen-crd-'));
+  const crdFile = join(dir, 'policies.yaml');
+  const g = await cli(['policy', 'generate', '--from', FIXTURE, '--format', 'crd', '--out', crdFile]);
+  assert.equal(g.code, 0, g.stderr);
+  assert.equal(readFileSync(crdFile, 'utf8'), crd.yaml);
+  const cfgFile = join(dir, 'candidate.yaml');
+  writeFileSync(cfgFile, `issuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\n${cfg.yaml}`);
+  const baseFile = join(dir, 'base.yaml');
+  writeFileSync(baseFile, `issuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\n`);
+  const replay = async (...args: string[]) => {
+    const r = await cli(['policy', 'replay', ...args, '--from', FIXTURE, '--json']);
+    return { code: r.code, report: comparable(JSON.parse(r.stdout) as ReplayReport) };
+  };
+  const viaConfig = await replay('--config', cfgFile);
+  assert.equal(viaConfig.code, 1, 'the expired token regresses, whatever the policies');
+  assert.deepEqual(await replay('--config', baseFile, '--policies', crdFile), viaConfig);
+  // Without a base config (defaults), or with the manifests given as --config: the same policies.
+  assert.deepEqual(loadCandidate(undefined, [crdFile], undefined).policies, set.specs());
+  assert.deepEqual(loadCandidate(crdFile, [], undefined).policies, set.specs());
+
+  assert.throws(() => new PolicyGenerator({ format: 'crd', base: { text: readFileSync(baseFile, 'utf8'), source: baseFile } }), /--base writes a configuration file; with --format crd/);
+  const badFormat = await cli(['policy', 'generate', '--from', FIXTURE, '--format', 'json']);
+  assert.equal(badFormat.code, 2);
+  assert.match(badFormat.stderr, /--format takes config or crd/);
+});
+
+test('generate --format crd: DNS-1123 names, policies without a namespace go to --root-namespace or are refused', async () => {
+  const line = (dest: { host: string; namespace?: string; labels?: Record<string, string> }) =>
+    JSON.stringify({
+      log: 'audit', time: '2025-01-01T00:00:00.000Z', decision: 'allow', reason: 'observed', would_decide: { decision: 'deny', reason: 'no_policy_matched' },
+      source: { principal: 'spiffe://cluster.local/ns/shop/sa/billing' }, destination: { labels: {}, ...dest }, method: 'GET', path: '/v1/entries/42',
+    });
+  const mk = (dest: Parameters<typeof line>[0]) => parseAuditLine(line(dest), 1) as AuditRecord;
+  const dests = [
+    { host: 'ledger_svc.example.com:8443' }, // no namespace, no labels: scoped by host
+    { host: 'a', namespace: 'shop', labels: { app: 'Orders_API' } },
+    { host: 'b', namespace: 'shop', labels: { app: 'orders-api' } },
+  ];
+  const recs = dests.map(mk);
+  // The config format keeps the names the policy schema allows.
+  assert.deepEqual(generate(recs).policies.map((p) => `${p.namespace ?? ''}/${p.name}`), ['/allow-ledger_svc.example.com', 'shop/allow-Orders_API', 'shop/allow-orders-api']);
+
+  // Without a root namespace the host-scoped policy cannot be a namespaced resource: refused, named.
+  assert.throws(() => generate(recs, { format: 'crd' }), /1 policy has no namespace .*: allow-ledger-svc\.example\.com\. A ZeroTrustPolicy is namespaced: pass --root-namespace NS/);
+
+  const out = generate(recs, { format: 'crd', rootNamespace: 'zt-system' });
+  const ms = manifests(out.yaml);
+  // Lower-cased names collide: the second gets a suffix, never a duplicate.
+  assert.deepEqual(ms.map((m) => `${m.metadata.namespace}/${m.metadata.name}`), ['zt-system/allow-ledger-svc.example.com', 'shop/allow-orders-api', 'shop/allow-orders-api-2']);
+  for (const m of ms) assert.match(m.metadata.name, DNS1123);
+  assert.deepEqual(ms[0]!.spec.rules, [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/billing'] } }], to: [{ operation: { hosts: ['ledger_svc.example.com'], methods: ['GET'], paths: ['/v1/entries/{*}'] } }] }]);
+  assert.match(out.yaml, /# no namespace: in the root namespace zt-system, so it applies in every namespace/);
+  assert.match(out.yaml, /--format crd, --root-namespace zt-system\./);
+
+  // In the root namespace the resource applies everywhere, like the namespace-less config policy.
+  const { set, rejected } = policySet(ms, 'zt-system');
+  assert.deepEqual(rejected, []);
+  const specs = set.specs();
+  assert.equal(specs.find((p) => p.name === 'zt-system/allow-ledger-svc.example.com')!.namespace, undefined);
+
+  // A namespaced policy cannot live in the root namespace: it would widen to every namespace.
+  assert.throws(() => generate([...recs, mk({ host: 'c', namespace: 'zt-system', labels: { app: 'ops' } })], { format: 'crd', rootNamespace: 'zt-system' }), /allow-ops: its namespace "zt-system" is the root namespace/);
+  assert.throws(() => generate(recs, { format: 'crd', rootNamespace: 'Not_A_Namespace' }), /--root-namespace: "Not_A_Namespace" is not a namespace name/);
+  assert.throws(() => generate(recs, { rootNamespace: 'zt-system' }), /--root-namespace only applies to --format crd/);
+
+  // CLI: the refusal is an error naming the policy; replay needs the same root namespace.
+  const dir = mkdtempSync(join(tmpdir(), 'zt-gen-root-'));
+  const audit = join(dir, 'audit.jsonl');
+  writeFileSync(audit, dests.map(line).join('\n') + '\n');
+  const refused = await cli(['policy', 'generate', '--from', audit, '--format', 'crd']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /allow-ledger-svc\.example\.com/);
+  assert.equal(refused.stdout, '');
+  const crdFile = join(dir, 'policies.yaml');
+  const ok = await cli(['policy', 'generate', '--from', audit, '--format', 'crd', '--root-namespace', 'zt-system', '--out', crdFile]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const withRoot = await cli(['policy', 'replay', '--policies', crdFile, '--root-namespace', 'zt-system', '--from', audit]);
+  assert.equal(withRoot.code, 0, withRoot.stdout + withRoot.stderr);
+  // The root namespace can also come from the config's kubernetes.rootNamespace.
+  const rootBase = join(dir, 'base.yaml');
+  writeFileSync(rootBase, 'kubernetes:\n  rootNamespace: zt-system\n');
+  assert.deepEqual(loadCandidate(rootBase, [crdFile], undefined).policies, specs);
+  assert.equal(loadCandidate(undefined, [crdFile], undefined).policies.find((p) => p.name === 'zt-system/allow-ledger-svc.example.com')!.namespace, 'zt-system');
+  // Elsewhere zt-system is an ordinary namespace, and the host-scoped edge would break.
+  const noRoot = await cli(['policy', 'replay', '--policies', crdFile, '--from', audit]);
+  assert.equal(noRoot.code, 1, noRoot.stdout + noRoot.stderr);
+  assert.match(noRoot.stdout, /cluster\.local\/ns\/shop\/sa\/billing → host=ledger_svc\.example\.com +1 +1 \(1 obs\)/);
 });

@@ -13,6 +13,7 @@ import { hashSubject } from '../src/observe/audit.js';
 import { PolicyGenerator } from '../src/migrate/generate.js';
 import { Replayer, type ReplayReport } from '../src/migrate/replay.js';
 import { parseAuditLine, readAuditRecords, type AuditRecord } from '../src/migrate/record.js';
+import { loadCandidate } from '../src/migrate/crd.js';
 import type { PolicySpec } from '../src/policy/schema.js';
 import { runCli } from './helpers/cli.js';
 
@@ -230,4 +231,55 @@ test('replay and generate: callers identified from Kubernetes (pod IP, service-a
   const rep = r.finish();
   assert.equal(rep.summary.unchanged, 2, JSON.stringify(rep.edges));
   assert.deepEqual(rep.edges.map((e) => e.source).sort(), ['sa jobs/cron (pod IP)', `sa jobs/sync (token) + jwt ${saIssuer}`]);
+});
+
+test('replay --policies: ZeroTrustPolicy manifests on top of a config, checked as the Kubernetes integration checks them', { timeout: 120000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zt-replay-crd-'));
+  const g = new PolicyGenerator({ format: 'crd' });
+  await readAuditRecords(FIXTURE, (r) => g.add(r));
+  const crdFile = join(dir, 'policies.yaml');
+  writeFileSync(crdFile, g.finish().yaml);
+  const baseFile = join(dir, 'base.yaml');
+  writeFileSync(baseFile, stringify({ issuers: ISSUERS }));
+  const ok = await cli(['policy', 'replay', '--config', baseFile, '--policies', crdFile, '--from', FIXTURE, '--ignore-rejected-credentials']);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, new RegExp(`^Replayed 25 recorded requests against ${baseFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\+ ${crdFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+
+  // A DENY resource in a second file tightens the candidate: the payments edge now fails, named
+  // as the service would name it ("<namespace>/<name>").
+  const denyFile = join(dir, 'deny.yaml');
+  const denyDoc = { apiVersion: 'zt-authz.io/v1alpha1', kind: 'ZeroTrustPolicy', metadata: { name: 'no-charges', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'payments' } }, action: 'DENY', rules: [{ to: [{ operation: { methods: ['POST'] } }] }] } };
+  writeFileSync(denyFile, stringify(denyDoc));
+  const tight = await cli(['policy', 'replay', '--config', baseFile, '--policies', crdFile, '--policies', denyFile, '--from', FIXTURE, '--ignore-rejected-credentials']);
+  assert.equal(tight.code, 1, tight.stdout + tight.stderr);
+  assert.match(tight.stdout, /allow→deny +POST \/charges ×3: now policy_denied \(shop\/no-charges\)/);
+  assert.match(tight.stdout, /FAIL: 3 requests that went through would be denied/);
+
+  // `kubectl get ztp -A -o yaml` prints a List: accepted too.
+  const listFile = join(dir, 'list.yaml');
+  writeFileSync(listFile, stringify({ apiVersion: 'v1', kind: 'List', items: [denyDoc] }));
+  const fromList = loadCandidate(baseFile, [crdFile, listFile], undefined);
+  assert.deepEqual(fromList.policies.at(-1), { name: 'shop/no-charges', namespace: 'shop', ...denyDoc.spec });
+  assert.equal(fromList.policies.length, 5);
+
+  // What the service would reject (or apply differently) is an error, never guessed.
+  const bad = (name: string, text: string, message: RegExp) => {
+    const f = join(dir, `${name}.yaml`);
+    writeFileSync(f, text);
+    assert.throws(() => loadCandidate(baseFile, [crdFile, f], undefined), message, name);
+    return f;
+  };
+  const doc = (o: Record<string, unknown>) => stringify({ ...denyDoc, ...o });
+  const invalid = bad('invalid-spec', doc({ metadata: { name: 'bad', namespace: 'shop' }, spec: { action: 'MAYBE' } }), /ZeroTrustPolicy shop\/bad: spec\.action/);
+  bad('name-in-spec', doc({ metadata: { name: 'bad', namespace: 'shop' }, spec: { name: 'x', action: 'DENY' } }), /ZeroTrustPolicy shop\/bad: spec\.name: unknown field/);
+  bad('no-namespace', doc({ metadata: { name: 'floating' } }), /document 1: ZeroTrustPolicy floating: metadata\.namespace must be set/);
+  bad('bad-name', doc({ metadata: { name: 'Not_Valid', namespace: 'shop' } }), /metadata\.name must be a DNS-1123 subdomain/);
+  bad('other-kind', `${doc({})}---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: x, namespace: shop }\n`, /document 2: expected apiVersion zt-authz\.io\/v1alpha1, kind ZeroTrustPolicy; got v1, ConfigMap/);
+  bad('duplicate-in-file', `${doc({})}---\n${doc({})}`, /document 2: ZeroTrustPolicy shop\/no-charges is already defined \(document 1\)/);
+  bad('duplicate-across-files', readFileSync(crdFile, 'utf8').split('\n---\n').slice(0, 2).join('\n---\n'), /ZeroTrustPolicy legacy\/allow-reports is defined more than once/);
+  // The CLI: exit 2, the message on stderr, no report.
+  const r = await cli(['policy', 'replay', '--config', baseFile, '--policies', crdFile, '--policies', invalid, '--from', FIXTURE]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /invalid ZeroTrustPolicy manifests .*\n {2}- ZeroTrustPolicy shop\/bad: spec\.action/);
+  assert.equal(r.stdout, '');
 });

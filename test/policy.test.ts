@@ -132,7 +132,25 @@ test('matchers: string forms, templates, CIDRs', () => {
   assert.equal(pathTemplateMatcher('/u/{*}/o/{**}')('/u/1/o/x/y'), true);
   assert.equal(pathTemplateMatcher('/u/{*}')('/u/1/2'), false);
   assert.equal(pathTemplateMatcher('/a.b/{*}')('/aXb/1'), false, 'literal segments are escaped');
-  assert.throws(() => pathTemplateMatcher('/{**}/x'), /last operator/);
+  assert.throws(() => pathTemplateMatcher('/{**}/{*}'), /last operator/);
+  assert.throws(() => pathTemplateMatcher('/{**}/x/{**}'), /last operator/);
+  // Envoy's "**" = [literal/]*: zero or more characters, slashes included (Istio "{**}" → "**").
+  const tree = pathTemplateMatcher('/admin/{**}');
+  for (const p of ['/admin/', '/admin/x', '/admin/x/', '/admin/x/y', '/admin//x']) assert.equal(tree(p), true, p);
+  for (const p of ['/admin', '/adminx', '/admin/a=b', '/admin/a*b', '/admin/ü']) assert.equal(tree(p), false, p);
+  assert.equal(pathTemplateMatcher('/{**}')('/'), true);
+  assert.equal(pathTemplateMatcher('/a/{**}/b')('/a/x/y/b'), true, 'a literal may follow {**}');
+  assert.equal(pathTemplateMatcher('/a/{**}/b')('/a/x/y/c'), false);
+  // Envoy's "*" = [literal]+: one non-empty segment of pchar minus "*" and "=".
+  const one = pathTemplateMatcher('/u/{*}');
+  for (const p of ['/u/1', "/u/a-._~%20!$&'()+,;:@"]) assert.equal(one(p), true, p);
+  for (const p of ['/u/', '/u/1/', '/u/a*', '/u/a=b', '/u/a b']) assert.equal(one(p), false, p);
+  assert.equal(pathTemplateMatcher('/u/{*}/')('/u/1/'), true, 'a trailing slash in the template is literal');
+  assert.equal(pathTemplateMatcher('/u/{*}/')('/u/1'), false);
+  // Templates Envoy would refuse (Istio's config would be NACKed).
+  assert.throws(() => pathTemplateMatcher('/a//{*}'), /literal/);
+  assert.throws(() => pathTemplateMatcher('/a=b/{*}'), /literal/);
+  assert.throws(() => pathTemplateMatcher('/a/{x}'), /whole segment/);
   assert.equal(cidrMatcher('10.0.0.0/8')('10.255.0.1'), true);
   assert.equal(cidrMatcher('10.0.0.0/8')('11.0.0.1'), false);
   assert.equal(cidrMatcher('10.0.0.0/8')('::ffff:10.0.0.1'), true);
@@ -205,4 +223,48 @@ test('claimsUsed: every claim a policy, the audit log or the identity mapping ca
   const used = claimsUsed(config);
   for (const c of ['groups', 'org', 'org.team', 'azp', 'acr', 'amr', 'realm_access', 'tenant', 'kubernetes.io']) assert.ok(used.has(c), c);
   for (const c of ['jti', 'iat', 'exp', 'client_id']) assert.ok(!used.has(c), c);
+});
+
+test('index: 1,000 policies sharing one label but differing in another are filed by the rarer one', () => {
+  const specs: PolicySpec[] = [];
+  for (let i = 0; i < 1000; i++) {
+    // Half namespaced, half not: both index paths use the same choice of label.
+    specs.push({ name: `p${i}`, ...(i % 2 ? { namespace: 'shop' } : {}), selector: { matchLabels: { app: 'orders', version: `v${i}` } }, rules: [{ to: [{ operation: { paths: ['/x'] } }] }] });
+  }
+  specs.push({ name: 'all-orders', namespace: 'shop', selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/all'] } }] }] });
+  const idx = compile(specs);
+  const at = (version: string, path = '/x') => ctx({ ns: 'shop', labels: { app: 'orders', version }, path });
+  // Filed under `app=orders` (the first sorted label) this was 1,001 candidates.
+  assert.equal(idx.candidateCount(at('v7')), 2, 'its own policy + the one selecting only app=orders');
+  assert.equal(idx.candidateCount(at('v8')), 2);
+  assert.equal(idx.candidateCount(at('v-unknown')), 1);
+  assert.equal(idx.evaluate(at('v7')).policy, 'p7');
+  assert.equal(idx.evaluate(at('v998')).policy, 'p998');
+  assert.equal(idx.evaluate(at('v998', '/all')).policy, 'all-orders');
+  assert.equal(idx.evaluate(ctx({ ns: 'shop', labels: { version: 'v7' }, path: '/x' })).reason, 'no_policy_matched', 'the other label is still required');
+});
+
+test('compile: what validate rejects never fails open, even if the problems were ignored', () => {
+  // Each spec is invalid; the request would match it if the broken part were simply dropped.
+  const broken: Array<[string, PolicySpec['rules']]> = [
+    ['from: []', [{ from: [], to: [{ operation: { paths: ['/x'] } }] }]],
+    ['to: []', [{ from: [{ source: { requestPrincipals: ['*'] } }], to: [] }]],
+    ['source: {}', [{ from: [{ source: {} }] }]],
+    ['operation: {}', [{ to: [{ operation: {} }] }]],
+    ['bad CIDR beside a valid field', [{ from: [{ source: { ipBlocks: ['not-an-ip'], requestPrincipals: ['*'] } }] }]],
+    ['empty notPaths beside paths', [{ to: [{ operation: { paths: ['/x'], notPaths: [] } }] }]],
+    ['when: values with empty notValues', [{ when: [{ key: 'request.auth.claims[sub]', values: ['u1'], notValues: [] }] }]],
+    ['bad service account', [{ from: [{ source: { serviceAccounts: ['shop/*'] } }] }]],
+  ];
+  const c = ctx({ path: '/x', sub: 'u1', principal: 'spiffe://cluster.local/ns/shop/sa/a' });
+  for (const [what, rules] of broken) {
+    for (const action of ['ALLOW', 'DENY'] as const) {
+      const problems: ConfigProblem[] = [];
+      const v = compilePolicies([{ name: 'p', action, rules }], problems).evaluate(c);
+      assert.ok(problems.length > 0, `${what}: reported`);
+      // Istio's RBAC generation: a broken ALLOW rule matches less, a broken DENY rule more.
+      if (action === 'ALLOW') assert.equal(v.allow, false, `${what}: an ALLOW must not admit`);
+      else assert.equal(v.reason, 'policy_denied', `${what}: a DENY must still deny`);
+    }
+  }
 });

@@ -84,7 +84,7 @@ test('ConfigMap ..data symlink swap reloads within 1 s; invalid files keep the l
     // Invalid: a bad path template. The old snapshot stays, the error is counted and logged.
     const errors = await readMetric(app.adminPort, 'zt_authz_policy_reload_total', { result: 'error' });
     const generation = app.currentSnapshot.generation;
-    cm.write(configText(['/a/{**}/b']));
+    cm.write(configText(['/a/{**}/{*}']));
     await waitUntil(async () => (await readMetric(app.adminPort, 'zt_authz_policy_reload_total', { result: 'error' })) === errors + 1, 2000, 'error counted');
     assert.equal(app.currentSnapshot.generation, generation);
     assert.equal((await decide(app, '/v5')).allow, true, 'last-known-good still applies');

@@ -109,7 +109,13 @@ test('pod without volumes or other annotations: the patch creates the lists it a
   const review = fixture('pod-annotated-no-volumes.json');
   const r = handleAdmissionReview(review, cfg());
   const ops = r.patch!.map((o) => `${o.op} ${o.path}`);
-  assert.deepEqual(ops, ['add /spec/containers/-', 'add /spec/volumes', 'add /metadata/annotations/zt-authz.io~1injected', 'add /metadata/labels']);
+  assert.deepEqual(ops, [
+    'add /spec/containers/-',
+    'add /spec/volumes',
+    'add /metadata/annotations/zt-authz.io~1injected',
+    'add /metadata/annotations/traffic.sidecar.istio.io~1excludeInboundPorts',
+    'add /metadata/labels',
+  ]);
   const out = applyResponse(review.request.object as Obj, response(r));
   assert.deepEqual(out.spec.volumes.map((v: Obj) => v.name), ['zt-authz-config']);
   assert.deepEqual(out.spec.containers.map((c: Obj) => c.name), ['job', 'zt-authz']);
@@ -214,4 +220,163 @@ test('config: webhook.enabled needs certFile, keyFile and inject.image; sidecar 
   assert.equal(c.webhook.enabled, false);
   assert.equal(c.webhook.failurePolicy, 'Fail');
   assert.equal(c.webhook.address, '0.0.0.0:9443');
+});
+
+// --- Istio -----------------------------------------------------------------------------------
+
+const EXCLUDE = 'traffic.sidecar.istio.io/excludeInboundPorts';
+const envOf = (c: Obj, name: string): string | undefined => (c.env as Obj[] | undefined)?.find((e) => e.name === name)?.value;
+const proxyOf = (pod: Obj): Obj => [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((c: Obj) => c.name === 'istio-proxy');
+const sidecarOf = (pod: Obj): Obj => pod.spec.containers.find((c: Obj) => c.name === CONTAINER_NAME);
+const withPod = (review: Obj, edit: (pod: Obj) => void): Obj => {
+  const r = structuredClone(review);
+  edit(r.request.object);
+  return r;
+};
+
+/**
+ * What Istio's agent does with a probe the kubelet sends to its status port: look the path up in
+ * ISTIO_KUBE_APP_PROBERS and probe that target. Returns the target the kubelet's probe reaches.
+ */
+function agentTarget(pod: Obj, probe: Obj): { port: number; path: string; via: 'agent' | 'direct' } {
+  const get = probe.httpGet as Obj;
+  if (get.port !== 15020) return { port: get.port, path: get.path, via: 'direct' };
+  const probers = JSON.parse(envOf(proxyOf(pod), 'ISTIO_KUBE_APP_PROBERS') ?? '{}') as Obj;
+  const target = probers[get.path]?.httpGet;
+  assert.ok(target, `istio-proxy knows ${get.path as string}`);
+  return { port: target.port, path: target.path, via: 'agent' };
+}
+
+test('no istio-proxy yet: the admin port is excluded from Istio inbound capture (merged into an existing list), probes stay direct', () => {
+  const review = fixture('pod-annotated.json');
+  let out = applyResponse(review.request.object as Obj, response(handleAdmissionReview(review, cfg())));
+  assert.equal(out.metadata.annotations[EXCLUDE], '9090', 'Istio, running after us (or istio-cni at pod start), leaves the admin port alone');
+  assert.deepEqual(agentTarget(out, sidecarOf(out).readinessProbe), { port: 9090, path: '/readyz', via: 'direct' });
+
+  out = applyResponse(review.request.object as Obj, response(handleAdmissionReview(withPod(review, (p) => (p.metadata.annotations[EXCLUDE] = '8081, 9000')), cfg())));
+  assert.equal(out.metadata.annotations[EXCLUDE], '8081, 9000,9090', "the workload's own exclusions are kept");
+  const r = handleAdmissionReview(withPod(review, (p) => (p.metadata.annotations[EXCLUDE] = '9000,9090')), cfg());
+  assert.ok(!r.patch!.some((o) => o.path.endsWith('excludeInboundPorts')), 'already listed: left as it is');
+});
+
+test('Istio injected first (istio-proxy present): zt-authz probes go through the Istio agent and are registered with it', () => {
+  const review = fixture('pod-istio-injected.json');
+  const pod = review.request.object as Obj;
+  const r = handleAdmissionReview(review, cfg());
+  assert.equal(r.outcome, 'injected');
+  const out = applyResponse(pod, response(r));
+
+  // The kubelet probes the agent's status port (not captured, plain HTTP), which probes zt-authz.
+  const c = sidecarOf(out);
+  assert.deepEqual(c.readinessProbe.httpGet, { path: '/app-health/zt-authz/readyz', port: 15020, scheme: 'HTTP' });
+  assert.deepEqual(c.livenessProbe.httpGet, { path: '/app-health/zt-authz/livez', port: 15020, scheme: 'HTTP' });
+  assert.equal(c.readinessProbe.periodSeconds, 5, 'timing is kept');
+  assert.deepEqual(agentTarget(out, c.readinessProbe), { port: 9090, path: '/readyz', via: 'agent' });
+  assert.deepEqual(agentTarget(out, c.livenessProbe), { port: 9090, path: '/healthz', via: 'agent' });
+  const probers = JSON.parse(envOf(proxyOf(out), 'ISTIO_KUBE_APP_PROBERS')!);
+  assert.deepEqual(probers['/app-health/zt-authz/readyz'], { httpGet: { path: '/readyz', port: 9090, scheme: 'HTTP' }, timeoutSeconds: 2 });
+  assert.deepEqual(probers['/app-health/orders/readyz'], JSON.parse(envOf(proxyOf(pod), 'ISTIO_KUBE_APP_PROBERS')!)['/app-health/orders/readyz'], "the app's probe stays registered");
+
+  // Nothing else of Istio's or the app's changes; the exclusion is added for istio-cni.
+  assert.deepEqual(out.spec.containers[0], pod.spec.containers[0]);
+  assert.deepEqual(out.spec.initContainers, pod.spec.initContainers);
+  const { env: _e1, ...proxyRest } = proxyOf(out);
+  const { env: _e2, ...proxyBefore } = proxyOf(pod);
+  assert.deepEqual(proxyRest, proxyBefore);
+  assert.equal(proxyOf(out).env.length, proxyOf(pod).env.length, 'the probers variable is replaced, not duplicated');
+  assert.equal(out.metadata.annotations[EXCLUDE], '9090');
+  assert.equal(out.metadata.annotations['prometheus.io/port'], '15020', "Istio's metrics merge stays");
+  assert.equal(envOf(proxyOf(out), 'ISTIO_PROMETHEUS_ANNOTATIONS'), undefined, 'prometheusAnnotations off: not merged');
+
+  // Re-invocation (ours, or Istio's with reinvocationPolicy IfNeeded): nothing more from us.
+  assert.equal(handleAdmissionReview(reviewOf(review, out), cfg()).outcome, 'already_injected');
+});
+
+test('Istio injected first, variants: native sidecar, no env, custom status port, rewrite opted out, metrics merge', () => {
+  const review = fixture('pod-istio-injected.json');
+  const inject = (r: Obj, c = cfg()) => applyResponse(r.request.object as Obj, response(handleAdmissionReview(r, c)));
+
+  // istio-proxy as a native sidecar (init container, restartPolicy Always), without the probers variable.
+  let r = withPod(review, (p) => {
+    const proxy = p.spec.containers.pop();
+    proxy.restartPolicy = 'Always';
+    proxy.env = proxy.env.filter((e: Obj) => e.name !== 'ISTIO_KUBE_APP_PROBERS');
+    p.spec.initContainers.push(proxy);
+  });
+  let out = inject(r);
+  assert.deepEqual(agentTarget(out, sidecarOf(out).readinessProbe), { port: 9090, path: '/readyz', via: 'agent' });
+  assert.deepEqual(Object.keys(JSON.parse(envOf(proxyOf(out), 'ISTIO_KUBE_APP_PROBERS')!)).sort(), ['/app-health/zt-authz/livez', '/app-health/zt-authz/readyz']);
+
+  // istio-proxy with no env list at all.
+  out = inject(withPod(review, (p) => delete proxyOf(p).env));
+  assert.deepEqual(proxyOf(out).env.map((e: Obj) => e.name), ['ISTIO_KUBE_APP_PROBERS']);
+
+  // status.sidecar.istio.io/port moves the agent.
+  out = inject(withPod(review, (p) => (p.metadata.annotations['status.sidecar.istio.io/port'] = '15999')));
+  assert.equal(sidecarOf(out).readinessProbe.httpGet.port, 15999);
+
+  // The pod owner turned probe rewriting off, or the agent has no status port: probes stay direct.
+  for (const [key, value] of [
+    ['sidecar.istio.io/rewriteAppHTTPProbers', 'false'],
+    ['status.sidecar.istio.io/port', '0'],
+  ]) {
+    r = withPod(review, (p) => (p.metadata.annotations[key!] = value));
+    out = inject(r);
+    assert.deepEqual(sidecarOf(out).readinessProbe.httpGet, { path: '/readyz', port: 9090, scheme: 'HTTP' }, `${key}: ${value}`);
+    assert.equal(envOf(proxyOf(out), 'ISTIO_KUBE_APP_PROBERS'), envOf(proxyOf(r.request.object), 'ISTIO_KUBE_APP_PROBERS'), `${key}: ${value}: istio-proxy untouched`);
+  }
+
+  // prometheusAnnotations: Istio's merge (prometheus.io/port = its agent) also serves zt-authz's metrics.
+  const scrape = cfg();
+  scrape.inject = { ...scrape.inject, prometheusAnnotations: true };
+  out = inject(review, scrape);
+  assert.deepEqual(JSON.parse(envOf(proxyOf(out), 'ISTIO_PROMETHEUS_ANNOTATIONS')!), { scrape: 'true', port: '9090', path: '/metrics' });
+  assert.equal(out.metadata.annotations['prometheus.io/port'], '15020');
+  // …unless Istio already merges the app's own metrics (or scraping is off).
+  for (const edit of [
+    (p: Obj) => proxyOf(p).env.push({ name: 'ISTIO_PROMETHEUS_ANNOTATIONS', value: '{"scrape":"true","port":"8080","path":"/metrics"}' }),
+    (p: Obj) => (p.metadata.annotations['prometheus.io/scrape'] = 'false'),
+  ]) {
+    r = withPod(review, edit);
+    out = inject(r, scrape);
+    assert.equal(envOf(proxyOf(out), 'ISTIO_PROMETHEUS_ANNOTATIONS'), envOf(proxyOf(r.request.object), 'ISTIO_PROMETHEUS_ANNOTATIONS'));
+  }
+});
+
+test('Istio injected first but its probers variable cannot be merged: failurePolicy decides (Fail rejects, Ignore admits unchanged)', () => {
+  for (const value of [{ value: 'not json' }, { value: '[1]' }, { valueFrom: { configMapKeyRef: { name: 'x', key: 'y' } } }]) {
+    const review = withPod(fixture('pod-istio-injected.json'), (p) => {
+      const e = proxyOf(p).env.find((x: Obj) => x.name === 'ISTIO_KUBE_APP_PROBERS');
+      delete e.value;
+      Object.assign(e, value);
+    });
+    const closed = response(handleAdmissionReview(review, cfg({ failurePolicy: 'Fail' })));
+    assert.equal(closed.allowed, false, JSON.stringify(value));
+    assert.match(closed.status.message, /istio-proxy env ISTIO_KUBE_APP_PROBERS/);
+    const open = response(handleAdmissionReview(review, cfg({ failurePolicy: 'Ignore' })));
+    assert.equal(open.allowed, true);
+    assert.equal(open.patch, undefined);
+  }
+});
+
+test('prometheusAnnotations: scrape annotations for the admin port on pods without any; a pod with its own (any spelling) keeps them', () => {
+  const review = fixture('pod-annotated.json');
+  const on = cfg();
+  on.inject = { ...on.inject, prometheusAnnotations: true, adminPort: 19090 };
+  let out = applyResponse(review.request.object as Obj, response(handleAdmissionReview(review, on)));
+  assert.equal(out.metadata.annotations['prometheus.io/scrape'], 'true');
+  assert.equal(out.metadata.annotations['prometheus.io/port'], '19090');
+  assert.equal(out.metadata.annotations['prometheus.io/path'], '/metrics');
+
+  for (const key of ['prometheus.io/scrape', 'prometheus.io.scrape', 'prometheus-io/port', 'prometheus_io_path']) {
+    const r = withPod(review, (p) => (p.metadata.annotations[key] = key.endsWith('scrape') ? 'false' : '8080'));
+    out = applyResponse(r.request.object as Obj, response(handleAdmissionReview(r, on)));
+    assert.deepEqual(
+      Object.keys(out.metadata.annotations).filter((k) => /^prometheus/.test(k)),
+      [key],
+      `${key}: nothing added beside the workload's own`,
+    );
+  }
+  out = applyResponse(review.request.object as Obj, response(handleAdmissionReview(review, cfg())));
+  assert.ok(!Object.keys(out.metadata.annotations).some((k) => k.startsWith('prometheus.io/')), 'off by default');
 });

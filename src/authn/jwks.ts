@@ -17,6 +17,11 @@
  *  - Bounded fetches: `AbortSignal.timeout(timeoutMs)` per HTTP request (covers the body too),
  *    body streamed with a byte cap, redirects never followed.
  *  - No key material (and no response body text) ever appears in errors or events.
+ *  - Pushed sources (`secret`: a Kubernetes Secret, src/k8s/secrets.ts): the key set arrives from
+ *    a watch through `feed` instead of being fetched. Each pushed document goes through the same
+ *    validation and counts as one attempt (trigger "watch"); a bad one never replaces the held
+ *    set. Nothing is fetched on demand: an unknown `kid` fails at once (token_unknown_key), and
+ *    until a first valid set arrives every verification fails with JwksUnavailableError.
  *
  * Key-set validation (applies to every source): the document must be a JSON object with a `keys`
  * array of objects. A set that contains private or symmetric key material (`d`, `priv`, `kty:
@@ -52,13 +57,34 @@ export type JwksSource =
   // Kubernetes service-account issuer: discovery at {apiServer}/.well-known/openid-configuration
   // (its issuer must equal `issuer`), keys from {apiServer}/openid/v1/jwks. The discovery
   // document's jwks_uri often names the API server's external address, unreachable from pods.
-  | { kind: 'kubernetes'; issuer: string; apiServer: string };
+  | { kind: 'kubernetes'; issuer: string; apiServer: string }
+  // Pushed: data[key] of a Kubernetes Secret, delivered by JwksOptions.feed (never fetched).
+  // The namespace only labels messages (absent: unresolved, e.g. offline `zt-authz check`).
+  | { kind: 'secret'; namespace?: string; name: string; key: string };
 
 export type JwksFetchResult = 'success' | 'error';
 
+/**
+ * One pushed update: the raw JWKS document bytes, or why there is none (a safe message, never
+ * content: "the Secret does not exist", "the Secret has no such data key"; the manager prefixes
+ * the source's name).
+ */
+export type JwksPush = { kind: 'document'; bytes: Uint8Array } | { kind: 'error'; error: string };
+
+/** Where a pushed source's updates come from. */
+export interface JwksPushFeed {
+  /**
+   * Register for updates; replays the current state synchronously (if any is known), so a manager
+   * created by a config reload holds the keys before its snapshot is published. Returns the
+   * unsubscribe function.
+   */
+  subscribe(listener: (update: JwksPush) => void): () => void;
+}
+
 export interface JwksFetchEvent {
   issuer: string;
-  trigger: 'initial' | 'scheduled' | 'unknown_kid' | 'manual';
+  /** 'watch': a pushed update (secret source). */
+  trigger: 'initial' | 'scheduled' | 'unknown_kid' | 'manual' | 'watch';
   result: JwksFetchResult;
   durationMs: number;
   /** Number of keys held after the attempt (on error: the last-known-good count). */
@@ -81,8 +107,13 @@ export interface JwksOptions {
   /** First retry after a failed background fetch, default 1_000, doubling up to refreshIntervalMs. */
   retryMinMs?: number;
   onFetch?: (e: JwksFetchEvent) => void;
-  /** After a successful fetch that changed the key set (kids or key material); for cache invalidation. */
-  onKeysChanged?: (kids: ReadonlySet<string>) => void;
+  /**
+   * After a successful fetch (or push) that changed the key set (kids or key material); for cache
+   * invalidation. `unchanged`: the kids whose keys are identical in the old and the new set. Cached
+   * verifications under any other kid (removed, or new material under the same kid: a revocation
+   * that reuses the kid) must be dropped.
+   */
+  onKeysChanged?: (kids: ReadonlySet<string>, unchanged: ReadonlySet<string>) => void;
   /** Injectable clock for tests (cooldown bookkeeping and durations); wins over `clock.now`. */
   now?: () => number;
   /**
@@ -92,6 +123,8 @@ export interface JwksOptions {
   clock?: JwksClock;
   /** HTTP client (default: global fetch); the kubernetes source brings one with the cluster CA and a bearer token. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Updates of a pushed (`secret`) source; subscribed from start() to stop(). Without one the manager never gets keys. */
+  feed?: JwksPushFeed;
 }
 
 /** What the manager needs from time: a reading and a one-shot timer. */
@@ -167,6 +200,8 @@ interface HeldSet {
   kids: ReadonlySet<string>;
   count: number;
   fingerprint: string;
+  /** kid → fingerprint of the key(s) with that kid: tells a kid whose key material changed. */
+  byKid: ReadonlyMap<string, string>;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -266,7 +301,8 @@ function buildSet(doc: unknown): HeldSet {
   }
   const kids = new Set<string>();
   for (const k of usable) if (typeof k.kid === 'string') kids.add(k.kid);
-  return { local, kids, count: usable.length, fingerprint: fingerprintOf(usable) };
+  const byKid = new Map([...kids].map((kid) => [kid, fingerprintOf(usable.filter((k) => k.kid === kid))]));
+  return { local, kids, count: usable.length, fingerprint: fingerprintOf(usable), byKid };
 }
 
 function describeFetchError(err: unknown, timeoutMs: number): string {
@@ -292,7 +328,7 @@ export class JwksManager {
   private readonly maxBytes: number;
   private readonly retryMinMs: number;
   private readonly onFetch: ((e: JwksFetchEvent) => void) | undefined;
-  private readonly onKeysChanged: ((kids: ReadonlySet<string>) => void) | undefined;
+  private readonly onKeysChanged: ((kids: ReadonlySet<string>, unchanged: ReadonlySet<string>) => void) | undefined;
   private readonly now: () => number;
   private readonly setTimer: JwksClock['setTimer'];
   private readonly fetchImpl: (url: string, init: RequestInit) => Promise<Response>;
@@ -309,6 +345,8 @@ export class JwksManager {
   private cancelTimer: (() => void) | undefined;
   private bgFailures = 0;
   private readyWaiters = new Set<(ok: boolean) => void>();
+  private readonly feed: JwksPushFeed | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   /** Bound key resolver; pass straight to `jwtVerify(token, mgr.getKey, opts)`. */
   readonly getKey: JWTVerifyGetKey;
@@ -328,6 +366,7 @@ export class JwksManager {
     this.now = opts.now ?? (() => clock.now());
     this.setTimer = (fn, ms) => clock.setTimer(fn, ms);
     this.fetchImpl = opts.fetch ?? fetch;
+    this.feed = opts.feed;
 
     const src = opts.source as JwksSource | undefined;
     switch (src?.kind) {
@@ -351,17 +390,31 @@ export class JwksManager {
       case 'file':
         if (typeof src.path !== 'string' || src.path === '') throw new TypeError('JWKS file path must be a non-empty string');
         break;
+      case 'secret':
+        for (const f of ['name', 'key'] as const) {
+          if (typeof src[f] !== 'string' || src[f] === '') throw new TypeError(`JWKS secret ${f} must be a non-empty string`);
+        }
+        break;
       default:
-        throw new TypeError('JwksOptions.source.kind must be one of remote, discovery, inline, file, kubernetes');
+        throw new TypeError('JwksOptions.source.kind must be one of remote, discovery, inline, file, kubernetes, secret');
     }
     this.getKey = this.resolveKey.bind(this);
   }
 
-  /** Initial load + background refresh (timers unref'd). Idempotent. No-op for inline sources. */
+  /**
+   * Initial load + background refresh (timers unref'd). Idempotent. No-op for inline sources;
+   * a pushed source subscribes to its feed (no timers, no fetches).
+   */
   start(): void {
     if (this.started || this.source.kind === 'inline') return;
     this.started = true;
     const gen = ++this.generation;
+    if (this.source.kind === 'secret') {
+      this.unsubscribe = this.feed?.subscribe((u) => {
+        if (this.started && gen === this.generation) this.onPush(u);
+      });
+      return;
+    }
     void this.refresh('initial').then((ok) => this.scheduleNext(gen, ok));
   }
 
@@ -371,6 +424,8 @@ export class JwksManager {
     this.generation++;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     const ok = this.ready;
     for (const w of [...this.readyWaiters]) w(ok);
   }
@@ -407,6 +462,7 @@ export class JwksManager {
    */
   refresh(trigger: JwksFetchEvent['trigger'] = 'manual'): Promise<boolean> {
     if (this.source.kind === 'inline') return Promise.resolve(true);
+    if (this.source.kind === 'secret') return Promise.resolve(this.ready); // pushed: nothing to fetch
     if (this.pending) return this.pending;
     const p = this.runFetch(trigger).finally(() => {
       if (this.pending === p) this.pending = undefined;
@@ -474,27 +530,55 @@ export class JwksManager {
   private async runFetch(trigger: JwksFetchEvent['trigger']): Promise<boolean> {
     const t0 = this.now();
     this.lastAttemptAt = t0;
-    let ok = false;
     let error: string | undefined;
     try {
-      const doc = await this.load(trigger);
-      const next = buildSet(doc);
-      const prev = this.held;
-      if (prev && prev.fingerprint === next.fingerprint) {
-        // Identical set: keep the old selector (and jose's imported-key cache).
-      } else {
-        this.held = next;
-        if (prev) this.safeCall(() => this.onKeysChanged?.(next.kids));
-      }
-      ok = true;
-      this.lastError = undefined;
+      this.install(buildSet(await this.load(trigger)));
     } catch (err) {
       error = describeFetchError(err, this.timeoutMs);
       if (!/^(JWKS|discovery|invalid JWKS|OIDC)/.test(error)) error = `JWKS fetch failed: ${error}`;
-      this.lastError = error;
     }
+    this.lastAttemptAt = this.now();
+    return this.settle(trigger, t0, error);
+  }
+
+  /** A pushed update: the same validation as a fetched document, the same event and last-known-good rule. */
+  private onPush(update: JwksPush): void {
+    const t0 = this.now();
+    const src = this.source as Extract<JwksSource, { kind: 'secret' }>;
+    const where = `JWKS Secret ${src.namespace ? `${src.namespace}/` : ''}${src.name} key ${src.key}`;
+    let error: string | undefined;
+    try {
+      if (update.kind === 'error') throw new JwksFetchError(update.error);
+      if (update.bytes.byteLength > this.maxBytes) throw new JwksFetchError(`body exceeds ${this.maxBytes} bytes`);
+      let doc: unknown;
+      try {
+        doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(update.bytes)) as unknown;
+      } catch {
+        throw new JwksFetchError('invalid JSON');
+      }
+      this.install(buildSet(doc));
+    } catch (err) {
+      error = `${where}: ${err instanceof JwksFetchError ? err.message : 'invalid JWKS'}`;
+    }
+    this.settle('watch', t0, error);
+  }
+
+  /** Hold a validated set (keeping the old selector, and jose's imported keys, when it is identical). */
+  private install(next: HeldSet): void {
+    const prev = this.held;
+    if (prev && prev.fingerprint === next.fingerprint) return;
+    this.held = next;
+    if (prev) {
+      const unchanged = new Set([...next.kids].filter((kid) => prev.byKid.get(kid) === next.byKid.get(kid)));
+      this.safeCall(() => this.onKeysChanged?.(next.kids, unchanged));
+    }
+  }
+
+  /** Record one attempt's outcome: lastError, the event, ready waiters. Returns success. */
+  private settle(trigger: JwksFetchEvent['trigger'], t0: number, error: string | undefined): boolean {
+    const ok = error === undefined;
+    this.lastError = error;
     const end = this.now();
-    this.lastAttemptAt = end;
     const ev: JwksFetchEvent = {
       issuer: this.issuer,
       trigger,
@@ -533,6 +617,8 @@ export class JwksManager {
       }
       case 'inline':
         return src.jwks;
+      case 'secret':
+        throw new JwksFetchError('JWKS Secret: pushed by a watch, never fetched'); // refresh() never gets here
     }
   }
 

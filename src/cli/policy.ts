@@ -6,14 +6,19 @@ import { loadConfigFile, ConfigError } from '../config/load.js';
 import { readAuditRecords, type ReadStats } from '../migrate/record.js';
 import { PolicyGenerator } from '../migrate/generate.js';
 import { Replayer, formatReport } from '../migrate/replay.js';
+import { ManifestError, loadCandidate } from '../migrate/crd.js';
 
 export const POLICY_USAGE = `  zt-authz policy generate --from AUDIT.jsonl|- [--namespace N] [--min-count K] [--generalise]
                            [--namespace-threshold N] [--base CONFIG] [--out FILE]
-                                        least-privilege ALLOW policies (YAML) from audit records
-  zt-authz policy replay --config FILE --from AUDIT.jsonl|- [--namespace N] [--strict]
+                           [--format config|crd] [--root-namespace NS]
+                                        least-privilege ALLOW policies (config YAML, or
+                                        ZeroTrustPolicy manifests) from audit records
+  zt-authz policy replay --config FILE [--policies MANIFESTS]... [--root-namespace NS]
+                         --from AUDIT.jsonl|- [--namespace N] [--strict]
                          [--ignore-rejected-credentials] [--all] [--json]
-                                        re-evaluate recorded requests against a candidate config;
-                                        exit 1 when a request that went through would be denied
+                                        re-evaluate recorded requests against a candidate config
+                                        (plus ZeroTrustPolicy manifests); exit 1 when a request
+                                        that went through would be denied
 `;
 
 export async function runPolicy(args: string[]): Promise<number> {
@@ -22,7 +27,7 @@ export async function runPolicy(args: string[]): Promise<number> {
     if (sub === 'generate') return await generate(rest);
     if (sub === 'replay') return await replay(rest);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof ManifestError) {
       console.error(err.message);
       return 2;
     }
@@ -52,10 +57,17 @@ async function generate(args: string[]): Promise<number> {
       'namespace-threshold': { type: 'string' },
       base: { type: 'string' },
       out: { type: 'string', short: 'o' },
+      format: { type: 'string', default: 'config' },
+      'root-namespace': { type: 'string' },
     },
   });
   if (!values.from) {
     console.error('policy generate: needs --from AUDIT.jsonl (or --from - for stdin)');
+    return 2;
+  }
+  const format = values.format;
+  if (format !== 'config' && format !== 'crd') {
+    console.error(`policy generate: --format takes config or crd, got "${format}"`);
     return 2;
   }
   let base: { text: string; source: string } | undefined;
@@ -69,6 +81,8 @@ async function generate(args: string[]): Promise<number> {
     namespaceThreshold: count(values['namespace-threshold'], '--namespace-threshold', 3),
     ...(values.namespace ? { namespace: values.namespace } : {}),
     ...(base ? { base } : {}),
+    format,
+    ...(values['root-namespace'] !== undefined ? { rootNamespace: values['root-namespace'] } : {}),
   });
   const stats = await readAuditRecords(values.from, (r) => gen.add(r));
   const { yaml, summary } = gen.finish();
@@ -89,6 +103,8 @@ async function replay(args: string[]): Promise<number> {
     args,
     options: {
       config: { type: 'string', short: 'c' },
+      policies: { type: 'string', short: 'p', multiple: true },
+      'root-namespace': { type: 'string' },
       from: { type: 'string', short: 'f' },
       namespace: { type: 'string', short: 'n' },
       'ignore-rejected-credentials': { type: 'boolean', default: false },
@@ -97,18 +113,20 @@ async function replay(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   });
-  if (!values.config || !values.from) {
-    console.error('policy replay: needs --config CANDIDATE.yaml and --from AUDIT.jsonl (or --from - for stdin)');
+  const manifests = values.policies ?? [];
+  if ((!values.config && !manifests.length) || !values.from) {
+    console.error('policy replay: needs --config CANDIDATE.yaml (and/or --policies MANIFESTS.yaml) and --from AUDIT.jsonl (or --from - for stdin)');
     return 2;
   }
-  const config = loadConfigFile(values.config);
+  const config = loadCandidate(values.config, manifests, values['root-namespace']);
   const opts = { ignoreRejectedCredentials: values['ignore-rejected-credentials']!, strict: values.strict!, ...(values.namespace ? { namespace: values.namespace } : {}) };
   const replayer = new Replayer(config, opts);
   const stats = await readAuditRecords(values.from, (r) => replayer.add(r));
   const report = replayer.finish();
   if (values.json) process.stdout.write(JSON.stringify({ input: stats, ...report }, null, 2) + '\n');
   else {
-    process.stdout.write(formatReport(report, { configFile: values.config, all: values.all!, ...opts }));
+    const what = [values.config, ...manifests].filter(Boolean).join(' + ');
+    process.stdout.write(formatReport(report, { configFile: what, all: values.all!, ...opts }));
     process.stderr.write(`policy replay: ${describeInput(stats)}\n`);
   }
   if (report.summary.records === 0) process.stderr.write('  no recorded requests found: is this an audit log (JSON lines with "log":"audit")?\n');

@@ -29,6 +29,11 @@ export interface ResolvedIssuer {
     | { kind: 'file'; path: string }
     /** Kubernetes service-account issuer preset: discovery + JWKS from the API server with its CA and a bearer token. */
     | { kind: 'kubernetes'; issuer: string; apiServer: string; caFile: string; tokenFile: string }
+    /**
+     * jwksSecret: data[key] of a Secret, pushed by a watch (src/k8s/secrets.ts); needs
+     * kubernetes.enabled. No namespace: the one zt-authz runs in, known only at run time.
+     */
+    | { kind: 'secret'; namespace?: string; name: string; key: string }
     | { kind: 'none' };
   /** Kubernetes service-account issuer: `sub` system:serviceaccount:NS:SA names the calling workload. */
   kubernetes?: true;
@@ -92,6 +97,8 @@ export interface KubernetesConfig {
   rootNamespace?: string;
   watchPods: boolean;
   podIpSource: boolean;
+  /** Namespaces whose pods may select dry-run with zt-authz.io/mode; '*' = all, [] = none. */
+  dryRunAnnotationNamespaces: string[];
   writeStatus: boolean;
   resyncSeconds: number;
   backoffMinMs: number;
@@ -207,7 +214,7 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     throw new ConfigError(source, problems);
   }
   const problems: ConfigProblem[] = [];
-  const issuers = (input.issuers ?? []).map((iss, i) => resolveIssuer(iss, `issuers[${i}]`, problems));
+  const issuers = (input.issuers ?? []).map((iss, i) => resolveIssuer(iss, `issuers[${i}]`, problems, input.kubernetes?.enabled === true));
   const seen = new Map<string, number>();
   issuers.forEach((iss, i) => {
     const prev = seen.get(iss.issuer);
@@ -294,6 +301,7 @@ function resolveKubernetes(k: NonNullable<ConfigInput['kubernetes']>): Kubernete
     ...(k.rootNamespace !== undefined ? { rootNamespace: k.rootNamespace } : {}),
     watchPods: k.watchPods ?? true,
     podIpSource: k.podIpSource ?? false,
+    dryRunAnnotationNamespaces: [...new Set(k.dryRunAnnotationNamespaces ?? ['*'])],
     writeStatus: k.writeStatus ?? true,
     resyncSeconds: k.resyncSeconds ?? 300,
     backoffMinMs: k.backoffMinMs ?? 500,
@@ -358,14 +366,18 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
 
 const HMAC = new Set<string>(HMAC_ALGS);
 
-function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[]): ResolvedIssuer {
+function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[], kubernetesEnabled: boolean): ResolvedIssuer {
   const k8s = input.kubernetes === true ? {} : input.kubernetes === false ? undefined : input.kubernetes;
   if (input.issuer === undefined && !k8s) problems.push({ path: `${at}.issuer`, message: 'is required' });
   const iss = { ...input, issuer: input.issuer ?? K8S_DEFAULT_ISSUER };
-  const sources = (['jwksUri', 'jwks', 'jwksFile', 'discovery', 'kubernetes'] as const).filter((k) => iss[k] !== undefined && iss[k] !== false);
-  if (sources.length > 1) problems.push({ path: at, message: `set only one of jwksUri, jwks, jwksFile, discovery, kubernetes (found ${sources.join(', ')})` });
+  const sources = (['jwksUri', 'jwks', 'jwksFile', 'jwksSecret', 'discovery', 'kubernetes'] as const).filter((k) => iss[k] !== undefined && iss[k] !== false);
+  if (sources.length > 1) problems.push({ path: at, message: `set only one of jwksUri, jwks, jwksFile, jwksSecret, discovery, kubernetes (found ${sources.join(', ')})` });
   if (sources.length === 0 && !iss.hmacSecretFile) {
-    problems.push({ path: at, message: 'needs a key source: jwksUri, jwks, jwksFile, discovery: true, or hmacSecretFile' });
+    problems.push({ path: at, message: 'needs a key source: jwksUri, jwks, jwksFile, jwksSecret, discovery: true, or hmacSecretFile' });
+  }
+  // The Secret is read through the Kubernetes API client; without it the issuer could never get keys.
+  if (iss.jwksSecret && !kubernetesEnabled) {
+    problems.push({ path: `${at}.jwksSecret`, message: 'needs kubernetes.enabled: true (the Secret is watched through the Kubernetes API); or mount the Secret and use jwksFile' });
   }
   const algorithms = iss.algorithms ?? (iss.hmacSecretFile && sources.length === 0 ? ['HS256'] : [...ASYMMETRIC_ALGS]);
   const hmacAlgs = algorithms.filter((a) => HMAC.has(a));
@@ -390,6 +402,10 @@ function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[
   } else if (iss.jwksUri) keySource = { kind: 'remote', uri: iss.jwksUri };
   else if (iss.discovery) keySource = { kind: 'discovery', issuer: iss.issuer };
   else if (iss.jwksFile) keySource = { kind: 'file', path: iss.jwksFile };
+  else if (iss.jwksSecret) {
+    const { namespace, name, key } = iss.jwksSecret;
+    keySource = { kind: 'secret', ...(namespace ? { namespace } : {}), name, key: key ?? 'jwks.json' };
+  }
   else if (iss.jwks !== undefined) {
     let jwks: unknown = iss.jwks;
     if (typeof jwks === 'string') {

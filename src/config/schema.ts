@@ -41,6 +41,21 @@ const KubernetesIssuer = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Issuer keys from a Kubernetes Secret, watched through the API (src/k8s/secrets.ts): a list+watch
+ * narrowed to this one name, so RBAC can grant `resourceNames` instead of every Secret.
+ */
+const JwksSecret = Type.Object(
+  {
+    namespace: Type.Optional(
+      Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63, description: 'a namespace name: where the Secret is (default: the namespace zt-authz runs in: POD_NAMESPACE, else the in-cluster service account namespace)' }),
+    ),
+    name: Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253, description: 'a Secret name' }),
+    key: Type.Optional(Type.String({ pattern: '^[-._a-zA-Z0-9]+$', maxLength: 253, default: 'jwks.json', description: 'a Secret data key: the one holding the JWKS JSON document' })),
+  },
+  { additionalProperties: false, description: 'JWKS in a Kubernetes Secret, watched through the API (needs kubernetes.enabled); updates apply at once' },
+);
+
 export const IssuerSchema = Type.Object(
   {
     issuer: Type.Optional(Type.String({ minLength: 1, description: 'exact `iss` value (required unless kubernetes is set)' })),
@@ -52,6 +67,7 @@ export const IssuerSchema = Type.Object(
     jwksUri: Type.Optional(Type.String({ pattern: '^https?://', description: 'remote JWKS URL' })),
     jwks: Type.Optional(Type.Union([JwkSet, Type.String({ minLength: 2 })], { description: 'inline JWKS (object or JSON string)' })),
     jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'local JWKS file, re-read on refresh' })),
+    jwksSecret: Type.Optional(JwksSecret),
     discovery: Type.Optional(Type.Boolean({ description: 'fetch {issuer}/.well-known/openid-configuration for jwks_uri' })),
     hmacSecretFile: Type.Optional(Type.String({ minLength: 1, description: 'file with an HS* secret (≥ 32 bytes); the only way to allow HS*' })),
     audiences: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'token `aud` must contain one of these' })),
@@ -214,6 +230,12 @@ export const ConfigSchema = Type.Object(
           rootNamespace: Type.Optional(Type.String({ minLength: 1, description: 'ZeroTrustPolicy resources in this namespace apply to every namespace (Istio root namespace semantics)' })),
           watchPods: Type.Optional(Type.Boolean({ default: true, description: 'pod IP → workload map (annotations, destination fallback)' })),
           podIpSource: Type.Optional(Type.Boolean({ default: false, description: 'WEAKER: fill source namespace/service account from the caller pod IP when there is no mTLS principal or service-account token' })),
+          dryRunAnnotationNamespaces: Type.Optional(
+            Type.Array(Type.String({ pattern: '^(\\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$' }), {
+              default: ['*'],
+              description: 'namespaces whose pods may put themselves in dry-run with zt-authz.io/mode ("*": all; []: none, the annotation is ignored). A dry-run pod is exempt from every policy, root-namespace and config-file DENY policies included',
+            }),
+          ),
           writeStatus: Type.Optional(Type.Boolean({ default: true, description: 'write Accepted/Invalid conditions to ZeroTrustPolicy status' })),
           resyncSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 300, description: 'full relist interval' })),
           backoffMinMs: Type.Optional(Type.Integer({ minimum: 1, default: 500 })),

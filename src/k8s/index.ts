@@ -1,11 +1,13 @@
 // Kubernetes integration: informers for ZeroTrustPolicy resources and Pods (a namespace list or
-// cluster-wide), the policy set they feed, the pod IP → workload map, and status write-back.
+// cluster-wide), the policy set they feed, the pod IP → workload map, status write-back, and the
+// Secrets that hold issuer keys (issuers[].jwksSecret, one narrowed watch per Secret).
 import type { Logger } from 'pino';
 import type { KubernetesConfig } from '../config/load.js';
 import type { KubeClients } from './client.js';
-import { Informer, type KubeList } from './informer.js';
+import { Informer, pageParams, type KubeList } from './informer.js';
 import { CRD, PolicySet, StatusWriter, type PolicyObject } from './policies.js';
-import { WorkloadMap, type PodObject } from './workloads.js';
+import { stripPod, WorkloadMap, type PodObject } from './workloads.js';
+import { SecretFeeds } from './secrets.js';
 
 export interface KubernetesSyncOptions {
   logger: Logger;
@@ -22,6 +24,11 @@ export class KubernetesSync {
   readonly workloads: WorkloadMap | undefined;
   readonly informers: Array<Informer<PolicyObject> | Informer<PodObject>> = [];
   readonly status: StatusWriter | undefined;
+  /**
+   * Issuer-key Secrets, watched while a JWKS manager subscribes to them (issuers can change on
+   * reload). Not part of `synced`: readiness waits for those issuers' keys instead.
+   */
+  readonly secrets: SecretFeeds;
   private readonly clients: KubeClients;
   private wasSynced = false;
 
@@ -50,11 +57,23 @@ export class KubernetesSync {
       onRejected: opts.onRejected,
       ...(this.status ? { status: this.status } : {}),
     });
-    this.workloads = config.watchPods ? new WorkloadMap(logger, config.rootNamespace, () => opts.onChange('pod policy bindings changed')) : undefined;
+    this.workloads = config.watchPods ? new WorkloadMap(logger, config.rootNamespace, () => opts.onChange('pod policy bindings changed'), config.dryRunAnnotationNamespaces) : undefined;
 
     const scopes: Array<string | undefined> = config.namespaces.length ? config.namespaces : [undefined];
     const common = { resyncMs: config.resyncSeconds * 1000, backoffMinMs: config.backoffMinMs, backoffMaxMs: config.backoffMaxMs, logger, onSynced: () => this.checkSynced() };
     const { custom, core } = this.clients;
+    // The namespace zt-authz runs in (jwksSecret default): the downward API, else the context's
+    // (in cluster: the service account's namespace file).
+    const ownNamespace = process.env.POD_NAMESPACE || this.clients.kc.getContextObject(this.clients.kc.getCurrentContext())?.namespace;
+    this.secrets = new SecretFeeds({
+      defaultNamespace: ownNamespace,
+      logger,
+      core,
+      newWatch: () => this.clients.newWatch(),
+      resyncMs: common.resyncMs,
+      backoffMinMs: config.backoffMinMs,
+      backoffMaxMs: config.backoffMaxMs,
+    });
     for (const ns of scopes) {
       const where = ns ? `namespace ${ns}` : 'all namespaces';
       this.informers.push(
@@ -63,10 +82,10 @@ export class KubernetesSync {
           name: `${CRD.plural} (${where})`,
           watch: this.clients.newWatch(),
           path: ns ? `/apis/${CRD.group}/${CRD.version}/namespaces/${ns}/${CRD.plural}` : `/apis/${CRD.group}/${CRD.version}/${CRD.plural}`,
-          list: () =>
+          list: (page) =>
             (ns
-              ? custom.listNamespacedCustomObject({ group: CRD.group, version: CRD.version, namespace: ns, plural: CRD.plural })
-              : custom.listClusterCustomObject({ group: CRD.group, version: CRD.version, plural: CRD.plural })) as Promise<KubeList<PolicyObject>>,
+              ? custom.listNamespacedCustomObject({ group: CRD.group, version: CRD.version, namespace: ns, plural: CRD.plural, ...pageParams(page) })
+              : custom.listClusterCustomObject({ group: CRD.group, version: CRD.version, plural: CRD.plural, ...pageParams(page) })) as Promise<KubeList<PolicyObject>>,
           onEvent: (type, obj) => this.policies.apply(type, obj),
         }),
       );
@@ -78,7 +97,8 @@ export class KubernetesSync {
             name: `pods (${where})`,
             watch: this.clients.newWatch(),
             path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
-            list: () => (ns ? core.listNamespacedPod({ namespace: ns }) : core.listPodForAllNamespaces()) as unknown as Promise<KubeList<PodObject>>,
+            list: (page) => (ns ? core.listNamespacedPod({ namespace: ns, ...pageParams(page) }) : core.listPodForAllNamespaces(pageParams(page))) as unknown as Promise<KubeList<PodObject>>,
+            transform: stripPod,
             onEvent: (type, obj) => wl.apply(type, obj),
           }),
         );
@@ -97,15 +117,16 @@ export class KubernetesSync {
 
   start(): void {
     this.opts.logger.info(
-      { server: this.server, namespaces: this.config.namespaces.length ? this.config.namespaces : 'all', pods: this.config.watchPods, status: this.config.writeStatus },
+      { server: this.server, namespaces: this.config.namespaces.length ? this.config.namespaces : 'all', pods: this.config.watchPods, status: this.config.writeStatus, secrets: this.secrets.names },
       'watching Kubernetes',
     );
     for (const i of this.informers) i.start();
+    this.secrets.start();
   }
 
   async stop(): Promise<void> {
     this.status?.stop();
-    await Promise.all(this.informers.map((i) => i.stop()));
+    await Promise.all([...this.informers.map((i) => i.stop()), this.secrets.stop()]);
   }
 
   private checkSynced(): void {

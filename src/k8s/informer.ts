@@ -8,6 +8,12 @@
 //  - Any other failure (API server down, 5xx, reset stream) → retry with exponential backoff
 //    (backoffMinMs doubling up to backoffMaxMs, ±20 % jitter), reset by the next success.
 //  - Resync: every resyncMs a full relist, which repairs any drift a missed event could cause.
+//  - Lists are paginated (limit pageSize, default 500, + continue token), so a big cluster's pods
+//    do not arrive as one huge response. Every page is fetched before the store is diffed (a
+//    missing object on page 1 is not a delete). The pages of one list are one consistent
+//    snapshot; when its continue token has expired (410), the list restarts from scratch, and if
+//    that expires too, one unpaginated list is made (as client-go's pager does).
+//  - `transform` strips objects before they are stored (pods: only what the workload map reads).
 //  - The store keeps the last-known state through outages: nothing is dropped because the API
 //    server is unreachable.
 import type { Watch } from '@kubernetes/client-node';
@@ -33,7 +39,15 @@ export interface KubeObject {
 
 export interface KubeList<T> {
   items: T[];
-  metadata?: { resourceVersion?: string };
+  /** `continue` in JSON; client-node's typed lists (e.g. V1PodList) call it `_continue`. */
+  metadata?: { resourceVersion?: string; continue?: string; _continue?: string };
+}
+
+/** One page of a list: pass both to the API call (client-node: `limit`, `_continue`). */
+export interface ListPage {
+  /** Absent: the whole list in one response (the fallback after an expired continue token). */
+  limit?: number;
+  continue?: string;
 }
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -44,7 +58,12 @@ export interface InformerOptions<T extends KubeObject> {
   watch: Watch;
   /** Watch path, e.g. /apis/zt-authz.io/v1alpha1/namespaces/shop/zerotrustpolicies */
   path: string;
-  list: () => Promise<KubeList<T>>;
+  /** One page; paginated by the informer (see ListPage). */
+  list: (page: ListPage) => Promise<KubeList<T>>;
+  /** Items per list page. Default 500 (client-go's). */
+  pageSize?: number;
+  /** Applied to every listed or watched object before it is stored and reported. */
+  transform?: (obj: T) => T;
   resyncMs: number;
   backoffMinMs: number;
   backoffMaxMs: number;
@@ -54,6 +73,16 @@ export interface InformerOptions<T extends KubeObject> {
   onSynced?: () => void;
   /** A list, or a watch that has not answered with headers, is abandoned after this long. Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * Field selector for the watch, e.g. `metadata.name=idp-keys` (pass the same one to `list`):
+   * RBAC can then grant `resourceNames` instead of every object of the kind.
+   */
+  fieldSelector?: string;
+}
+
+/** client-node request parameters for a page (its name for `continue` is `_continue`). */
+export function pageParams(page: ListPage): { limit?: number; _continue?: string } {
+  return { ...(page.limit !== undefined ? { limit: page.limit } : {}), ...(page.continue ? { _continue: page.continue } : {}) };
 }
 
 export const objectKey = (m: KubeMeta): string => (m.namespace ? `${m.namespace}/${m.name}` : m.name);
@@ -67,7 +96,7 @@ interface StatusLike {
 export class Informer<T extends KubeObject> {
   readonly store = new Map<string, T>();
   /** Counters, for tests and logs. */
-  readonly stats = { lists: 0, watches: 0, events: 0, bookmarks: 0, gone: 0, failures: 0 };
+  readonly stats = { lists: 0, listPages: 0, listRestarts: 0, watches: 0, events: 0, bookmarks: 0, gone: 0, failures: 0 };
   private rv = '';
   private synced = false;
   private stopped = true;
@@ -137,12 +166,42 @@ export class Informer<T extends KubeObject> {
     return this.opts.requestTimeoutMs ?? 30_000;
   }
 
+  /** Every page of one consistent list, transformed; and the list's resourceVersion. */
+  private async listAll(): Promise<{ items: T[]; rv: string }> {
+    const pageSize = this.opts.pageSize ?? 500;
+    let items: T[] = [];
+    let expired = 0;
+    let page: ListPage = { limit: pageSize };
+    for (;;) {
+      let list: KubeList<T>;
+      try {
+        // A hung API server must not hang the informer: give up, back off, retry.
+        list = await withTimeout(this.opts.list(page), this.requestTimeoutMs, 'list');
+      } catch (err) {
+        // 410 on a continue: the snapshot the pages come from was compacted away. Start over
+        // (the pages fetched so far may be stale); a second expiry → one unpaginated list.
+        if (page.continue === undefined || !isGone(err) || this.stopped) throw err;
+        expired++;
+        this.stats.listRestarts++;
+        items = [];
+        page = expired >= 2 ? {} : { limit: pageSize };
+        this.opts.logger.info({ informer: this.opts.name, paginated: page.limit !== undefined }, 'list: continue token expired (410 Gone), restarting the list');
+        continue;
+      }
+      this.stats.listPages++;
+      const transform = this.opts.transform;
+      for (const obj of list.items ?? []) items.push(transform ? transform(obj) : obj);
+      const next = list.metadata?.continue || list.metadata?._continue;
+      if (!next || page.limit === undefined) return { items, rv: list.metadata?.resourceVersion ?? '' };
+      page = { limit: pageSize, continue: next };
+    }
+  }
+
   private async relist(): Promise<void> {
-    // A hung API server must not hang the informer: give up, back off, retry.
-    const list = await withTimeout(this.opts.list(), this.requestTimeoutMs, 'list');
+    const list = await this.listAll();
     this.stats.lists++;
     const seen = new Set<string>();
-    for (const obj of list.items ?? []) {
+    for (const obj of list.items) {
       const key = objectKey(obj.metadata);
       seen.add(key);
       this.upsert(key, obj);
@@ -153,7 +212,7 @@ export class Informer<T extends KubeObject> {
         this.emit('delete', old, old);
       }
     }
-    this.rv = list.metadata?.resourceVersion ?? '';
+    this.rv = list.rv;
     this.failures = 0;
     this.lastListAt = Date.now();
     this.synced = true;
@@ -209,16 +268,17 @@ export class Informer<T extends KubeObject> {
         this.stats.events++;
         this.failures = 0;
         const o = obj as T & StatusLike;
+        const stored = (): T => (this.opts.transform ? this.opts.transform(o) : o);
         switch (type) {
           case 'ADDED':
           case 'MODIFIED':
-            this.upsert(objectKey(o.metadata), o);
+            this.upsert(objectKey(o.metadata), stored());
             break;
           case 'DELETED': {
             const key = objectKey(o.metadata);
             const old = this.store.get(key);
             this.store.delete(key);
-            this.emit('delete', o, old);
+            this.emit('delete', stored(), old);
             break;
           }
           case 'BOOKMARK':
@@ -245,12 +305,21 @@ export class Informer<T extends KubeObject> {
       // Server-side timeout 5–10 min (as client-go) so the server ends watches cleanly.
       const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
       this.opts.watch
-        .watch(this.opts.path, { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds }, onEvent, done)
+        .watch(
+          this.opts.path,
+          { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds, ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}) },
+          onEvent,
+          done,
+        )
         .then(
           (ctrl) => {
             clearTimeout(connectTimer);
             if (settled || this.stopped) ctrl.abort();
-            else this.abortWatch = () => ctrl.abort();
+            else if (this.rv === '') {
+              // resync() was called while this watch was connecting (it had nothing to abort yet).
+              ctrl.abort();
+              done(undefined);
+            } else this.abortWatch = () => ctrl.abort();
           },
           (err: unknown) => {
             clearTimeout(connectTimer);

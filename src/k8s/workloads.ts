@@ -7,6 +7,13 @@
 // (an old pod's delete event has not arrived yet, or a pod is terminating while its IP is already
 // reused), the one without a deletionTimestamp wins; if that is still ambiguous, the IP resolves
 // to nothing: no identity is better than the wrong one.
+//
+// zt-authz.io/mode: dry-run exempts the pod from every policy, including the platform's DENY
+// policies (root namespace, config file). Whoever can create pods could therefore switch those off
+// for their pods, so the platform decides where the annotation is honoured
+// (kubernetes.dryRunAnnotationNamespaces); elsewhere it is ignored, with a rate-limited warning,
+// and counted (dryRunPods) either way so a platform can alert on it. `enforce` is always
+// honoured: it can only make decisions stricter.
 import type { Logger } from 'pino';
 import type { Workload } from '../decision/snapshot.js';
 import type { Mode } from '../decision/mode.js';
@@ -37,6 +44,40 @@ interface Entry {
   workload: Workload;
   /** Policy references from zt-authz.io/policy, normalised (see parsePolicyRefs). */
   refs: string[];
+  /** The pod asks for dry-run: honoured, or ignored (namespace not allowed to). */
+  dryRun?: 'honoured' | 'ignored';
+}
+
+/** At most one "dry-run annotation ignored" warning per namespace per this long. */
+const IGNORED_WARN_INTERVAL_MS = 60_000;
+
+/**
+ * The fields of a pod the workload map reads. The pod informer stores pods stripped to these
+ * (most of a pod's bulk, its containers and status conditions, is never needed), and only the
+ * zt-authz.io/ annotations (kubectl's last-applied-configuration alone can be kilobytes).
+ */
+export function stripPod(pod: PodObject): PodObject {
+  const m = pod.metadata;
+  let annotations: Record<string, string> | undefined;
+  for (const k in m.annotations ?? {}) if (k.startsWith('zt-authz.io/')) (annotations ??= {})[k] = m.annotations![k]!;
+  const s = pod.status;
+  return {
+    metadata: {
+      name: m.name,
+      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+      ...(m.uid !== undefined ? { uid: m.uid } : {}),
+      ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.labels ? { labels: m.labels } : {}),
+      ...(annotations ? { annotations } : {}),
+      ...(m.deletionTimestamp != null ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    },
+    spec: { ...(pod.spec?.serviceAccountName ? { serviceAccountName: pod.spec.serviceAccountName } : {}), ...(pod.spec?.hostNetwork ? { hostNetwork: true } : {}) },
+    status: {
+      ...(s?.podIP ? { podIP: s.podIP } : {}),
+      ...(s?.podIPs ? { podIPs: s.podIPs.map((p) => ({ ...(p.ip ? { ip: p.ip } : {}) })) } : {}),
+      ...(s?.phase ? { phase: s.phase } : {}),
+    },
+  };
 }
 
 export function normalizeIp(ip: string): string {
@@ -83,16 +124,35 @@ export class WorkloadMap {
   /** "<namespace>\0<ref>" → number of pods binding it. */
   private readonly bindingCounts = new Map<string, number>();
   private readonly warned = new Set<string>();
+  /** Namespace → when a "dry-run annotation ignored" warning was last logged for it. */
+  private readonly ignoredWarnedAt = new Map<string, number>();
+  private readonly dryRunCounts = { honoured: 0, ignored: 0 };
+  private readonly dryRunAnywhere: boolean;
+  private readonly dryRunNamespaces: ReadonlySet<string>;
 
   constructor(
     private readonly logger: Logger,
     private readonly rootNamespace: string | undefined,
     /** Called when the set of (namespace, bound policy) pairs changes: the snapshot must be rebuilt. */
     private readonly onBindingsChanged: () => void,
-  ) {}
+    /** kubernetes.dryRunAnnotationNamespaces: where zt-authz.io/mode: dry-run is honoured ('*': everywhere). */
+    dryRunAnnotationNamespaces: readonly string[],
+    private readonly now: () => number = Date.now,
+  ) {
+    this.dryRunAnywhere = dryRunAnnotationNamespaces.includes('*');
+    this.dryRunNamespaces = new Set(dryRunAnnotationNamespaces);
+  }
 
   get size(): number {
     return this.byKey.size;
+  }
+
+  /**
+   * Pods with an IP whose zt-authz.io/mode asks for dry-run: `honoured` ones are exempt from every
+   * policy right now; `ignored` ones are in namespaces not allowed to (zt_authz_dry_run_pods).
+   */
+  dryRunPods(): { honoured: number; ignored: number } {
+    return { ...this.dryRunCounts };
   }
 
   byIp(ip: string): Workload | undefined {
@@ -134,6 +194,7 @@ export class WorkloadMap {
       const k = `${e.workload.namespace}\0${ref}`;
       this.bindingCounts.set(k, (this.bindingCounts.get(k) ?? 0) + 1);
     }
+    if (e.dryRun && e.ips.length) this.dryRunCounts[e.dryRun]++;
   }
 
   private remove(e: Entry): void {
@@ -149,6 +210,7 @@ export class WorkloadMap {
       if (n <= 0) this.bindingCounts.delete(k);
       else this.bindingCounts.set(k, n);
     }
+    if (e.dryRun && e.ips.length) this.dryRunCounts[e.dryRun]--;
   }
 
   private entryFor(key: string, pod: PodObject): Entry | undefined {
@@ -161,8 +223,16 @@ export class WorkloadMap {
         : [...new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)].filter((ip): ip is string => !!ip).map(normalizeIp))];
     const ann = pod.metadata.annotations ?? {};
     const modeRaw = ann[ANNOTATION.mode];
-    const mode = parseMode(modeRaw);
+    let mode = parseMode(modeRaw);
     if (modeRaw !== undefined && mode === undefined) this.warnOnce(key, ANNOTATION.mode, `unknown value "${modeRaw}" (enforce | dry-run); ignored`);
+    let dryRun: Entry['dryRun'];
+    if (mode === 'observe') {
+      dryRun = this.dryRunAnywhere || this.dryRunNamespaces.has(ns) ? 'honoured' : 'ignored';
+      if (dryRun === 'ignored') {
+        mode = undefined;
+        if (ips.length) this.warnIgnoredDryRun(ns, key);
+      }
+    }
     const audiences = (ann[ANNOTATION.audience] ?? '')
       .split(',')
       .map((a) => a.trim())
@@ -180,7 +250,20 @@ export class WorkloadMap {
       ...(audiences.length ? { audiences: Object.freeze(audiences) } : {}),
       bindingLabels: Object.freeze(bindingLabels),
     });
-    return { key, ips, deleting: pod.metadata.deletionTimestamp != null, workload, refs };
+    return { key, ips, deleting: pod.metadata.deletionTimestamp != null, workload, refs, ...(dryRun ? { dryRun } : {}) };
+  }
+
+  /** Rate-limited per namespace: a rollout of many annotated pods logs once, not once per pod. */
+  private warnIgnoredDryRun(namespace: string, pod: string): void {
+    const t = this.now();
+    const last = this.ignoredWarnedAt.get(namespace);
+    if (last !== undefined && t - last < IGNORED_WARN_INTERVAL_MS) return;
+    if (this.ignoredWarnedAt.size > 10_000) this.ignoredWarnedAt.clear();
+    this.ignoredWarnedAt.set(namespace, t);
+    this.logger.warn(
+      { pod, annotation: ANNOTATION.mode, namespace },
+      `pod annotation ${ANNOTATION.mode}: dry-run ignored, namespace "${namespace}" is not in kubernetes.dryRunAnnotationNamespaces (the pod stays enforced; further pods of this namespace are not logged for ${IGNORED_WARN_INTERVAL_MS / 1000} s)`,
+    );
   }
 
   private warnOnce(pod: string, annotation: string, message: string): void {
@@ -190,8 +273,4 @@ export class WorkloadMap {
     if (this.warned.size > 10_000) this.warned.clear();
     this.logger.warn({ pod, annotation }, `pod annotation ${annotation}: ${message}`);
   }
-}
-
-function sameRefs(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -12,6 +12,8 @@ import { resolveConfig, parseConfigText, ConfigError } from '../config/load.js';
 import { parsePrincipal } from '../identity/spiffe.js';
 import { POLICY_REASONS, served, recordedVerdict, observedDeny, sourcePrincipal, sourceWorkload, workloadOf, type AuditRecord, type Workload } from './record.js';
 import { covers, segmentsOf, templatePath } from './paths.js';
+import { API_VERSION, isNamespaceName, isObjectName, objectName, parsePolicyManifests, policySpecsOf } from './crd.js';
+import { CRD } from '../k8s/policies.js';
 
 export interface GenerateOptions {
   /** Only destinations in this namespace. */
@@ -24,6 +26,14 @@ export interface GenerateOptions {
   namespaceThreshold?: number;
   /** A config (YAML text) to add the policies to, instead of emitting `policies:` alone. */
   base?: { text: string; source: string };
+  /** `config` (default): `policies:` YAML. `crd`: ZeroTrustPolicy manifests, one `---` document per policy. */
+  format?: 'config' | 'crd';
+  /**
+   * crd: the namespace for policies without one (destinations known only by host, or without a
+   * namespace): Kubernetes mode's `kubernetes.rootNamespace`, whose resources apply to every
+   * namespace. Without it such policies are refused.
+   */
+  rootNamespace?: string;
 }
 
 /** Paths collapsed by --generalise need this many distinct siblings. */
@@ -110,10 +120,17 @@ export class PolicyGenerator {
   private readonly leftOut = new Map<string, number>();
   private readonly all = new Stats();
   private records = 0;
-  private readonly opts: Required<Omit<GenerateOptions, 'base' | 'namespace'>> & Pick<GenerateOptions, 'base' | 'namespace'>;
+  private readonly opts: Required<Omit<GenerateOptions, 'base' | 'namespace' | 'rootNamespace'>> & Pick<GenerateOptions, 'base' | 'namespace' | 'rootNamespace'>;
 
   constructor(opts: GenerateOptions = {}) {
-    this.opts = { minCount: 1, generalise: false, namespaceThreshold: 3, ...opts };
+    this.opts = { minCount: 1, generalise: false, namespaceThreshold: 3, format: 'config', ...opts };
+    if (this.opts.format === 'crd' && this.opts.base) {
+      throw new Error('--base writes a configuration file; with --format crd keep the base config apart (replay takes it as --config BASE --policies MANIFESTS)');
+    }
+    if (this.opts.rootNamespace !== undefined) {
+      if (this.opts.format !== 'crd') throw new Error('--root-namespace only applies to --format crd');
+      if (!isNamespaceName(this.opts.rootNamespace)) throw new Error(`--root-namespace: "${this.opts.rootNamespace}" is not a namespace name (DNS-1123 label)`);
+    }
   }
 
   private skip(why: string, n = 1): void {
@@ -172,7 +189,8 @@ export class PolicyGenerator {
   finish(): GenerateResult {
     const warnings: string[] = [];
     const policies: Array<{ spec: PolicySpec; dest: Dest; rules: BuiltRule[] }> = [];
-    const names = new NameAllocator(this.opts.base ? basePolicyNames(this.opts.base) : []);
+    const crd = this.opts.format === 'crd';
+    const names = new NameAllocator(this.opts.base ? basePolicyNames(this.opts.base) : [], crd);
     for (const dest of [...this.dests.values()].sort((a, b) => cmp(a.workload.key, b.workload.key))) {
       let sources = [...dest.sources.values()];
       sources = collapseNamespaces(sources, this.opts.namespaceThreshold);
@@ -190,7 +208,9 @@ export class PolicyGenerator {
       const rules = buildRules(sources, dest.workload);
       const w = dest.workload;
       const spec: PolicySpec = {
-        name: names.next(w.namespace, policyBaseName(w)),
+        // A CRD name is unique in the namespace the resource lands in (the root one for policies
+        // without a namespace).
+        name: names.next(crd ? (w.namespace ?? this.opts.rootNamespace) : w.namespace, policyBaseName(w)),
         ...(w.namespace !== undefined ? { namespace: w.namespace } : {}),
         ...(w.selector ? { selector: { matchLabels: w.selector } } : {}),
         action: 'ALLOW',
@@ -214,10 +234,61 @@ export class PolicyGenerator {
       leftOut,
       warnings,
     };
+    if (crd) {
+      this.checkCrdScopes(policies.map((p) => p.spec));
+      const yaml = this.renderCrd(policies, summary);
+      // Never hand out a manifest the Kubernetes integration would reject.
+      validateManifests(yaml, this.opts.rootNamespace, policies.length);
+      return { yaml, policies: policies.map((p) => p.spec), summary };
+    }
     const yaml = this.render(policies, summary);
     // Never hand out something `validate` would reject.
     validateOutput(yaml, this.opts.base?.source ?? 'generated policies');
     return { yaml, policies: policies.map((p) => p.spec), summary };
+  }
+
+  /**
+   * A ZeroTrustPolicy is namespaced, and its namespace is its scope. A policy without a
+   * namespace (all namespaces) can only be a resource in the root namespace; a namespaced
+   * policy cannot live there, since it would then apply to every namespace.
+   */
+  private checkCrdScopes(specs: PolicySpec[]): void {
+    const root = this.opts.rootNamespace;
+    const global = specs.filter((p) => p.namespace === undefined);
+    if (global.length && root === undefined) {
+      throw new Error(
+        `${global.length} polic${global.length === 1 ? 'y has' : 'ies have'} no namespace (destinations seen without one, scoped by host or labels alone): ${global.map((p) => p.name).join(', ')}. ` +
+          'A ZeroTrustPolicy is namespaced: pass --root-namespace NS (the kubernetes.rootNamespace of the service, whose policies apply to every namespace), ' +
+          'or --namespace N to leave them out, or use --format config',
+      );
+    }
+    const problems: string[] = [];
+    for (const p of specs) {
+      if (p.namespace === undefined) continue;
+      if (!isNamespaceName(p.namespace)) problems.push(`${p.name}: namespace "${p.namespace}" is not a Kubernetes namespace name`);
+      else if (p.namespace === root) problems.push(`${p.name}: its namespace "${p.namespace}" is the root namespace, where a ZeroTrustPolicy applies to every namespace`);
+    }
+    if (problems.length) throw new Error(`cannot write these policies as ZeroTrustPolicy resources:\n${problems.map((l) => `  - ${l}`).join('\n')}`);
+  }
+
+  /** One `---` document per policy: metadata from the policy's name and namespace, the rest as spec. */
+  private renderCrd(policies: Array<{ spec: PolicySpec; dest: Dest; rules: BuiltRule[] }>, summary: GenerateSummary): string {
+    const header = headerComment(summary, this.opts)
+      .map((l) => `# ${l}`.trimEnd())
+      .join('\n');
+    const docs = policies.map((p) => {
+      const { name, namespace, ...spec } = p.spec;
+      const metadata = { name, namespace: namespace ?? this.opts.rootNamespace! };
+      const doc = new Document({ apiVersion: API_VERSION, kind: CRD.kind, metadata, spec });
+      const lines = [`${p.dest.workload.key}: ${p.dest.stats.describe()}`];
+      if (namespace === undefined) lines.push(`no namespace: in the root namespace ${metadata.namespace}, so it applies in every namespace`);
+      if (p.dest.allowedBy.size) lines.push(`already allowed by the recorded config: ${[...p.dest.allowedBy].sort().map(([n, c]) => `${n} (${c})`).join(', ')}`);
+      doc.commentBefore = lines.map((l) => ` ${l}`).join('\n');
+      const specNode = doc.get('spec', true);
+      if (isMap(specNode)) decorate(specNode, p.rules);
+      return `---\n${doc.toString({ lineWidth: 0, flowCollectionPadding: false })}`;
+    });
+    return `${header}\n${docs.length ? '\n' : ''}${docs.join('')}`;
   }
 
   private render(policies: Array<{ spec: PolicySpec; dest: Dest; rules: BuiltRule[] }>, summary: GenerateSummary): string {
@@ -291,12 +362,15 @@ function decorate(policy: YAMLMap, rules: BuiltRule[]): void {
 }
 
 function headerComment(s: GenerateSummary, o: GenerateOptions): string[] {
+  const crd = o.format === 'crd';
   const out = [
     `Generated by \`zt-authz policy generate\` from ${s.records} audit record(s): ${s.used} served request(s)${s.first ? `, ${s.first} … ${s.last}` : ''}.`,
     `Least-privilege ALLOW policies for the observed traffic: ${s.policies} polic${s.policies === 1 ? 'y' : 'ies'}, ${s.rules} rule(s).`,
-    `Options: --min-count ${o.minCount ?? 1}, --namespace-threshold ${o.namespaceThreshold ?? 3}${o.namespace !== undefined ? `, --namespace ${o.namespace}` : ''}${o.generalise ? ', --generalise' : ''}.`,
+    `Options: --min-count ${o.minCount ?? 1}, --namespace-threshold ${o.namespaceThreshold ?? 3}${o.namespace !== undefined ? `, --namespace ${o.namespace}` : ''}${o.generalise ? ', --generalise' : ''}${crd ? `, --format crd${o.rootNamespace !== undefined ? `, --root-namespace ${o.rootNamespace}` : ''}` : ''}.`,
     'Review them, then check them against the recorded traffic before enforcing:',
-    '  zt-authz policy replay --config CANDIDATE.yaml --from AUDIT.jsonl',
+    crd
+      ? `  zt-authz policy replay --config BASE.yaml --policies THIS.yaml${o.rootNamespace !== undefined ? ` --root-namespace ${o.rootNamespace}` : ''} --from AUDIT.jsonl`
+      : '  zt-authz policy replay --config CANDIDATE.yaml --from AUDIT.jsonl',
   ];
   const left = Object.entries(s.leftOut);
   if (left.length) {
@@ -500,18 +574,25 @@ function policyBaseName(w: Workload): string {
   return `allow-${base}`;
 }
 
-/** Policy names: valid, unique per namespace, not colliding with the base config's. */
+/**
+ * Policy names: valid, unique per namespace, not colliding with the base config's. For CRDs,
+ * valid Kubernetes object names (DNS-1123 subdomains: lower case, so two label values differing
+ * only in case get distinct suffixed names).
+ */
 class NameAllocator {
   private readonly used = new Set<string>();
-  constructor(taken: string[]) {
+  constructor(taken: string[], private readonly dns = false) {
     for (const t of taken) this.used.add(t);
   }
   next(namespace: string | undefined, wanted: string): string {
-    let base = wanted.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-{2,}/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '').slice(0, 60);
+    let base = this.dns
+      ? objectName(wanted, 60)
+      : wanted.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-{2,}/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '').slice(0, 60).replace(/[^A-Za-z0-9]+$/, '');
     if (!base) base = 'allow';
     let name = base;
     for (let i = 2; this.used.has(`${namespace ?? ''}/${name}`); i++) name = `${base}-${i}`;
     this.used.add(`${namespace ?? ''}/${name}`);
+    if (this.dns && !isObjectName(name)) throw new Error(`generated policy name "${name}" is not a Kubernetes object name (a bug, please report it)`);
     return name;
   }
 }
@@ -527,6 +608,16 @@ function validateOutput(yaml: string, source: string): void {
   } catch (err) {
     if (err instanceof ConfigError) throw new Error(`generated configuration does not validate (a bug, please report it):\n${err.message}`);
     throw err;
+  }
+}
+
+function validateManifests(yaml: string, rootNamespace: string | undefined, expected: number): void {
+  try {
+    const objs = parsePolicyManifests(yaml, 'generated ZeroTrustPolicy manifests');
+    const specs = policySpecsOf(objs, { rootNamespace, rolesClaim: resolveConfig({}, 'defaults').authorization.rolesClaim, source: 'generated ZeroTrustPolicy manifests' });
+    if (specs.length !== expected) throw new Error(`${specs.length} of ${expected} policies read back`);
+  } catch (err) {
+    throw new Error(`generated ZeroTrustPolicy manifests do not validate (a bug, please report it):\n${(err as Error).message}`);
   }
 }
 

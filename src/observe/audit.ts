@@ -1,5 +1,6 @@
-// One audit record per decision (all denies; allows sampled). Carries identities, the reason
-// code and a short token hash; never the token, never query values, never header values.
+// One audit record per decision (all denies and would-be denies; plain allows sampled). Carries
+// identities, the reason code and a short token hash; never the token, never query values, never
+// header values.
 //
 // Records also carry what `zt-authz policy replay` needs to re-evaluate a request against
 // another policy set without the token: the destination's namespace and labels, the verified
@@ -49,7 +50,7 @@ export class AuditLog {
 
   record(transport: string, input: CheckInput | undefined, d: Decision, latencySeconds: number): void {
     if (!this.opts.enabled) return;
-    if (d.allow && this.opts.allowSampleRate < 1 && this.random() >= this.opts.allowSampleRate) return;
+    if (d.allow && this.opts.allowSampleRate < 1 && !wouldDeny(d) && this.random() >= this.opts.allowSampleRate) return;
     const id = d.identity;
     const hashed = this.opts.subject === 'hash';
     this.logger.info({
@@ -115,6 +116,17 @@ export class AuditLog {
       ...(truncated.length ? { truncated } : {}),
     };
   }
+}
+
+/**
+ * An allow that some other decision would not have plainly allowed: observe mode (`wouldDecide`)
+ * or a dry-run policy (`dryRun`). These records are what `policy generate` and `policy replay` learn from, and
+ * what an operator checks before enforcing, so sampling never drops them; only plain allows are
+ * sampled.
+ */
+function wouldDeny(d: Decision): boolean {
+  const notPlainAllow = (w: { allow: boolean; reason: string } | undefined) => w !== undefined && (!w.allow || w.reason !== 'allowed');
+  return notPlainAllow(d.wouldDecide) || notPlainAllow(d.dryRun);
 }
 
 function destination(input: CheckInput, d: Decision): Record<string, unknown> {

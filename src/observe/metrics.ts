@@ -67,6 +67,19 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.checksInFlight.set(this.inFlightSource()),
   });
+  /** Read at scrape time; the App points it at the Kubernetes workload map (zt-authz.io/mode). */
+  dryRunPodsSource: () => { honoured: number; ignored: number } | undefined = () => undefined;
+  readonly dryRunPods: Gauge = new Gauge({
+    name: 'zt_authz_dry_run_pods',
+    help: 'Pods annotated zt-authz.io/mode: dry-run: honoured (exempt from every policy now) or ignored (namespace not in kubernetes.dryRunAnnotationNamespaces)',
+    labelNames: ['annotation'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: (): void => {
+      const c = this.dryRunPodsSource();
+      if (c) for (const k of ['honoured', 'ignored'] as const) this.dryRunPods.set({ annotation: k }, c[k]);
+    },
+  });
   readonly tlsReload = new Counter({
     name: 'zt_authz_tls_reload_total',
     help: 'server.tls certificate/key reloads by result (error: the last good certificate is kept)',

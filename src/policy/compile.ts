@@ -1,8 +1,12 @@
 // Compile policy specs once per snapshot into labelled conditions; evaluation never re-reads
 // YAML. Semantics (Istio AuthorizationPolicy): a rule matches when ≥1 `from` source, ≥1 `to`
 // operation and every `when` condition match; fields AND, values OR; notX negate.
-// Validation mirrors what Istio rejects (bad templates, CIDRs, ports, empty source/operation,
-// unknown keys) and names the policy and field of every problem.
+// Validation mirrors what Istio's ValidateAuthorizationPolicy rejects (bad templates, CIDRs,
+// ports, empty from/to lists, empty source/operation, serviceAccounts mixed with principals or
+// namespaces or not of the form [ns/]sa, DENY without rules, wildcard selectors, unknown keys)
+// and names the policy and field of every problem. A config with problems is never served; still,
+// whatever is wrong compiles fail-closed, the way Istio generates RBAC from a policy it cannot
+// fully translate: it makes an ALLOW rule match nothing and a DENY/AUDIT rule match more.
 import type { PolicySpec, SourceSpec, OperationSpec, ConditionSpec } from './schema.js';
 import type { ConfigProblem } from '../config/load.js';
 import { anyOf, anyValue, cidrMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
@@ -23,6 +27,10 @@ export interface Condition {
 }
 
 export interface CompiledRule {
+  /**
+   * [] = the field is absent (no constraint). A field given but empty or broken (`from: []`,
+   * `source: {}`, a bad value) compiles to a group holding a never-matching condition instead.
+   */
   from: Condition[][];
   to: Condition[][];
   when: Condition[];
@@ -85,12 +93,15 @@ export function compilePolicies(specs: readonly PolicySpec[], problems: ConfigPr
   const out: CompiledPolicy[] = specs.map((spec, i) => {
     const path = `${at}[${i}]`;
     const report = (field: string, message: string) => problems.push({ path: `${path}.${field}`, message: `${message} (policy "${spec.name}")` });
+    const action = spec.action ?? 'ALLOW';
+    const scope: FieldScope = { namespace: spec.namespace, report, interner, invalid: (label) => (action === 'ALLOW' ? never(label) : always(label)) };
+    checkPolicyShape(spec, report);
     const rules = (spec.rules ?? []).map((r, j) => {
       const rp = `rules[${j}]`;
       return {
-        from: (r.from ?? []).map((f, k) => compileFields(f.source, SOURCE_FIELDS, `${rp}.from[${k}].source`, report, interner)),
-        to: (r.to ?? []).map((t, k) => compileFields(t.operation, OPERATION_FIELDS, `${rp}.to[${k}].operation`, report, interner)),
-        when: (r.when ?? []).map((c, k) => compileCondition(c, `${rp}.when[${k}]`, report, whenOpts, interner)),
+        from: groups(r.from, `${rp}.from`, scope, (f, k) => compileFields(f.source, SOURCE_FIELDS, `${rp}.from[${k}].source`, scope)),
+        to: groups(r.to, `${rp}.to`, scope, (t, k) => compileFields(t.operation, OPERATION_FIELDS, `${rp}.to[${k}].operation`, scope)),
+        when: (r.when ?? []).map((c, k) => compileCondition(c, `${rp}.when[${k}]`, scope, whenOpts)),
       };
     });
     return {
@@ -104,6 +115,74 @@ export function compilePolicies(specs: readonly PolicySpec[], problems: ConfigPr
     };
   });
   return new PolicyIndex(out);
+}
+
+interface FieldScope {
+  /** The policy's namespace: a bare service account name ("sa") means one in it, as in Istio. */
+  namespace: string | undefined;
+  report: (field: string, message: string) => void;
+  interner: Interner;
+  /** What an invalid piece compiles to: never() in an ALLOW policy, always() in a DENY/AUDIT one. */
+  invalid: (label: string) => Condition;
+}
+
+function never(label: string): Condition {
+  return { label, role: 'plain', negated: false, authn: false, values: [], attr: () => [], test: () => false };
+}
+
+function always(label: string): Condition {
+  return { ...never(label), test: () => true };
+}
+
+/** `from`/`to`: absent = no constraint ([]); present but empty = a problem, compiled fail-closed. */
+function groups<T>(list: readonly T[] | undefined, at: string, scope: FieldScope, compile: (item: T, k: number) => Condition[]): Condition[][] {
+  if (list === undefined) return [];
+  if (list.length === 0) {
+    // Istio rejects it; read as "no constraint" it would let any caller through an ALLOW.
+    scope.report(at, 'must not be empty (omit the field to place no constraint)');
+    return [[scope.invalid(at)]];
+  }
+  return list.map(compile);
+}
+
+/** Policy-level combinations Istio rejects. */
+function checkPolicyShape(spec: PolicySpec, report: (f: string, m: string) => void): void {
+  if ((spec.action ?? 'ALLOW') === 'DENY' && spec.rules === undefined) {
+    report('rules', 'a DENY policy without `rules` never matches, and Istio rejects it; add `rules: [{}]` to deny every request in its scope');
+  }
+  for (const [k, v] of Object.entries(spec.selector?.matchLabels ?? {})) {
+    if (k === '') report('selector.matchLabels', 'empty label key');
+    else if (k.includes('*') || v.includes('*')) report(`selector.matchLabels.${k}`, `wildcard not supported in a selector ("${k}=${v}")`);
+  }
+}
+
+const SA_LIMIT = 16; // Istio's limit per list ("to avoid unbounded configuration sizes")
+const SA_MAX_CHARS = 320;
+
+/**
+ * Istio's CheckServiceAccount: "sa" or "ns/sa", no wildcard. A bare name means a service account
+ * in the policy's namespace; a policy without namespace has none, so it must say "ns/sa".
+ * Returns the "ns/sa" values to match, or undefined after reporting a problem.
+ */
+function serviceAccountValues(values: readonly string[], at: string, scope: FieldScope): string[] | undefined {
+  let ok = true;
+  const bad = (i: number, message: string) => {
+    scope.report(`${at}[${i}]`, message);
+    ok = false;
+  };
+  if (values.length > SA_LIMIT) {
+    scope.report(at, `may not have more than ${SA_LIMIT} values (Istio's limit)`);
+    ok = false;
+  }
+  const out = values.map((v, i) => {
+    const parts = v.split('/');
+    if (v.includes('*')) bad(i, `"${v}": wildcards are not allowed in service accounts`);
+    else if (v.length > SA_MAX_CHARS) bad(i, `"${v.slice(0, 40)}…": longer than ${SA_MAX_CHARS} characters`);
+    else if (parts.length > 2 || parts.some((x) => x === '')) bad(i, `"${v}": expected "namespace/serviceAccount" or "serviceAccount"`);
+    else if (parts.length === 1 && scope.namespace === undefined) bad(i, `"${v}": a policy without namespace needs "namespace/serviceAccount"`);
+    return parts.length === 1 ? `${scope.namespace}/${v}` : v;
+  });
+  return ok ? out : undefined;
 }
 
 function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
@@ -156,58 +235,71 @@ function conditionTest(m: Matcher, attr: Attr, negated: boolean): (c: PolicyCont
   return negated ? (c) => !anyValue(m, attr(c)) : (c) => anyValue(m, attr(c));
 }
 
-function compileFields(
-  obj: SourceSpec | OperationSpec,
-  fields: Record<string, AttrSpec>,
-  at: string,
-  report: (f: string, m: string) => void,
-  interner: Interner,
-): Condition[] {
+function compileFields(obj: SourceSpec | OperationSpec, fields: Record<string, AttrSpec>, at: string, scope: FieldScope): Condition[] {
+  const { report, interner } = scope;
   const conds: Condition[] = [];
   const given = obj as Record<string, string[] | undefined>;
   let any = false;
+  let broken = false;
   for (const [field, spec] of Object.entries(fields)) {
     const notField = `not${field[0]!.toUpperCase()}${field.slice(1)}`;
     for (const [name, negated] of [[field, false], [notField, true]] as const) {
-      const values = given[name];
+      let values = given[name];
       if (values === undefined) continue;
       any = true;
       if (values.length === 0) {
         report(`${at}.${name}`, 'must not be empty');
+        broken = true;
         continue;
       }
-      const c = condition(`${at}.${name}`, spec, values, negated, report, interner);
+      if (field === 'serviceAccounts') values = serviceAccountValues(values, `${at}.${name}`, scope);
+      const c = values && condition(`${at}.${name}`, spec, values, negated, report, interner);
       if (c) conds.push(c);
+      else broken = true;
     }
+  }
+  // Istio: "cannot set serviceAccounts with namespaces or principals".
+  const peer = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces'].filter((f) => given[f] !== undefined);
+  if (given.serviceAccounts !== undefined && peer.length) {
+    report(`${at}.serviceAccounts`, `cannot be combined with ${peer.join(', ')} in one source (Istio rejects it); use separate sources`);
   }
   // Istio rejects `source: {}` / `operation: {}`: an empty one would silently match everything.
   if (!any) report(at, 'must set at least one field');
-  return conds;
+  // Fail closed: an ALLOW source/operation with a dropped condition must not match more than
+  // written (a DENY one may: that only denies more).
+  return !any || broken ? [scope.invalid(at)] : conds;
 }
 
-function compileCondition(cond: ConditionSpec, at: string, report: (f: string, m: string) => void, opts: WhenOptions, interner: Interner): Condition {
-  const never: Condition = { label: at, role: 'plain', negated: false, authn: false, values: [], attr: () => [], test: () => false };
+function compileCondition(cond: ConditionSpec, at: string, scope: FieldScope, opts: WhenOptions): Condition {
+  const { report, interner } = scope;
   const spec = interner.whenAttr(cond.key, opts);
   if (!spec) {
     report(`${at}.key`, `unknown key "${cond.key}"; supported: ${WHEN_KEYS.join(', ')}`);
-    return never;
+    return scope.invalid(at);
   }
   if (cond.values === undefined && cond.notValues === undefined) {
     report(at, 'needs values or notValues');
-    return never;
+    return scope.invalid(at);
   }
   const parts: Condition[] = [];
-  for (const [values, negated] of [[cond.values, false], [cond.notValues, true]] as const) {
-    if (values === undefined) continue;
-    if (values.length === 0) {
-      report(`${at}.${negated ? 'notValues' : 'values'}`, 'must not be empty');
+  let broken = false;
+  for (const [given, negated] of [[cond.values, false], [cond.notValues, true]] as const) {
+    if (given === undefined) continue;
+    const field = `${at}.${negated ? 'notValues' : 'values'}`;
+    if (given.length === 0) {
+      report(field, 'must not be empty');
+      broken = true;
       continue;
     }
-    const c = condition(`${at}(${cond.key}).${negated ? 'notValues' : 'values'}`, spec, values, negated, report, interner);
+    const values = cond.key === 'source.serviceAccount' ? serviceAccountValues(given, field, scope) : given;
+    const c = values && condition(`${at}(${cond.key}).${negated ? 'notValues' : 'values'}`, spec, values, negated, report, interner);
     if (c) parts.push(c);
+    else broken = true;
   }
+  // Fail closed: in an ALLOW rule, half a condition (values without its broken notValues) would
+  // match too much.
+  if (broken || parts.length === 0) return scope.invalid(at);
   if (parts.length === 1) return parts[0]!;
-  if (parts.length === 0) return never;
   const [a, b] = parts as [Condition, Condition];
   return { ...a, label: `${at}(${cond.key})`, role: 'plain', authn: a.authn, test: (c) => a.test(c) && b.test(c) };
 }

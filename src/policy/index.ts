@@ -3,6 +3,13 @@
 // for unscoped host-only policies. Everything else lands in a small global bucket. The cost of a
 // decision therefore does not grow with the number of unrelated policies.
 //
+// A selector policy is filed under the one label of its selector that the fewest policies of the
+// same namespace share (ties: the first sorted), so 1,000 policies on `app: orders` that differ in
+// `version` are filed by version, not all in one `app=orders` bucket. Any of its labels is a sound
+// key: the policy can only apply where the destination has all of them (applies() checks them).
+// The blind spot left: policies whose selectors are identical, or all of whose labels are
+// shared, still sit in one bucket and are evaluated one by one for that workload.
+//
 // Order: DENY match → deny; ALLOW match → allow; otherwise deny (zero trust). AUDIT and dryRun
 // policies never decide; dry-run policies yield a separate would-be verdict.
 import type { CompiledPolicy, CompiledRule, Condition } from './compile.js';
@@ -58,7 +65,15 @@ export class PolicyIndex {
   readonly hasDryRun: boolean;
 
   constructor(readonly all: readonly CompiledPolicy[]) {
-    for (const p of all) this.place(p);
+    // How many policies of each scope (namespace, or none) select on each label.
+    const shared = new Map<string, number>();
+    for (const p of all) {
+      for (const l of selectorLabels(p)) {
+        const k = scopedLabel(p, l);
+        shared.set(k, (shared.get(k) ?? 0) + 1);
+      }
+    }
+    for (const p of all) this.place(p, rarestLabel(p, shared));
     this.hasDryRun = all.some((p) => p.dryRun);
   }
 
@@ -66,8 +81,7 @@ export class PolicyIndex {
     return this.all.length;
   }
 
-  private place(p: CompiledPolicy): void {
-    const label = p.selector && Object.keys(p.selector).length ? firstLabel(p.selector) : undefined;
+  private place(p: CompiledPolicy, label: string | undefined): void {
     let buckets: Bucket[];
     if (p.namespace !== undefined) {
       let ns = this.byNamespace.get(p.namespace);
@@ -279,9 +293,24 @@ function scopeMismatch(p: CompiledPolicy, ctx: PolicyContext): string {
   return `not applicable: host ${ctx.input.host} is not among the policy's hosts`;
 }
 
-function firstLabel(sel: Readonly<Record<string, string>>): string {
-  const k = Object.keys(sel).sort()[0]!;
-  return `${k}=${sel[k]}`;
+/** "k=v" for each selector label, sorted (so ties break the same way every time). */
+function selectorLabels(p: CompiledPolicy): string[] {
+  return p.selector ? Object.keys(p.selector).sort().map((k) => `${k}=${p.selector![k]}`) : [];
+}
+
+function scopedLabel(p: CompiledPolicy, label: string): string {
+  return p.namespace === undefined ? `\u0000${label}` : `${p.namespace}\u0000${label}`;
+}
+
+/** The selector label the fewest policies of this scope share; undefined without a selector. */
+function rarestLabel(p: CompiledPolicy, shared: ReadonlyMap<string, number>): string | undefined {
+  let best: string | undefined;
+  let bestCount = Infinity;
+  for (const l of selectorLabels(p)) {
+    const n = shared.get(scopedLabel(p, l))!;
+    if (n < bestCount) [best, bestCount] = [l, n];
+  }
+  return best;
 }
 
 function getOrAdd<K>(m: Map<K, Bucket>, k: K): Bucket {

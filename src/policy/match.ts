@@ -1,7 +1,12 @@
 // Value matchers compiled once per snapshot.
 // - Istio string forms: exact, "prefix*", "*suffix", "*" (any non-empty value).
-// - Path templates (Envoy URI templates as Istio uses them): "{*}" = exactly one segment,
-//   "{**}" = one or more segments and only as the last operator.
+// - Path templates, exactly as Istio hands them to Envoy: Istio rewrites "{*}" to "*" and "{**}"
+//   to "**" (sanitizePathTemplate) and Envoy's uri_template matcher turns "*" into the regex
+//   `[literal]+` (one non-empty segment) and "**" into `[literal/]*` (zero or more characters,
+//   slashes included), where literal = RFC 3986 pchar minus "*" and "=". So "/admin/{**}" matches
+//   "/admin/", "/admin/x/" and "/admin/x/y", but not "/admin"; a DENY on it must not be side-
+//   stepped with a trailing slash. "{**}" must be the last operator (literal segments may
+//   follow it: "/a/{**}/b" is valid in Istio and Envoy).
 // - CIDR blocks (ipaddr.js), IPv4-mapped IPv6 addresses normalised to IPv4.
 import ipaddr from 'ipaddr.js';
 
@@ -41,21 +46,31 @@ export function isPathTemplate(p: string): boolean {
   return p.includes('{') || p.includes('}');
 }
 
-// RFC 3986 pchar minus '/', the segment alphabet of Envoy's URI template matcher.
-const SEGMENT = "[A-Za-z0-9\\-._~%!$&'()*+,;=:@]+";
+// Envoy's uri_template `kLiteral`: RFC 3986 pchar without "/", "*" and "=". Template literals
+// and the characters "{*}"/"{**}" match are both limited to it, as in Envoy.
+const LITERAL = "A-Za-z0-9\\-._~%!$&'()+,;:@";
+const LITERAL_RE = new RegExp(`^[${LITERAL}]+$`);
+const ONE_SEGMENT = `[${LITERAL}]+`; // "{*}" → Envoy "*"
+const ANY_TEXT = `[${LITERAL}/]*`; // "{**}" → Envoy "**"
 
 /** Compile "/a/{*}/b/{**}"; throws an Error explaining what is wrong with a bad template. */
 export function pathTemplateMatcher(template: string): Matcher {
   if (!template.startsWith('/')) throw new Error('a path template must start with "/"');
   const segments = template.slice(1).split('/');
   const parts: string[] = [];
+  let textGlob = false;
   segments.forEach((seg, i) => {
-    if (seg === '{*}') parts.push(SEGMENT);
-    else if (seg === '{**}') {
-      if (i !== segments.length - 1) throw new Error('"{**}" must be the last operator in the path');
-      parts.push(`${SEGMENT}(?:/${SEGMENT})*`);
+    if (seg === '{*}' || seg === '{**}') {
+      if (textGlob) throw new Error('"{**}" must be the last operator in the path');
+      textGlob = seg === '{**}';
+      parts.push(textGlob ? ANY_TEXT : ONE_SEGMENT);
     } else if (seg.includes('{') || seg.includes('}') || seg.includes('*')) {
       throw new Error(`segment "${seg}": "{*}" and "{**}" must fill a whole segment and cannot be mixed with "*"`);
+    } else if (seg === '' && i === segments.length - 1 && i > 0) {
+      parts.push(''); // one trailing slash, as Envoy allows
+    } else if (!LITERAL_RE.test(seg)) {
+      // Envoy rejects such a template (Istio's config would be NACKed), so we do too.
+      throw new Error(`segment "${seg}": a template literal may only use RFC 3986 path characters except "*" and "=" (and no empty segment)`);
     } else {
       parts.push(seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     }

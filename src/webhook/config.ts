@@ -16,6 +16,8 @@ export interface InjectConfig {
   adminPort: number;
   runAsUser: number;
   resources: ContainerResources;
+  /** Add prometheus.io/* scrape annotations (admin port) to pods that have none. */
+  prometheusAnnotations: boolean;
 }
 
 export interface WebhookConfig {
@@ -51,6 +53,7 @@ export function resolveWebhook(w: WebhookInput = {}): WebhookConfig {
       httpPort: i.httpPort ?? 9192,
       adminPort: i.adminPort ?? 9090,
       runAsUser: i.runAsUser ?? 65532,
+      prometheusAnnotations: i.prometheusAnnotations ?? false,
       resources: {
         requests: { ...DEFAULT_SIDECAR_RESOURCES.requests, ...(i.resources?.requests ?? {}) },
         limits: { ...DEFAULT_SIDECAR_RESOURCES.limits, ...(i.resources?.limits ?? {}) },

@@ -11,8 +11,16 @@
 //    unchanged with a warning with Ignore (open).
 //  - A body that is not an AdmissionReview v1 with a request uid gets HTTP 400 and a JSON error:
 //    without a uid there is nothing to answer.
+//  - Istio (istio.ts): the admin port is excluded from inbound capture, and when Istio's
+//    injector already ran (its webhook usually sorts first and does not re-run by default) our
+//    probes go through its agent, so STRICT mTLS does not block the kubelet's plaintext probes.
+//  - Optional prometheus.io/* annotations, only on pods that have none.
 import { ANNOTATION } from '../k8s/workloads.js';
 import type { InjectConfig, WebhookConfig } from './config.js';
+import { istioPatch } from './istio.js';
+import { InjectionError, pointerToken, type Container, type HttpProbe, type JsonPatchOp, type PodLike } from './types.js';
+
+export { InjectionError, pointerToken, type Container, type JsonPatchOp, type PodLike };
 
 export const CONTAINER_NAME = 'zt-authz';
 export const CONFIG_VOLUME = 'zt-authz-config';
@@ -23,22 +31,7 @@ export const INJECTED_LABEL = 'zt-authz.io/injected';
 /** Container port name (≤ 15 characters) of the admin listener. */
 export const ADMIN_PORT_NAME = 'ztauthz-admin';
 
-export type JsonPatchOp = { op: 'add'; path: string; value: unknown };
-
 type Obj = Record<string, unknown>;
-
-export interface Container {
-  name: string;
-  image?: string;
-  ports?: Array<{ containerPort?: number; name?: string; protocol?: string }>;
-  restartPolicy?: string;
-  [k: string]: unknown;
-}
-
-interface PodLike {
-  metadata?: { name?: string; generateName?: string; namespace?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
-  spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Array<{ name?: string }>; hostNetwork?: boolean };
-}
 
 export type ReviewOutcome = 'injected' | 'not_requested' | 'already_injected' | 'ignored' | 'rejected' | 'failed_open' | 'malformed';
 
@@ -53,14 +46,9 @@ export interface ReviewResult {
   patch?: JsonPatchOp[];
 }
 
-export class InjectionError extends Error {}
-
-/** JSON Pointer escaping of one reference token (RFC 6901). */
-export const pointerToken = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
-
 /** The container added to annotated pods. */
 export function sidecarContainer(c: InjectConfig): Container {
-  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+  const probe = (path: string, periodSeconds: number, failureThreshold: number): HttpProbe => ({
     httpGet: { path, port: c.adminPort, scheme: 'HTTP' },
     periodSeconds,
     timeoutSeconds: 2,
@@ -167,15 +155,40 @@ export function injectionPatch(rawPod: unknown, c: InjectConfig): { patch: JsonP
     throw new InjectionError(`pod already has a volume named "${CONFIG_VOLUME}" but no ${CONTAINER_NAME} container`);
   }
 
-  const patch: JsonPatchOp[] = [{ op: 'add', path: '/spec/containers/-', value: sidecarContainer(c) }];
+  const container = sidecarContainer(c);
+  // May route the container's probes through istio-proxy (so before the container is added).
+  const istio = istioPatch(pod, c, container);
+  const patch: JsonPatchOp[] = [{ op: 'add', path: '/spec/containers/-', value: container }];
   patch.push(spec.volumes ? { op: 'add', path: '/spec/volumes/-', value: sidecarVolume(c) } : { op: 'add', path: '/spec/volumes', value: [sidecarVolume(c)] });
-  patch.push({ op: 'add', path: `/metadata/annotations/${pointerToken(INJECTED_ANNOTATION)}`, value: c.image });
+  patch.push(...istio.containerOps);
+  // The pod has annotations (it asked for injection with one); `add` on an existing member replaces it (RFC 6902).
+  const annotate = (key: string, value: string): JsonPatchOp => ({ op: 'add', path: `/metadata/annotations/${pointerToken(key)}`, value });
+  patch.push(annotate(INJECTED_ANNOTATION, c.image));
+  for (const [key, value] of Object.entries(istio.annotations)) patch.push(annotate(key, value));
+  if (c.prometheusAnnotations && !hasPrometheusAnnotation(pod)) {
+    for (const [key, value] of Object.entries(prometheusAnnotations(c))) patch.push(annotate(key, value));
+  }
   patch.push(
     pod.metadata?.labels
       ? { op: 'add', path: `/metadata/labels/${pointerToken(INJECTED_LABEL)}`, value: 'true' }
       : { op: 'add', path: '/metadata/labels', value: { [INJECTED_LABEL]: 'true' } },
   );
   return { patch, outcome: 'injected' };
+}
+
+/** Scrape annotations for the admin port (Prometheus' kubernetes_sd pod role reads these). */
+export function prometheusAnnotations(c: InjectConfig): Record<string, string> {
+  return { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(c.adminPort), 'prometheus.io/path': '/metrics' };
+}
+
+/**
+ * Whether the pod already says something about scraping. Prometheus turns annotation names into
+ * label names (every character outside [A-Za-z0-9_] becomes _), so prometheus.io/port,
+ * prometheus.io.port and prometheus-io/port are the same setting: any of them is the owner's
+ * choice (or Istio's metrics merge), which we leave alone.
+ */
+export function hasPrometheusAnnotation(pod: PodLike): boolean {
+  return Object.keys(pod.metadata?.annotations ?? {}).some((k) => /^prometheus_io_(scrape|port|path)$/.test(k.replace(/[^A-Za-z0-9_]/g, '_')));
 }
 
 const REVIEW = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' } as const;

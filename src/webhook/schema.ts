@@ -35,6 +35,12 @@ export const WebhookSchema = Type.Object(
           httpPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 9192, description: 'HTTP authz port of the sidecar configuration (127.0.0.1); checked against the pod ports' })),
           adminPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 9090, description: 'admin port of the sidecar configuration (pod IP): probes and metrics' })),
           runAsUser: Type.Optional(Type.Integer({ minimum: 1, default: 65532, description: 'non-root UID (and GID) of the injected container' })),
+          prometheusAnnotations: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description: 'add prometheus.io/scrape, /port (the admin port) and /path to injected pods that have none (for Prometheus without the Operator)',
+            }),
+          ),
           resources: Type.Optional(
             Type.Object(
               {

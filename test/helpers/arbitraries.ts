@@ -259,6 +259,7 @@ export function policySetArb(issuers: readonly string[]): fc.Arbitrary<OraclePol
       if (p.namespace !== undefined) out.namespace = p.namespace;
       if (p.selector !== undefined) out.selector = p.selector;
       if (p.rules !== undefined) out.rules = p.rules;
+      else if (p.action === 'DENY') out.rules = []; // Istio rejects a DENY without `rules`; [] also matches nothing
       return out;
     }),
   );

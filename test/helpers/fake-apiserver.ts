@@ -1,8 +1,9 @@
 // An in-process fake Kubernetes API server for tests, good enough for @kubernetes/client-node:
 // list and watch (newline-delimited JSON event streams) for core kinds (pods, secrets) and custom
-// resources (zerotrustpolicies), bookmarks, 410 Gone for compacted resourceVersions, the status
-// subresource with optimistic concurrency (409), and fault injection: dropped watch streams,
-// failing requests, an unreachable server.
+// resources (zerotrustpolicies), bookmarks, 410 Gone for compacted resourceVersions, paginated
+// lists (limit + continue; every page from one snapshot at the first page's resourceVersion, 410
+// once that is compacted), the status subresource with optimistic concurrency (409), and fault
+// injection: dropped watch streams, failing requests, an unreachable server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -37,6 +38,14 @@ interface Watcher {
   timer?: NodeJS.Timeout;
 }
 
+/** A paginated list in progress: the snapshot its pages are served from. */
+interface PagedList {
+  rv: number;
+  plural: string;
+  namespace: string | undefined;
+  items: Obj[];
+}
+
 export interface RecordedRequest {
   method: string;
   path: string;
@@ -54,6 +63,11 @@ export class FakeApiServer {
   bookmarkIntervalMs = 0;
   /** Answer watches from a compacted resourceVersion with HTTP 410 instead of an ERROR event. */
   goneAsHttpStatus = false;
+  /** Called before a list page with a continue token is answered (tests compact here). */
+  beforeContinue: ((r: RecordedRequest) => void) | undefined;
+  /** Pages served so far (lists with `limit`). */
+  listPages = 0;
+  private readonly pagedLists = new Map<string, PagedList>();
   private rv = 1;
   private compactedRv = 0;
   private readonly store = new Map<string, Map<string, Obj>>();
@@ -246,9 +260,7 @@ export class FakeApiServer {
 
     if (req.method === 'GET' && !name) {
       if (rec.watch) return this.watch(res, plural, namespace, query);
-      const items = [...this.bucket(plural).values()].filter((o) => !namespace || o.metadata.namespace === namespace);
-      const kind = KINDS[plural]!;
-      return this.json(res, 200, { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion: String(this.rv) }, items });
+      return this.list(res, rec, plural, namespace, query);
     }
     if (req.method === 'GET' && name && !sub) {
       const o = this.bucket(plural).get(`${namespace ?? ''}/${name}`);
@@ -277,6 +289,59 @@ export class FakeApiServer {
       return this.json(res, 200, next);
     }
     return this.json(res, 405, status(405, 'MethodNotAllowed', `${req.method} not supported here`));
+  }
+
+  /**
+   * A list, paginated when `limit` is set: the first page takes a snapshot of the objects (sorted
+   * by key, as etcd returns them) at the current resourceVersion, and every continue page is cut
+   * from that same snapshot and reports its resourceVersion, whatever changed meanwhile. Once that
+   * resourceVersion is compacted, the continue token is rejected with 410 Expired.
+   */
+  private list(res: ServerResponse, rec: RecordedRequest, plural: string, namespace: string | undefined, query: Record<string, string>): void {
+    const kind = KINDS[plural]!;
+    const limit = query.limit ? Number(query.limit) : 0;
+    let snap: PagedList;
+    let offset = 0;
+    let id: string;
+    if (query.continue) {
+      let tok: { id?: string; offset?: number };
+      try {
+        tok = JSON.parse(Buffer.from(query.continue, 'base64url').toString('utf8')) as { id?: string; offset?: number };
+      } catch {
+        return this.json(res, 400, status(400, 'BadRequest', 'invalid continue token'));
+      }
+      this.beforeContinue?.(rec);
+      const found = tok.id ? this.pagedLists.get(tok.id) : undefined;
+      if (!found || found.plural !== plural || found.namespace !== namespace) return this.json(res, 400, status(400, 'BadRequest', 'continue token does not match this list'));
+      if (found.rv < this.compactedRv) {
+        this.pagedLists.delete(tok.id!);
+        return this.json(res, 410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'));
+      }
+      snap = found;
+      id = tok.id!;
+      offset = Number(tok.offset ?? 0);
+    } else {
+      const items = [...this.bucket(plural).entries()]
+        .filter(([, o]) => !namespace || o.metadata.namespace === namespace)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([, o]) => o);
+      if (!limit) return this.json(res, 200, { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion: String(this.rv) }, items });
+      snap = { rv: this.rv, plural, namespace, items: structuredClone(items) };
+      id = randomUUID();
+      this.pagedLists.set(id, snap);
+    }
+    const size = limit > 0 ? limit : snap.items.length;
+    const items = snap.items.slice(offset, offset + size);
+    const rest = snap.items.length - offset - items.length;
+    const metadata: Record<string, unknown> = { resourceVersion: String(snap.rv) };
+    if (rest > 0) {
+      metadata.continue = Buffer.from(JSON.stringify({ id, offset: offset + items.length })).toString('base64url');
+      metadata.remainingItemCount = rest;
+    } else {
+      this.pagedLists.delete(id);
+    }
+    this.listPages++;
+    return this.json(res, 200, { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata, items });
   }
 
   private watch(res: ServerResponse, plural: string, namespace: string | undefined, query: Record<string, string>): void {

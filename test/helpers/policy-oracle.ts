@@ -141,22 +141,27 @@ export function istioMatch(pattern: string, value: string): boolean {
   return value === pattern;
 }
 
-const SEGMENT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@";
-const isSegment = (s: string): boolean => s.length > 0 && [...s].every((c) => SEGMENT_CHARS.includes(c));
+// Envoy uri_template kLiteral (RFC 3986 pchar minus "/", "*", "="); Istio hands "{*}" to Envoy
+// as "*" = one or more of these, and "{**}" as "**" = zero or more of these or "/".
+const SEGMENT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()+,;:@";
 
-/** "{*}" = exactly one segment, "{**}" = one or more segments (last operator only). */
+/** Backtracking over template tokens: literal segments, "/", "{*}" and "{**}". */
 function templateMatch(template: string, path: string): boolean {
-  const t = template.split('/').slice(1);
-  const p = path.split('/').slice(1);
   if (!path.startsWith('/')) return false;
-  for (let i = 0; i < t.length; i++) {
-    if (t[i] === '{**}') return p.length > i && p.slice(i).every(isSegment);
-    if (i >= p.length) return false;
-    if (t[i] === '{*}') {
-      if (!isSegment(p[i]!)) return false;
-    } else if (t[i] !== p[i]) return false;
-  }
-  return p.length === t.length;
+  const tokens = template.slice(1).split('/').flatMap((seg, i) => (i === 0 ? [seg] : ['/', seg]));
+  const at = (ti: number, si: number): boolean => {
+    if (ti === tokens.length) return si === path.length;
+    const tok = tokens[ti]!;
+    if (tok === '{*}' || tok === '{**}') {
+      const ok = (c: string) => SEGMENT_CHARS.includes(c) || (tok === '{**}' && c === '/');
+      for (let k = si; ; k++) {
+        if ((k > si || tok === '{**}') && at(ti + 1, k)) return true;
+        if (k >= path.length || !ok(path[k]!)) return false;
+      }
+    }
+    return path.startsWith(tok, si) && at(ti + 1, si + tok.length);
+  };
+  return at(0, 1);
 }
 
 function pathMatch(pattern: string, path: string): boolean {

@@ -92,10 +92,30 @@ app.kubernetes.io/component: helm-test
 {{- end }}
 {{- $_ := set $cfg "server" $server }}
 {{- if eq .Values.mode "sidecar" }}
-{{- $inject := dict "image" (include "zt-authz.image" .) "imagePullPolicy" .Values.image.pullPolicy "configMap" .Values.sidecar.configMapName "configKey" "config.yaml" "grpcPort" .Values.sidecar.ports.grpc "httpPort" .Values.sidecar.ports.http "adminPort" .Values.sidecar.ports.admin "runAsUser" .Values.runAsUser "resources" .Values.sidecar.resources }}
+{{- /* Injected pods get prometheus.io/* annotations when the Deployment gets them: no Prometheus Operator (no PodMonitor). */}}
+{{- $scrape := and .Values.metrics.scrapeAnnotations (not (include "zt-authz.serviceMonitor" .)) }}
+{{- $inject := dict "image" (include "zt-authz.image" .) "imagePullPolicy" .Values.image.pullPolicy "configMap" .Values.sidecar.configMapName "configKey" "config.yaml" "grpcPort" .Values.sidecar.ports.grpc "httpPort" .Values.sidecar.ports.http "adminPort" .Values.sidecar.ports.admin "runAsUser" .Values.runAsUser "resources" .Values.sidecar.resources "prometheusAnnotations" $scrape }}
 {{- $_ := set $cfg "webhook" (dict "enabled" true "address" (printf "0.0.0.0:%v" .Values.ports.webhook) "certFile" "/etc/zt-authz-webhook/tls.crt" "keyFile" "/etc/zt-authz-webhook/tls.key" "path" "/inject" "failurePolicy" .Values.webhook.failurePolicy "inject" $inject) }}
 {{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+sha256 of the parts of the Deployment's configuration that zt-authz reads only at start (see
+RESTART_ONLY in src/config/reload.ts; `audit` too: the audit log is built once). A change there
+changes the pod template, so `helm upgrade` rolls the pods; issuers and policies are left out:
+they are hot-reloaded from the ConfigMap without a restart.
+*/}}
+{{- define "zt-authz.restartConfigChecksum" -}}
+{{- $cfg := include "zt-authz.config" . | fromYaml }}
+{{- pick $cfg "server" "kubernetes" "reload" "log" "webhook" "audit" | toYaml | sha256sum }}
+{{- end }}
+
+{{/* Sidecar mode needs namespaces: the webhook would otherwise match every namespace (every pod CREATE before Kubernetes 1.28) and annotated pods would wait for a ConfigMap that is not rendered. */}}
+{{- define "zt-authz.checkSidecarNamespaces" -}}
+{{- if and (eq .Values.mode "sidecar") (not .Values.sidecar.namespaces) }}
+{{- fail "sidecar.namespaces must list at least one namespace in sidecar mode: the namespaces whose annotated pods get zt-authz (and its ConfigMap)" }}
+{{- end }}
 {{- end }}
 
 {{/* The sidecar configuration: values.sidecar.config + loopback listeners, Kubernetes integration off. */}}
