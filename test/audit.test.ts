@@ -81,3 +81,27 @@ test('observe mode: would-be denies are never sampled out; plain allows are', as
   assert.deepEqual(recs[1]!.dry_run, { decision: 'deny', reason: 'policy_denied', policy: 'deny-export' });
   assert.equal(draws, 2, 'only the plain allows drew a sample');
 });
+
+test('an AUDIT policy match is never sampled out (an explicit "record these"); other allows are', async () => {
+  const config = resolveConfig({
+    policies: [
+      { name: 'allow-all', action: 'ALLOW', rules: [{}] },
+      { name: 'audit-admin', action: 'AUDIT', rules: [{ to: [{ operation: { paths: ['/admin/*'] } }] }] },
+    ],
+  });
+  const snap = buildSnapshot(config, new Map(), { cacheHit() {}, cacheMiss() {} }, 1);
+  const req = (path: string): CheckInput => ({ ...input, requestId: path, path, query: '', headers: {} });
+  const audited = await decide(req('/admin/keys'), snap);
+  const plain = await decide(req('/api/x'), snap);
+  assert.equal(audited.allow, true);
+  assert.deepEqual(audited.audits?.map((a) => a.policy), ['audit-admin']);
+  assert.equal(plain.audits?.length ?? 0, 0);
+
+  const { lines, logger } = capture();
+  const audit = new AuditLog(logger, { enabled: true, allowSampleRate: 0, random: () => 0.5 });
+  audit.record('grpc-v3', req('/admin/keys'), audited, 0.001);
+  audit.record('grpc-v3', req('/api/x'), plain, 0.001);
+  const recs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(recs.map((r) => r.path), ['/admin/keys']);
+  assert.deepEqual((recs[0]!.audits as Array<{ policy: string }>).map((a) => a.policy), ['audit-admin']);
+});

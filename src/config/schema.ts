@@ -189,7 +189,7 @@ export const ConfigSchema = Type.Object(
       Type.Object(
         {
           enabled: Type.Optional(Type.Boolean({ default: true })),
-          allowSampleRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'fraction of allows recorded; denies are always recorded' })),
+          allowSampleRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'fraction of plain allows recorded; denies, would-be denies and requests an AUDIT policy matched are always recorded' })),
           subject: Type.Optional(
             StringEnum(['plain', 'hash'] as const, { default: 'plain', description: 'JWT subject in audit records: plain, or hash (subject_hash = sha256 of "<iss>/<sub>", pseudonymous)' }),
           ),

@@ -50,7 +50,7 @@ export class AuditLog {
 
   record(transport: string, input: CheckInput | undefined, d: Decision, latencySeconds: number): void {
     if (!this.opts.enabled) return;
-    if (d.allow && this.opts.allowSampleRate < 1 && !wouldDeny(d) && this.random() >= this.opts.allowSampleRate) return;
+    if (d.allow && this.opts.allowSampleRate < 1 && !alwaysRecorded(d) && this.random() >= this.opts.allowSampleRate) return;
     const id = d.identity;
     const hashed = this.opts.subject === 'hash';
     this.logger.info({
@@ -124,9 +124,14 @@ export class AuditLog {
  * what an operator checks before enforcing, so sampling never drops them; only plain allows are
  * sampled.
  */
-function wouldDeny(d: Decision): boolean {
+/**
+ * Allows that sampling never drops: would-be denies (observe mode, dryRun policies), which generate
+ * and replay need, and requests an AUDIT policy matched: an AUDIT policy is an explicit "record
+ * these" (Istio's AUDIT action), so sampling them out would defeat it.
+ */
+function alwaysRecorded(d: Decision): boolean {
   const notPlainAllow = (w: { allow: boolean; reason: string } | undefined) => w !== undefined && (!w.allow || w.reason !== 'allowed');
-  return notPlainAllow(d.wouldDecide) || notPlainAllow(d.dryRun);
+  return notPlainAllow(d.wouldDecide) || notPlainAllow(d.dryRun) || (d.audits?.length ?? 0) > 0;
 }
 
 function destination(input: CheckInput, d: Decision): Record<string, unknown> {
