@@ -23,7 +23,8 @@ Usage:
   zt-authz serve [--config FILE] [--workers N|auto]
                                         run the service (config also from $ZT_AUTHZ_CONFIG);
                                         --workers: N processes sharing the listeners
-  zt-authz validate FILE                check a config file (schema + policies); exit 1 on errors
+  zt-authz validate FILE                check a config file (schema + policies), or a file of ZeroTrustPolicy
+                                        manifests [--config BASE] [--root-namespace NS]; exit 1 on errors
   zt-authz check --config FILE --request REQ.(json|yaml) [--token T] [--json]
                                         one offline decision with a trace of every policy
   zt-authz demo [--grpc H:P] [--http H:P] [--admin H:P]
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
       return serve(rest);
     case 'validate':
-      return validate(rest);
+      return await validate(rest);
     case 'demo':
       return runDemo(rest);
     case 'token':
@@ -87,21 +88,38 @@ async function serve(args: string[]): Promise<number> {
   return runUntilSignal(app);
 }
 
-function validate(args: string[]): number {
-  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+async function validate(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, 'root-namespace': { type: 'string' } } });
   const file = positionals[0] ?? values.config ?? process.env.ZT_AUTHZ_CONFIG;
   if (!file) {
-    console.error('validate: give a config file');
+    console.error('validate: give a config file or a file of ZeroTrustPolicy manifests');
     return 2;
   }
   try {
+    // ZeroTrustPolicy manifests (what `kubectl apply` would get): checked by the same validator the
+    // Kubernetes integration uses, on the --config file's settings (roles claim, root namespace) if given.
+    const crd = await import('../migrate/crd.js');
+    let text: string | undefined;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      text = undefined; // loadConfigFile reports the unreadable file
+    }
+    if (text !== undefined && crd.looksLikeManifests(text)) {
+      const base = positionals[0] !== undefined ? values.config : undefined;
+      const before = base ? loadConfigFile(base).policies.length : 0;
+      const config = crd.loadCandidate(base, [file], values['root-namespace']);
+      const n = config.policies.length - before;
+      console.log(`${file}: OK (${n} ZeroTrustPolicy resource${n === 1 ? '' : 's'})`);
+      return 0;
+    }
     const config: Config = loadConfigFile(file);
     checkTlsFiles(config, file); // server.tls files as `serve` loads them
     const policies = checkPolicies(config, file);
     console.log(`${file}: OK (${config.issuers.length} issuer(s), ${policies.size} polic${policies.size === 1 ? 'y' : 'ies'})`);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || (err instanceof Error && err.name === 'ManifestError')) {
       console.error(err.message);
       return 1;
     }
