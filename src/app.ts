@@ -164,7 +164,10 @@ export class App {
         this.metrics.jwksRefresh.inc({ issuer: e.issuer, result: e.result, trigger: e.trigger });
         this.metrics.jwksFetchDuration.observe({ issuer: e.issuer }, e.durationMs / 1000);
         this.metrics.jwksKeys.set({ issuer: e.issuer }, e.keys);
-        if (e.result === 'error') this.logger.warn({ issuer: e.issuer, trigger: e.trigger, error: e.error }, 'JWKS fetch failed; keeping last-known-good keys');
+        if (e.result === 'error') {
+          const what = e.trigger === 'watch' ? 'JWKS Secret update rejected' : 'JWKS fetch failed';
+          this.logger.warn({ issuer: e.issuer, trigger: e.trigger, error: e.error }, `${what}; keeping last-known-good keys`);
+        }
         else this.logger.debug({ issuer: e.issuer, trigger: e.trigger, keys: e.keys }, 'JWKS fetched');
         this.health.update();
       },

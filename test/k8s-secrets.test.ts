@@ -199,7 +199,7 @@ test('a bad Secret update (garbage, empty set, private key, no data key, not bas
       assert.equal((await decide(t, await idp.sign({}, { key: k2 }))).allow, false, `${what}: nothing from the bad update applied`);
       assert.equal(t.app.ready, true, `${what}: still ready`);
       assert.equal(await readMetric(t.adminPort, 'zt_authz_jwks_keys', { issuer: ISSUER }), 1);
-      const logged = t.records().filter((r) => r.msg === 'JWKS fetch failed; keeping last-known-good keys' && r.trigger === 'watch').at(-1);
+      const logged = t.records().filter((r) => r.msg === 'JWKS Secret update rejected; keeping last-known-good keys' && r.trigger === 'watch').at(-1);
       assert.match(String(logged?.error), why, what);
       assert.ok(String(logged?.error).startsWith(`JWKS Secret ${NS}/${NAME} key jwks.json: `));
     }
