@@ -310,7 +310,8 @@ test('emulated image build: compile, production-only npm ci, then the read-only 
   chmodSync(work, 0o755); // mkdtemp's 0700 would keep that user from the tree and the config
   const [uid, gid] = runtime.instrs.filter((i) => i.cmd === 'USER').at(-1)!.text.split(':').map(Number);
   const asImageUser = process.getuid?.() === 0 ? { uid: uid!, gid: gid ?? uid! } : {};
-  const write = spawnSync(process.execPath, ['-e', 'require("node:fs").writeFileSync(process.argv[1], "x")', join(rt.cwd, 'dist', 'written-at-run-time')], { ...asImageUser, encoding: 'utf8', timeout: 10_000 });
+  const write = spawnSync(process.execPath, ['-e', 'require("node:fs").writeFileSync(process.argv[1], "x")', join(rt.cwd, 'dist', 'written-at-run-time')], { ...asImageUser, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(write.signal, null, `the write attempt ran to its end (${String(write.error ?? '')})`);
   assert.notEqual(write.status, 0, 'the emulated root filesystem is really read-only for the process');
   assert.match(write.stderr, /EACCES|EROFS|EPERM/);
 
