@@ -192,6 +192,7 @@ export class App {
       hooks: { cacheHit: () => this.metrics.tokenCacheHits.inc(), cacheMiss: () => this.metrics.tokenCacheMisses.inc() },
       publish: (snap) => {
         this.snapshot = snap; // the one reference assignment a reload makes
+        this.audit.configure(snap.config.audit); // audit settings are hot-reloaded with the snapshot
         this.gate.setMax(snap.config.limits.maxInFlight);
         this.health.update();
         if (this.jwksStarted) this.metrics.ready.set(this.ready ? 1 : 0);

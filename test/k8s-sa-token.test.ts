@@ -10,6 +10,7 @@
 // and a machine without it fails these tests rather than quietly testing plain HTTP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -88,6 +89,7 @@ function saToken(c: Cluster, o: { ns?: string; sa?: string; aud?: string | strin
     .setProtectedHeader({ alg: 'RS256', kid: key.kid })
     .setIssuer(o.iss ?? ISSUER)
     .setSubject(`system:serviceaccount:${ns}:${sa}`)
+    .setJti(randomUUID()) // as Kubernetes ≥ 1.29 projected tokens carry
     .setIssuedAt(now)
     .setNotBefore(now)
     .setExpirationTime(now + 600)

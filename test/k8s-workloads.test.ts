@@ -259,3 +259,11 @@ test('zt-authz.io/policy: <rootNamespace>/<name> binds a root-namespace policy t
     await fake.close();
   }
 });
+
+test('kubernetes.dryRunAnnotationNamespaces: default ["*"], namespace names or "*" only', async () => {
+  const { resolveConfig, ConfigError } = await import('../src/config/load.js');
+  assert.deepEqual(resolveConfig({}).kubernetes.dryRunAnnotationNamespaces, ['*']);
+  assert.deepEqual(resolveConfig({ kubernetes: { dryRunAnnotationNamespaces: [] } }).kubernetes.dryRunAnnotationNamespaces, []);
+  assert.throws(() => resolveConfig({ kubernetes: { dryRunAnnotationNamespaces: ['Shop'] } }), (e: unknown) => e instanceof ConfigError && /kubernetes\.dryRunAnnotationNamespaces/.test(e.message));
+  assert.throws(() => resolveConfig({ kubernetes: { dryRunAnnotationNamespaces: ['shop-*'] } }), ConfigError);
+});

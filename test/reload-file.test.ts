@@ -112,6 +112,30 @@ test('ConfigMap ..data symlink swap reloads within 1 s; invalid files keep the l
   }
 });
 
+test('reload latency at the default reload.debounceMs (100 ms): ConfigMap swap → decisions change', { timeout: 30000 }, async () => {
+  const cm = new ConfigMapDir(mkdtempSync(join(tmpdir(), 'zt-authz-cm-')));
+  const defaults = (paths: string[]) => configText(paths, { reload: { pollSeconds: 0 } }); // debounceMs not set: the default
+  cm.write(defaults(['/v0']));
+  const { app } = await startFromFile(cm.file);
+  try {
+    assert.equal(app.currentSnapshot.config.reload.debounceMs, 100);
+    const latencies: number[] = [];
+    for (let i = 1; i <= 21; i++) {
+      cm.write(defaults([`/v${i}`]));
+      latencies.push(await until(app, `/v${i}`, true, 2000));
+    }
+    latencies.sort((a, b) => a - b);
+    const p50 = latencies[10]!;
+    const max = latencies.at(-1)!;
+    console.log(`# reload latency (ConfigMap swap → decisions change, default debounce 100 ms): p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms over ${latencies.length} changes`);
+    // The debounce is a floor: nothing reloads before it has passed.
+    assert.ok(latencies[0]! >= 90, `min ${latencies[0]!.toFixed(1)} ms`);
+  } finally {
+    await app.shutdown();
+    rmSync(cm.dir, { recursive: true, force: true });
+  }
+});
+
 test('in-place edits of a plain file reload too; issuers can be added without a restart', { timeout: 20000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'zt-authz-file-'));
   const file = join(dir, 'zt-authz.yaml');

@@ -137,7 +137,6 @@ export class WorkloadMap {
     private readonly onBindingsChanged: () => void,
     /** kubernetes.dryRunAnnotationNamespaces: where zt-authz.io/mode: dry-run is honoured ('*': everywhere). */
     dryRunAnnotationNamespaces: readonly string[],
-    private readonly now: () => number = Date.now,
   ) {
     this.dryRunAnywhere = dryRunAnnotationNamespaces.includes('*');
     this.dryRunNamespaces = new Set(dryRunAnnotationNamespaces);
@@ -255,7 +254,7 @@ export class WorkloadMap {
 
   /** Rate-limited per namespace: a rollout of many annotated pods logs once, not once per pod. */
   private warnIgnoredDryRun(namespace: string, pod: string): void {
-    const t = this.now();
+    const t = Date.now();
     const last = this.ignoredWarnedAt.get(namespace);
     if (last !== undefined && t - last < IGNORED_WARN_INTERVAL_MS) return;
     if (this.ignoredWarnedAt.size > 10_000) this.ignoredWarnedAt.clear();

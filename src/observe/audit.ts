@@ -42,9 +42,18 @@ export function hashSubject(issuer: string, subject: string): string {
 
 export class AuditLog {
   private readonly random: () => number;
-  private readonly claims: readonly string[];
-  constructor(private readonly logger: Logger, private readonly opts: AuditOptions) {
+  private claims: readonly string[];
+  private opts: AuditOptions;
+  constructor(private readonly logger: Logger, opts: AuditOptions) {
+    this.opts = opts;
     this.random = opts.random ?? Math.random;
+    this.claims = opts.claims ?? DEFAULT_CLAIMS;
+  }
+
+  /** A reloaded config's `audit` section: applies from the next record (the sink stays). */
+  configure(opts: AuditOptions): void {
+    if (opts === this.opts) return;
+    this.opts = opts;
     this.claims = opts.claims ?? DEFAULT_CLAIMS;
   }
 

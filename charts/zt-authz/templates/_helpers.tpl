@@ -102,13 +102,13 @@ app.kubernetes.io/component: helm-test
 
 {{/*
 sha256 of the parts of the Deployment's configuration that zt-authz reads only at start (see
-RESTART_ONLY in src/config/reload.ts; `audit` too: the audit log is built once). A change there
+RESTART_ONLY in src/config/reload.ts). A change there
 changes the pod template, so `helm upgrade` rolls the pods; issuers and policies are left out:
-they are hot-reloaded from the ConfigMap without a restart.
+they are hot-reloaded from the ConfigMap without a restart, and so is `audit`.
 */}}
 {{- define "zt-authz.restartConfigChecksum" -}}
 {{- $cfg := include "zt-authz.config" . | fromYaml }}
-{{- pick $cfg "server" "kubernetes" "reload" "log" "webhook" "audit" | toYaml | sha256sum }}
+{{- pick $cfg "server" "kubernetes" "reload" "log" "webhook" | toYaml | sha256sum }}
 {{- end }}
 
 {{/* Sidecar mode needs namespaces: the webhook would otherwise match every namespace (every pod CREATE before Kubernetes 1.28) and annotated pods would wait for a ConfigMap that is not rendered. */}}
