@@ -11,7 +11,7 @@ import type { PolicySpec, RuleSpec } from '../policy/schema.js';
 import { resolveConfig, parseConfigText, ConfigError } from '../config/load.js';
 import { parsePrincipal } from '../identity/spiffe.js';
 import { POLICY_REASONS, served, recordedVerdict, observedDeny, sourcePrincipal, sourceWorkload, workloadOf, type AuditRecord, type Workload } from './record.js';
-import { covers, segmentsOf, templatePath } from './paths.js';
+import { covers, segmentsOf, templatable, templatePath } from './paths.js';
 import { API_VERSION, isNamespaceName, isObjectName, objectName, parsePolicyManifests, policySpecsOf } from './crd.js';
 import { CRD } from '../k8s/policies.js';
 
@@ -443,7 +443,7 @@ function generalise(ops: Map<string, Op>): Map<string, Op> {
       const parent = node.slice(0, -1).join('/');
       parents.set(parent, (parents.get(parent) ?? new Set()).add(p));
     }
-    const ripe = [...parents].filter(([, kids]) => kids.size >= GENERALISE_MIN_SIBLINGS);
+    const ripe = [...parents].filter(([parent, kids]) => kids.size >= GENERALISE_MIN_SIBLINGS && templatable(`/${parent}/{**}`));
     if (!ripe.length) break;
     const deepest = Math.max(...ripe.map(([parent]) => parent.split('/').length));
     const next = new Map(paths);

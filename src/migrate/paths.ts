@@ -3,8 +3,15 @@
 // a policy could misread (`*`, which would make the value a prefix pattern, or `{`/`}`) are
 // generalised the same way or, when no template can express them, left out.
 
-// RFC 3986 pchar minus '/': the segment alphabet of the engine's `{*}` (src/policy/match.ts).
-const TEMPLATE_SEGMENT = /^[A-Za-z0-9\-._~%!$&'()*+,;=:@]+$/;
+// Envoy's template literal alphabet (RFC 3986 pchar minus '/', '*' and '='): what the engine's
+// `{*}`/`{**}` match and what a template's literal segments may hold (src/policy/match.ts).
+const TEMPLATE_SEGMENT = /^[A-Za-z0-9\-._~%!$&'()+,;:@]+$/;
+
+/** Can `value` be a valid template (every literal segment in the alphabet; one trailing slash)? */
+export function templatable(value: string): boolean {
+  const segs = segmentsOf(value);
+  return segs.every((s, i) => s === '{*}' || s === '{**}' || (s === '' && i === segs.length - 1 && i > 0) || TEMPLATE_SEGMENT.test(s));
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NUMERIC = /^[0-9]+$/;
@@ -61,16 +68,20 @@ export function templatePath(path: string): PathValue {
     if (seg === '{*}') continue;
     if (seg.includes('{') || seg.includes('}')) return { unrepresentable: `segment "${seg}" contains "{" or "}"` };
     if (seg.includes('*')) {
-      // A literal '*' would turn the value into a prefix pattern; a template is exact.
-      if (!TEMPLATE_SEGMENT.test(seg)) return { unrepresentable: `segment "${seg}" contains "*"` };
+      // A literal '*' would turn the value into a prefix pattern; a template is exact. (The
+      // engine's {*}, like Envoy's, does not match a '*' itself: such a request stays denied,
+      // narrower than observed, never wider.)
+      if (!/^[A-Za-z0-9\-._~%!$&'()*+,;=:@]+$/.test(seg)) return { unrepresentable: `segment "${seg}" contains "*"` };
       out[i] = '{*}';
       templated = true;
     }
   }
   if (templated) {
     // In a template every {*} must stand for a non-empty segment of the template alphabet:
-    // guaranteed above. Literal segments are matched verbatim.
-    return { value: `/${out.join('/')}` };
+    // guaranteed above. A literal segment outside it (e.g. "k=v") makes the template invalid:
+    // keep the exact path then, unless a trailing '*' would make that a prefix pattern.
+    if (templatable(`/${out.join('/')}`)) return { value: `/${out.join('/')}` };
+    return path.endsWith('*') ? { unrepresentable: 'a literal segment outside the template alphabet and a trailing "*"' } : { value: path };
   }
   return { value: path };
 }
@@ -86,5 +97,6 @@ export function covers(wide: string, narrow: string): boolean {
   const w = segmentsOf(wide).slice(0, -1);
   const n = segmentsOf(narrow);
   if (n.length <= w.length) return false;
-  return w.every((s, i) => s === n[i] || (s === '{*}' && n[i] !== '' && n[i] !== '{**}'));
+  // {*} and {**} match only the template alphabet (no '=' or '*'): "/a/{**}" does not cover "/a/x=y".
+  return templatable(narrow) && w.every((s, i) => s === n[i] || (s === '{*}' && n[i] !== '' && n[i] !== '{**}'));
 }
