@@ -113,7 +113,11 @@ test('path templates: ids become {*}, names stay, nothing wider than a segment',
   assert.deepEqual(templatePath('/api/orders'), { value: '/api/orders' });
   assert.deepEqual(templatePath('/'), { value: '/' });
   // A literal '*' would make the value a prefix pattern: the segment becomes {*} instead.
-  assert.deepEqual(templatePath('/files/report*'), { value: '/files/{*}' });
+  assert.ok('unrepresentable' in templatePath('/files/report*'), 'a "*" in a path cannot be matched exactly: not generalised to a {*} that would not match it');
+  assert.ok('unrepresentable' in templatePath('/files/42/report*'));
+  // A literal outside the template alphabet keeps the exact path (a template would be invalid).
+  assert.deepEqual(templatePath('/items/42/k=v'), { value: '/items/42/k=v' });
+  assert.deepEqual(templatePath('/items/42/view'), { value: '/items/{*}/view' });
   assert.ok('unrepresentable' in templatePath('/a/{x}'));
   assert.ok('unrepresentable' in templatePath('*'));
 });

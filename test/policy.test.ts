@@ -268,3 +268,14 @@ test('compile: what validate rejects never fails open, even if the problems were
     }
   }
 });
+
+test('host index: a host-scoped DENY is found whatever the case of the host (decide() may get un-normalized inputs)', () => {
+  const idx = compile([
+    { name: 'deny-admin', action: 'DENY', rules: [{ to: [{ operation: { hosts: ['admin.example.com'] } }] }] },
+    { name: 'allow-all', rules: [{}] },
+  ] as PolicySpec[]);
+  for (const host of ['admin.example.com', 'Admin.Example.com', 'ADMIN.EXAMPLE.COM:443']) {
+    assert.equal(idx.evaluate(ctx({ host, path: '/keys' })).reason, 'policy_denied', host);
+  }
+  assert.equal(idx.evaluate(ctx({ host: 'shop.example.com', path: '/keys' })).policy, 'allow-all');
+});

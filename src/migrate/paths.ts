@@ -68,20 +68,17 @@ export function templatePath(path: string): PathValue {
     if (seg === '{*}') continue;
     if (seg.includes('{') || seg.includes('}')) return { unrepresentable: `segment "${seg}" contains "{" or "}"` };
     if (seg.includes('*')) {
-      // A literal '*' would turn the value into a prefix pattern; a template is exact. (The
-      // engine's {*}, like Envoy's, does not match a '*' itself: such a request stays denied,
-      // narrower than observed, never wider.)
-      if (!/^[A-Za-z0-9\-._~%!$&'()*+,;=:@]+$/.test(seg)) return { unrepresentable: `segment "${seg}" contains "*"` };
-      out[i] = '{*}';
-      templated = true;
+      // No policy value matches such a request and nothing wider: a '*' in an exact value makes it
+      // a prefix/suffix pattern, and {*} (like Envoy's) never matches a '*'. Left for a human.
+      return { unrepresentable: `segment "${seg}" contains "*", which no exact path or template can match` };
     }
   }
   if (templated) {
     // In a template every {*} must stand for a non-empty segment of the template alphabet:
     // guaranteed above. A literal segment outside it (e.g. "k=v") makes the template invalid:
-    // keep the exact path then, unless a trailing '*' would make that a prefix pattern.
+    // keep the exact path then (it has no '*': refused above).
     if (templatable(`/${out.join('/')}`)) return { value: `/${out.join('/')}` };
-    return path.endsWith('*') ? { unrepresentable: 'a literal segment outside the template alphabet and a trailing "*"' } : { value: path };
+    return { value: path };
   }
   return { value: path };
 }

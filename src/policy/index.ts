@@ -104,7 +104,9 @@ export class PolicyIndex {
   private lookup(ctx: PolicyContext): Bucket[] {
     const out: Bucket[] = [this.global];
     if (this.byHost.size) {
-      const host = ctx.input.host;
+      // Transports lower-case the host already (decision/normalize.ts); decide() is also fed
+      // inputs built elsewhere (replay, tests), and the host matchers ignore case, so the index must too.
+      const host = ctx.input.host.toLowerCase();
       const hb = this.byHost.get(host);
       if (hb) out.push(hb);
       const colon = host.lastIndexOf(':');
