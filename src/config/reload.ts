@@ -33,6 +33,16 @@ const RESTART_ONLY = ['server', 'kubernetes', 'reload', 'log', 'webhook'] as con
 
 /** Minimum gap between two rebuilds triggered by Kubernetes events: a burst becomes one build. */
 const MIN_REBUILD_INTERVAL_MS = 20;
+/** Under churn, a rebuild waits this many times the last build's duration (capped), so compiling
+ * a large policy set takes at most ~1/(1+factor) of the event loop and Checks keep flowing. */
+const REBUILD_BACKOFF_FACTOR = 3;
+const MAX_REBUILD_INTERVAL_MS = 5_000;
+
+/** Delay before a requested rebuild: ≥ 20 ms after the last one, and ≥ 3× its duration after it. */
+export function rebuildDelayMs(sinceLastBuildMs: number, lastBuildMs: number): number {
+  const gap = Math.min(MAX_REBUILD_INTERVAL_MS, Math.max(MIN_REBUILD_INTERVAL_MS, REBUILD_BACKOFF_FACTOR * lastBuildMs));
+  return Math.max(0, gap - sinceLastBuildMs);
+}
 
 export class SnapshotManager {
   private fileConfig: Config;
@@ -41,6 +51,7 @@ export class SnapshotManager {
   private k8s: KubernetesSync | undefined;
   private rebuildTimer: NodeJS.Timeout | undefined;
   private lastBuildAt = 0;
+  private lastBuildMs = 0;
   private watch: FileWatch | undefined;
   private fileHash: string | undefined;
   private stopped = false;
@@ -80,19 +91,25 @@ export class SnapshotManager {
       clearTimeout(this.rebuildTimer);
       this.rebuildTimer = undefined;
     }
+    const t0 = performance.now();
     try {
-      this.publish(this.build(this.fileConfig), why);
+      const snap = this.build(this.fileConfig);
+      this.publish(snap, why, performance.now() - t0);
       return true;
     } catch (err) {
       this.failed(why, err);
       return false;
+    } finally {
+      // Failed builds count too: an invalid resource under churn must not rebuild back to back.
+      this.lastBuildMs = performance.now() - t0;
+      this.lastBuildAt = Date.now();
     }
   }
 
-  /** Coalesced rebuild for bursts of Kubernetes events (at most one per MIN_REBUILD_INTERVAL_MS). */
+  /** Coalesced rebuild for bursts of Kubernetes events (spacing: rebuildDelayMs). */
   requestRebuild(why: string): void {
     if (this.rebuildTimer || this.stopped) return;
-    const delay = Math.max(0, this.lastBuildAt + MIN_REBUILD_INTERVAL_MS - Date.now());
+    const delay = rebuildDelayMs(Date.now() - this.lastBuildAt, this.lastBuildMs);
     this.rebuildTimer = setTimeout(() => {
       this.rebuildTimer = undefined;
       if (!this.stopped) this.rebuild(why);
@@ -212,14 +229,14 @@ export class SnapshotManager {
     return snap;
   }
 
-  private publish(snap: Snapshot, why: string): void {
+  private publish(snap: Snapshot, why: string, buildMs?: number): void {
     this.generation = snap.generation;
     this.current = snap;
     this.lastBuildAt = Date.now();
     this.opts.publish(snap); // the single reference assignment
     this.opts.metrics.policyReload.inc({ result: 'success' });
     this.opts.metrics.policiesLoaded.set(snap.policies.size);
-    if (why !== 'start') this.opts.logger.info({ generation: snap.generation, policies: snap.policies.size, why }, 'snapshot reloaded');
+    if (why !== 'start') this.opts.logger.info({ generation: snap.generation, policies: snap.policies.size, why, ...(buildMs !== undefined ? { build_ms: Math.round(buildMs) } : {}) }, 'snapshot reloaded');
   }
 
   private failed(why: string, err: unknown): void {
