@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigText, resolveConfig, type Config, type ResolvedIssuer } from './load.js';
-import { buildSnapshot } from './snapshot-builder.js';
+import { buildSnapshot, claimsUsed } from './snapshot-builder.js';
 import { watchFiles, type FileWatch } from './file-watch.js';
 import type { Snapshot } from '../decision/snapshot.js';
 import type { AuthenticatorHooks, KeyResolver } from '../authn/authenticator.js';
@@ -247,6 +247,9 @@ export class SnapshotManager {
 }
 
 function sameAuthn(a: Snapshot, b: Snapshot): boolean {
-  const pick = (s: Snapshot) => JSON.stringify([s.config.issuers, s.config.limits.maxTokenBytes, s.config.tokenCache]);
+  // The claims an authenticator keeps (its projection, applied to fresh tokens and cache entries
+  // alike) are part of it: a reload whose policies or audit read a new claim needs a new one, or
+  // a DENY on that claim would never see it.
+  const pick = (s: Snapshot) => JSON.stringify([s.config.issuers, s.config.limits.maxTokenBytes, s.config.tokenCache, [...claimsUsed(s.config)].sort()]);
   return pick(a) === pick(b);
 }
