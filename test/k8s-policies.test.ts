@@ -156,6 +156,33 @@ test('an invalid DENY policy with no valid earlier version fails closed in its s
   }
 });
 
+test('an invalid DENY whose selector is what is invalid fails closed namespace-wide, and never blocks other policy changes', { timeout: 20000 }, async () => {
+  const fake = await FakeApiServer.start();
+  fake.apply(ZTP, policy('allow-all', { rules: [{}] }));
+  fake.apply(ZTP, policy('allow-all', { rules: [{}] }, 'billing'));
+  // Present at start: the first build after the sync must succeed.
+  fake.apply(ZTP, policy('deny-bad', { action: 'DENY', selector: { matchLabels: { app: '*' } }, rules: [{}] }));
+  const t = await start(fake);
+  try {
+    await waitUntil(() => t.app.ready, 5000, 'ready');
+    const errorsBefore = await readMetric(t.adminPort, 'zt_authz_policy_reload_total', { result: 'error' });
+    for (const app of ['orders', 'cart']) {
+      const d = await decide(t, { contextExtensions: { namespace: 'shop', app } });
+      assert.equal(d.reason, 'policy_denied', `shop/${app}: the stand-in covers the namespace (its selector is unusable)`);
+      assert.equal(d.policy, 'shop/deny-bad');
+    }
+    const billing = { contextExtensions: { namespace: 'billing', app: 'orders' } };
+    assert.equal((await decide(t, billing)).allow, true);
+    // Another namespace's change still lands (rebuilds do not fail on the stand-in).
+    fake.apply(ZTP, policy('deny-all', { action: 'DENY', rules: [{}] }, 'billing'));
+    await until(t, billing, (d) => d.reason === 'policy_denied' && d.policy === 'billing/deny-all', 2000, 'billing DENY applied');
+    assert.equal(await readMetric(t.adminPort, 'zt_authz_policy_reload_total', { result: 'error' }), errorsBefore, 'no rebuild failed');
+  } finally {
+    await t.stop();
+    await fake.close();
+  }
+});
+
 test('dropped watch streams reconnect and catch up; 410 Gone relists; bookmarks advance the resourceVersion', { timeout: 20000 }, async () => {
   const fake = await FakeApiServer.start();
   const t = await start(fake, {}, { watchPods: true });

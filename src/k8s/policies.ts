@@ -159,13 +159,22 @@ function failClosedFor(obj: PolicyObject, key: string, root: string | undefined)
   const labels = spec.selector?.matchLabels;
   const validLabels =
     labels && typeof labels === 'object' && !Array.isArray(labels) && Object.values(labels).every((v) => typeof v === 'string') ? (labels as Record<string, string>) : undefined;
-  return {
+  const standIn = (withSelector: boolean): PolicySpec => ({
     name: key,
     ...(ns === root ? {} : { namespace: ns }),
-    ...(validLabels && Object.keys(validLabels).length ? { selector: { matchLabels: validLabels } } : {}),
+    ...(withSelector && validLabels && Object.keys(validLabels).length ? { selector: { matchLabels: validLabels } } : {}),
     action: 'DENY',
     rules: [{}],
-  };
+  });
+  // The stand-in must itself compile: a selector the validator rejects (e.g. a wildcard value)
+  // would otherwise fail every later rebuild, freezing all policy changes cluster-wide. Without
+  // its selector the stand-in covers the whole namespace, which is wider, so still closed.
+  try {
+    resolveConfig({ policies: [{ ...standIn(true), name: 'fail-closed' }] }, `ZeroTrustPolicy ${key} (fail-closed stand-in)`);
+    return standIn(true);
+  } catch {
+    return standIn(false);
+  }
 }
 
 function desiredCondition(e: Entry): Omit<PolicyCondition, 'lastTransitionTime'> {
