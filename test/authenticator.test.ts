@@ -148,3 +148,31 @@ test('cache entries stay small: only the claims the snapshot reads, shared scope
   assert.ok(all.kind === 'authenticated');
   assert.equal(all.identity.claims.jti, 'unique-1');
 });
+
+test('a verification in flight when the key set changes is answered but not cached (a revoked key cannot linger in the cache)', async () => {
+  const cfg = resolveConfig({ issuers: [{ issuer: ISS, jwks: { keys: [jwk] }, audiences: ['api'] }] });
+  const keys = buildIssuerKeys(cfg.issuers[0]!, {});
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let calls = 0;
+  // The key lookup waits on the gate, like a refetch or a slow import: the change lands meanwhile.
+  const held: KeyResolver = {
+    ready: true,
+    getKey: (async (h, t) => {
+      calls++;
+      if (calls === 1) await gate;
+      return keys.getKey(h, t);
+    }) as JWTVerifyGetKey,
+  };
+  const auth = new Authenticator(cfg.issuers, new Map([[ISS, held]]), { maxTokenBytes: 8192, cacheMaxEntries: 100, cacheMaxTtlSeconds: 300, now: () => T0 }, { cacheHit() {}, cacheMiss() {} });
+  const token = await sign({});
+  const inflight = run(auth, token);
+  await new Promise((r) => setImmediate(r));
+  auth.onKeysChanged(ISS, new Set()); // k1 replaced: nothing kept
+  release();
+  assert.equal((await inflight).kind, 'authenticated', 'the key was valid when the verification started');
+  assert.equal((await run(auth, token)).kind, 'authenticated');
+  assert.equal(calls, 2, 'the next request verified again instead of hitting a cache entry made with the replaced key');
+  assert.equal((await run(auth, token)).kind, 'authenticated');
+  assert.equal(calls, 2, 'and that verification, after the change, is cached');
+});

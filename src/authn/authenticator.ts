@@ -127,8 +127,16 @@ export class Authenticator {
     return true;
   }
 
+  /**
+   * Per issuer, how many key-set changes have happened: a verification that started before a
+   * change (it picked the old key before awaiting) must not be cached after the change dropped
+   * that key's entries, or a revoked key would keep a token valid for cacheMaxTtlSeconds.
+   */
+  private readonly keyEpochs = new Map<string, number>();
+
   /** Drop cached tokens signed by keys that left the issuer's key set (rotation/revocation). */
   onKeysChanged(issuer: string, kids: ReadonlySet<string>): void {
+    this.keyEpochs.set(issuer, (this.keyEpochs.get(issuer) ?? 0) + 1);
     if (!this.cache) return;
     for (const [key, entry] of this.cache.entries()) {
       if (entry.issuer.cfg.issuer === issuer && (entry.kid === undefined || !kids.has(entry.kid))) this.cache.delete(key);
@@ -206,6 +214,7 @@ export class Authenticator {
       return { kind: 'failed', reason: 'token_alg_not_allowed', detail: `alg ${sanitize(alg)} is not allowed for this issuer`, tokenHash };
     }
 
+    const epoch = this.keyEpochs.get(issuer.cfg.issuer) ?? 0;
     let payload: JWTPayload;
     try {
       ({ payload } = await verifyWithJwks(token, issuer.keys, { ...issuer.verifyOptions, currentDate: new Date(now) }));
@@ -248,7 +257,8 @@ export class Authenticator {
         validUntil = Math.min(validUntil, (payload.iat + issuer.cfg.maxTokenAgeSeconds) * 1000 + skewMs);
       }
       const validFrom = typeof payload.nbf === 'number' ? payload.nbf * 1000 - skewMs : 0;
-      if (validUntil > now) this.cache.set(digest, { issuer, identity, claimHeaders, kid, validFrom, validUntil });
+      const keysUnchanged = (this.keyEpochs.get(issuer.cfg.issuer) ?? 0) === epoch;
+      if (validUntil > now && keysUnchanged) this.cache.set(digest, { issuer, identity, claimHeaders, kid, validFrom, validUntil });
     }
     return this.success(issuer, identity, claimHeaders, location);
   }
