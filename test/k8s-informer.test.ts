@@ -57,6 +57,42 @@ test('a hung list and a hung watch are abandoned and retried', { timeout: 10000 
   }
 });
 
+test('a list without a resourceVersion is a failed list (backoff, not synced), not a tight relist loop', { timeout: 10000 }, async () => {
+  const lines: string[] = [];
+  let lists = 0;
+  let watches = 0;
+  const fakeWatch = {
+    watch: () => {
+      watches++;
+      return Promise.resolve(new AbortController());
+    },
+  } as unknown as Watch;
+  const inf = new Informer<KubeObject>({
+    name: 'test',
+    watch: fakeWatch,
+    path: '/api/v1/pods',
+    list: () => {
+      lists++;
+      return Promise.resolve({ items: [{ metadata: { name: 'a', namespace: 'x' } }], metadata: {} });
+    },
+    resyncMs: 60_000,
+    backoffMinMs: 100,
+    backoffMaxMs: 200,
+    logger: createLogger('debug', captureStream(lines)),
+    onEvent: () => {},
+  });
+  inf.start();
+  try {
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(inf.hasSynced, false, 'never synced: there is nothing to watch from');
+    assert.equal(watches, 0);
+    assert.ok(lists >= 2 && lists <= 8, `lists are backed off (${lists} in 600 ms with a 100–200 ms backoff)`);
+    assert.ok(lines.some((l) => l.includes('no metadata.resourceVersion')));
+  } finally {
+    await inf.stop();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Paginated lists against the fake API server, through @kubernetes/client-node.
 

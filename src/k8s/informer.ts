@@ -200,6 +200,9 @@ export class Informer<T extends KubeObject> {
   private async relist(): Promise<void> {
     const list = await this.listAll();
     this.stats.lists++;
+    // Without a resourceVersion there is nothing to watch from: every watch would be dropped and
+    // relisted at once, a tight loop. Treat it as a failed list (backoff; not synced until fixed).
+    if (!list.rv) throw new Error('list returned no metadata.resourceVersion');
     const seen = new Set<string>();
     for (const obj of list.items) {
       const key = objectKey(obj.metadata);
