@@ -94,7 +94,11 @@ export async function valuesSchema() {
       affinity: anyObject,
       priorityClassName: str(),
       serviceAccount: obj({ create: bool, name: str(), annotations: stringMap }),
-      rbac: obj({ create: bool }),
+      rbac: obj({
+        create: bool,
+        // Removed option, kept so values files written for earlier versions still pass `helm upgrade`.
+        secrets: { type: 'boolean', description: 'deprecated and ignored: the Secret Role now follows config.issuers[].jwksSecret (only the Secrets named there, by name)' },
+      }),
       metrics: obj({
         serviceMonitor: obj({
           enabled: { oneOf: [{ type: 'boolean' }, { type: 'string', enum: ['auto'] }], description: 'auto: when the monitoring.coreos.com/v1 API exists' },
@@ -140,6 +144,8 @@ export async function valuesSchema() {
         enabled: bool,
         extensionProvider: obj({ name: str({ minLength: 1 }), timeout: str({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' }), failOpen: bool }),
         localHost: str({ minLength: 1 }),
+        permissiveAdminPort: { type: 'boolean', description: 'sidecar mode: a PeerAuthentication per sidecar namespace making only the injected admin port PERMISSIVE (probes, scrapes under STRICT mTLS)' },
+        meshExcludeInboundPorts: { ...inject.istioExcludeInboundPorts, description: "your Istio install's global.proxy.excludeInboundPorts; the webhook starts a pod's excludeInboundPorts annotation from it" },
         authorizationPolicies: list(obj({ name: str({ minLength: 1 }), namespace: str({ minLength: 1 }), selector: anyObject, rules: list(anyObject) }, { required: ['name', 'namespace'] })),
       }),
       test: obj({ image: str({ minLength: 1 }), runAsUser: int(1) }),

@@ -593,3 +593,49 @@ test('sidecar mode without a Prometheus Operator: injected pods get scrape annot
     assert.equal(inject(objs).metadata.annotations['prometheus.io/scrape'], undefined, why);
   }
 });
+
+test('sidecar mode with Istio: a PeerAuthentication per sidecar namespace makes only the injected admin port PERMISSIVE, on the pods the webhook labels', { skip }, () => {
+  const review = JSON.parse(readFileSync(new URL('../../test/fixtures/admission/pod-istio-injected.json', import.meta.url), 'utf8')) as K8sObject;
+  for (const admin of [9090, 19090]) {
+    const objs = render({ ...SIDECAR, sidecar: { ...SIDECAR.sidecar, ports: { grpc: 9191, http: 9192, admin } }, istio: { enabled: true } });
+    const pas = ofKind(objs, 'PeerAuthentication');
+    assert.deepEqual(pas.map((p) => [p.apiVersion, p.metadata.namespace]), [
+      ['security.istio.io/v1', 'shop'],
+      ['security.istio.io/v1', 'payments'],
+    ]);
+    // A pod of Istio's injector (run first) injected with the chart's configuration carries the selected label.
+    const { config } = authzContainer(objs);
+    const resp = (handleAdmissionReview(review, config.webhook).body as K8sObject).response;
+    const ops = JSON.parse(Buffer.from(resp.patch, 'base64').toString()) as jsonpatch.Operation[];
+    const pod = jsonpatch.applyPatch(structuredClone(review.request.object), ops, true, false).newDocument as K8sObject;
+    const sidecar = (pod.spec.containers as K8sObject[]).find((c) => c.name === 'zt-authz')!;
+    for (const pa of pas) {
+      assert.ok(selects(pa.spec.selector.matchLabels, pod.metadata.labels), 'selects the injected pod');
+      assert.ok(!selects(pa.spec.selector.matchLabels, review.request.object.metadata.labels), 'not the pod before injection');
+      // Only the admin port (probes, /metrics); everything else inherits the namespace / mesh mode (STRICT stays STRICT).
+      assert.equal(pa.spec.mtls?.mode ?? 'UNSET', 'UNSET', 'the workload-wide mode is inherited');
+      assert.deepEqual(pa.spec.portLevelMtls, { [admin]: { mode: 'PERMISSIVE' } });
+      assert.equal((sidecar.ports as K8sObject[]).find((p) => p.name === 'ztauthz-admin')?.containerPort, admin, 'the container port of the admin listener');
+      for (const p of [config.webhook.inject.grpcPort, config.webhook.inject.httpPort]) assert.ok(!(p in pa.spec.portLevelMtls), `authz port ${p} not relaxed`);
+    }
+  }
+  // Not without Istio, not in central mode, not when turned off.
+  assert.equal(ofKind(render(SIDECAR), 'PeerAuthentication').length, 0);
+  assert.equal(ofKind(render({ istio: { enabled: true } }), 'PeerAuthentication').length, 0);
+  assert.equal(ofKind(render({ ...SIDECAR, istio: { enabled: true, permissiveAdminPort: false } }), 'PeerAuthentication').length, 0);
+});
+
+test('istio.meshExcludeInboundPorts reaches the webhook: an injected pod without its own exclusions keeps the mesh ones beside the admin port', { skip }, () => {
+  const review = JSON.parse(readFileSync(new URL('../../test/fixtures/admission/pod-annotated.json', import.meta.url), 'utf8')) as K8sObject;
+  const excluded = (values: unknown): string => {
+    const { config } = authzContainer(render(values));
+    const resp = (handleAdmissionReview(review, config.webhook).body as K8sObject).response;
+    const ops = JSON.parse(Buffer.from(resp.patch, 'base64').toString()) as jsonpatch.Operation[];
+    return (jsonpatch.applyPatch(structuredClone(review.request.object), ops, true, false).newDocument as K8sObject).metadata.annotations['traffic.sidecar.istio.io/excludeInboundPorts'];
+  };
+  assert.equal(review.request.object.metadata.annotations['traffic.sidecar.istio.io/excludeInboundPorts'], undefined);
+  assert.equal(excluded({ ...SIDECAR, istio: { meshExcludeInboundPorts: [15090, 8081] } }), '15090,8081,9090');
+  assert.equal(excluded(SIDECAR), '9090');
+  // Read at start: a change rolls the pods.
+  assert.notEqual(restartChecksum({ ...SIDECAR, istio: { meshExcludeInboundPorts: [8081] } }), restartChecksum(SIDECAR));
+});

@@ -43,6 +43,12 @@ test('README "Use with Istio": the provider snippets, AuthorizationPolicy and Se
   assert.deepEqual([readmeSe.metadata.name, readmeSe.metadata.namespace, readmeSe.apiVersion], [se.metadata.name, se.metadata.namespace, se.apiVersion]);
   assert.deepEqual(readmeSe.spec, se.spec);
 
+  // The PeerAuthentication for STRICT mTLS: the chart's, for the sidecar namespace shop.
+  const pa = one(sidecar, 'PeerAuthentication');
+  const readmePa = one(docs, 'PeerAuthentication');
+  assert.deepEqual([readmePa.metadata.name, readmePa.metadata.namespace, readmePa.apiVersion], [pa.metadata.name, pa.metadata.namespace, pa.apiVersion]);
+  assert.deepEqual(readmePa.spec, pa.spec);
+
   const cmd = blocks('Use with Istio', 'sh').join('\n');
   assert.ok(cmd.includes(`configmap ${one(central, 'ConfigMap', 'zt-authz-istio-extension-provider').metadata.name} `), 'the command names the ConfigMap');
 });

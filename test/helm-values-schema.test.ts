@@ -56,6 +56,9 @@ test('helm lint and helm template reject bad values, naming the field', { skip }
     // Sidecar mode: the webhook's scope and the sidecar ConfigMaps come from sidecar.namespaces.
     ['sidecar mode without namespaces', { mode: 'sidecar' }, /sidecar\.namespaces: Array must have at least 1 items/],
     ['sidecar mode with namespaces null', { mode: 'sidecar', sidecar: { namespaces: null } }, /sidecar: namespaces is required/],
+    ['mesh excludeInboundPorts not a list of ports', { istio: { meshExcludeInboundPorts: '15090,8081' } }, /istio\.meshExcludeInboundPorts: Invalid type/],
+    ['mesh excludeInboundPorts port out of range', { istio: { meshExcludeInboundPorts: [0] } }, /istio\.meshExcludeInboundPorts\.0: Must be greater than or equal to 1/],
+    ['rbac.secrets not a boolean (deprecated, still typed)', { rbac: { secrets: 'sometimes' } }, /rbac\.secrets: Invalid type/],
     ['duplicate sidecar namespace', { mode: 'sidecar', sidecar: { namespaces: ['shop', 'shop'] } }, /sidecar\.namespaces: array items\[0,1\] must be unique/],
   ];
   for (const [what, values, message] of cases) {
@@ -79,6 +82,20 @@ test('the schema accepts what it should: every peer kind, no authzFrom when the 
     const r = helm(['lint', '--strict', CHART, '-f', valuesFile(values)]);
     assert.equal(r.status, 0, `helm lint ${JSON.stringify(values)}:\n${r.stdout}\n${r.stderr}`);
   }
+});
+
+test('upgrade from earlier values: the removed rbac.secrets is accepted (deprecated, ignored) and changes nothing', { skip }, () => {
+  const issuers = 'config.issuers[0].issuer=https://a.example,config.issuers[0].jwksSecret.name=keys-a';
+  const base = helm(['template', 'zt-authz', CHART, '-n', 'zt-authz', '--set', issuers]);
+  assert.equal(base.status, 0, base.stderr);
+  for (const v of ['false', 'true']) {
+    const r = helm(['template', 'zt-authz', CHART, '-n', 'zt-authz', '--set', issuers, '--set', `rbac.secrets=${v}`]);
+    assert.equal(r.status, 0, `--set rbac.secrets=${v}: ${r.stderr}`);
+    assert.equal(r.stdout, base.stdout, `rbac.secrets=${v} is ignored: the Secret Role still follows issuers[].jwksSecret`);
+    const lint = helm(['lint', '--strict', CHART, '--set', `rbac.secrets=${v}`]);
+    assert.equal(lint.status, 0, lint.stdout);
+  }
+  assert.match(base.stdout, /resourceNames: \["keys-a"\]/);
 });
 
 test('without the schema (helm --skip-schema-validation) the templates still refuse an open NetworkPolicy and sidecar mode without namespaces', { skip }, () => {

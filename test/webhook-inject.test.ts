@@ -343,6 +343,72 @@ test('Istio injected first, variants: native sidecar, no env, custom status port
   }
 });
 
+test('Istio injected first, istio-proxy without env: the probers and the metrics registration both land in one new env list', () => {
+  const review = fixture('pod-istio-injected.json');
+  const scrape = cfg();
+  scrape.inject = { ...scrape.inject, prometheusAnnotations: true };
+  const r = withPod(review, (p) => delete proxyOf(p).env);
+  assert.equal(r.request.object.metadata.annotations['prometheus.io/port'], '15020', "the fixture carries Istio's metrics merge");
+  const out = applyResponse(r.request.object as Obj, response(handleAdmissionReview(r, scrape)));
+  // Two `add …/env` of one item each would leave only the second: the probers would be lost and the pod never Ready.
+  assert.deepEqual(proxyOf(out).env.map((e: Obj) => e.name), ['ISTIO_KUBE_APP_PROBERS', 'ISTIO_PROMETHEUS_ANNOTATIONS']);
+  assert.deepEqual(agentTarget(out, sidecarOf(out).readinessProbe), { port: 9090, path: '/readyz', via: 'agent' });
+  assert.deepEqual(agentTarget(out, sidecarOf(out).livenessProbe), { port: 9090, path: '/healthz', via: 'agent' });
+  assert.deepEqual(JSON.parse(envOf(proxyOf(out), 'ISTIO_PROMETHEUS_ANNOTATIONS')!), { scrape: 'true', port: '9090', path: '/metrics' });
+
+  // An env list without either variable: both appended, nothing else touched.
+  const r2 = withPod(review, (p) => (proxyOf(p).env = proxyOf(p).env.filter((e: Obj) => e.name !== 'ISTIO_KUBE_APP_PROBERS')));
+  const out2 = applyResponse(r2.request.object as Obj, response(handleAdmissionReview(r2, scrape)));
+  assert.deepEqual(proxyOf(out2).env.slice(0, -2), proxyOf(r2.request.object).env);
+  assert.deepEqual(proxyOf(out2).env.slice(-2).map((e: Obj) => e.name), ['ISTIO_KUBE_APP_PROBERS', 'ISTIO_PROMETHEUS_ANNOTATIONS']);
+
+  // An entry with neither value nor valueFrom is "" to Kubernetes: ours is set there, not refused.
+  const r3 = withPod(review, (p) => delete proxyOf(p).env.find((e: Obj) => e.name === 'ISTIO_KUBE_APP_PROBERS').value);
+  const out3 = applyResponse(r3.request.object as Obj, response(handleAdmissionReview(r3, cfg())));
+  assert.equal(proxyOf(out3).env.length, proxyOf(r3.request.object).env.length);
+  assert.deepEqual(agentTarget(out3, sidecarOf(out3).readinessProbe), { port: 9090, path: '/readyz', via: 'agent' });
+});
+
+test('sidecar.istio.io/rewriteAppHTTPProbers is read as Istio reads it (Go ParseBool; unparsable: the mesh default, rewrite)', () => {
+  const review = fixture('pod-istio-injected.json');
+  const viaAgent = (value: string): boolean => {
+    const r = withPod(review, (p) => (p.metadata.annotations['sidecar.istio.io/rewriteAppHTTPProbers'] = value));
+    const out = applyResponse(r.request.object as Obj, response(handleAdmissionReview(r, cfg())));
+    const via = agentTarget(out, sidecarOf(out).readinessProbe).via;
+    const probersChanged = envOf(proxyOf(out), 'ISTIO_KUBE_APP_PROBERS') !== envOf(proxyOf(r.request.object), 'ISTIO_KUBE_APP_PROBERS');
+    assert.equal(probersChanged, via === 'agent', `${value}: istio-proxy registration matches the probe`);
+    return via === 'agent';
+  };
+  for (const v of ['false', 'False', 'FALSE', 'f', 'F', '0']) assert.equal(viaAgent(v), false, `"${v}" opts out`);
+  for (const v of ['true', 'True', 'TRUE', 't', 'T', '1']) assert.equal(viaAgent(v), true, `"${v}" keeps the rewrite`);
+  // strconv.ParseBool fails on these; Istio then uses sidecarInjectorWebhook.rewriteAppHTTPProbe (default true).
+  for (const v of ['no', 'off', 'yes', '', ' false']) assert.equal(viaAgent(v), true, `"${v}" is not a Go bool: mesh default`);
+});
+
+test('excludeInboundPorts: a pod without the annotation starts from the mesh default (webhook.inject.istioExcludeInboundPorts); its own annotation replaces it, as in Istio', () => {
+  const review = fixture('pod-annotated.json');
+  const mesh = cfg();
+  mesh.inject = { ...mesh.inject, istioExcludeInboundPorts: [15090, 8081] };
+  const excluded = (c: WebhookConfig, own?: string): string | undefined => {
+    const r = withPod(review, (p) => (own === undefined ? delete p.metadata.annotations[EXCLUDE] : (p.metadata.annotations[EXCLUDE] = own)));
+    return applyResponse(r.request.object as Obj, response(handleAdmissionReview(r, c))).metadata.annotations[EXCLUDE];
+  };
+  assert.equal(excluded(mesh), '15090,8081,9090', 'the mesh exclusions stay in force once the pod has an annotation');
+  assert.equal(excluded(mesh, '7000'), '7000,9090', "the pod's own list wins over the mesh value in Istio, so only ours is added");
+  assert.equal(excluded(mesh, ''), '9090', 'an empty annotation is the pod saying "none" (Istio reads it so)');
+  const withAdmin = cfg();
+  withAdmin.inject = { ...withAdmin.inject, istioExcludeInboundPorts: [9090, 8081] };
+  assert.equal(excluded(withAdmin), '9090,8081');
+  assert.equal(excluded(cfg()), '9090', 'no mesh default configured');
+
+  // Through the configuration file: the key is validated and resolved.
+  const w = resolveConfig({ webhook: { enabled: true, certFile: '/c', keyFile: '/k', inject: { image: IMAGE, istioExcludeInboundPorts: [15090, 8081] } } }).webhook;
+  assert.equal(excluded(w), '15090,8081,9090');
+  assert.deepEqual(resolveConfig({}).webhook.inject.istioExcludeInboundPorts, []);
+  assert.throws(() => resolveConfig({ webhook: { inject: { istioExcludeInboundPorts: [0] } } }), /webhook\.inject\.istioExcludeInboundPorts/);
+  assert.throws(() => resolveConfig({ webhook: { inject: { istioExcludeInboundPorts: '15090' } } }), /webhook\.inject\.istioExcludeInboundPorts/);
+});
+
 test('Istio injected first but its probers variable cannot be merged: failurePolicy decides (Fail rejects, Ignore admits unchanged)', () => {
   for (const value of [{ value: 'not json' }, { value: '[1]' }, { valueFrom: { configMapKeyRef: { name: 'x', key: 'y' } } }]) {
     const review = withPod(fixture('pod-istio-injected.json'), (p) => {

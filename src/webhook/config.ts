@@ -18,6 +18,8 @@ export interface InjectConfig {
   resources: ContainerResources;
   /** Add prometheus.io/* scrape annotations (admin port) to pods that have none. */
   prometheusAnnotations: boolean;
+  /** The mesh's global.proxy.excludeInboundPorts: the start of the annotation on pods without one. */
+  istioExcludeInboundPorts: number[];
 }
 
 export interface WebhookConfig {
@@ -54,6 +56,7 @@ export function resolveWebhook(w: WebhookInput = {}): WebhookConfig {
       adminPort: i.adminPort ?? 9090,
       runAsUser: i.runAsUser ?? 65532,
       prometheusAnnotations: i.prometheusAnnotations ?? false,
+      istioExcludeInboundPorts: [...(i.istioExcludeInboundPorts ?? [])],
       resources: {
         requests: { ...DEFAULT_SIDECAR_RESOURCES.requests, ...(i.resources?.requests ?? {}) },
         limits: { ...DEFAULT_SIDECAR_RESOURCES.limits, ...(i.resources?.limits ?? {}) },

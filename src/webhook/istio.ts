@@ -13,9 +13,14 @@
 // pod starts, whatever the order. When istio-proxy is already in the pod (the injector ran
 // first), istio-init's rules are fixed already, so we also route our probes through the agent
 // exactly as Istio's rewrite would: the probe points at the status port and the original is
-// registered in istio-proxy's ISTIO_KUBE_APP_PROBERS. The sidecar.istio.io/rewriteAppHTTPProbers:
-// "false" annotation (the pod owner opting out) is respected. A value we cannot merge with
-// (not JSON) is an InjectionError: failurePolicy decides, as for any other impossible injection.
+// registered in istio-proxy's ISTIO_KUBE_APP_PROBERS. The sidecar.istio.io/rewriteAppHTTPProbers
+// annotation (the pod owner opting out) is read as Istio reads it (Go's ParseBool: "false", "0",
+// "f", "False", … opt out). A value we cannot merge with (not JSON) is an InjectionError:
+// failurePolicy decides, as for any other impossible injection.
+//
+// Istio uses the pod's excludeInboundPorts annotation instead of the mesh-wide
+// global.proxy.excludeInboundPorts, not in addition to it: on a pod without the annotation we
+// start from the mesh value (webhook.inject.istioExcludeInboundPorts), so adding ours keeps it.
 import type { InjectConfig } from './config.js';
 import { InjectionError, type Container, type HttpProbe, type JsonPatchOp, type PodLike } from './types.js';
 
@@ -54,20 +59,58 @@ export function withPort(list: string | undefined, port: number): string {
 }
 
 /**
- * Sets `name` in the container env to merge(current value): replace when present, append otherwise.
- * Throws InjectionError when the current value is not a plain string (valueFrom) or merge throws.
+ * Changes to istio-proxy's env, turned into JSON Patch operations once all are known: when the
+ * container has no env list, one `add …/env` carries every new entry (an `add` per entry would
+ * replace the list each time, and only the last variable would survive).
  */
-function setEnv(proxy: { container: Container; path: string }, name: string, merge: (current: string | undefined) => string): JsonPatchOp {
-  const env = proxy.container.env;
-  if (env !== undefined && !Array.isArray(env)) throw new InjectionError(`${ISTIO.proxyContainer} env must be a list`);
-  const i = (env ?? []).findIndex((e) => e?.name === name);
-  if (i < 0) {
-    const value = { name, value: merge(undefined) };
-    return env ? { op: 'add', path: `${proxy.path}/env/-`, value } : { op: 'add', path: `${proxy.path}/env`, value: [value] };
+class ProxyEnv {
+  private readonly adds: Array<{ name: string; value: string }> = [];
+  private readonly ops: JsonPatchOp[] = [];
+
+  constructor(private readonly proxy: { container: Container; path: string }) {
+    const env = proxy.container.env;
+    if (env !== undefined && !Array.isArray(env)) throw new InjectionError(`${ISTIO.proxyContainer} env must be a list`);
   }
-  const current = env![i]!.value;
-  if (typeof current !== 'string') throw new InjectionError(`${ISTIO.proxyContainer} env ${name} is not a plain value`);
-  return { op: 'replace', path: `${proxy.path}/env/${i}/value`, value: merge(current) };
+
+  has(name: string): boolean {
+    return (this.proxy.container.env ?? []).some((e) => e?.name === name) || this.adds.some((e) => e.name === name);
+  }
+
+  /**
+   * Sets `name` to merge(current value): replace when present, append otherwise. Throws
+   * InjectionError when the current value is not a plain string (valueFrom) or merge throws.
+   */
+  set(name: string, merge: (current: string | undefined) => string): void {
+    const env = this.proxy.container.env ?? [];
+    const i = env.findIndex((e) => e?.name === name);
+    if (i < 0) {
+      this.adds.push({ name, value: merge(undefined) });
+      return;
+    }
+    // Kubernetes reads an entry with neither value nor valueFrom as the empty string.
+    const entry = env[i]!;
+    const current = entry.value === undefined && entry.valueFrom === undefined ? '' : entry.value;
+    if (typeof current !== 'string') throw new InjectionError(`${ISTIO.proxyContainer} env ${name} is not a plain value`);
+    // `replace` needs the member to exist (RFC 6902); `add` sets it either way.
+    this.ops.push({ op: entry.value === undefined ? 'add' : 'replace', path: `${this.proxy.path}/env/${i}/value`, value: merge(current) });
+  }
+
+  patch(): JsonPatchOp[] {
+    if (!this.adds.length) return this.ops;
+    if (this.proxy.container.env === undefined) return [...this.ops, { op: 'add', path: `${this.proxy.path}/env`, value: this.adds }];
+    return [...this.ops, ...this.adds.map((value): JsonPatchOp => ({ op: 'add', path: `${this.proxy.path}/env/-`, value }))];
+  }
+}
+
+/**
+ * Go's strconv.ParseBool, which Istio's injector applies to sidecar.istio.io/rewriteAppHTTPProbers;
+ * undefined for anything else (Istio then falls back to the mesh setting).
+ */
+export function parseGoBool(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
 }
 
 function statusPort(pod: PodLike): number | undefined {
@@ -85,14 +128,20 @@ function statusPort(pod: PodLike): number | undefined {
 export function istioPatch(pod: PodLike, c: InjectConfig, container: Container): IstioPatch {
   const annotations = pod.metadata?.annotations ?? {};
   const out: IstioPatch = { annotations: {}, containerOps: [] };
-  const excluded = withPort(annotations[ISTIO.excludeInboundPorts], c.adminPort);
-  if (excluded !== annotations[ISTIO.excludeInboundPorts]) out.annotations[ISTIO.excludeInboundPorts] = excluded;
+  // The pod annotation replaces the mesh-wide global.proxy.excludeInboundPorts (Istio reads one
+  // or the other), so a pod without one starts from the mesh value, or adding ours would drop it.
+  const own = annotations[ISTIO.excludeInboundPorts];
+  const excluded = withPort(own ?? (c.istioExcludeInboundPorts.length ? c.istioExcludeInboundPorts.join(',') : undefined), c.adminPort);
+  if (excluded !== own) out.annotations[ISTIO.excludeInboundPorts] = excluded;
 
   const proxy = findProxy(pod);
   if (!proxy) return out; // Istio, if any, runs after us and sees the annotation and the container.
   const port = statusPort(pod);
+  const env = new ProxyEnv(proxy);
 
-  if (annotations[ISTIO.rewriteProbes] !== 'false' && port !== undefined) {
+  // Istio's own reading of the opt-out: Go's ParseBool; a value it cannot parse leaves the mesh
+  // setting (sidecarInjectorWebhook.rewriteAppHTTPProbe, default true) in force.
+  if (parseGoBool(annotations[ISTIO.rewriteProbes]) !== false && port !== undefined) {
     // Istio's rewrite: kubelet → agent (plain HTTP on the status port, not captured) → our admin port.
     const probers: Record<string, { httpGet: HttpProbe['httpGet']; timeoutSeconds: number }> = {};
     for (const [field, kind] of [
@@ -104,27 +153,25 @@ export function istioPatch(pod: PodLike, c: InjectConfig, container: Container):
       probers[url] = { httpGet: { ...probe.httpGet }, timeoutSeconds: probe.timeoutSeconds };
       container[field] = { ...probe, httpGet: { path: url, port, scheme: 'HTTP' } };
     }
-    out.containerOps.push(
-      setEnv(proxy, ISTIO.probersEnv, (current) => {
-        let existing: unknown = {};
-        if (current !== undefined && current !== '') {
-          try {
-            existing = JSON.parse(current);
-          } catch {
-            throw new InjectionError(`${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not JSON, so the zt-authz probes cannot be registered with the Istio agent`);
-          }
+    env.set(ISTIO.probersEnv, (current) => {
+      let existing: unknown = {};
+      if (current !== undefined && current !== '') {
+        try {
+          existing = JSON.parse(current);
+        } catch {
+          throw new InjectionError(`${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not JSON, so the zt-authz probes cannot be registered with the Istio agent`);
         }
-        if (typeof existing !== 'object' || existing === null || Array.isArray(existing)) throw new InjectionError(`${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not a JSON object`);
-        return JSON.stringify({ ...existing, ...probers });
-      }),
-    );
+      }
+      if (typeof existing !== 'object' || existing === null || Array.isArray(existing)) throw new InjectionError(`${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not a JSON object`);
+      return JSON.stringify({ ...existing, ...probers });
+    });
   }
 
   // Istio's metrics merge already pointed prometheus.io/port at its agent and found no app
   // annotations to merge: let the agent merge ours. (App annotations it moved there win.)
-  const scrapeEnv = (proxy.container.env ?? []).some((e) => e?.name === ISTIO.prometheusEnv);
-  if (c.prometheusAnnotations && port !== undefined && annotations['prometheus.io/port'] === String(port) && annotations['prometheus.io/scrape'] !== 'false' && !scrapeEnv) {
-    out.containerOps.push(setEnv(proxy, ISTIO.prometheusEnv, () => JSON.stringify({ scrape: 'true', port: String(c.adminPort), path: '/metrics' })));
+  if (c.prometheusAnnotations && port !== undefined && annotations['prometheus.io/port'] === String(port) && annotations['prometheus.io/scrape'] !== 'false' && !env.has(ISTIO.prometheusEnv)) {
+    env.set(ISTIO.prometheusEnv, () => JSON.stringify({ scrape: 'true', port: String(c.adminPort), path: '/metrics' }));
   }
+  out.containerOps.push(...env.patch());
   return out;
 }

@@ -41,6 +41,14 @@ export const WebhookSchema = Type.Object(
               description: 'add prometheus.io/scrape, /port (the admin port) and /path to injected pods that have none (for Prometheus without the Operator)',
             }),
           ),
+          istioExcludeInboundPorts: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), {
+              uniqueItems: true,
+              default: [],
+              description:
+                "the mesh-wide global.proxy.excludeInboundPorts of your Istio install: a pod without its own traffic.sidecar.istio.io/excludeInboundPorts gets these plus the admin port (Istio reads the pod annotation instead of the mesh value, so the annotation must carry it)",
+            }),
+          ),
           resources: Type.Optional(
             Type.Object(
               {
