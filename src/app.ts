@@ -325,7 +325,8 @@ export class App {
   /** gRPC adapter entry: never rejects, never returns OK on error. */
   async check(req: CheckRequest, transport: string): Promise<CheckResponse> {
     const { input, decision } = await this.decideRequest(transport, (limits) => normalizeCheckRequest(req, limits));
-    return toCheckResponse(decision, input?.requestId);
+    // v2 has no headers_to_remove: pass the request headers so removals become blank overwrites.
+    return toCheckResponse(decision, input?.requestId, transport === 'grpc-v2' ? (input?.headers ?? {}) : undefined);
   }
 
   /**

@@ -10,7 +10,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { resolveConfig } from '../src/config/load.js';
 import { buildSnapshot } from '../src/config/snapshot-builder.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
-import { decide } from '../src/decision/decide.js';
+import { decide, deny } from '../src/decision/decide.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { toCheckRequest } from '../src/cli/request-file.js';
 
@@ -67,8 +67,8 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
       test(`${file}: ${doc.description} — ${c.name}`, async () => {
         const token = c.token ? await sign(c.token) : undefined;
         const norm = normalizeCheckRequest(toCheckRequest(c.request ?? {}, token), config.limits);
-        assert.ok(norm.ok, 'request normalizes');
-        const d = await decide(norm.input, snap);
+        // As the App does: a request that does not normalize is a malformed_request deny.
+        const d = norm.ok ? await decide(norm.input, snap) : deny('malformed_request', norm.detail, snap);
         const e = c.expect;
         const got = `${d.allow ? 'allow' : 'deny'} ${d.reason} policy=${d.policy} (${d.detail ?? ''})`;
         assert.equal(d.allow ? 'allow' : 'deny', e.decision, got);

@@ -176,7 +176,10 @@ type Mutation = { kind: 'benign' | 'breaking'; name: string; apply(s: RequestSpe
 const noiseName = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'), minLength: 1, maxLength: 12 }).map((s) => `x-fz-${s}`);
 const bytesValue: fc.Arbitrary<Bytes> = fc.oneof(oddHeaderValue, withInvalidUtf8(nastyString(30)));
 const anyBytes: fc.Arbitrary<Bytes> = fc.oneof(nastyString(40), withInvalidUtf8(nastyString(20)), hugeString(1000, 20_000));
-const sameAllowedPath = fc.constantFrom(ALLOWED_PATH, '/fuzz/./allowed', '//fuzz//allowed', '/fuzz/%61llowed', '/x/../fuzz/allowed', '/fuzz/allowed?x=1', '/fuzz/allowed#frag', '/fuzz/allowed?a=%ff&b=\u4e00');
+const sameAllowedPath = fc.constantFrom(ALLOWED_PATH, '/fuzz/allowed?x=1', '/fuzz/allowed#frag', '/fuzz/allowed?a=%ff&b=\u4e00');
+// Non-canonical spellings of the allowed path are refused by default (paths.nonCanonical), and so are
+// path parameters (paths.parameters): the proxy would forward them as sent.
+const nonCanonicalAllowedPath = fc.constantFrom('/fuzz/./allowed', '//fuzz//allowed', '/fuzz/%61llowed', '/x/../fuzz/allowed', '/fuzz/allowed/.', '/fuzz;x=1/allowed', '/fuzz/allowed;', '/fuzz/allowed%3B');
 const wrongPath = oddPath.filter((p) => !/^\/+fuzz\/+allowed(?:[?#]|$)/.test(p));
 const wrongMethod = oddMethod.filter((m) => m.toUpperCase() !== 'GET');
 
@@ -196,6 +199,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.array(fc.tuple(fc.oneof(fc.constant<Bytes>('namespace'), anyBytes), anyBytes), { maxLength: 4 }).map((e): Mutation => ({ kind: 'benign', name: 'odd context extensions', apply: (s) => (s.contextExtensions = e) })),
   fc.tuple(anyBytes, anyBytes, anyBytes).map(([sni, id, rid]): Mutation => ({ kind: 'benign', name: 'odd sni/id/request id', apply: (s) => ((s.sni = sni), (s.id = id), setHeader(s, 'x-request-id', rid)) })),
   sameAllowedPath.map((p): Mutation => ({ kind: 'benign', name: `same path ${p}`, apply: (s) => (s.path = p) })),
+  nonCanonicalAllowedPath.map((p): Mutation => ({ kind: 'breaking', name: `non-canonical path ${p}`, apply: (s) => (s.path = p) })),
   fc.constantFrom('get', 'Get').map((m): Mutation => ({ kind: 'benign', name: `method ${m}`, apply: (s) => (s.method = m) })),
   fc.constantFrom<'value' | 'raw'>('value', 'raw').map((form): Mutation => ({ kind: 'benign', name: `header_map (${form})`, apply: (s) => (s.headerMap = form) })),
   // breaking: the policy or the limits must say no

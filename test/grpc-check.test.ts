@@ -445,12 +445,28 @@ describe('Check over gRPC against one issuer', () => {
       }
     });
 
-    it('documents the v2 limitation: no headers_to_remove in v2 OkHttpResponse', async () => {
-      // envoy.service.auth.v2.OkHttpResponse only has `headers`: the credential and spoofed
-      // identity headers cannot be stripped on v2 (Envoy ≥ 1.18 only speaks v3 anyway).
-      const r2 = await call({ token: await sign(), headers: { 'x-auth-scopes': 'admin' } }, v2);
+    it('v2 has no headers_to_remove: client-sent identity headers and the credential are overwritten with an empty value', async () => {
+      // envoy.service.auth.v2.OkHttpResponse only has `headers`: what v3 removes is blanked
+      // (append:false) instead, and only when the client sent it.
+      const token = await sign({ scope: 'orders:read' }); // no tenant claim: x-tenant is not set by us
+      const r2 = await call({ token, headers: { 'x-tenant': 'evil-corp', 'x-auth-subject': 'admin' } }, v2);
       assertAllowed(r2, 'v2');
       assert.equal((r2.okResponse as Record<string, unknown> | undefined)?.headersToRemove, undefined);
+      const hs = r2.okResponse?.headers ?? [];
+      for (const name of ['x-tenant', 'authorization']) {
+        assertOverwrite(headerOpt(hs, name), name, true);
+        assert.equal(headerValue(hs, name), '', `${name} blanked`);
+      }
+      assert.equal(headerValue(hs, 'x-auth-subject'), 'alice', 'our value, not the client\'s');
+      assert.equal(hs.filter((h) => h.header?.key === 'x-auth-subject').length, 1);
+      assert.ok(!JSON.stringify(hs).includes('evil-corp') && !JSON.stringify(hs).includes(token));
+      // An anonymous-looking request that carries none of them gets no blank headers added.
+      const clean = await call({ token }, v2);
+      assert.equal(headerOpt(clean.okResponse?.headers, 'x-tenant'), undefined, 'not sent, not added');
+      // v3 still uses headers_to_remove for the same request.
+      const r3 = await call({ token, headers: { 'x-tenant': 'evil-corp' } });
+      assert.ok(r3.okResponse?.headersToRemove?.includes('x-tenant'));
+      assert.equal(headerOpt(r3.okResponse?.headers, 'x-tenant'), undefined);
     });
   });
 
@@ -883,6 +899,157 @@ describe('fail closed', () => {
     } finally {
       closeAll(v3, h);
       await t.stop();
+    }
+  });
+});
+
+/** A token whose signature no longer verifies (last characters replaced; stays canonical base64url). */
+function forge(token: string): string {
+  return token.slice(0, -4) + (token.endsWith('AAAA') ? 'QQQQ' : 'AAAA');
+}
+
+describe('repeated cookie headers', () => {
+  it('a credential cookie in a second cookie header is found (joined with "; "), verified and stripped', async () => {
+    const idp = await TestIdp.start();
+    const t = await startTestApp({
+      issuers: [issuerConfig(idp, { fromCookies: ['session'] })],
+      policies: [
+        { name: 'public', action: 'ALLOW', rules: [{ to: [{ operation: { paths: ['/public/*'] } }] }] },
+        { name: 'users', action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['*'] } }], to: [{ operation: { paths: ['/api/*'] } }] }] },
+      ],
+    });
+    const v3 = authV3Client(t.grpcPort);
+    try {
+      const token = await idp.sign();
+      const forged = forge(token);
+      // encode_raw_headers: two `cookie` entries. The forged one must not pass as anonymous.
+      const raw = await check(v3, checkRequest({ path: '/public/x', headerMap: [['cookie', 'a=1'], ['cookie', `session=${forged}`]] }));
+      assert.notEqual(raw.status?.code, 0, 'forged cookie in the second header is verified (and fails)');
+      // The `headers` map form: Envoy joins repeated headers with ",".
+      const joined = await check(v3, checkRequest({ path: '/public/x', headers: { cookie: `a=1,session=${forged}` } }));
+      assert.notEqual(joined.status?.code, 0, 'forged cookie after a "," join is verified (and fails)');
+      // A valid one is accepted, and the rewritten cookie header keeps only the other cookies.
+      for (const req of [
+        checkRequest({ path: '/api/x', headerMap: [['cookie', 'a=1'], ['cookie', `session=${token}`], ['cookie', 'b=2']] }),
+        checkRequest({ path: '/api/x', headers: { cookie: `a=1,session=${token}; b=2` } }),
+      ]) {
+        const ok = await check(v3, req);
+        assertAllowed(ok);
+        const cookie = headerOpt(ok.okResponse?.headers, 'cookie');
+        assertOverwrite(cookie, 'cookie'); // one overwrite replaces every cookie header upstream
+        assert.ok(!cookie?.header?.value?.includes('session'), cookie?.header?.value);
+        assert.match(cookie?.header?.value ?? '', /a=1.*b=2/);
+      }
+      const two = await check(v3, checkRequest({ path: '/api/x', headerMap: [['cookie', `session=${token}`], ['cookie', `session=${token}`]] }));
+      assertDenied(two, 'token_multiple', { challenge: 'invalid_request' });
+    } finally {
+      v3.close();
+      await t.stop();
+      await idp.close();
+    }
+  });
+});
+
+describe('x-forwarded-client-cert trust (identity.xfccTrustedPeers)', () => {
+  it('XFCC from an untrusted plaintext or mTLS peer is ignored; from a trusted principal or address it names the caller', async () => {
+    const idp = await TestIdp.start();
+    const frontend = 'spiffe://cluster.local/ns/shop/sa/frontend';
+    const ingress = 'spiffe://cluster.local/ns/istio-system/sa/ingress';
+    const t = await startTestApp({
+      issuers: [issuerConfig(idp)],
+      identity: { trustXfcc: true, xfccTrustedPeers: { principals: [ingress], ipBlocks: ['10.8.0.0/16'] } },
+      policies: [{ name: 'frontend-only', action: 'ALLOW', rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/frontend'] } }] }] }],
+    });
+    const v3 = authV3Client(t.grpcPort);
+    const v2c = authV2Client(t.grpcPort);
+    const xfcc = { 'x-forwarded-client-cert': `By=spiffe://cluster.local/ns/shop/sa/orders;URI=${frontend}` };
+    try {
+      for (const client of [v3, v2c]) {
+        // Plaintext (PERMISSIVE mTLS) from an arbitrary pod: the client wrote the XFCC itself.
+        const spoofed = await check(client, checkRequest({ sourceAddress: '10.1.2.3', headers: xfcc }));
+        assert.notEqual(spoofed.status?.code, 0, 'spoofed XFCC from an untrusted plaintext peer');
+        const badPeer = await check(client, checkRequest({ sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/batch', sourceAddress: '10.8.0.9', headers: xfcc }));
+        assert.notEqual(badPeer.status?.code, 0, 'an untrusted mTLS peer');
+        assertAllowed(await check(client, checkRequest({ sourceAddress: '10.8.3.4', headers: xfcc })), 'trusted address');
+        assertAllowed(await check(client, checkRequest({ sourcePrincipal: ingress, headers: xfcc })), 'trusted proxy principal');
+      }
+      // The audit record names the principal the policy stage used, and where it came from.
+      await waitUntil(() => t.audit().length >= 8, 5000, 'audit records');
+      const sources = t.audit().map((r) => r.source as Record<string, unknown>);
+      assert.deepEqual(sources[0], { address: '10.1.2.3' });
+      assert.deepEqual(sources[1], { principal: 'spiffe://cluster.local/ns/shop/sa/batch', address: '10.8.0.9' });
+      assert.equal(sources[2]?.principal_from, 'xfcc');
+      assert.deepEqual(sources[3], { principal: 'cluster.local/ns/shop/sa/frontend', principal_from: 'xfcc', address: '10.1.2.3' });
+    } finally {
+      closeAll(v3, v2c);
+      await t.stop();
+      await idp.close();
+    }
+  });
+});
+
+describe('observe mode strips the credential like enforce mode', () => {
+  it('a would-deny allow does not forward the token (forged, or valid but denied by policy) unless forwardOriginalToken', async () => {
+    const idp = await TestIdp.start();
+    const cfg = (forward: boolean) => ({
+      mode: { default: 'observe' },
+      issuers: [issuerConfig(idp, { fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }], fromCookies: ['session'], fromParams: ['access_token'], forwardOriginalToken: forward })],
+      policies: [{ name: 'users', action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['*'] } }], to: [{ operation: { paths: ['/api/*'] } }] }] }],
+    });
+    try {
+      await observeStrips(await startTestApp(cfg(false)));
+      await observeForwards(await startTestApp(cfg(true)));
+    } finally {
+      await idp.close();
+    }
+
+    async function observeStrips(t: TestApp): Promise<void> {
+      const v3 = authV3Client(t.grpcPort);
+      try {
+        const token = await idp.sign();
+        const forged = forge(token);
+        const bad = await check(v3, checkRequest({ path: '/api/x', token: forged }));
+        assertAllowed(bad);
+        assert.ok(bad.okResponse?.headersToRemove?.includes('authorization'), 'forged bearer token removed');
+        const denied = await check(v3, checkRequest({ path: '/other', token }));
+        assertAllowed(denied);
+        assert.ok(denied.okResponse?.headersToRemove?.includes('authorization'), 'valid token, would-deny: removed');
+        assert.equal(headerValue(denied.okResponse?.headers, 'x-auth-subject'), 'alice', 'the verified identity still goes upstream');
+        const cookie = await check(v3, checkRequest({ path: '/api/x', headers: { cookie: `a=1; session=${forged}` } }));
+        assertAllowed(cookie);
+        assert.equal(headerValue(cookie.okResponse?.headers, 'cookie'), 'a=1');
+        const param = await check(v3, checkRequest({ path: `/api/x?access_token=${forged}&q=1` }));
+        assertAllowed(param);
+        assert.deepEqual(param.okResponse?.queryParametersToRemove, ['access_token']);
+        // Two credentials (token_multiple): both go.
+        const both = await check(v3, checkRequest({ path: `/api/x?access_token=${forged}`, headers: { cookie: `session=${forged}; a=1` }, token: forged }));
+        assertAllowed(both);
+        assert.ok(both.okResponse?.headersToRemove?.includes('authorization'));
+        assert.deepEqual(both.okResponse?.queryParametersToRemove, ['access_token']);
+        assert.equal(headerValue(both.okResponse?.headers, 'cookie'), 'a=1');
+        // Not a credential of ours (no accepted prefix): left alone, observe mode breaks nothing.
+        const basic = await check(v3, checkRequest({ path: '/api/x', headers: { authorization: 'Basic dXNlcjpwYXNz' } }));
+        assertAllowed(basic);
+        assert.ok(!basic.okResponse?.headersToRemove?.includes('authorization'));
+      } finally {
+        v3.close();
+        await t.stop();
+    }
+    }
+
+    async function observeForwards(f: TestApp): Promise<void> {
+      const c = authV3Client(f.grpcPort);
+      try {
+        const token = await idp.sign();
+        for (const tok of [token, forge(token)]) {
+          const r = await check(c, checkRequest({ path: '/other', token: tok }));
+          assertAllowed(r);
+          assert.ok(!r.okResponse?.headersToRemove?.includes('authorization'), 'forwardOriginalToken: kept');
+        }
+      } finally {
+        c.close();
+        await f.stop();
+    }
     }
   });
 });

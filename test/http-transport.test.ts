@@ -117,6 +117,23 @@ describe('HTTP transport', () => {
       assert.equal((o as Extract<EnvoyOutcome, { kind: 'allow' }>).upstreamHeaders.cookie, 'theme=dark');
     });
 
+    it('repeated Cookie headers are joined with "; ": a credential cookie in the second one is verified and stripped (Envoy and nginx modes)', async () => {
+      const forged = readToken.slice(0, -4) + (readToken.endsWith('AAAA') ? 'QQQQ' : 'AAAA');
+      const envoyPath = (p: string) => `${t.config.http.pathPrefix}${p}`;
+      const nginx = (uri: string): Array<[string, string]> => [['host', HOST], ['x-original-method', 'GET'], ['x-original-uri', uri]];
+      for (const [path, base] of [[envoyPath('/public/x'), [['host', HOST]]], ['/nginx-auth', nginx('/public/x')]] as Array<[string, Array<[string, string]>]>) {
+        const r = await send(port, { path, headers: [...base, ['cookie', 'a=1'], ['cookie', `session=${forged}`]] });
+        assert.equal(r.status, 401, `${path}: the forged cookie is not hidden in the first cookie's value`);
+        assert.equal(body(r).error, 'token_invalid_signature');
+      }
+      for (const [path, base] of [[envoyPath('/orders'), [['host', HOST]]], ['/nginx-auth', nginx('/orders')]] as Array<[string, Array<[string, string]>]>) {
+        const r = await send(port, { path, headers: [...base, ['cookie', 'a=1'], ['cookie', `session=${readToken}`], ['cookie', 'b=2']] });
+        assert.equal(r.status, 200, path);
+        // One `cookie` response header: Envoy's allowed_upstream_headers overwrites every copy.
+        assert.equal(r.headers.cookie, 'a=1; b=2', path);
+      }
+    });
+
     it('401 token_missing: bare Bearer challenge, JSON body with the request id', async () => {
       const d = assertDeny(await envoyCheck(envoy, port, { method: 'GET', path: '/orders', host: HOST, headers: { 'x-request-id': 'req-401' } }), 401, 'token_missing');
       assert.equal(d.clientHeaders['www-authenticate'], 'Bearer');
@@ -315,6 +332,25 @@ describe('HTTP transport: fail closed without 5xx, source address, drain', () =>
       }
     } finally {
       await t.stop();
+    }
+  });
+
+  it('x-forwarded-client-cert: ignored from clients (nginx passes it through), honoured only from identity.xfccTrustedPeers ipBlocks', async () => {
+    const frontendOnly = [{ name: 'frontend-only', rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/frontend'] } }], to: [{ operation: { paths: ['/orders/*'] } }] }] }];
+    const identity = { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['192.0.2.0/24'] } };
+    const xfcc: [string, string] = ['x-forwarded-client-cert', 'By=spiffe://cluster.local/ns/shop/sa/orders;URI=spiffe://cluster.local/ns/shop/sa/frontend'];
+    const req = (extra: Array<[string, string]>) => ({ path: '/nginx-auth', headers: [['host', HOST], ['x-original-method', 'GET'], ['x-original-uri', '/orders/1'], xfcc, ...extra] as Array<[string, string]> });
+    const withAddr = await startTestApp({ policies: frontendOnly, identity, http: { sourceAddressHeader: 'X-Real-IP' } });
+    const noAddr = await startTestApp({ policies: frontendOnly, identity });
+    try {
+      assert.equal((await send(withAddr.app.httpPort, req([['x-real-ip', '198.51.100.7']]))).status, 403, 'client XFCC from an untrusted address');
+      assert.equal((await send(withAddr.app.httpPort, req([['x-real-ip', '192.0.2.7']]))).status, 200, 'XFCC from a trusted address');
+      const r = await send(noAddr.app.httpPort, req([]));
+      assert.equal(r.status, 403, 'no source address: the peer cannot be trusted');
+      assert.equal(body(r).error, 'no_policy_matched');
+    } finally {
+      await withAddr.stop();
+      await noAddr.stop();
     }
   });
 

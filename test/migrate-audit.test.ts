@@ -41,7 +41,7 @@ const decision: Decision = {
 
 test('audit record: destination scope, verified claims, XFCC principal; never secrets', () => {
   const { lines, logger } = capture();
-  const cfg = resolveConfig({ authorization: { rolesClaim: 'realm_access.roles' }, audit: { claims: ['tenant', 'groups'] }, identity: { trustXfcc: true } });
+  const cfg = resolveConfig({ authorization: { rolesClaim: 'realm_access.roles' }, audit: { claims: ['tenant', 'groups'] }, identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } });
   assert.deepEqual(cfg.audit.claims, ['azp', 'acr', 'amr', 'realm_access.roles', 'tenant', 'groups']);
   new AuditLog(logger, cfg.audit).record('grpc-v3', input, decision, 0.001);
   const rec = JSON.parse(lines[0]!) as Record<string, unknown>;

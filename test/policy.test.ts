@@ -8,7 +8,9 @@ import type { ConfigProblem } from '../src/config/load.js';
 import type { PolicySpec } from '../src/policy/schema.js';
 import type { Identity } from '../src/decision/types.js';
 import { parsePrincipal } from '../src/identity/spiffe.js';
-import { xfccPrincipal } from '../src/identity/xfcc.js';
+import { trustedXfccPrincipal, xfccPrincipal } from '../src/identity/xfcc.js';
+import { ConfigError, resolveConfig } from '../src/config/load.js';
+import type { CheckInput } from '../src/decision/types.js';
 import { cidrMatcher, pathTemplateMatcher, stringMatcher } from '../src/policy/match.js';
 
 function compile(specs: PolicySpec[]) {
@@ -168,6 +170,55 @@ test('SPIFFE and XFCC parsing', () => {
   assert.equal(xfccPrincipal(undefined), undefined);
 });
 
+test('XFCC is believed only from a trusted immediate peer (identity.xfccTrustedPeers)', () => {
+  const trust = { principals: ['spiffe://cluster.local/ns/istio-system/sa/ingress', 'cluster.local/ns/edge/sa/gw'], ipBlocks: ['10.8.0.0/16', 'fd00::/8'] };
+  const caller = 'spiffe://cluster.local/ns/shop/sa/frontend';
+  const at = (source: CheckInput['source'], xfcc: string | undefined, destination: CheckInput['destination'] = { labels: {} }): CheckInput => ({
+    requestId: 'r', method: 'GET', host: 'h', path: '/', query: '', headers: xfcc === undefined ? {} : { 'x-forwarded-client-cert': xfcc },
+    source, destination, contextExtensions: {},
+  });
+  // No trust configured: never.
+  assert.equal(trustedXfccPrincipal(at({ address: '10.8.0.1', labels: {} }, `URI=${caller}`), undefined), undefined);
+  // Plaintext peer: by address only.
+  assert.equal(trustedXfccPrincipal(at({ address: '10.8.0.1', labels: {} }, `URI=${caller}`), trust), caller);
+  assert.equal(trustedXfccPrincipal(at({ address: '::ffff:10.8.3.4', labels: {} }, `URI=${caller}`), trust), caller, 'IPv4-mapped');
+  assert.equal(trustedXfccPrincipal(at({ address: '10.9.0.1', labels: {} }, `URI=${caller}`), trust), undefined, 'untrusted address');
+  assert.equal(trustedXfccPrincipal(at({ labels: {} }, `URI=${caller}`), trust), undefined, 'no address (e.g. nginx mode without sourceAddressHeader)');
+  // mTLS peer: by principal only; a trusted address does not vouch for an untrusted principal.
+  assert.equal(trustedXfccPrincipal(at({ principal: 'spiffe://cluster.local/ns/shop/sa/batch', address: '10.8.0.1', labels: {} }, `URI=${caller}`), trust), undefined);
+  assert.equal(trustedXfccPrincipal(at({ principal: 'spiffe://cluster.local/ns/istio-system/sa/ingress', labels: {} }, `URI=${caller}`), trust), caller);
+  assert.equal(trustedXfccPrincipal(at({ principal: 'spiffe://cluster.local/ns/edge/sa/gw', labels: {} }, `URI=${caller}`), trust), caller, 'configured without spiffe://');
+  // Nearest (last) element; the one our own Envoy appended for the trusted hop is skipped.
+  const gw = 'spiffe://cluster.local/ns/edge/sa/gw';
+  const self = 'spiffe://cluster.local/ns/shop/sa/orders';
+  assert.equal(trustedXfccPrincipal(at({ address: '10.8.0.1', labels: {} }, `URI=spiffe://x/ns/a/sa/b,URI=${caller}`), trust), caller);
+  assert.equal(trustedXfccPrincipal(at({ principal: gw, labels: {} }, `URI=${caller},By=${self};URI=${gw}`, { principal: self, labels: {} }), trust), caller);
+  assert.equal(trustedXfccPrincipal(at({ principal: gw, labels: {} }, `By=${self};URI=${gw}`, { principal: self, labels: {} }), trust), undefined, 'only our own element: the proxy had no client cert');
+  assert.equal(trustedXfccPrincipal(at({ principal: gw, labels: {} }, `URI=${caller},By=spiffe://elsewhere;URI=${gw}`, { principal: self, labels: {} }), trust), gw, 'By= is not ours: not skipped');
+  assert.equal(trustedXfccPrincipal(at({ principal: gw, labels: {} }, undefined), trust), undefined);
+});
+
+test('identity.trustXfcc requires identity.xfccTrustedPeers (principals and/or ipBlocks), validated', () => {
+  const problem = (raw: unknown): string => {
+    try {
+      resolveConfig(raw);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.message;
+    }
+    return '';
+  };
+  assert.match(problem({ identity: { trustXfcc: true } }), /identity\.xfccTrustedPeers: required with identity\.trustXfcc/);
+  assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: {} } }), /identity\.xfccTrustedPeers: required/);
+  assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/33'] } } }), /identity\.xfccTrustedPeers\.ipBlocks\[0\]/);
+  assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: { principals: ['cluster.local/ns/x/sa/*'] } } }), /identity\.xfccTrustedPeers\.principals\[0\]: must be an exact principal/);
+  const cfg = resolveConfig({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } });
+  assert.deepEqual(cfg.identity, { trustXfcc: true, xfccTrustedPeers: { principals: [], ipBlocks: ['10.0.0.0/8'] } });
+  assert.equal(cfg.audit.xfccTrustedPeers, cfg.identity.xfccTrustedPeers, 'the audit log reads XFCC with the same trust');
+  // Peers without trustXfcc are accepted but unused.
+  assert.deepEqual(resolveConfig({ identity: { xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } }).identity, { trustXfcc: false });
+});
+
 test('compile: identical conditions of different policies are one shared object (memory at 10,000 policies)', () => {
   const specs: PolicySpec[] = Array.from({ length: 50 }, (_, i) => ({
     name: `p${i}`,
@@ -221,8 +272,9 @@ test('claimsUsed: every claim a policy, the audit log or the identity mapping ca
     ],
   });
   const used = claimsUsed(config);
-  for (const c of ['groups', 'org', 'org.team', 'azp', 'acr', 'amr', 'realm_access', 'tenant', 'kubernetes.io']) assert.ok(used.has(c), c);
-  for (const c of ['jti', 'iat', 'exp', 'client_id']) assert.ok(!used.has(c), c);
+  for (const c of ['groups', 'org', 'azp', 'acr', 'amr', 'realm_access', 'realm_access.roles', 'tenant', 'kubernetes.io']) assert.ok(used.has(c), c);
+  // [org][team] reads only the top-level claim org (no dotted-key lookup of "org.team").
+  for (const c of ['jti', 'iat', 'exp', 'client_id', 'org.team']) assert.ok(!used.has(c), c);
 });
 
 test('index: 1,000 policies sharing one label but differing in another are filed by the rarer one', () => {

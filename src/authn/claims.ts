@@ -11,11 +11,27 @@ export function scopesOf(payload: JWTPayload): string[] {
   return [...out];
 }
 
-/** Value at a dotted path (`realm_access.roles`); an exact top-level key wins over the path. */
+/**
+ * Value at a dotted configuration path (authorization.rolesClaim, outputClaimToHeaders[].claim,
+ * audit.claims): the exact top-level key wins, so namespaced claim names that contain dots
+ * (Auth0's `https://example.com/roles`) work; otherwise each dot-separated part is one level
+ * (`realm_access.roles`). Only for paths an operator wrote in config: policy keys use
+ * claimAtSegments, whose nesting is explicit.
+ */
 export function claimAt(payload: JWTPayload, path: string): unknown {
   if (Object.hasOwn(payload, path)) return payload[path];
+  return claimAtSegments(payload, path.split('.'));
+}
+
+/**
+ * Value at an explicit nesting path: `request.auth.claims[a][b]` is ['a', 'b'], and each part
+ * is one literal key, dots included (`[a.b]` is the top-level claim "a.b"), as Istio reads them.
+ * No dotted-key fallback: a token holding both {"account":{"status":"suspended"}} and
+ * {"account.status":"active"} must not let the second answer for `[account][status]`.
+ */
+export function claimAtSegments(payload: JWTPayload, segments: readonly string[]): unknown {
   let cur: unknown = payload;
-  for (const seg of path.split('.')) {
+  for (const seg of segments) {
     if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.hasOwn(cur, seg)) return undefined;
     cur = (cur as Record<string, unknown>)[seg];
   }

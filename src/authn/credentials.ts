@@ -18,8 +18,15 @@ export type Extracted =
 /** base64url header . base64url payload . base64url signature (may be empty: alg none, rejected later). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-export function extractCredential(input: CheckInput, spec: LocationSpec, maxTokenBytes: number): Extracted {
-  const found: Array<{ raw: string; location: CredentialLocation; prefixes?: readonly string[] }> = [];
+interface Found {
+  raw: string;
+  location: CredentialLocation;
+  prefixes?: readonly string[];
+}
+
+/** Every value in a configured credential location (before any prefix or shape check). */
+function collect(input: CheckInput, spec: LocationSpec): Found[] {
+  const found: Found[] = [];
 
   for (const [name, prefixes] of spec.headers) {
     const value = input.headers[name];
@@ -36,7 +43,22 @@ export function extractCredential(input: CheckInput, spec: LocationSpec, maxToke
       if (spec.cookies.has(name)) found.push({ raw: value, location: { type: 'cookie', name } });
     }
   }
+  return found;
+}
 
+/**
+ * Where the request carries something presented as a credential: a configured parameter or
+ * cookie, or a configured header that starts with an accepted prefix (a `Basic …` in the same
+ * header is not ours). Used to strip credentials that were not verified (observe mode).
+ */
+export function credentialLocations(input: CheckInput, spec: LocationSpec): CredentialLocation[] {
+  return collect(input, spec)
+    .filter((f) => !f.prefixes || f.prefixes.some((p) => f.raw.startsWith(p)))
+    .map((f) => f.location);
+}
+
+export function extractCredential(input: CheckInput, spec: LocationSpec, maxTokenBytes: number): Extracted {
+  const found = collect(input, spec);
   if (found.length === 0) return { kind: 'none' };
   if (found.length > 1) {
     return { kind: 'error', reason: 'token_multiple', detail: `credentials found in ${found.map((f) => `${f.location.type} ${f.location.name}`).join(', ')}` };
@@ -99,8 +121,13 @@ function* queryPairs(query: string): Generator<[string, string]> {
   }
 }
 
+/**
+ * Cookie pairs split on ";" and also ",": a cookie value never holds a comma (RFC 6265 §4.1.1
+ * cookie-octet), and Envoy's CheckRequest `headers` map joins repeated `cookie` headers with ",",
+ * so `cookie: a=1` + `cookie: session=<forged>` arrives as "a=1,session=<forged>".
+ */
 function* cookiePairs(header: string): Generator<[string, string]> {
-  for (const part of header.split(';')) {
+  for (const part of header.split(/[;,]/)) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
     yield [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];

@@ -10,6 +10,9 @@ import type { PolicyIndex } from '../policy/index.js';
 import { resolveWebhook, webhookProblems, type WebhookConfig } from '../webhook/config.js';
 import { readTlsFiles, TlsFileError } from '../transport/tls/files.js';
 import { DEFAULT_MAX_BUFFER_BYTES } from '../observe/log.js';
+import type { XfccTrustedPeers } from '../identity/xfcc.js';
+import { cidrMatcher } from '../policy/match.js';
+import type { PathRules } from '../decision/normalize.js';
 
 export interface ConfigProblem { path: string; message: string }
 
@@ -69,18 +72,22 @@ export interface Config {
   issuers: ResolvedIssuer[];
   policies: PolicySpec[];
   authorization: { rolesClaim: string };
-  identity: { trustXfcc: boolean };
+  /** `xfccTrustedPeers` is set exactly when trustXfcc is true (validation requires it then). */
+  identity: { trustXfcc: boolean; xfccTrustedPeers?: XfccTrustedPeers };
   mode: { default: 'enforce' | 'observe'; namespaces: Readonly<Record<string, 'enforce' | 'observe'>> };
   /** HTTP authz transport (server.http): Envoy http_service and nginx auth_request modes. Header names lower case. */
   http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; sourceAddressHeader?: string };
   response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
-  limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number; maxHeaderBytes: number; maxInFlight: number };
+  /** `paths` is a copy of Config.paths: the normalize stage is handed only `limits`. */
+  limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number; maxHeaderBytes: number; maxInFlight: number; paths: PathRules };
+  /** How non-canonical paths and path parameters are handled (src/decision/normalize.ts). */
+  paths: PathRules;
   tokenCache: { maxEntries: number; maxTtlSeconds: number };
   /**
    * `claims`: claim paths recorded for replay (azp, acr, amr, the roles claim, then audit.claims);
-   * `trustXfcc`: copy of identity.trustXfcc, so records name the principal the policy stage used.
+   * `trustXfcc`, `xfccTrustedPeers`: copies of identity's, so records name the principal the policy stage used.
    */
-  audit: { enabled: boolean; allowSampleRate: number; subject: 'plain' | 'hash'; claims: string[]; trustXfcc: boolean };
+  audit: { enabled: boolean; allowSampleRate: number; subject: 'plain' | 'hash'; claims: string[]; trustXfcc: boolean; xfccTrustedPeers?: XfccTrustedPeers };
   log: { level: string; maxBufferBytes: number };
   kubernetes: KubernetesConfig;
   reload: { watchFile: boolean; debounceMs: number; pollSeconds: number };
@@ -240,6 +247,7 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
   });
   problems.push(...httpProblems(resolveHttp(input.http ?? {})));
   problems.push(...kubernetesProblems(input));
+  problems.push(...identityProblems(input));
   problems.push(...webhookProblems(input.webhook));
   if (problems.length) throw new ConfigError(source, problems);
 
@@ -248,6 +256,7 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
   const l = input.limits ?? {};
   const c = input.tokenCache ?? {};
   const a = input.audit ?? {};
+  const paths: PathRules = { nonCanonical: input.paths?.nonCanonical ?? 'reject', parameters: input.paths?.parameters ?? 'reject' };
   return {
     server: {
       grpc: s.grpc ?? '0.0.0.0:9191',
@@ -263,7 +272,7 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     issuers,
     policies,
     authorization: { rolesClaim: input.authorization?.rolesClaim ?? 'roles' },
-    identity: { trustXfcc: input.identity?.trustXfcc ?? false },
+    identity: { trustXfcc: input.identity?.trustXfcc ?? false, ...xfccPeers(input) },
     mode: { default: input.mode?.default ?? 'enforce', namespaces: input.mode?.namespaces ?? {} },
     http: resolveHttp(input.http ?? {}),
     response: {
@@ -278,7 +287,9 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
       maxPathBytes: l.maxPathBytes ?? 16384,
       maxHeaderBytes: l.maxHeaderBytes ?? 65536,
       maxInFlight: l.maxInFlight ?? 4096,
+      paths,
     },
+    paths,
     tokenCache: { maxEntries: c.maxEntries ?? 10000, maxTtlSeconds: c.maxTtlSeconds ?? 300 },
     audit: {
       enabled: a.enabled ?? true,
@@ -286,6 +297,7 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
       subject: a.subject ?? 'plain',
       claims: [...new Set(['azp', 'acr', 'amr', input.authorization?.rolesClaim ?? 'roles', ...(a.claims ?? [])])].filter((c) => !AUDIT_CLAIMS_RECORDED_ELSEWHERE.has(c)),
       trustXfcc: input.identity?.trustXfcc ?? false,
+      ...xfccPeers(input),
     },
     log: { level: input.log?.level ?? 'info', maxBufferBytes: input.log?.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES },
     kubernetes: resolveKubernetes(input.kubernetes ?? {}),
@@ -315,6 +327,43 @@ function resolveKubernetes(k: NonNullable<ConfigInput['kubernetes']>): Kubernete
 }
 
 /** Problems of the kubernetes block that the schema cannot express. */
+/** identity.xfccTrustedPeers, resolved only when XFCC is trusted (one shared object: compiled once). */
+const resolvedPeers = new WeakMap<object, XfccTrustedPeers>();
+function xfccPeers(input: ConfigInput): { xfccTrustedPeers?: XfccTrustedPeers } {
+  const id = input.identity;
+  if (!id?.trustXfcc || !id.xfccTrustedPeers) return {};
+  let peers = resolvedPeers.get(id.xfccTrustedPeers);
+  if (!peers) {
+    peers = { principals: id.xfccTrustedPeers.principals ?? [], ipBlocks: id.xfccTrustedPeers.ipBlocks ?? [] };
+    resolvedPeers.set(id.xfccTrustedPeers, peers);
+  }
+  return { xfccTrustedPeers: peers };
+}
+
+/**
+ * trustXfcc without trusted peers would believe a header any client can send (Istio sidecars
+ * forward client XFCC by default and accept plaintext under PERMISSIVE mTLS): refuse it.
+ */
+function identityProblems(input: ConfigInput): ConfigProblem[] {
+  const id = input.identity;
+  const problems: ConfigProblem[] = [];
+  const peers = id?.xfccTrustedPeers;
+  if (id?.trustXfcc && !(peers?.principals?.length || peers?.ipBlocks?.length)) {
+    problems.push({ path: 'identity.xfccTrustedPeers', message: 'required with identity.trustXfcc: list the principals and/or ipBlocks of the proxies that sanitise x-forwarded-client-cert' });
+  }
+  (peers?.principals ?? []).forEach((p, i) => {
+    if (p.includes('*')) problems.push({ path: `identity.xfccTrustedPeers.principals[${i}]`, message: 'must be an exact principal (no wildcards)' });
+  });
+  (peers?.ipBlocks ?? []).forEach((b, i) => {
+    try {
+      cidrMatcher(b);
+    } catch {
+      problems.push({ path: `identity.xfccTrustedPeers.ipBlocks[${i}]`, message: `"${b}" is not a valid IP address or CIDR block` });
+    }
+  });
+  return problems;
+}
+
 function kubernetesProblems(input: ConfigInput): ConfigProblem[] {
   const k = input.kubernetes;
   if (!k) return [];

@@ -144,7 +144,16 @@ export const ConfigSchema = Type.Object(
     identity: Type.Optional(
       Type.Object(
         {
-          trustXfcc: Type.Optional(Type.Boolean({ default: false, description: 'read the caller SPIFFE ID from x-forwarded-client-cert when Envoy reports no mTLS principal (only behind a proxy that sanitises XFCC)' })),
+          trustXfcc: Type.Optional(Type.Boolean({ default: false, description: 'read the caller SPIFFE ID from x-forwarded-client-cert, only when the immediate peer is in identity.xfccTrustedPeers' })),
+          xfccTrustedPeers: Type.Optional(
+            Type.Object(
+              {
+                principals: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'mTLS principals of proxies that sanitise XFCC (exact: spiffe://td/ns/N/sa/S or td/ns/N/sa/S)' })),
+                ipBlocks: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'source IPs/CIDRs of proxies that sanitise XFCC, used only when the peer has no mTLS principal' })),
+              },
+              { additionalProperties: false, description: 'required with trustXfcc: XFCC is believed only from these immediate peers' },
+            ),
+          ),
         },
         { additionalProperties: false, default: {} },
       ),
@@ -171,6 +180,26 @@ export const ConfigSchema = Type.Object(
           ),
           maxInFlight: Type.Optional(
             Type.Integer({ minimum: 0, default: 4096, description: 'concurrent Checks being decided (gRPC + HTTP); beyond: gRPC RESOURCE_EXHAUSTED, HTTP 429 (0: unlimited)' }),
+          ),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
+    paths: Type.Optional(
+      Type.Object(
+        {
+          nonCanonical: Type.Optional(
+            StringEnum(['reject', 'normalize'] as const, {
+              default: 'reject',
+              description:
+                'paths with dot segments, repeated slashes or %-encoded unreserved characters: reject (malformed_request; the proxy forwards the raw path), or normalize and match the result (only when the proxy normalises too: Envoy normalize_path + merge_slashes)',
+            }),
+          ),
+          parameters: Type.Optional(
+            StringEnum(['reject', 'allow'] as const, {
+              default: 'reject',
+              description: "paths with ';' or %3B (path parameters, ;jsessionid=): reject (malformed_request; Java servers route /admin;x/y as /admin/y), or allow and match the path literally",
+            }),
           ),
         },
         { additionalProperties: false, default: {} },

@@ -5,7 +5,7 @@ import type { Snapshot } from '../decision/snapshot.js';
 import { Authenticator, type AuthenticatorHooks, type KeyResolver } from '../authn/authenticator.js';
 import { compilePolicies } from '../policy/compile.js';
 import type { PolicyIndex } from '../policy/index.js';
-import { whenKeyClaimPaths } from '../policy/attributes.js';
+import { whenKeyClaimNames } from '../policy/attributes.js';
 
 /** Compile policies (resolveConfig already reported their problems; this re-checks). */
 export function checkPolicies(config: Config, source = 'config'): PolicyIndex {
@@ -51,18 +51,18 @@ export function buildSnapshot(
  * Top-level claim names anything downstream of authentication can read: policy `when` keys
  * (request.auth.claims[..], presenter, roles, acr, amr — step-up challenges read acr/amr too),
  * audit records (audit.claims, which include azp, acr, amr and the roles claim) and the
- * Kubernetes service-account mapping (`kubernetes.io`). claimAt tries the whole path as a key
- * first, then its first segment, so both are kept.
+ * Kubernetes service-account mapping (`kubernetes.io`). Dotted config paths (claimAt) try the
+ * whole path as a key first, then walk from its first part, so both are kept; `when` keys name
+ * their top-level claims exactly (whenKeyClaimNames).
  */
 export function claimsUsed(config: Config): Set<string> {
-  const paths = ['kubernetes.io', 'azp', 'acr', 'amr', config.authorization.rolesClaim, ...config.audit.claims];
-  for (const p of config.policies) {
-    for (const r of p.rules ?? []) for (const w of r.when ?? []) paths.push(...whenKeyClaimPaths(w.key, config.authorization));
-  }
   const keep = new Set<string>();
-  for (const path of paths) {
+  for (const path of ['kubernetes.io', 'azp', 'acr', 'amr', config.authorization.rolesClaim, ...config.audit.claims]) {
     keep.add(path);
     keep.add(path.split('.')[0]!);
+  }
+  for (const p of config.policies) {
+    for (const r of p.rules ?? []) for (const w of r.when ?? []) for (const name of whenKeyClaimNames(w.key, config.authorization)) keep.add(name);
   }
   return keep;
 }

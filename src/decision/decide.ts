@@ -1,20 +1,23 @@
 // The decision pipeline: normalized input → authenticate → peer identity → authorize → shape.
 // Transport adapters call only this. Any exception becomes an internal_error deny (fail closed).
-import type { CheckInput, Decision, Identity } from './types.js';
+import type { AuthResult, CheckInput, CredentialLocation, Decision, Identity } from './types.js';
 import type { Snapshot } from './snapshot.js';
 import { REASONS, type Reason } from './reasons.js';
 import { parsePrincipal } from '../identity/spiffe.js';
-import { xfccPrincipal } from '../identity/xfcc.js';
+import { trustedXfccPrincipal } from '../identity/xfcc.js';
 import type { PolicyContext } from '../policy/attributes.js';
 import type { PolicyVerdict } from '../policy/index.js';
 import { isSafeFieldValue, isSafeHeaderValue } from '../authn/claims.js';
+import { credentialLocations } from '../authn/credentials.js';
 import { destinationOf, modeFor } from './mode.js';
 
 export async function decide(input: CheckInput, snap: Snapshot): Promise<Decision> {
   try {
-    const d = await enforce(input, snap);
+    const pending = snap.authenticator.authenticate(input);
+    const auth = pending instanceof Promise ? await pending : pending; // cache hits stay synchronous
+    const d = enforce(input, auth, snap);
     if (d.allow || modeFor(destinationOf(input, snap), snap) !== 'observe') return d;
-    return observed(d, snap);
+    return observed(d, input, auth, snap);
   } catch {
     return deny('internal_error', 'unexpected error while deciding', snap);
   }
@@ -24,10 +27,20 @@ export async function decide(input: CheckInput, snap: Snapshot): Promise<Decisio
  * Observe mode (migration to zero trust): the request goes through, and the decision records
  * what enforce mode would have done. A verified identity is still passed upstream; client-sent
  * identity headers are still stripped, so observe mode never lets a client impersonate anyone.
+ * The credential is stripped as an enforce-mode allow would strip it (forwardOriginalToken
+ * false), verified or not: a forged or expired token must not reach the upstream either.
  */
-function observed(would: Decision, snap: Snapshot): Decision {
+function observed(would: Decision, input: CheckInput, auth: AuthResult, snap: Snapshot): Decision {
   const upstreamHeaders: Array<[string, string]> = [];
   if (would.identity) addIdentityHeaders(upstreamHeaders, snap, would.identity);
+  const removeHeaders: string[] = [];
+  const removeQueryParams: string[] = [];
+  if (auth.kind === 'authenticated') {
+    if (!auth.forwardToken) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
+  } else if (auth.kind === 'failed' && !snap.config.issuers.every((i) => i.forwardOriginalToken)) {
+    // Not verified: which issuer it claims is unknown, so keep it only if every issuer forwards.
+    for (const loc of credentialLocations(input, snap.authenticator.locations)) stripCredential(input, loc, upstreamHeaders, removeHeaders, removeQueryParams);
+  }
   const set = new Set(upstreamHeaders.map(([n]) => n));
   return {
     allow: true,
@@ -41,15 +54,13 @@ function observed(would: Decision, snap: Snapshot): Decision {
     ...(would.context ? { context: would.context } : {}),
     wouldDecide: { allow: false, reason: would.reason, status: would.status, ...(would.policy ? { policy: would.policy, rule: would.rule } : {}) },
     upstreamHeaders,
-    removeHeaders: snap.identityHeaderNames.filter((n) => !set.has(n)),
-    removeQueryParams: [],
+    removeHeaders: removeHeaders.concat(snap.identityHeaderNames.filter((n) => !set.has(n) && !removeHeaders.includes(n))),
+    removeQueryParams,
   };
 }
 
-/** The enforce-mode decision. */
-async function enforce(input: CheckInput, snap: Snapshot): Promise<Decision> {
-  const pending = snap.authenticator.authenticate(input);
-  const auth = pending instanceof Promise ? await pending : pending; // cache hits stay synchronous
+/** The enforce-mode decision for an authentication result. */
+function enforce(input: CheckInput, auth: AuthResult, snap: Snapshot): Decision {
   if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, auth.tokenHash);
   if (auth.kind === 'anonymous') return authorize(input, undefined, snap);
   const audience = snap.audienceCheck?.(input, auth.identity); // zt-authz.io/audience, service-account tokens
@@ -57,11 +68,7 @@ async function enforce(input: CheckInput, snap: Snapshot): Promise<Decision> {
   const d = authorize(input, auth.identity, snap);
   if (d.allow) {
     for (const [name, value] of auth.claimHeaders) d.upstreamHeaders.push([name, value]);
-    if (!auth.forwardToken) {
-      if (auth.location.type === 'header') d.removeHeaders.push(auth.location.name);
-      else if (auth.location.type === 'param') d.removeQueryParams.push(auth.location.name);
-      else stripCookie(input, auth.location.name, d.upstreamHeaders, d.removeHeaders);
-    }
+    if (!auth.forwardToken) stripCredential(input, auth.location, d.upstreamHeaders, d.removeHeaders, d.removeQueryParams);
     const set = new Set(d.upstreamHeaders.map(([n]) => n));
     d.removeHeaders = d.removeHeaders.concat(snap.identityHeaderNames.filter((n) => !set.has(n)));
   }
@@ -93,7 +100,9 @@ export function authorize(input: CheckInput, identity: Identity | undefined, sna
 
 /** Stage 4 (peer identity) + destination scope for the policy stage. */
 export function policyContext(input: CheckInput, identity: Identity | undefined, snap: Snapshot): PolicyContext {
-  const principal = input.source.principal ?? (snap.config.identity.trustXfcc ? xfccPrincipal(input.headers['x-forwarded-client-cert']) : undefined);
+  // XFCC only from a trusted immediate peer (identity.xfccTrustedPeers); it then names the
+  // proxy's client, which replaces the proxy's own mTLS principal.
+  const principal = trustedXfccPrincipal(input, snap.config.identity.xfccTrustedPeers) ?? input.source.principal;
   // mTLS first; else a Kubernetes service-account token or (opt-in, weaker) the caller's pod IP.
   const source = parsePrincipal(principal) ?? snap.workloadSource?.(input, identity);
   return { input, identity, source, destination: destinationOf(input, snap) };
@@ -115,12 +124,33 @@ function denyFor(verdict: PolicyVerdict, identity: Identity | undefined, ctx: Po
   return deny('no_policy_matched', 'no ALLOW rule matched', snap);
 }
 
+function stripCredential(input: CheckInput, loc: CredentialLocation, set: Array<[string, string]>, remove: string[], removeParams: string[]): void {
+  if (loc.type === 'header') {
+    if (!remove.includes(loc.name)) remove.push(loc.name);
+  } else if (loc.type === 'param') {
+    if (!removeParams.includes(loc.name)) removeParams.push(loc.name);
+  } else {
+    stripCookie(input, loc.name, set, remove);
+  }
+}
+
 /** ext_authz can only replace whole headers: rewrite `cookie` without the credential cookie. */
 function stripCookie(input: CheckInput, name: string, set: Array<[string, string]>, remove: string[]): void {
-  const rest = (input.headers.cookie ?? '')
-    .split(';')
-    .map((c) => c.trim())
-    .filter((c) => c && c.slice(0, c.indexOf('=')).trim() !== name);
+  if (remove.includes('cookie')) return; // already dropped whole
+  // A second credential cookie (observe mode, token_multiple): strip it from the rewrite.
+  const i = set.findIndex(([n]) => n === 'cookie');
+  const current = i < 0 ? (input.headers.cookie ?? '') : set.splice(i, 1)[0]![1];
+  // Found the way extractCredential finds it (split on ";" and ","), so every copy goes; other
+  // cookies keep their exact text (a non-conforming comma inside their value stays).
+  const rest: string[] = [];
+  for (const part of current.split(';')) {
+    const kept = part
+      .split(',')
+      .filter((c) => c.indexOf('=') < 0 || c.slice(0, c.indexOf('=')).trim() !== name)
+      .join(',')
+      .trim();
+    if (kept) rest.push(kept);
+  }
   const value = rest.join('; ');
   // The rewritten header carries the client's other cookies back to Envoy: a control character
   // or lone surrogate in them must not be re-emitted (header injection, invalid UTF-8 on the

@@ -7,6 +7,22 @@ export interface NormalizeLimits {
   maxPathBytes: number;
   /** limits.maxHeaderBytes: bound on RawRequest.headerBytes (unchecked when either is absent). */
   maxHeaderBytes?: number;
+  /** The `paths` config block (a copy kept in limits so every transport passes it); absent: both reject. */
+  paths?: PathRules;
+}
+
+/**
+ * What to do with paths the proxy may forward differently from how policies see them (README
+ * "Path normalisation"). `reject` is the default for both: a proxy that does not normalise
+ * (Envoy's normalize_path is off by default, nginx forwards $request_uri as sent) sends the raw
+ * path upstream, so matching a normalised copy would let `/api/internal/../public` pass an
+ * ALLOW on `/api/*` and reach the internal handler.
+ */
+export interface PathRules {
+  /** Dot segments, repeated slashes, %-encoded unreserved characters: deny, or match normalised. */
+  nonCanonical: 'reject' | 'normalize';
+  /** `;` or `%3B` in the path (`;jsessionid=`, `..;/`): deny, or match the path literally. */
+  parameters: 'reject' | 'allow';
 }
 
 export interface RawRequest {
@@ -52,6 +68,8 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   }
   const normalized = normalizePath(path);
   if (normalized === undefined) return { ok: false, detail: 'path contains an encoded slash, backslash or control character' };
+  if (limits.paths?.parameters !== 'allow' && PARAMETER.test(path)) return { ok: false, detail: PARAMETER_DETAIL };
+  if (normalized !== path && limits.paths?.nonCanonical !== 'normalize') return { ok: false, detail: NON_CANONICAL_DETAIL };
   path = normalized;
   return {
     ok: true,
@@ -71,10 +89,22 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   };
 }
 
-// Paths are matched in normalized form so that `/public/../admin`, `//admin` or `/%61dmin` cannot
-// slip past a DENY on `/admin/*` (what Envoy's normalize_path + merge_slashes do). Encoded
-// slashes/backslashes change meaning between proxies and applications: refuse them (fail closed).
+// Paths are matched in canonical form only. By default a path the normaliser would change is
+// refused: the proxy forwards what it received, so a verdict on `/public` for
+// `/admin/../public` would be a verdict on a different request from the one the upstream
+// serves. With paths.nonCanonical: normalize (only behind a proxy that normalises the same way:
+// Envoy normalize_path + merge_slashes) the normalised form is matched, so `/public/../admin`,
+// `//admin` or `/%61dmin` still meet a DENY on `/admin/*`. Encoded slashes/backslashes change
+// meaning between proxies and applications: refuse them always (fail closed).
 const FORBIDDEN = /%2f|%5c|%00|\\|[\u0000-\u001f\u007f]/i;
+// Java servlet containers (Tomcat, Jetty, Spring) drop `;params` from each segment before
+// routing, so `/admin;x=1/y` and `/public/..;/admin` reach /admin/y. Envoy and Istio match them
+// literally. `%3B` is refused too: some stacks decode it before they split parameters.
+const PARAMETER = /;|%3b/i;
+const PARAMETER_DETAIL =
+  "path contains ';' or %3B (a path parameter such as ;jsessionid=): Java servers route /admin;x/y as /admin/y; set paths.parameters: allow only if no upstream treats ';' specially";
+const NON_CANONICAL_DETAIL =
+  'path is not canonical (dot segments, repeated slashes or %-encoded unreserved characters) and the upstream would receive it as sent; enable path normalisation in the proxy (Envoy: normalize_path, merge_slashes) or, if it already normalises, set paths.nonCanonical: normalize';
 const UNRESERVED = /%(4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2d|2e|5f|7e)/gi;
 
 /** RFC 3986 §6.2.2 normalization of an origin-form path; undefined when it must be rejected. */

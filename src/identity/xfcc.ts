@@ -1,23 +1,95 @@
 // x-forwarded-client-cert (Envoy XFCC): `By=…;Hash=…;Subject="…";URI=spiffe://…;DNS=…`, one
-// element per hop, comma-separated; the last element is the hop nearest to us. Only read when
-// the operator says the header is set by a trusted proxy (identity.trustXfcc), since a client
-// can send anything.
+// element per hop, comma-separated; the last element is the hop nearest to us.
+//
+// A client can send any XFCC it likes, and common proxy defaults pass it on: Istio sidecars use
+// forward_client_cert APPEND_FORWARD (the client's header is kept and appended to) and accept
+// plaintext under PERMISSIVE mTLS; nginx passes every client header to its auth subrequest. So
+// XFCC is believed only when the *immediate peer* is a proxy the operator trusts to sanitise it
+// (identity.xfccTrustedPeers), exactly like trusted proxies for X-Forwarded-For:
+//  - the peer's mTLS principal (verified by Envoy) is in `principals`: the XFCC principal replaces
+//    the proxy's own, since the proxy is acting for its client;
+//  - or the peer has no principal and its address is in `ipBlocks`.
+import type { CheckInput } from '../decision/types.js';
+import { cidrMatcher, type Matcher } from '../policy/match.js';
 
-/** URI SAN of the nearest client certificate in an XFCC header, if any. */
+export interface XfccTrustedPeers {
+  /** mTLS principals of trusted proxies (spiffe://td/ns/N/sa/S or td/ns/N/sa/S; exact match). */
+  principals: readonly string[];
+  /** Source IPs / CIDRs of trusted proxies that reach Envoy without a client certificate. */
+  ipBlocks: readonly string[];
+}
+
+interface Element {
+  uri?: string;
+  by?: string;
+}
+
+/** URI SAN of the nearest client certificate in an XFCC header, if any (no trust decision). */
 export function xfccPrincipal(header: string | undefined): string | undefined {
+  const elements = xfccElements(header);
+  return elements[elements.length - 1]?.uri;
+}
+
+/**
+ * The caller's principal from XFCC, or undefined when XFCC is not to be believed for this
+ * request: trust off, the immediate peer is not a trusted proxy, or no usable element.
+ */
+export function trustedXfccPrincipal(input: CheckInput, trust: XfccTrustedPeers | undefined): string | undefined {
+  if (!trust) return undefined;
+  const header = input.headers['x-forwarded-client-cert'];
   if (!header) return undefined;
-  const elements = splitOutsideQuotes(header, ',');
-  const last = elements[elements.length - 1];
-  if (!last) return undefined;
-  for (const pair of splitOutsideQuotes(last, ';')) {
-    const eq = pair.indexOf('=');
-    if (eq < 0) continue;
-    if (pair.slice(0, eq).trim().toLowerCase() !== 'uri') continue;
-    let value = pair.slice(eq + 1).trim();
-    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).replace(/\\"/g, '"');
-    return value || undefined;
+  const peer = input.source;
+  const t = compiled(trust);
+  if (peer.principal) {
+    if (!t.principals.has(stripScheme(peer.principal))) return undefined;
+  } else if (!peer.address || !t.addresses(peer.address)) {
+    return undefined;
   }
-  return undefined;
+  const elements = xfccElements(header);
+  let last = elements[elements.length - 1];
+  // Our own Envoy may append an element for the hop it terminated (Istio: APPEND_FORWARD with
+  // set_current_client_cert_details; By = its own SAN, URI = the trusted proxy itself). That
+  // hop is already known from mTLS: the proxy's client is the element before it.
+  const self = input.destination.principal;
+  if (last && peer.principal && last.uri === peer.principal && (!last.by || !self || last.by === self)) {
+    elements.pop();
+    last = elements[elements.length - 1];
+  }
+  return last?.uri;
+}
+
+function stripScheme(p: string): string {
+  return p.startsWith('spiffe://') ? p.slice('spiffe://'.length) : p;
+}
+
+/** Compiled once per config object (configs are immutable per snapshot). */
+const cache = new WeakMap<XfccTrustedPeers, { principals: ReadonlySet<string>; addresses: Matcher }>();
+function compiled(trust: XfccTrustedPeers): { principals: ReadonlySet<string>; addresses: Matcher } {
+  let c = cache.get(trust);
+  if (!c) {
+    const blocks = trust.ipBlocks.map((b) => cidrMatcher(b)); // validated at config load
+    c = { principals: new Set(trust.principals.map(stripScheme)), addresses: (v) => blocks.some((m) => m(v)) };
+    cache.set(trust, c);
+  }
+  return c;
+}
+
+function xfccElements(header: string | undefined): Element[] {
+  if (!header) return [];
+  return splitOutsideQuotes(header, ',').map((el) => {
+    const out: Element = {};
+    for (const pair of splitOutsideQuotes(el, ';')) {
+      const eq = pair.indexOf('=');
+      if (eq < 0) continue;
+      const key = pair.slice(0, eq).trim().toLowerCase();
+      if (key !== 'uri' && key !== 'by') continue;
+      let value = pair.slice(eq + 1).trim();
+      if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).replace(/\\"/g, '"');
+      // The first URI/By of an element counts (Envoy emits each at most once).
+      if (value && out[key] === undefined) out[key] = value;
+    }
+    return out;
+  });
 }
 
 function splitOutsideQuotes(s: string, sep: string): string[] {

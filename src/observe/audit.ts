@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CheckInput, Decision, Identity } from '../decision/types.js';
 import { destinationOf } from '../decision/mode.js';
-import { xfccPrincipal } from '../identity/xfcc.js';
+import { trustedXfccPrincipal, type XfccTrustedPeers } from '../identity/xfcc.js';
 import { claimAt } from '../authn/claims.js';
 
 export interface AuditOptions {
@@ -23,6 +23,8 @@ export interface AuditOptions {
   claims?: readonly string[];
   /** identity.trustXfcc: record the XFCC principal the policy stage used when Envoy gave none. */
   trustXfcc?: boolean;
+  /** identity.xfccTrustedPeers: XFCC counts only from these immediate peers. */
+  xfccTrustedPeers?: XfccTrustedPeers;
 }
 
 /** Caps on recorded claim values; a capped claim is listed in `auth.truncated` (replay: indeterminate). */
@@ -94,17 +96,19 @@ export class AuditLog {
    * else a Kubernetes workload (from a service-account token, or the pod IP when enabled).
    */
   private source(input: CheckInput, d: Decision): Record<string, unknown> {
-    if (input.source.principal) return { principal: input.source.principal, address: input.source.address };
     const peer = d.context?.source;
-    if (peer?.principal) return { principal: peer.principal, principal_from: 'xfcc', address: input.source.address };
+    // A principal the policy stage used that is not Envoy's came from trusted XFCC (it replaces a
+    // trusted proxy's own principal); context principals are written without spiffe://.
+    if (peer?.principal && !samePrincipal(peer.principal, input.source.principal)) return { principal: peer.principal, principal_from: 'xfcc', address: input.source.address };
+    if (!d.context && this.opts.trustXfcc) {
+      // Denied before the policy stage: no context, so read XFCC the way the policy stage would.
+      const xfcc = trustedXfccPrincipal(input, this.opts.xfccTrustedPeers);
+      if (xfcc) return { principal: xfcc, principal_from: 'xfcc', address: input.source.address };
+    }
+    if (input.source.principal) return { principal: input.source.principal, address: input.source.address };
     if (peer?.namespace && peer.serviceAccount) {
       const fromToken = d.identity?.subject === `system:serviceaccount:${peer.namespace}:${peer.serviceAccount}`;
       return { address: input.source.address, namespace: peer.namespace, service_account: peer.serviceAccount, principal_from: fromToken ? 'sa_token' : 'pod_ip' };
-    }
-    if (!d.context && this.opts.trustXfcc) {
-      // Denied before the policy stage: no context, so read XFCC the way the policy stage would.
-      const xfcc = xfccPrincipal(input.headers['x-forwarded-client-cert']);
-      if (xfcc) return { principal: xfcc, principal_from: 'xfcc', address: input.source.address };
     }
     return { address: input.source.address };
   }
@@ -176,4 +180,8 @@ function recordable(v: unknown): { value: Scalar | Scalar[] | null; truncated: b
 
 function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+function samePrincipal(contextPrincipal: string, envoy: string | undefined): boolean {
+  return envoy !== undefined && (envoy === contextPrincipal || envoy === `spiffe://${contextPrincipal}`);
 }

@@ -3,7 +3,7 @@
 // of values of that attribute for this request ([] when absent), so list claims match any element.
 import type { CheckInput, Identity } from '../decision/types.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
-import { claimAt } from '../authn/claims.js';
+import { claimAt, claimAtSegments } from '../authn/claims.js';
 
 export interface DestinationContext {
   namespace?: string;
@@ -40,13 +40,27 @@ const NONE: readonly string[] = [];
 export const one = (v: string | undefined): readonly string[] => (v === undefined || v === '' ? NONE : [v]);
 
 /** Claim values for matching: strings, numbers and booleans, or the elements of a list of them. */
-export function claimValues(identity: Identity | undefined, path: string): readonly string[] {
-  if (!identity) return NONE;
-  const v = claimAt(identity.claims, path);
+function valuesOf(v: unknown): readonly string[] {
   if (typeof v === 'string') return [v];
   if (typeof v === 'number' || typeof v === 'boolean') return [String(v)];
   if (Array.isArray(v)) return v.filter((x) => ['string', 'number', 'boolean'].includes(typeof x)).map(String);
   return NONE;
+}
+
+/** Values at a dotted config path (authorization.rolesClaim; claimAt: exact key first). */
+export function claimValues(identity: Identity | undefined, path: string): readonly string[] {
+  return identity ? valuesOf(claimAt(identity.claims, path)) : NONE;
+}
+
+/** Values at an explicit nesting path (`request.auth.claims[a][b]` → ['a', 'b']). */
+export function claimValuesAt(identity: Identity | undefined, segments: readonly string[]): readonly string[] {
+  return identity ? valuesOf(claimAtSegments(identity.claims, segments)) : NONE;
+}
+
+/** `request.auth.claims[a][b]` → ['a', 'b'] (each bracket one literal key); else undefined. */
+export function claimKeySegments(key: string): string[] | undefined {
+  const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
+  return claims ? [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!) : undefined;
 }
 
 export const SOURCE_FIELDS: Record<string, AttrSpec> = {
@@ -82,14 +96,12 @@ export interface WhenOptions {
 
 /** Resolve a `when` key; undefined for an unknown or unsupported key. */
 export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
-  const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
-  if (claims) {
-    const path = [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!);
-    const name = path.join('.');
+  const path = claimKeySegments(key);
+  if (path) {
+    const name = path.length === 1 ? path[0] : undefined;
     if (name === 'scope' || name === 'scp') return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope', authn: true };
-    if (name === 'acr') return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr', authn: true };
-    if (name === 'amr') return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr', authn: true };
-    return { attr: (c) => claimValues(c.identity, name), kind: 'string', authn: true };
+    if (name === 'acr' || name === 'amr') return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', role: name, authn: true };
+    return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', authn: true };
   }
   const header = /^request\.headers\[([^\][]+)\]$/.exec(key);
   if (header) {
@@ -131,18 +143,20 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
 }
 
 /**
- * Claim paths a `when` key reads from identity.claims (claimAt: the exact top-level key, else a
- * dotted path), so the authenticator can keep just those claims of cached tokens. Must list
- * every claim read by the attrs whenAttr returns; scopes and audiences live outside `claims`.
+ * Top-level claim names a `when` key reads from identity.claims, so the authenticator can keep
+ * just those claims of cached tokens. Must cover every claim the attrs whenAttr returns read:
+ * `[a][b]` reads only the top-level claim `a`; `[a.b]` only "a.b"; request.auth.roles reads
+ * the rolesClaim path by the dotted rule (the exact key, else its first part). Scopes and
+ * audiences live outside `claims`.
  */
-export function whenKeyClaimPaths(key: string, opts: WhenOptions): string[] {
-  const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
-  if (claims) return [[...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!).join('.')];
+export function whenKeyClaimNames(key: string, opts: WhenOptions): string[] {
+  const path = claimKeySegments(key);
+  if (path) return [path[0]!];
   switch (key) {
     case 'request.auth.presenter':
       return ['azp'];
     case 'request.auth.roles':
-      return [opts.rolesClaim];
+      return [opts.rolesClaim, opts.rolesClaim.split('.')[0]!];
     case 'request.auth.acr':
       return ['acr'];
     case 'request.auth.amr':
@@ -156,7 +170,7 @@ export const WHEN_KEYS = [
   'request.auth.principal',
   'request.auth.audiences',
   'request.auth.presenter',
-  'request.auth.claims[NAME] (nested: [a][b])',
+  'request.auth.claims[NAME] (nested: [a][b]; [a.b] is the claim "a.b")',
   'request.auth.scopes',
   'request.auth.roles',
   'request.auth.acr',

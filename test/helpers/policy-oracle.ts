@@ -1,7 +1,7 @@
 // A deliberately naive reference evaluator for a subset of the policy vocabulary, used by the
 // fuzz tests as an oracle for the real pipeline (normalize → authenticate → index → match).
 // It shares no code with src/: it re-reads the documented semantics (README "policies[]" and
-// "Security behaviour": Istio string forms, path templates, case-insensitive hosts, normalized
+// "Security behaviour": Istio string forms, path templates, case-insensitive hosts, canonical
 // paths, default deny) and evaluates every policy by brute force, with no index and no
 // precompilation. Where it is simpler than the engine it is simpler on purpose: a disagreement
 // is a finding, in one or the other.
@@ -60,7 +60,7 @@ export type OracleVerdict =
   | { kind: 'bad_credential' }
   | { kind: 'decided'; allow: boolean; allowMatches: string[]; denyMatches: string[] };
 
-// ---- request normalization, re-derived from the README ("Normalized paths") and RFC 3986 ----
+// ---- request normalization, re-derived from the README ("Path normalisation") and RFC 3986 ----
 
 const TCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
 
@@ -115,8 +115,19 @@ function removeDotSegments(input: string): string {
   return out;
 }
 
-/** Path for matching, or undefined when the request must be rejected as malformed. */
-export function oraclePath(method: string, raw: string): string | undefined {
+/** The `paths` config block (README "Path normalisation"); both default to reject. */
+export interface OraclePathRules {
+  nonCanonical: 'reject' | 'normalize';
+  parameters: 'reject' | 'allow';
+}
+const REJECT_BOTH: OraclePathRules = { nonCanonical: 'reject', parameters: 'reject' };
+
+/**
+ * Path for matching, or undefined when the request must be rejected as malformed: encoded
+ * slashes and the like always; a `;`/%3B unless parameters: allow; a path that normalization
+ * would change unless nonCanonical: normalize.
+ */
+export function oraclePath(method: string, raw: string, rules: OraclePathRules = REJECT_BOTH): string | undefined {
   let p = raw;
   if (p.includes('#')) p = p.slice(0, p.indexOf('#'));
   if (p.includes('?')) p = p.slice(0, p.indexOf('?'));
@@ -125,10 +136,13 @@ export function oraclePath(method: string, raw: string): string | undefined {
   const lower = p.toLowerCase();
   if (lower.includes('%2f') || lower.includes('%5c') || lower.includes('%00') || p.includes('\\')) return undefined;
   for (const ch of p) if (ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) return undefined;
+  if (rules.parameters === 'reject' && (p.includes(';') || lower.includes('%3b'))) return undefined;
   let decoded = decodeUnreserved(p);
   while (decoded.includes('//')) decoded = decoded.replace('//', '/'); // merge slashes
-  const out = removeDotSegments(decoded);
-  return out === '' ? '/' : out;
+  let out = removeDotSegments(decoded);
+  if (out === '') out = '/';
+  if (rules.nonCanonical === 'reject' && out !== p) return undefined; // the proxy forwards p as sent
+  return out;
 }
 
 // ---- value matching (README "Semantics are Istio's") ----
@@ -236,9 +250,9 @@ function applies(p: OraclePolicy, req: OracleRequest): boolean {
   return true;
 }
 
-export function oracleDecide(policies: readonly OraclePolicy[], req: OracleRequest): OracleVerdict {
+export function oracleDecide(policies: readonly OraclePolicy[], req: OracleRequest, rules: OraclePathRules = REJECT_BOTH): OracleVerdict {
   if (!validMethod(req.method)) return { kind: 'malformed' };
-  const path = oraclePath(req.method, req.path);
+  const path = oraclePath(req.method, req.path, rules);
   if (path === undefined) return { kind: 'malformed' };
   if (req.requestPrincipal === 'invalid') return { kind: 'bad_credential' };
   const principal = req.principal ? stripScheme(req.principal) : undefined;

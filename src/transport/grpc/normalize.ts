@@ -21,12 +21,14 @@ export function normalizeCheckRequest(req: CheckRequest | undefined, limits: Nor
   const rawHeaders = http.headerMap?.headers;
   if (rawHeaders && rawHeaders.length > 0) {
     // encode_raw_headers: repeated headers arrive as separate entries; join them like Envoy's
-    // `headers` map does so strict credential parsing sees every copy.
+    // `headers` map does so strict credential parsing sees every copy. Cookies join with "; "
+    // (RFC 9113 §8.2.3, RFC 6265 §5.4): a ","-joined `cookie: session=…` would hide inside the
+    // previous cookie's value.
     for (const h of rawHeaders) {
       const key = (h.key ?? '').toLowerCase();
       if (!key) continue;
       const value = h.rawValue && h.rawValue.length ? Buffer.from(h.rawValue).toString('utf8') : (h.value ?? '');
-      headers[key] = key in headers ? `${headers[key]},${value}` : value;
+      headers[key] = key in headers ? `${headers[key]}${key === 'cookie' ? '; ' : ','}${value}` : value;
       headerCount++;
       headerBytes += key.length + value.length;
     }

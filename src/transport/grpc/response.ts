@@ -17,7 +17,15 @@ function overwrite(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append: APPEND_FALSE, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
 
-export function toCheckResponse(d: Decision, requestId: string | undefined): CheckResponse {
+/**
+ * `v2RequestHeaders`: the response is for envoy.service.auth.v2, whose OkHttpResponse has no
+ * headers_to_remove (nor query_parameters_to_remove). Every header we would remove that the
+ * request carries (a client-sent x-auth-subject, a claim header, the credential) is overwritten
+ * with an empty value instead, so a client copy never reaches the upstream. Blank rather than
+ * deny: the request is allowed, and an empty value asserts no identity; headers the client did
+ * not send are not added.
+ */
+export function toCheckResponse(d: Decision, requestId: string | undefined, v2RequestHeaders?: Readonly<Record<string, string>>): CheckResponse {
   const fields: Record<string, Value> = { reason: { stringValue: d.reason } };
   if (d.policy) fields.policy = { stringValue: d.policy };
   if (d.tokenHash) fields.token_hash = { stringValue: d.tokenHash };
@@ -28,12 +36,15 @@ export function toCheckResponse(d: Decision, requestId: string | undefined): Che
       const [k, v] = d.upstreamHeaders[i]!;
       headers[i] = overwrite(k, v);
     }
+    if (v2RequestHeaders) {
+      for (const name of d.removeHeaders) if (v2RequestHeaders[name] !== undefined) headers.push(overwrite(name, ''));
+    }
     return {
       status: STATUS_OK,
       okResponse: {
         headers,
-        headersToRemove: d.removeHeaders,
-        queryParametersToRemove: d.removeQueryParams,
+        headersToRemove: v2RequestHeaders ? [] : d.removeHeaders,
+        queryParametersToRemove: v2RequestHeaders ? [] : d.removeQueryParams,
       },
       dynamicMetadata: metadata,
     };

@@ -47,8 +47,9 @@ export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, l
     const key = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
     headerBytes += key.length + value.length;
-    // Repeated headers are comma-joined as Envoy does, so strict credential parsing sees every copy.
-    headers[key] = key in headers ? `${headers[key]},${value}` : value;
+    // Repeated headers are comma-joined as Envoy does, so strict credential parsing sees every copy;
+    // cookies with "; " (RFC 6265 §5.4), or a second Cookie header would hide in the first's value.
+    headers[key] = key in headers ? `${headers[key]}${key === 'cookie' ? '; ' : ','}${value}` : value;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   const headerCount = Math.floor(raw.length / 2);
