@@ -218,12 +218,14 @@ describe('fuzz: decide() against the reference evaluator', () => {
       }),
       fuzzParams(300),
     );
-    // The property is only meaningful if every outcome occurs often enough.
+    // The property is only meaningful if every outcome occurs often enough. Floors sit about 5
+    // standard deviations below the observed means (~1,300 runs: allow ~16 %, DENY ~6.5 %,
+    // default deny ~45 %), so a vacuous generator fails and random variation does not.
     const share = (n: number) => n / seen.runs;
     const summary = JSON.stringify(seen);
     t.diagnostic(`outcomes: ${summary}`);
-    assert.ok(share(seen.allow) >= 0.1, `too few allows: ${summary}`);
-    assert.ok(share(seen.policyDenied) >= 0.05, `too few DENY matches: ${summary}`);
+    assert.ok(share(seen.allow) >= 0.08, `too few allows: ${summary}`);
+    assert.ok(share(seen.policyDenied) >= 0.025, `too few DENY matches: ${summary}`);
     assert.ok(share(seen.noMatch) >= 0.1, `too few default denies: ${summary}`);
     assert.ok(seen.malformed > 0 && seen.badCredential > 0, `malformed and bad-credential requests occur: ${summary}`);
   });
@@ -282,7 +284,12 @@ function adversarialRequest(token: string, where: string, r: AdversarialRest): C
   if (where === 'bearer' || where === 'bearer+param') headers.authorization = `Bearer ${token}`;
   if (where === 'bearer-lowercase') headers.authorization = `bearer ${token}`;
   if (where === 'x-api-token') headers['x-api-token'] = token;
-  if (where === 'param' || where === 'bearer+param') path = `${path}${path.includes('?') ? '&' : '?'}access_token=${percentEncode(token)}`;
+  if (where === 'param' || where === 'bearer+param') {
+    // Before any '#': a fragment would swallow the parameter, and the request would carry no credential.
+    const hash = path.indexOf('#');
+    const [head, frag] = hash >= 0 ? [path.slice(0, hash), path.slice(hash)] : [path, ''];
+    path = `${head}${head.includes('?') ? '&' : '?'}access_token=${percentEncode(token)}${frag}`;
+  }
   if (where === 'cookie') headers.cookie = `a=1; session=${token}; ${r.cookieTail}`;
   if (where === 'cookie+junk') headers.cookie = `${r.cookieTail}; session=${token}`;
   return checkRequest({
