@@ -1027,6 +1027,12 @@ describe('observe mode strips the credential like enforce mode', () => {
         assert.ok(both.okResponse?.headersToRemove?.includes('authorization'));
         assert.deepEqual(both.okResponse?.queryParametersToRemove, ['access_token']);
         assert.equal(headerValue(both.okResponse?.headers, 'cookie'), 'a=1');
+        // The scheme is case-insensitive upstream, and a merged header may carry the token second.
+        for (const authorization of [`bearer ${forged}`, `BEARER ${forged}`, `Basic dXNlcjpwYXNz, Bearer ${forged}`]) {
+          const r = await check(v3, checkRequest({ path: '/api/x', headers: { authorization } }));
+          assertAllowed(r);
+          assert.ok(r.okResponse?.headersToRemove?.includes('authorization'), `removed: ${authorization.slice(0, 20)}…`);
+        }
         // Not a credential of ours (no accepted prefix): left alone, observe mode breaks nothing.
         const basic = await check(v3, checkRequest({ path: '/api/x', headers: { authorization: 'Basic dXNlcjpwYXNz' } }));
         assertAllowed(basic);

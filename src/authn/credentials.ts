@@ -53,8 +53,21 @@ function collect(input: CheckInput, spec: LocationSpec): Found[] {
  */
 export function credentialLocations(input: CheckInput, spec: LocationSpec): CredentialLocation[] {
   return collect(input, spec)
-    .filter((f) => !f.prefixes || f.prefixes.some((p) => f.raw.startsWith(p)))
+    .filter((f) => !f.prefixes || presentsPrefix(f.raw, f.prefixes))
     .map((f) => f.location);
+}
+
+/**
+ * Whether any element of a (possibly merged, comma-joined) header value starts with an accepted
+ * prefix, ignoring case: upstreams read the auth scheme case-insensitively (RFC 9110 §11.1), so
+ * `bearer <forged>` or `Basic x, Bearer <forged>` must count as presented credentials too.
+ */
+function presentsPrefix(raw: string, prefixes: readonly string[]): boolean {
+  const lowered = prefixes.map((p) => p.toLowerCase());
+  return raw.split(',').some((el) => {
+    const e = el.trimStart().toLowerCase();
+    return lowered.some((p) => e.startsWith(p));
+  });
 }
 
 export function extractCredential(input: CheckInput, spec: LocationSpec, maxTokenBytes: number): Extracted {

@@ -59,8 +59,10 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   }
   let path = raw.rawPath;
   let query = '';
-  const hash = path.indexOf('#');
-  if (hash >= 0) path = path.slice(0, hash);
+  // A request target never carries a fragment (RFC 9112 §3.2): a '#' here came from a client
+  // through a proxy that forwards it raw (nginx X-Original-URI), and the upstream may read what
+  // follows it as path. Matching only the part before it would be a bypass.
+  if (path.includes('#')) return { ok: false, detail: 'request target contains "#" (a fragment is never part of a request)' };
   const q = path.indexOf('?');
   if (q >= 0) {
     query = path.slice(q + 1);

@@ -35,7 +35,8 @@ export interface AuditRecord {
   subject?: string;
   subjectHash?: string;
   /** Verified claims (absent in records written before replay support). */
-  auth?: { audiences?: string[]; scopes?: string[]; claims: Record<string, Scalar | Scalar[] | null>; truncated: string[] };
+  /** `literalKeys`: dotted claim paths whose value came from a top-level claim of that exact name (else: nested). */
+  auth?: { audiences?: string[]; scopes?: string[]; claims: Record<string, Scalar | Scalar[] | null>; truncated: string[]; literalKeys?: string[] };
 }
 
 export interface ReadStats {
@@ -135,7 +136,7 @@ export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'oth
       if (v === null || isScalar(v)) claims[k] = v;
       else if (Array.isArray(v)) claims[k] = v.filter(isScalar);
     }
-    rec.auth = { claims, truncated: strings(auth.truncated) ?? [] };
+    rec.auth = { claims, truncated: strings(auth.truncated) ?? [], literalKeys: strings(auth.literal_keys) ?? [] };
     assign(rec.auth, 'audiences', strings(auth.audiences));
     assign(rec.auth, 'scopes', strings(auth.scopes));
   }

@@ -116,7 +116,8 @@ type AttrClass =
   | { kind: 'sourcePeer' }
   | { kind: 'requestPrincipal' }
   | { kind: 'subjectClaim' }
-  | { kind: 'claim'; name: string }
+  /** `nested`: a `[a][b]` key (walks a.b); otherwise the literal top-level claim `name`. */
+  | { kind: 'claim'; name: string; nested: boolean }
   | { kind: 'scopes' }
   | { kind: 'audiences' }
   | { kind: 'combined'; inner: AttrClass };
@@ -129,6 +130,8 @@ interface Gaps {
   issuer: string;
   subjectHash?: string;
   knownClaims: Set<string>;
+  /** Recorded dotted paths whose value is the top-level claim of that exact name. */
+  literalKeys: Set<string>;
   scopesKnown: boolean;
   audiencesKnown: boolean;
   /** Candidate trusts XFCC, Envoy reported no principal, and the record cannot tell what XFCC said. */
@@ -330,6 +333,7 @@ export class Replayer {
       issuer: r.issuer ?? '',
       ...(r.subjectHash ? { subjectHash: r.subjectHash } : {}),
       knownClaims,
+      literalKeys: new Set(r.auth?.literalKeys ?? []),
       scopesKnown: r.auth?.scopes !== undefined,
       audiencesKnown: r.auth?.audiences !== undefined,
       sourcePeerUnknown: this.config.identity.trustXfcc && !r.source.principal && !r.source.namespace,
@@ -357,7 +361,14 @@ export class Replayer {
     const claims: Record<string, unknown> = { iss: r.issuer };
     if (!gaps.subjectUnknown) claims.sub = subject;
     if (r.auth?.audiences) claims.aud = r.auth.audiences;
-    for (const [k, v] of Object.entries(r.auth?.claims ?? {})) if (v !== null) claims[k] = v;
+    const literal = new Set(r.auth?.literalKeys ?? []);
+    for (const [k, v] of Object.entries(r.auth?.claims ?? {})) {
+      if (v === null) continue;
+      // A dotted path was read nested unless the record says the token had that exact top-level
+      // name: rebuild it the way it was read, so [a][b] and [a.b] keys see what live matching saw.
+      if (!k.includes('.') || literal.has(k)) claims[k] = v;
+      else setNested(claims, k.split('.'), v);
+    }
     return {
       issuer: r.issuer,
       subject,
@@ -413,7 +424,11 @@ export class Replayer {
       case 'audiences':
         return !gaps.authenticated || gaps.audiencesKnown ? undefined : 'audiences (not in this record)';
       case 'claim':
-        return !gaps.authenticated || gaps.knownClaims.has(inner.name) ? undefined : `claim ${inner.name} (not recorded; see audit.claims)`;
+        if (!gaps.authenticated) return undefined;
+        if (!gaps.knownClaims.has(inner.name)) return `claim ${inner.name} (not recorded; see audit.claims)`;
+        // The record holds the top-level claim named "a.b": the nested a→b value is unknown.
+        if (inner.nested && gaps.literalKeys.has(inner.name)) return `claim ${inner.name} (the token also had a top-level claim of that name; the nested value is not recorded)`;
+        return undefined;
       case 'requestPrincipal':
       case 'subjectClaim': {
         if (!gaps.authenticated || !gaps.subjectUnknown) return undefined;
@@ -482,11 +497,12 @@ function classifyKey(key: string, rolesClaim: string): AttrClass {
   if (/^request\.headers\[/.test(key)) return { kind: 'header' };
   const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
   if (claims) {
-    const name = [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!).join('.');
+    const segments = [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!);
+    const name = segments.join('.');
     if (name === 'scope' || name === 'scp') return { kind: 'scopes' };
     if (name === 'sub') return { kind: 'subjectClaim' };
     if (name === 'aud') return { kind: 'audiences' };
-    return { kind: 'claim', name };
+    return { kind: 'claim', name, nested: segments.length > 1 };
   }
   switch (key) {
     case 'request.auth.principal':
@@ -494,15 +510,15 @@ function classifyKey(key: string, rolesClaim: string): AttrClass {
     case 'request.auth.audiences':
       return { kind: 'audiences' };
     case 'request.auth.presenter':
-      return { kind: 'claim', name: 'azp' };
+      return { kind: 'claim', name: 'azp', nested: false };
     case 'request.auth.scopes':
       return { kind: 'scopes' };
     case 'request.auth.roles':
-      return { kind: 'claim', name: rolesClaim };
+      return { kind: 'claim', name: rolesClaim, nested: false };
     case 'request.auth.acr':
-      return { kind: 'claim', name: 'acr' };
+      return { kind: 'claim', name: 'acr', nested: false };
     case 'request.auth.amr':
-      return { kind: 'claim', name: 'amr' };
+      return { kind: 'claim', name: 'amr', nested: false };
     case 'source.principal':
     case 'source.namespace':
     case 'source.serviceAccount':
@@ -562,4 +578,16 @@ function fmtA2D(e: EdgeReport): string {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Sets obj[a][b]… = value, creating plain objects on the way; never overwrites a non-object. */
+function setNested(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const seg of path.slice(0, -1)) {
+    const next = cur[seg];
+    if (next === undefined) cur = cur[seg] = {} as Record<string, unknown>;
+    else if (typeof next === 'object' && next !== null && !Array.isArray(next)) cur = next as Record<string, unknown>;
+    else return;
+  }
+  cur[path.at(-1)!] = value;
 }

@@ -117,16 +117,21 @@ export class AuditLog {
   private auth(id: Identity): Record<string, unknown> {
     const claims: Record<string, unknown> = {};
     const truncated: string[] = [];
+    // A dotted path is read as a top-level claim of that exact name when the token has one, else
+    // nested. Replay needs to know which (a `when` key [a][b] reads nested only, [a.b] literally).
+    const literal: string[] = [];
     for (const path of this.claims) {
       const v = recordable(claimAt(id.claims, path));
       claims[path] = v.value;
       if (v.truncated) truncated.push(path);
+      if (path.includes('.') && Object.prototype.hasOwnProperty.call(id.claims, path)) literal.push(path);
     }
     return {
       audiences: id.audiences,
       scopes: id.scopes,
       claims,
       ...(truncated.length ? { truncated } : {}),
+      ...(literal.length ? { literal_keys: literal } : {}),
     };
   }
 }

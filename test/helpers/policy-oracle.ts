@@ -129,7 +129,7 @@ const REJECT_BOTH: OraclePathRules = { nonCanonical: 'reject', parameters: 'reje
  */
 export function oraclePath(method: string, raw: string, rules: OraclePathRules = REJECT_BOTH): string | undefined {
   let p = raw;
-  if (p.includes('#')) p = p.slice(0, p.indexOf('#'));
+  if (p.includes('#')) return undefined; // never in a request target (RFC 9112 §3.2)
   if (p.includes('?')) p = p.slice(0, p.indexOf('?'));
   if (raw === '*' && method === 'OPTIONS') return '*'; // asterisk-form (RFC 9112 §3.2.4)
   if (!p.startsWith('/')) return undefined;
