@@ -17,7 +17,7 @@ import type { Snapshot } from '../decision/snapshot.js';
 import type { CheckInput, Identity } from '../decision/types.js';
 import type { KeyResolver } from '../authn/authenticator.js';
 import type { CompiledPolicy, Condition } from '../policy/compile.js';
-import type { PolicyContext } from '../policy/attributes.js';
+import { claimKeySegments, type PolicyContext } from '../policy/attributes.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
 import { buildSnapshot } from '../config/snapshot-builder.js';
 import { authorize, policyContext } from '../decision/decide.js';
@@ -495,9 +495,8 @@ function classifyLabel(label: string, rolesClaim: string): AttrClass {
 
 function classifyKey(key: string, rolesClaim: string): AttrClass {
   if (/^request\.headers\[/.test(key)) return { kind: 'header' };
-  const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
-  if (claims) {
-    const segments = [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!);
+  const segments = claimKeySegments(key);
+  if (segments) {
     const name = segments.join('.');
     if (name === 'scope' || name === 'scp') return { kind: 'scopes' };
     if (name === 'sub') return { kind: 'subjectClaim' };
