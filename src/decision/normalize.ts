@@ -42,6 +42,16 @@ export interface RawRequest {
   protocol?: string;
 }
 
+/**
+ * Adds one header line to a header map, joining a repeated header the way Envoy's `headers` map
+ * does (",") so strict credential parsing sees every copy; `cookie` joins with "; " (RFC 9113
+ * §8.2.3, RFC 6265 §5.4), since a ","-joined `session=…` would read as part of the previous
+ * cookie's value, and the cookie rewrite sent upstream must stay a valid Cookie header.
+ */
+export function addHeaderLine(headers: Record<string, string>, key: string, value: string): void {
+  headers[key] = key in headers ? `${headers[key]}${key === 'cookie' ? '; ' : ','}${value}` : value;
+}
+
 export type Normalized = { ok: true; input: CheckInput } | { ok: false; detail: string };
 
 const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;

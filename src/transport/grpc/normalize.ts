@@ -6,7 +6,7 @@
 // scenario 1 profile.
 import type { CheckRequest, Peer } from './messages.js';
 import type { PeerInput } from '../../decision/types.js';
-import { normalizeRequest, type NormalizeLimits, type Normalized, type RawRequest } from '../../decision/normalize.js';
+import { addHeaderLine, normalizeRequest, type NormalizeLimits, type Normalized, type RawRequest } from '../../decision/normalize.js';
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -20,15 +20,12 @@ export function normalizeCheckRequest(req: CheckRequest | undefined, limits: Nor
   let headerBytes = 0;
   const rawHeaders = http.headerMap?.headers;
   if (rawHeaders && rawHeaders.length > 0) {
-    // encode_raw_headers: repeated headers arrive as separate entries; join them like Envoy's
-    // `headers` map does so strict credential parsing sees every copy. Cookies join with "; "
-    // (RFC 9113 §8.2.3, RFC 6265 §5.4): a ","-joined `cookie: session=…` would hide inside the
-    // previous cookie's value.
+    // encode_raw_headers: repeated headers arrive as separate entries (joined by addHeaderLine).
     for (const h of rawHeaders) {
       const key = (h.key ?? '').toLowerCase();
       if (!key) continue;
       const value = h.rawValue && h.rawValue.length ? Buffer.from(h.rawValue).toString('utf8') : (h.value ?? '');
-      headers[key] = key in headers ? `${headers[key]}${key === 'cookie' ? '; ' : ','}${value}` : value;
+      addHeaderLine(headers, key, value);
       headerCount++;
       headerBytes += key.length + value.length;
     }

@@ -15,7 +15,7 @@
 import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config/load.js';
-import { normalizeRequest, type NormalizeLimits, type Normalized } from '../../decision/normalize.js';
+import { addHeaderLine, normalizeRequest, type NormalizeLimits, type Normalized } from '../../decision/normalize.js';
 
 export type HttpMode = 'envoy' | 'nginx' | 'ingress-nginx';
 export type HttpOptions = Config['http'];
@@ -47,9 +47,7 @@ export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, l
     const key = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
     headerBytes += key.length + value.length;
-    // Repeated headers are comma-joined as Envoy does, so strict credential parsing sees every copy;
-    // cookies with "; " (RFC 6265 §5.4), or a second Cookie header would hide in the first's value.
-    headers[key] = key in headers ? `${headers[key]}${key === 'cookie' ? '; ' : ','}${value}` : value;
+    addHeaderLine(headers, key, value);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   const headerCount = Math.floor(raw.length / 2);
