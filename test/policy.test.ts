@@ -8,7 +8,7 @@ import type { ConfigProblem } from '../src/config/load.js';
 import type { PolicySpec } from '../src/policy/schema.js';
 import type { Identity } from '../src/decision/types.js';
 import { parsePrincipal } from '../src/identity/spiffe.js';
-import { trustedXfccPrincipal, xfccPrincipal } from '../src/identity/xfcc.js';
+import { trustedXfccPrincipal } from '../src/identity/xfcc.js';
 import { ConfigError, resolveConfig } from '../src/config/load.js';
 import type { CheckInput } from '../src/decision/types.js';
 import { cidrMatcher, pathTemplateMatcher, stringMatcher } from '../src/policy/match.js';
@@ -164,6 +164,12 @@ test('SPIFFE and XFCC parsing', () => {
   assert.deepEqual(parsePrincipal('spiffe://cluster.local/ns/shop/sa/frontend'), { principal: 'cluster.local/ns/shop/sa/frontend', namespace: 'shop', serviceAccount: 'frontend' });
   assert.deepEqual(parsePrincipal('spiffe://td/other/path'), { principal: 'td/other/path' });
   assert.equal(parsePrincipal(''), undefined);
+  // Element parsing, through a trusted plaintext peer (no mTLS principal, address in ipBlocks).
+  const xfccPrincipal = (header: string | undefined) =>
+    trustedXfccPrincipal(
+      { ...ctx({}).input, headers: header === undefined ? {} : { 'x-forwarded-client-cert': header }, source: { labels: {}, address: '10.0.0.1' } },
+      { principals: [], ipBlocks: ['10.0.0.0/8'] },
+    );
   assert.equal(xfccPrincipal('By=spiffe://a;URI=spiffe://td/ns/x/sa/y'), 'spiffe://td/ns/x/sa/y');
   assert.equal(xfccPrincipal('URI=spiffe://first,Subject="CN=a,b";URI="spiffe://td/ns/n/sa/s"'), 'spiffe://td/ns/n/sa/s', 'last element, quoted comma');
   assert.equal(xfccPrincipal('Hash=abc'), undefined);

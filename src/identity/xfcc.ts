@@ -24,12 +24,6 @@ interface Element {
   by?: string;
 }
 
-/** URI SAN of the nearest client certificate in an XFCC header, if any (no trust decision). */
-export function xfccPrincipal(header: string | undefined): string | undefined {
-  const elements = xfccElements(header);
-  return elements[elements.length - 1]?.uri;
-}
-
 /**
  * The caller's principal from XFCC, or undefined when XFCC is not to be believed for this
  * request: trust off, the immediate peer is not a trusted proxy, or no usable element.
