@@ -117,6 +117,11 @@ export class Authenticator {
     this.cache = opts.cacheMaxEntries > 0 ? new LRUCache<string, CacheEntry>({ max: opts.cacheMaxEntries }) : null;
   }
 
+  /** The claims verified tokens keep (undefined: all); a snapshot needing others needs a new authenticator. */
+  get keptClaims(): ReadonlySet<string> | undefined {
+    return this.opts.keepClaims;
+  }
+
   get issuerCount(): number {
     return this.byIssuer.size;
   }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigText, resolveConfig, type Config, type ResolvedIssuer } from './load.js';
-import { buildSnapshot, claimsUsed } from './snapshot-builder.js';
+import { buildSnapshot } from './snapshot-builder.js';
 import { watchFiles, type FileWatch } from './file-watch.js';
 import type { Snapshot } from '../decision/snapshot.js';
 import type { AuthenticatorHooks, KeyResolver } from '../authn/authenticator.js';
@@ -250,6 +250,13 @@ function sameAuthn(a: Snapshot, b: Snapshot): boolean {
   // The claims an authenticator keeps (its projection, applied to fresh tokens and cache entries
   // alike) are part of it: a reload whose policies or audit read a new claim needs a new one, or
   // a DENY on that claim would never see it.
-  const pick = (s: Snapshot) => JSON.stringify([s.config.issuers, s.config.limits.maxTokenBytes, s.config.tokenCache, [...claimsUsed(s.config)].sort()]);
-  return pick(a) === pick(b);
+  const pick = (s: Snapshot) => JSON.stringify([s.config.issuers, s.config.limits.maxTokenBytes, s.config.tokenCache]);
+  return pick(a) === pick(b) && sameSet(a.authenticator.keptClaims, b.authenticator.keptClaims);
+}
+
+function sameSet(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }
