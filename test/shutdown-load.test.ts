@@ -67,8 +67,10 @@ policies:
     });
 
     // Slow ones: a new key id makes each wait for a JWKS refetch the IdP holds until after
-    // SIGTERM, so they are in flight when the drain starts.
-    await sleep(500);
+    // SIGTERM, so they are in flight when the drain starts. The unknown-kid refetch is allowed
+    // only after the 1 s cooldown since the start-up fetch (which happened before "serving
+    // allows"): wait past it, or the slow Checks get token_unknown_key without any refetch.
+    await sleep(1500);
     const fetchesBefore = idp.jwksFetches;
     await idp.addKey('rs2');
     idp.holdJwks();
