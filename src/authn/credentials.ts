@@ -22,6 +22,16 @@ interface Found {
   raw: string;
   location: CredentialLocation;
   prefixes?: readonly string[];
+  /**
+   * A parameter or cookie whose name is not a configured one as sent, but reads as one once
+   * percent-decoded or case-folded (`access%5Ftoken`, `Access_Token`). The proxy removes
+   * parameters by their exact name as sent (Envoy `query_parameters_to_remove`) and the cookie
+   * rewrite drops exact names, while an upstream that decodes names, or reads them ignoring case
+   * (ASP.NET), takes it as the credential. It is never accepted, and never forwarded as an
+   * anonymous request either: extractCredential denies it. `location.name` is the name as sent,
+   * so observe mode strips exactly that parameter or cookie.
+   */
+  lookalike?: string;
 }
 
 /** Every value in a configured credential location (before any prefix or shape check). */
@@ -35,21 +45,40 @@ function collect(input: CheckInput, spec: LocationSpec): Found[] {
   }
   if (spec.params.size > 0 && input.query) {
     for (const [name, value] of queryPairs(input.query)) {
+      // Raw names only: a name is matched as the proxy will see it when asked to remove it.
       if (spec.params.has(name)) found.push({ raw: value, location: { type: 'param', name } });
+      else {
+        const like = lookalike(safeDecode(name), spec.params);
+        if (like !== undefined) found.push({ raw: value, location: { type: 'param', name }, lookalike: like });
+      }
     }
   }
   if (spec.cookies.size > 0 && input.headers.cookie) {
     for (const [name, value] of cookiePairs(input.headers.cookie)) {
       if (spec.cookies.has(name)) found.push({ raw: value, location: { type: 'cookie', name } });
+      else {
+        const like = lookalike(safeDecode(name, false), spec.cookies);
+        if (like !== undefined) found.push({ raw: value, location: { type: 'cookie', name }, lookalike: like });
+      }
     }
   }
   return found;
 }
 
+/** The configured name that a name not itself configured reads as once decoded or case-folded. */
+function lookalike(decoded: string, names: ReadonlySet<string>): string | undefined {
+  if (names.has(decoded)) return decoded;
+  const folded = decoded.toLowerCase();
+  for (const n of names) if (n.toLowerCase() === folded) return n;
+  return undefined;
+}
+
 /**
  * Where the request carries something presented as a credential: a configured parameter or
  * cookie, or a configured header that starts with an accepted prefix (a `Basic …` in the same
- * header is not ours). Used to strip credentials that were not verified (observe mode).
+ * header is not ours). Used to strip credentials that were not verified (observe mode). An
+ * encoded or case variant of a parameter or cookie name is listed by its name as sent, the
+ * name the proxy (Envoy) and the cookie rewrite compare.
  */
 export function credentialLocations(input: CheckInput, spec: LocationSpec): CredentialLocation[] {
   return collect(input, spec)
@@ -73,6 +102,11 @@ function presentsPrefix(raw: string, prefixes: readonly string[]): boolean {
 export function extractCredential(input: CheckInput, spec: LocationSpec, maxTokenBytes: number): Extracted {
   const found = collect(input, spec);
   if (found.length === 0) return { kind: 'none' };
+  const like = found.find((f) => f.lookalike !== undefined);
+  if (like) {
+    // Only the configured name is reported: the name as sent is client text.
+    return { kind: 'error', reason: 'token_malformed', detail: `a ${like.location.type} name is an encoded or case variant of ${like.location.type} ${like.lookalike}; only the exact name is accepted (the proxy removes credentials by exact name)` };
+  }
   if (found.length > 1) {
     return { kind: 'error', reason: 'token_multiple', detail: `credentials found in ${found.map((f) => `${f.location.type} ${f.location.name}`).join(', ')}` };
   }
@@ -130,7 +164,7 @@ function* queryPairs(query: string): Generator<[string, string]> {
     const eq = part.indexOf('=');
     const rawName = eq < 0 ? part : part.slice(0, eq);
     const rawValue = eq < 0 ? '' : part.slice(eq + 1);
-    yield [safeDecode(rawName), safeDecode(rawValue)];
+    yield [rawName, safeDecode(rawValue)];
   }
 }
 
@@ -147,9 +181,9 @@ function* cookiePairs(header: string): Generator<[string, string]> {
   }
 }
 
-function safeDecode(s: string): string {
+function safeDecode(s: string, plusIsSpace = true): string {
   try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
+    return decodeURIComponent(plusIsSpace ? s.replace(/\+/g, ' ') : s);
   } catch {
     return s; // undecodable: keep raw, later checks reject it
   }
