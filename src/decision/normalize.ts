@@ -78,6 +78,10 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
     query = path.slice(q + 1);
     path = path.slice(0, q);
   }
+    // Raw control characters are never valid in a request target (RFC 3986 §2), so only a proxy
+    // forwarding bytes as received (nginx X-Original-URI) can bring one. Encoded ones (`%0A` in a
+    // form field) are data: policies never match the query, only credentials are read from it.
+    if (RAW_CONTROL.test(query)) return { ok: false, detail: 'query string contains a raw control character' };
   const normalized = normalizePath(path);
   if (normalized === undefined) return { ok: false, detail: 'path contains an encoded slash, backslash or control character' };
   if (limits.paths?.parameters !== 'allow' && PARAMETER.test(path)) return { ok: false, detail: PARAMETER_DETAIL };
@@ -107,8 +111,11 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
 // serves. With paths.nonCanonical: normalize (only behind a proxy that normalises the same way:
 // Envoy normalize_path + merge_slashes) the normalised form is matched, so `/public/../admin`,
 // `//admin` or `/%61dmin` still meet a DENY on `/admin/*`. Encoded slashes/backslashes change
-// meaning between proxies and applications: refuse them always (fail closed).
-const FORBIDDEN = /%2f|%5c|%00|\\|[\u0000-\u001f\u007f]/i;
+// meaning between proxies and applications: refuse them always (fail closed). Control
+// characters too, raw or percent-encoded (%00-%1F, %7F): some upstreams trim or split on a
+// decoded `\n` or `\t`, so `/admin%09` could reach /admin while a DENY on `/admin` never sees it.
+const FORBIDDEN = /%2f|%5c|%[01][0-9a-f]|%7f|\\|[\u0000-\u001f\u007f]/i;
+const RAW_CONTROL = /[\u0000-\u001f\u007f]/;
 // Java servlet containers (Tomcat, Jetty, Spring) drop `;params` from each segment before
 // routing, so `/admin;x=1/y` and `/public/..;/admin` reach /admin/y. Envoy and Istio match them
 // literally. `%3B` is refused too: some stacks decode it before they split parameters.

@@ -1,0 +1,57 @@
+// Percent-encoded control characters in the path (%00-%1F, %7F) are denied like raw ones: some
+// upstreams trim or split on a decoded `\n` or `\t`, so `/admin%09` could reach /admin while a
+// DENY on `/admin` never matched. The query string keeps encoded control characters (form data),
+// but a raw one there is refused: it is never valid in a request target.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { normalizePath, normalizeRequest } from '../src/decision/normalize.js';
+import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
+import { checkRequest } from './helpers/grpc-client.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+
+const ENCODED_CONTROLS = ['%00', '%0a', '%0A', '%0d', '%09', '%1f', '%1F', '%7f', '%7F', '%01', '%10'];
+
+describe('control characters in the request target', () => {
+  it('normalizePath refuses every percent-encoded control character, keeps %20 and %7E-style escapes', () => {
+    for (const c of ENCODED_CONTROLS) {
+      assert.equal(normalizePath(`/admin${c}`), undefined, c);
+      assert.equal(normalizePath(`/a${c}/b`), undefined, c);
+    }
+    assert.equal(normalizePath('/a%20b'), '/a%20b');
+    assert.equal(normalizePath('/a%2Db'), '/a-b');
+    assert.equal(normalizePath('/caf%C3%A9'), '/caf%C3%A9');
+  });
+
+  it('the query keeps encoded control characters but not raw ones', () => {
+    const base = { requestId: 'r', method: 'GET', host: 'h', headers: {}, headerCount: 1, source: { labels: {} }, destination: { labels: {} }, contextExtensions: {} };
+    const limits = { maxHeaders: 10, maxPathBytes: 200 };
+    assert.ok(normalizeRequest({ ...base, rawPath: '/a?text=line1%0Aline2%09x%7F' }, limits).ok);
+    for (const q of ['\n', '\t', '\u0000', '\u007f', '\u001f']) {
+      assert.deepEqual(normalizeRequest({ ...base, rawPath: `/a?x=1${q}` }, limits), { ok: false, detail: 'query string contains a raw control character' }, JSON.stringify(q));
+    }
+  });
+
+  describe('end to end: a DENY on /admin is not sidestepped with an encoded control character', () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp({
+        policies: [
+          { name: 'all', rules: [{ to: [{ operation: { paths: ['/*'] } }] }] },
+          { name: 'no-admin', action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] },
+        ],
+      });
+    });
+    after(async () => t?.stop());
+    const decide = async (path: string) => (await t.app.decideRequest('test', (l) => normalizeCheckRequest(checkRequest({ path }), l))).decision;
+
+    it('denies /admin%09, /admin%0a, /admin%0d, /admin%7f as malformed_request', async () => {
+      assert.equal((await decide('/admin')).reason, 'policy_denied');
+      assert.equal((await decide('/public')).reason, 'allowed');
+      for (const c of ENCODED_CONTROLS) {
+        const d = await decide(`/admin${c}`);
+        assert.equal(d.allow, false, c);
+        assert.equal(d.reason, 'malformed_request', c);
+      }
+    });
+  });
+});
