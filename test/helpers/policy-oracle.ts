@@ -130,11 +130,15 @@ const REJECT_BOTH: OraclePathRules = { nonCanonical: 'reject', parameters: 'reje
 export function oraclePath(method: string, raw: string, rules: OraclePathRules = REJECT_BOTH): string | undefined {
   let p = raw;
   if (p.includes('#')) return undefined; // never in a request target (RFC 9112 §3.2)
-  if (p.includes('?')) p = p.slice(0, p.indexOf('?'));
+  if (p.includes('?')) {
+    // A raw control character anywhere in the target is malformed; encoded ones in the query are data.
+    if (/[\u0000-\u001f\u007f]/.test(p.slice(p.indexOf('?') + 1))) return undefined;
+    p = p.slice(0, p.indexOf('?'));
+  }
   if (raw === '*' && method === 'OPTIONS') return '*'; // asterisk-form (RFC 9112 §3.2.4)
   if (!p.startsWith('/')) return undefined;
   const lower = p.toLowerCase();
-  if (lower.includes('%2f') || lower.includes('%5c') || lower.includes('%00') || p.includes('\\')) return undefined;
+  if (lower.includes('%2f') || lower.includes('%5c') || /%[01][0-9a-f]|%7f/.test(lower) || p.includes('\\')) return undefined;
   for (const ch of p) if (ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) return undefined;
   if (rules.parameters === 'reject' && (p.includes(';') || lower.includes('%3b'))) return undefined;
   let decoded = decodeUnreserved(p);
