@@ -1,6 +1,7 @@
 // Stage 1: validate and normalize a transport's view of the request into a CheckInput.
 // Transports gather fields; this module owns the rules (limits, path/query split, method).
 import type { CheckInput, PeerInput } from './types.js';
+import { canonicalHost } from './host.js';
 
 export interface NormalizeLimits {
   maxHeaders: number;
@@ -77,22 +78,26 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   if (q >= 0) {
     query = path.slice(q + 1);
     path = path.slice(0, q);
-  }
     // Raw control characters are never valid in a request target (RFC 3986 §2), so only a proxy
     // forwarding bytes as received (nginx X-Original-URI) can bring one. Encoded ones (`%0A` in a
     // form field) are data: policies never match the query, only credentials are read from it.
     if (RAW_CONTROL.test(query)) return { ok: false, detail: 'query string contains a raw control character' };
+  }
   const normalized = normalizePath(path);
   if (normalized === undefined) return { ok: false, detail: 'path contains an encoded slash, backslash or control character' };
   if (limits.paths?.parameters !== 'allow' && PARAMETER.test(path)) return { ok: false, detail: PARAMETER_DETAIL };
   if (normalized !== path && limits.paths?.nonCanonical !== 'normalize') return { ok: false, detail: NON_CANONICAL_DETAIL };
   path = normalized;
+  // One spelling per host (host.ts): `admin.example.com.` or `admin.example.com:` must meet a DENY
+  // on `admin.example.com`. A host no proxy would route is refused rather than guessed at.
+  const host = canonicalHost(raw.host);
+  if (host === undefined) return { ok: false, detail: 'invalid host (Host / :authority): not a host name or IP literal with an optional port 1-65535' };
   return {
     ok: true,
     input: {
       requestId: raw.requestId,
       method: raw.method.toUpperCase(),
-      host: raw.host.toLowerCase(),
+      host,
       path,
       query,
       headers: raw.headers,

@@ -4,6 +4,7 @@
 import type { CheckInput, Identity } from '../decision/types.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
 import { claimAt, claimAtSegments } from '../authn/claims.js';
+import { hostMatchValues } from '../decision/host.js';
 
 export interface DestinationContext {
   namespace?: string;
@@ -81,12 +82,9 @@ export const OPERATION_FIELDS: Record<string, AttrSpec> = {
   paths: { attr: (c) => one(c.input.path), kind: 'path' },
 };
 
-/** "orders:8080" matches host patterns with and without the port, as Istio does. */
+/** "orders:8080" matches host patterns with and without the port, as Istio does (decision/host.ts). */
 function hostValues(host: string): readonly string[] {
-  if (!host) return NONE;
-  const colon = host.lastIndexOf(':');
-  if (colon > 0 && !host.endsWith(']') && /^[0-9]+$/.test(host.slice(colon + 1))) return [host, host.slice(0, colon)];
-  return [host];
+  return host ? hostMatchValues(host) : NONE;
 }
 
 export interface WhenOptions {

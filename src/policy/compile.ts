@@ -12,6 +12,7 @@ import type { ConfigProblem } from '../config/load.js';
 import { anyOf, anyValue, cidrMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
 import { OPERATION_FIELDS, SOURCE_FIELDS, WHEN_KEYS, whenAttr, type Attr, type AttrSpec, type ConditionRole, type PolicyContext, type WhenOptions } from './attributes.js';
 import { PolicyIndex } from './index.js';
+import { canonicalHostPattern } from '../decision/host.js';
 
 /** One compiled check, labelled for decision traces (`to[0].operation.paths`). */
 export interface Condition {
@@ -192,7 +193,8 @@ function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
     case 'ip':
       return cidrMatcher(value);
     case 'host':
-      return stringMatcher(value, true);
+      // Compared in the canonical form request hosts have (decision/host.ts).
+      return stringMatcher(canonicalHostPattern(value), true);
     default:
       return stringMatcher(value);
   }

@@ -15,6 +15,7 @@
 import type { CompiledPolicy, CompiledRule, Condition } from './compile.js';
 import type { PolicyContext } from './attributes.js';
 import type { PolicyMatch } from '../decision/types.js';
+import { canonicalHostPattern, hostMatchValues } from '../decision/host.js';
 
 interface Bucket {
   deny: CompiledPolicy[];
@@ -104,16 +105,9 @@ export class PolicyIndex {
   private lookup(ctx: PolicyContext): Bucket[] {
     const out: Bucket[] = [this.global];
     if (this.byHost.size) {
-      // Transports lower-case the host already (decision/normalize.ts); decide() is also fed
-      // inputs built elsewhere (replay, tests), and the host matchers ignore case, so the index must too.
-      const host = ctx.input.host.toLowerCase();
-      const hb = this.byHost.get(host);
-      if (hb) out.push(hb);
-      const colon = host.lastIndexOf(':');
-      if (colon > 0 && !host.endsWith(']')) {
-        const bare = this.byHost.get(host.slice(0, colon));
-        if (bare) out.push(bare);
-      }
+      // The same values the `hosts` matchers see (canonical host, then without its port), so the
+      // index can never skip a policy the matchers would apply (decision/host.ts).
+      for (const h of hostMatchValues(ctx.input.host)) pushIf(out, this.byHost.get(h));
     }
     const labels = ctx.destination.labels;
     if (this.bySelectorOnly.size) for (const k in labels) pushIf(out, this.bySelectorOnly.get(`${k}=${labels[k]}`));
@@ -327,7 +321,7 @@ function pushIf(out: Bucket[], b: Bucket | undefined): void {
 
 /**
  * Unscoped policies whose every rule is limited to exact hosts can be found by host. Returns
- * the lower-cased hosts, or undefined when the policy must be checked for every request.
+ * the hosts in canonical form (as the matchers compare them), or undefined when the policy must be checked for every request.
  */
 function exactHosts(p: CompiledPolicy): string[] | undefined {
   if (p.rules.length === 0) return undefined;
@@ -337,7 +331,7 @@ function exactHosts(p: CompiledPolicy): string[] | undefined {
     for (const group of r.to) {
       const hc = group.find((c) => c.label.endsWith('.hosts'));
       if (!hc || hc.values.some((v) => v.includes('*'))) return undefined;
-      hc.values.forEach((v) => hosts.add(v.toLowerCase()));
+      hc.values.forEach((v) => hosts.add(canonicalHostPattern(v)));
     }
   }
   return [...hosts];

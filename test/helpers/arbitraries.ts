@@ -206,7 +206,7 @@ const requestPrincipalPattern = (issuers: readonly string[]) =>
   fc.constantFrom(...issuers.flatMap((i) => [`${i}/alice`, `${i}/*`]), '*/bob', '*', `${issuers[0]}/bob`);
 const methodPattern = fc.constantFrom('GET', 'POST', 'DELETE', 'G*', '*');
 const pathPattern = fc.constantFrom('/a', '/a/b', '/admin', '/a/*', '/admin*', '*/b', '*', '/a/{*}', '/{*}/b', '/a/{**}', '/', '/A', '*.json');
-const hostPattern = fc.constantFrom('orders', 'ORDERS', 'pay.example', '*.example', 'ord*', 'orders:8080', '*');
+const hostPattern = fc.constantFrom('orders', 'ORDERS', 'pay.example', '*.example', 'ord*', 'orders:8080', '*', 'Orders.:443', 'pay.example:*');
 const portPattern = fc.constantFrom('80', '8080');
 
 const some = <T>(a: fc.Arbitrary<T>) => fc.uniqueArray(a, { minLength: 1, maxLength: 3 });
@@ -285,7 +285,7 @@ export const smallPath: fc.Arbitrary<string> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constantFrom('*', 'a', '', '/a\\b', '/a%00', '/a%2fb', '/a/%2F..') },
 );
-export const smallHost = fc.constantFrom('orders', 'Orders', 'ORDERS:8080', 'orders:8080', 'pay.example', 'PAY.example', 'x.example:443', 'other', 'orders:abc', '[::1]:8080');
+export const smallHost = fc.constantFrom('orders', 'Orders', 'ORDERS:8080', 'orders:8080', 'pay.example', 'PAY.example', 'x.example:443', 'other', 'orders:abc', '[::1]:8080', 'orders.', 'orders:', 'Orders.:08080', 'pay.example.:80');
 export const smallPort = fc.constantFrom(80, 8080, 443, undefined);
 export const smallPrincipal = fc.constantFrom(...PRINCIPALS.map((p) => `spiffe://${p}`), PRINCIPALS[0]!, 'spiffe://cluster.local/ns/shop/sa/frontend/extra', undefined, undefined);
 export const smallNamespace = fc.constantFrom('shop', 'pay', undefined);

@@ -1,7 +1,7 @@
 // A deliberately naive reference evaluator for a subset of the policy vocabulary, used by the
 // fuzz tests as an oracle for the real pipeline (normalize → authenticate → index → match).
 // It shares no code with src/: it re-reads the documented semantics (README "policies[]" and
-// "Security behaviour": Istio string forms, path templates, case-insensitive hosts, canonical
+// "Security behaviour": Istio string forms, path templates, canonical hosts, canonical
 // paths, default deny) and evaluates every policy by brute force, with no index and no
 // precompilation. Where it is simpler than the engine it is simpler on purpose: a disagreement
 // is a finding, in one or the other.
@@ -186,12 +186,39 @@ function pathMatch(pattern: string, path: string): boolean {
   return pattern.includes('{') ? templateMatch(pattern, path) : istioMatch(pattern, path);
 }
 
+/**
+ * README "Host matching": lower case, one trailing dot and an empty or default (80, 443) port
+ * dropped, leading zeros of a port dropped; undefined for a host that is malformed (bad port,
+ * characters outside RFC 3986, empty name, unbracketed IPv6).
+ */
+function oracleHost(raw: string): string | undefined {
+  if (raw === '') return '';
+  const m = /^(\[[0-9a-f:.]+\]|[a-z0-9\-._~%!$&'()*+,;=]+)(?::([0-9]*))?$/.exec(raw.toLowerCase());
+  if (!m) return undefined;
+  let name = m[1]!;
+  if (!name.startsWith('[')) {
+    if (name.endsWith('.')) name = name.slice(0, -1);
+    if (name === '' || name.endsWith('.')) return undefined;
+  }
+  const port = m[2];
+  if (port === undefined || port === '') return name;
+  const n = Number(port);
+  if (port.length > 5 || n < 1 || n > 65535) return undefined;
+  return n === 80 || n === 443 ? name : `${name}:${n}`;
+}
+
+/** Patterns take the host form too; `name:*` is `name` (which already matches every port). */
+function oraclePattern(pattern: string): string {
+  const p = pattern.toLowerCase().replace(/(.):\*$/, '$1');
+  return oracleHost(p) ?? p;
+}
+
+/** `host` is canonical (oracleHost): it matches with and without its port. */
 function hostMatch(pattern: string, host: string): boolean {
-  const h = host.toLowerCase();
-  const values = [h];
-  const m = /^(.+):([0-9]+)$/.exec(h);
-  if (m && !h.endsWith(']')) values.push(m[1]!);
-  return values.some((v) => v !== '' && istioMatch(pattern.toLowerCase(), v));
+  const values = [host];
+  const m = /^(.+):([0-9]+)$/.exec(host);
+  if (m) values.push(m[1]!);
+  return values.some((v) => v !== '' && istioMatch(oraclePattern(pattern), v));
 }
 
 const stripScheme = (s: string): string => (s.startsWith('spiffe://') ? s.slice(9) : s);
@@ -258,12 +285,14 @@ export function oracleDecide(policies: readonly OraclePolicy[], req: OracleReque
   if (!validMethod(req.method)) return { kind: 'malformed' };
   const path = oraclePath(req.method, req.path, rules);
   if (path === undefined) return { kind: 'malformed' };
+  const host = oracleHost(req.host);
+  if (host === undefined) return { kind: 'malformed' };
   if (req.requestPrincipal === 'invalid') return { kind: 'bad_credential' };
   const principal = req.principal ? stripScheme(req.principal) : undefined;
   const facts: Facts = {
     method: req.method.toUpperCase(),
     path,
-    host: req.host,
+    host,
     port: req.port === undefined ? undefined : String(req.port),
     principal,
     namespace: peerNamespace(principal),
