@@ -50,30 +50,30 @@ issuers:
 });
 
 test('HS* only with a local secret; one key source per issuer', () => {
-  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/jwks", algorithms: [HS256] }]`), [
+  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/jwks", algorithms: [HS256], audiences: [a] }]`), [
     'issuers[0].algorithms: HS256 allowed only with hmacSecretFile (a public JWKS key must never be used as an HMAC secret)',
   ]);
-  assert.deepEqual(problems(`issuers: [{ issuer: x, hmacSecretFile: /s, algorithms: [RS256], jwksUri: "https://x/j" }]`), [
+  assert.deepEqual(problems(`issuers: [{ issuer: x, hmacSecretFile: /s, algorithms: [RS256], jwksUri: "https://x/j", audiences: [a] }]`), [
     'issuers[0].hmacSecretFile: set, but algorithms lists no HS* algorithm',
   ]);
-  assert.match(problems(`issuers: [{ issuer: "https://x", jwksUri: "https://x/j", discovery: true }]`)[0]!, /set only one of/);
-  assert.match(problems(`issuers: [{ issuer: x }]`)[0]!, /needs a key source/);
-  assert.match(problems(`issuers: [{ issuer: x, discovery: true }]`)[0]!, /discovery needs an http\(s\) issuer URL/);
-  assert.match(problems(`issuers: [{ issuer: x, jwks: "{not json" }]`).join(), /issuers\[0\]\.jwks: is not valid JSON/);
+  assert.match(problems(`issuers: [{ issuer: "https://x", jwksUri: "https://x/j", discovery: true, audiences: [a] }]`)[0]!, /set only one of/);
+  assert.match(problems(`issuers: [{ issuer: x, audiences: [a] }]`)[0]!, /needs a key source/);
+  assert.match(problems(`issuers: [{ issuer: x, discovery: true, audiences: [a] }]`)[0]!, /discovery needs an http\(s\) issuer URL/);
+  assert.match(problems(`issuers: [{ issuer: x, jwks: "{not json", audiences: [a] }]`).join(), /issuers\[0\]\.jwks: is not valid JSON/);
   // HS-only issuer with a secret: allowed, defaults to HS256
-  const cfg = resolveConfig(parseConfigText(`issuers: [{ issuer: x, hmacSecretFile: /s }]`));
+  const cfg = resolveConfig(parseConfigText(`issuers: [{ issuer: x, hmacSecretFile: /s, audiences: [a] }]`));
   assert.deepEqual(cfg.issuers[0]!.algorithms, ['HS256']);
   // default allow-list never contains HS*
-  const cfg2 = resolveConfig(parseConfigText(`issuers: [{ issuer: x, jwksUri: "https://x/j" }]`));
+  const cfg2 = resolveConfig(parseConfigText(`issuers: [{ issuer: x, jwksUri: "https://x/j", audiences: [a] }]`));
   assert.ok(cfg2.issuers[0]!.algorithms.every((a) => !a.startsWith('HS')));
 });
 
 test('duplicates, reserved headers, YAML syntax and policy problems are reported', () => {
-  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/j" }, { issuer: x, jwksUri: "https://x/k" }]`), [
+  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/j", audiences: [a] }, { issuer: x, jwksUri: "https://x/k", audiences: [a] }]`), [
     'issuers[1].issuer: duplicate of issuers[0]',
   ]);
   assert.deepEqual(problems(`response: { subjectHeader: Authorization }`), ['response.subjectHeader: "Authorization" is reserved (routing or credential header)']);
-  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/j", outputClaimToHeaders: [{ header: host, claim: sub }] }]`), [
+  assert.deepEqual(problems(`issuers: [{ issuer: x, jwksUri: "https://x/j", audiences: [a], outputClaimToHeaders: [{ header: host, claim: sub }] }]`), [
     'issuers[0].outputClaimToHeaders[0].header: "host" is reserved (routing or credential header)',
   ]);
   assert.match(problems('issuers: [\n')[0]!, /^\(yaml\):/);
@@ -181,7 +181,7 @@ test('demo config written by the CLI is valid YAML for the same schema', () => {
 });
 
 test('JSON configs take the fast path and validate the same way', () => {
-  const cfg = resolveConfig(parseConfigText('{"issuers":[{"issuer":"x","jwksUri":"https://x/j"}],"policies":[{"name":"p","rules":[{}]}]}'));
+  const cfg = resolveConfig(parseConfigText('{"issuers":[{"issuer":"x","jwksUri":"https://x/j","audiences":["a"]}],"policies":[{"name":"p","rules":[{}]}]}'));
   assert.equal(cfg.issuers[0]!.issuer, 'x');
   assert.deepEqual(problems('{"server": {"grpc": "nope"}}'), ['server.grpc: must be host:port']);
   assert.match(problems('{"issuers": [}')[0]!, /^\(yaml\):/, 'broken JSON still gets a parser error');

@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { captureChildOutput } from './helpers/capture.js';
 
@@ -51,4 +53,29 @@ test('examples/config.yaml and examples/policies/shop.yaml validate', async () =
     captureChildOutput('zt-authz validate', stdout); // log hygiene
     assert.match(stdout, /OK/);
   }
+});
+
+test('zt-authz check exit codes: 0 allow, 1 deny, 2 request-file error, 3 invalid configuration', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zt-check-codes-'));
+  const code = async (config: string, request: string): Promise<{ code: number; stderr: string }> => {
+    try {
+      await run(process.execPath, [CLI, 'check', '--config', config, '--request', request]);
+      return { code: 0, stderr: '' };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      captureChildOutput('zt-authz check', e.stdout);
+      return { code: e.code, stderr: e.stderr };
+    }
+  };
+  const shop = `${ROOT}examples/policies/shop.yaml`;
+  assert.equal((await code(shop, `${ROOT}examples/requests/frontend-reads-order.yaml`)).code, 0);
+  assert.equal((await code(shop, `${ROOT}examples/requests/admin-without-role.yaml`)).code, 1);
+  const invalid = join(dir, 'invalid.yaml');
+  writeFileSync(invalid, readFileSync(shop, 'utf8').replace('action: DENY', 'action: MAYBE'));
+  const bad = await code(invalid, `${ROOT}examples/requests/frontend-reads-order.yaml`);
+  assert.equal(bad.code, 3, bad.stderr);
+  assert.match(bad.stderr, /invalid configuration .*\n.*action: must be one of/);
+  const notMapping = join(dir, 'request.yaml');
+  writeFileSync(notMapping, '- just a list\n');
+  assert.equal((await code(shop, notMapping)).code, 2);
 });

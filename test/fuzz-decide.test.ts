@@ -91,7 +91,7 @@ async function sign(claims: Record<string, unknown>, key: CryptoKey = privateKey
 async function snapshotFor(policies: unknown[], extra: Record<string, unknown> = {}, issuerExtra: Record<string, unknown> = {}): Promise<Snapshot> {
   const { publicKey } = keyPair;
   const jwk = { ...(await exportJWK(publicKey)), kid: 'fz', alg: 'ES256', use: 'sig' };
-  const config: Config = resolveConfig({ ...extra, issuers: ISSUERS.map((issuer) => ({ issuer, jwks: { keys: [jwk] }, algorithms: ['ES256'], ...issuerExtra })), policies }, 'fuzz');
+  const config: Config = resolveConfig({ ...extra, issuers: ISSUERS.map((issuer) => ({ issuer, jwks: { keys: [jwk] }, algorithms: ['ES256'], anyAudience: true, ...issuerExtra })), policies }, 'fuzz');
   const keys = new Map(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
   return buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
 }

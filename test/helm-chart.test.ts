@@ -243,10 +243,10 @@ test('central mode variants: fixed replicas (no PDB for one), namespaced Roles, 
 
   // issuers[].jwksSecret: a Role per Secret namespace (default: the release namespace) naming only those Secrets.
   const secretIssuers = [
-    { issuer: 'https://a.example', jwksSecret: { name: 'a-keys' } },
-    { issuer: 'https://b.example', jwksSecret: { name: 'b-keys', namespace: 'idp', key: 'keys' } },
-    { issuer: 'https://c.example', jwksSecret: { name: 'a-keys', key: 'other' } },
-    { issuer: 'https://d.example', jwksUri: 'https://d.example/jwks' },
+    { issuer: 'https://a.example', jwksSecret: { name: 'a-keys' }, audiences: ['orders'] },
+    { issuer: 'https://b.example', jwksSecret: { name: 'b-keys', namespace: 'idp', key: 'keys' }, audiences: ['orders'] },
+    { issuer: 'https://c.example', jwksSecret: { name: 'a-keys', key: 'other' }, audiences: ['orders'] },
+    { issuer: 'https://d.example', jwksUri: 'https://d.example/jwks', audiences: ['orders'] },
   ];
   objs = render({ config: { kubernetes: { enabled: true }, issuers: secretIssuers } });
   const rules = assertLeastPrivilegeRbac(objs);
@@ -537,7 +537,7 @@ test('checksum/restart-config: helm upgrade rolls the pods for start-only settin
   // Hot-reloaded (or not read by the Deployment's pods): the running pods pick these up without a restart.
   const same: Array<[string, unknown]> = [
     ['config.policies', withConfig({ policies: [{ name: 'p', action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }] })],
-    ['config.issuers', withConfig({ issuers: [{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks' }] })],
+    ['config.issuers', withConfig({ issuers: [{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', audiences: ['orders'] }] })],
     ['config.audit (applied with each snapshot)', withConfig({ audit: { allowSampleRate: 0.5 } })],
     ['sidecar.config (the namespaces\' ConfigMaps)', { ...base, sidecar: { ...base.sidecar, config: { policies: [] } } }],
     ['replicaCount', { ...base, autoscaling: { enabled: false }, replicaCount: 3 }],

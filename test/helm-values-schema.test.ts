@@ -36,7 +36,7 @@ test('helm lint and helm template reject bad values, naming the field', { skip }
     ['port not a number', { ports: { admin: 'ninety' } }, /ports\.admin: Invalid type/],
     ['listener set in config (the chart sets it)', { config: { server: { grpc: '0.0.0.0:1' } } }, /config\.server: Additional property grpc is not allowed/],
     ['unknown config key', { config: { polices: [] } }, /config: Additional property polices is not allowed/],
-    ['config value out of range', { config: { issuers: [{ issuer: 'https://idp', jwksUri: 'https://idp/jwks', clockSkewSeconds: 5000 }] } }, /config\.issuers\.0\.clockSkewSeconds: Must be less than or equal to 600/],
+    ['config value out of range', { config: { issuers: [{ issuer: 'https://idp', jwksUri: 'https://idp/jwks', audiences: ['orders'], clockSkewSeconds: 5000 }] } }, /config\.issuers\.0\.clockSkewSeconds: Must be less than or equal to 600/],
     ['bad policy action', { config: { policies: [{ name: 'p', action: 'PERMIT' }] } }, /config\.policies\.0\.action/],
     ['webhook block in config (the chart sets it)', { config: { webhook: { enabled: true } } }, /config: Additional property webhook is not allowed/],
     ['kubernetes in the sidecar config', { sidecar: { config: { kubernetes: { enabled: true } } } }, /sidecar\.config: Additional property kubernetes is not allowed/],

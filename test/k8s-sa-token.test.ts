@@ -113,7 +113,7 @@ test('projected service-account tokens: verified offline against the cluster JWK
   const t = await startTestApp({
     issuers: [
       { kubernetes: k8s, audiences: ['orders'] },
-      { issuer: other.issuer, jwksUri: other.jwksUri },
+      { issuer: other.issuer, jwksUri: other.jwksUri, audiences: ['orders'] },
     ],
     policies: POLICIES,
   });

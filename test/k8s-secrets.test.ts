@@ -291,7 +291,7 @@ test('reloads: a replaced key manager has the Secret keys at once; a new jwksSec
 
 test('a reload cannot add a jwksSecret issuer when Kubernetes was off at start (restart-only)', { timeout: 10000 }, async () => {
   const { idp, k1 } = await signer();
-  const t = await startTestApp({ issuers: [{ issuer: ISSUER, jwks: { keys: [k1.jwk] } }], policies: POLICIES });
+  const t = await startTestApp({ issuers: [{ issuer: ISSUER, jwks: { keys: [k1.jwk] }, audiences: ['orders'] }], policies: POLICIES });
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
     const next = resolveConfig({ kubernetes: { enabled: true, apiServer: 'http://127.0.0.1:1' }, issuers: [issuerConfig()], policies: POLICIES, server: t.config.server, log: t.config.log });

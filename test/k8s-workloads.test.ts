@@ -86,7 +86,7 @@ test('zt-authz.io/mode: dry-run allows and records the would-be deny; enforce de
 
 test('zt-authz.io/audience: tokens for this workload must carry its audience (401 audience_mismatch)', { timeout: 20000 }, async () => {
   const idp = await TestIdp.start({ audience: 'orders' });
-  const { fake, t } = await setup({ issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri }] });
+  const { fake, t } = await setup({ issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'] }] });
   try {
     const forPayments = await idp.sign({ aud: 'payments' });
     const forOrders = await idp.sign({ aud: ['orders', 'x'] });

@@ -23,7 +23,7 @@ import { runCli } from './helpers/cli.js';
 
 const FIXTURE = new URL('../../test/fixtures/migrate/mixed-traffic.audit.jsonl', import.meta.url).pathname;
 const ISSUER = 'https://idp.example.com';
-const ISSUERS = [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks' }];
+const ISSUERS = [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks', audiences: ['shop'] }];
 /** Kubernetes object names (DNS-1123 subdomain), as the API server checks them. */
 const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -44,7 +44,7 @@ function generate(recs: AuditRecord[], opts: GenerateOptions = {}) {
 /** A candidate config: the fixture's issuer plus the generated policies. */
 function candidate(yaml: string) {
   const raw = parseConfigText(yaml) as { policies: PolicySpec[] };
-  return resolveConfig({ issuers: [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks' }], policies: raw.policies });
+  return resolveConfig({ issuers: [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks', audiences: ['shop'] }], policies: raw.policies });
 }
 
 interface Probe {
@@ -212,7 +212,7 @@ test('generate (CLI): round-trips through validate, stdin works, output is deter
 
   // --base: a complete config (issuers kept, policies appended) that validates as is.
   const base = join(dir, 'base.yaml');
-  writeFileSync(base, `# my base config\nissuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\npolicies:\n  - name: allow-orders\n    namespace: shop\n    rules: []\n`);
+  writeFileSync(base, `# my base config\nissuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\n    audiences: [shop]\npolicies:\n  - name: allow-orders\n    namespace: shop\n    rules: []\n`);
   const c = await cli(['policy', 'generate', '--from', FIXTURE, '--base', base, '--out', join(dir, 'candidate.yaml')]);
   assert.equal(c.code, 0, c.stderr);
   const cand = readFileSync(join(dir, 'candidate.yaml'), 'utf8');
@@ -367,9 +367,9 @@ test('generate --format crd: ZeroTrustPolicy manifests the Kubernetes validator 
   assert.equal(g.code, 0, g.stderr);
   assert.equal(readFileSync(crdFile, 'utf8'), crd.yaml);
   const cfgFile = join(dir, 'candidate.yaml');
-  writeFileSync(cfgFile, `issuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\n${cfg.yaml}`);
+  writeFileSync(cfgFile, `issuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\n    audiences: [shop]\n${cfg.yaml}`);
   const baseFile = join(dir, 'base.yaml');
-  writeFileSync(baseFile, `issuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\n`);
+  writeFileSync(baseFile, `issuers:\n  - issuer: ${ISSUER}\n    jwksUri: https://idp.example.com/jwks\n    audiences: [shop]\n`);
   const replay = async (...args: string[]) => {
     const r = await cli(['policy', 'replay', ...args, '--from', FIXTURE, '--json']);
     return { code: r.code, report: comparable(JSON.parse(r.stdout) as ReplayReport) };

@@ -19,7 +19,7 @@ import { runCli } from './helpers/cli.js';
 
 const FIXTURE = new URL('../../test/fixtures/migrate/mixed-traffic.audit.jsonl', import.meta.url).pathname;
 const ISSUER = 'https://idp.example.com';
-const ISSUERS = [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks' }];
+const ISSUERS = [{ issuer: ISSUER, jwksUri: 'https://idp.example.com/jwks', audiences: ['shop'] }];
 
 const cli = (args: string[], input?: string) => runCli(args, input === undefined ? {} : { input });
 

@@ -11,7 +11,7 @@ import { resolveConfig } from '../src/config/load.js';
 
 test('reload adding a DENY on a new claim: enforced for cached and fresh tokens; audit.claims reload records the claim', async () => {
   const idp = await TestIdp.start();
-  const issuers = [{ issuer: idp.issuer, jwksUri: idp.jwksUri }];
+  const issuers = [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'] }];
   const allow = { name: 'allow-authn', rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] };
   const t = await startTestApp({ issuers, policies: [allow] });
   try {

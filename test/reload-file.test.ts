@@ -145,7 +145,7 @@ test('in-place edits of a plain file reload too; issuers can be added without a 
     writeFileSync(file, configText(['/b']));
     await until(app, '/b', true);
     const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1', use: 'sig', alg: 'ES256' }] };
-    writeFileSync(file, configText(['/c'], { issuers: [{ issuer: 'https://idp.example.com', jwks }] }));
+    writeFileSync(file, configText(['/c'], { issuers: [{ issuer: 'https://idp.example.com', jwks, audiences: ['orders'] }] }));
     await until(app, '/c', true);
     assert.deepEqual(app.currentSnapshot.config.issuers.map((i) => i.issuer), ['https://idp.example.com']);
     assert.equal(app.ready, true);

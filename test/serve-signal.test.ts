@@ -74,7 +74,7 @@ test('serve: SERVING once keys load; second phase of readiness is visible on /re
   writeFileSync(
     cfg,
     `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0" }
-issuers: [{ issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", jwksTimeoutMs: 30000 }]
+issuers: [{ issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", audiences: [orders], jwksTimeoutMs: 30000 }]
 `,
   );
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], { stdio: 'ignore' });

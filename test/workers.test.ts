@@ -108,7 +108,7 @@ test('serve --workers: a worker that cannot start (gRPC port taken) makes the pr
   const adminPort = await freePort();
   const cfg = join(mkdtempSync(join(tmpdir(), 'zt-workers-')), 'config.yaml');
   const jwks = JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] });
-  writeFileSync(cfg, `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0" }\nissuers: [{ issuer: "https://x", jwks: '${jwks}' }]\n`);
+  writeFileSync(cfg, `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0" }\nissuers: [{ issuer: "https://x", jwks: '${jwks}', audiences: [orders] }]\n`);
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
   captureChild('zt-authz serve --workers', child); // log hygiene
   let out = '';

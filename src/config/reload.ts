@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError, parseConfigText, resolveConfig, type Config, type ResolvedIssuer } from './load.js';
+import { ConfigError, configWarnings, parseConfigText, resolveConfig, type Config, type ResolvedIssuer } from './load.js';
 import { buildSnapshot } from './snapshot-builder.js';
 import { watchFiles, type FileWatch } from './file-watch.js';
 import type { Snapshot } from '../decision/snapshot.js';
@@ -48,6 +48,9 @@ export class SnapshotManager {
   private fileConfig: Config;
   private generation = 0;
   private current: Snapshot | undefined;
+  /** The config whose warnings were last checked, and the warnings then logged (warnOnChange). */
+  private warnedFor: Config | undefined;
+  private warnedKey = '';
   private k8s: KubernetesSync | undefined;
   private rebuildTimer: NodeJS.Timeout | undefined;
   private lastBuildAt = 0;
@@ -237,6 +240,18 @@ export class SnapshotManager {
     this.opts.metrics.policyReload.inc({ result: 'success' });
     this.opts.metrics.policiesLoaded.set(snap.policies.size);
     if (why !== 'start') this.opts.logger.info({ generation: snap.generation, policies: snap.policies.size, why, ...(buildMs !== undefined ? { build_ms: Math.round(buildMs) } : {}) }, 'snapshot reloaded');
+    this.warnOnChange(snap.config);
+  }
+
+  /** Weakened checks (configWarnings) are logged at start and whenever the set of them changes. */
+  private warnOnChange(config: Config): void {
+    if (config === this.warnedFor) return;
+    this.warnedFor = config;
+    const warnings = configWarnings(config).map((w) => `${w.path}: ${w.message}`);
+    const key = warnings.join('\n');
+    if (key === this.warnedKey) return;
+    this.warnedKey = key;
+    for (const w of warnings) this.opts.logger.warn({ setting: w.slice(0, w.indexOf(':')) }, `configuration weakens a check: ${w}`);
   }
 
   private failed(why: string, err: unknown): void {

@@ -19,7 +19,7 @@ export async function startFuzzApp(): Promise<FuzzApp> {
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'fz', alg: 'ES256', use: 'sig' };
   const t = await startTestApp(
     {
-      issuers: [{ issuer: FUZZ_ISS, jwks: { keys: [jwk] }, algorithms: ['ES256'], outputClaimToHeaders: [{ header: 'x-claim-sub', claim: 'sub' }] }],
+      issuers: [{ issuer: FUZZ_ISS, jwks: { keys: [jwk] }, algorithms: ['ES256'], anyAudience: true, outputClaimToHeaders: [{ header: 'x-claim-sub', claim: 'sub' }] }],
       policies: [{ name: 'only-this', rules: [{ from: [{ source: { requestPrincipals: [`${FUZZ_ISS}/alice`] } }], to: [{ operation: { methods: ['GET'], paths: [ALLOWED_PATH] } }] }] }],
     },
     { logLevel: 'error' },
