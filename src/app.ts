@@ -6,7 +6,7 @@ import type { ResolvedIssuer } from './config/load.js';
 import { SnapshotManager } from './config/reload.js';
 import { KubernetesSync } from './k8s/index.js';
 import type { Snapshot } from './decision/snapshot.js';
-import { decide, deny } from './decision/decide.js';
+import { decide, deny, failClosedDecision } from './decision/decide.js';
 import type { CheckInput, Decision } from './decision/types.js';
 import type { Normalized } from './decision/normalize.js';
 import { buildIssuerKeys, type IssuerKeys } from './authn/key-resolvers.js';
@@ -225,7 +225,7 @@ export class App {
       maxReceiveBytes: config.server.grpcMaxReceiveBytes,
       ...(this.tls ? { tls: this.tls } : {}),
     });
-    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideRequest('http', normalize), {
+    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideUnrecorded('http', normalize), {
       gate: this.gate,
       ...(this.tls ? { tls: this.tls } : {}),
     });
@@ -322,18 +322,45 @@ export class App {
     });
   }
 
-  /** gRPC adapter entry: never rejects, never returns OK on error. */
+  /**
+   * gRPC adapter entry: never rejects, never returns OK on error. Metrics and audit record the
+   * decision the returned response carries (a fail-closed deny if the allow could not be built).
+   */
   async check(req: CheckRequest, transport: string): Promise<CheckResponse> {
-    const { input, decision } = await this.decideRequest(transport, (limits) => normalizeCheckRequest(req, limits));
+    const { input, decision, record } = await this.decideUnrecorded(transport, (limits) => normalizeCheckRequest(req, limits));
     // v2 has no headers_to_remove: pass the request headers so removals become blank overwrites.
-    return toCheckResponse(decision, input?.requestId, transport === 'grpc-v2' ? (input?.headers ?? {}) : undefined);
+    const v2Headers = transport === 'grpc-v2' ? (input?.headers ?? {}) : undefined;
+    let answered = decision;
+    let response: CheckResponse;
+    try {
+      response = toCheckResponse(decision, input?.requestId, v2Headers);
+    } catch {
+      answered = failClosedDecision(decision, `the ${transport} response could not be built`);
+      response = toCheckResponse(answered, input?.requestId);
+    }
+    record(answered);
+    return response;
   }
 
   /**
-   * Transport-neutral entry for every adapter (gRPC, HTTP): normalize with the active snapshot's
-   * limits, decide, record metrics + audit. Never rejects; any error is an internal_error deny.
+   * Transport-neutral entry (tests, tools): normalize with the active snapshot's limits, decide,
+   * record metrics + audit. Never rejects; any error is an internal_error deny.
    */
   async decideRequest(transport: string, normalize: (limits: Config['limits']) => Normalized): Promise<{ input: CheckInput | undefined; decision: Decision }> {
+    const { input, decision, record } = await this.decideUnrecorded(transport, normalize);
+    record(decision);
+    return { input, decision };
+  }
+
+  /**
+   * decideRequest for an adapter that builds and sends the response itself (gRPC, HTTP): `record`
+   * must be called once with the decision actually answered, which differs from `decision` when
+   * the response could not be built or written and a fail-closed deny went out instead.
+   */
+  async decideUnrecorded(
+    transport: string,
+    normalize: (limits: Config['limits']) => Normalized,
+  ): Promise<{ input: CheckInput | undefined; decision: Decision; record: (answered: Decision) => void }> {
     const started = process.hrtime.bigint();
     const snap = this.snapshot;
     let input: CheckInput | undefined;
@@ -349,8 +376,13 @@ export class App {
     } catch {
       decision = deny('internal_error', `unexpected error in the ${transport} adapter`, snap);
     }
-    this.observe(transport, input, decision, Number(process.hrtime.bigint() - started) / 1e9);
-    return { input, decision };
+    let recorded = false;
+    const record = (answered: Decision): void => {
+      if (recorded) return;
+      recorded = true;
+      this.observe(transport, input, answered, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    return { input, decision, record };
   }
 
   /** Metrics + audit for one decision, shared by every transport. */

@@ -306,6 +306,32 @@ describe('IdP broken at start: not ready, Check UNAVAILABLE (never OK), recovers
   }
 });
 
+describe('recovery after a start-up outage', () => {
+  it('no keys: a Check fetches once the last attempt is 1 s old, so the App allows about 1 s after the IdP is back, whatever the backoff', async () => {
+    const env = await startEnv({ configure: (idp) => idp.setMode('503') });
+    try {
+      const token = await env.idp.sign();
+      for (let i = 0; i < 3; i++) await runScheduledRefresh(env); // failed retries at 1, 2 and 4 s
+      assert.equal(env.clock.nextDelay(), 8 * RETRY_MIN_MS, 'the next background retry is 8 s away');
+      assert.equal(env.idp.jwksFetches, 4);
+
+      env.idp.setMode('up');
+      assertUnavailable(await call(env, token), 'the last attempt is under 1 s old');
+      assert.equal(env.idp.jwksFetches, 4);
+      env.clock.advance(RETRY_MIN_MS);
+      const burst = await Promise.all(Array.from({ length: 20 }, () => call(env, token)));
+      burst.forEach((r, i) => assertAllowed(r, `Check #${i} 1 s after the last attempt`));
+      assert.equal(env.idp.jwksFetches, 5, 'the 20 Checks shared one fetch');
+      assert.deepEqual(await readiness(env), SERVING);
+      assert.equal(env.clock.nextDelay(), REFRESH_MS, 'background refresh back to its interval');
+      assert.equal(await refreshes(env, 'success'), 1);
+      assert.equal(await refreshes(env, 'error'), 4);
+    } finally {
+      await env.stop();
+    }
+  });
+});
+
 describe('IdP broken after a successful start: stays ready, valid tokens keep verifying (last-known-good)', () => {
   let env: Env;
   let preFault: string;
@@ -338,7 +364,7 @@ describe('IdP broken after a successful start: stays ready, valid tokens keep ve
       assert.equal(await readMetric(env.t.adminPort, 'zt_authz_jwks_keys', { issuer: env.idp.issuer }), 1, 'still holds rs1');
       assertAllowed(await call(env, preFault), 'token from before the fault');
       assertAllowed(await call(env, await longToken(env.idp)), 'fresh token');
-      // An unknown kid during the fault: token_unknown_key, and no fetch (the failed refresh started the cooldown).
+      // An unknown kid during the fault: token_unknown_key, and no fetch (the failed refresh is under 1 s old).
       assertUnknownKey(await call(env, await env.idp.sign({}, { key: STRANGER })));
       assert.equal(await refreshes(env, 'error', 'unknown_kid'), 0, 'no on-demand attempt');
       assertIdpSaw(env, f, fetches + 1);
@@ -495,7 +521,7 @@ describe('key rotation', () => {
     }
   });
 
-  it('without overlap: new tokens wait for the cooldown, then one refetch; old tokens → token_unknown_key, ≤ 1 refetch per cooldown', async () => {
+  it('without overlap: a new kid 1 s after the last fetch is fetched at once (not after the 30 s cooldown); old tokens → token_unknown_key', async () => {
     const env = await startEnv();
     try {
       const { idp } = env;
@@ -505,21 +531,21 @@ describe('key rotation', () => {
       await idp.rotate(RS2); // rs1 gone at once
       assertAllowed(await call(env, old), 'old token until the App fetches again');
       const fresh = await longToken(idp, { key: 'rs2' });
-      assertUnknownKey(await call(env, fresh), 'new kid inside the cooldown of the last fetch');
+      assertUnknownKey(await call(env, fresh), 'new kid within 1 s of the last fetch');
       assert.equal(idp.jwksFetches, 1);
 
-      env.clock.advance(COOLDOWN_MS);
-      assertAllowed(await call(env, fresh), 'new kid after the cooldown: one refetch');
+      env.clock.advance(RETRY_MIN_MS);
+      assertAllowed(await call(env, fresh), 'new kid 1 s after the last fetch: one refetch');
       assert.equal(idp.jwksFetches, 2);
       assertUnknownKey(await call(env, old), 'old token after the refetch (cache entry dropped)');
       const burst = await Promise.all(Array.from({ length: 30 }, () => call(env, old)));
       burst.forEach((r) => assertUnknownKey(r));
-      assert.equal(idp.jwksFetches, 2, 'old kid inside the cooldown: no refetch');
+      assert.equal(idp.jwksFetches, 2, 'old kid within 1 s of the refetch: no refetch');
 
       env.clock.advance(COOLDOWN_MS);
       const burst2 = await Promise.all(Array.from({ length: 30 }, () => call(env, old)));
       burst2.forEach((r) => assertUnknownKey(r));
-      assert.equal(idp.jwksFetches, 3, 'exactly one refetch in the next cooldown window');
+      assert.equal(idp.jwksFetches, 3, 'the 30 Checks at one instant share one refetch');
       assert.equal(await refreshes(env, 'success', 'unknown_kid'), 2);
       assert.equal(await decisions(env, 'deny', 'token_unknown_key'), 2 + 60);
       assert.equal(await decisions(env, 'deny', 'jwks_unavailable'), 0);
@@ -530,38 +556,61 @@ describe('key rotation', () => {
 });
 
 const FLOOD = 50; // concurrent Checks per wave, each with a fresh random kid
+// Unknown-kid refetches per cooldown window (JwksManager default), and when they happen in a
+// window that starts quiet: at once, then 1, 2 and 4 s after the previous one.
+const UNKNOWN_KID_FETCHES = 4;
+// Waves per window (ms from its start) and the fetches made by the end of each.
+const WAVES: Array<[at: number, fetches: number]> = [
+  [0, 1],
+  [0, 1], // a second wave at the same instant
+  [500, 1],
+  [1000, 2],
+  [2000, 2],
+  [3000, 3],
+  [5000, 3],
+  [7000, 4],
+  [8000, 4],
+  [15_000, 4],
+  [COOLDOWN_MS - 1, 4],
+];
 
 describe('unknown-kid flood', () => {
-  it('≤ 1 fetch per cooldown window, IdP up or down; valid tokens unaffected', async () => {
+  it(`≤ ${UNKNOWN_KID_FETCHES} fetches per cooldown window, ≥ 1 s apart, IdP up or down; valid tokens unaffected`, async () => {
     const env = await startEnv();
     try {
       const { idp } = env;
       const flood = await Promise.all(Array.from({ length: FLOOD }, () => idp.sign({}, { key: ATTACKER, kid: randomUUID() })));
       const good = await longToken(idp);
+      let waves = 0;
       const wave = async (label: string): Promise<void> => {
         const res = await Promise.all([...flood.map((tok) => call(env, tok)), call(env, good)]);
         const goodRes = res.pop()!;
         assertAllowed(goodRes, `${label}: valid token during the flood`);
         res.forEach((r) => assertUnknownKey(r, label));
+        waves++;
       };
 
-      await wave('inside the initial cooldown');
+      await wave('within 1 s of the initial fetch');
       assert.equal(idp.jwksFetches, 1);
       let expected = 1;
       for (const [state, windows] of [['up', 2], ['503', 2]] as const) {
         idp.setMode(state);
         for (let w = 0; w < windows; w++) {
-          env.clock.advance(COOLDOWN_MS);
-          await wave(`${state} window ${w}`);
-          await wave(`${state} window ${w}, second wave`);
-          expected++;
-          assert.equal(idp.jwksFetches, expected, `${state} window ${w}: one fetch`);
+          env.clock.advance(COOLDOWN_MS); // a quiet period: the previous window's fetches are all older than the cooldown
+          const start = env.clock.now();
+          for (const [at, fetches] of WAVES) {
+            env.clock.advance(start + at - env.clock.now());
+            await wave(`${state} window ${w} +${at} ms`);
+            assert.equal(idp.jwksFetches, expected + fetches, `${state} window ${w}, wave at +${at} ms: ${fetches} fetches so far`);
+          }
+          expected += UNKNOWN_KID_FETCHES;
         }
       }
-      assert.equal(await refreshes(env, 'success', 'unknown_kid'), 2);
-      assert.equal(await refreshes(env, 'error', 'unknown_kid'), 2);
-      assert.equal(await decisions(env, 'deny', 'token_unknown_key'), FLOOD * 9);
-      assert.equal(await decisions(env, 'allow', 'allowed'), 9);
+      assert.equal(await refreshes(env, 'success', 'unknown_kid'), 2 * UNKNOWN_KID_FETCHES);
+      assert.equal(await refreshes(env, 'error', 'unknown_kid'), 2 * UNKNOWN_KID_FETCHES);
+      assert.equal(waves, 1 + 4 * WAVES.length);
+      assert.equal(await decisions(env, 'deny', 'token_unknown_key'), FLOOD * waves);
+      assert.equal(await decisions(env, 'allow', 'allowed'), waves);
       assert.equal(await decisions(env, 'deny', 'jwks_unavailable'), 0);
       assert.deepEqual(await readiness(env), SERVING);
     } finally {

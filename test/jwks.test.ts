@@ -11,6 +11,7 @@ import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import { JwksManager, JwksUnavailableError, verifyWithJwks } from '../src/authn/jwks.js';
 import type { JwksFetchEvent, JwksOptions } from '../src/authn/jwks.js';
+import { ManualClock } from './helpers/clock.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -57,6 +58,14 @@ async function sign(key: TestKey, opts: { kid?: string | null; exp?: number; iss
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
 
 async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
@@ -319,41 +328,102 @@ test('background refresh: interval after success, exponential backoff after fail
 // ---------------------------------------------------------------------------------------------
 // 4. unknown-kid flood
 
-test('unknown-kid flood: at most one fetch per cooldown window, including while the IdP is down', async (t) => {
+test('unknown-kid flood: at most 4 fetches per cooldown window, ≥ 1 s apart and the gap doubling, IdP up or down', async (t) => {
   const clock = fakeClock();
   const { idp, mgr } = await setup(t, { now: clock.now });
   mgr.start();
   assert.equal(await mgr.waitReady(2000), true);
   const good = await sign(K1);
   const randomKidTokens = await Promise.all(Array.from({ length: 200 }, () => sign(K1, { kid: randomUUID() })));
+  const sequential = async (): Promise<void> => {
+    for (const tok of randomKidTokens) await rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY');
+  };
+  const concurrent = (): Promise<unknown> => Promise.all(randomKidTokens.map((tok) => rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY')));
 
-  // within the cooldown that the initial load started: no fetch at all
+  // within 1 s of the initial load: no fetch at all
   for (const tok of randomKidTokens.slice(0, 20)) await rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY');
+  clock.advance(999);
+  await concurrent();
   assert.equal(idp.count(), 1);
 
-  // window 2: 200 sequential → 1 fetch
-  clock.advance(30_000);
-  for (const tok of randomKidTokens) await rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY');
-  assert.equal(idp.count(), 2);
-
-  // window 3: 200 concurrent → 1 fetch (deduped)
-  clock.advance(30_000);
-  await Promise.all(randomKidTokens.map((tok) => rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY')));
-  assert.equal(idp.count(), 3);
+  // One window (fetches at w+0, +1, +3, +7 s), 200 tokens at every step, sequential or concurrent:
+  // the first fetch of a quiet window is immediate, then the gap doubles (1, 2, 4 s), then the
+  // bound (4) holds until the oldest fetch leaves the window. `expected`: count after each step.
+  const windowSteps: Array<[advanceMs: number, expected: number, how: () => Promise<unknown>]> = [
+    [1, 2, sequential], // +0: quiet window → at once
+    [0, 2, concurrent], // same instant: the 200 share nothing new
+    [999, 2, concurrent], // +0.999
+    [1, 3, concurrent], // +1: 1 s after the last attempt
+    [1000, 3, sequential], // +2: needs 2 s now
+    [1000, 4, concurrent], // +3
+    [3999, 4, concurrent], // +6.999: needs 4 s now
+    [1, 5, sequential], // +7: 4th fetch of the window
+    [1000, 5, concurrent], // +8: the bound
+    [10_000, 5, concurrent], // +18
+    [11_999, 5, sequential], // +29.999: the window's first fetch is still inside it
+  ];
+  for (const [i, [ms, expected, how]] of windowSteps.entries()) {
+    clock.advance(ms);
+    await how();
+    assert.equal(idp.count(), expected, `step ${i} (+${ms} ms)`);
+  }
   await verify(good, mgr);
 
-  // IdP down: failed fetches start the cooldown too
+  // IdP down, after a quiet period: the same timeline; failed fetches count against the bound too.
   idp.mode = '503';
-  clock.advance(30_000);
-  for (const tok of randomKidTokens) await rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY');
-  assert.equal(idp.count(), 4);
-  clock.advance(29_999);
-  await Promise.all(randomKidTokens.map((tok) => rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY')));
-  assert.equal(idp.count(), 4, 'still inside the cooldown started by the failed fetch');
-  clock.advance(1);
-  await Promise.all(randomKidTokens.map((tok) => rejectsCode(verify(tok, mgr), 'ERR_JWKS_NO_MATCHING_KEY')));
-  assert.equal(idp.count(), 5);
+  clock.advance(60_000);
+  for (const [i, [ms, expected, how]] of windowSteps.entries()) {
+    clock.advance(ms);
+    await how();
+    assert.equal(idp.count(), expected + 4, `IdP down, step ${i} (+${ms} ms)`);
+  }
   await verify(good, mgr); // last-known-good
+});
+
+test('continuous unknown-kid flood (one random kid every 100 ms for 5 min): never more than 4 fetches in any cooldown window', async (t) => {
+  const clock = fakeClock();
+  const starts: number[] = [];
+  const { idp, mgr } = await setup(t, { now: clock.now, onFetch: (e) => e.trigger === 'unknown_kid' && starts.push(clock.now() - e.durationMs) });
+  mgr.start();
+  assert.equal(await mgr.waitReady(2000), true);
+  const tokens = await Promise.all(Array.from({ length: 50 }, () => sign(K1, { kid: randomUUID() })));
+  const STEP = 100;
+  const DURATION = 300_000;
+  for (let at = 0; at < DURATION; at += STEP) {
+    clock.advance(STEP);
+    if (at === DURATION / 2) idp.mode = '503'; // second half: the IdP is down
+    await rejectsCode(verify(tokens[(at / STEP) % tokens.length]!, mgr), 'ERR_JWKS_NO_MATCHING_KEY');
+  }
+  assert.equal(idp.count() - 1, starts.length);
+  for (let i = 0; i < starts.length; i++) {
+    const inWindow = starts.filter((s) => s >= starts[i]! && s < starts[i]! + 30_000).length;
+    assert.ok(inWindow <= 4, `${inWindow} fetches in the 30 s from ${starts[i]! - starts[0]!} ms`);
+    if (i > 0) assert.ok(starts[i]! - starts[i - 1]! >= 1000, `fetches ${i - 1} and ${i} are ${starts[i]! - starts[i - 1]!} ms apart`);
+  }
+  // 3,000 verifications cost 4 fetches per 30 s at most (40 in 5 min); the sliding window lets
+  // about that many through.
+  assert.ok(starts.length <= 40 && starts.length >= 30, `fetches: ${starts.length}`);
+  t.diagnostic(`continuous flood: ${DURATION / STEP} random kids in ${DURATION / 1000} s → ${starts.length} fetches`);
+});
+
+test('rotation without overlap after a quiet period: the new kid is fetched at once, not after the cooldown', async (t) => {
+  const clock = fakeClock();
+  const { idp, mgr, events } = await setup(t, { now: clock.now });
+  mgr.start();
+  assert.equal(await mgr.waitReady(2000), true);
+  clock.advance(1000); // 1 s after the start-up fetch (the old rule: 30 s)
+  idp.keys = jwks(K2); // K1 replaced at once
+  await verify(await sign(K2), mgr);
+  assert.equal(idp.count(), 2);
+  assert.equal(events.at(-1)?.trigger, 'unknown_kid');
+  await rejectsCode(verify(await sign(K1), mgr), 'ERR_JWKS_NO_MATCHING_KEY');
+  // A second rotation right after: within 1 s of the last fetch it waits, then one more fetch.
+  idp.keys = jwks(K3);
+  await rejectsCode(verify(await sign(K3), mgr), 'ERR_JWKS_NO_MATCHING_KEY');
+  assert.equal(idp.count(), 2);
+  clock.advance(1000);
+  await verify(await sign(K3), mgr);
+  assert.equal(idp.count(), 3);
 });
 
 test('unknown-kid flood with a real clock: cooldown window of 150 ms', async (t) => {
@@ -658,14 +728,43 @@ test('no keys and IdP down → JwksUnavailableError, bounded fetches', async (t)
   };
   await assert.rejects(verify(tok, mgr), (e) => isUnavailable(e) && /HTTP 503/.test((e as Error).message));
   assert.equal(idp.count(), 1);
-  // inside the cooldown: fail fast, no fetch
+  // within 1 s of the failed attempt: fail fast, no fetch
+  await Promise.all(Array.from({ length: 30 }, () => assert.rejects(verify(tok, mgr), isUnavailable)));
+  clock.advance(999);
   await Promise.all(Array.from({ length: 30 }, () => assert.rejects(verify(tok, mgr), isUnavailable)));
   assert.equal(idp.count(), 1);
+  // 1 s after it: the next Checks share one more attempt (no keys: no window bound, only the gap)
+  clock.advance(1);
+  await Promise.all(Array.from({ length: 30 }, () => assert.rejects(verify(tok, mgr), isUnavailable)));
+  assert.equal(idp.count(), 2);
   // connection refused
   await idp.close();
   clock.advance(30_000);
   await Promise.all(Array.from({ length: 30 }, () => assert.rejects(verifyWithJwks(tok, mgr, VERIFY), isUnavailable)));
   assert.equal(mgr.ready, false);
+});
+
+test('no keys after a start-up outage: a Check fetches once the last attempt is 1 s old, whatever the backoff', async (t) => {
+  const clock = new ManualClock();
+  const { idp, mgr, events } = await setup(t, { clock }, (i) => (i.mode = '503'));
+  const tok = await sign(K1);
+  mgr.start();
+  await waitFor(() => clock.pending === 1, 'initial attempt');
+  for (const delay of [1000, 2000, 4000]) {
+    assert.equal(clock.nextDelay(), delay);
+    clock.fireNext(); // a failed background retry
+    await waitFor(() => clock.pending === 1 && events.length === idp.count(), 'background retry');
+  }
+  assert.equal(idp.count(), 4);
+  assert.equal(clock.nextDelay(), 8000, 'background retry backed off to 8 s');
+  idp.mode = 'ok';
+  await assert.rejects(verify(tok, mgr), JwksUnavailableError); // the IdP is back, the last attempt is 0 s old
+  clock.advance(1000); // the background retry is 7 s away still
+  const all = await Promise.all(Array.from({ length: 20 }, () => verify(tok, mgr)));
+  assert.equal(all.length, 20);
+  assert.equal(idp.count(), 5, 'one shared fetch');
+  assert.equal(mgr.ready, true);
+  assert.equal(clock.nextDelay(), 300_000, 'the background refresh is back to its interval');
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -12,8 +12,13 @@
  *  - Background refresh (timers unref'd): next at `refreshIntervalMs` after a success; after a
  *    failure exponential backoff from `retryMinMs` doubling up to `refreshIntervalMs`.
  *  - The request path only ever waits on a fetch in two bounded cases: no keys yet, or an
- *    unknown `kid`. Both are deduped (one in-flight fetch shared by all callers) and limited to
- *    one attempt per `cooldownMs`; *failed* attempts start the cooldown too.
+ *    unknown `kid`. Both are deduped (one in-flight fetch shared by all callers) and start only
+ *    once the last attempt of any kind (failed ones too) is `min(retryMinMs, cooldownMs)` old.
+ *    No keys: nothing more, so a Check brings the issuer back about a second after its IdP
+ *    (the background backoff may be minutes away). Unknown `kid`: at most `unknownKidFetches`
+ *    per sliding `cooldownMs` window, the k-th in a window after a gap doubling from
+ *    `retryMinMs`, so the first new kids after a quiet period (a rotation without overlap) are
+ *    fetched at once while a flood of random kids costs no more than that bound.
  *  - Bounded fetches: `AbortSignal.timeout(timeoutMs)` per HTTP request (covers the body too),
  *    body streamed with a byte cap, redirects never followed.
  *  - No key material (and no response body text) ever appears in errors or events.
@@ -98,8 +103,13 @@ export interface JwksOptions {
   source: JwksSource;
   /** Background refresh interval, default 300_000. */
   refreshIntervalMs?: number;
-  /** Min gap between on-demand refetches (unknown kid / no keys yet); failed attempts also start it. Default 30_000. */
+  /**
+   * Window of the unknown-kid refetch bound (`unknownKidFetches` per sliding window; failed
+   * attempts count too), and the upper limit of the gap between on-demand fetches. Default 30_000.
+   */
   cooldownMs?: number;
+  /** Unknown-kid refetches allowed per sliding `cooldownMs` window. Default 4. */
+  unknownKidFetches?: number;
   /** Per HTTP request (headers + body), default 2_000. */
   timeoutMs?: number;
   /** Max response body / file size, default 1 MiB. */
@@ -158,6 +168,7 @@ class JwksFetchError extends Error {}
 const DEFAULTS = {
   refreshIntervalMs: 300_000,
   cooldownMs: 30_000,
+  unknownKidFetches: 4,
   timeoutMs: 2_000,
   maxBytes: 1024 * 1024,
   retryMinMs: 1_000,
@@ -324,6 +335,7 @@ export class JwksManager {
   private readonly source: JwksSource;
   private readonly refreshIntervalMs: number;
   private readonly cooldownMs: number;
+  private readonly unknownKidFetches: number;
   private readonly timeoutMs: number;
   private readonly maxBytes: number;
   private readonly retryMinMs: number;
@@ -336,6 +348,8 @@ export class JwksManager {
   private held: HeldSet | undefined;
   private pending: Promise<boolean> | undefined;
   private lastAttemptAt: number | undefined;
+  /** Start times of the unknown-kid fetches of the last cooldownMs (never more than unknownKidFetches). */
+  private unknownKidStarts: number[] = [];
   private lastError: string | undefined;
   private discoveredJwksUri: string | undefined;
 
@@ -357,6 +371,7 @@ export class JwksManager {
     this.source = opts.source;
     this.refreshIntervalMs = positive('refreshIntervalMs', opts.refreshIntervalMs, DEFAULTS.refreshIntervalMs);
     this.cooldownMs = positive('cooldownMs', opts.cooldownMs, DEFAULTS.cooldownMs);
+    this.unknownKidFetches = positive('unknownKidFetches', opts.unknownKidFetches, DEFAULTS.unknownKidFetches);
     this.timeoutMs = positive('timeoutMs', opts.timeoutMs, DEFAULTS.timeoutMs);
     this.maxBytes = positive('maxBytes', opts.maxBytes, DEFAULTS.maxBytes);
     this.retryMinMs = positive('retryMinMs', opts.retryMinMs, DEFAULTS.retryMinMs);
@@ -490,20 +505,47 @@ export class JwksManager {
     }, delay);
   }
 
-  private cooldownAllows(): boolean {
-    return this.lastAttemptAt === undefined || this.now() - this.lastAttemptAt >= this.cooldownMs;
+  /**
+   * May a Check start a fetch now? Every on-demand fetch waits `base` after the last attempt of
+   * any kind, so a stream of Checks never becomes a stream of fetches. With no keys nothing
+   * else applies: every Check fails until a fetch succeeds, and the background backoff alone
+   * kept an issuer down for many seconds after its IdP was back. An unknown kid is also bounded
+   * per sliding window (a flood of random kids costs at most `unknownKidFetches` per
+   * cooldownMs), and the k-th fetch of a window waits `base × 2^(k-2)`: the first kids after a
+   * quiet period are fetched at once, one the IdP has still not published ever less often.
+   */
+  private onDemandAllowed(noKeys: boolean): boolean {
+    if (this.lastAttemptAt === undefined) return true;
+    const now = this.now();
+    const since = now - this.lastAttemptAt;
+    const base = Math.min(this.retryMinMs, this.cooldownMs);
+    if (noKeys) return since >= base;
+    this.unknownKidStarts = this.unknownKidStarts.filter((t) => now - t < this.cooldownMs);
+    const inWindow = this.unknownKidStarts.length;
+    if (inWindow >= this.unknownKidFetches) return false;
+    return since >= base * 2 ** Math.max(0, inWindow - 1);
   }
 
-  /** Bounded on-demand fetch: join an in-flight fetch, else fetch if the cooldown allows. */
-  private onDemand(): Promise<boolean> | undefined {
+  /** Bounded on-demand fetch: join an in-flight fetch, else fetch if onDemandAllowed. */
+  private onDemand(noKeys: boolean): Promise<boolean> | undefined {
     if (this.pending) return this.pending;
-    if (!this.cooldownAllows()) return undefined;
-    return this.refresh(this.lastAttemptAt === undefined ? 'initial' : 'unknown_kid');
+    // Inline keys never change; pushed ones arrive by the watch. Nothing to fetch.
+    if (this.source.kind === 'inline' || this.source.kind === 'secret') return undefined;
+    if (!this.onDemandAllowed(noKeys)) return undefined;
+    if (!noKeys) this.unknownKidStarts.push(this.now());
+    const gen = this.generation;
+    const p = this.refresh(this.lastAttemptAt === undefined ? 'initial' : 'unknown_kid');
+    // A success while the background refresh is backing off: back to the normal interval (the
+    // pending retry would only fetch the same set again).
+    void p.then((ok) => {
+      if (ok && this.bgFailures > 0) this.scheduleNext(gen, true);
+    });
+    return p;
   }
 
   private async resolveKey(protectedHeader: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     if (!this.held) {
-      const p = this.onDemand();
+      const p = this.onDemand(true);
       if (p) await p;
       const held = this.held as HeldSet | undefined;
       if (!held) {
@@ -520,7 +562,7 @@ export class JwksManager {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
       // A fetch may have completed while we were selecting: retry on the newer set without fetching.
       if (this.held !== before) return (this.held as HeldSet).local(protectedHeader, token);
-      const p = this.onDemand();
+      const p = this.onDemand(false);
       if (!p) throw err;
       await p;
       return (this.held as HeldSet).local(protectedHeader, token);

@@ -82,7 +82,7 @@ export const IssuerSchema = Type.Object(
     outputClaimToHeaders: Type.Optional(Type.Array(ClaimToHeader)),
     forwardOriginalToken: Type.Optional(Type.Boolean({ default: false, description: 'keep the credential on the upstream request (Istio default: removed)' })),
     jwksRefreshSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 300 })),
-    jwksCooldownSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 30, description: 'min gap between on-demand refetches; ≥ 1 so unknown-kid floods cannot hammer the IdP' })),
+    jwksCooldownSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 30, description: 'window of the unknown-kid refetch bound: at most 4 refetches per window, ≥ 1 s apart; ≥ 1 so unknown-kid floods cannot hammer the IdP' })),
     jwksTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60000, default: 2000 })),
     jwksMaxBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 1048576 })),
   },

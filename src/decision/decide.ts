@@ -184,6 +184,20 @@ export function deny(reason: Reason, detail: string, snap: Pick<Snapshot, 'realm
   };
 }
 
+/**
+ * The internal_error deny that replaces a decision whose response could not be built or written.
+ * It keeps the verified identity and token hash for the audit record, but no policy: no policy
+ * decided it.
+ */
+export function failClosedDecision(d: Decision, detail: string): Decision {
+  return {
+    ...deny('internal_error', detail, undefined),
+    ...(d.identity ? { identity: d.identity } : {}),
+    ...(d.tokenHash ? { tokenHash: d.tokenHash } : {}),
+    ...(d.context ? { context: d.context } : {}),
+  };
+}
+
 /** RFC 6750 §3: no error attribute when the request carried no credential at all. */
 export function bearerChallenge(reason: Reason, realm: string | undefined, extra: Record<string, string> = {}): string {
   const info = REASONS[reason];

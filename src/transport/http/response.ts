@@ -10,20 +10,34 @@
 //    still names the real reason.
 //  - deny, nginx auth_request: nginx understands only 2xx, 401 and 403 (anything else becomes a
 //    500 for the client), so every deny that is not 401 answers 403.
+//
+// Header values are sent as UTF-8 bytes, as over gRPC (protobuf strings are UTF-8, and Envoy
+// forwards them as bytes): node:http writes a string header value as latin1, one byte per
+// character, so a value from a token (`sub: "юрий"`, `café`) is written as the latin1 string of
+// its UTF-8 bytes, and an upstream sees the same bytes whichever transport asked. The rewritten
+// `cookie` is the exception: it is the client's own header as node read it (latin1, one
+// character per byte received), so it goes back byte for byte.
 import type { Decision } from '../../decision/types.js';
-import { denyBody } from '../../decision/decide.js';
+import { denyBody, failClosedDecision } from '../../decision/decide.js';
 import type { HttpMode } from './normalize.js';
 
 export interface HttpAuthzResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /**
+   * The decision this response carries: the input decision, or the internal_error deny that
+   * replaced an allow that could not be encoded. Metrics and audit record this one.
+   */
+  decision: Decision;
 }
 
 export const HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
 
 /** Header values Node can send (no CR/LF/NUL, nothing above U+00FF). */
 const SAFE_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Any character that is not ASCII: only such values need re-encoding. */
+const NON_ASCII = /[^\x00-\x7f]/;
 
 export function httpStatusFor(d: Decision, mode: HttpMode): number {
   if (d.allow) return 200;
@@ -31,24 +45,30 @@ export function httpStatusFor(d: Decision, mode: HttpMode): number {
   return d.status >= 400 && d.status < 500 ? d.status : 403;
 }
 
+/** `value`'s UTF-8 bytes as a latin1 string: node:http writes exactly those bytes. */
+export function utf8HeaderValue(value: string): string {
+  return NON_ASCII.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+}
+
 export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | undefined): HttpAuthzResponse {
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
   if (requestId && SAFE_VALUE.test(requestId)) headers['x-request-id'] = requestId;
   if (d.allow) {
-    for (const [name, value] of d.upstreamHeaders) {
+    for (const [name, raw] of d.upstreamHeaders) {
+      const value = name === 'cookie' ? raw : utf8HeaderValue(raw);
       // decide() only emits safe values; a value Node would refuse must not become an error path.
-      if (!SAFE_VALUE.test(value)) return failClosed(d, mode, requestId);
+      if (!SAFE_VALUE.test(value)) return failClosed(d, mode, requestId, `the value of response header ${name} cannot be sent over HTTP`);
       headers[name] = value;
     }
     if (d.removeHeaders.length) headers[HEADERS_TO_REMOVE] = d.removeHeaders.join(', ');
-    return { status: 200, headers, body: '' };
+    return { status: 200, headers, body: '', decision: d };
   }
   headers['content-type'] = 'application/json';
   if (d.wwwAuthenticate) headers['www-authenticate'] = d.wwwAuthenticate;
-  return { status: httpStatusFor(d, mode), headers, body: denyBody(d, requestId) };
+  return { status: httpStatusFor(d, mode), headers, body: denyBody(d, requestId), decision: d };
 }
 
-function failClosed(d: Decision, mode: HttpMode, requestId: string | undefined): HttpAuthzResponse {
-  const denied: Decision = { ...d, allow: false, reason: 'internal_error', status: 500, upstreamHeaders: [], removeHeaders: [], removeQueryParams: [] };
-  return { status: httpStatusFor(denied, mode), headers: { 'cache-control': 'no-store', 'content-type': 'application/json' }, body: denyBody(denied, requestId) };
+export function failClosed(d: Decision, mode: HttpMode, requestId: string | undefined, detail: string): HttpAuthzResponse {
+  const denied = failClosedDecision(d, detail);
+  return { status: httpStatusFor(denied, mode), headers: { 'cache-control': 'no-store', 'content-type': 'application/json' }, body: denyBody(denied, requestId), decision: denied };
 }

@@ -12,13 +12,19 @@ import type { NormalizeLimits, Normalized } from '../../decision/normalize.js';
 import type { CheckInput, Decision } from '../../decision/types.js';
 import { listenOn } from '../address.js';
 import { normalizeHttpRequest, requestMode, type HttpMode, type HttpOptions, type HttpRequestView } from './normalize.js';
-import { toHttpResponse, type HttpAuthzResponse } from './response.js';
+import { failClosed, toHttpResponse, type HttpAuthzResponse } from './response.js';
 import type { InFlightGate } from '../inflight.js';
 import type { TlsReloader } from '../tls/reloader.js';
 import type { TlsMaterial } from '../tls/files.js';
 
-/** The App's decideRequest bound to the `http` transport label. */
-export type HttpDecide = (normalize: (limits: NormalizeLimits) => Normalized) => Promise<{ input: CheckInput | undefined; decision: Decision }>;
+/**
+ * The App's decision bound to the `http` transport label, not yet recorded: the listener calls
+ * `record` exactly once with the decision it actually answered (after writing the response), so
+ * metrics and audit never say allow for a request that got a fail-closed deny.
+ */
+export type HttpDecide = (
+  normalize: (limits: NormalizeLimits) => Normalized,
+) => Promise<{ input: CheckInput | undefined; decision: Decision; record: (answered: Decision) => void }>;
 
 export interface HttpAuthzListener {
   server: Server;
@@ -63,11 +69,20 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   let draining = false;
   const { gate, tls } = extra;
 
-  const authorize = async (view: HttpRequestView, rejectDetail?: string): Promise<{ mode: HttpMode; response: HttpAuthzResponse }> => {
+  const authorize = async (
+    view: HttpRequestView,
+    rejectDetail?: string,
+  ): Promise<{ mode: HttpMode; requestId: string | undefined; response: HttpAuthzResponse; record: (answered: Decision) => void }> => {
     const opts = options();
     const mode = requestMode(view.url, opts);
-    const { input, decision } = await decide((limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode)));
-    return { mode, response: toHttpResponse(decision, mode, input?.requestId) };
+    const { input, decision, record } = await decide((limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode)));
+    let response: HttpAuthzResponse;
+    try {
+      response = toHttpResponse(decision, mode, input?.requestId);
+    } catch {
+      response = failClosed(decision, mode, input?.requestId, 'the HTTP response could not be built');
+    }
+    return { mode, requestId: input?.requestId, response, record };
   };
 
   const httpOptions: ServerOptions = {
@@ -127,22 +142,37 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
 
   async function reply(req: IncomingMessage, res: ServerResponse, view: HttpRequestView, rejectDetail: string | undefined, close: boolean): Promise<void> {
     if (gate && !gate.enter('http')) return shed(req, res, close);
-    let response: HttpAuthzResponse;
+    let authorized: Awaited<ReturnType<typeof authorize>>;
     try {
-      ({ response } = await authorize(view, rejectDetail));
+      authorized = await authorize(view, rejectDetail);
     } finally {
       gate?.leave();
     }
-    if (res.headersSent || res.destroyed) return;
+    const { mode, requestId, record } = authorized;
+    let response = authorized.response;
+    if (res.headersSent || res.destroyed) return record(response.decision); // the client left: nothing was answered
+    if (!write(req, res, response, close)) {
+      // Node refused the response (a header value it cannot send). Answer the fail-closed deny
+      // instead, and record that: it is what the proxy got. If even that fails, the connection
+      // is dropped, which the proxy treats as a denied check (failure_mode_allow: false).
+      response = failClosed(response.decision, mode, requestId, 'the HTTP response could not be written');
+      if (!write(req, res, response, close)) res.destroy();
+    }
+    record(response.decision);
+    if (close) res.once('finish', () => req.socket.destroySoon());
+  }
+
+  /** Writes one response; false when Node refused it before sending anything. */
+  function write(req: IncomingMessage, res: ServerResponse, response: HttpAuthzResponse, close: boolean): boolean {
     const headers: Record<string, string | number> = { ...response.headers, 'content-length': Buffer.byteLength(response.body) };
     if (close || draining) headers.connection = 'close';
     try {
       res.writeHead(response.status, headers);
-      res.end(req.method === 'HEAD' ? undefined : response.body);
     } catch {
-      res.destroy(); // unreachable: response.ts only emits valid header values
+      return false;
     }
-    if (close) res.once('finish', () => req.socket.destroySoon());
+    res.end(req.method === 'HEAD' ? undefined : response.body);
+    return true;
   }
 
   function shed(req: IncomingMessage, res: ServerResponse, close: boolean): void {
@@ -155,7 +185,10 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   // CONNECT has no origin-form path: deny it as malformed instead of Node's silent close.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => undefined);
-    void authorize({ method: req.method ?? 'CONNECT', url: req.url ?? '', rawHeaders: req.rawHeaders }).then(({ response }) => writeRaw(socket, response));
+    void authorize({ method: req.method ?? 'CONNECT', url: req.url ?? '', rawHeaders: req.rawHeaders }).then(({ response, record }) => {
+      writeRaw(socket, response);
+      record(response.decision);
+    });
   });
 
   // Parse errors and oversized headers: record a malformed_request deny, answer 4xx, close.
@@ -164,7 +197,10 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return void socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     const detail = err.code === 'HPE_HEADER_OVERFLOW' ? `request headers over ${MAX_HEADER_BYTES} bytes` : 'unparsable HTTP request';
-    void authorize({ method: '', url: '', rawHeaders: [] }, detail).then(({ response }) => writeRaw(socket, response));
+    void authorize({ method: '', url: '', rawHeaders: [] }, detail).then(({ response, record }) => {
+      writeRaw(socket, response);
+      record(response.decision);
+    });
   });
 
   const boundPort = await listenOn(server, address);
