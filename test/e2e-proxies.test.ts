@@ -93,6 +93,8 @@ issuers:
     audiences: ["${RESOURCE}"]
     typ: at+jwt
     requiredClaims: [client_id]
+    fromHeaders: [{ name: authorization, prefix: "Bearer " }]
+    fromCookies: [session]
     jwksCooldownSeconds: 1
 policies:
   - name: public
@@ -171,6 +173,29 @@ policies:
     res = await viaNginx('/orders/1', { headers: { 'X-Original-URI': '/public/x', 'X-Original-Method': 'GET', 'X-Original-URL': 'http://x/public/x' } });
     count('deny', 'token_missing');
     assert.equal(res.status, 401);
+  });
+
+  it('a cookie credential never reaches the upstream; the other cookies do', async () => {
+    const token = await tokenFor(READER, 'orders:read');
+    const cookieOf = async (res: Response): Promise<string | undefined> => {
+      assert.equal(res.status, 200, await res.clone().text());
+      const h = ((await res.json()) as { headers: Record<string, string> }).headers;
+      assert.ok(!JSON.stringify(h).includes(token.split('.')[2]!), 'no part of the token reaches the upstream');
+      assert.equal(h['x-auth-subject'], READER.client_id);
+      return h.cookie;
+    };
+    assert.equal(await cookieOf(await viaNginx('/orders/1', { headers: { cookie: `theme=dark; session=${token}; lang=en` } })), 'theme=dark; lang=en');
+    count('allow', 'allowed');
+    assert.equal(await cookieOf(await viaNginx('/orders/1', { headers: { cookie: `session=${token}` } })), undefined, 'only the credential: no Cookie header at all');
+    count('allow', 'allowed');
+    // Without a credential cookie the client's cookies pass unchanged (the snippet always sets Cookie).
+    let res = await viaNginx('/public/catalog', { headers: { cookie: 'theme=dark; lang=en' } });
+    count('allow', 'allowed');
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { headers: Record<string, string> }).headers.cookie, 'theme=dark; lang=en');
+    res = await viaNginx('/orders/1', { token, headers: { cookie: 'theme=dark' } });
+    count('allow', 'allowed');
+    assert.equal(((await res.json()) as { headers: Record<string, string> }).headers.cookie, 'theme=dark');
   });
 
   it('denies: 401 with the Bearer challenge, nothing reaches the upstream', async () => {

@@ -50,7 +50,15 @@ export function utf8HeaderValue(value: string): string {
   return NON_ASCII.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
 }
 
-export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | undefined): HttpAuthzResponse {
+/**
+ * `requestCookie`: the request's `cookie` header as received. nginx cannot remove request headers
+ * on an auth_request's say (there is no x-envoy-auth-headers-to-remove), so the documented snippet
+ * always sets the upstream `Cookie` from this response's `cookie` header: every nginx-mode allow
+ * carries the cookie header the upstream may get. That is the rewrite without a credential
+ * cookie, the client's own header when there was nothing to strip, or nothing when it was
+ * removed whole (nginx then sends no Cookie).
+ */
+export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | undefined, requestCookie?: string): HttpAuthzResponse {
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
   if (requestId && SAFE_VALUE.test(requestId)) headers['x-request-id'] = requestId;
   if (d.allow) {
@@ -61,6 +69,9 @@ export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | 
       headers[name] = value;
     }
     if (d.removeHeaders.length) headers[HEADERS_TO_REMOVE] = d.removeHeaders.join(', ');
+    if (mode !== 'envoy' && requestCookie !== undefined && !('cookie' in headers) && !d.removeHeaders.includes('cookie') && SAFE_VALUE.test(requestCookie)) {
+      headers.cookie = requestCookie;
+    }
     return { status: 200, headers, body: '', decision: d };
   }
   headers['content-type'] = 'application/json';

@@ -78,7 +78,7 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
     const { input, decision, record } = await decide((limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode)));
     let response: HttpAuthzResponse;
     try {
-      response = toHttpResponse(decision, mode, input?.requestId);
+      response = toHttpResponse(decision, mode, input?.requestId, input?.headers.cookie);
     } catch {
       response = failClosed(decision, mode, input?.requestId, 'the HTTP response could not be built');
     }
