@@ -135,8 +135,11 @@ export class App {
       const fp = JSON.stringify(iss);
       const cur = this.keys.get(iss.issuer);
       configs.set(iss.issuer, fp);
-      if (cur && this.keyConfigs.get(iss.issuer) === fp) next.set(iss.issuer, cur);
-      else {
+      if (cur && this.keyConfigs.get(iss.issuer) === fp) {
+        // Same settings, but the HMAC secret files may hold other secrets now: a reload re-reads them.
+        cur.recheck();
+        next.set(iss.issuer, cur);
+      } else {
         const k = this.issuerKeys(iss);
         created.push(k);
         next.set(iss.issuer, k);
@@ -145,12 +148,12 @@ export class App {
     return {
       keys: next,
       commit: () => {
-        for (const [issuer, k] of this.keys) if (next.get(issuer) !== k) k.jwks?.stop();
+        for (const [issuer, k] of this.keys) if (next.get(issuer) !== k) k.stop();
         this.keys.clear();
         this.keyConfigs.clear();
         for (const [issuer, k] of next) this.keys.set(issuer, k);
         for (const [issuer, fp] of configs) this.keyConfigs.set(issuer, fp);
-        if (this.jwksStarted) for (const k of created) k.jwks?.start();
+        if (this.jwksStarted) for (const k of created) k.start();
       },
     };
   }
@@ -175,6 +178,30 @@ export class App {
         // Only kids whose keys did not change keep their cached verifications (revocation by new material under the same kid included).
         this.snapshot?.authenticator.onKeysChanged(iss.issuer, unchanged);
         this.logger.info({ issuer: iss.issuer, keys: kids.size }, 'issuer key set changed');
+      },
+      onKeysDropped: (drops) => {
+        const byReason: Record<string, number> = {};
+        for (const d of drops) {
+          this.metrics.keysDropped.inc({ issuer: iss.issuer, reason: d.reason });
+          byReason[d.reason] = (byReason[d.reason] ?? 0) + 1;
+        }
+        // kids and file names are public; key material and secrets never appear here.
+        const kids = drops.flatMap((d) => (d.kid !== undefined ? [d.kid.slice(0, 64)] : [])).slice(0, 16);
+        const files = drops.flatMap((d) => (d.file !== undefined ? [d.file] : []));
+        this.logger.warn({ issuer: iss.issuer, dropped: byReason, ...(kids.length ? { kids } : {}), ...(files.length ? { files } : {}) }, 'verification keys dropped: they must not verify tokens');
+      },
+      onHmacSecretsChanged: (e) => {
+        if (e.removed) this.snapshot?.authenticator.onHmacSecretsRemoved(iss.issuer);
+        const msg = e.secrets ? 'issuer HMAC secrets changed' : 'issuer HMAC secrets changed: none usable, HS* tokens are denied (jwks_unavailable)';
+        (e.secrets ? this.logger.info.bind(this.logger) : this.logger.error.bind(this.logger))({ issuer: iss.issuer, secrets: e.secrets, added: e.added, removed: e.removed }, msg);
+        // An issuer without a usable secret is not ready (and ready again once one is back).
+        this.health.update();
+        if (this.jwksStarted) this.metrics.ready.set(this.ready ? 1 : 0);
+      },
+      watch: {
+        debounceMs: this.opts.config.reload.debounceMs,
+        pollSeconds: this.opts.config.reload.pollSeconds,
+        onWatchError: (dir, error) => this.logger.warn({ issuer: iss.issuer, dir, error }, 'cannot watch the HMAC secret directory; polling only'),
       },
       ...(this.opts.jwksClock ? { clock: this.opts.jwksClock } : {}),
     });
@@ -231,7 +258,7 @@ export class App {
     });
     this.tls?.start();
     if (config.webhook.enabled) this.webhook = await startWebhookServer(config.webhook, { logger: this.logger, registry: this.metrics.registry });
-    for (const k of this.keys.values()) k.jwks?.start();
+    for (const k of this.keys.values()) k.start();
     this.jwksStarted = true;
     this.k8s?.start();
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
@@ -419,7 +446,7 @@ export class App {
       this.manager?.stop();
       this.tls?.stop();
       await this.k8s?.stop();
-      for (const k of this.keys.values()) k.jwks?.stop();
+      for (const k of this.keys.values()) k.stop();
       await this.webhook?.close();
       await this.admin?.close();
     })();

@@ -35,7 +35,8 @@ interface CacheEntry {
   issuer: IssuerRuntime;
   identity: Identity;
   claimHeaders: Array<[string, string]>;
-  kid: string | undefined;
+  /** The JWKS kid the token named, or HMAC_KEY for HS* tokens (verified with a local secret). */
+  kid: string | typeof HMAC_KEY | undefined;
   /** Epoch ms window in which the token stays valid (exp/nbf/max age with skew applied). */
   validFrom: number;
   validUntil: number;
@@ -53,6 +54,13 @@ export interface AuthenticatorOptions {
   keepClaims?: ReadonlySet<string>;
   now?: () => number;
 }
+
+/**
+ * Marks cache entries verified with an HMAC secret: a symbol, so no JWKS kid can equal it. A JWKS
+ * change leaves them alone; an HMAC secret removal drops them (which secret verified one is not
+ * recorded, so all of the issuer's HS* entries go; they re-verify once).
+ */
+const HMAC_KEY: unique symbol = Symbol('hmac');
 
 /** Distinct scope sets / audience lists / claim-header lists shared between cache entries. */
 const MAX_SHARED_VALUES = 4096;
@@ -141,10 +149,22 @@ export class Authenticator {
 
   /** Drop cached tokens signed by keys that left the issuer's key set (rotation/revocation). */
   onKeysChanged(issuer: string, kids: ReadonlySet<string>): void {
+    this.dropCached(issuer, (kid) => kid !== HMAC_KEY && (kid === undefined || !kids.has(kid)));
+  }
+
+  /**
+   * An HMAC secret of this issuer was removed (rotated out of its file): drop the cached HS*
+   * verifications, and (through the epoch) any verification in flight when it happened.
+   */
+  onHmacSecretsRemoved(issuer: string): void {
+    this.dropCached(issuer, (kid) => kid === HMAC_KEY);
+  }
+
+  private dropCached(issuer: string, drop: (kid: CacheEntry['kid']) => boolean): void {
     this.keyEpochs.set(issuer, (this.keyEpochs.get(issuer) ?? 0) + 1);
     if (!this.cache) return;
     for (const [key, entry] of this.cache.entries()) {
-      if (entry.issuer.cfg.issuer === issuer && (entry.kid === undefined || !kids.has(entry.kid))) this.cache.delete(key);
+      if (entry.issuer.cfg.issuer === issuer && drop(entry.kid)) this.cache.delete(key);
     }
   }
 
@@ -254,6 +274,7 @@ export class Authenticator {
     }
     if (claimHeaders !== NO_HEADERS) claimHeaders = this.share('h', claimHeaders, () => claimHeaders);
     if (kid !== undefined) kid = this.share('k', kid, () => kid);
+    const keyRef: CacheEntry['kid'] = alg.startsWith('HS') ? HMAC_KEY : kid;
 
     if (this.cache) {
       const exp = (payload.exp as number) * 1000; // required claim: jose guarantees a number
@@ -263,7 +284,7 @@ export class Authenticator {
       }
       const validFrom = typeof payload.nbf === 'number' ? payload.nbf * 1000 - skewMs : 0;
       const keysUnchanged = (this.keyEpochs.get(issuer.cfg.issuer) ?? 0) === epoch;
-      if (validUntil > now && keysUnchanged) this.cache.set(digest, { issuer, identity, claimHeaders, kid, validFrom, validUntil });
+      if (validUntil > now && keysUnchanged) this.cache.set(digest, { issuer, identity, claimHeaders, kid: keyRef, validFrom, validUntil });
     }
     return this.success(issuer, identity, claimHeaders, location);
   }

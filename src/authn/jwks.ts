@@ -34,13 +34,16 @@
  * not usable signature-verification public keys are dropped: unknown `kty`, `use` other than `sig`,
  * `key_ops` without `verify`, an `alg` that is not an asymmetric JWS algorithm for the key's
  * type/curve (`RSA-OAEP`, `ECDH-ES`, `HS256`, `ES256` on an RSA key …), a type/curve no JWS
- * algorithm uses (X25519, secp256k1), a key node:crypto cannot import, RSA under 2048 bits. If no
- * usable key remains the set is rejected ("no usable signing keys"). The filter mirrors jose's own
- * key selection, so a set jose could never verify with cannot replace a working one.
+ * algorithm uses (X25519, secp256k1), a key node:crypto cannot import, RSA under 2048 bits, and
+ * RSA keys that import but must never verify (weak-keys.ts: public exponent below 65537 or even,
+ * a ROCA modulus). If no usable key remains the set is rejected ("no usable signing keys"). The
+ * filter mirrors jose's own key selection, so a set jose could never verify with cannot replace a
+ * working one. Every dropped entry is reported (onKeysDropped) with its reason, once per load.
  */
 import { createPublicKey } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { jwkUint, rsaWeakness, type KeyDrop, type KeyDropReason } from './weak-keys.js';
 import type {
   CryptoKey,
   FlattenedJWSInput,
@@ -124,6 +127,11 @@ export interface JwksOptions {
    * that reuses the kid) must be dropped.
    */
   onKeysChanged?: (kids: ReadonlySet<string>, unchanged: ReadonlySet<string>) => void;
+  /**
+   * After each load (fetch, push, or the inline set at construction) that dropped entries: which
+   * and why. Called per load, so a weak key an IdP keeps publishing is reported at every refresh.
+   */
+  onKeysDropped?: (drops: readonly KeyDrop[]) => void;
   /** Injectable clock for tests (cooldown bookkeeping and durations); wins over `clock.now`. */
   now?: () => number;
   /**
@@ -238,40 +246,49 @@ function httpUrl(s: string, what: string): URL {
   return u;
 }
 
-/** Is this JWK a usable public signature-verification key? Never throws, never reports key data. */
-function isUsableKey(jwk: Record<string, unknown>): boolean {
-  if (jwk.use !== undefined && jwk.use !== 'sig') return false;
-  if (jwk.kid !== undefined && typeof jwk.kid !== 'string') return false;
+/**
+ * Why this JWK is not a usable public signature-verification key (undefined: it is usable).
+ * Never throws, never reports key data.
+ */
+function keyDropReason(jwk: Record<string, unknown>): KeyDropReason | undefined {
+  if (jwk.use !== undefined && jwk.use !== 'sig') return 'not_for_signing';
+  if (jwk.kid !== undefined && typeof jwk.kid !== 'string') return 'not_for_signing';
   const ops = jwk.key_ops;
   if (ops !== undefined) {
     // jose: an array of distinct strings that includes "verify".
-    if (!Array.isArray(ops) || !ops.includes('verify') || new Set(ops).size !== ops.length || !ops.every((o) => typeof o === 'string')) return false;
+    if (!Array.isArray(ops) || !ops.includes('verify') || new Set(ops).size !== ops.length || !ops.every((o) => typeof o === 'string')) return 'not_for_signing';
   }
-  if (jwk.ext !== undefined && typeof jwk.ext !== 'boolean') return false;
+  if (jwk.ext !== undefined && typeof jwk.ext !== 'boolean') return 'not_for_signing';
   if (jwk.alg !== undefined ? typeof jwk.alg !== 'string' || !fitsAlg(jwk, jwk.alg) : !Object.keys(SIG_ALGS).some((a) => fitsAlg(jwk, a))) {
-    return false;
+    return 'not_for_signing';
   }
   switch (jwk.kty) {
     case 'RSA':
     case 'EC':
     case 'OKP': {
+      let details: import('node:crypto').AsymmetricKeyDetails | undefined;
       try {
-        const ko = createPublicKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' });
-        if (jwk.kty === 'RSA') {
-          const bits = ko.asymmetricKeyDetails?.modulusLength;
-          if (bits === undefined || bits < MIN_RSA_BITS) return false;
-        }
-        return true;
+        details = createPublicKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' }).asymmetricKeyDetails;
       } catch {
-        return false;
+        return 'unimportable';
       }
+      if (jwk.kty === 'RSA') {
+        const bits = details?.modulusLength;
+        if (bits === undefined || bits < MIN_RSA_BITS) return 'rsa_too_small';
+        // node:crypto imported n and e, so both are well-formed; a missing detail fails closed.
+        const n = jwkUint(jwk.n);
+        const e = details?.publicExponent;
+        if (n === undefined || e === undefined) return 'unimportable';
+        return rsaWeakness(n, e);
+      }
+      return undefined;
     }
     case 'AKP':
       // ML-DSA public keys: node 20's crypto cannot import them; keep them for jose (WebCrypto).
       // jose only selects an AKP key that names its alg.
-      return typeof jwk.alg === 'string' && typeof jwk.pub === 'string';
+      return typeof jwk.alg === 'string' && typeof jwk.pub === 'string' ? undefined : 'not_for_signing';
     default:
-      return false;
+      return 'not_for_signing';
   }
 }
 
@@ -289,9 +306,10 @@ function fingerprintOf(keys: readonly Record<string, unknown>[]): string {
 
 /**
  * Validate an untrusted parsed JWKS document and build the held set. Throws JwksFetchError with
- * a safe message.
+ * a safe message. Entries dropped as unusable are appended to `drops` (even when the set is then
+ * rejected for having no usable key).
  */
-function buildSet(doc: unknown): HeldSet {
+function buildSet(doc: unknown, drops: KeyDrop[]): HeldSet {
   if (!isPlainObject(doc)) throw new JwksFetchError('invalid JWKS: not a JSON object');
   const keys = doc.keys;
   if (!Array.isArray(keys)) throw new JwksFetchError('invalid JWKS: "keys" must be an array');
@@ -299,9 +317,12 @@ function buildSet(doc: unknown): HeldSet {
   for (const k of keys) {
     if (!isPlainObject(k)) throw new JwksFetchError('invalid JWKS: "keys" entries must be objects');
     if (k.d !== undefined || k.priv !== undefined || k.kty === 'oct' || k.k !== undefined) {
+      drops.length = 0; // the whole set is rejected: its entries were not dropped one by one
       throw new JwksFetchError('invalid JWKS: contains private or symmetric key material');
     }
-    if (isUsableKey(k)) usable.push(k);
+    const reason = keyDropReason(k);
+    if (reason === undefined) usable.push(k);
+    else drops.push(typeof k.kid === 'string' ? { reason, kid: k.kid } : { reason });
   }
   if (usable.length === 0) throw new JwksFetchError('invalid JWKS: no usable signing keys');
   let local: LocalJWKSet;
@@ -341,6 +362,7 @@ export class JwksManager {
   private readonly retryMinMs: number;
   private readonly onFetch: ((e: JwksFetchEvent) => void) | undefined;
   private readonly onKeysChanged: ((kids: ReadonlySet<string>, unchanged: ReadonlySet<string>) => void) | undefined;
+  private readonly onKeysDropped: ((drops: readonly KeyDrop[]) => void) | undefined;
   private readonly now: () => number;
   private readonly setTimer: JwksClock['setTimer'];
   private readonly fetchImpl: (url: string, init: RequestInit) => Promise<Response>;
@@ -377,6 +399,7 @@ export class JwksManager {
     this.retryMinMs = positive('retryMinMs', opts.retryMinMs, DEFAULTS.retryMinMs);
     this.onFetch = opts.onFetch;
     this.onKeysChanged = opts.onKeysChanged;
+    this.onKeysDropped = opts.onKeysDropped;
     const clock = opts.clock ?? REAL_CLOCK;
     this.now = opts.now ?? (() => clock.now());
     this.setTimer = (fn, ms) => clock.setTimer(fn, ms);
@@ -387,7 +410,7 @@ export class JwksManager {
     switch (src?.kind) {
       case 'inline':
         try {
-          this.held = buildSet(src.jwks);
+          this.held = this.validate(src.jwks);
         } catch (err) {
           const msg = err instanceof JwksFetchError ? err.message : 'invalid JWKS';
           throw new Error(`inline JWKS for issuer ${JSON.stringify(this.issuer)} rejected: ${msg}`);
@@ -574,7 +597,7 @@ export class JwksManager {
     this.lastAttemptAt = t0;
     let error: string | undefined;
     try {
-      this.install(buildSet(await this.load(trigger)));
+      this.install(this.validate(await this.load(trigger)));
     } catch (err) {
       error = describeFetchError(err, this.timeoutMs);
       if (!/^(JWKS|discovery|invalid JWKS|OIDC)/.test(error)) error = `JWKS fetch failed: ${error}`;
@@ -598,11 +621,21 @@ export class JwksManager {
       } catch {
         throw new JwksFetchError('invalid JSON');
       }
-      this.install(buildSet(doc));
+      this.install(this.validate(doc));
     } catch (err) {
       error = `${where}: ${err instanceof JwksFetchError ? err.message : 'invalid JWKS'}`;
     }
     this.settle('watch', t0, error);
+  }
+
+  /** buildSet, reporting the entries it dropped (also when it then rejects the whole set). */
+  private validate(doc: unknown): HeldSet {
+    const drops: KeyDrop[] = [];
+    try {
+      return buildSet(doc, drops);
+    } finally {
+      if (drops.length) this.safeCall(() => this.onKeysDropped?.(drops));
+    }
   }
 
   /** Hold a validated set (keeping the old selector, and jose's imported keys, when it is identical). */

@@ -67,7 +67,7 @@ async function signClaims(config: Config, claims: JWTPayload): Promise<{ config:
   const aud = claims.aud ?? (issuer.audiences.length ? issuer.audiences[0] : undefined);
   const payload: JWTPayload = { sub: 'user', iat: now, exp: now + 300, ...claims, iss, ...(aud ? { aud } : {}) };
   const token = await new SignJWT(payload).setProtectedHeader({ alg, kid: jwk.kid, ...(issuer.typ ? { typ: issuer.typ } : {}) }).sign(privateKey);
-  const replaced: ResolvedIssuer = { ...issuer, keySource: { kind: 'inline', jwks: { keys: [jwk as Record<string, unknown>] } }, hmacSecretFile: undefined } as ResolvedIssuer;
+  const replaced: ResolvedIssuer = { ...issuer, keySource: { kind: 'inline', jwks: { keys: [jwk as Record<string, unknown>] } }, hmacSecretFiles: undefined } as ResolvedIssuer;
   return { config: { ...config, issuers: config.issuers.map((i) => (i === issuer ? replaced : i)) }, token };
 }
 

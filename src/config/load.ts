@@ -40,7 +40,11 @@ export interface ResolvedIssuer {
     | { kind: 'none' };
   /** Kubernetes service-account issuer: `sub` system:serviceaccount:NS:SA names the calling workload. */
   kubernetes?: true;
-  hmacSecretFile?: string;
+  /**
+   * hmacSecretFile or hmacSecretFiles: each file holds one HS* secret; all are accepted (rotation
+   * overlap). Re-read when they change and on every reload (key-resolvers.ts).
+   */
+  hmacSecretFiles?: string[];
   audiences: string[];
   algorithms: string[];
   fromHeaders: { name: string; prefix: string }[];
@@ -421,20 +425,24 @@ function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[
   const iss = { ...input, issuer: input.issuer ?? K8S_DEFAULT_ISSUER };
   const sources = (['jwksUri', 'jwks', 'jwksFile', 'jwksSecret', 'discovery', 'kubernetes'] as const).filter((k) => iss[k] !== undefined && iss[k] !== false);
   if (sources.length > 1) problems.push({ path: at, message: `set only one of jwksUri, jwks, jwksFile, jwksSecret, discovery, kubernetes (found ${sources.join(', ')})` });
-  if (sources.length === 0 && !iss.hmacSecretFile) {
+  const hmacFiles = iss.hmacSecretFiles ?? (iss.hmacSecretFile !== undefined ? [iss.hmacSecretFile] : []);
+  if (iss.hmacSecretFile !== undefined && iss.hmacSecretFiles !== undefined) {
+    problems.push({ path: `${at}.hmacSecretFiles`, message: 'set either hmacSecretFile or hmacSecretFiles, not both' });
+  }
+  if (sources.length === 0 && !hmacFiles.length) {
     problems.push({ path: at, message: 'needs a key source: jwksUri, jwks, jwksFile, jwksSecret, discovery: true, or hmacSecretFile' });
   }
   // The Secret is read through the Kubernetes API client; without it the issuer could never get keys.
   if (iss.jwksSecret && !kubernetesEnabled) {
     problems.push({ path: `${at}.jwksSecret`, message: 'needs kubernetes.enabled: true (the Secret is watched through the Kubernetes API); or mount the Secret and use jwksFile' });
   }
-  const algorithms = iss.algorithms ?? (iss.hmacSecretFile && sources.length === 0 ? ['HS256'] : [...ASYMMETRIC_ALGS]);
+  const algorithms = iss.algorithms ?? (hmacFiles.length && sources.length === 0 ? ['HS256'] : [...ASYMMETRIC_ALGS]);
   const hmacAlgs = algorithms.filter((a) => HMAC.has(a));
-  if (hmacAlgs.length && !iss.hmacSecretFile) {
+  if (hmacAlgs.length && !hmacFiles.length) {
     problems.push({ path: `${at}.algorithms`, message: `${hmacAlgs.join(', ')} allowed only with hmacSecretFile (a public JWKS key must never be used as an HMAC secret)` });
   }
-  if (iss.hmacSecretFile && !hmacAlgs.length) {
-    problems.push({ path: `${at}.hmacSecretFile`, message: 'set, but algorithms lists no HS* algorithm' });
+  if (hmacFiles.length && !hmacAlgs.length) {
+    problems.push({ path: `${at}.${iss.hmacSecretFiles ? 'hmacSecretFiles' : 'hmacSecretFile'}`, message: 'set, but algorithms lists no HS* algorithm' });
   }
   if (iss.discovery && !/^https?:\/\//.test(iss.issuer)) {
     problems.push({ path: `${at}.discovery`, message: 'discovery needs an http(s) issuer URL' });
@@ -475,7 +483,7 @@ function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[
     issuer: iss.issuer,
     keySource,
     ...(k8s ? { kubernetes: true as const } : {}),
-    ...(iss.hmacSecretFile ? { hmacSecretFile: iss.hmacSecretFile } : {}),
+    ...(hmacFiles.length ? { hmacSecretFiles: hmacFiles } : {}),
     audiences: iss.audiences ?? [],
     algorithms,
     fromHeaders: headers.map((h) => ({ name: h.name.toLowerCase(), prefix: h.prefix ?? '' })),

@@ -69,7 +69,17 @@ export const IssuerSchema = Type.Object(
     jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'local JWKS file, re-read on refresh' })),
     jwksSecret: Type.Optional(JwksSecret),
     discovery: Type.Optional(Type.Boolean({ description: 'fetch {issuer}/.well-known/openid-configuration for jwks_uri' })),
-    hmacSecretFile: Type.Optional(Type.String({ minLength: 1, description: 'file with an HS* secret (≥ 32 bytes); the only way to allow HS*' })),
+    hmacSecretFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'file with an HS* secret (≥ 32 bytes for HS256, 48 for HS384, 64 for HS512); the only way to allow HS*; re-read when it changes' }),
+    ),
+    hmacSecretFiles: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        maxItems: 4,
+        uniqueItems: true,
+        description: 'instead of hmacSecretFile: up to 4 files, one HS* secret each, all accepted (rotation overlap); each re-read when it changes',
+      }),
+    ),
     audiences: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'token `aud` must contain one of these' })),
     algorithms: Type.Optional(Type.Array(Alg, { minItems: 1, description: 'allow-list; default: asymmetric algorithms only' })),
     fromHeaders: Type.Optional(Type.Array(HeaderLocation, { minItems: 1 })),

@@ -41,6 +41,14 @@ export class Metrics {
     aggregator: 'min',
     registers: [this.registry],
   });
+  // Verification keys dropped at load (src/authn/weak-keys.ts KEY_DROP_REASONS): JWKS entries
+  // counted at each load that drops them, HMAC secret files once per change of their problem.
+  readonly keysDropped = new Counter({
+    name: 'zt_authz_keys_dropped_total',
+    help: 'Verification keys dropped at load, by issuer and reason (weak RSA exponent, ROCA modulus, RSA under 2048 bits, not a signing key, unimportable, HMAC secret too short or unreadable)',
+    labelNames: ['issuer', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly tokenCacheHits = new Counter({ name: 'zt_authz_token_cache_hits_total', help: 'Verified-token cache hits', registers: [this.registry] });
   readonly tokenCacheMisses = new Counter({ name: 'zt_authz_token_cache_misses_total', help: 'Verified-token cache misses (full verification)', registers: [this.registry] });
   readonly policyReload = new Counter({
