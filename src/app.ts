@@ -254,6 +254,8 @@ export class App {
     });
     this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideUnrecorded('http', normalize), {
       gate: this.gate,
+      // A misconfigured proxy fails every request: warn with the setting to fix (rate-limited per message).
+      warn: (facts, message) => this.logger.warn(facts, message),
       ...(this.tls ? { tls: this.tls } : {}),
     });
     this.tls?.start();

@@ -149,6 +149,8 @@ interface Spec {
   body?: Buffer;
   /** Leave out the X-Original-* headers of nginx / ingress mode. */
   dropOriginal?: boolean;
+  /** ingress mode: X-Routed-Host (nginx's $host) when it differs from the URL's host. */
+  routedHost?: Bytes;
 }
 
 function allowedSpec(mode: Mode): Spec {
@@ -165,7 +167,7 @@ function toRaw(s: Spec): RawRequest {
     if (!s.dropOriginal) {
       headers.push(['X-Original-Method', s.method]);
       if (s.mode === 'nginx') headers.push(['X-Original-URI', s.path]);
-      else headers.push(['X-Original-URL', Buffer.concat([Buffer.from('https://'), buf(s.host), buf(s.path)])]);
+      else headers.push(['X-Original-URL', Buffer.concat([Buffer.from('https://'), buf(s.host), buf(s.path)])], ['X-Routed-Host', s.routedHost ?? s.host]);
     }
   }
   headers.push(...s.extra);
@@ -193,7 +195,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   hugeString(1_000, 40_000, fc.constantFrom('a', 'é', '%41')).map((v): Mutation => ({ kind: 'benign', name: `big header (${v.length})`, apply: (s) => s.noise.push(['x-fz-big', Buffer.from(v, 'latin1')]) })),
   sameAllowedPath.map((p): Mutation => ({ kind: 'benign', name: `same path ${p}`, apply: (s) => (s.path = p) })),
   nonCanonicalAllowedPath.map((p): Mutation => ({ kind: 'breaking', name: `non-canonical path ${p}`, apply: (s) => (s.path = p) })),
-  fc.oneof(fc.constantFrom('orders', 'ORDERS:8080', '[::1]:443', 'h\u00e9'), oddHost.filter((h) => visible(h) && !/[\s/?#@]/.test(h) && h.length > 0 && h.length < 1000)).map((h): Mutation => ({ kind: 'benign', name: `host ${h.slice(0, 20)}`, apply: (s) => (s.host = h) })),
+  // Spellings of a routable host are benign; a host no proxy would route is malformed; odd ones go either way.
+  fc.constantFrom('orders', 'ORDERS:8080', '[::1]:443', 'orders.', 'Orders.:', 'orders:0443').map((h): Mutation => ({ kind: 'benign', name: `host ${h}`, apply: (s) => (s.host = h) })),
+  fc.constantFrom('h\u00e9', ':8080', 'orders:99999', 'orders..', 'orders:x').map((h): Mutation => ({ kind: 'breaking', name: `unroutable host ${h}`, apply: (s) => (s.host = h) })),
+  oddHost.filter((h) => visible(h) && !/[\s/?#@]/.test(h) && h.length > 0 && h.length < 1000).map((h): Mutation => ({ kind: 'either', name: `host ${h.slice(0, 20)}`, apply: (s) => (s.host = h) })),
   fc.constantFrom<[string, string]>(['Connection', 'close'], ['Connection', 'keep-alive'], ['Expect', '100-continue'], ['x-request-id', 'fz\u00ff'], ['Cookie', 'a=b'], ['X-Forwarded-For', '1.2.3.4']).map((h): Mutation => ({ kind: 'benign', name: `header ${h[0]}`, apply: (s) => s.noise.push(h) })),
   fc.uint8Array({ maxLength: 2000 }).map((b): Mutation => ({ kind: 'benign', name: 'body', apply: (s) => void (s.body ?? ((s.body = Buffer.from(b)), s.extra.push(['Content-Length', String(b.length)]))) })),
   fc.uint8Array({ minLength: 1, maxLength: 2000 }).map((b): Mutation => ({
@@ -227,6 +232,10 @@ const modeMutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.constant<Mutation>({ kind: 'breaking', name: 'X-Original-* missing', apply: (s) => (s.mode === 'envoy' ? (s.auth = []) : (s.dropOriginal = true)) }),
   fc.constant<Mutation>({ kind: 'breaking', name: 'X-Original-Method repeated', apply: (s) => (s.mode === 'envoy' ? (s.auth = []) : s.extra.push(['X-Original-Method', 'GET'])) }),
   fc.constant<Mutation>({ kind: 'breaking', name: 'X-Original-URL not absolute', apply: (s) => (s.mode === 'ingress' ? (s.host = '') : (s.auth = [])) }),
+  // ingress-nginx: X-Routed-Host ($host) must name the URL's host (an absolute-form request line
+  // makes them differ); envoy: an nginx mode's header means a misconfigured proxy or a spoof.
+  fc.constant<Mutation>({ kind: 'breaking', name: 'X-Routed-Host names another host', apply: (s) => (s.mode === 'ingress' ? (s.routedHost = 'admin.fuzz') : s.mode === 'envoy' ? s.extra.push(['X-Original-URI', '/fuzz/allowed']) : (s.auth = [])) }),
+  fc.constant<Mutation>({ kind: 'breaking', name: 'X-Routed-Host empty', apply: (s) => (s.mode === 'ingress' ? (s.routedHost = '') : s.mode === 'envoy' ? s.extra.push(['X-Original-Method', 'GET']) : (s.auth = [])) }),
 );
 
 describe('fuzz: HTTP authorization listener over raw TCP', () => {

@@ -979,7 +979,7 @@ describe('x-forwarded-client-cert trust (identity.xfccTrustedPeers)', () => {
       assert.deepEqual(sources[0], { address: '10.1.2.3' });
       assert.deepEqual(sources[1], { principal: 'spiffe://cluster.local/ns/shop/sa/batch', address: '10.8.0.9' });
       assert.equal(sources[2]?.principal_from, 'xfcc');
-      assert.deepEqual(sources[3], { principal: 'cluster.local/ns/shop/sa/frontend', principal_from: 'xfcc', address: '10.1.2.3' });
+      assert.deepEqual(sources[3], { principal: 'spiffe://cluster.local/ns/shop/sa/frontend', principal_from: 'xfcc', address: '10.1.2.3' });
     } finally {
       closeAll(v3, v2c);
       await t.stop();

@@ -111,6 +111,17 @@ describe('HTTP transport', () => {
       assert.equal((o as Extract<EnvoyOutcome, { kind: 'allow' }>).upstreamHeaders['x-auth-scopes'], undefined, 'spoofed scopes never reach the upstream');
     });
 
+    it('an Envoy-mode request carrying an nginx mode header is malformed (400) and logs the setting to fix', async () => {
+      for (const h of ['x-original-uri', 'x-original-method', 'x-original-url', 'x-routed-host']) {
+        const r = await send(port, { path: `${envoy.pathPrefix}/public/x`, headers: [['host', HOST], [h, h === 'x-original-method' ? 'GET' : '/public/x']] });
+        assert.equal(r.status, 400, h);
+        assert.equal(body(r).error, 'malformed_request', h);
+      }
+      const warn = t.records().find((x) => x.level === 'warn' && String(x.msg).includes('carries x-original-uri'));
+      assert.ok(warn, 'a warning names the header');
+      assert.match(String(warn.msg), /\/nginx-auth/);
+    });
+
     it('cookie credential: the cookie header is rewritten without it (allowed_upstream_headers: cookie)', async () => {
       const o = await envoyCheck(envoy, port, { method: 'GET', path: '/orders', host: HOST, headers: { cookie: `theme=dark; session=${readToken}` } });
       assert.equal(o.kind, 'allow', JSON.stringify(o));
@@ -208,7 +219,12 @@ describe('HTTP transport', () => {
   });
 
   describe('ingress-nginx auth-url (http.ingressNginxPath)', () => {
-    const ingress = (headers: Array<[string, string]>) => send(port, { path: '/ingress-nginx-auth', headers: [['host', 'zt-authz.zt-authz.svc.cluster.local'], ...headers] });
+    /** X-Routed-Host is nginx's $host: the URL's host unless `routed` says otherwise (null: not sent). */
+    const ingress = (headers: Array<[string, string]>, routed?: string | null) => {
+      const url = headers.find(([k]) => k === 'x-original-url')?.[1];
+      const h = routed === undefined ? /^[a-z]+:\/\/([^/]*)/.exec(url ?? '')?.[1] : routed;
+      return send(port, { path: '/ingress-nginx-auth', headers: [['host', 'zt-authz.zt-authz.svc.cluster.local'], ...headers, ...(h != null ? ([['x-routed-host', h]] as Array<[string, string]>) : [])] });
+    };
 
     it('host, path and query come from X-Original-URL; Host is the auth service itself', async () => {
       let r = await ingress([['x-original-method', 'GET'], ['x-original-url', `https://${HOST}/public/doc?a=b`]]);
@@ -223,6 +239,25 @@ describe('HTTP transport', () => {
     it('a client-injected X-Original-URI is ignored (ingress-nginx does not overwrite it)', async () => {
       const r = await ingress([['x-original-method', 'GET'], ['x-original-url', `https://${HOST}/orders`], ['x-original-uri', '/public/x']]);
       assert.equal(r.status, 401);
+    });
+
+    it('X-Routed-Host ($host) is required and must name the URL host; port, case and a trailing dot do not count', async () => {
+      const url = `https://${HOST}/public/doc`;
+      let r = await ingress([['x-original-method', 'GET'], ['x-original-url', url]], null);
+      assert.equal(r.status, 403, 'no X-Routed-Host');
+      assert.equal(body(r).error, 'malformed_request');
+      const warn = t.records().find((x) => x.level === 'warn' && String(x.msg).includes('auth-proxy-set-headers'));
+      assert.ok(warn, 'a warning names the ingress-nginx annotation to set');
+      // An absolute-form request line for another server block: nginx routed on that host.
+      r = await ingress([['x-original-method', 'GET'], ['x-original-url', url]], 'admin.example.test');
+      assert.equal(r.status, 403);
+      assert.equal(body(r).error, 'malformed_request');
+      r = await ingress([['x-original-method', 'GET'], ['x-original-url', url], ['x-routed-host', HOST]], HOST);
+      assert.equal(body(r).error, 'malformed_request', 'repeated X-Routed-Host');
+      for (const [u, routed] of [[`https://${HOST.toUpperCase()}.:8443/public/doc`, HOST], [`https://${HOST}:/public/doc`, `${HOST}.`]]) {
+        r = await ingress([['x-original-method', 'GET'], ['x-original-url', u!]], routed);
+        assert.equal(r.status, 200, `${u} routed as ${routed}: ${r.body}`);
+      }
     });
 
     it('a URL with userinfo or a relative URL is malformed (403)', async () => {
@@ -357,11 +392,11 @@ describe('HTTP transport: fail closed without 5xx, source address, drain', () =>
   it('configurable original-request headers: the named ones decide, the default X-Original-* are then ignored', async () => {
     const t = await startTestApp({
       policies: POLICIES,
-      http: { originalMethodHeader: 'X-Forwarded-Method', originalUriHeader: 'X-Forwarded-Uri', originalUrlHeader: 'X-Forwarded-Url' },
+      http: { originalMethodHeader: 'X-Forwarded-Method', originalUriHeader: 'X-Forwarded-Uri', originalUrlHeader: 'X-Forwarded-Url', routedHostHeader: 'X-Forwarded-Host' },
     });
     try {
       const nginx = (headers: Array<[string, string]>) => send(t.app.httpPort, { path: '/nginx-auth', headers: [['host', HOST], ...headers] });
-      const ingress = (headers: Array<[string, string]>) => send(t.app.httpPort, { path: '/ingress-nginx-auth', headers: [['host', 'zt-authz.svc'], ...headers] });
+      const ingress = (headers: Array<[string, string]>) => send(t.app.httpPort, { path: '/ingress-nginx-auth', headers: [['host', 'zt-authz.svc'], ['x-forwarded-host', HOST], ['x-routed-host', HOST], ...headers] });
       assert.equal((await nginx([['x-forwarded-method', 'GET'], ['x-forwarded-uri', '/public/a']])).status, 200);
       let r = await nginx([['x-forwarded-method', 'GET'], ['x-forwarded-uri', '/orders']]);
       assert.equal(r.status, 401, 'URI from X-Forwarded-Uri (/orders needs a token)');

@@ -161,8 +161,8 @@ test('matchers: string forms, templates, CIDRs', () => {
 });
 
 test('SPIFFE and XFCC parsing', () => {
-  assert.deepEqual(parsePrincipal('spiffe://cluster.local/ns/shop/sa/frontend'), { principal: 'cluster.local/ns/shop/sa/frontend', namespace: 'shop', serviceAccount: 'frontend' });
-  assert.deepEqual(parsePrincipal('spiffe://td/other/path'), { principal: 'td/other/path' });
+  assert.deepEqual(parsePrincipal('spiffe://cluster.local/ns/shop/sa/frontend'), { principal: 'cluster.local/ns/shop/sa/frontend', reported: 'spiffe://cluster.local/ns/shop/sa/frontend', namespace: 'shop', serviceAccount: 'frontend' });
+  assert.deepEqual(parsePrincipal('spiffe://td/other/path'), { principal: 'td/other/path', reported: 'spiffe://td/other/path' });
   assert.equal(parsePrincipal(''), undefined);
   // Element parsing, through a trusted plaintext peer (no mTLS principal, address in ipBlocks).
   const xfccPrincipal = (header: string | undefined) =>

@@ -80,7 +80,7 @@ export interface Config {
   identity: { trustXfcc: boolean; xfccTrustedPeers?: XfccTrustedPeers };
   mode: { default: 'enforce' | 'observe'; namespaces: Readonly<Record<string, 'enforce' | 'observe'>> };
   /** HTTP authz transport (server.http): Envoy http_service and nginx auth_request modes. Header names lower case. */
-  http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; sourceAddressHeader?: string };
+  http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; routedHostHeader: string; sourceAddressHeader?: string };
   response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
   /** `paths` is a copy of Config.paths: the normalize stage is handed only `limits`. */
   limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number; maxHeaderBytes: number; maxInFlight: number; paths: PathRules };
@@ -391,6 +391,7 @@ function resolveHttp(h: NonNullable<ConfigInput['http']>): Config['http'] {
     originalMethodHeader: (h.originalMethodHeader ?? 'x-original-method').toLowerCase(),
     originalUriHeader: (h.originalUriHeader ?? 'x-original-uri').toLowerCase(),
     originalUrlHeader: (h.originalUrlHeader ?? 'x-original-url').toLowerCase(),
+    routedHostHeader: (h.routedHostHeader ?? 'x-routed-host').toLowerCase(),
     ...(h.sourceAddressHeader ? { sourceAddressHeader: h.sourceAddressHeader.toLowerCase() } : {}),
   };
 }

@@ -254,6 +254,13 @@ export const ConfigSchema = Type.Object(
           originalMethodHeader: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-original-method', description: 'nginx and ingress-nginx modes: header holding the original method' })),
           originalUriHeader: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-original-uri', description: 'nginx mode: header holding the original request URI (path and query)' })),
           originalUrlHeader: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-original-url', description: 'ingress-nginx mode: header holding the original absolute URL' })),
+          routedHostHeader: Type.Optional(
+            Type.String({
+              pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$',
+              default: 'x-routed-host',
+              description: 'ingress-nginx mode: header the proxy sets to $host, the host nginx routed on (auth-proxy-set-headers ConfigMap); required, and the X-Original-URL host must name the same host',
+            }),
+          ),
           sourceAddressHeader: Type.Optional(
             Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'header the proxy sets to the client IP (e.g. x-real-ip); unset: no source address in HTTP mode' }),
           ),

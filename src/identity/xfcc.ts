@@ -13,7 +13,7 @@ import type { CheckInput } from '../decision/types.js';
 import { cidrMatcher, type Matcher } from '../policy/match.js';
 
 export interface XfccTrustedPeers {
-  /** mTLS principals of trusted proxies (spiffe://td/ns/N/sa/S or td/ns/N/sa/S; exact match). */
+  /** mTLS principals of trusted proxies: SPIFFE IDs, written with or without spiffe://; the peer's must be the exact ID. */
   principals: readonly string[];
   /** Source IPs / CIDRs of trusted proxies that reach Envoy without a client certificate. */
   ipBlocks: readonly string[];
@@ -35,7 +35,10 @@ export function trustedXfccPrincipal(input: CheckInput, trust: XfccTrustedPeers 
   const peer = input.source;
   const t = compiled(trust);
   if (peer.principal) {
-    if (!t.principals.has(stripScheme(peer.principal))) return undefined;
+    // The configured form is a SPIFFE ID with its scheme implied (as Istio's `principals`), so a
+    // peer must report exactly spiffe://…: a certificate whose URI SAN or Subject is the bare
+    // "td/ns/N/sa/S" does not pass for the trusted proxy.
+    if (!t.principals.has(peer.principal)) return undefined;
   } else if (!peer.address || !t.addresses(peer.address)) {
     return undefined;
   }
@@ -52,8 +55,8 @@ export function trustedXfccPrincipal(input: CheckInput, trust: XfccTrustedPeers 
   return last?.uri;
 }
 
-function stripScheme(p: string): string {
-  return p.startsWith('spiffe://') ? p.slice('spiffe://'.length) : p;
+function withScheme(p: string): string {
+  return p.startsWith('spiffe://') ? p : `spiffe://${p}`;
 }
 
 /** Compiled once per config object (configs are immutable per snapshot). */
@@ -62,7 +65,7 @@ function compiled(trust: XfccTrustedPeers): { principals: ReadonlySet<string>; a
   let c = cache.get(trust);
   if (!c) {
     const blocks = trust.ipBlocks.map((b) => cidrMatcher(b)); // validated at config load
-    c = { principals: new Set(trust.principals.map(stripScheme)), addresses: (v) => blocks.some((m) => m(v)) };
+    c = { principals: new Set(trust.principals.map(withScheme)), addresses: (v) => blocks.some((m) => m(v)) };
     cache.set(trust, c);
   }
   return c;

@@ -94,6 +94,8 @@ interface Op {
 
 interface Src {
   principal?: string;
+  /** Namespace of the caller's SPIFFE ID (read from the recorded principal, scheme included). */
+  peerNamespace?: string;
   /** "ns/sa": a Kubernetes workload identified by its pod IP (no mTLS principal). */
   serviceAccount?: string;
   namespace?: string;
@@ -169,7 +171,8 @@ export class PolicyGenerator {
     const srcKey = JSON.stringify([principal ?? '', serviceAccount ?? '', r.issuer ?? '', workloadSubject ?? '']);
     let src = dest.sources.get(srcKey);
     if (!src) {
-      src = { ...(principal ? { principal } : {}), ...(serviceAccount ? { serviceAccount } : {}), ...(r.issuer ? { issuer: r.issuer } : {}), ...(workloadSubject ? { workloadSubject } : {}), addresses: new Set(), ops: new Map() };
+      const peerNamespace = parsePrincipal(r.source.principal)?.namespace;
+      src = { ...(principal ? { principal } : {}), ...(peerNamespace ? { peerNamespace } : {}), ...(serviceAccount ? { serviceAccount } : {}), ...(r.issuer ? { issuer: r.issuer } : {}), ...(workloadSubject ? { workloadSubject } : {}), addresses: new Set(), ops: new Map() };
       dest.sources.set(srcKey, src);
     }
     if (!principal && !serviceAccount && !r.issuer && r.source.address && src.addresses.size < 1000) src.addresses.add(r.source.address);
@@ -389,7 +392,7 @@ function collapseNamespaces(sources: Src[], threshold: number): Src[] {
   if (threshold <= 0) return sources;
   const groups = new Map<string, Src[]>();
   // Service-account JWT callers keep their exact subject: they are never collapsed.
-  const ofNs = (s: Src) => (s.workloadSubject ? undefined : s.serviceAccount ? s.serviceAccount.split('/')[0] : parsePrincipal(s.principal)?.namespace);
+  const ofNs = (s: Src) => (s.workloadSubject ? undefined : s.serviceAccount ? s.serviceAccount.split('/')[0] : s.peerNamespace);
   for (const s of sources) {
     const ns = ofNs(s);
     if (!ns) continue;

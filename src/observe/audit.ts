@@ -98,8 +98,10 @@ export class AuditLog {
   private source(input: CheckInput, d: Decision): Record<string, unknown> {
     const peer = d.context?.source;
     // A principal the policy stage used that is not Envoy's came from trusted XFCC (it replaces a
-    // trusted proxy's own principal); context principals are written without spiffe://.
-    if (peer?.principal && !samePrincipal(peer.principal, input.source.principal)) return { principal: peer.principal, principal_from: 'xfcc', address: input.source.address };
+    // trusted proxy's own principal). It is recorded as reported, scheme included: replay parses
+    // it again, and only a spiffe:// ID yields a namespace and service account.
+    const used = peer?.reported ?? peer?.principal;
+    if (used && !samePrincipal(used, input.source.principal)) return { principal: used, principal_from: 'xfcc', address: input.source.address };
     if (!d.context && this.opts.trustXfcc) {
       // Denied before the policy stage: no context, so read XFCC the way the policy stage would.
       const xfcc = trustedXfccPrincipal(input, this.opts.xfccTrustedPeers);

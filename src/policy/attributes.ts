@@ -33,6 +33,12 @@ export interface AttrSpec {
   role?: ConditionRole;
   /** Principals: patterns may carry the spiffe:// scheme, values never do. */
   spiffe?: true;
+  /**
+   * Namespace / service account of the peer. `attr` gives the strict reading (only from a real
+   * SPIFFE ID or a Kubernetes workload); where matching more is the fail-closed side, compile.ts
+   * also matches Istio's regex over the reported principal (see identity/spiffe.ts).
+   */
+  peer?: 'namespace' | 'serviceAccount';
   /** Derived from the verified JWT: an anonymous request can only satisfy it by authenticating. */
   authn?: true;
 }
@@ -67,10 +73,11 @@ export function claimKeySegments(key: string): string[] | undefined {
 export const SOURCE_FIELDS: Record<string, AttrSpec> = {
   principals: { attr: (c) => one(c.source?.principal), kind: 'string', spiffe: true },
   requestPrincipals: { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string', authn: true },
-  namespaces: { attr: (c) => one(c.source?.namespace), kind: 'string' },
+  namespaces: { attr: (c) => one(c.source?.namespace), kind: 'string', peer: 'namespace' },
   serviceAccounts: {
     attr: (c) => (c.source?.namespace && c.source.serviceAccount ? [`${c.source.namespace}/${c.source.serviceAccount}`] : NONE),
     kind: 'string',
+    peer: 'serviceAccount',
   },
   ipBlocks: { attr: (c) => one(c.input.source.address), kind: 'ip' },
 };

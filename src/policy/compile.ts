@@ -12,6 +12,7 @@ import type { ConfigProblem } from '../config/load.js';
 import { anyOf, anyValue, cidrMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
 import { OPERATION_FIELDS, SOURCE_FIELDS, WHEN_KEYS, whenAttr, type Attr, type AttrSpec, type ConditionRole, type PolicyContext, type WhenOptions } from './attributes.js';
 import { PolicyIndex } from './index.js';
+import { istioNamespaceMatcher, istioServiceAccountMatcher } from '../identity/spiffe.js';
 import { canonicalHostPattern } from '../decision/host.js';
 
 /** One compiled check, labelled for decision traces (`to[0].operation.paths`). */
@@ -95,7 +96,7 @@ export function compilePolicies(specs: readonly PolicySpec[], problems: ConfigPr
     const path = `${at}[${i}]`;
     const report = (field: string, message: string) => problems.push({ path: `${path}.${field}`, message: `${message} (policy "${spec.name}")` });
     const action = spec.action ?? 'ALLOW';
-    const scope: FieldScope = { namespace: spec.namespace, report, interner, invalid: (label) => (action === 'ALLOW' ? never(label) : always(label)) };
+    const scope: FieldScope = { namespace: spec.namespace, action, report, interner, invalid: (label) => (action === 'ALLOW' ? never(label) : always(label)) };
     checkPolicyShape(spec, report);
     const rules = (spec.rules ?? []).map((r, j) => {
       const rp = `rules[${j}]`;
@@ -121,6 +122,7 @@ export function compilePolicies(specs: readonly PolicySpec[], problems: ConfigPr
 interface FieldScope {
   /** The policy's namespace: a bare service account name ("sa") means one in it, as in Istio. */
   namespace: string | undefined;
+  action: string;
   report: (field: string, message: string) => void;
   interner: Interner;
   /** What an invalid piece compiles to: never() in an ALLOW policy, always() in a DENY/AUDIT one. */
@@ -200,13 +202,29 @@ function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
   }
 }
 
-/** The compiled condition for (label, values), shared with identical ones of other policies. */
-function condition(label: string, spec: AttrSpec, values: readonly string[], negated: boolean, report: (f: string, m: string) => void, interner: Interner): Condition | undefined {
-  // The label names the field (and `when` key) and its negation, so it determines spec and negated.
-  return interner.condition(`${label}\u0000${JSON.stringify(values)}`, () => buildCondition(interner.label(label), spec, values, negated, report, interner));
+/**
+ * Which reading of the peer's namespace / service account a condition uses. The strict one (the
+ * exact spiffe://td/ns/N/sa/S form, or a Kubernetes workload) matches less; the loose one also
+ * matches Istio's regexes over the reported principal, so it matches more (every shape Istio's
+ * RBAC filter would). Fail closed both ways: what lets a request through must be strict, so an
+ * ALLOW's `namespaces` is strict and its `notNamespaces` loose; a DENY (or AUDIT: logging more is
+ * the safe side) is the reverse, so `namespaces: [untrusted]` denies every shape Istio's would
+ * and `notNamespaces: [trusted]` spares only the exact form. `when` values/notValues alike.
+ */
+function looseFor(spec: AttrSpec, action: string, negated: boolean): boolean {
+  return spec.peer !== undefined && (action !== 'ALLOW') !== negated;
 }
 
-function buildCondition(label: string, spec: AttrSpec, values: readonly string[], negated: boolean, report: (f: string, m: string) => void, interner: Interner): Condition | undefined {
+/** The compiled condition for (label, values), shared with identical ones of other policies. */
+function condition(label: string, spec: AttrSpec, values: readonly string[], negated: boolean, scope: FieldScope): Condition | undefined {
+  const { report, interner } = scope;
+  const loose = looseFor(spec, scope.action, negated);
+  // The label names the field (and `when` key) and its negation, so it determines spec and
+  // negated; labels repeat across ALLOW and DENY policies, so the key also says which reading.
+  return interner.condition(`${label}\u0000${loose ? 'loose' : ''}\u0000${JSON.stringify(values)}`, () => buildCondition(interner.label(label), spec, values, negated, loose, report, interner));
+}
+
+function buildCondition(label: string, spec: AttrSpec, values: readonly string[], negated: boolean, loose: boolean, report: (f: string, m: string) => void, interner: Interner): Condition | undefined {
   const matchers: Matcher[] = [];
   values.forEach((v, i) => {
     try {
@@ -218,15 +236,31 @@ function buildCondition(label: string, spec: AttrSpec, values: readonly string[]
     }
   });
   if (matchers.length !== values.length) return undefined;
+  const istio = loose ? values.map((v) => (spec.peer === 'namespace' ? istioNamespaceMatcher(v) : istioServiceAccountMatcher(v))) : undefined;
   return {
     label,
     role: negated ? 'plain' : (spec.role ?? 'plain'),
     negated,
     authn: spec.authn === true && !negated,
     values,
-    attr: spec.attr,
-    test: conditionTest(anyOf(matchers), spec.attr, negated),
+    attr: istio ? looseAttr(spec.attr) : spec.attr,
+    test: istio ? looseTest(anyOf(matchers), istio, spec.attr, negated) : conditionTest(anyOf(matchers), spec.attr, negated),
   };
+}
+
+/** Traces of a loose condition show the reported principal its regexes read, too. */
+function looseAttr(attr: Attr): Attr {
+  return (c) => (c.source?.reported ? [...attr(c), c.source.reported] : attr(c));
+}
+
+/** The strict reading, or Istio's regex over the reported principal (see looseFor). */
+function looseTest(m: Matcher, istio: ReadonlyArray<(reported: string) => boolean>, attr: Attr, negated: boolean): (c: PolicyContext) => boolean {
+  const hit = (c: PolicyContext) => {
+    if (anyValue(m, attr(c))) return true;
+    const reported = c.source?.reported;
+    return reported !== undefined && istio.some((r) => r(reported));
+  };
+  return negated ? (c) => !hit(c) : hit;
 }
 
 /**
@@ -255,7 +289,7 @@ function compileFields(obj: SourceSpec | OperationSpec, fields: Record<string, A
         continue;
       }
       if (field === 'serviceAccounts') values = serviceAccountValues(values, `${at}.${name}`, scope);
-      const c = values && condition(`${at}.${name}`, spec, values, negated, report, interner);
+      const c = values && condition(`${at}.${name}`, spec, values, negated, scope);
       if (c) conds.push(c);
       else broken = true;
     }
@@ -294,7 +328,7 @@ function compileCondition(cond: ConditionSpec, at: string, scope: FieldScope, op
       continue;
     }
     const values = cond.key === 'source.serviceAccount' ? serviceAccountValues(given, field, scope) : given;
-    const c = values && condition(`${at}(${cond.key}).${negated ? 'notValues' : 'values'}`, spec, values, negated, report, interner);
+    const c = values && condition(`${at}(${cond.key}).${negated ? 'notValues' : 'values'}`, spec, values, negated, scope);
     if (c) parts.push(c);
     else broken = true;
   }

@@ -1,7 +1,7 @@
 // The README's "HTTP mode" snippets, parsed, so the tests run exactly what the README shows.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SECTION_TITLE = '## HTTP mode: nginx, ingress-nginx and Envoy http_service';
@@ -33,14 +33,27 @@ export function readmeNginxSnippet(): string {
 export interface IngressAnnotations {
   authUrl: URL;
   responseHeaders: string[];
+  /** auth-proxy-set-headers: the named ConfigMap's data (header → nginx value), shown in the same block. */
+  proxySetHeaders: Record<string, string>;
+}
+
+interface K8sDoc {
+  kind?: string;
+  metadata: { name?: string; annotations?: Record<string, string> };
+  data?: Record<string, string>;
 }
 
 export function readmeIngressAnnotations(): IngressAnnotations {
-  const doc = parse(block('yaml', 'nginx.ingress.kubernetes.io/auth-url')) as { metadata: { annotations: Record<string, string> } };
-  const a = doc.metadata.annotations;
+  const docs = parseAllDocuments(block('yaml', 'nginx.ingress.kubernetes.io/auth-url')).map((d) => d.toJS() as K8sDoc);
+  const a = docs.find((d) => d.metadata?.annotations?.['nginx.ingress.kubernetes.io/auth-url'])!.metadata.annotations!;
+  const cmName = a['nginx.ingress.kubernetes.io/auth-proxy-set-headers'];
+  if (!cmName) throw new Error('README ingress-nginx block lacks the auth-proxy-set-headers annotation');
+  const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === cmName);
+  if (!cm?.data) throw new Error(`README ingress-nginx block lacks the ConfigMap "${cmName}" that auth-proxy-set-headers names`);
   return {
     authUrl: new URL(a['nginx.ingress.kubernetes.io/auth-url']!),
     responseHeaders: (a['nginx.ingress.kubernetes.io/auth-response-headers'] ?? '').split(',').map((h) => h.trim()).filter(Boolean),
+    proxySetHeaders: cm.data,
   };
 }
 

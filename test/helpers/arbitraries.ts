@@ -221,7 +221,7 @@ function fewFields<T extends object>(fields: { [K in keyof T]: fc.Arbitrary<T[K]
 }
 
 const sourceArb = (issuers: readonly string[]): fc.Arbitrary<OracleSource> =>
-  fewFields<Required<OracleSource>>({ principals: some(principalPattern), notPrincipals: some(principalPattern), namespaces: some(namespacePattern), requestPrincipals: some(requestPrincipalPattern(issuers)) });
+  fewFields<Required<OracleSource>>({ principals: some(principalPattern), notPrincipals: some(principalPattern), namespaces: some(namespacePattern), notNamespaces: some(namespacePattern), requestPrincipals: some(requestPrincipalPattern(issuers)) });
 
 const operationArb: fc.Arbitrary<OracleOperation> = fewFields<Required<OracleOperation>>({
   methods: some(methodPattern),
@@ -287,6 +287,18 @@ export const smallPath: fc.Arbitrary<string> = fc.oneof(
 );
 export const smallHost = fc.constantFrom('orders', 'Orders', 'ORDERS:8080', 'orders:8080', 'pay.example', 'PAY.example', 'x.example:443', 'other', 'orders:abc', '[::1]:8080', 'orders.', 'orders:', 'Orders.:08080', 'pay.example.:80');
 export const smallPort = fc.constantFrom(80, 8080, 443, undefined);
-export const smallPrincipal = fc.constantFrom(...PRINCIPALS.map((p) => `spiffe://${p}`), PRINCIPALS[0]!, 'spiffe://cluster.local/ns/shop/sa/frontend/extra', undefined, undefined);
+// Besides exact SPIFFE IDs: shapes that have no namespace (bare, Subject, upper-case scheme, extra
+// or empty segments) but that Istio's namespaces regex, and so a DENY, still reads as one.
+export const smallPrincipal = fc.constantFrom(
+  ...PRINCIPALS.map((p) => `spiffe://${p}`),
+  PRINCIPALS[0]!,
+  'spiffe://cluster.local/ns/shop/sa/frontend/extra',
+  'spiffe://cluster.local//ns/pay/sa/frontend',
+  'SPIFFE://cluster.local/ns/shop/sa/admin',
+  'CN=mallory/ns/pay/sa/admin',
+  'spiffe://cluster.local/ns/shop/sa/',
+  undefined,
+  undefined,
+);
 export const smallNamespace = fc.constantFrom('shop', 'pay', undefined);
 export const smallLabels = fc.constantFrom<Record<string, string>>({}, { app: 'orders' }, { app: 'orders', tier: 'web' }, { app: 'pay' });

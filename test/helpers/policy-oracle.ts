@@ -6,7 +6,8 @@
 // precompilation. Where it is simpler than the engine it is simpler on purpose: a disagreement
 // is a finding, in one or the other.
 //
-// Subset: ALLOW/DENY; from.source: principals, notPrincipals, namespaces, requestPrincipals;
+// Subset: ALLOW/DENY; from.source: principals, notPrincipals, namespaces, notNamespaces,
+// requestPrincipals;
 // to.operation: methods, notMethods, paths, notPaths, hosts, ports; policy namespace and
 // selector scope. No `when`, no AUDIT/dryRun (never decisive, covered by the deny-all property).
 
@@ -14,6 +15,7 @@ export interface OracleSource {
   principals?: string[];
   notPrincipals?: string[];
   namespaces?: string[];
+  notNamespaces?: string[];
   requestPrincipals?: string[];
 }
 
@@ -223,11 +225,23 @@ function hostMatch(pattern: string, host: string): boolean {
 
 const stripScheme = (s: string): string => (s.startsWith('spiffe://') ? s.slice(9) : s);
 
-function peerNamespace(principal: string | undefined): string | undefined {
-  if (!principal) return undefined;
-  const parts = stripScheme(principal).split('/');
-  if (parts.length !== 5 || parts[1] !== 'ns' || parts[3] !== 'sa' || parts.some((x) => x === '')) return undefined;
+/**
+ * README "Peer identity": only the exact SPIFFE ID spiffe://<td>/ns/<N>/sa/<S> (lower-case scheme,
+ * SPIFFE ID characters, no empty, "." or ".." segment) has a namespace.
+ */
+function peerNamespace(reported: string | undefined): string | undefined {
+  if (!reported || !reported.startsWith('spiffe://')) return undefined;
+  const parts = reported.slice('spiffe://'.length).split('/');
+  if (parts.length !== 5 || parts[1] !== 'ns' || parts[3] !== 'sa') return undefined;
+  if (!/^[a-z0-9._-]+$/.test(parts[0]!)) return undefined;
+  if ([parts[2]!, parts[4]!].some((x) => !/^[A-Za-z0-9._-]+$/.test(x) || x === '.' || x === '..')) return undefined;
   return parts[2];
+}
+
+/** Istio's namespaces regex over the whole reported principal: ".*" + "/ns/" + N ("*" = ".*") + "/" + ".*". */
+function istioNamespaceRegex(pattern: string, reported: string): boolean {
+  const n = pattern.split('*').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*');
+  return new RegExp(`^[\\s\\S]*/ns/${n}/[\\s\\S]*$`).test(reported);
 }
 
 // ---- evaluation ----
@@ -238,6 +252,8 @@ interface Facts {
   host: string;
   port: string | undefined;
   principal: string | undefined;
+  /** The principal as Envoy reported it (Istio's regexes read this). */
+  reported: string | undefined;
   namespace: string | undefined;
   requestPrincipal: string | undefined;
 }
@@ -249,11 +265,21 @@ function field(patterns: string[] | undefined, value: string | undefined, match:
   return negated ? !hit : hit;
 }
 
-function sourceMatches(s: OracleSource, f: Facts): boolean {
+/**
+ * Namespace match, README "Peer identity": the strict reading (exact SPIFFE ID) where a match
+ * lets a request through, the strict reading OR Istio's regex where a match denies.
+ */
+function namespaceHit(patterns: string[], f: Facts, loose: boolean): boolean {
+  const strict = f.namespace !== undefined && patterns.some((p) => istioMatch(p, f.namespace!));
+  return strict || (loose && f.reported !== undefined && patterns.some((p) => istioNamespaceRegex(p, f.reported!)));
+}
+
+function sourceMatches(s: OracleSource, f: Facts, action: 'ALLOW' | 'DENY'): boolean {
   return (
     field(s.principals?.map(stripScheme), f.principal, istioMatch) &&
     field(s.notPrincipals?.map(stripScheme), f.principal, istioMatch, true) &&
-    field(s.namespaces, f.namespace, istioMatch) &&
+    (s.namespaces === undefined || namespaceHit(s.namespaces, f, action === 'DENY')) &&
+    (s.notNamespaces === undefined || !namespaceHit(s.notNamespaces, f, action === 'ALLOW')) &&
     field(s.requestPrincipals, f.requestPrincipal, istioMatch)
   );
 }
@@ -269,8 +295,8 @@ function operationMatches(o: OracleOperation, f: Facts): boolean {
   );
 }
 
-function ruleMatches(r: OracleRule, f: Facts): boolean {
-  const fromOk = !r.from || r.from.length === 0 || r.from.some((x) => sourceMatches(x.source, f));
+function ruleMatches(r: OracleRule, f: Facts, action: 'ALLOW' | 'DENY'): boolean {
+  const fromOk = !r.from || r.from.length === 0 || r.from.some((x) => sourceMatches(x.source, f, action));
   const toOk = !r.to || r.to.length === 0 || r.to.some((x) => operationMatches(x.operation, f));
   return fromOk && toOk;
 }
@@ -295,14 +321,15 @@ export function oracleDecide(policies: readonly OraclePolicy[], req: OracleReque
     host,
     port: req.port === undefined ? undefined : String(req.port),
     principal,
-    namespace: peerNamespace(principal),
+    reported: req.principal || undefined,
+    namespace: peerNamespace(req.principal),
     requestPrincipal: req.requestPrincipal,
   };
   const allowMatches: string[] = [];
   const denyMatches: string[] = [];
   for (const p of policies) {
     if (!applies(p, req)) continue;
-    if (!(p.rules ?? []).some((r) => ruleMatches(r, facts))) continue;
+    if (!(p.rules ?? []).some((r) => ruleMatches(r, facts, p.action))) continue;
     (p.action === 'DENY' ? denyMatches : allowMatches).push(p.name);
   }
   return { kind: 'decided', allow: denyMatches.length === 0 && allowMatches.length > 0, allowMatches, denyMatches };

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { NormalizeLimits, Normalized } from '../../decision/normalize.js';
 import type { CheckInput, Decision } from '../../decision/types.js';
 import { listenOn } from '../address.js';
-import { normalizeHttpRequest, requestMode, type HttpMode, type HttpOptions, type HttpRequestView } from './normalize.js';
+import { normalizeHttpRequest, requestMode, type HttpMode, type HttpOptions, type HttpRequestView, type MisconfigWarn } from './normalize.js';
 import { failClosed, toHttpResponse, type HttpAuthzResponse } from './response.js';
 import type { InFlightGate } from '../inflight.js';
 import type { TlsReloader } from '../tls/reloader.js';
@@ -49,6 +49,8 @@ export interface HttpAuthzServerOptions {
   tls?: TlsReloader;
   /** In-flight bound shared with the gRPC listener (limits.maxInFlight). */
   gate?: InFlightGate;
+  /** Denies that name a proxy setting to fix (the App's rate-limited ops logger). */
+  warn?: MisconfigWarn;
 }
 
 /**
@@ -67,7 +69,7 @@ const SHED_HEADERS: Readonly<Record<string, string | number>> = Object.freeze({
 
 export async function startHttpAuthzServer(address: string, options: () => HttpOptions, decide: HttpDecide, extra: HttpAuthzServerOptions = {}): Promise<HttpAuthzListener> {
   let draining = false;
-  const { gate, tls } = extra;
+  const { gate, tls, warn } = extra;
 
   const authorize = async (
     view: HttpRequestView,
@@ -75,7 +77,7 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   ): Promise<{ mode: HttpMode; requestId: string | undefined; response: HttpAuthzResponse; record: (answered: Decision) => void }> => {
     const opts = options();
     const mode = requestMode(view.url, opts);
-    const { input, decision, record } = await decide((limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode)));
+    const { input, decision, record } = await decide((limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode, warn)));
     let response: HttpAuthzResponse;
     try {
       response = toHttpResponse(decision, mode, input?.requestId, input?.headers.cookie);
