@@ -1,5 +1,6 @@
 // `zt-authz check --config FILE --request REQ [--token T]`: one offline decision through the real
-// pipeline, with a trace of every policy. Exit 0 allow, 1 deny, 2 error.
+// pipeline, with a trace of every policy. Exit 0 allow, 1 deny, 2 usage or request error, 3 invalid
+// configuration (main.ts).
 //
 // For policy authoring, a request file may carry `claims:` instead of a token: they are signed
 // with a throwaway key that stands in for that issuer's keys (the issuer must be configured), so
@@ -27,7 +28,7 @@ export interface CheckOptions {
 export async function runCheck(o: CheckOptions): Promise<number> {
   let config = loadConfigFile(o.config);
   const doc = parse(readFileSync(o.request, 'utf8')) as Record<string, unknown> | null;
-  if (!doc || typeof doc !== 'object') throw new Error(`${o.request}: must be a mapping`);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${o.request}: must be a mapping`);
   const { claims, token: docToken, ...request } = doc as { claims?: JWTPayload; token?: string };
   let token = o.token ?? docToken;
   let claimsGiven = false;

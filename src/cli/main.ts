@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // zt-authz command line: serve | validate | demo | token | send.
 import { parseArgs } from 'node:util';
-import { ConfigError, checkTlsFiles, loadConfigFile, type Config } from '../config/load.js';
+import { ConfigError, checkTlsFiles, configWarnings, loadConfigFile, type Config } from '../config/load.js';
 import { checkPolicies } from '../config/snapshot-builder.js';
 import { App } from '../app.js';
 import { send } from './send.js';
@@ -116,6 +116,7 @@ async function validate(args: string[]): Promise<number> {
     const config: Config = loadConfigFile(file);
     checkTlsFiles(config, file); // server.tls files as `serve` loads them
     const policies = checkPolicies(config, file);
+    for (const w of configWarnings(config)) console.error(`${file}: warning: ${w.path}: ${w.message}`);
     console.log(`${file}: OK (${config.issuers.length} issuer(s), ${policies.size} polic${policies.size === 1 ? 'y' : 'ies'})`);
     return 0;
   } catch (err) {
@@ -188,8 +189,19 @@ async function checkCmd(args: string[]): Promise<number> {
     console.error('check: needs --config FILE and --request FILE');
     return 2;
   }
-  return runCheck({ config, request: values.request, json: values.json!, waitMs: Number(values.wait), ...(values.token ? { token: values.token } : {}) });
+  try {
+    return await runCheck({ config, request: values.request, json: values.json!, waitMs: Number(values.wait), ...(values.token ? { token: values.token } : {}) });
+  } catch (err) {
+    // A script must be able to tell "this config denies" (1) from "this config is not valid" (3):
+    // both used to exit 1.
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    return CHECK_INVALID_CONFIG;
+  }
 }
+
+/** `zt-authz check` exit codes: 0 allow, 1 deny, 2 usage or request-file error, 3 invalid configuration. */
+const CHECK_INVALID_CONFIG = 3;
 
 async function sendCmd(args: string[]): Promise<number> {
   const { values } = parseArgs({
