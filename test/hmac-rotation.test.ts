@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
+import { resolveConfig } from '../src/config/load.js';
 import { readMetric, startTestApp, waitUntil, type TestApp } from './helpers/app.js';
 import { authV3Client, check, checkRequest, closeAll, type AuthClient } from './helpers/grpc-client.js';
 import { registerHmacSecret, registerToken } from './helpers/capture.js';
@@ -179,4 +180,14 @@ test('a secret rotated to an unusable one holds none: HS tokens denied (jwks_una
     closeAll(client);
     await t.stop();
   }
+});
+
+test('config: hmacSecretFile or hmacSecretFiles (1-4 distinct files), not both', () => {
+  const iss = (extra: Record<string, unknown>) => () => resolveConfig({ issuers: [{ issuer: ISS, audiences: ['api'], algorithms: ['HS256'], ...extra }] });
+  assert.throws(iss({ hmacSecretFile: '/a', hmacSecretFiles: ['/b'] }), /set either hmacSecretFile or hmacSecretFiles, not both/);
+  assert.throws(iss({ hmacSecretFiles: ['/a', '/b', '/c', '/d', '/e'] }), /hmacSecretFiles/);
+  assert.throws(iss({ hmacSecretFiles: ['/a', '/a'] }), /hmacSecretFiles/);
+  assert.throws(iss({ hmacSecretFiles: [] }), /hmacSecretFiles/);
+  assert.deepEqual(iss({ hmacSecretFile: '/a' })().issuers[0]!.hmacSecretFiles, ['/a']);
+  assert.deepEqual(iss({ hmacSecretFiles: ['/a', '/b'] })().issuers[0]!.hmacSecretFiles, ['/a', '/b']);
 });
