@@ -45,7 +45,10 @@ export interface ResolvedIssuer {
    * overlap). Re-read when they change and on every reload (key-resolvers.ts).
    */
   hmacSecretFiles?: string[];
+  /** Empty only for a kubernetes issuer (per-workload audiences, enforced in k8s/hooks) or with anyAudience. */
   audiences: string[];
+  /** `anyAudience: true`: the operator chose to accept any `aud` (configWarnings reports it). */
+  anyAudience: boolean;
   algorithms: string[];
   fromHeaders: { name: string; prefix: string }[];
   fromParams: string[];
@@ -202,6 +205,20 @@ export function withTlsConfigErrors<T>(source: string, load: () => T): T {
     if (err instanceof TlsFileError) throw new ConfigError(source, [{ path: `server.tls.${err.field}`, message: err.message }]);
     throw err;
   }
+}
+
+/**
+ * Settings that are valid but weaken a check on purpose; `validate` prints them and the service
+ * logs them at start-up and on every reload, so the choice stays visible.
+ */
+export function configWarnings(config: Config): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  config.issuers.forEach((iss, i) => {
+    if (iss.anyAudience) {
+      out.push({ path: `issuers[${i}].anyAudience`, message: `tokens of ${iss.issuer} minted for any service (any aud) are accepted; list this service's audiences instead` });
+    }
+  });
+  return out;
 }
 
 export function loadConfigFile(file: string): Config {
@@ -445,6 +462,18 @@ function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[
   if (hmacFiles.length && !hmacAlgs.length) {
     problems.push({ path: `${at}.${iss.hmacSecretFiles ? 'hmacSecretFiles' : 'hmacSecretFile'}`, message: 'set, but algorithms lists no HS* algorithm' });
   }
+  // RFC 8725 §3.9: a token minted for another service must not be accepted here. Leaving the
+  // audience unchecked has to be an explicit choice, never the default. A kubernetes issuer
+  // without audiences is already audience-bound per destination (zt-authz.io/audience).
+  if (iss.anyAudience === true) {
+    if (iss.audiences) problems.push({ path: `${at}.anyAudience`, message: 'cannot be combined with audiences: remove one of them' });
+    if (k8s) problems.push({ path: `${at}.anyAudience`, message: 'not allowed for a kubernetes issuer: service-account tokens must be audience-bound (issuers[].audiences or the zt-authz.io/audience annotation)' });
+  } else if (!iss.audiences && !k8s) {
+    problems.push({
+      path: `${at}.audiences`,
+      message: 'is required: list the audiences tokens for this service are minted for (`aud`, RFC 8725 §3.9), or set anyAudience: true to accept tokens minted for any service',
+    });
+  }
   if (iss.discovery && !/^https?:\/\//.test(iss.issuer)) {
     problems.push({ path: `${at}.discovery`, message: 'discovery needs an http(s) issuer URL' });
   }
@@ -486,6 +515,7 @@ function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[
     ...(k8s ? { kubernetes: true as const } : {}),
     ...(hmacFiles.length ? { hmacSecretFiles: hmacFiles } : {}),
     audiences: iss.audiences ?? [],
+    anyAudience: iss.anyAudience === true,
     algorithms,
     fromHeaders: headers.map((h) => ({ name: h.name.toLowerCase(), prefix: h.prefix ?? '' })),
     fromParams: iss.fromParams ?? [],

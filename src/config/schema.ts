@@ -80,7 +80,10 @@ export const IssuerSchema = Type.Object(
         description: 'instead of hmacSecretFile: up to 4 files, one HS* secret each, all accepted (rotation overlap); each re-read when it changes',
       }),
     ),
-    audiences: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'token `aud` must contain one of these' })),
+    audiences: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'token `aud` must contain one of these; required unless anyAudience: true (or a kubernetes issuer)' }),
+    ),
+    anyAudience: Type.Optional(Type.Boolean({ description: 'accept a token minted for any audience (no `aud` check; validate and start-up warn). Not allowed with audiences or kubernetes' })),
     algorithms: Type.Optional(Type.Array(Alg, { minItems: 1, description: 'allow-list; default: asymmetric algorithms only' })),
     fromHeaders: Type.Optional(Type.Array(HeaderLocation, { minItems: 1 })),
     fromParams: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
