@@ -405,7 +405,7 @@ describe('IdP down for a simulated hour', () => {
         cycles++;
         assertAllowed(await call(env, preOutage), `pre-outage token after ${cycles} failed cycles`);
         assertAllowed(await call(env, await longToken(env.idp)), `fresh token after ${cycles} failed cycles`);
-        // Unknown kids now and then: at most one (failing) fetch per cooldown, answered token_unknown_key.
+        // Unknown kids now and then: a concurrent burst shares one (failing) fetch, answered token_unknown_key.
         // (Only when the next scheduled refresh lies beyond the cooldown, so advancing does not fire it.)
         if (cycles % 4 === 0 && env.clock.nextDelay()! > COOLDOWN_MS) {
           const before = env.idp.jwksFetches;

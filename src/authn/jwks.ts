@@ -534,8 +534,9 @@ export class JwksManager {
    * else applies: every Check fails until a fetch succeeds, and the background backoff alone
    * kept an issuer down for many seconds after its IdP was back. An unknown kid is also bounded
    * per sliding window (a flood of random kids costs at most `unknownKidFetches` per
-   * cooldownMs), and the k-th fetch of a window waits `base × 2^(k-2)`: the first kids after a
-   * quiet period are fetched at once, one the IdP has still not published ever less often.
+   * cooldownMs), and from the second on the fetches of a window wait base, 2 base, 4 base …
+   * after the last attempt: the first kids after a quiet period are fetched at once, one the IdP
+   * has still not published ever less often.
    */
   private onDemandAllowed(noKeys: boolean): boolean {
     if (this.lastAttemptAt === undefined) return true;
