@@ -44,6 +44,8 @@ interface Case {
 }
 interface Doc {
   description: string;
+  /** More issuers, beside https://idp.test and with the same key (for cases that tell issuers apart). */
+  issuers?: string[];
   config?: Record<string, unknown>;
   policies: unknown[];
   cases: Case[];
@@ -59,7 +61,7 @@ let total = 0;
 for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
   const docs = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d) => d.toJS() as Doc);
   docs.forEach((doc, di) => {
-    const config = resolveConfig({ ...(doc.config ?? {}), issuers: [{ issuer: ISS, jwks: { keys: [jwk] }, algorithms: ['ES256'], anyAudience: true }], policies: doc.policies }, `${file}#${di}`);
+    const config = resolveConfig({ ...(doc.config ?? {}), issuers: [ISS, ...(doc.issuers ?? [])].map((issuer) => ({ issuer, jwks: { keys: [jwk] }, algorithms: ['ES256'], anyAudience: true })), policies: doc.policies }, `${file}#${di}`);
     const keys = new Map(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
     const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
     for (const c of doc.cases) {

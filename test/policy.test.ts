@@ -136,22 +136,23 @@ test('matchers: string forms, templates, CIDRs', () => {
   assert.equal(pathTemplateMatcher('/a.b/{*}')('/aXb/1'), false, 'literal segments are escaped');
   assert.throws(() => pathTemplateMatcher('/{**}/{*}'), /last operator/);
   assert.throws(() => pathTemplateMatcher('/{**}/x/{**}'), /last operator/);
-  // Envoy's "**" = [literal/]*: zero or more characters, slashes included (Istio "{**}" → "**").
+  // Envoy's "**" = [glob/]*: zero or more characters, slashes, "=" and "*" included (Istio "{**}" → "**").
   const tree = pathTemplateMatcher('/admin/{**}');
-  for (const p of ['/admin/', '/admin/x', '/admin/x/', '/admin/x/y', '/admin//x']) assert.equal(tree(p), true, p);
-  for (const p of ['/admin', '/adminx', '/admin/a=b', '/admin/a*b', '/admin/ü']) assert.equal(tree(p), false, p);
+  for (const p of ['/admin/', '/admin/x', '/admin/x/', '/admin/x/y', '/admin//x', '/admin/a=b', '/admin/a*b', '/admin/x=1/y']) assert.equal(tree(p), true, p);
+  for (const p of ['/admin', '/adminx', '/admin/ü', '/admin/a b']) assert.equal(tree(p), false, p);
   assert.equal(pathTemplateMatcher('/{**}')('/'), true);
   assert.equal(pathTemplateMatcher('/a/{**}/b')('/a/x/y/b'), true, 'a literal may follow {**}');
   assert.equal(pathTemplateMatcher('/a/{**}/b')('/a/x/y/c'), false);
-  // Envoy's "*" = [literal]+: one non-empty segment of pchar minus "*" and "=".
+  // Envoy's "*" = [glob]+: one non-empty segment of pchar, "=" and "*" included.
   const one = pathTemplateMatcher('/u/{*}');
-  for (const p of ['/u/1', "/u/a-._~%20!$&'()+,;:@"]) assert.equal(one(p), true, p);
-  for (const p of ['/u/', '/u/1/', '/u/a*', '/u/a=b', '/u/a b']) assert.equal(one(p), false, p);
+  for (const p of ['/u/1', "/u/a-._~%20!$&'()+,;:@", '/u/a*', '/u/a=b', '/u/*', '/u/==']) assert.equal(one(p), true, p);
+  for (const p of ['/u/', '/u/1/', '/u/a b', '/u/a/b']) assert.equal(one(p), false, p);
   assert.equal(pathTemplateMatcher('/u/{*}/')('/u/1/'), true, 'a trailing slash in the template is literal');
   assert.equal(pathTemplateMatcher('/u/{*}/')('/u/1'), false);
   // Templates Envoy would refuse (Istio's config would be NACKed).
   assert.throws(() => pathTemplateMatcher('/a//{*}'), /literal/);
-  assert.throws(() => pathTemplateMatcher('/a=b/{*}'), /literal/);
+  assert.throws(() => pathTemplateMatcher('/a*b/{*}'), /whole segment/);
+  assert.equal(pathTemplateMatcher('/a=c/{*}')('/a=c/1'), true, 'Istio and Envoy accept "=" in a literal');
   assert.throws(() => pathTemplateMatcher('/a/{x}'), /whole segment/);
   assert.equal(cidrMatcher('10.0.0.0/8')('10.255.0.1'), true);
   assert.equal(cidrMatcher('10.0.0.0/8')('11.0.0.1'), false);

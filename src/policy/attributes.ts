@@ -5,6 +5,7 @@ import type { CheckInput, Identity } from '../decision/types.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
 import { claimAt, claimAtSegments } from '../authn/claims.js';
 import { hostMatchValues } from '../decision/host.js';
+import { principalKey } from './request-principal.js';
 
 export interface DestinationContext {
   namespace?: string;
@@ -22,7 +23,7 @@ export interface PolicyContext {
 export type Attr = (ctx: PolicyContext) => readonly string[];
 
 /** How a value list is compared: Istio string forms, path forms, CIDRs, or case-insensitive hosts. */
-export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port';
+export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port' | 'header' | 'requestPrincipal';
 
 /** `when` conditions that RFC 6750 / RFC 9470 answer with a challenge instead of a plain 403. */
 export type ConditionRole = 'plain' | 'scope' | 'acr' | 'amr';
@@ -30,6 +31,11 @@ export type ConditionRole = 'plain' | 'scope' | 'acr' | 'amr';
 export interface AttrSpec {
   attr: Attr;
   kind: ValueKind;
+  /**
+   * What the matchers read, when it differs from `attr` (which traces show): request principals
+   * are matched on issuer and subject apart (policy/request-principal.ts).
+   */
+  match?: Attr;
   role?: ConditionRole;
   /** Principals: patterns may carry the spiffe:// scheme, values never do. */
   spiffe?: true;
@@ -72,7 +78,12 @@ export function claimKeySegments(key: string): string[] | undefined {
 
 export const SOURCE_FIELDS: Record<string, AttrSpec> = {
   principals: { attr: (c) => one(c.source?.principal), kind: 'string', spiffe: true },
-  requestPrincipals: { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string', authn: true },
+  requestPrincipals: {
+    attr: (c) => one(c.identity?.requestPrincipal),
+    match: (c) => (c.identity ? [principalKey(c.identity.issuer, c.identity.subject)] : NONE),
+    kind: 'requestPrincipal',
+    authn: true,
+  },
   namespaces: { attr: (c) => one(c.source?.namespace), kind: 'string', peer: 'namespace' },
   serviceAccounts: {
     attr: (c) => (c.source?.namespace && c.source.serviceAccount ? [`${c.source.namespace}/${c.source.serviceAccount}`] : NONE),
@@ -111,11 +122,12 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   const header = /^request\.headers\[([^\][]+)\]$/.exec(key);
   if (header) {
     const name = header[1]!.toLowerCase();
-    return { attr: (c) => one(c.input.headers[name]), kind: 'string' };
+    // A header sent empty is present (Istio's "*" is present_match), so '' is kept here.
+    return { attr: (c) => (c.input.headers[name] === undefined ? NONE : [c.input.headers[name]!]), kind: 'header' };
   }
   switch (key) {
     case 'request.auth.principal':
-      return { attr: (c) => one(c.identity?.requestPrincipal), kind: 'string', authn: true };
+      return SOURCE_FIELDS.requestPrincipals;
     case 'request.auth.audiences':
       return { attr: (c) => c.identity?.audiences ?? NONE, kind: 'string', authn: true };
     case 'request.auth.presenter':

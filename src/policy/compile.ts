@@ -9,7 +9,8 @@
 // fully translate: it makes an ALLOW rule match nothing and a DENY/AUDIT rule match more.
 import type { PolicySpec, SourceSpec, OperationSpec, ConditionSpec } from './schema.js';
 import type { ConfigProblem } from '../config/load.js';
-import { anyOf, anyValue, cidrMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
+import { anyOf, anyValue, cidrMatcher, headerMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
+import { requestPrincipalMatcher } from './request-principal.js';
 import { OPERATION_FIELDS, SOURCE_FIELDS, WHEN_KEYS, whenAttr, type Attr, type AttrSpec, type ConditionRole, type PolicyContext, type WhenOptions } from './attributes.js';
 import { PolicyIndex } from './index.js';
 import { istioNamespaceMatcher, istioServiceAccountMatcher } from '../identity/spiffe.js';
@@ -192,6 +193,10 @@ function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
   switch (kind) {
     case 'path':
       return pathMatcher(value);
+    case 'header':
+      return headerMatcher(value);
+    case 'requestPrincipal':
+      return requestPrincipalMatcher(value);
     case 'ip':
       return cidrMatcher(value);
     case 'host':
@@ -244,7 +249,7 @@ function buildCondition(label: string, spec: AttrSpec, values: readonly string[]
     authn: spec.authn === true && !negated,
     values,
     attr: istio ? looseAttr(spec.attr) : spec.attr,
-    test: istio ? looseTest(anyOf(matchers), istio, spec.attr, negated) : conditionTest(anyOf(matchers), spec.attr, negated),
+    test: istio ? looseTest(anyOf(matchers), istio, spec.attr, negated) : conditionTest(anyOf(matchers), spec.match ?? spec.attr, negated),
   };
 }
 

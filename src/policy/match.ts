@@ -1,12 +1,20 @@
 // Value matchers compiled once per snapshot.
-// - Istio string forms: exact, "prefix*", "*suffix", "*" (any non-empty value).
+// - Istio string forms: exact, "prefix*", "*suffix", "*" (any non-empty value). A leading "*" is
+//   read first, as Istio's StringMatcher/HeaderMatcher do: "*x*" is the suffix "x*" (its last
+//   "*" is a literal character), not the prefix "*x" and not "contains x".
+// - Header values (`request.headers[...]`): the same, except that "*" is Istio's present_match,
+//   so it also matches a header sent with an empty value.
 // - Path templates, exactly as Istio hands them to Envoy: Istio rewrites "{*}" to "*" and "{**}"
 //   to "**" (sanitizePathTemplate) and Envoy's uri_template matcher turns "*" into the regex
-//   `[literal]+` (one non-empty segment) and "**" into `[literal/]*` (zero or more characters,
-//   slashes included), where literal = RFC 3986 pchar minus "*" and "=". So "/admin/{**}" matches
-//   "/admin/", "/admin/x/" and "/admin/x/y", but not "/admin"; a DENY on it must not be side-
+//   `[glob]+` (one non-empty segment) and "**" into `[glob/]*` (zero or more characters,
+//   slashes included). glob = RFC 3986 pchar, "=" and "*" included: Envoy added "=" to its
+//   template characters, and "*" from 1.35 on (runtime guard uri_template_match_on_asterisk, on
+//   by default, backported to 1.31-1.34). Matching fewer characters than Envoy would let
+//   `DENY /admin/{**}` be side-stepped by `/admin/x=1` or `/admin/x*`. So "/admin/{**}" matches
+//   "/admin/", "/admin/x/" and "/admin/x=1/y", but not "/admin"; a DENY on it must not be side-
 //   stepped with a trailing slash. "{**}" must be the last operator (literal segments may
-//   follow it: "/a/{**}/b" is valid in Istio and Envoy).
+//   follow it: "/a/{**}/b" is valid in Istio and Envoy). Template literals may use "=" (Istio's
+//   validation and Envoy accept "/a=c/{*}") but not "*".
 // - CIDR blocks (ipaddr.js), IPv4-mapped IPv6 addresses normalised to IPv4.
 import ipaddr from 'ipaddr.js';
 
@@ -16,15 +24,24 @@ export function stringMatcher(pattern: string, caseInsensitive = false): Matcher
   const norm = caseInsensitive ? (s: string) => s.toLowerCase() : (s: string) => s;
   const p = norm(pattern);
   if (p === '*') return (v) => v !== undefined && v !== '';
-  if (p.length > 1 && p.endsWith('*')) {
-    const prefix = p.slice(0, -1);
-    return (v) => v !== undefined && norm(v).startsWith(prefix);
-  }
-  if (p.length > 1 && p.startsWith('*')) {
+  // Suffix before prefix, in Istio's order: "*x*" is the suffix "x*".
+  if (p.startsWith('*')) {
     const suffix = p.slice(1);
     return (v) => v !== undefined && norm(v).endsWith(suffix);
   }
+  if (p.endsWith('*')) {
+    const prefix = p.slice(0, -1);
+    return (v) => v !== undefined && norm(v).startsWith(prefix);
+  }
   return (v) => v !== undefined && norm(v) === p;
+}
+
+/**
+ * `request.headers[name]` values: Istio turns "*" into Envoy's present_match, which a header sent
+ * with an empty value satisfies; the other forms are the string forms (none matches "").
+ */
+export function headerMatcher(pattern: string): Matcher {
+  return pattern === '*' ? (v) => v !== undefined : stringMatcher(pattern);
 }
 
 /** Values OR: true when any matcher matches the value. */
@@ -46,12 +63,14 @@ export function isPathTemplate(p: string): boolean {
   return p.includes('{') || p.includes('}');
 }
 
-// Envoy's uri_template `kLiteral`: RFC 3986 pchar without "/", "*" and "=". Template literals
-// and the characters "{*}"/"{**}" match are both limited to it, as in Envoy.
-const LITERAL = "A-Za-z0-9\\-._~%!$&'()+,;:@";
+// Envoy's uri_template `kLiteral`: RFC 3986 pchar without "/" and "*" ("=" is in it). Template
+// literals are limited to it (Istio's validLiteral is the same set); what "{*}"/"{**}" match also
+// takes "*" (Envoy >= 1.35 and the 1.31-1.34 backports). See the header comment.
+const LITERAL = "A-Za-z0-9\\-._~%!$&'()+,;:@=";
 const LITERAL_RE = new RegExp(`^[${LITERAL}]+$`);
-const ONE_SEGMENT = `[${LITERAL}]+`; // "{*}" → Envoy "*"
-const ANY_TEXT = `[${LITERAL}/]*`; // "{**}" → Envoy "**"
+const GLOB = `${LITERAL}*`;
+const ONE_SEGMENT = `[${GLOB}]+`; // "{*}" → Envoy "*"
+const ANY_TEXT = `[${GLOB}/]*`; // "{**}" → Envoy "**"
 
 /** Compile "/a/{*}/b/{**}"; throws an Error explaining what is wrong with a bad template. */
 export function pathTemplateMatcher(template: string): Matcher {
@@ -70,7 +89,7 @@ export function pathTemplateMatcher(template: string): Matcher {
       parts.push(''); // one trailing slash, as Envoy allows
     } else if (!LITERAL_RE.test(seg)) {
       // Envoy rejects such a template (Istio's config would be NACKed), so we do too.
-      throw new Error(`segment "${seg}": a template literal may only use RFC 3986 path characters except "*" and "=" (and no empty segment)`);
+      throw new Error(`segment "${seg}": a template literal may only use RFC 3986 path characters except "*" (and no empty segment)`);
     } else {
       parts.push(seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     }
