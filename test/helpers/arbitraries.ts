@@ -203,7 +203,8 @@ export const PRINCIPALS = ['cluster.local/ns/shop/sa/frontend', 'cluster.local/n
 const principalPattern = fc.constantFrom(...PRINCIPALS, 'spiffe://cluster.local/ns/shop/sa/admin', 'cluster.local/ns/shop/*', '*/sa/frontend', '*', 'cluster.local/ns/pay/sa/frontend');
 const namespacePattern = fc.constantFrom('shop', 'pay', 'sh*', '*p', '*');
 const requestPrincipalPattern = (issuers: readonly string[]) =>
-  fc.constantFrom(...issuers.flatMap((i) => [`${i}/alice`, `${i}/*`]), '*/bob', '*', `${issuers[0]}/bob`);
+  // The last four are read by Istio's split at the last "/": issuer exactly, issuer suffix, issuer "https:/" (matches none).
+  fc.constantFrom(...issuers.flatMap((i) => [`${i}/alice`, `${i}/*`]), '*/bob', '*', `${issuers[0]}/bob`, `${issuers[0]}/al*`, '*a.test/bob', 'https://a*', '*ce');
 const methodPattern = fc.constantFrom('GET', 'POST', 'DELETE', 'G*', '*');
 const pathPattern = fc.constantFrom('/a', '/a/b', '/admin', '/a/*', '/admin*', '*/b', '*', '/a/{*}', '/{*}/b', '/a/{**}', '/', '/A', '*.json');
 const hostPattern = fc.constantFrom('orders', 'ORDERS', 'pay.example', '*.example', 'ord*', 'orders:8080', '*', 'Orders.:443', 'pay.example:*');
@@ -267,7 +268,8 @@ export function policySetArb(issuers: readonly string[]): fc.Arbitrary<OraclePol
 
 export const smallMethod = fc.constantFrom('GET', 'GET', 'POST', 'DELETE', 'get', 'GEX', 'OPTIONS');
 export const smallPath: fc.Arbitrary<string> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('/a', '/a/b', '/admin', '/a/x', '/x/b', '/', '/A', '/a/b/c', '/adminx', '/f.json', '/a/', '/admin/') },
+  // '/a/x=1' and '/a/b*': "=" and "*" are Envoy template glob characters ({*}/{**} match them).
+  { weight: 6, arbitrary: fc.constantFrom('/a', '/a/b', '/admin', '/a/x', '/x/b', '/', '/A', '/a/b/c', '/adminx', '/f.json', '/a/', '/admin/', '/a/x=1', '/a/b*') },
   // Canonical paths, which policies can match; and odd segments, which non-canonical and
   // path-parameter handling must deny (paths.nonCanonical / paths.parameters). Kept apart so the
   // odd ones do not crowd out the allows the oracle comparison needs.

@@ -153,17 +153,40 @@ export function oraclePath(method: string, raw: string, rules: OraclePathRules =
 
 // ---- value matching (README "Semantics are Istio's") ----
 
-/** Istio string forms: exact, "prefix*", "*suffix", "*" = any non-empty value. */
+/** Istio string forms: exact, "prefix*", "*suffix", "*" = any non-empty value; "*x*" = suffix "x*". */
 export function istioMatch(pattern: string, value: string): boolean {
   if (pattern === '*') return value.length > 0;
-  if (pattern.length > 1 && pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
-  if (pattern.length > 1 && pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
+  if (pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
+  if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
   return value === pattern;
 }
 
-// Envoy uri_template kLiteral (RFC 3986 pchar minus "/", "*", "="); Istio hands "{*}" to Envoy
-// as "*" = one or more of these, and "{**}" as "**" = zero or more of these or "/".
-const SEGMENT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()+,;:@";
+/**
+ * README "Request principals": the pattern splits at its last "/" into issuer and subject parts,
+ * matched apart (a leading "*" read first). The value is "<iss>/<sub>"; the fuzz subjects hold no
+ * "/", so it splits back at its last "/" exactly.
+ */
+function requestPrincipalMatch(pattern: string, value: string): boolean {
+  const iss = value.slice(0, value.lastIndexOf('/'));
+  const sub = value.slice(value.lastIndexOf('/') + 1);
+  const at = pattern.lastIndexOf('/');
+  const pIss = at < 0 ? pattern : pattern.slice(0, at);
+  const pSub = at < 0 ? undefined : pattern.slice(at + 1);
+  if (pattern === '*') return iss !== '' && sub !== '';
+  if (pattern.startsWith('*')) {
+    if (pSub === undefined) return iss !== '' && sub.endsWith(pattern.slice(1));
+    return (pIss === '*' ? iss !== '' : iss.endsWith(pIss.slice(1))) && sub === pSub;
+  }
+  if (pattern.endsWith('*')) {
+    if (pSub === undefined) return iss.startsWith(pattern.slice(0, -1)) && sub !== '';
+    return iss === pIss && (pSub === '*' ? sub !== '' : sub.startsWith(pSub.slice(0, -1)));
+  }
+  return iss === pIss && sub === (pSub ?? '');
+}
+
+// Envoy uri_template globs: RFC 3986 pchar minus "/", plus "=" and (Envoy 1.35+) "*"; Istio hands
+// "{*}" to Envoy as "*" = one or more of these, and "{**}" as "**" = zero or more of these or "/".
+const SEGMENT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()+,;:@=*";
 
 /** Backtracking over template tokens: literal segments, "/", "{*}" and "{**}". */
 function templateMatch(template: string, path: string): boolean {
@@ -280,7 +303,7 @@ function sourceMatches(s: OracleSource, f: Facts, action: 'ALLOW' | 'DENY'): boo
     field(s.notPrincipals?.map(stripScheme), f.principal, istioMatch, true) &&
     (s.namespaces === undefined || namespaceHit(s.namespaces, f, action === 'DENY')) &&
     (s.notNamespaces === undefined || !namespaceHit(s.notNamespaces, f, action === 'ALLOW')) &&
-    field(s.requestPrincipals, f.requestPrincipal, istioMatch)
+    field(s.requestPrincipals, f.requestPrincipal, requestPrincipalMatch)
   );
 }
 
