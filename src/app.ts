@@ -6,7 +6,7 @@ import type { ResolvedIssuer } from './config/load.js';
 import { SnapshotManager } from './config/reload.js';
 import { KubernetesSync } from './k8s/index.js';
 import type { Snapshot } from './decision/snapshot.js';
-import { decide, deny, failClosedDecision } from './decision/decide.js';
+import { decide, deny, failClosedDecision, observeAsSent } from './decision/decide.js';
 import type { CheckInput, Decision } from './decision/types.js';
 import type { Normalized } from './decision/normalize.js';
 import { buildIssuerKeys, type IssuerKeys } from './authn/key-resolvers.js';
@@ -401,6 +401,12 @@ export class App {
         decision = await decide(input, snap);
       } else {
         decision = deny('malformed_request', norm.detail, snap);
+        // Observe mode lets a path it would refuse through (and records the would-be deny).
+        const observed = norm.asSent ? await observeAsSent(norm.asSent, norm.detail, snap) : undefined;
+        if (observed) {
+          input = norm.asSent;
+          decision = observed;
+        }
       }
     } catch {
       decision = deny('internal_error', `unexpected error in the ${transport} adapter`, snap);

@@ -225,7 +225,7 @@ test('replay and generate: callers identified from Kubernetes (pod IP, service-a
     [{ source: { serviceAccounts: ['jobs/cron'] } }],
     [{ source: { notPrincipals: ['*'], requestPrincipals: [`${saIssuer}/system:serviceaccount:jobs:sync`] } }],
   ]);
-  const r = new Replayer(resolveConfig({ issuers: [...ISSUERS, { issuer: saIssuer, jwksUri: 'https://k8s.example/jwks', audiences: ['api'] }], policies }));
+  const r = new Replayer(resolveConfig({ issuers: [...ISSUERS, { issuer: saIssuer, jwksUri: 'https://k8s.example/jwks' }], policies }));
   r.add(structuredClone(podIp));
   r.add(structuredClone(token));
   const rep = r.finish();

@@ -27,7 +27,8 @@ describe('control characters in the request target', () => {
     const limits = { maxHeaders: 10, maxPathBytes: 200 };
     assert.ok(normalizeRequest({ ...base, rawPath: '/a?text=line1%0Aline2%09x%7F' }, limits).ok);
     for (const q of ['\n', '\t', '\u0000', '\u007f', '\u001f']) {
-      assert.deepEqual(normalizeRequest({ ...base, rawPath: `/a?x=1${q}` }, limits), { ok: false, detail: 'query string contains a raw control character' }, JSON.stringify(q));
+      const r = normalizeRequest({ ...base, rawPath: `/a?x=1${q}` }, limits);
+      assert.equal(r.ok ? 'ok' : r.detail, 'query string contains a raw control character', JSON.stringify(q));
     }
   });
 

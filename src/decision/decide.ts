@@ -59,6 +59,23 @@ function observed(would: Decision, input: CheckInput, auth: AuthResult, snap: Sn
   };
 }
 
+/**
+ * A request refused only for its path's shape (Normalized.asSent), to a destination in observe
+ * mode: let through as a would-be malformed_request deny, like any other would-be deny, since
+ * observe mode must not break live traffic before enforcing. The credential is still verified
+ * (identity headers upstream) and stripped, and client identity headers removed, exactly as
+ * for other observed requests; no policy is evaluated on a path the upstream may read
+ * differently. Undefined when the destination enforces: the malformed_request deny stands.
+ */
+export async function observeAsSent(input: CheckInput, detail: string, snap: Snapshot): Promise<Decision | undefined> {
+  if (modeFor(destinationOf(input, snap), snap) !== 'observe') return undefined;
+  const pending = snap.authenticator.authenticate(input);
+  const auth = pending instanceof Promise ? await pending : pending;
+  const would = deny('malformed_request', detail, snap, auth.kind === 'failed' ? auth.tokenHash : undefined);
+  if (auth.kind === 'authenticated') Object.assign(would, { identity: auth.identity, tokenHash: auth.identity.tokenHash });
+  return observed(would, input, auth, snap);
+}
+
 /** The enforce-mode decision for an authentication result. */
 function enforce(input: CheckInput, auth: AuthResult, snap: Snapshot): Decision {
   if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, auth.tokenHash);

@@ -53,7 +53,18 @@ export function addHeaderLine(headers: Record<string, string>, key: string, valu
   headers[key] = key in headers ? `${headers[key]}${key === 'cookie' ? '; ' : ','}${value}` : value;
 }
 
-export type Normalized = { ok: true; input: CheckInput } | { ok: false; detail: string };
+export type Normalized =
+  | { ok: true; input: CheckInput }
+  | {
+      ok: false;
+      detail: string;
+      /**
+       * Set when only the path's shape is refused (non-canonical, path parameters, encoded slash
+       * or control character, '#'): the request as sent (raw path, not matched by any policy).
+       * Observe mode lets it through as a would-be malformed_request deny; enforce denies it.
+       */
+      asSent?: CheckInput;
+    };
 
 const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;
 
@@ -73,7 +84,10 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   // A request target never carries a fragment (RFC 9112 §3.2): a '#' here came from a client
   // through a proxy that forwards it raw (nginx X-Original-URI), and the upstream may read what
   // follows it as path. Matching only the part before it would be a bypass.
-  if (path.includes('#')) return { ok: false, detail: 'request target contains "#" (a fragment is never part of a request)' };
+  if (path.includes('#')) {
+    const end = path.search(/[?#]/); // the query (never logged) stays out of the path
+    return { ok: false, detail: 'request target contains "#" (a fragment is never part of a request)', ...sent(raw, path.slice(0, end), path[end] === '?' ? path.slice(end + 1) : '') };
+  }
   const q = path.indexOf('?');
   if (q >= 0) {
     query = path.slice(q + 1);
@@ -81,12 +95,12 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
     // Raw control characters are never valid in a request target (RFC 3986 §2), so only a proxy
     // forwarding bytes as received (nginx X-Original-URI) can bring one. Encoded ones (`%0A` in a
     // form field) are data: policies never match the query, only credentials are read from it.
-    if (RAW_CONTROL.test(query)) return { ok: false, detail: 'query string contains a raw control character' };
+    if (RAW_CONTROL.test(query)) return { ok: false, detail: 'query string contains a raw control character', ...sent(raw, path, query) };
   }
   const normalized = normalizePath(path);
-  if (normalized === undefined) return { ok: false, detail: 'path contains an encoded slash, backslash or control character' };
-  if (limits.paths?.parameters !== 'allow' && PARAMETER.test(path)) return { ok: false, detail: PARAMETER_DETAIL };
-  if (normalized !== path && limits.paths?.nonCanonical !== 'normalize') return { ok: false, detail: NON_CANONICAL_DETAIL };
+  if (normalized === undefined) return { ok: false, detail: 'path contains an encoded slash, backslash or control character', ...sent(raw, path, query) };
+  if (limits.paths?.parameters !== 'allow' && PARAMETER.test(path)) return { ok: false, detail: PARAMETER_DETAIL, ...sent(raw, path, query) };
+  if (normalized !== path && limits.paths?.nonCanonical !== 'normalize') return { ok: false, detail: NON_CANONICAL_DETAIL, ...sent(raw, path, query) };
   path = normalized;
   // One spelling per host (host.ts): `admin.example.com.` or `admin.example.com:` must meet a DENY
   // on `admin.example.com`. A host no proxy would route is refused rather than guessed at.
@@ -108,6 +122,26 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
       ...(raw.protocol ? { protocol: raw.protocol } : {}),
     },
   };
+}
+
+/** `asSent` for a path-shape failure; none when the host is invalid too (that stays malformed). */
+function sent(raw: RawRequest, path: string, query: string): { asSent?: CheckInput } {
+  const host = canonicalHost(raw.host);
+  if (host === undefined) return {};
+  const asSent: CheckInput = {
+    requestId: raw.requestId,
+    method: raw.method.toUpperCase(),
+    host,
+    path,
+    query,
+    headers: raw.headers,
+    source: raw.source,
+    destination: raw.destination,
+    contextExtensions: raw.contextExtensions,
+    ...(raw.sni ? { sni: raw.sni } : {}),
+    ...(raw.protocol ? { protocol: raw.protocol } : {}),
+  };
+  return { asSent };
 }
 
 // Paths are matched in canonical form only. By default a path the normaliser would change is
