@@ -135,7 +135,7 @@ policies:
     selector: { matchLabels: { app: "orders*" } }
     rules: [{}]
   - name: literal-after-any
-    rules: [{ to: [{ operation: { paths: ["/a//{*}", "/a=b/{*}"] } }] }]
+    rules: [{ to: [{ operation: { paths: ["/a//{*}", "/a*b/{*}"] } }] }]
 `);
   assert.deepEqual(got.sort(), [
     'policies[0].rules[0].from: must not be empty (omit the field to place no constraint) (policy "empty-lists")',
@@ -151,8 +151,8 @@ policies:
     'policies[2].rules[0].when[0].values[0]: "*": wildcards are not allowed in service accounts (policy "sa-form")',
     'policies[3].rules: a DENY policy without `rules` never matches, and Istio rejects it; add `rules: [{}]` to deny every request in its scope (policy "deny-no-rules")',
     'policies[4].selector.matchLabels.app: wildcard not supported in a selector ("app=orders*") (policy "selector-wildcard")',
-    'policies[5].rules[0].to[0].operation.paths[0]: segment "": a template literal may only use RFC 3986 path characters except "*" and "=" (and no empty segment) (policy "literal-after-any")',
-    'policies[5].rules[0].to[0].operation.paths[1]: segment "a=b": a template literal may only use RFC 3986 path characters except "*" and "=" (and no empty segment) (policy "literal-after-any")',
+    'policies[5].rules[0].to[0].operation.paths[0]: segment "": a template literal may only use RFC 3986 path characters except "*" (and no empty segment) (policy "literal-after-any")',
+    'policies[5].rules[0].to[0].operation.paths[1]: segment "a*b": "{*}" and "{**}" must fill a whole segment and cannot be mixed with "*" (policy "literal-after-any")',
   ].sort());
   const many = Array.from({ length: 17 }, (_, i) => `shop/sa${i}`);
   assert.deepEqual(problems(JSON.stringify({ policies: [{ name: 'many', rules: [{ from: [{ source: { serviceAccounts: many } }] }] }] })), [
@@ -160,14 +160,14 @@ policies:
   ]);
   // What Istio accepts stays valid: a bare service account in a namespaced policy, separate
   // sources for service accounts and namespaces, AUDIT or ALLOW without rules, DENY with rules: [],
-  // literals after {**}, a trailing slash after a template.
+  // literals after {**}, a trailing slash after a template, "=" in a literal (Istio's validLiteral).
   assert.deepEqual(problems(`
 policies:
   - name: ok
     namespace: shop
     rules:
       - from: [{ source: { serviceAccounts: [frontend, web/gw] } }, { source: { namespaces: [web] } }]
-        to: [{ operation: { paths: ["/docs/{**}/edit", "/u/{*}/"] } }]
+        to: [{ operation: { paths: ["/docs/{**}/edit", "/u/{*}/", "/a=c/{*}"] } }]
         when: [{ key: source.serviceAccount, values: [frontend] }]
   - { name: audit-nothing, action: AUDIT }
   - { name: allow-nothing }
