@@ -7,6 +7,7 @@ import { SnapshotManager } from './config/reload.js';
 import { KubernetesSync } from './k8s/index.js';
 import type { Snapshot } from './decision/snapshot.js';
 import { decide, deny, failClosedDecision, observeAsSent } from './decision/decide.js';
+import { withoutQueryRemoval } from './decision/removable.js';
 import type { CheckInput, Decision } from './decision/types.js';
 import type { Normalized } from './decision/normalize.js';
 import { buildIssuerKeys, type IssuerKeys } from './authn/key-resolvers.js';
@@ -252,7 +253,12 @@ export class App {
       maxReceiveBytes: config.server.grpcMaxReceiveBytes,
       ...(this.tls ? { tls: this.tls } : {}),
     });
-    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, (normalize) => this.decideUnrecorded('http', normalize), {
+    // HTTP mode cannot remove query parameters: a credential sent in one is denied, not forwarded.
+    const httpDecide = async (normalize: Parameters<App['decideUnrecorded']>[1]) => {
+      const r = await this.decideUnrecorded('http', normalize);
+      return { ...r, decision: withoutQueryRemoval(r.decision, r.input, this.snapshot) };
+    };
+    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, httpDecide, {
       gate: this.gate,
       // A misconfigured proxy fails every request: warn with the setting to fix (rate-limited per message).
       warn: (facts, message) => this.logger.warn(facts, message),
@@ -359,10 +365,11 @@ export class App {
     const { input, decision, record } = await this.decideUnrecorded(transport, (limits) => normalizeCheckRequest(req, limits));
     // v2 has no headers_to_remove: pass the request headers so removals become blank overwrites.
     const v2Headers = transport === 'grpc-v2' ? (input?.headers ?? {}) : undefined;
-    let answered = decision;
+    // v2 cannot remove query parameters either: a credential sent in one is denied, not forwarded.
+    let answered = v2Headers ? withoutQueryRemoval(decision, input, this.snapshot) : decision;
     let response: CheckResponse;
     try {
-      response = toCheckResponse(decision, input?.requestId, v2Headers);
+      response = toCheckResponse(answered, input?.requestId, v2Headers);
     } catch {
       answered = failClosedDecision(decision, `the ${transport} response could not be built`);
       response = toCheckResponse(answered, input?.requestId);

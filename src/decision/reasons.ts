@@ -17,6 +17,7 @@ export const REASONS = {
   token_missing: { status: 401, challenge: null, description: 'no credential in the request' },
   token_malformed: { status: 401, challenge: 'invalid_token', description: 'credential is not a well-formed Bearer JWT' },
   token_multiple: { status: 401, challenge: 'invalid_request', description: 'more than one credential in the request' },
+  token_not_removable: { status: 401, challenge: 'invalid_request', description: 'credential sent where this transport cannot remove it upstream (query parameter over HTTP mode or the v2 API)' },
   token_too_large: { status: 401, challenge: 'invalid_token', description: 'token exceeds the size limit' },
   token_expired: { status: 401, challenge: 'invalid_token', description: 'token has expired' },
   token_not_yet_valid: { status: 401, challenge: 'invalid_token', description: 'token is not valid yet (nbf/iat in the future)' },
