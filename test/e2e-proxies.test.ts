@@ -262,6 +262,21 @@ policies:
     count('allow', 'allowed');
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { headers: Record<string, string> }).headers['x-auth-scopes'], undefined);
+
+    // The credential never reaches the backend: Authorization and Cookie come from zt-authz's answer.
+    const upstream = async (r: Response): Promise<Record<string, string>> => {
+      assert.equal(r.status, 200, await r.clone().text());
+      const headers = ((await r.json()) as { headers: Record<string, string> }).headers;
+      assert.ok(!JSON.stringify(headers).includes(token.split('.')[2]!), 'no part of the token reaches the upstream');
+      return headers;
+    };
+    const byHeader = await upstream(await viaNginx('/orders/9', { token, headers: { cookie: 'theme=dark' } }, port.ingress));
+    count('allow', 'allowed');
+    assert.equal(byHeader.authorization, undefined, 'Authorization dropped');
+    assert.equal(byHeader.cookie, 'theme=dark', 'other cookies kept');
+    const byCookie = await upstream(await viaNginx('/orders/9', { headers: { cookie: `theme=dark; session=${token}; lang=en` } }, port.ingress));
+    count('allow', 'allowed');
+    assert.equal(byCookie.cookie, 'theme=dark; lang=en', 'credential cookie removed');
   });
 
   it('IdP key rotation: new tokens are accepted without a restart; a retired key stops working', async () => {
