@@ -18,6 +18,7 @@ import type { CheckInput, Identity } from '../decision/types.js';
 import type { KeyResolver } from '../authn/authenticator.js';
 import type { CompiledPolicy, Condition } from '../policy/compile.js';
 import { claimKeySegments, type PolicyContext } from '../policy/attributes.js';
+import { requestPrincipalParts } from '../policy/request-principal.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
 import { buildSnapshot } from '../config/snapshot-builder.js';
 import { authorize, policyContext } from '../decision/decide.js';
@@ -174,6 +175,8 @@ export class Replayer {
         for (const c of [...r.from.flat(), ...r.when]) {
           const cls = this.classify(c);
           if (cls.kind === 'requestPrincipal' || cls.kind === 'subjectClaim') for (const v of c.values) if (!v.includes('*')) subjects.add(`${cls.kind}\0${v}`);
+          // "*<suffix>/<sub>" names an exact subject too (Istio's split at the last "/").
+          if (cls.kind === 'requestPrincipal') for (const v of c.values) if (v.startsWith('*') && v.includes('/')) subjects.add(`subjectClaim\0${v.slice(v.lastIndexOf('/') + 1)}`);
         }
       }
     }
@@ -435,15 +438,17 @@ export class Replayer {
         const reason = 'the subject (recorded as a hash)';
         if (cls.kind === 'combined') return reason;
         // Exact values were already compared by hash (no match, or the subject was recovered).
-        const prefix = inner.kind === 'requestPrincipal' ? `${gaps.issuer}/` : '';
         let r: Tri = F;
         for (const v of c.values) {
           let t: Tri;
-          if (v === '*') t = T;
-          else if (v.endsWith('*')) {
-            const p = v.slice(0, -1);
-            t = prefix.startsWith(p) ? T : p.startsWith(prefix) ? U : F;
-          } else if (v.startsWith('*')) t = U;
+          if (inner.kind === 'requestPrincipal') {
+            // Matched as live: issuer and subject apart (policy/request-principal.ts). The issuer
+            // is recorded; an exact subject part was compared by hash (not recovered: no match);
+            // of a subject prefix or suffix the hash tells nothing.
+            const { iss, subForm } = requestPrincipalParts(v);
+            t = !iss(gaps.issuer) ? F : subForm === 'any' ? T : subForm === 'exact' ? F : U;
+          } else if (v === '*') t = T;
+          else if (v.startsWith('*') || v.endsWith('*')) t = U;
           else t = F;
           if (t === T) {
             r = T;

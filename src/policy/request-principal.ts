@@ -42,22 +42,25 @@ const exact = (x: string): Part => (s) => s === x;
 const prefix = (x: string): Part => (s) => s.startsWith(x);
 const suffix = (x: string): Part => (s) => s.endsWith(x);
 
-/** Istio's (issuer, subject) conditions for one pattern. */
-export function requestPrincipalParts(pattern: string): { iss: Part; sub: Part } {
+/**
+ * Istio's (issuer, subject) conditions for one pattern; `subForm` says which kind of subject test
+ * it is (policy replay reasons about a subject it only has as a hash).
+ */
+export function requestPrincipalParts(pattern: string): { iss: Part; sub: Part; subForm: 'any' | 'exact' | 'prefix' | 'suffix' } {
   const slash = pattern.lastIndexOf('/');
   const found = slash >= 0;
   const iss = found ? pattern.slice(0, slash) : pattern;
   const sub = found ? pattern.slice(slash + 1) : '';
-  if (pattern === '*') return { iss: any, sub: any };
+  if (pattern === '*') return { iss: any, sub: any, subForm: 'any' };
   if (pattern.startsWith('*')) {
-    if (!found) return { iss: any, sub: suffix(pattern.slice(1)) };
-    return { iss: iss === '*' ? any : suffix(iss.slice(1)), sub: exact(sub) };
+    if (!found) return { iss: any, sub: suffix(pattern.slice(1)), subForm: 'suffix' };
+    return { iss: iss === '*' ? any : suffix(iss.slice(1)), sub: exact(sub), subForm: 'exact' };
   }
   if (pattern.endsWith('*')) {
-    if (!found) return { iss: prefix(pattern.slice(0, -1)), sub: any };
-    return { iss: exact(iss), sub: sub === '*' ? any : prefix(sub.slice(0, -1)) };
+    if (!found) return { iss: prefix(pattern.slice(0, -1)), sub: any, subForm: 'any' };
+    return sub === '*' ? { iss: exact(iss), sub: any, subForm: 'any' } : { iss: exact(iss), sub: prefix(sub.slice(0, -1)), subForm: 'prefix' };
   }
-  return { iss: exact(iss), sub: exact(sub) };
+  return { iss: exact(iss), sub: exact(sub), subForm: 'exact' };
 }
 
 /** Matches principalKey() values; anything else (no verified token) never matches. */
