@@ -201,9 +201,10 @@ export const oddHeaderValue: fc.Arbitrary<string> = fc.oneof({ weight: 4, arbitr
 
 export const PRINCIPALS = ['cluster.local/ns/shop/sa/frontend', 'cluster.local/ns/shop/sa/admin', 'cluster.local/ns/pay/sa/frontend', 'other.td/ns/shop/sa/frontend'];
 const principalPattern = fc.constantFrom(...PRINCIPALS, 'spiffe://cluster.local/ns/shop/sa/admin', 'cluster.local/ns/shop/*', '*/sa/frontend', '*', 'cluster.local/ns/pay/sa/frontend');
-const namespacePattern = fc.constantFrom('shop', 'pay', 'sh*', '*p', '*');
+const namespacePattern = fc.constantFrom('shop', 'pay', 'sh*', '*p', '*', 's*op');
 const requestPrincipalPattern = (issuers: readonly string[]) =>
-  // The last four are read by Istio's split at the last "/": issuer exactly, issuer suffix, issuer "https:/" (matches none).
+  // The last four tell Istio's split at the last "/" from a prefix match of "<iss>/<sub>": issuer exactly + subject prefix,
+  // issuer suffix + exact subject, issuer exactly "https:/" (matches no token), any issuer + subject suffix.
   fc.constantFrom(...issuers.flatMap((i) => [`${i}/alice`, `${i}/*`]), '*/bob', '*', `${issuers[0]}/bob`, `${issuers[0]}/al*`, '*a.test/bob', 'https://a*', '*ce');
 const methodPattern = fc.constantFrom('GET', 'POST', 'DELETE', 'G*', '*');
 const pathPattern = fc.constantFrom('/a', '/a/b', '/admin', '/a/*', '/admin*', '*/b', '*', '/a/{*}', '/{*}/b', '/a/{**}', '/', '/A', '*.json');
