@@ -144,9 +144,11 @@ export class PolicyGenerator {
     if (!served(r)) return this.skip('denied (not served)');
     const verdict = recordedVerdict(r);
     if (observedDeny(r) && !POLICY_REASONS.has(verdict.reason)) {
-      // Served only because of observe mode, with a credential enforce mode rejects (expired,
-      // bad signature, …): no policy can admit it. The callers must be fixed instead.
-      return this.skip(`served in observe mode with a rejected credential (${verdict.reason})`);
+      // Served only because of observe mode, with a credential or request shape enforce mode
+      // rejects (expired token, bad signature, non-canonical path, …): no policy can admit it.
+      // The callers must be fixed instead.
+      const what = verdict.reason === 'malformed_request' ? 'a request enforce mode refuses' : 'a rejected credential';
+      return this.skip(`served in observe mode with ${what} (${verdict.reason})`);
     }
     if (r.pathTruncated) return this.skip('path too long (truncated in the audit record)');
     const workload = workloadOf(r);
