@@ -46,6 +46,8 @@ interface Doc {
   description: string;
   /** More issuers, beside https://idp.test and with the same key (for cases that tell issuers apart). */
   issuers?: string[];
+  /** Settings merged into one test issuer, by issuer name (e.g. its spaceDelimitedClaims). */
+  issuerConfig?: Record<string, Record<string, unknown>>;
   config?: Record<string, unknown>;
   policies: unknown[];
   cases: Case[];
@@ -61,7 +63,7 @@ let total = 0;
 for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
   const docs = parseAllDocuments(readFileSync(new URL(file, DIR), 'utf8')).map((d) => d.toJS() as Doc);
   docs.forEach((doc, di) => {
-    const config = resolveConfig({ ...(doc.config ?? {}), issuers: [ISS, ...(doc.issuers ?? [])].map((issuer) => ({ issuer, jwks: { keys: [jwk] }, algorithms: ['ES256'], anyAudience: true })), policies: doc.policies }, `${file}#${di}`);
+    const config = resolveConfig({ ...(doc.config ?? {}), issuers: [ISS, ...(doc.issuers ?? [])].map((issuer) => ({ issuer, jwks: { keys: [jwk] }, algorithms: ['ES256'], anyAudience: true, ...(doc.issuerConfig?.[issuer] ?? {}) })), policies: doc.policies }, `${file}#${di}`);
     const keys = new Map(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
     const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
     for (const c of doc.cases) {

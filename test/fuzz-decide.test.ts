@@ -138,6 +138,8 @@ const requestArb = fc.record({
   host: smallHost,
   port: smallPort,
   principal: smallPrincipal,
+  // Peer address: the remote IP under the default numTrustedProxies 0 (one unparsable one).
+  address: fc.constantFrom('10.1.2.3', '192.0.2.7', '::ffff:10.9.9.9', 'not-an-ip'),
   namespace: smallNamespace,
   labels: smallLabels,
   credential: credentialArb,
@@ -158,6 +160,7 @@ function toEnvoy(r: SmallRequest): CheckRequest {
     headers,
     destinationPort: r.port ?? 0, // 0: no port (the helper's default is 8080)
     ...(r.principal ? { sourcePrincipal: r.principal } : {}),
+    sourceAddress: r.address,
     contextExtensions: ext,
   });
 }
@@ -169,6 +172,7 @@ function toOracle(r: SmallRequest): OracleRequest {
     host: r.host,
     ...(r.port !== undefined ? { port: r.port } : {}),
     ...(r.principal ? { principal: r.principal } : {}),
+    sourceAddress: r.address,
     ...(r.credential.kind === 'valid' ? { requestPrincipal: r.credential.principal } : r.credential.kind === 'none' ? {} : { requestPrincipal: 'invalid' }),
     ...(r.namespace ? { destinationNamespace: r.namespace } : {}),
     destinationLabels: r.labels,

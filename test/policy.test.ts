@@ -220,10 +220,10 @@ test('identity.trustXfcc requires identity.xfccTrustedPeers (principals and/or i
   assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/33'] } } }), /identity\.xfccTrustedPeers\.ipBlocks\[0\]/);
   assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: { principals: ['cluster.local/ns/x/sa/*'] } } }), /identity\.xfccTrustedPeers\.principals\[0\]: must be an exact principal/);
   const cfg = resolveConfig({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } });
-  assert.deepEqual(cfg.identity, { trustXfcc: true, xfccTrustedPeers: { principals: [], ipBlocks: ['10.0.0.0/8'] } });
+  assert.deepEqual(cfg.identity, { trustXfcc: true, xfccTrustedPeers: { principals: [], ipBlocks: ['10.0.0.0/8'] }, numTrustedProxies: 0, trustDomains: ['cluster.local'] });
   assert.equal(cfg.audit.xfccTrustedPeers, cfg.identity.xfccTrustedPeers, 'the audit log reads XFCC with the same trust');
   // Peers without trustXfcc are accepted but unused.
-  assert.deepEqual(resolveConfig({ identity: { xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } }).identity, { trustXfcc: false });
+  assert.deepEqual(resolveConfig({ identity: { xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } }).identity, { trustXfcc: false, numTrustedProxies: 0, trustDomains: ['cluster.local'] });
 });
 
 test('compile: identical conditions of different policies are one shared object (memory at 10,000 policies)', () => {

@@ -10,6 +10,7 @@ import type { AuthResult, CheckInput, CredentialLocation, Identity } from '../de
 import { extractCredential, type LocationSpec } from './credentials.js';
 import { reasonForVerifyError } from './jose-errors.js';
 import { claimAsHeaderValue, scopesOf } from './claims.js';
+import { splitSpaceDelimited } from './space-delimited.js';
 import { verifyWithJwks } from './jwks.js';
 
 /** Where an issuer's verification keys come from (JWKS manager or a local HMAC secret). */
@@ -264,7 +265,8 @@ export class Authenticator {
         typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [],
       ),
       scopes: this.share('s', [payload.scope, payload.scp], () => scopesOf(payload)),
-      claims: this.projectClaims(payload),
+      // Space-delimited claims (permission, scope, the issuer's spaceDelimitedClaims) as lists.
+      claims: splitSpaceDelimited(this.projectClaims(payload), issuer.cfg.spaceDelimitedClaims),
       tokenHash,
     };
     let claimHeaders = NO_HEADERS;

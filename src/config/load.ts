@@ -11,6 +11,7 @@ import { resolveWebhook, webhookProblems, type WebhookConfig } from '../webhook/
 import { readTlsFiles, TlsFileError } from '../transport/tls/files.js';
 import { DEFAULT_MAX_BUFFER_BYTES } from '../observe/log.js';
 import type { XfccTrustedPeers } from '../identity/xfcc.js';
+import { DEFAULT_TRUST_DOMAIN } from '../identity/trust-domain.js';
 import { cidrMatcher } from '../policy/match.js';
 import type { PathRules } from '../decision/normalize.js';
 
@@ -63,6 +64,11 @@ export interface ResolvedIssuer {
   jwksCooldownSeconds: number;
   jwksTimeoutMs: number;
   jwksMaxBytes: number;
+  /**
+   * Top-level claims split on spaces before policies see them (Istio's spaceDelimitedClaims;
+   * authn/space-delimited.ts): the configured ones plus `permission` and `scope`, sorted.
+   */
+  spaceDelimitedClaims: string[];
 }
 
 /** server.tls: one certificate for both authorization listeners (src/transport/tls/). */
@@ -80,7 +86,14 @@ export interface Config {
   policies: PolicySpec[];
   authorization: { rolesClaim: string };
   /** `xfccTrustedPeers` is set exactly when trustXfcc is true (validation requires it then). */
-  identity: { trustXfcc: boolean; xfccTrustedPeers?: XfccTrustedPeers };
+  identity: {
+    trustXfcc: boolean;
+    xfccTrustedPeers?: XfccTrustedPeers;
+    /** X-Forwarded-For hops trusted for the remote IP (identity/remote-ip.ts). */
+    numTrustedProxies: number;
+    /** [trustDomain, ...trustDomainAliases], Istio's trust domain bundle (identity/trust-domain.ts). */
+    trustDomains: string[];
+  };
   mode: { default: 'enforce' | 'observe'; namespaces: Readonly<Record<string, 'enforce' | 'observe'>> };
   /** HTTP authz transport (server.http): Envoy http_service and nginx auth_request modes. Header names lower case. */
   http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; routedHostHeader: string; sourceAddressHeader?: string };
@@ -179,12 +192,12 @@ export function parseConfigText(text: string, source = 'config'): unknown {
 }
 
 /** Policy lists resolveConfig compiled without problems; keyed by the (never mutated) array. */
-const compiledByPolicies = new WeakMap<readonly PolicySpec[], { rolesClaim: string; index: PolicyIndex }>();
+const compiledByPolicies = new WeakMap<readonly PolicySpec[], { rolesClaim: string; trustDomains: string; index: PolicyIndex }>();
 
 /** The index resolveConfig already compiled for exactly this policy list and roles claim, if any. */
 export function precompiledPolicies(config: Config): PolicyIndex | undefined {
   const hit = compiledByPolicies.get(config.policies);
-  return hit && hit.rolesClaim === config.authorization.rolesClaim ? hit.index : undefined;
+  return hit && hit.rolesClaim === config.authorization.rolesClaim && hit.trustDomains === config.identity.trustDomains.join(' ') ? hit.index : undefined;
 }
 
 /**
@@ -259,9 +272,10 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
   });
   const rolesClaim = input.authorization?.rolesClaim ?? 'roles';
   const before = problems.length;
-  const index = compilePolicies(policies, problems, { rolesClaim });
+  const trustDomains = trustDomainBundle(input);
+  const index = compilePolicies(policies, problems, { rolesClaim, trustDomains });
   // Kept for the first snapshot of this config: compiling 10,000 policies takes ~0.2-0.3 s.
-  if (problems.length === before) compiledByPolicies.set(policies, { rolesClaim, index });
+  if (problems.length === before) compiledByPolicies.set(policies, { rolesClaim, trustDomains: trustDomains.join(' '), index });
   problems.push(...headerProblems(input, issuers));
   (input.audit?.claims ?? []).forEach((c, i) => {
     if (c === 'sub') problems.push({ path: `audit.claims[${i}]`, message: 'the subject is recorded per audit.subject (plain or hash), not as a claim' });
@@ -293,7 +307,12 @@ export function resolveConfig(raw: unknown, source = 'config'): Config {
     issuers,
     policies,
     authorization: { rolesClaim: input.authorization?.rolesClaim ?? 'roles' },
-    identity: { trustXfcc: input.identity?.trustXfcc ?? false, ...xfccPeers(input) },
+    identity: {
+      trustXfcc: input.identity?.trustXfcc ?? false,
+      ...xfccPeers(input),
+      numTrustedProxies: input.identity?.numTrustedProxies ?? 0,
+      trustDomains,
+    },
     mode: { default: input.mode?.default ?? 'enforce', namespaces: input.mode?.namespaces ?? {} },
     http: resolveHttp(input.http ?? {}),
     response: {
@@ -348,6 +367,11 @@ function resolveKubernetes(k: NonNullable<ConfigInput['kubernetes']>): Kubernete
 }
 
 /** Problems of the kubernetes block that the schema cannot express. */
+/** Istio's trust domain bundle: the local trust domain first, then its aliases (no repeats). */
+function trustDomainBundle(input: ConfigInput): string[] {
+  return [...new Set([input.identity?.trustDomain ?? DEFAULT_TRUST_DOMAIN, ...(input.identity?.trustDomainAliases ?? [])])];
+}
+
 /** identity.xfccTrustedPeers, resolved only when XFCC is trusted (one shared object: compiled once). */
 const resolvedPeers = new WeakMap<object, XfccTrustedPeers>();
 function xfccPeers(input: ConfigInput): { xfccTrustedPeers?: XfccTrustedPeers } {
@@ -530,6 +554,7 @@ function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigProblem[
     jwksCooldownSeconds: iss.jwksCooldownSeconds ?? 30,
     jwksTimeoutMs: iss.jwksTimeoutMs ?? 2000,
     jwksMaxBytes: iss.jwksMaxBytes ?? 1048576,
+    spaceDelimitedClaims: [...new Set([...(iss.spaceDelimitedClaims ?? []), 'permission', 'scope'])].sort(),
   };
 }
 

@@ -98,6 +98,13 @@ export const IssuerSchema = Type.Object(
     jwksCooldownSeconds: Type.Optional(Type.Integer({ minimum: 1, default: 30, description: 'window of the unknown-kid refetch bound: at most 4 refetches per window, ≥ 1 s apart; ≥ 1 so unknown-kid floods cannot hammer the IdP' })),
     jwksTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60000, default: 2000 })),
     jwksMaxBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 1048576 })),
+    spaceDelimitedClaims: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        maxItems: 64,
+        description:
+          'top-level claims whose string value policies see split on spaces, as a list (Istio RequestAuthentication spaceDelimitedClaims); `scope` and `permission` always are',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -166,6 +173,23 @@ export const ConfigSchema = Type.Object(
               },
               { additionalProperties: false, description: 'required with trustXfcc: XFCC is believed only from these immediate peers' },
             ),
+          ),
+          numTrustedProxies: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 32,
+              default: 0,
+              description:
+                'proxies in front whose X-Forwarded-For entries are trusted (Istio numTrustedProxies) for remote.ip / remoteIpBlocks: 0 = the peer address; N = the entry N hops left of the peer; undeterminable: no remote IP (remote-IP conditions fail closed)',
+            }),
+          ),
+          trustDomain: Type.Optional(
+            Type.String({ pattern: '^[a-z0-9._-]+$', default: 'cluster.local', description: 'the local trust domain (Istio meshConfig trustDomain); policy principals of cluster.local mean this one' }),
+          ),
+          trustDomainAliases: Type.Optional(
+            Type.Array(Type.String({ pattern: '^[a-z0-9._-]+$' }), {
+              description: 'other trust domains treated as the local one (Istio trustDomainAliases): principals td/ns/N/sa/S and trustDomains values naming any of them match all of them',
+            }),
           ),
         },
         { additionalProperties: false, default: {} },

@@ -12,7 +12,7 @@ export function checkPolicies(config: Config, source = 'config'): PolicyIndex {
   const ready = precompiledPolicies(config);
   if (ready) return ready;
   const problems: ConfigProblem[] = [];
-  const compiled = compilePolicies(config.policies, problems, config.authorization);
+  const compiled = compilePolicies(config.policies, problems, { ...config.authorization, trustDomains: config.identity.trustDomains });
   if (problems.length) throw new ConfigError(source, problems);
   return compiled;
 }

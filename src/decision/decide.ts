@@ -5,6 +5,7 @@ import type { Snapshot } from './snapshot.js';
 import { REASONS, type Reason } from './reasons.js';
 import { parsePrincipal } from '../identity/spiffe.js';
 import { trustedXfccPrincipal } from '../identity/xfcc.js';
+import { remoteIp } from '../identity/remote-ip.js';
 import type { PolicyContext } from '../policy/attributes.js';
 import type { PolicyVerdict } from '../policy/index.js';
 import { isSafeFieldValue, isSafeHeaderValue } from '../authn/claims.js';
@@ -106,7 +107,7 @@ export function authorize(input: CheckInput, identity: Identity | undefined, sna
     audits: verdict.audits,
     ...(verdict.dryRun ? { dryRun: verdict.dryRun } : {}),
     ...(identity ? { identity, tokenHash: identity.tokenHash } : {}),
-    context: { ...(ctx.source ? { source: ctx.source } : {}), destination: ctx.destination }, // for the audit record (replay)
+    context: { ...(ctx.source ? { source: ctx.source } : {}), destination: ctx.destination, ...(ctx.remoteIp !== undefined ? { remoteIp: ctx.remoteIp } : {}) }, // for the audit record (replay)
   };
   if (!verdict.allow) return { ...denyFor(verdict, identity, ctx, snap), ...common };
   const upstreamHeaders: Array<[string, string]> = [];
@@ -122,7 +123,9 @@ export function policyContext(input: CheckInput, identity: Identity | undefined,
   const principal = trustedXfccPrincipal(input, snap.config.identity.xfccTrustedPeers) ?? input.source.principal;
   // mTLS first; else a Kubernetes service-account token or (opt-in, weaker) the caller's pod IP.
   const source = parsePrincipal(principal) ?? snap.workloadSource?.(input, identity);
-  return { input, identity, source, destination: destinationOf(input, snap) };
+  // The original client IP, once per request; X-Forwarded-For only past identity.numTrustedProxies.
+  const remote = remoteIp(input, snap.config.identity.numTrustedProxies);
+  return { input, identity, source, destination: destinationOf(input, snap), ...(remote !== undefined ? { remoteIp: remote } : {}) };
 }
 
 function denyFor(verdict: PolicyVerdict, identity: Identity | undefined, ctx: PolicyContext, snap: Snapshot): Decision {

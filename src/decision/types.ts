@@ -80,7 +80,7 @@ export interface Decision {
    * them so `zt-authz policy replay` evaluates recorded requests with the same identities and
    * scope, including those resolved from Kubernetes (service-account tokens, pod IPs).
    */
-  context?: { source?: PeerIdentity; destination: DestinationContext };
+  context?: { source?: PeerIdentity; destination: DestinationContext; /** The remote IP remote-IP conditions read (identity/remote-ip.ts). */ remoteIp?: string };
 }
 
 /** Outcome of authentication (stage 3). */

@@ -76,7 +76,7 @@ export class AuditLog {
       ...(d.audits?.length ? { audits: d.audits } : {}),
       ...(d.wouldDecide ? { would_decide: { decision: d.wouldDecide.allow ? 'allow' : 'deny', reason: d.wouldDecide.reason, status: d.wouldDecide.status, policy: d.wouldDecide.policy, rule: d.wouldDecide.rule } } : {}),
       ...(d.dryRun ? { dry_run: { decision: d.dryRun.allow ? 'allow' : 'deny', reason: d.dryRun.reason, policy: d.dryRun.policy } } : {}),
-      source: input ? this.source(input, d) : undefined,
+      source: input ? { ...this.source(input, d), ...remote(input, d) } : undefined,
       destination: input ? destination(input, d) : undefined,
       method: input?.method,
       path: input ? truncate(input.path, MAX_PATH) : undefined,
@@ -183,6 +183,12 @@ function recordable(v: unknown): { value: Scalar | Scalar[] | null; truncated: b
     return { value: capped, truncated };
   }
   return { value: null, truncated: false };
+}
+
+/** The remote IP remote-IP conditions read, when it is not the peer address (X-Forwarded-For hops). */
+function remote(input: CheckInput, d: Decision): { remote_address?: string } {
+  const ip = d.context?.remoteIp;
+  return ip !== undefined && ip !== input.source.address ? { remote_address: ip } : {};
 }
 
 function truncate(s: string, n: number): string {

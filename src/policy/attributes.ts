@@ -18,12 +18,17 @@ export interface PolicyContext {
   /** Calling workload: mTLS principal (or trusted XFCC), with namespace/service account. */
   source: PeerIdentity | undefined;
   destination: DestinationContext;
+  /**
+   * The original client IP (identity/remote-ip.ts), computed once per request from the peer
+   * address and identity.numTrustedProxies; absent when it cannot be determined.
+   */
+  remoteIp?: string;
 }
 
 export type Attr = (ctx: PolicyContext) => readonly string[];
 
 /** How a value list is compared: Istio string forms, path forms, CIDRs, or case-insensitive hosts. */
-export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port' | 'header' | 'requestPrincipal';
+export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port' | 'header' | 'requestPrincipal' | 'trustDomain';
 
 /** `when` conditions that RFC 6750 / RFC 9470 answer with a challenge instead of a plain 403. */
 export type ConditionRole = 'plain' | 'scope' | 'acr' | 'amr';
@@ -47,6 +52,11 @@ export interface AttrSpec {
   peer?: 'namespace' | 'serviceAccount';
   /** Derived from the verified JWT: an anonymous request can only satisfy it by authenticating. */
   authn?: true;
+  /**
+   * True when the attribute could not be determined for this request (the remote IP): the
+   * condition then takes its fail-closed result, never its plain or negated reading (compile.ts).
+   */
+  unknown?: (ctx: PolicyContext) => boolean;
 }
 
 const NONE: readonly string[] = [];
@@ -91,6 +101,9 @@ export const SOURCE_FIELDS: Record<string, AttrSpec> = {
     peer: 'serviceAccount',
   },
   ipBlocks: { attr: (c) => one(c.input.source.address), kind: 'ip' },
+  remoteIpBlocks: { attr: (c) => one(c.remoteIp), kind: 'ip', unknown: (c) => c.remoteIp === undefined },
+  // Istio's srcTrustDomainGenerator matches the principal as reported (identity/trust-domain.ts).
+  trustDomains: { attr: (c) => one(c.source?.reported), kind: 'trustDomain' },
 };
 
 export const OPERATION_FIELDS: Record<string, AttrSpec> = {
@@ -108,6 +121,8 @@ function hostValues(host: string): readonly string[] {
 export interface WhenOptions {
   /** Claim path holding roles, e.g. realm_access.roles (for `request.auth.roles`). */
   rolesClaim: string;
+  /** identity.trustDomain followed by identity.trustDomainAliases (identity/trust-domain.ts). */
+  trustDomains?: readonly string[];
 }
 
 /** Resolve a `when` key; undefined for an unknown or unsupported key. */
@@ -148,6 +163,10 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
       return SOURCE_FIELDS.serviceAccounts;
     case 'source.ip':
       return SOURCE_FIELDS.ipBlocks;
+    case 'remote.ip':
+      return SOURCE_FIELDS.remoteIpBlocks;
+    case 'source.trustDomain':
+      return SOURCE_FIELDS.trustDomains;
     case 'destination.ip':
       return { attr: (c) => one(c.input.destination.address), kind: 'ip' };
     case 'destination.port':
@@ -196,6 +215,8 @@ export const WHEN_KEYS = [
   'source.namespace',
   'source.serviceAccount',
   'source.ip',
+  'remote.ip',
+  'source.trustDomain',
   'destination.ip',
   'destination.port',
   'connection.sni',

@@ -13,6 +13,8 @@ import { anyOf, anyValue, cidrMatcher, headerMatcher, isPort, pathMatcher, strin
 import { requestPrincipalMatcher } from './request-principal.js';
 import { OPERATION_FIELDS, SOURCE_FIELDS, WHEN_KEYS, whenAttr, type Attr, type AttrSpec, type ConditionRole, type PolicyContext, type WhenOptions } from './attributes.js';
 import { PolicyIndex } from './index.js';
+import { peerValues } from './source-values.js';
+import { DEFAULT_TRUST_DOMAIN, trustDomainMatcher } from '../identity/trust-domain.js';
 import { istioNamespaceMatcher, istioServiceAccountMatcher } from '../identity/spiffe.js';
 import { canonicalHostPattern } from '../decision/host.js';
 
@@ -91,13 +93,14 @@ class Interner {
 }
 
 export function compilePolicies(specs: readonly PolicySpec[], problems: ConfigProblem[], opts: Partial<WhenOptions> = {}, at = 'policies'): PolicyIndex {
-  const whenOpts: WhenOptions = { rolesClaim: opts.rolesClaim ?? 'roles' };
+  const trustDomains = opts.trustDomains ?? [DEFAULT_TRUST_DOMAIN];
+  const whenOpts: WhenOptions = { rolesClaim: opts.rolesClaim ?? 'roles', trustDomains };
   const interner = new Interner();
   const out: CompiledPolicy[] = specs.map((spec, i) => {
     const path = `${at}[${i}]`;
     const report = (field: string, message: string) => problems.push({ path: `${path}.${field}`, message: `${message} (policy "${spec.name}")` });
     const action = spec.action ?? 'ALLOW';
-    const scope: FieldScope = { namespace: spec.namespace, action, report, interner, invalid: (label) => (action === 'ALLOW' ? never(label) : always(label)) };
+    const scope: FieldScope = { namespace: spec.namespace, action, report, interner, trustDomains, invalid: (label) => (action === 'ALLOW' ? never(label) : always(label)) };
     checkPolicyShape(spec, report);
     const rules = (spec.rules ?? []).map((r, j) => {
       const rp = `rules[${j}]`;
@@ -126,6 +129,8 @@ interface FieldScope {
   action: string;
   report: (field: string, message: string) => void;
   interner: Interner;
+  /** identity.trustDomain and its aliases (source-values.ts). */
+  trustDomains: readonly string[];
   /** What an invalid piece compiles to: never() in an ALLOW policy, always() in a DENY/AUDIT one. */
   invalid: (label: string) => Condition;
 }
@@ -199,6 +204,8 @@ function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
       return requestPrincipalMatcher(value);
     case 'ip':
       return cidrMatcher(value);
+    case 'trustDomain':
+      return trustDomainMatcher(value);
     case 'host':
       // Compared in the canonical form request hosts have (decision/host.ts).
       return stringMatcher(canonicalHostPattern(value), true);
@@ -226,7 +233,18 @@ function condition(label: string, spec: AttrSpec, values: readonly string[], neg
   const loose = looseFor(spec, scope.action, negated);
   // The label names the field (and `when` key) and its negation, so it determines spec and
   // negated; labels repeat across ALLOW and DENY policies, so the key also says which reading.
-  return interner.condition(`${label}\u0000${loose ? 'loose' : ''}\u0000${JSON.stringify(values)}`, () => buildCondition(interner.label(label), spec, values, negated, loose, report, interner));
+  // An attribute this request lacks (spec.unknown: the remote IP) makes the condition take its
+  // fail-closed result: false in an ALLOW, true in a DENY/AUDIT, negated or not.
+  const unknown = spec.unknown ? (scope.action === 'ALLOW' ? '\u0000unknown:false' : '\u0000unknown:true') : '';
+  return interner.condition(`${label}\u0000${loose ? 'loose' : ''}${unknown}\u0000${JSON.stringify(values)}`, () =>
+    whenUnknown(buildCondition(interner.label(label), spec, values, negated, loose, report, interner), spec.unknown, scope.action !== 'ALLOW'),
+  );
+}
+
+function whenUnknown(c: Condition | undefined, unknown: AttrSpec['unknown'], result: boolean): Condition | undefined {
+  if (!c || !unknown) return c;
+  const test = c.test;
+  return { ...c, test: (ctx) => (unknown(ctx) ? result : test(ctx)) };
 }
 
 function buildCondition(label: string, spec: AttrSpec, values: readonly string[], negated: boolean, loose: boolean, report: (f: string, m: string) => void, interner: Interner): Condition | undefined {
@@ -294,6 +312,7 @@ function compileFields(obj: SourceSpec | OperationSpec, fields: Record<string, A
         continue;
       }
       if (field === 'serviceAccounts') values = serviceAccountValues(values, `${at}.${name}`, scope);
+      else if (field === 'principals' || field === 'trustDomains') values = peerValues(field, values, `${at}.${name}`, negated, scope);
       const c = values && condition(`${at}.${name}`, spec, values, negated, scope);
       if (c) conds.push(c);
       else broken = true;
@@ -301,8 +320,9 @@ function compileFields(obj: SourceSpec | OperationSpec, fields: Record<string, A
   }
   // Istio: "cannot set serviceAccounts with namespaces or principals".
   const peer = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces'].filter((f) => given[f] !== undefined);
-  if (given.serviceAccounts !== undefined && peer.length) {
-    report(`${at}.serviceAccounts`, `cannot be combined with ${peer.join(', ')} in one source (Istio rejects it); use separate sources`);
+  const sa = given.serviceAccounts !== undefined ? 'serviceAccounts' : given.notServiceAccounts !== undefined ? 'notServiceAccounts' : undefined;
+  if (sa && peer.length) {
+    report(`${at}.${sa}`, `cannot be combined with ${peer.join(', ')} in one source (Istio rejects it); use separate sources`);
   }
   // Istio rejects `source: {}` / `operation: {}`: an empty one would silently match everything.
   if (!any) report(at, 'must set at least one field');
@@ -332,7 +352,12 @@ function compileCondition(cond: ConditionSpec, at: string, scope: FieldScope, op
       broken = true;
       continue;
     }
-    const values = cond.key === 'source.serviceAccount' ? serviceAccountValues(given, field, scope) : given;
+    const values =
+      cond.key === 'source.serviceAccount'
+        ? serviceAccountValues(given, field, scope)
+        : cond.key === 'source.principal' || cond.key === 'source.trustDomain'
+          ? peerValues(cond.key === 'source.principal' ? 'principals' : 'trustDomains', given, field, negated, scope)
+          : given;
     const c = values && condition(`${at}(${cond.key}).${negated ? 'notValues' : 'values'}`, spec, values, negated, scope);
     if (c) parts.push(c);
     else broken = true;

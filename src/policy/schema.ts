@@ -15,8 +15,13 @@ export const SourceSchema = Type.Object(
     namespaces: Type.Optional(StringList('source namespaces')),
     notNamespaces: Type.Optional(StringList('negation of namespaces')),
     serviceAccounts: Type.Optional(StringList('source service accounts, "ns/sa"')),
+    notServiceAccounts: Type.Optional(StringList('negation of serviceAccounts')),
     ipBlocks: Type.Optional(StringList('source IPs or CIDRs')),
     notIpBlocks: Type.Optional(StringList('negation of ipBlocks')),
+    remoteIpBlocks: Type.Optional(StringList('original client IPs or CIDRs (X-Forwarded-For with identity.numTrustedProxies)')),
+    notRemoteIpBlocks: Type.Optional(StringList('negation of remoteIpBlocks')),
+    trustDomains: Type.Optional(StringList('trust domains of the peer SPIFFE ID: exact, prefix*, *suffix or *')),
+    notTrustDomains: Type.Optional(StringList('negation of trustDomains')),
   },
   { additionalProperties: false },
 );

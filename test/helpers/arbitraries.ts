@@ -210,6 +210,8 @@ const methodPattern = fc.constantFrom('GET', 'POST', 'DELETE', 'G*', '*');
 const pathPattern = fc.constantFrom('/a', '/a/b', '/admin', '/a/*', '/admin*', '*/b', '*', '/a/{*}', '/{*}/b', '/a/{**}', '/', '/A', '*.json');
 const hostPattern = fc.constantFrom('orders', 'ORDERS', 'pay.example', '*.example', 'ord*', 'orders:8080', '*', 'Orders.:443', 'pay.example:*');
 const portPattern = fc.constantFrom('80', '8080');
+const ipBlockPattern = fc.constantFrom('10.1.2.3', '10.0.0.0/8', '192.0.2.0/24', '0.0.0.0/0');
+const trustDomainPattern = fc.constantFrom('cluster.local', 'other.td', '*', 'cluster.*', '*.td', '*local');
 
 const some = <T>(a: fc.Arbitrary<T>) => fc.uniqueArray(a, { minLength: 1, maxLength: 3 });
 
@@ -223,7 +225,12 @@ function fewFields<T extends object>(fields: { [K in keyof T]: fc.Arbitrary<T[K]
 }
 
 const sourceArb = (issuers: readonly string[]): fc.Arbitrary<OracleSource> =>
-  fewFields<Required<OracleSource>>({ principals: some(principalPattern), notPrincipals: some(principalPattern), namespaces: some(namespacePattern), notNamespaces: some(namespacePattern), requestPrincipals: some(requestPrincipalPattern(issuers)) });
+  fewFields<Required<OracleSource>>({ principals: some(principalPattern), notPrincipals: some(principalPattern), namespaces: some(namespacePattern), notNamespaces: some(namespacePattern), requestPrincipals: some(requestPrincipalPattern(issuers)),
+    remoteIpBlocks: some(ipBlockPattern),
+    notRemoteIpBlocks: some(ipBlockPattern),
+    trustDomains: some(trustDomainPattern),
+    notTrustDomains: some(trustDomainPattern),
+  });
 
 const operationArb: fc.Arbitrary<OracleOperation> = fewFields<Required<OracleOperation>>({
   methods: some(methodPattern),

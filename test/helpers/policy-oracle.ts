@@ -7,7 +7,8 @@
 // is a finding, in one or the other.
 //
 // Subset: ALLOW/DENY; from.source: principals, notPrincipals, namespaces, notNamespaces,
-// requestPrincipals;
+// requestPrincipals, remoteIpBlocks, notRemoteIpBlocks (numTrustedProxies 0: the peer address),
+// trustDomains, notTrustDomains (the default trust domain, no aliases);
 // to.operation: methods, notMethods, paths, notPaths, hosts, ports; policy namespace and
 // selector scope. No `when`, no AUDIT/dryRun (never decisive, covered by the deny-all property).
 
@@ -17,6 +18,10 @@ export interface OracleSource {
   namespaces?: string[];
   notNamespaces?: string[];
   requestPrincipals?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
 }
 
 export interface OracleOperation {
@@ -51,6 +56,8 @@ export interface OracleRequest {
   port?: number;
   /** Caller's mTLS principal as Envoy reports it (with or without spiffe://). */
   principal?: string;
+  /** Peer address (attributes.source.address); with numTrustedProxies 0 also the remote IP. */
+  sourceAddress?: string;
   /** Verified "<iss>/<sub>", or 'invalid' for a credential that must fail, or undefined. */
   requestPrincipal?: string | 'invalid';
   destinationNamespace?: string;
@@ -267,6 +274,49 @@ function istioNamespaceRegex(pattern: string, reported: string): boolean {
   return new RegExp(`^[\\s\\S]*/ns/${n}/[\\s\\S]*$`).test(reported);
 }
 
+/**
+ * README "Remote IP", numTrustedProxies 0 (the fuzzed configuration): the peer address when it is
+ * a plain IP, else none. IPv4-mapped IPv6 is compared as IPv4.
+ */
+function oracleRemoteIp(address: string | undefined): number[] | undefined {
+  if (!address) return undefined;
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/i.exec(address);
+  if (!v4) return undefined;
+  const parts = v4.slice(1).map(Number);
+  if (parts.some((x, i) => x > 255 || (v4[i + 1]!.length > 1 && v4[i + 1]!.startsWith('0')))) return undefined;
+  return parts;
+}
+
+/** IPv4 CIDRs only (the fuzzed patterns are IPv4). */
+function inBlock(block: string, ip: number[]): boolean {
+  const [net, bits] = block.includes('/') ? [block.split('/')[0]!, Number(block.split('/')[1])] : [block, 32];
+  const n = net.split('.').map(Number);
+  const toInt = (a: number[]) => ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0;
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  return (toInt(n) & mask) === (toInt(ip) & mask);
+}
+
+/**
+ * README "Trust domains" with the default bundle (cluster.local): Istio's prefix spiffe://td/
+ * on the principal as reported; "*" any spiffe:// principal; "p*" / "*s" on the segment.
+ */
+function trustDomainHit(patterns: string[], reported: string | undefined): boolean {
+  if (!reported || !reported.startsWith('spiffe://')) return false;
+  const rest = reported.slice('spiffe://'.length);
+  const seg = rest.includes('/') ? rest.slice(0, rest.indexOf('/')) : undefined;
+  return patterns.some((p) =>
+    p === '*' ? true : seg === undefined ? false : p.startsWith('*') ? seg.endsWith(p.slice(1)) : p.endsWith('*') ? seg.startsWith(p.slice(0, -1)) : seg === p,
+  );
+}
+
+/** Remote-IP fields: an undeterminable remote IP fails an ALLOW's and matches a DENY's, negated or not. */
+function remoteHit(patterns: string[] | undefined, ip: number[] | undefined, negated: boolean, action: 'ALLOW' | 'DENY'): boolean {
+  if (patterns === undefined) return true;
+  if (ip === undefined) return action === 'DENY';
+  const hit = patterns.some((b) => inBlock(b, ip));
+  return negated ? !hit : hit;
+}
+
 // ---- evaluation ----
 
 interface Facts {
@@ -279,6 +329,7 @@ interface Facts {
   reported: string | undefined;
   namespace: string | undefined;
   requestPrincipal: string | undefined;
+  remoteIp: number[] | undefined;
 }
 
 /** A field with values ORed; with no value present, a positive field fails and a negated one passes. */
@@ -303,7 +354,11 @@ function sourceMatches(s: OracleSource, f: Facts, action: 'ALLOW' | 'DENY'): boo
     field(s.notPrincipals?.map(stripScheme), f.principal, istioMatch, true) &&
     (s.namespaces === undefined || namespaceHit(s.namespaces, f, action === 'DENY')) &&
     (s.notNamespaces === undefined || !namespaceHit(s.notNamespaces, f, action === 'ALLOW')) &&
-    field(s.requestPrincipals, f.requestPrincipal, requestPrincipalMatch)
+    field(s.requestPrincipals, f.requestPrincipal, requestPrincipalMatch) &&
+    remoteHit(s.remoteIpBlocks, f.remoteIp, false, action) &&
+    remoteHit(s.notRemoteIpBlocks, f.remoteIp, true, action) &&
+    (s.trustDomains === undefined || trustDomainHit(s.trustDomains, f.reported)) &&
+    (s.notTrustDomains === undefined || !trustDomainHit(s.notTrustDomains, f.reported))
   );
 }
 
@@ -347,6 +402,7 @@ export function oracleDecide(policies: readonly OraclePolicy[], req: OracleReque
     reported: req.principal || undefined,
     namespace: peerNamespace(req.principal),
     requestPrincipal: req.requestPrincipal,
+    remoteIp: oracleRemoteIp(req.sourceAddress),
   };
   const allowMatches: string[] = [];
   const denyMatches: string[] = [];
