@@ -171,7 +171,8 @@ async function assertStillServing(): Promise<void> {
  * make it denied; `token` ones swap the credential for a signed token with adversarial claims
  * (allowed only if its sub is still alice and the claims verify).
  */
-type Mutation = { kind: 'benign' | 'breaking'; name: string; apply(s: RequestSpec): void } | { kind: 'token'; name: string; claims: Record<string, unknown> };
+/** `either`: the server may accept or refuse it (an odd host may or may not be a routable one). */
+type Mutation = { kind: 'benign' | 'either' | 'breaking'; name: string; apply(s: RequestSpec): void } | { kind: 'token'; name: string; claims: Record<string, unknown> };
 
 const noiseName = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'), minLength: 1, maxLength: 12 }).map((s) => `x-fz-${s}`);
 const bytesValue: fc.Arbitrary<Bytes> = fc.oneof(oddHeaderValue, withInvalidUtf8(nastyString(30)));
@@ -193,7 +194,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.array(fc.tuple(noiseName, bytesValue), { minLength: 1, maxLength: 30 }).map((hs): Mutation => ({ kind: 'benign', name: 'noise headers', apply: (s) => hs.forEach(([k, v]) => setHeader(s, k, v)) })),
   fc.integer({ min: 200, max: 250 }).map((n): Mutation => ({ kind: 'benign', name: `${n} more headers`, apply: (s) => Array.from({ length: n }, (_, i) => setHeader(s, `x-fz-n${i}`, 'v')) })),
   hugeString(20_000, 150_000).map((v): Mutation => ({ kind: 'benign', name: 'huge header', apply: (s) => setHeader(s, 'x-fz-huge', v) })),
-  fc.oneof(oddHost, withInvalidUtf8(oddHost)).map((h): Mutation => ({ kind: 'benign', name: 'odd host', apply: (s) => (s.host = h) })),
+  // Spellings of a routable host are benign; a host no proxy would route is malformed; odd ones go either way.
+  fc.constantFrom('orders', 'ORDERS:8080', '[::1]:443', 'orders.', 'Orders.:', 'orders:0443').map((h): Mutation => ({ kind: 'benign', name: `host ${h}`, apply: (s) => (s.host = h) })),
+  fc.constantFrom('h\u00e9', ':8080', 'orders:99999', 'orders..', 'orders:x', 'a b').map((h): Mutation => ({ kind: 'breaking', name: `unroutable host ${h}`, apply: (s) => (s.host = h) })),
+  fc.oneof(oddHost, withInvalidUtf8(oddHost)).map((h): Mutation => ({ kind: 'either', name: 'odd host', apply: (s) => (s.host = h) })),
   fc.record({ principal: anyBytes, address: anyBytes, port: fc.nat() }).map((p): Mutation => ({ kind: 'benign', name: 'odd source', apply: (s) => (s.source = { ...p, labels: [[p.address, p.principal]] }) })),
   fc.record({ principal: anyBytes, address: anyBytes, port: fc.nat() }).map((p): Mutation => ({ kind: 'benign', name: 'odd destination', apply: (s) => (s.destination = p) })),
   fc.array(fc.tuple(fc.oneof(fc.constant<Bytes>('namespace'), anyBytes), anyBytes), { maxLength: 4 }).map((e): Mutation => ({ kind: 'benign', name: 'odd context extensions', apply: (s) => (s.contextExtensions = e) })),
@@ -224,7 +228,7 @@ describe('fuzz: gRPC Check with adversarial fields', () => {
         const spec = allowedSpec();
         let expect: 'ok' | 'deny' | 'either' = 'ok';
         // Token swaps, then harmless changes, then breaking ones, so a breaking change always sticks.
-        const rank = { token: 0, benign: 1, breaking: 2 } as const;
+        const rank = { token: 0, benign: 1, either: 2, breaking: 3 } as const;
         const ordered = [...mutations].sort((a, b) => rank[a.kind] - rank[b.kind]);
         for (const m of ordered) {
           if (m.kind === 'token') {
@@ -233,6 +237,7 @@ describe('fuzz: gRPC Check with adversarial fields', () => {
           } else {
             m.apply(spec);
             if (m.kind === 'breaking') expect = 'deny';
+            else if (m.kind === 'either' && expect === 'ok') expect = 'either';
           }
         }
         // limits.maxHeaderBytes counts decoded characters; protobufjs decodes invalid UTF-8 a little

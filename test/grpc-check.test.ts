@@ -744,7 +744,7 @@ describe('configuration edge cases', () => {
     const port = await freePort();
     const t = await startTestApp({
       server: { readyTimeoutSeconds: 0 },
-      issuers: [{ issuer: 'https://down.idp.test', jwksUri: `http://127.0.0.1:${port}/jwks.json`, algorithms: ['RS256'] }],
+      issuers: [{ issuer: 'https://down.idp.test', jwksUri: `http://127.0.0.1:${port}/jwks.json`, algorithms: ['RS256'], audiences: ['orders'] }],
       policies: POLICIES,
     });
     try {

@@ -48,7 +48,7 @@ test('replay (CLI): a tightened candidate fails with the allow→deny diff per e
   const tight = structuredClone(policies).filter((p) => p.name !== 'allow-payments');
   const orders = tight.find((p) => p.name === 'allow-orders')!;
   const frontendGet = orders.rules!.find((r) => r.from?.[0]?.source.principals?.[0] === 'cluster.local/ns/shop/sa/frontend' && r.to?.[0]?.operation.methods?.[0] === 'GET')!;
-  frontendGet.when = [{ key: 'request.auth.claims[scope]', values: ['orders:admin'] }];
+  frontendGet.when = [{ key: 'request.auth.scopes', values: ['orders:admin'] }];
   const tightFile = join(dir, 'tight.yaml');
   writeFileSync(tightFile, stringify({ issuers: ISSUERS, policies: tight }));
   const t = await cli(['policy', 'replay', '--config', tightFile, '--from', FIXTURE, '--ignore-rejected-credentials']);
@@ -225,7 +225,7 @@ test('replay and generate: callers identified from Kubernetes (pod IP, service-a
     [{ source: { serviceAccounts: ['jobs/cron'] } }],
     [{ source: { notPrincipals: ['*'], requestPrincipals: [`${saIssuer}/system:serviceaccount:jobs:sync`] } }],
   ]);
-  const r = new Replayer(resolveConfig({ issuers: [...ISSUERS, { issuer: saIssuer, jwksUri: 'https://k8s.example/jwks' }], policies }));
+  const r = new Replayer(resolveConfig({ issuers: [...ISSUERS, { issuer: saIssuer, jwksUri: 'https://k8s.example/jwks', audiences: ['api'] }], policies }));
   r.add(structuredClone(podIp));
   r.add(structuredClone(token));
   const rep = r.finish();
