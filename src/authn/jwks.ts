@@ -1,7 +1,7 @@
 /**
  * JWKS manager: our own replacement for jose's `createRemoteJWKSet`.
  *
- * Why not createRemoteJWKSet (see /work/shared/reference/jwt-pitfalls.md):
+ * Why not createRemoteJWKSet (its behaviour as of jose v6):
  *  (a) once its cache ages out while the IdP is down, every verification (including of valid
  *      tokens) blocks on a fetch and fails;
  *  (b) failed fetches start no cooldown, so an unknown-`kid` storm hammers a down IdP.
