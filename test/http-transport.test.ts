@@ -11,7 +11,8 @@ import { readmeEnvoyHttpService, readmeZtAuthzHttpConfig, type EnvoyHttpService 
 
 const HOST = 'shop.example.test';
 const POLICIES = [
-  { name: 'public', rules: [{ to: [{ operation: { hosts: [HOST], paths: ['/public', '/public/*'] } }] }] },
+  // `name:*` for any port: an ALLOW on the bare host matches only that :authority, as in Istio.
+  { name: 'public', rules: [{ to: [{ operation: { hosts: [HOST, `${HOST}:*`], paths: ['/public', '/public/*'] } }] }] },
   {
     name: 'orders-read',
     rules: [

@@ -134,8 +134,8 @@ test('generate: one ALLOW policy per workload, observed callers, methods, templa
   const post = orders.rules!.find((r) => r.to?.[0]?.operation.methods?.includes('POST'))!;
   assert.deepEqual(post.from, [{ source: { principals: ['cluster.local/ns/shop/sa/frontend'], requestPrincipals: [`${ISSUER}/*`] } }]);
   assert.deepEqual(post.when, [
-    { key: 'request.auth.claims[scope]', values: ['orders:read'] },
-    { key: 'request.auth.claims[scope]', values: ['orders:write'] },
+    { key: 'request.auth.scopes', values: ['orders:read'] },
+    { key: 'request.auth.scopes', values: ['orders:write'] },
   ]);
   assert.ok(!yaml.includes('openid') && !yaml.includes('values:\n              - profile'));
   // ids → {*}; the query string was never recorded.
@@ -411,7 +411,7 @@ test('generate --format crd: DNS-1123 names, policies without a namespace go to 
   // Lower-cased names collide: the second gets a suffix, never a duplicate.
   assert.deepEqual(ms.map((m) => `${m.metadata.namespace}/${m.metadata.name}`), ['zt-system/allow-ledger-svc.example.com', 'shop/allow-orders-api', 'shop/allow-orders-api-2']);
   for (const m of ms) assert.match(m.metadata.name, DNS1123);
-  assert.deepEqual(ms[0]!.spec.rules, [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/billing'] } }], to: [{ operation: { hosts: ['ledger_svc.example.com'], methods: ['GET'], paths: ['/v1/entries/{*}'] } }] }]);
+  assert.deepEqual(ms[0]!.spec.rules, [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/billing'] } }], to: [{ operation: { hosts: ['ledger_svc.example.com:*'], methods: ['GET'], paths: ['/v1/entries/{*}'] } }] }]);
   assert.match(out.yaml, /# no namespace: in the root namespace zt-system, so it applies in every namespace/);
   assert.match(out.yaml, /--format crd, --root-namespace zt-system\./);
 

@@ -111,6 +111,7 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
     input: {
       requestId: raw.requestId,
       method: raw.method.toUpperCase(),
+    ...asSentMethod(raw.method),
       host,
       path,
       query,
@@ -124,6 +125,11 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   };
 }
 
+/** The method as sent, kept beside the upper-cased one when they differ (CheckInput.methodAsSent). */
+function asSentMethod(method: string): { methodAsSent?: string } {
+  return method === method.toUpperCase() ? {} : { methodAsSent: method };
+}
+
 /** `asSent` for a path-shape failure; none when the host is invalid too (that stays malformed). */
 function sent(raw: RawRequest, path: string, query: string): { asSent?: CheckInput } {
   const host = canonicalHost(raw.host);
@@ -131,6 +137,7 @@ function sent(raw: RawRequest, path: string, query: string): { asSent?: CheckInp
   const asSent: CheckInput = {
     requestId: raw.requestId,
     method: raw.method.toUpperCase(),
+    ...asSentMethod(raw.method),
     host,
     path,
     query,

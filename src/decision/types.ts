@@ -16,7 +16,13 @@ export interface PeerInput {
 export interface CheckInput {
   /** x-request-id when present, else the transport's own id. */
   requestId: string;
+  /** Upper-cased. */
   method: string;
+  /**
+   * The method as sent, when that is not upper case (`get`): Envoy matches methods
+   * case-sensitively, so an ALLOW on GET must not admit `get` (policy/readings.ts).
+   */
+  methodAsSent?: string;
   host: string;
   /** Path without the query string. */
   path: string;

@@ -530,8 +530,8 @@ function buildRules(sources: Src[], w: Workload): BuiltRule[] {
     const anonymous = !workload && !issuer;
     const spec: RuleSpec = {
       from: [{ source }],
-      to: m.operations.map((o) => ({ operation: { ...(w.host ? { hosts: [w.host] } : {}), methods: o.methods, paths: o.paths } })),
-      ...(m.scopes.length ? { when: m.scopes.map((s) => ({ key: 'request.auth.claims[scope]', values: [s] })) } : {}),
+      to: m.operations.map((o) => ({ operation: { ...(w.host ? { hosts: [`${w.host}:*`] } : {}), methods: o.methods, paths: o.paths } })),
+      ...(m.scopes.length ? { when: m.scopes.map((s) => ({ key: 'request.auth.scopes', values: [s] })) } : {}),
     };
     const stats = new Stats();
     for (const op of m.ops) stats.merge(op.stats);

@@ -503,7 +503,8 @@ function classifyKey(key: string, rolesClaim: string): AttrClass {
   const segments = claimKeySegments(key);
   if (segments) {
     const name = segments.join('.');
-    if (name === 'scope' || name === 'scp') return { kind: 'scopes' };
+    // Where a match admits, claims[scope] / [scp] read that claim alone (policy/readings.ts); audit
+    // records hold the union of both (auth.scopes), so only a recorded claim decides.
     if (name === 'sub') return { kind: 'subjectClaim' };
     if (name === 'aud') return { kind: 'audiences' };
     return { kind: 'claim', name, nested: segments.length > 1 };

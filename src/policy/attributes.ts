@@ -6,6 +6,7 @@ import type { PeerIdentity } from '../identity/spiffe.js';
 import { claimAt, claimAtSegments } from '../authn/claims.js';
 import { hostMatchValues } from '../decision/host.js';
 import { principalKey } from './request-principal.js';
+import { allScopes, loosePrincipals, methodAsSent, methodUpper, reportedPrincipal, scopeClaimStrict, strictHost } from './readings.js';
 
 export interface DestinationContext {
   namespace?: string;
@@ -28,7 +29,7 @@ export interface PolicyContext {
 export type Attr = (ctx: PolicyContext) => readonly string[];
 
 /** How a value list is compared: Istio string forms, path forms, CIDRs, or case-insensitive hosts. */
-export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port' | 'header' | 'requestPrincipal' | 'trustDomain';
+export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port' | 'header' | 'requestPrincipal' | 'namespace' | 'principal' | 'methodLoose' | 'hostStrict' | 'trustDomain';
 
 /** `when` conditions that RFC 6750 / RFC 9470 answer with a challenge instead of a plain 403. */
 export type ConditionRole = 'plain' | 'scope' | 'acr' | 'amr';
@@ -50,6 +51,11 @@ export interface AttrSpec {
    * also matches Istio's regex over the reported principal (see identity/spiffe.ts).
    */
   peer?: 'namespace' | 'serviceAccount';
+  /**
+   * The reading where matching more is the fail-closed side (DENY/AUDIT values, ALLOW not-values):
+   * `attr`/`kind`/`match` then describe the strict one (policy/readings.ts).
+   */
+  loose?: { attr: Attr; kind: ValueKind };
   /** Derived from the verified JWT: an anonymous request can only satisfy it by authenticating. */
   authn?: true;
   /**
@@ -87,14 +93,15 @@ export function claimKeySegments(key: string): string[] | undefined {
 }
 
 export const SOURCE_FIELDS: Record<string, AttrSpec> = {
-  principals: { attr: (c) => one(c.source?.principal), kind: 'string', spiffe: true },
+  // Strict: Istio's "spiffe://" + pattern against the principal as reported (policy/readings.ts).
+  principals: { attr: (c) => one(c.source?.principal), match: reportedPrincipal, kind: 'principal', spiffe: true, loose: { attr: loosePrincipals, kind: 'string' } },
   requestPrincipals: {
     attr: (c) => one(c.identity?.requestPrincipal),
     match: (c) => (c.identity ? [principalKey(c.identity.issuer, c.identity.subject)] : NONE),
     kind: 'requestPrincipal',
     authn: true,
   },
-  namespaces: { attr: (c) => one(c.source?.namespace), kind: 'string', peer: 'namespace' },
+  namespaces: { attr: (c) => one(c.source?.namespace), kind: 'namespace', peer: 'namespace' },
   serviceAccounts: {
     attr: (c) => (c.source?.namespace && c.source.serviceAccount ? [`${c.source.namespace}/${c.source.serviceAccount}`] : NONE),
     kind: 'string',
@@ -107,13 +114,13 @@ export const SOURCE_FIELDS: Record<string, AttrSpec> = {
 };
 
 export const OPERATION_FIELDS: Record<string, AttrSpec> = {
-  hosts: { attr: (c) => hostValues(c.input.host), kind: 'host' },
+  hosts: { attr: strictHost, kind: 'hostStrict', loose: { attr: (c) => hostValues(c.input.host), kind: 'host' } },
   ports: { attr: (c) => one(c.input.destination.port?.toString()), kind: 'port' },
-  methods: { attr: (c) => one(c.input.method), kind: 'string' },
+  methods: { attr: methodAsSent, kind: 'string', loose: { attr: methodUpper, kind: 'methodLoose' } },
   paths: { attr: (c) => one(c.input.path), kind: 'path' },
 };
 
-/** "orders:8080" matches host patterns with and without the port, as Istio does (decision/host.ts). */
+/** The loose host reading: "orders:8080" is also matched as "orders" (decision/host.ts). */
 function hostValues(host: string): readonly string[] {
   return host ? hostMatchValues(host) : NONE;
 }
@@ -130,7 +137,7 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   const path = claimKeySegments(key);
   if (path) {
     const name = path.length === 1 ? path[0] : undefined;
-    if (name === 'scope' || name === 'scp') return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope', authn: true };
+    if (name === 'scope' || name === 'scp') return { attr: scopeClaimStrict(name), kind: 'string', role: 'scope', authn: true, loose: { attr: allScopes, kind: 'string' } };
     if (name === 'acr' || name === 'amr') return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', role: name, authn: true };
     return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', authn: true };
   }

@@ -11,6 +11,7 @@ import type { PolicySpec, SourceSpec, OperationSpec, ConditionSpec } from './sch
 import type { ConfigProblem } from '../config/load.js';
 import { anyOf, anyValue, cidrMatcher, headerMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
 import { requestPrincipalMatcher } from './request-principal.js';
+import { readingMatcher } from './readings.js';
 import { OPERATION_FIELDS, SOURCE_FIELDS, WHEN_KEYS, whenAttr, type Attr, type AttrSpec, type ConditionRole, type PolicyContext, type WhenOptions } from './attributes.js';
 import { PolicyIndex } from './index.js';
 import { peerValues } from './source-values.js';
@@ -210,7 +211,7 @@ function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
       // Compared in the canonical form request hosts have (decision/host.ts).
       return stringMatcher(canonicalHostPattern(value), true);
     default:
-      return stringMatcher(value);
+      return readingMatcher(kind, value) ?? stringMatcher(value);
   }
 }
 
@@ -224,7 +225,9 @@ function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
  * and `notNamespaces: [trusted]` spares only the exact form. `when` values/notValues alike.
  */
 function looseFor(spec: AttrSpec, action: string, negated: boolean): boolean {
-  return spec.peer !== undefined && (action !== 'ALLOW') !== negated;
+  // The same polarity picks the readings of policy/readings.ts (spec.loose: principals, methods,
+  // hosts, scope claims).
+  return (spec.peer !== undefined || spec.loose !== undefined) && (action !== 'ALLOW') !== negated;
 }
 
 /** The compiled condition for (label, values), shared with identical ones of other policies. */
@@ -247,7 +250,8 @@ function whenUnknown(c: Condition | undefined, unknown: AttrSpec['unknown'], res
   return { ...c, test: (ctx) => (unknown(ctx) ? result : test(ctx)) };
 }
 
-function buildCondition(label: string, spec: AttrSpec, values: readonly string[], negated: boolean, loose: boolean, report: (f: string, m: string) => void, interner: Interner): Condition | undefined {
+function buildCondition(label: string, given: AttrSpec, values: readonly string[], negated: boolean, loose: boolean, report: (f: string, m: string) => void, interner: Interner): Condition | undefined {
+  const spec: AttrSpec = loose && given.loose ? { ...given, ...given.loose, match: given.loose.attr } : given;
   const matchers: Matcher[] = [];
   values.forEach((v, i) => {
     try {
@@ -259,7 +263,7 @@ function buildCondition(label: string, spec: AttrSpec, values: readonly string[]
     }
   });
   if (matchers.length !== values.length) return undefined;
-  const istio = loose ? values.map((v) => (spec.peer === 'namespace' ? istioNamespaceMatcher(v) : istioServiceAccountMatcher(v))) : undefined;
+  const istio = loose && spec.peer !== undefined ? values.map((v) => (spec.peer === 'namespace' ? istioNamespaceMatcher(v) : istioServiceAccountMatcher(v))) : undefined;
   return {
     label,
     role: negated ? 'plain' : (spec.role ?? 'plain'),

@@ -245,7 +245,7 @@ function oraclePattern(pattern: string): string {
   return oracleHost(p) ?? p;
 }
 
-/** `host` is canonical (oracleHost): it matches with and without its port. */
+/** The loose reading (README "Where a match denies"): `host` (canonical) with and without its port. */
 function hostMatch(pattern: string, host: string): boolean {
   const values = [host];
   const m = /^(.+):([0-9]+)$/.exec(host);
@@ -253,7 +253,42 @@ function hostMatch(pattern: string, host: string): boolean {
   return values.some((v) => v !== '' && istioMatch(oraclePattern(pattern), v));
 }
 
+/**
+ * The strict host reading (README "Where a match admits"): the canonical host only, as Istio
+ * compares :authority; `name:*` is the name with or without a port.
+ */
+function hostMatchStrict(pattern: string, host: string): boolean {
+  if (host === '') return false;
+  const p = oraclePattern(pattern);
+  if (pattern.length > 2 && pattern.endsWith(':*')) {
+    const m = /^(.+):([0-9]+)$/.exec(host);
+    return istioMatch(p, host) || (m !== null && istioMatch(p, m[1]!));
+  }
+  return istioMatch(p, host);
+}
+
 const stripScheme = (s: string): string => (s.startsWith('spiffe://') ? s.slice(9) : s);
+
+/**
+ * Principals, README "Peer identity". Strict: Istio's "spiffe://" + pattern against the principal
+ * as reported ("*": any principal). Loose: the pattern against the principal without a scheme of
+ * any case, or as reported.
+ */
+function principalHit(patterns: string[], reported: string | undefined, loose: boolean): boolean {
+  if (!reported) return false;
+  const bare = patterns.map(stripScheme);
+  if (loose) {
+    const values = [reported.replace(/^spiffe:\/\//i, ''), reported];
+    return bare.some((p) => values.some((v) => istioMatch(p, v)));
+  }
+  return bare.some((p) => (p === '*' ? true : reported.startsWith('spiffe://') && istioMatch(p, reported.slice(9))));
+}
+
+/** Namespaces: every "*" is any run of characters (Istio's srcNamespaceGenerator). */
+function globMatch(pattern: string, value: string): boolean {
+  const re = pattern.split('*').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*');
+  return value !== '' && new RegExp(`^${re}$`).test(value);
+}
 
 /**
  * README "Peer identity": only the exact SPIFFE ID spiffe://<td>/ns/<N>/sa/<S> (lower-case scheme,
@@ -320,7 +355,9 @@ function remoteHit(patterns: string[] | undefined, ip: number[] | undefined, neg
 // ---- evaluation ----
 
 interface Facts {
+  /** Upper-cased. */
   method: string;
+  methodAsSent: string;
   path: string;
   host: string;
   port: string | undefined;
@@ -344,14 +381,14 @@ function field(patterns: string[] | undefined, value: string | undefined, match:
  * lets a request through, the strict reading OR Istio's regex where a match denies.
  */
 function namespaceHit(patterns: string[], f: Facts, loose: boolean): boolean {
-  const strict = f.namespace !== undefined && patterns.some((p) => istioMatch(p, f.namespace!));
+  const strict = f.namespace !== undefined && patterns.some((p) => globMatch(p, f.namespace!));
   return strict || (loose && f.reported !== undefined && patterns.some((p) => istioNamespaceRegex(p, f.reported!)));
 }
 
 function sourceMatches(s: OracleSource, f: Facts, action: 'ALLOW' | 'DENY'): boolean {
   return (
-    field(s.principals?.map(stripScheme), f.principal, istioMatch) &&
-    field(s.notPrincipals?.map(stripScheme), f.principal, istioMatch, true) &&
+    (s.principals === undefined || principalHit(s.principals, f.reported, action === 'DENY')) &&
+    (s.notPrincipals === undefined || !principalHit(s.notPrincipals, f.reported, action === 'ALLOW')) &&
     (s.namespaces === undefined || namespaceHit(s.namespaces, f, action === 'DENY')) &&
     (s.notNamespaces === undefined || !namespaceHit(s.notNamespaces, f, action === 'ALLOW')) &&
     field(s.requestPrincipals, f.requestPrincipal, requestPrincipalMatch) &&
@@ -362,20 +399,25 @@ function sourceMatches(s: OracleSource, f: Facts, action: 'ALLOW' | 'DENY'): boo
   );
 }
 
-function operationMatches(o: OracleOperation, f: Facts): boolean {
+/** Methods: strict = as sent, case-sensitive (Envoy); loose = case-insensitive. */
+function methodHit(patterns: string[], f: Facts, loose: boolean): boolean {
+  return loose ? patterns.some((p) => istioMatch(p.toUpperCase(), f.method)) : patterns.some((p) => istioMatch(p, f.methodAsSent));
+}
+
+function operationMatches(o: OracleOperation, f: Facts, action: 'ALLOW' | 'DENY'): boolean {
   return (
-    field(o.methods, f.method, istioMatch) &&
-    field(o.notMethods, f.method, istioMatch, true) &&
+    (o.methods === undefined || methodHit(o.methods, f, action === 'DENY')) &&
+    (o.notMethods === undefined || !methodHit(o.notMethods, f, action === 'ALLOW')) &&
     field(o.paths, f.path, pathMatch) &&
     field(o.notPaths, f.path, pathMatch, true) &&
-    (o.hosts === undefined || o.hosts.some((h) => hostMatch(h, f.host))) &&
+    (o.hosts === undefined || o.hosts.some((h) => (action === 'DENY' ? hostMatch(h, f.host) : hostMatchStrict(h, f.host)))) &&
     field(o.ports, f.port, (p, v) => p === v)
   );
 }
 
 function ruleMatches(r: OracleRule, f: Facts, action: 'ALLOW' | 'DENY'): boolean {
   const fromOk = !r.from || r.from.length === 0 || r.from.some((x) => sourceMatches(x.source, f, action));
-  const toOk = !r.to || r.to.length === 0 || r.to.some((x) => operationMatches(x.operation, f));
+  const toOk = !r.to || r.to.length === 0 || r.to.some((x) => operationMatches(x.operation, f, action));
   return fromOk && toOk;
 }
 
@@ -395,6 +437,7 @@ export function oracleDecide(policies: readonly OraclePolicy[], req: OracleReque
   const principal = req.principal ? stripScheme(req.principal) : undefined;
   const facts: Facts = {
     method: req.method.toUpperCase(),
+    methodAsSent: req.method,
     path,
     host,
     port: req.port === undefined ? undefined : String(req.port),

@@ -1,0 +1,124 @@
+// Strict and loose readings of attributes where zt-authz and Istio/Envoy could disagree (see
+// docs/istio-differences.md). compile.ts picks the reading per condition: the strict one where a
+// match lets a request through (`X` in an ALLOW, `notX` in a DENY/AUDIT), the loose one where a
+// match denies (`X` in a DENY/AUDIT, `notX` in an ALLOW). The strict reading never matches more
+// than Istio's RBAC filter would, so an ALLOW never admits what its author did not write; the
+// loose one matches at least what Istio's would, so a DENY still fires wherever Istio's does.
+import type { Attr, PolicyContext } from './attributes.js';
+import { stringMatcher, type Matcher } from './match.js';
+import { canonicalHost, canonicalHostPattern } from '../decision/host.js';
+
+const NONE: readonly string[] = [];
+const SCHEME = 'spiffe://';
+
+/**
+ * `namespaces` / `source.namespace`, as Istio's srcNamespaceGenerator reads them: every `*` is
+ * any run of characters (`ns.*.prod`, `*-prod`, `team-*-ns`), everything else literal (Istio
+ * quotes the rest). The value compared is the peer's namespace alone, so `*` cannot reach into
+ * another segment of the principal the way Istio's regex over the whole principal can; that wider
+ * reading is the loose one (identity/spiffe.ts istioNamespaceMatcher).
+ */
+export function namespaceGlobMatcher(pattern: string): Matcher {
+  const re = new RegExp(`^${pattern.split('*').map(escapeRegex).join('[\\s\\S]*')}$`);
+  return (v) => v !== undefined && v !== '' && re.test(v);
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/**
+ * `principals` / `source.principal`, strict: Istio's StringMatcherWithPrefix(value, "spiffe://")
+ * over the principal as reported. `*` is any non-empty principal; every other form compares
+ * "spiffe://" + pattern, so a peer whose principal is not a spiffe:// URI (a bare td/ns/N/sa/S,
+ * a certificate Subject, SPIFFE:// in upper case) matches only `*`. `pattern` has no scheme
+ * (compile.ts strips one the policy wrote).
+ */
+export function spiffePrincipalMatcher(pattern: string): Matcher {
+  if (pattern === '*') return (v) => v !== undefined && v !== '';
+  const rest = stringMatcher(pattern);
+  return (v) => v !== undefined && v.startsWith(SCHEME) && rest(v.slice(SCHEME.length));
+}
+
+/** Strict: the principal as reported (spiffePrincipalMatcher adds the scheme to the pattern). */
+export const reportedPrincipal: Attr = (c) => (c.source?.reported ? [c.source.reported] : NONE);
+
+/**
+ * Loose: the principal without its scheme, in any case, and as reported: a DENY on
+ * `td/ns/N/sa/S` also meets a peer reporting the bare `td/ns/N/sa/S` or `SPIFFE://td/ns/N/sa/S`,
+ * which Istio's would not; matching more is the side this reading is used on.
+ */
+export const loosePrincipals: Attr = (c) => {
+  const reported = c.source?.reported;
+  if (!reported) return c.source?.principal ? [c.source.principal] : NONE;
+  const bare = /^spiffe:\/\//i.test(reported) ? reported.slice(SCHEME.length) : reported;
+  return bare === reported ? [reported] : [bare, reported];
+};
+
+/**
+ * Methods. Envoy compares `:method` as sent, case-sensitively (methods are case-sensitive,
+ * RFC 9110 §9.1), so Istio's `methods: [GET]` does not match `get`. Strict: the method as sent
+ * against the pattern as written. Loose: both upper-cased, since an upstream may well serve `get`
+ * as GET, so a DENY on GET also denies `get`, `Get`...
+ */
+export const methodAsSent: Attr = (c) => {
+  const m = c.input.methodAsSent ?? c.input.method;
+  return m ? [m] : NONE;
+};
+export const methodUpper: Attr = (c) => (c.input.method ? [c.input.method.toUpperCase()] : NONE);
+export function methodLooseMatcher(pattern: string): Matcher {
+  return stringMatcher(pattern, true);
+}
+
+/**
+ * Hosts, strict: Istio matches `hosts` against `:authority` as sent (case-insensitively), so
+ * `example.com` does not match `example.com:8080`; Istio's own advice for "any port" is
+ * `example.com:*` (a prefix match on "example.com:"). The request host is compared in its
+ * canonical form (decision/host.ts: lower case, no trailing dot, no empty or default port), so
+ * `name:*` matches `name` and `name:<port>`, and every other pattern the canonical host only.
+ * Loose: the canonical host or the host without its port (`hostMatchValues`), as before.
+ */
+export const strictHost: Attr = (c) => {
+  if (!c.input.host) return NONE;
+  const h = canonicalHost(c.input.host) ?? c.input.host.toLowerCase();
+  return h ? [h] : NONE;
+};
+export function strictHostMatcher(pattern: string): Matcher {
+  const name = stringMatcher(canonicalHostPattern(pattern), true);
+  if (!(pattern.length > 2 && pattern.endsWith(':*'))) return name;
+  // "name:*" (canonicalHostPattern made it "name"): the name with or without a port.
+  return (v) => v !== undefined && (name(v) || name(/^(.+):[0-9]+$/.exec(v)?.[1]));
+}
+
+/**
+ * `request.auth.claims[scope]` / `[scp]`. Istio has Envoy split `scope` (and `permission`) on
+ * spaces and reads each claim under its own name only. Strict: that, for the claim named
+ * (`scp` as Envoy leaves it: a string is one value). Loose: every scope the token carries,
+ * `scope` and `scp` alike, split on spaces (Identity.scopes), so a DENY on a scope fires
+ * whichever of the two claims the issuer used.
+ */
+export function scopeClaimStrict(name: 'scope' | 'scp'): Attr {
+  return (c: PolicyContext) => {
+    const v = c.identity?.claims[name];
+    if (typeof v === 'string') return name === 'scope' ? v.split(' ').filter((s) => s !== '') : v === '' ? NONE : [v];
+    if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string' && x !== '');
+    return NONE;
+  };
+}
+export const allScopes: Attr = (c) => c.identity?.scopes ?? NONE;
+
+/** Matchers of the kinds above (compile.ts matcherFor), or undefined for another kind. */
+export function readingMatcher(kind: string, value: string): Matcher | undefined {
+  switch (kind) {
+    case 'namespace':
+      return namespaceGlobMatcher(value);
+    case 'principal':
+      return spiffePrincipalMatcher(value);
+    case 'methodLoose':
+      return methodLooseMatcher(value);
+    case 'hostStrict':
+      return strictHostMatcher(value);
+    default:
+      return undefined;
+  }
+}
