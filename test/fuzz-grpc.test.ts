@@ -204,7 +204,8 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.tuple(anyBytes, anyBytes, anyBytes).map(([sni, id, rid]): Mutation => ({ kind: 'benign', name: 'odd sni/id/request id', apply: (s) => ((s.sni = sni), (s.id = id), setHeader(s, 'x-request-id', rid)) })),
   sameAllowedPath.map((p): Mutation => ({ kind: 'benign', name: `same path ${p}`, apply: (s) => (s.path = p) })),
   nonCanonicalAllowedPath.map((p): Mutation => ({ kind: 'breaking', name: `non-canonical path ${p}`, apply: (s) => (s.path = p) })),
-  fc.constantFrom('get', 'Get').map((m): Mutation => ({ kind: 'benign', name: `method ${m}`, apply: (s) => (s.method = m) })),
+  // The allowed combination's ALLOW names GET: methods compare as sent where a match admits.
+  fc.constantFrom('get', 'Get').map((m): Mutation => ({ kind: 'breaking', name: `method ${m}`, apply: (s) => (s.method = m) })),
   fc.constantFrom<'value' | 'raw'>('value', 'raw').map((form): Mutation => ({ kind: 'benign', name: `header_map (${form})`, apply: (s) => (s.headerMap = form) })),
   // breaking: the policy or the limits must say no
   wrongPath.map((p): Mutation => ({ kind: 'breaking', name: 'other path', apply: (s) => (s.path = p) })),
