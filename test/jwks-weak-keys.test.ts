@@ -142,6 +142,9 @@ test('HS384 and HS512 secrets must be at least 48 and 64 bytes (RFC 7518 §3.2)'
   const issuerWith = (bytes: number, algorithms: string[]) => {
     const file = join(dir, `s${bytes}`);
     const secret = randomBytes(bytes);
+    // The reader drops one trailing newline (echo > file): a random last byte 0x0a would make the
+    // secret one byte shorter than the size under test (a 1-in-256 flake).
+    if (secret.at(-1) === 0x0a) secret[bytes - 1] = 0x0b;
     registerHmacSecret(secret);
     writeFileSync(file, secret);
     const cfg = resolveConfig({ issuers: [{ issuer: 'https://hs.test', hmacSecretFile: file, algorithms, audiences: ['api'] }] });
