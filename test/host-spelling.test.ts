@@ -5,7 +5,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CheckResponse } from '../src/transport/grpc/messages.js';
-import { canonicalHost, canonicalHostPattern, hostMatchValues } from '../src/decision/host.js';
+import { canonicalHost, canonicalHostPattern, hostAsSent, hostMatchValues, hostName, portHostPattern, withoutDefaultPort } from '../src/decision/host.js';
+import { looseHostMatcher, looseHosts, strictHost, strictHostMatcher } from '../src/policy/readings.js';
+import { compilePolicies } from '../src/policy/compile.js';
+import type { PolicyContext } from '../src/policy/attributes.js';
+import type { ConfigProblem } from '../src/config/load.js';
+import { normalizeRequest } from '../src/decision/normalize.js';
+import { stringMatcher } from '../src/policy/match.js';
 import { authV3Client, check, checkRequest, closeAll, type AuthClient } from './helpers/grpc-client.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
@@ -110,5 +116,100 @@ describe('canonicalHost / canonicalHostPattern / hostMatchValues', () => {
     assert.deepEqual(hostMatchValues('[::1]:8080'), ['[::1]:8080', '[::1]']);
     assert.deepEqual(hostMatchValues('orders:443'), ['orders']);
     assert.deepEqual(hostMatchValues(''), []);
+  });
+});
+
+describe('policy hosts that name a port: the port as sent', () => {
+  const HOSTS = [
+    'orders.example.com', 'orders.example.com:80', 'orders.example.com:443', 'Orders.Example.com.:0443', 'orders.example.com:8080', 'orders.example.com:',
+    'internal-admin', 'internal-admin:8080', 'internal-admin:443', 'x.example.com:443', 'x.example.com:80', '[::1]', '[::1]:443', '[::1]:8080',
+  ];
+  const PATTERNS = [
+    'orders.example.com', 'orders.example.com:443', 'orders.example.com:80', 'Orders.Example.com.:0443', 'orders.example.com:8080', 'orders.example.com:*',
+    '*:443', '*:80', '*:8080', '*.example.com', '*.example.com:443', 'orders.*', 'orders.example.com:4*', '*', '[::1]', '[::1]:443', 'orders.example.com:',
+  ];
+  /** The request as normalizeRequest hands it to the policy stage. */
+  const context = (host: string): PolicyContext => {
+    const n = normalizeRequest(
+      { requestId: '1', method: 'GET', host, rawPath: '/', headers: {}, headerCount: 0, source: { labels: {} }, destination: { labels: {} }, contextExtensions: {} },
+      { maxHeaders: 100, maxPathBytes: 1000 },
+    );
+    assert.ok(n.ok, host);
+    return { input: n.input, identity: undefined, source: undefined, destination: { labels: {} } };
+  };
+  /** Before ports were kept: the canonical pattern against the canonical host (and, loose, without its port). */
+  const canonicalBefore = (pattern: string, host: string, loose: boolean) => {
+    const m = stringMatcher(canonicalHostPattern(pattern), true);
+    return (loose ? hostMatchValues(host) : [canonicalHost(host)!]).some((v) => m(v));
+  };
+
+  it('as-sent forms of hosts and patterns', () => {
+    assert.equal(hostAsSent('Orders.Example.com.:0443'), 'orders.example.com:443');
+    assert.equal(hostAsSent('orders:'), 'orders');
+    assert.equal(hostAsSent('[::1]:80'), '[::1]:80');
+    assert.equal(hostAsSent('orders:0'), undefined);
+    assert.equal(portHostPattern('Orders.Example.com.:0443'), 'orders.example.com:443');
+    assert.equal(portHostPattern('*:443'), '*:443');
+    assert.equal(portHostPattern('*.example.com.:80'), '*.example.com:80');
+    for (const p of ['orders', 'orders:', 'orders:*', '*', 'orders:4*', ':443', 'a:b:443']) assert.equal(portHostPattern(p), undefined, p);
+    assert.equal(withoutDefaultPort('orders:443'), 'orders');
+    assert.equal(withoutDefaultPort('[::1]:80'), '[::1]');
+    assert.equal(withoutDefaultPort('orders:8443'), 'orders:8443');
+    assert.equal(withoutDefaultPort('::443'), '::443');
+    assert.equal(hostName('Admin.Example.com.:8080'), 'admin.example.com');
+    assert.equal(hostName('[::1]:8080'), '[::1]');
+    assert.equal(hostName('a:b:c'), undefined);
+  });
+
+  it('strict: a pattern naming a port admits only hosts sent with that port; others as before', () => {
+    for (const pattern of PATTERNS) {
+      const strict = strictHostMatcher(pattern);
+      const withPort = portHostPattern(pattern);
+      for (const host of HOSTS) {
+        const got = strictHost(context(host)).some((v) => strict(v));
+        if (withPort !== undefined) {
+          const port = withPort.slice(withPort.lastIndexOf(':') + 1);
+          if (got) assert.equal(hostAsSent(host)!.endsWith(`:${port}`), true, `${pattern} admitted ${host}`);
+        } else if (!pattern.endsWith(':*') && pattern !== 'orders.example.com:4*') {
+          assert.equal(got, canonicalBefore(pattern, host, false), `${pattern} vs ${host}: bare-name forms unchanged`);
+        }
+      }
+    }
+    const admits = (pattern: string, host: string) => strictHost(context(host)).some((v) => strictHostMatcher(pattern)(v));
+    assert.equal(admits('*:443', 'internal-admin:8080'), false);
+    assert.equal(admits('*:443', 'internal-admin'), false);
+    assert.equal(admits('*:443', 'x.example.com:443'), true);
+    assert.equal(admits('orders.example.com:443', 'orders.example.com:80'), false);
+    assert.equal(admits('orders.example.com:443', 'Orders.Example.com.:0443'), true);
+    assert.equal(admits('orders.example.com', 'orders.example.com:443'), true);
+    assert.equal(admits('orders.example.com', 'orders.example.com:8080'), false);
+  });
+
+  it('loose: matches everything the strict reading and the canonical comparison matched', () => {
+    for (const pattern of PATTERNS) {
+      const loose = looseHostMatcher(pattern);
+      const strict = strictHostMatcher(pattern);
+      for (const host of HOSTS) {
+        const c = context(host);
+        const got = looseHosts(c).some((v) => loose(v));
+        if (strictHost(c).some((v) => strict(v))) assert.equal(got, true, `${pattern} vs ${host}: strict matched`);
+        if (canonicalBefore(pattern, host, true)) assert.equal(got, true, `${pattern} vs ${host}: matched before`);
+      }
+    }
+  });
+
+  it('the host index never drops a policy whose hosts could match (ALLOW hosts, DENY hosts)', () => {
+    for (const pattern of PATTERNS) {
+      for (const action of ['ALLOW', 'DENY'] as const) {
+        const problems: ConfigProblem[] = [];
+        const idx = compilePolicies([{ name: 'p', action, rules: [{ to: [{ operation: { hosts: [pattern] } }] }] }], problems);
+        assert.deepEqual(problems, []);
+        const cond = idx.all[0]!.rules[0]!.to[0]![0]!;
+        for (const host of HOSTS) {
+          const c = context(host);
+          if (cond.test(c)) assert.ok(idx.candidateCount(c) > 0, `${action} ${pattern} matches ${host} but the index skipped it`);
+        }
+      }
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Stage 1: validate and normalize a transport's view of the request into a CheckInput.
 // Transports gather fields; this module owns the rules (limits, path/query split, method).
 import type { CheckInput, PeerInput } from './types.js';
-import { canonicalHost } from './host.js';
+import { canonicalHost, hostAsSent } from './host.js';
 
 export interface NormalizeLimits {
   maxHeaders: number;
@@ -106,39 +106,23 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   // on `admin.example.com`. A host no proxy would route is refused rather than guessed at.
   const host = canonicalHost(raw.host);
   if (host === undefined) return { ok: false, detail: 'invalid host (Host / :authority): not a host name or IP literal with an optional port 1-65535' };
+  return { ok: true, input: checkInput(raw, host, path, query) };
+}
+
+/**
+ * The CheckInput for `raw` with the host and path as matched. The method is upper-cased, the
+ * method as sent kept beside it when it differs (CheckInput.methodAsSent); the host as sent
+ * likewise (CheckInput.hostAsSent: a policy host naming a port compares the port as sent).
+ */
+function checkInput(raw: RawRequest, host: string, path: string, query: string): CheckInput {
+  const method = raw.method.toUpperCase();
+  const sentHost = hostAsSent(raw.host);
   return {
-    ok: true,
-    input: {
-      requestId: raw.requestId,
-      method: raw.method.toUpperCase(),
-    ...asSentMethod(raw.method),
-      host,
-      path,
-      query,
-      headers: raw.headers,
-      source: raw.source,
-      destination: raw.destination,
-      contextExtensions: raw.contextExtensions,
-      ...(raw.sni ? { sni: raw.sni } : {}),
-      ...(raw.protocol ? { protocol: raw.protocol } : {}),
-    },
-  };
-}
-
-/** The method as sent, kept beside the upper-cased one when they differ (CheckInput.methodAsSent). */
-function asSentMethod(method: string): { methodAsSent?: string } {
-  return method === method.toUpperCase() ? {} : { methodAsSent: method };
-}
-
-/** `asSent` for a path-shape failure; none when the host is invalid too (that stays malformed). */
-function sent(raw: RawRequest, path: string, query: string): { asSent?: CheckInput } {
-  const host = canonicalHost(raw.host);
-  if (host === undefined) return {};
-  const asSent: CheckInput = {
     requestId: raw.requestId,
-    method: raw.method.toUpperCase(),
-    ...asSentMethod(raw.method),
+    method,
+    ...(raw.method !== method ? { methodAsSent: raw.method } : {}),
     host,
+    ...(sentHost !== undefined && sentHost !== host ? { hostAsSent: sentHost } : {}),
     path,
     query,
     headers: raw.headers,
@@ -148,7 +132,13 @@ function sent(raw: RawRequest, path: string, query: string): { asSent?: CheckInp
     ...(raw.sni ? { sni: raw.sni } : {}),
     ...(raw.protocol ? { protocol: raw.protocol } : {}),
   };
-  return { asSent };
+}
+
+/** `asSent` for a path-shape failure; none when the host is invalid too (that stays malformed). */
+function sent(raw: RawRequest, path: string, query: string): { asSent?: CheckInput } {
+  const host = canonicalHost(raw.host);
+  if (host === undefined) return {};
+  return { asSent: checkInput(raw, host, path, query) };
 }
 
 // Paths are matched in canonical form only. By default a path the normaliser would change is

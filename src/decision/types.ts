@@ -23,7 +23,13 @@ export interface CheckInput {
    * case-sensitively, so an ALLOW on GET must not admit `get` (policy/readings.ts).
    */
   methodAsSent?: string;
+  /** Canonical (decision/host.ts canonicalHost): lower case, no trailing dot, no empty or default port. */
   host: string;
+  /**
+   * The host as sent, when its default port makes it differ from `host` (`orders:443`): a policy
+   * host naming a port admits only that port (policy/readings.ts strictHost).
+   */
+  hostAsSent?: string;
   /** Path without the query string. */
   path: string;
   /** Raw query string without '?', '' when none. Never logged (may hold credentials). */

@@ -4,9 +4,8 @@
 import type { CheckInput, Identity } from '../decision/types.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
 import { claimAt, claimAtSegments } from '../authn/claims.js';
-import { hostMatchValues } from '../decision/host.js';
 import { principalKey } from './request-principal.js';
-import { allScopes, loosePrincipals, methodAsSent, methodUpper, reportedPrincipal, scopeClaimStrict, strictHost } from './readings.js';
+import { allScopes, looseHosts, loosePrincipals, methodAsSent, methodUpper, reportedPrincipal, scopeClaimStrict, strictHost } from './readings.js';
 
 export interface DestinationContext {
   namespace?: string;
@@ -114,16 +113,11 @@ export const SOURCE_FIELDS: Record<string, AttrSpec> = {
 };
 
 export const OPERATION_FIELDS: Record<string, AttrSpec> = {
-  hosts: { attr: strictHost, kind: 'hostStrict', loose: { attr: (c) => hostValues(c.input.host), kind: 'host' } },
+  hosts: { attr: strictHost, kind: 'hostStrict', loose: { attr: looseHosts, kind: 'host' } },
   ports: { attr: (c) => one(c.input.destination.port?.toString()), kind: 'port' },
   methods: { attr: methodAsSent, kind: 'string', loose: { attr: methodUpper, kind: 'methodLoose' } },
   paths: { attr: (c) => one(c.input.path), kind: 'path' },
 };
-
-/** The loose host reading: "orders:8080" is also matched as "orders" (decision/host.ts). */
-function hostValues(host: string): readonly string[] {
-  return host ? hostMatchValues(host) : NONE;
-}
 
 export interface WhenOptions {
   /** Claim path holding roles, e.g. realm_access.roles (for `request.auth.roles`). */

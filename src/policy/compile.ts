@@ -17,7 +17,6 @@ import { PolicyIndex } from './index.js';
 import { peerValues } from './source-values.js';
 import { DEFAULT_TRUST_DOMAIN, trustDomainMatcher } from '../identity/trust-domain.js';
 import { istioNamespaceMatcher, istioServiceAccountMatcher } from '../identity/spiffe.js';
-import { canonicalHostPattern } from '../decision/host.js';
 
 /** One compiled check, labelled for decision traces (`to[0].operation.paths`). */
 export interface Condition {
@@ -207,9 +206,6 @@ function matcherFor(kind: AttrSpec['kind'], value: string): Matcher {
       return cidrMatcher(value);
     case 'trustDomain':
       return trustDomainMatcher(value);
-    case 'host':
-      // Compared in the canonical form request hosts have (decision/host.ts).
-      return stringMatcher(canonicalHostPattern(value), true);
     default:
       return readingMatcher(kind, value) ?? stringMatcher(value);
   }

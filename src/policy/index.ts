@@ -105,8 +105,10 @@ export class PolicyIndex {
   private lookup(ctx: PolicyContext): Bucket[] {
     const out: Bucket[] = [this.global];
     if (this.byHost.size) {
-      // The same values the `hosts` matchers see (canonical host, then without its port), so the
-      // index can never skip a policy the matchers would apply (decision/host.ts).
+      // The canonical host, then without its port: the keys exact patterns are filed under
+      // (canonicalHostPattern). A pattern that names a port matches only a host sent with that
+      // port, whose canonical form is the pattern's (`orders:443` → `orders`), so the index can
+      // never skip a policy the matchers would apply (decision/host.ts, policy/readings.ts).
       for (const h of hostMatchValues(ctx.input.host)) pushIf(out, this.byHost.get(h));
     }
     const labels = ctx.destination.labels;

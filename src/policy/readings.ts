@@ -6,7 +6,7 @@
 // loose one matches at least what Istio's would, so a DENY still fires wherever Istio's does.
 import type { Attr, PolicyContext } from './attributes.js';
 import { stringMatcher, type Matcher } from './match.js';
-import { canonicalHost, canonicalHostPattern } from '../decision/host.js';
+import { canonicalHostPattern, hostAsSent, hostMatchValues, portHostPattern, withoutDefaultPort } from '../decision/host.js';
 
 const NONE: readonly string[] = [];
 const SCHEME = 'spiffe://';
@@ -73,21 +73,48 @@ export function methodLooseMatcher(pattern: string): Matcher {
 /**
  * Hosts, strict: Istio matches `hosts` against `:authority` as sent (case-insensitively), so
  * `example.com` does not match `example.com:8080`; Istio's own advice for "any port" is
- * `example.com:*` (a prefix match on "example.com:"). The request host is compared in its
- * canonical form (decision/host.ts: lower case, no trailing dot, no empty or default port), so
- * `name:*` matches `name` and `name:<port>`, and every other pattern the canonical host only.
- * Loose: the canonical host or the host without its port (`hostMatchValues`), as before.
+ * `example.com:*` (a prefix match on "example.com:"). The value is the host as sent
+ * (decision/host.ts hostAsSent: lower case, no trailing dot or empty port, the port kept, 80 and
+ * 443 too). A pattern that names a port (`orders:443`, `*:443`) is compared with it, so it admits
+ * only that port: `orders:443` neither `orders:80` nor `orders`, `*:443` not `admin:8080`. Every
+ * other pattern is compared with the canonical host (default port dropped): `example.com` admits
+ * `example.com`, `example.com:80` and `example.com:443` (one virtual host), not
+ * `example.com:8080`; `name:*` matches `name` and `name:<port>`.
  */
 export const strictHost: Attr = (c) => {
-  if (!c.input.host) return NONE;
-  const h = canonicalHost(c.input.host) ?? c.input.host.toLowerCase();
+  const raw = c.input.hostAsSent ?? c.input.host;
+  if (!raw) return NONE;
+  const h = hostAsSent(raw) ?? raw.toLowerCase();
   return h ? [h] : NONE;
 };
 export function strictHostMatcher(pattern: string): Matcher {
+  const withPort = portHostPattern(pattern);
+  if (withPort !== undefined) return stringMatcher(withPort, true);
   const name = stringMatcher(canonicalHostPattern(pattern), true);
-  if (!(pattern.length > 2 && pattern.endsWith(':*'))) return name;
+  if (!(pattern.length > 2 && pattern.endsWith(':*'))) return (v) => v !== undefined && name(withoutDefaultPort(v));
   // "name:*" (canonicalHostPattern made it "name"): the name with or without a port.
-  return (v) => v !== undefined && (name(v) || name(/^(.+):[0-9]+$/.exec(v)?.[1]));
+  return (v) => {
+    if (v === undefined) return false;
+    const c = withoutDefaultPort(v);
+    return name(c) || name(/^(.+):[0-9]+$/.exec(c)?.[1]);
+  };
+}
+
+/**
+ * Hosts, loose: the canonical host and the host without its port (`hostMatchValues`: a DENY on a
+ * bare host holds on every port), and the host as sent, each against the canonical pattern or
+ * the strict matcher: never less than either, so a DENY on `admin:443` still meets `admin:80`
+ * (one canonical host) as it did before ports were kept.
+ */
+export const looseHosts: Attr = (c) => {
+  const canonical = c.input.host ? hostMatchValues(c.input.host) : NONE;
+  const sent = strictHost(c);
+  return sent.length === 0 || canonical.includes(sent[0]!) ? canonical : [...canonical, sent[0]!];
+};
+export function looseHostMatcher(pattern: string): Matcher {
+  const canonical = stringMatcher(canonicalHostPattern(pattern), true);
+  const strict = strictHostMatcher(pattern);
+  return (v) => canonical(v) || strict(v);
 }
 
 /**
@@ -118,6 +145,8 @@ export function readingMatcher(kind: string, value: string): Matcher | undefined
       return methodLooseMatcher(value);
     case 'hostStrict':
       return strictHostMatcher(value);
+    case 'host':
+      return looseHostMatcher(value);
     default:
       return undefined;
   }

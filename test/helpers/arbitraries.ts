@@ -208,7 +208,8 @@ const requestPrincipalPattern = (issuers: readonly string[]) =>
   fc.constantFrom(...issuers.flatMap((i) => [`${i}/alice`, `${i}/*`]), '*/bob', '*', `${issuers[0]}/bob`, `${issuers[0]}/al*`, '*a.test/bob', 'https://a*', '*ce');
 const methodPattern = fc.constantFrom('GET', 'POST', 'DELETE', 'G*', '*');
 const pathPattern = fc.constantFrom('/a', '/a/b', '/admin', '/a/*', '/admin*', '*/b', '*', '/a/{*}', '/{*}/b', '/a/{**}', '/', '/A', '*.json');
-const hostPattern = fc.constantFrom('orders', 'ORDERS', 'pay.example', '*.example', 'ord*', 'orders:8080', '*', 'Orders.:443', 'pay.example:*');
+// '*:443' and 'orders:80' name a default port: strict, they admit only a host sent with it.
+const hostPattern = fc.constantFrom('orders', 'ORDERS', 'pay.example', '*.example', 'ord*', 'orders:8080', '*', 'Orders.:443', 'pay.example:*', '*:443', 'orders:80');
 const portPattern = fc.constantFrom('80', '8080');
 const ipBlockPattern = fc.constantFrom('10.1.2.3', '10.0.0.0/8', '192.0.2.0/24', '0.0.0.0/0');
 const trustDomainPattern = fc.constantFrom('cluster.local', 'other.td', '*', 'cluster.*', '*.td', '*local');
@@ -295,7 +296,7 @@ export const smallPath: fc.Arbitrary<string> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constantFrom('*', 'a', '', '/a\\b', '/a%00', '/a%2fb', '/a/%2F..') },
 );
-export const smallHost = fc.constantFrom('orders', 'Orders', 'ORDERS:8080', 'orders:8080', 'pay.example', 'PAY.example', 'x.example:443', 'other', 'orders:abc', '[::1]:8080', 'orders.', 'orders:', 'Orders.:08080', 'pay.example.:80');
+export const smallHost = fc.constantFrom('orders', 'Orders', 'ORDERS:8080', 'orders:8080', 'pay.example', 'PAY.example', 'x.example:443', 'other', 'orders:abc', '[::1]:8080', 'orders.', 'orders:', 'Orders.:08080', 'pay.example.:80', 'orders:443', 'ORDERS.:0080');
 export const smallPort = fc.constantFrom(80, 8080, 443, undefined);
 // Besides exact SPIFFE IDs: shapes that have no namespace (bare, Subject, upper-case scheme, extra
 // or empty segments) but that Istio's namespaces regex, and so a DENY, still reads as one.

@@ -221,9 +221,10 @@ function pathMatch(pattern: string, path: string): boolean {
 /**
  * README "Host matching": lower case, one trailing dot and an empty or default (80, 443) port
  * dropped, leading zeros of a port dropped; undefined for a host that is malformed (bad port,
- * characters outside RFC 3986, empty name, unbracketed IPv6).
+ * characters outside RFC 3986, empty name, unbracketed IPv6). `keepDefault`: the host as sent
+ * (80 and 443 kept), which patterns naming a port are compared with.
  */
-function oracleHost(raw: string): string | undefined {
+function oracleHost(raw: string, keepDefault = false): string | undefined {
   if (raw === '') return '';
   const m = /^(\[[0-9a-f:.]+\]|[a-z0-9\-._~%!$&'()*+,;=]+)(?::([0-9]*))?$/.exec(raw.toLowerCase());
   if (!m) return undefined;
@@ -236,7 +237,7 @@ function oracleHost(raw: string): string | undefined {
   if (port === undefined || port === '') return name;
   const n = Number(port);
   if (port.length > 5 || n < 1 || n > 65535) return undefined;
-  return n === 80 || n === 443 ? name : `${name}:${n}`;
+  return !keepDefault && (n === 80 || n === 443) ? name : `${name}:${n}`;
 }
 
 /** Patterns take the host form too; `name:*` is `name` (which already matches every port). */
@@ -245,20 +246,39 @@ function oraclePattern(pattern: string): string {
   return oracleHost(p) ?? p;
 }
 
-/** The loose reading (README "Where a match denies"): `host` (canonical) with and without its port. */
-function hostMatch(pattern: string, host: string): boolean {
-  const values = [host];
-  const m = /^(.+):([0-9]+)$/.exec(host);
-  if (m) values.push(m[1]!);
-  return values.some((v) => v !== '' && istioMatch(oraclePattern(pattern), v));
+/**
+ * README "Where a match admits": a pattern naming a port (`x:443`, `*:443`) in the as-sent form,
+ * compared with the host as sent; undefined for other patterns.
+ */
+function oraclePortPattern(pattern: string): string | undefined {
+  const m = /^(.+):([0-9]+)$/.exec(pattern.toLowerCase());
+  if (!m) return undefined;
+  const name = m[1]!.length > 1 && m[1]!.endsWith('.') && !m[1]!.startsWith('[') ? m[1]!.slice(0, -1) : m[1]!;
+  if (!name.startsWith('[') && name.includes(':')) return undefined;
+  const n = Number(m[2]);
+  return m[2]!.length <= 5 && n >= 1 && n <= 65535 ? `${name}:${n}` : undefined;
 }
 
 /**
- * The strict host reading (README "Where a match admits"): the canonical host only, as Istio
- * compares :authority; `name:*` is the name with or without a port.
+ * The loose reading (README "Where a match denies"): `host` (canonical) with and without its
+ * port, or whatever the strict reading matches.
  */
-function hostMatchStrict(pattern: string, host: string): boolean {
+function hostMatch(pattern: string, host: string, sent: string): boolean {
+  const values = [host];
+  const m = /^(.+):([0-9]+)$/.exec(host);
+  if (m) values.push(m[1]!);
+  return values.some((v) => v !== '' && istioMatch(oraclePattern(pattern), v)) || hostMatchStrict(pattern, host, sent);
+}
+
+/**
+ * The strict host reading (README "Where a match admits"): a pattern naming a port against the
+ * host as sent; any other the canonical host only, as Istio compares :authority; `name:*` is
+ * the name with or without a port.
+ */
+function hostMatchStrict(pattern: string, host: string, sent: string): boolean {
   if (host === '') return false;
+  const withPort = oraclePortPattern(pattern);
+  if (withPort !== undefined) return istioMatch(withPort, sent);
   const p = oraclePattern(pattern);
   if (pattern.length > 2 && pattern.endsWith(':*')) {
     const m = /^(.+):([0-9]+)$/.exec(host);
@@ -360,6 +380,8 @@ interface Facts {
   methodAsSent: string;
   path: string;
   host: string;
+  /** The host as sent (a default port kept). */
+  hostAsSent: string;
   port: string | undefined;
   principal: string | undefined;
   /** The principal as Envoy reported it (Istio's regexes read this). */
@@ -410,7 +432,7 @@ function operationMatches(o: OracleOperation, f: Facts, action: 'ALLOW' | 'DENY'
     (o.notMethods === undefined || !methodHit(o.notMethods, f, action === 'ALLOW')) &&
     field(o.paths, f.path, pathMatch) &&
     field(o.notPaths, f.path, pathMatch, true) &&
-    (o.hosts === undefined || o.hosts.some((h) => (action === 'DENY' ? hostMatch(h, f.host) : hostMatchStrict(h, f.host)))) &&
+    (o.hosts === undefined || o.hosts.some((h) => (action === 'DENY' ? hostMatch(h, f.host, f.hostAsSent) : hostMatchStrict(h, f.host, f.hostAsSent)))) &&
     field(o.ports, f.port, (p, v) => p === v)
   );
 }
@@ -440,6 +462,7 @@ export function oracleDecide(policies: readonly OraclePolicy[], req: OracleReque
     methodAsSent: req.method,
     path,
     host,
+    hostAsSent: oracleHost(req.host, true)!,
     port: req.port === undefined ? undefined : String(req.port),
     principal,
     reported: req.principal || undefined,
