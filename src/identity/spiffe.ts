@@ -10,6 +10,8 @@
 // and matches those regexes (istioNamespaceMatcher, istioServiceAccountMatcher) where matching
 // more is the fail-closed side.
 
+import { globMatcher } from '../policy/glob.js';
+
 export interface PeerIdentity {
   /** Principal as Istio policies write it: a SPIFFE ID without its scheme (td/ns/N/sa/S), else as reported. */
   principal: string;
@@ -38,11 +40,11 @@ export function parsePrincipal(raw: string | undefined): PeerIdentity | undefine
 /**
  * A policy value as Istio puts it in an RBAC regex: Istio does not escape it, so "*" is ".*" and
  * "." is any character. Other characters are taken literally (Kubernetes names have none that
- * are special in a regex); `[\s\S]` also crosses line breaks, which only ever matches more.
+ * are special in a regex). Matched as a glob (policy/glob.ts), not a regex: a value is policy
+ * text, and a regex with a `.*` per "*" backtracks for seconds on a long principal. `.` (any one
+ * character, line breaks included) is the glob's any-character.
  */
-function istioRegexPart(value: string): string {
-  return value.replace(/[.*+?^${}()|[\]\\/]/g, (ch) => (ch === '*' ? '[\\s\\S]*' : ch === '.' ? '[\\s\\S]' : `\\${ch}`));
-}
+const ANY = '.';
 
 /**
  * Istio's `namespaces: [N]` (srcNamespaceGenerator): the regex ".*" + "/ns/N/" + ".*" over the
@@ -51,8 +53,7 @@ function istioRegexPart(value: string): string {
  * match, and so does a certificate Subject holding "/ns/N/".
  */
 export function istioNamespaceMatcher(value: string): (reported: string) => boolean {
-  const re = new RegExp(`^[\\s\\S]*/ns/${istioRegexPart(value)}/[\\s\\S]*$`);
-  return (reported) => re.test(reported);
+  return globMatcher(`*/ns/${value}/*`, ANY);
 }
 
 /**
@@ -60,12 +61,14 @@ export function istioNamespaceMatcher(value: string): (reported: string) => bool
  * over the whole reported principal: segments may come between ns/NS and sa/SA and after it.
  * This matches a superset: any scheme (or none, as in the namespaces regex), so an upper-case
  * SPIFFE://, a bare td/ns/NS/sa/SA or a Subject holding /ns/NS/sa/SA meets a DENY too, and a
- * trailing slash; matching more is the side this reading is used on.
+ * trailing slash; matching more is the side this reading is used on. The regex
+ * `.*\/ns/NS/(?:.+/|)sa/SA(?:/.*)?` is the union of four globs: with or without segments between
+ * (".*" + "/" after "/ns/NS/", the "." being one character), with or without a tail ("/*").
  */
 export function istioServiceAccountMatcher(nsSlashSa: string): (reported: string) => boolean {
   const slash = nsSlashSa.indexOf('/');
-  const ns = istioRegexPart(nsSlashSa.slice(0, slash));
-  const sa = istioRegexPart(nsSlashSa.slice(slash + 1));
-  const re = new RegExp(`^[\\s\\S]*/ns/${ns}/(?:[\\s\\S]+/|)sa/${sa}(?:/[\\s\\S]*)?$`);
-  return (reported) => re.test(reported);
+  const ns = nsSlashSa.slice(0, slash);
+  const sa = nsSlashSa.slice(slash + 1);
+  const globs = [`*/ns/${ns}/sa/${sa}`, `*/ns/${ns}/sa/${sa}/*`, `*/ns/${ns}/.*/sa/${sa}`, `*/ns/${ns}/.*/sa/${sa}/*`].map((g) => globMatcher(g, ANY));
+  return (reported) => globs.some((g) => g(reported));
 }

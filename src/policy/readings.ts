@@ -6,6 +6,7 @@
 // loose one matches at least what Istio's would, so a DENY still fires wherever Istio's does.
 import type { Attr, PolicyContext } from './attributes.js';
 import { stringMatcher, type Matcher } from './match.js';
+import { globMatcher } from './glob.js';
 import { canonicalHostPattern, hostAsSent, hostMatchValues, portHostPattern, withoutDefaultPort } from '../decision/host.js';
 
 const NONE: readonly string[] = [];
@@ -19,12 +20,9 @@ const SCHEME = 'spiffe://';
  * reading is the loose one (identity/spiffe.ts istioNamespaceMatcher).
  */
 export function namespaceGlobMatcher(pattern: string): Matcher {
-  const re = new RegExp(`^${pattern.split('*').map(escapeRegex).join('[\\s\\S]*')}$`);
-  return (v) => v !== undefined && v !== '' && re.test(v);
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  // A glob, not a regex: one `[\s\S]*` per `*` backtracks for seconds on a long value (glob.ts).
+  const glob = globMatcher(pattern);
+  return (v) => v !== undefined && v !== '' && glob(v);
 }
 
 /**
