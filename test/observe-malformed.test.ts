@@ -55,6 +55,20 @@ describe('observe mode and paths enforce mode refuses', () => {
     assert.ok(metricValue(m, 'zt_authz_decisions_total', { decision: 'would_deny', reason: 'malformed_request', policy: '' }) >= 6);
   });
 
+  it('the audit record keeps no ;-parameter (a session id) of a path observe mode lets through', async () => {
+    const secret = 'S3SS10N7F3A9C0D1E2B4A5F6C7D8E9F0';
+    for (const path of [`/account;jsessionid=${secret}/profile?x=1`, `/account%3Bjsessionid=${secret}/profile`, `/account;jsessionid=${secret}#frag`, `/a/../account;jsessionid=${secret};v=1/profile;x=${secret}`]) {
+      const r = await check(client, checkRequest({ path, contextExtensions: { namespace: 'shop' } }));
+      assert.equal(r.status?.code, 0, path);
+    }
+    const recs = t.audit().filter((a) => typeof a.path === 'string' && (a.path as string).includes('account'));
+    assert.deepEqual(
+      recs.map((a) => a.path),
+      ['/account/profile', '/account/profile', '/account', '/a/../account/profile'],
+    );
+    assert.ok(!JSON.stringify(t.audit()).includes(secret), 'the path parameter is never recorded');
+  });
+
   it('enforce mode still answers the malformed_request deny', async () => {
     const r = await check(client, checkRequest({ path: '/orders/../admin', token, contextExtensions: { namespace: 'strict' } }));
     assert.notEqual(r.status?.code, 0);

@@ -134,11 +134,21 @@ function checkInput(raw: RawRequest, host: string, path: string, query: string):
   };
 }
 
-/** `asSent` for a path-shape failure; none when the host is invalid too (that stays malformed). */
+/**
+ * `asSent` for a path-shape failure; none when the host is invalid too (that stays malformed).
+ * The path is what the audit record keeps of a request observe mode lets through, so its
+ * `;`-parameters are cut from every segment (`/a;jsessionid=…/b` → `/a/b`), as the query and a
+ * fragment are: a session id in a path parameter is a credential.
+ */
 function sent(raw: RawRequest, path: string, query: string): { asSent?: CheckInput } {
   const host = canonicalHost(raw.host);
   if (host === undefined) return {};
-  return { asSent: checkInput(raw, host, path, query) };
+  return { asSent: checkInput(raw, host, withoutParameters(path), query) };
+}
+
+/** `path` with each segment's `;`-parameters (raw or as %3B) removed. */
+function withoutParameters(path: string): string {
+  return PARAMETER.test(path) ? path.replace(/(?:;|%3b)[^/]*/gi, '') : path;
 }
 
 // Paths are matched in canonical form only. By default a path the normaliser would change is
