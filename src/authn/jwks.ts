@@ -635,7 +635,7 @@ export class JwksManager {
     try {
       return buildSet(doc, drops);
     } finally {
-      if (drops.length) this.safeCall(() => this.onKeysDropped?.(drops));
+      if (drops.length) callObserver(() => this.onKeysDropped?.(drops));
     }
   }
 
@@ -646,7 +646,7 @@ export class JwksManager {
     this.held = next;
     if (prev) {
       const unchanged = new Set([...next.kids].filter((kid) => prev.byKid.get(kid) === next.byKid.get(kid)));
-      this.safeCall(() => this.onKeysChanged?.(next.kids, unchanged));
+      callObserver(() => this.onKeysChanged?.(next.kids, unchanged));
     }
   }
 
@@ -663,17 +663,9 @@ export class JwksManager {
       keys: this.keyCount,
     };
     if (error !== undefined) ev.error = error;
-    this.safeCall(() => this.onFetch?.(ev));
+    callObserver(() => this.onFetch?.(ev));
     if (this.held) for (const w of [...this.readyWaiters]) w(true);
     return ok;
-  }
-
-  private safeCall(fn: () => void): void {
-    try {
-      fn();
-    } catch {
-      // observer errors must never break key management
-    }
   }
 
   /** Load the raw JWKS document from the configured source. */
@@ -890,5 +882,17 @@ export async function verifyWithJwks<P = JWTPayload>(
       }
     }
     throw lastSigError ?? new joseErrors.JWSSignatureVerificationFailed();
+  }
+}
+
+/**
+ * Calls an observer hook (metrics, logs, weak-key reports), here and in key-resolvers.ts: the
+ * hook's error is dropped, since an observer must never break key management.
+ */
+export function callObserver(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // dropped on purpose (see above)
   }
 }

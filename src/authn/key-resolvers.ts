@@ -14,7 +14,7 @@ import { errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from '
 import type { ResolvedIssuer } from '../config/load.js';
 import { watchFiles, type FileWatch } from '../config/file-watch.js';
 import type { KeyResolver } from './authenticator.js';
-import { JwksManager, JwksUnavailableError, type JwksOptions, type JwksPushFeed } from './jwks.js';
+import { callObserver, JwksManager, JwksUnavailableError, type JwksOptions, type JwksPushFeed } from './jwks.js';
 import type { KeyDrop } from './weak-keys.js';
 import { kubernetesFetch } from '../k8s/sa-issuer.js';
 
@@ -191,7 +191,7 @@ class HmacSecrets {
     const dropsJson = JSON.stringify(drops);
     if (dropsJson !== this.reportedDrops) {
       this.reportedDrops = dropsJson;
-      if (drops.length) safe(() => this.onDropped?.(drops));
+      if (drops.length) callObserver(() => this.onDropped?.(drops));
     }
     const before = new Set(this.held.map((s) => s.digest));
     const after = new Set(secrets.map((s) => s.digest));
@@ -199,7 +199,7 @@ class HmacSecrets {
     const added = [...after].filter((d) => !before.has(d)).length;
     if (!removed && !added) return;
     this.held = secrets;
-    safe(() => this.onChanged?.({ secrets: secrets.length, added, removed }));
+    callObserver(() => this.onChanged?.({ secrets: secrets.length, added, removed }));
   }
 
   private read(): { secrets: HeldSecret[]; problems: Array<{ drop: KeyDrop; message: string }> } {
@@ -227,13 +227,5 @@ class HmacSecrets {
       if (!secrets.some((s) => s.digest === digest)) secrets.push({ digest, key: createSecretKey(secret) });
     }
     return { secrets, problems };
-  }
-}
-
-function safe(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // an observer's error must never break key management
   }
 }

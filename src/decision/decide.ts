@@ -210,10 +210,18 @@ export function deny(reason: Reason, detail: string, snap: Pick<Snapshot, 'realm
  * decided it.
  */
 export function failClosedDecision(d: Decision, detail: string): Decision {
+  return denyReplacing(d, 'internal_error', detail, undefined);
+}
+
+/**
+ * A deny that replaces decision `d` after the fact (the transport cannot carry it out): it keeps
+ * what `d` knew of the caller for the audit record and replay (verified identity, token hash,
+ * the policy stage's source and destination) and no policy, since no policy decided it.
+ */
+export function denyReplacing(d: Decision, reason: Reason, detail: string, snap: Pick<Snapshot, 'realm'> | undefined): Decision {
   return {
-    ...deny('internal_error', detail, undefined),
+    ...deny(reason, detail, snap, d.tokenHash),
     ...(d.identity ? { identity: d.identity } : {}),
-    ...(d.tokenHash ? { tokenHash: d.tokenHash } : {}),
     ...(d.context ? { context: d.context } : {}),
   };
 }

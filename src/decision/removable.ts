@@ -3,7 +3,7 @@
 // nginx auth_request) and the v2 API cannot. There a token sent as a query parameter would reach
 // the upstream although forwardOriginalToken is off, so the transport answers this deny instead.
 import type { CheckInput, Decision } from './types.js';
-import { deny } from './decide.js';
+import { denyReplacing } from './decide.js';
 import { destinationOf, modeFor } from './mode.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -17,9 +17,5 @@ export function withoutQueryRemoval(d: Decision, input: CheckInput | undefined, 
   if (!d.allow || d.removeQueryParams.length === 0 || !input) return d;
   if (modeFor(destinationOf(input, snap), snap) === 'observe') return d;
   const names = d.removeQueryParams.join(', ');
-  return {
-    ...deny('token_not_removable', `credential in query parameter ${names}, which this transport cannot remove upstream; send it in a header`, snap, d.tokenHash),
-    ...(d.identity ? { identity: d.identity } : {}),
-    ...(d.context ? { context: d.context } : {}),
-  };
+  return denyReplacing(d, 'token_not_removable', `credential in query parameter ${names}, which this transport cannot remove upstream; send it in a header`, snap);
 }

@@ -42,8 +42,6 @@ export interface AttrSpec {
    */
   match?: Attr;
   role?: ConditionRole;
-  /** Principals: patterns may carry the spiffe:// scheme, values never do. */
-  spiffe?: true;
   /**
    * Namespace / service account of the peer. `attr` gives the strict reading (only from a real
    * SPIFFE ID or a Kubernetes workload); where matching more is the fail-closed side, compile.ts
@@ -93,7 +91,7 @@ export function claimKeySegments(key: string): string[] | undefined {
 
 export const SOURCE_FIELDS: Record<string, AttrSpec> = {
   // Strict: Istio's "spiffe://" + pattern against the principal as reported (policy/readings.ts).
-  principals: { attr: (c) => one(c.source?.principal), match: reportedPrincipal, kind: 'principal', spiffe: true, loose: { attr: loosePrincipals, kind: 'string' } },
+  principals: { attr: (c) => one(c.source?.principal), match: reportedPrincipal, kind: 'principal', loose: { attr: loosePrincipals, kind: 'string' } },
   requestPrincipals: {
     attr: (c) => one(c.identity?.requestPrincipal),
     match: (c) => (c.identity ? [principalKey(c.identity.issuer, c.identity.subject)] : NONE),

@@ -252,8 +252,8 @@ function buildCondition(label: string, given: AttrSpec, values: readonly string[
   values.forEach((v, i) => {
     try {
       if (spec.kind === 'port' && !isPort(v)) throw new Error(`"${v}" is not a port number (1-65535)`);
-      // Istio principals may be written with or without the spiffe:// scheme.
-      matchers.push(interner.matcher(spec.kind, spec.spiffe ? v.replace(/^spiffe:\/\//, '') : v));
+      // Principal values come without a spiffe:// scheme (source-values.ts strips it).
+      matchers.push(interner.matcher(spec.kind, v));
     } catch (err) {
       report(`${label}[${i}]`, spec.kind === 'ip' ? `"${v}" is not a valid IP address or CIDR block` : (err as Error).message);
     }

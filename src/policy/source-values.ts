@@ -22,6 +22,8 @@ export interface PeerValueScope {
 export function peerValues(field: 'principals' | 'trustDomains', values: readonly string[], at: string, negated: boolean, scope: PeerValueScope): string[] | undefined {
   const matchDenies = (scope.action !== 'ALLOW') !== negated;
   if (field === 'principals') {
+    // Istio principals may be written with or without the spiffe:// scheme; the one place it is
+    // dropped (compile.ts matches these values as they are).
     const bare = values.map((v) => v.replace(/^spiffe:\/\//, ''));
     const out = replaceTrustDomainAliases(bare, scope.trustDomains);
     return matchDenies ? union(out, bare) : out;

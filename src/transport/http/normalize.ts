@@ -25,7 +25,7 @@ import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config/load.js';
 import { addHeaderLine, normalizeRequest, type NormalizeLimits, type Normalized } from '../../decision/normalize.js';
-import { canonicalHost } from '../../decision/host.js';
+import { hostName } from '../../decision/host.js';
 
 export type HttpMode = 'envoy' | 'nginx' | 'ingress-nginx';
 export type HttpOptions = Config['http'];
@@ -53,13 +53,6 @@ const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)(.*)$/;
  * the ops logger's per-message rate limit keeps a misconfigured proxy from flooding the log).
  */
 export type MisconfigWarn = (facts: Record<string, string>, message: string) => void;
-
-/** The canonical host without its port: what nginx's `$host` holds. */
-function hostName(h: string | undefined): string | undefined {
-  const c = h === undefined ? undefined : canonicalHost(h);
-  if (!c) return undefined;
-  return c.startsWith('[') ? c.slice(0, c.indexOf(']') + 1) : c.split(':')[0];
-}
 
 export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, limits: NormalizeLimits, mode = requestMode(view.url, opts), warn?: MisconfigWarn): Normalized {
   const headers: Record<string, string> = Object.create(null);
