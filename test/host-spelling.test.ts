@@ -71,8 +71,10 @@ describe('host spelling over gRPC', () => {
   it('other hosts are allowed in any spelling; audit records the canonical host', async () => {
     assert.equal(await ask('Shop.Example.com.:443'), 'allow');
     assert.equal(await ask('ADMIN.example.com.:0443'), 'deny policy_denied');
-    const rec = t.audit().at(-1) as { destination?: { host?: string } } | undefined;
+    const rec = t.audit().at(-1) as { destination?: { host?: string; host_as_sent?: string } } | undefined;
     assert.equal(rec?.destination?.host, 'admin.example.com');
+    // The default port as sent, for policy hosts that name a port (replay reads it).
+    assert.equal(rec?.destination?.host_as_sent, 'admin.example.com:443');
   });
 });
 

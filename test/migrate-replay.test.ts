@@ -283,3 +283,18 @@ test('replay --policies: ZeroTrustPolicy manifests on top of a config, checked a
   assert.match(r.stderr, /invalid ZeroTrustPolicy manifests .*\n {2}- ZeroTrustPolicy shop\/bad: spec\.action/);
   assert.equal(r.stdout, '');
 });
+
+test('replay: a policy host that names a default port reads the host as sent, as live matching does', () => {
+  const line = (destination: Record<string, unknown>) =>
+    parseAuditLine(JSON.stringify({ log: 'audit', decision: 'allow', reason: 'allowed', policy: 'tls-only', source: {}, destination, method: 'GET', path: '/x' }), 1) as AuditRecord;
+  const sent443 = line({ host: 'orders', host_as_sent: 'orders:443', labels: {} });
+  const sent80 = line({ host: 'orders', host_as_sent: 'orders:80', labels: {} });
+  assert.equal(sent443.destination.hostAsSent, 'orders:443');
+  const r = new Replayer(resolveConfig({ issuers: ISSUERS, policies: [{ name: 'tls-only', rules: [{ to: [{ operation: { hosts: ['orders:443'] } }] }] }] }));
+  r.add(structuredClone(sent443));
+  r.add(structuredClone(sent80));
+  const rep = r.finish();
+  // orders:443 is admitted as live; the record sent on :80 was allowed by the recorded
+  // configuration but not by this one.
+  assert.equal(rep.summary.unchanged, 1, JSON.stringify(rep.edges));
+});

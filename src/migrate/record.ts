@@ -26,7 +26,8 @@ export interface AuditRecord {
    * namespace and service account only).
    */
   source: { principal?: string; principalFrom?: 'xfcc' | 'sa_token' | 'pod_ip'; address?: string; namespace?: string; serviceAccount?: string };
-  destination: { host: string; principal?: string; address?: string; port?: number; namespace?: string; labels: Record<string, string> };
+  /** `hostAsSent`: the host with the default port it was sent with (CheckInput.hostAsSent). */
+  destination: { host: string; hostAsSent?: string; principal?: string; address?: string; port?: number; namespace?: string; labels: Record<string, string> };
   method: string;
   path: string;
   pathTruncated: boolean;
@@ -103,7 +104,7 @@ export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'oth
     decision: j.decision,
     reason: j.reason,
     source: {},
-    destination: { host: str(dst.host) ?? '', labels },
+    destination: { host: str(dst.host) ?? '', ...(str(dst.host_as_sent) !== undefined ? { hostAsSent: str(dst.host_as_sent)! } : {}), labels },
     method: j.method,
     path: j.path,
     pathTruncated: j.path_truncated === true,

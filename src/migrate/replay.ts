@@ -299,6 +299,7 @@ export class Replayer {
       requestId: r.requestId ?? `line-${r.line}`,
       method: r.method,
       host: r.destination.host,
+      ...(r.destination.hostAsSent !== undefined ? { hostAsSent: r.destination.hostAsSent } : {}),
       path: r.path,
       query: '',
       headers: {},

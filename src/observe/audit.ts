@@ -159,6 +159,8 @@ function destination(input: CheckInput, d: Decision): Record<string, unknown> {
   const dest = d.context?.destination ?? destinationOf(input);
   return {
     host: input.host,
+    // Only when a default port was sent (`orders:443`): a policy host naming a port reads it.
+    ...(input.hostAsSent !== undefined ? { host_as_sent: input.hostAsSent } : {}),
     principal: input.destination.principal,
     address: input.destination.address,
     port: input.destination.port,
