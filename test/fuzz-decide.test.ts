@@ -337,7 +337,10 @@ describe('fuzz: decide() on adversarial input', () => {
       fuzzParams(150, 0.25),
     );
     t.diagnostic(`${allowed}/${runs} allowed`);
-    assert.ok(allowed > runs / 20 && allowed < runs, `both outcomes occur (${allowed}/${runs} allowed)`);
+    // About 11 % are allowed (16-23 of 150 seen); the floor is 'at least one', > 4 sd below the
+    // mean (runs / 20 was 2.6 sd below it once the admitting side of methods and hosts became
+    // strict, a 1-in-200 flake).
+    assert.ok(allowed > 0 && allowed < runs, `both outcomes occur (${allowed}/${runs} allowed)`);
   });
 
   it('junk credentials (deep/huge/invalid JSON, wrong types, bad shapes): never throws, never allowed by the token', async () => {
