@@ -1,18 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseConfigText, resolveConfig, loadConfigFile } from '../src/config/load.js';
+import { parseConfigText, resolveConfig, loadConfigFile } from '../src/config/load.js';
 import { WHEN_KEYS } from '../src/policy/attributes.js';
+import { configProblems } from './helpers/config-problems.js';
 
-function problems(yaml: string): string[] {
-  try {
-    resolveConfig(parseConfigText(yaml));
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err.problems.map((p) => `${p.path}: ${p.message}`);
-  }
-  return [];
-}
+const problems = configProblems;
 
 test('example config validates and gets defaults', () => {
   const cfg = loadConfigFile(new URL('../../examples/config.yaml', import.meta.url).pathname);

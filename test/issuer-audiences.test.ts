@@ -6,21 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfigText, resolveConfig } from '../src/config/load.js';
+import { parseConfigText, resolveConfig } from '../src/config/load.js';
 import { startTestApp, waitUntil } from './helpers/app.js';
 import { TestIdp } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll } from './helpers/grpc-client.js';
 import { runCli } from './helpers/cli.js';
+import { configProblems } from './helpers/config-problems.js';
 
-function problems(yaml: string): string[] {
-  try {
-    resolveConfig(parseConfigText(yaml));
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err.problems.map((p) => `${p.path}: ${p.message}`);
-  }
-  return [];
-}
+const problems = configProblems;
 
 test('audiences are required unless anyAudience: true; kubernetes issuers bind them per destination', () => {
   assert.match(problems(`issuers: [{ issuer: "https://a", jwksUri: "https://a/jwks" }]`).join('\n'), /^issuers\[0\]\.audiences: is required: .*anyAudience: true/);
