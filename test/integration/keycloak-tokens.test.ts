@@ -31,7 +31,7 @@ describe('Keycloak: client credentials, realm roles and scopes through zt-authz'
     tmp = tempDir('zt-kc-tokens-');
     const z = await startZtAuthz(
       tmp.dir,
-      (p) => `server: { grpc: "127.0.0.1:${p.grpc}", admin: "127.0.0.1:${p.admin}", drainSeconds: 1 }
+      (p) => `server: { grpc: "127.0.0.1:${p.grpc}", http: "127.0.0.1:${p.http}", admin: "127.0.0.1:${p.admin}", drainSeconds: 1 }
 issuers:
   - issuer: "${kc.issuer}"
     discovery: true

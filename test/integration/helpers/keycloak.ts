@@ -203,11 +203,17 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
 export const kidOf = (token: string): string => String(decodeProtectedHeader(token).kid);
 
 /** `zt-authz serve` as its own process with `yaml` as its configuration, ready once /readyz is OK. */
-export async function startZtAuthz(dir: string, yaml: (ports: { grpc: number; admin: number }) => string): Promise<{ proc: Proc; grpc: number; admin: number }> {
-  const ports = { grpc: await freePort(), admin: await freePort() };
+export async function startZtAuthz(dir: string, yaml: (ports: { grpc: number; admin: number; http: number }) => string): Promise<{ proc: Proc; grpc: number; admin: number; http: number }> {
+  // Every listener on its own free port (the HTTP transport's default, 9192, may be taken).
+  const ports = { grpc: await freePort(), admin: await freePort(), http: await freePort() };
   const cfg = join(dir, `zt-authz-${ports.grpc}.yaml`);
   writeFileSync(cfg, yaml(ports));
   const proc = startProc('zt-authz', process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'serve', '--config', cfg]);
-  await waitForHttp(`http://127.0.0.1:${ports.admin}/readyz`, proc, 30_000);
+  try {
+    await waitForHttp(`http://127.0.0.1:${ports.admin}/readyz`, proc, 30_000);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
   return { proc, ...ports };
 }
