@@ -9,6 +9,8 @@
 #                                  print KUBECONFIG=<admin kubeconfig> (last line of stdout)
 #   scripts/k8s-testenv.sh down    stop both and remove their data (certificates, etcd data, kubeconfig)
 #   scripts/k8s-testenv.sh env     print the running instance's variables (KUBECONFIG=, K8S_*), no start
+#   scripts/k8s-testenv.sh stop-apiserver | start-apiserver
+#                                  stop or start kube-apiserver alone (etcd and the data stay)
 #
 # Binaries: kube-apiserver from the k8s.io/kubernetes module and etcd from go.etcd.io/etcd/server/v3,
 # built from the Go module proxy in a throwaway wrapper module. k8s.io/kubernetes requires its staging
@@ -22,6 +24,7 @@
 #   ZT_K8S_STATE_DIR   where one instance keeps its certificates, data, logs and pids
 #                      (default ${TMPDIR:-/tmp}/zt-authz-k8s-testenv-$UID); several instances need several dirs
 #   ZT_K8S_START_TIMEOUT  seconds to wait for /readyz (default 90)
+#   ZT_K8S_APISERVER_ARGS extra kube-apiserver flags (debugging, e.g. -v=3 to log every request)
 #
 # Exit codes: 0 ok, 1 failure (the reason on stderr), 3 no Go toolchain (the caller decides whether that
 # is a skip; under CI=true the tests treat it as a failure).
@@ -212,7 +215,7 @@ start_apiserver() {
     --service-account-jwks-uri "https://127.0.0.1:$API_PORT/openid/v1/jwks" \
     --service-account-key-file "$STATE/pki/sa.pub" --service-account-signing-key-file "$STATE/pki/sa.key" \
     --enable-admission-plugins MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
-    </dev/null >>"$STATE/kube-apiserver.log" 2>&1 &
+    ${ZT_K8S_APISERVER_ARGS:-} </dev/null >>"$STATE/kube-apiserver.log" 2>&1 &
   echo $! >"$STATE/kube-apiserver.pid"
 }
 
@@ -226,7 +229,7 @@ wait_ready() {
   done
 }
 
-load_env() { [ -f "$STATE/env" ] && . "$STATE/env"; }
+load_env() { [ -f "$STATE/env" ] && . "$STATE/env" && SA_ISSUER="$K8S_SA_ISSUER"; }
 
 print_env() {
   cat "$STATE/env"
@@ -298,15 +301,18 @@ down() {
   log "stopped; removed $STATE"
 }
 
-# Restart kube-apiserver alone on the same address (etcd and its data stay): tests use it to drop
-# every watch at once, as an apiserver roll-out does.
-restart_apiserver() {
+# Stop / start kube-apiserver alone on the same address (etcd and its data stay): tests use it to
+# drop every watch at once, as an apiserver roll-out does, and to change etcd meanwhile.
+apiserver_ctl() {
   [ -f "$MARKER" ] && load_env || die "no instance in $STATE"
   BIN="$(build)"
-  stop_one kube-apiserver
-  start_apiserver
-  wait_ready || die "kube-apiserver did not become ready after the restart"
-  log "kube-apiserver restarted"
+  case "$1" in
+    stop) stop_one kube-apiserver; log "kube-apiserver stopped" ;;
+    start)
+      if ! live_pid kube-apiserver >/dev/null; then start_apiserver; fi
+      wait_ready || die "kube-apiserver did not become ready after the restart"
+      log "kube-apiserver started" ;;
+  esac
 }
 
 case "${1:-}" in
@@ -314,6 +320,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   env) [ -f "$MARKER" ] && live_pid kube-apiserver >/dev/null || die "not running (state $STATE)"; print_env ;;
-  restart-apiserver) restart_apiserver ;;
-  *) echo "usage: $0 build|up|down|env|restart-apiserver" >&2; exit 2 ;;
+  stop-apiserver) apiserver_ctl stop ;;
+  start-apiserver) apiserver_ctl start ;;
+  *) echo "usage: $0 build|up|down|env|stop-apiserver|start-apiserver" >&2; exit 2 ;;
 esac

@@ -291,8 +291,12 @@ export class Informer<T extends KubeObject> {
             // The API server ends the stream after an ERROR event; 410: our rv is too old.
             const gone = o.code === 410 || o.reason === 'Expired' || o.reason === 'Gone';
             if (gone) this.rv = '';
-            this.abortWatch?.();
+            // Settle with this error before aborting: on an established watch the abort makes the
+            // client report an AbortError at once, which (rv cleared) would settle as a plain
+            // close, so the 410 would relist without being logged or counted.
+            const abort = this.abortWatch;
             done(gone ? Object.assign(new Error('resourceVersion too old'), { statusCode: 410 }) : new Error(`watch error event: ${o.message ?? o.reason ?? 'unknown'}`));
+            abort?.();
             return;
           }
           default:

@@ -42,10 +42,14 @@ export interface Kube {
   apply(obj: Obj, opts?: { token?: string }): Promise<Obj>;
   /** REST path of an object (collection path when it has no name). */
   pathOf(obj: Obj, plural?: string): string;
-  /** Restart kube-apiserver alone (every watch drops; etcd and its data stay). */
-  restartApiserver(): Promise<void>;
-  /** etcd's current revision, and a compaction at `revision` (physical: wait for it). */
+  /** Stop / start kube-apiserver alone (every watch drops; etcd and its data stay). */
+  stopApiserver(): Promise<void>;
+  startApiserver(): Promise<void>;
+  /** etcd's current revision; a raw key write (moves the revision); a compaction at `revision`. */
   etcdRevision(): Promise<number>;
+  etcdPut(key: string, value: string): Promise<number>;
+  /** Deletes a key behind the API server's back (no watch event reaches anyone). */
+  etcdDelete(key: string): Promise<number>;
   etcdCompact(revision: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -175,15 +179,27 @@ export async function startKube(): Promise<Kube | { skip: string }> {
     pathOf,
     apply: (obj, opts = {}) =>
       ok('PATCH', `${pathOf(obj)}?fieldManager=kubectl&fieldValidation=Strict&force=true`, JSON.stringify(obj), { ...opts, contentType: 'application/apply-patch+yaml' }),
-    async restartApiserver() {
-      const r = await run(['restart-apiserver'], env, false);
-      if (r.code !== 0) throw new Error(`restart-apiserver failed: ${r.stderr.slice(-2000)}`);
+    async stopApiserver() {
+      const r = await run(['stop-apiserver'], env, false);
+      if (r.code !== 0) throw new Error(`stop-apiserver failed: ${r.stderr.slice(-2000)}`);
+    },
+    async startApiserver() {
+      const r = await run(['start-apiserver'], env, false);
+      if (r.code !== 0) throw new Error(`start-apiserver failed: ${r.stderr.slice(-2000)}`);
       ca = readFileSync(join(pki, 'ca.crt'));
+    },
+    async etcdPut(k, v) {
+      const r = await etcd('/v3/kv/put', { key: Buffer.from(k).toString('base64'), value: Buffer.from(v).toString('base64') });
+      return Number((r.header as Obj).revision);
     },
     async etcdRevision() {
       // The KV range answer's header carries the store's current revision (the gateway sends int64 as strings).
       const r = await etcd('/v3/kv/range', { key: Buffer.from('/registry/').toString('base64'), limit: 1 });
       return Number((r.header as Obj).revision);
+    },
+    async etcdDelete(k) {
+      const r = await etcd('/v3/kv/deleterange', { key: Buffer.from(k).toString('base64') });
+      return Number(r.deleted ?? 0);
     },
     async etcdCompact(revision) {
       await etcd('/v3/kv/compaction', { revision: String(revision), physical: true });
