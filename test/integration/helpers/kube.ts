@@ -35,9 +35,9 @@ export interface Kube {
   /** Seconds `up` took (build excluded when the cache was warm). */
   startSeconds: number;
   /** A REST call as cluster admin (system:masters), or with `token` as that identity. */
-  api<T = Obj>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string }): Promise<ApiResult<T>>;
+  api<T = Obj>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string; accept?: string }): Promise<ApiResult<T>>;
   /** Like api(), but throws unless the answer is 2xx. */
-  ok<T = Obj>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string }): Promise<T>;
+  ok<T = Obj>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string; accept?: string }): Promise<T>;
   /** Server-side apply (what `kubectl apply --server-side` sends), strict field validation. */
   apply(obj: Obj, opts?: { token?: string }): Promise<Obj>;
   /** REST path of an object (collection path when it has no name). */
@@ -115,10 +115,10 @@ export async function startKube(): Promise<Kube | { skip: string }> {
   const key = readFileSync(join(pki, 'admin.key'));
   const api = new URL(vars.K8S_API_URL!);
 
-  const call = <T>(method: string, path: string, body?: unknown, opts: { token?: string; contentType?: string } = {}): Promise<ApiResult<T>> =>
+  const call = <T>(method: string, path: string, body?: unknown, opts: { token?: string; contentType?: string; accept?: string } = {}): Promise<ApiResult<T>> =>
     new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const headers: Record<string, string> = { accept: 'application/json' };
+      const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
       if (payload !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
       const req = request(
@@ -143,7 +143,7 @@ export async function startKube(): Promise<Kube | { skip: string }> {
       req.end(payload);
     });
 
-  const ok = async <T>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string }): Promise<T> => {
+  const ok = async <T>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string; accept?: string }): Promise<T> => {
     const r = await call<T>(method, path, body, opts);
     if (r.status < 200 || r.status > 299) throw new Error(`${method} ${path}: HTTP ${r.status} ${r.text.slice(0, 500)}`);
     return r.body;
