@@ -83,8 +83,8 @@ fetch() {
   mkdir -p "$tmp"
   log "downloading org.keycloak:keycloak-quarkus-dist:$KC_VERSION:zip (about 170 MB) through Maven into $CACHE (first time only)..."
   # Maven checks the artifact's checksum; its local repository keeps a copy too.
-  if ! mvn -B -q dependency:copy "-Dartifact=org.keycloak:keycloak-quarkus-dist:$KC_VERSION:zip" "-DoutputDirectory=$tmp" >"$CACHE/download.log" 2>&1; then
-    tail -20 "$CACHE/download.log" >&2
+  if ! mvn -B -q -Dstyle.color=never dependency:copy "-Dartifact=org.keycloak:keycloak-quarkus-dist:$KC_VERSION:zip" "-DoutputDirectory=$tmp" >"$CACHE/download.log" 2>&1; then
+    tail -20 "$CACHE/download.log" >&2; echo >&2
     missing "the download of org.keycloak:keycloak-quarkus-dist:$KC_VERSION:zip failed (log above, $CACHE/download.log)"
   fi
   log "  downloaded in $((SECONDS - started)) s; unpacking"
