@@ -30,7 +30,10 @@ const isFile = (a) => !a.startsWith('-') && /\.(c|m)?js$/.test(a);
 const flags = args.filter((a) => !isFile(a));
 // Files given by the caller are relative to the caller's directory; node runs in the repo root.
 let files = args.filter(isFile).flatMap((a) => expand(resolve(a)));
-if (files.length === 0) files = expand(join(root, TEST_DIR, '*.test.js'));
+// The integration tiers (test/integration) run with the rest. The Keycloak tier goes first: its
+// Keycloak start (about 30 s of both cores) is then over long before the timing-sensitive files.
+// The kube-apiserver tier (one apiserver per file, 3–5 s to start) follows it.
+if (files.length === 0) files = [...expand(join(root, TEST_DIR, 'integration', 'keycloak.test.js')), ...expand(join(root, TEST_DIR, 'integration', 'k8s-*.test.js')), ...expand(join(root, TEST_DIR, '*.test.js'))];
 // The whole suite, unfiltered: the hygiene scan then also checks that the capture is not
 // suspiciously small (a capture hook lost).
 const full = !args.some(isFile) && !flags.some((f) => /^--test-(name-pattern|skip-pattern|only)/.test(f));
