@@ -7,8 +7,7 @@
 // chart's rules allow what zt-authz does and nothing more.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { ROOT, eventually, startKube, tokenRequest, yamlObjects, type Obj } from './helpers/kube.js';
@@ -90,7 +89,7 @@ before(async () => {
   });
   // What the kubelet would mount: a bound token of the chart's ServiceAccount for the API server.
   saToken = await tokenRequest(kube, RELEASE_NS, SA, [kube.saIssuer]);
-  const dir = mkdtempSync(join(tmpdir(), 'zt-k8s-token-'));
+  const dir = kube.tmpDir;
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, saToken, { mode: 0o600 });
   await eventually(async () => (await kube.api('GET', '/apis/zt-authz.io/v1alpha1')).status === 200, 30_000, 'CRD served');

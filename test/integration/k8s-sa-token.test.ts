@@ -6,8 +6,7 @@
 // already minted stays valid offline until it expires (README "Service-account tokens").
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { eventually, startKube, tokenRequest, type Obj } from './helpers/kube.js';
@@ -38,7 +37,7 @@ before(async () => {
   // No controller-manager: ServiceAccounts are created explicitly.
   for (const [ns, name] of [['zt-authz', 'zt-authz'], ['shop', 'frontend'], ['shop', 'cart']] as const) await kube.ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, sa(ns, name));
   // zt-authz's own pod token (API server audience): what it presents to read the cluster's keys.
-  const dir = mkdtempSync(join(tmpdir(), 'zt-k8s-sa-'));
+  const dir = kube.tmpDir;
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, await tokenRequest(kube, 'zt-authz', 'zt-authz', [kube.saIssuer]), { mode: 0o600 });
   app = await startTestApp({

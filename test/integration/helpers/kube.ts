@@ -6,10 +6,10 @@
 // Without a Go toolchain the tier is skipped with a message, except under CI=true, where that and
 // any failed build or start fail the file.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { captureChildOutput, registerToken } from '../../helpers/capture.js';
 
@@ -31,6 +31,8 @@ export interface Kube {
   etcdUrl: string;
   saIssuer: string;
   stateDir: string;
+  /** A private temp directory for the test's own files (tokens), removed by stop(). */
+  tmpDir: string;
   version: string;
   /** Seconds `up` took (build excluded when the cache was warm). */
   startSeconds: number;
@@ -172,6 +174,7 @@ export async function startKube(): Promise<Kube | { skip: string }> {
     etcdUrl: vars.K8S_ETCD_URL!,
     saIssuer: vars.K8S_SA_ISSUER!,
     stateDir,
+    tmpDir: dirname(stateDir),
     version: vars.K8S_VERSION!,
     startSeconds,
     api: call,
@@ -208,6 +211,7 @@ export async function startKube(): Promise<Kube | { skip: string }> {
       (stopped ??= (async () => {
         const r = await run(['down'], env, false);
         if (r.code !== 0) throw new Error(`scripts/k8s-testenv.sh down failed: ${r.stderr}`);
+        rmSync(dirname(stateDir), { recursive: true, force: true });
       })()),
   };
 }
