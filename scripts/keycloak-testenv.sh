@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# A real Keycloak on 127.0.0.1 for the Keycloak integration tier (test/integration/keycloak-*.test.ts):
+# A real Keycloak on 127.0.0.1 for the Keycloak integration tier (test/integration/keycloak.test.ts):
 # the server distribution from Maven Central (org.keycloak:keycloak-quarkus-dist, a zip) run in dev
 # mode with an in-memory database, and the realm scripts/keycloak/zt-test-realm.json created through
 # the admin REST API (confidential service clients with client credentials, client scopes
-# orders:read / orders:write, an audience mapper, realm roles, and a user).
+# orders:read / orders:write, an audience mapper, realm roles, users (alice with a password and a
+# TOTP authenticator, bob with a password only), and a browser flow with acr step-up: acr silver =
+# the password, gold = a TOTP code too).
 #
 #   scripts/keycloak-testenv.sh fetch   download and unpack the distribution once (cached, keyed by version)
 #   scripts/keycloak-testenv.sh up      fetch if needed, start Keycloak, create the realm, wait until the
@@ -14,8 +16,8 @@
 #   scripts/keycloak-testenv.sh down    stop it and remove its state directory
 #   scripts/keycloak-testenv.sh env     print the running instance's variables, no start
 #
-# The client secrets, the user's password and the admin password are random per `up` and only
-# written to credentials.json (mode 600), never printed: tests read them from there.
+# The client secrets, the user's password and TOTP secret and the admin password are random per
+# `up` and only written to credentials.json (mode 600), never printed: tests read them from there.
 #
 # Keycloak 26 needs Java 21 or newer. JAVA_HOME is used when it is new enough, else the newest JDK
 # under /usr/lib/jvm that is (the machine's default `java` may be 17).
@@ -129,14 +131,16 @@ admin_token() {
 }
 
 write_credentials() {
-  local admin_svc viewer_svc other_svc portal alice admin
+  local admin_svc viewer_svc other_svc portal alice alice_totp bob admin
   admin_svc="$(random_secret)" viewer_svc="$(random_secret)" other_svc="$(random_secret)"
-  portal="$(random_secret)" alice="$(random_secret)" admin="$(random_secret)"
+  portal="$(random_secret)" alice="$(random_secret)" alice_totp="$(random_secret)" bob="$(random_secret)"
+  admin="$(random_secret)"
   (
     umask 077
     printf '%s' "$admin" >"$STATE/admin-password"
     sed -e "s/@ADMIN_SVC_SECRET@/$admin_svc/" -e "s/@VIEWER_SVC_SECRET@/$viewer_svc/" -e "s/@OTHER_SVC_SECRET@/$other_svc/" \
-      -e "s/@PORTAL_SECRET@/$portal/" -e "s/@ALICE_PASSWORD@/$alice/" "$REALM_TEMPLATE" >"$STATE/realm.json"
+      -e "s/@PORTAL_SECRET@/$portal/" -e "s/@ALICE_PASSWORD@/$alice/" -e "s/@ALICE_TOTP@/$alice_totp/" \
+      -e "s/@BOB_PASSWORD@/$bob/" "$REALM_TEMPLATE" >"$STATE/realm.json"
     cat >"$STATE/credentials.json" <<EOF
 {
   "url": "$KEYCLOAK_URL",
@@ -149,7 +153,8 @@ write_credentials() {
     "orders-other-svc": "$other_svc",
     "orders-portal": "$portal"
   },
-  "users": { "alice": "$alice" }
+  "users": { "alice": "$alice", "bob": "$bob" },
+  "totp": { "alice": "$alice_totp" }
 }
 EOF
   )

@@ -1,7 +1,8 @@
 // Keycloak as a real IdP: access tokens Keycloak itself mints (client credentials for service
 // clients, the password grant for a user) verified by `zt-authz serve` through the realm's discovery
 // document and JWKS, over real gRPC Checks, with Keycloak's realm roles (`realm_access.roles`,
-// read through `authorization.rolesClaim`) and client scopes driving the policies. The realm is
+// read through `authorization.rolesClaim`) and client scopes driving the policies, and an acr step-up
+// through Keycloak's browser flow (level-of-authentication conditions). The realm is
 // scripts/keycloak/zt-test-realm.json; Keycloak runs from scripts/keycloak-testenv.sh, started once
 // for the tier by test/integration/keycloak.test.ts.
 import { after, before, describe, it } from 'node:test';
@@ -63,6 +64,20 @@ policies:
       - from: [{ source: { requestPrincipals: ["${kc.issuer}/*"] } }]
         to: [{ operation: { methods: [GET], paths: ["/reports/*"] } }]
         when: [{ key: "request.auth.roles", values: ["orders-viewer"] }]
+  # Approving a payment: the orders-viewer role, signed in at acr gold (password and a TOTP code).
+  - name: payments-approve
+    rules:
+      - from: [{ source: { requestPrincipals: ["${kc.issuer}/*"] } }]
+        to: [{ operation: { methods: [POST], paths: ["/payments/*"] } }]
+        when:
+          - { key: "request.auth.roles", values: ["orders-viewer"] }
+          - { key: "request.auth.acr", values: ["gold"] }
+  # Payment details: a sign-in that included a one-time code (amr otp).
+  - name: payments-read
+    rules:
+      - from: [{ source: { requestPrincipals: ["${kc.issuer}/*"] } }]
+        to: [{ operation: { methods: [GET], paths: ["/payments/*"] } }]
+        when: [{ key: "request.auth.amr", values: ["otp"] }]
 `,
       );
       zt = z.proc;
@@ -155,8 +170,8 @@ policies:
       assert.equal(reasonOf(await call('DELETE', '/orders/7', await token('orders-admin-svc'))), 'allowed');
     });
 
-    it('a user signed in through Keycloak (password grant): her realm role admits reports, not deletes', async () => {
-      const r = await kc.userToken('alice', 'orders:read');
+    it('a user signed in through Keycloak (password grant): his realm role admits reports, not deletes', async () => {
+      const r = await kc.userToken('bob', 'orders:read');
       assert.equal(r.status, 200, `${r.error} ${r.error_description}`);
       const t = r.access_token!;
       const claims = decodeJwt(t);
@@ -167,8 +182,40 @@ policies:
       assert.equal(reasonOf(await call('GET', '/orders/1', t)), 'allowed');
       assert.equal(reasonOf(await call('DELETE', '/orders/1', t)), 'no_policy_matched');
       // orders-write needs the scope AND the orders-admin role: a step-up of scope alone would not
-      // help her, so no insufficient_scope challenge (that is only for a rule failing on scope alone).
+      // help him, so no insufficient_scope challenge (that is only for a rule failing on scope alone).
       assert.equal(reasonOf(await call('POST', '/orders', t)), 'no_policy_matched');
+    });
+
+    it('step-up: a silver sign-in gets the acr challenge; the user steps up with the code alone (SSO session) and is allowed', async () => {
+      const browser = kc.browser('alice');
+      const silver = await browser.authorize({ acrValues: 'silver', scope: 'openid orders:read' });
+      assert.deepEqual(silver.forms, ['kc-form-login'], 'silver: the password form only');
+      let claims = decodeJwt(silver.token);
+      assert.equal(claims.acr, 'silver');
+      assert.deepEqual(claims.amr, ['pwd']);
+      assert.equal(reasonOf(await call('GET', '/orders/1', silver.token)), 'allowed');
+
+      // The acr rule fails alone: 401 with the RFC 9470 challenge naming the level to ask for.
+      let r = await call('POST', '/payments/9', silver.token);
+      assert.equal(reasonOf(r), 'insufficient_user_authentication');
+      const www = headerValue(r.deniedResponse?.headers, 'www-authenticate') ?? '';
+      assert.match(www, /error="insufficient_user_authentication"/);
+      const acrValues = www.match(/acr_values="([^"]+)"/)?.[1];
+      assert.equal(acrValues, 'gold', www);
+      assert.equal(reasonOf(await call('GET', '/payments/9', silver.token)), 'insufficient_user_authentication');
+
+      // What the challenge asks for, from Keycloak: the SSO session covers the password, so only
+      // the OTP form is shown.
+      const gold = await browser.authorize({ acrValues, scope: 'openid orders:read' });
+      assert.deepEqual(gold.forms, ['kc-otp-login-form'], 'step-up asks only for the TOTP code');
+      claims = decodeJwt(gold.token);
+      assert.equal(claims.acr, 'gold');
+      assert.deepEqual([...(claims.amr as string[])].sort(), ['otp', 'pwd']);
+      r = await call('POST', '/payments/9', gold.token);
+      assert.equal(reasonOf(r), 'allowed');
+      assert.equal(reasonOf(await call('GET', '/payments/9', gold.token)), 'allowed');
+      // The step-up raised the authentication level, not the privileges.
+      assert.equal(reasonOf(await call('DELETE', '/orders/1', gold.token)), 'no_policy_matched');
     });
 
     it('a Keycloak token minted without the orders audience is denied (audience_mismatch)', async () => {

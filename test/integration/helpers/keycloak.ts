@@ -6,6 +6,7 @@
 // Without Java 21+ or Maven, or when the download fails, the tier is skipped with a message, except
 // under CI=true, where that and any failed start fail the file.
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,7 @@ interface Credentials {
   admin: { username: string; password: string };
   clients: Record<ClientId, string>;
   users: Record<string, string>;
+  totp: Record<string, string>;
 }
 
 export interface TokenResult {
@@ -61,6 +63,11 @@ export interface Keycloak {
   userToken(username: string, scope?: string): Promise<TokenResult>;
   /** An admin REST call on this realm (`/admin/realms/<realm><path>`); throws unless 2xx. */
   admin<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  /**
+   * A user's browser: Keycloak's login pages driven over HTTP with a cookie jar, so a second
+   * authorize() reuses the SSO session (step-up asks only for what the new level adds).
+   */
+  browser(username: string): Browser;
   /** An access token of the master realm (the admin's): a real Keycloak token of another issuer. */
   masterToken(): Promise<string>;
   /** The realm's keys as the admin API lists them. */
@@ -118,7 +125,7 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
   if (up.code !== 0 || !v.KEYCLOAK_URL || !v.KEYCLOAK_CREDENTIALS) throw new Error(`scripts/keycloak-testenv.sh up failed (exit ${up.code}):\n${up.stderr.slice(-4000)}`);
   const creds = JSON.parse(readFileSync(v.KEYCLOAK_CREDENTIALS, 'utf8')) as Credentials;
   // Log hygiene: none of these may ever be printed by anything in the run.
-  for (const s of [creds.admin.password, ...Object.values(creds.clients), ...Object.values(creds.users)]) registerHmacSecret(s);
+  for (const s of [creds.admin.password, ...Object.values(creds.clients), ...Object.values(creds.users), ...Object.values(creds.totp)]) registerHmacSecret(s);
   const envFile = vars(readFileSync(join(stateDir, 'env'), 'utf8'));
   const issuer = v.KEYCLOAK_ISSUER!;
   const url = v.KEYCLOAK_URL;
@@ -178,6 +185,7 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
       return (text ? JSON.parse(text) : undefined) as T;
     },
     masterToken: adminBearer,
+    browser: (username) => browserFor(issuer, creds, username),
     async keys() {
       return (await kc.admin<{ keys: RealmKey[] }>('GET', '/keys')).keys;
     },
@@ -197,6 +205,79 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
     },
   };
   return kc;
+}
+
+export interface Browser {
+  /**
+   * The authorization-code flow through `orders-portal` with `acr_values`: answers the login form
+   * (username + password) and the OTP form (a TOTP code from the user's secret) as they come,
+   * then redeems the code. `forms` lists the forms that were shown.
+   */
+  authorize(o: { acrValues?: string; scope?: string }): Promise<{ token: string; forms: string[] }>;
+}
+
+/** RFC 6238 TOTP as Keycloak's defaults compute it: HMAC-SHA1 over the secret's UTF-8 bytes, 6 digits, 30 s. */
+export function totp(secret: string, at = Date.now()): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
+  const h = createHmac('sha1', Buffer.from(secret, 'utf8')).update(counter).digest();
+  const o = h[h.length - 1]! & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+const REDIRECT_URI = 'http://127.0.0.1/zt-test-callback';
+
+function browserFor(issuer: string, creds: Credentials, username: string): Browser {
+  const jar = new Map<string, string>();
+  const go = async (url: string, init: RequestInit = {}): Promise<Response> => {
+    const res = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      signal: AbortSignal.timeout(15_000),
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const nv = c.split(';')[0]!;
+      const i = nv.indexOf('=');
+      if (nv.slice(i + 1) === '') jar.delete(nv.slice(0, i));
+      else jar.set(nv.slice(0, i), nv.slice(i + 1));
+    }
+    return res;
+  };
+  return {
+    async authorize({ acrValues, scope = 'openid' }) {
+      const q = new URLSearchParams({ client_id: 'orders-portal', response_type: 'code', redirect_uri: REDIRECT_URI, scope, ...(acrValues ? { acr_values: acrValues } : {}) });
+      let res = await go(`${issuer}/protocol/openid-connect/auth?${q}`);
+      const forms: string[] = [];
+      // At most: the login form, the OTP form (each answered once; a form shown again is a failure).
+      for (let step = 0; res.status === 200 && step < 3; step++) {
+        const html = await res.text();
+        const form = html.match(/<form\b[^>]*\bid="([^"]+)"/)?.[1] ?? '?';
+        const action = html.match(/<form\b[^>]*\baction="([^"]+)"/)?.[1]?.replace(/&amp;/g, '&');
+        if (!action || forms.includes(form)) throw new Error(`Keycloak login: unexpected page (form ${form}) after ${forms.join(', ') || 'nothing'}`);
+        forms.push(form);
+        let fields: Record<string, string>;
+        if (form === 'kc-form-login') fields = { username, password: creds.users[username] ?? '' };
+        else if (form === 'kc-otp-login-form') fields = { otp: totp(creds.totp[username] ?? '') };
+        else throw new Error(`Keycloak login: unknown form ${form}`);
+        res = await go(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+      }
+      const location = res.headers.get('location') ?? '';
+      const code = location.startsWith(REDIRECT_URI) ? new URL(location).searchParams.get('code') : null;
+      if (res.status !== 302 || !code) throw new Error(`Keycloak login: no code (HTTP ${res.status}, forms ${forms.join(', ')}, ${new URL(location || 'x:').searchParams.get('error') ?? ''})`);
+      const basic = Buffer.from(`orders-portal:${encodeURIComponent(creds.clients['orders-portal'])}`).toString('base64');
+      const tok = await fetch(`${issuer}/protocol/openid-connect/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }),
+        signal: AbortSignal.timeout(15_000),
+      });
+      const body = (await tok.json()) as { access_token?: string; id_token?: string; refresh_token?: string; error?: string };
+      for (const t of [body.access_token, body.id_token, body.refresh_token]) if (t) registerToken(t);
+      if (!body.access_token) throw new Error(`Keycloak code exchange: HTTP ${tok.status} ${body.error ?? ''}`);
+      return { token: body.access_token, forms };
+    },
+  };
 }
 
 /** A token's `kid` header. */
