@@ -7,9 +7,9 @@
 // under CI=true, where that and any failed start fail the file.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import { captureChildOutput, registerHmacSecret, registerToken } from '../../helpers/capture.js';
 import { freePort } from '../../helpers/app.js';
@@ -202,6 +202,8 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
     },
     async stop() {
       await run(['down'], env, false);
+      // down removes the state directory; its temporary parent is ours to remove.
+      rmSync(dirname(stateDir), { recursive: true, force: true });
     },
   };
   return kc;
