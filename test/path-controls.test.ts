@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizePath, normalizeRequest } from '../src/decision/normalize.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import { checkRequest } from './helpers/grpc-client.js';
+import { authV3Client, check, checkRequest, closeAll } from './helpers/grpc-client.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 const ENCODED_CONTROLS = ['%00', '%0a', '%0A', '%0d', '%09', '%1f', '%1F', '%7f', '%7F', '%01', '%10'];
@@ -52,6 +52,21 @@ describe('control characters in the request target', () => {
         const d = await decide(`/admin${c}`);
         assert.equal(d.allow, false, c);
         assert.equal(d.reason, 'malformed_request', c);
+      }
+    });
+
+    it('over real gRPC: an encoded control character never gets past the DENY on /admin', async () => {
+      const client = authV3Client(t.grpcPort);
+      try {
+        for (const c of ['%09', '%0a', '%0D', '%7f']) {
+          const res = await check(client, checkRequest({ path: `/admin${c}` }));
+          assert.notEqual(res.status?.code, 0, c);
+          assert.equal(res.status?.message, 'malformed_request', c);
+          assert.ok([400, 'BadRequest'].includes(res.deniedResponse?.status?.code as never), c);
+        }
+        assert.equal((await check(client, checkRequest({ path: '/public%20page' }))).status?.code, 0, 'other escapes pass');
+      } finally {
+        closeAll(client);
       }
     });
   });
