@@ -1,3 +1,4 @@
+// Stays on the fake API server: hung lists and watches, a list without resourceVersion and a 410 on a continue token are faults a real one does not produce on demand.
 // Informer edge cases: a list or a watch that never answers is abandoned after requestTimeoutMs
 // and retried with backoff, so a hung API server cannot hang the informer; paginated lists
 // (limit + continue) against the fake API server, and a 410 on a continue token.

@@ -1,3 +1,4 @@
+// Stays on the fake API server: dropped watches, injected 500s, an unreachable server, bookmarks on demand and exact list/watch counts (real-server policies: test/integration/k8s-policies.test.ts).
 // ZeroTrustPolicy resources through @kubernetes/client-node against the in-process fake API
 // server: policy added/changed/deleted → decisions change within 1 s (latency measured), a bad
 // policy → status Invalid and its last valid version kept, fail-closed DENY, dropped watch

@@ -1,3 +1,4 @@
+// Stays on fakes: a discovery document with an unreachable jwks_uri, a wrong CA and token-file rotation are set up at will, and the fake API server counts every request (real TokenRequest tokens: test/integration/k8s-sa-token.test.ts).
 // Kubernetes service-account tokens as workload identity: the `kubernetes` issuer preset reads a
 // cluster-like OIDC discovery + JWKS (always HTTPS with its own CA, bearer token required, a
 // jwks_uri that points at an unreachable external address, as real clusters publish), and

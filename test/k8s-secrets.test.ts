@@ -1,3 +1,4 @@
+// Stays on the fake API server: it records every list and watch (the name field selector RBAC relies on, a watch kept across a reload) and drops watches on demand (real-server Secret keys: test/integration/k8s-policies.test.ts).
 // Issuer keys from a Kubernetes Secret (issuers[].jwksSecret), watched through @kubernetes/client-node
 // against the in-process fake API server: not ready (jwks_unavailable) until the Secret exists,
 // tokens verify once it does, an update rotates/revokes keys within 1 s (latency measured), a bad
