@@ -1,4 +1,4 @@
-// Stays on the fake API server: pod IPs, phases and deletion timestamps are set directly, where a real one without a kubelet needs a status write and a finalizer for each (not yet in the real tier).
+// Every API-server test here also runs against a real kube-apiserver in test/integration/k8s-workloads.test.ts (IPs and phases by status writes, terminating pods held by a finalizer); this file stays because it runs in a few seconds with no Go toolchain and no apiserver start, so the pod-informer logic is checked on every machine.
 // Pods through the informer: the pod IP → workload map for destination selection (weaker than
 // Envoy's data, used only for what Envoy leaves out), the zt-authz.io/mode, /audience and /policy
 // annotations, pod IP reuse, and the opt-in IP-based source identity.
