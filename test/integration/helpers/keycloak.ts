@@ -5,13 +5,13 @@
 //
 // Without Java 21+ or Maven, or when the download fails, the tier is skipped with a message, except
 // under CI=true, where that and any failed start fail the file.
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
-import { captureChildOutput, registerHmacSecret, registerToken } from '../../helpers/capture.js';
+import { runTestenvScript, type ScriptResult } from './testenv-script.js';
+import { registerHmacSecret, registerToken } from '../../helpers/capture.js';
 import { freePort } from '../../helpers/app.js';
 import { startProc, waitForHttp, type Proc } from '../../e2e/procs.js';
 
@@ -79,23 +79,8 @@ export interface Keycloak {
   stop(): Promise<void>;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv, echo: boolean): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SCRIPT, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      // Progress lines reach the terminal as they come (a first start takes over a minute).
-      if (echo) process.stderr.write(d);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      captureChildOutput(`keycloak-testenv ${args[0]}`, `${stdout}\n${stderr}`); // log hygiene
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+function run(args: string[], env: NodeJS.ProcessEnv, echo: boolean): Promise<ScriptResult> {
+  return runTestenvScript(SCRIPT, 'keycloak-testenv', args, env, echo);
 }
 
 const vars = (text: string): Record<string, string> =>

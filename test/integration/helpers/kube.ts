@@ -5,13 +5,13 @@
 //
 // Without a Go toolchain the tier is skipped with a message, except under CI=true, where that and
 // any failed build or start fail the file.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { captureChildOutput, registerToken } from '../../helpers/capture.js';
+import { runTestenvScript, type ScriptResult } from './testenv-script.js';
+import { registerToken } from '../../helpers/capture.js';
 
 export const ROOT = new URL('../../../../', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'scripts', 'k8s-testenv.sh');
@@ -56,23 +56,8 @@ export interface Kube {
   stop(): Promise<void>;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv, echo: boolean): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SCRIPT, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      // Build progress lines reach the terminal as they come (a cold build takes minutes).
-      if (echo) process.stderr.write(d);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      captureChildOutput(`k8s-testenv ${args[0]}`, `${stdout}\n${stderr}`); // log hygiene
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+function run(args: string[], env: NodeJS.ProcessEnv, echo: boolean): Promise<ScriptResult> {
+  return runTestenvScript(SCRIPT, 'k8s-testenv', args, env, echo);
 }
 
 const PLURALS: Record<string, string> = {
