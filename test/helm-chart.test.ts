@@ -16,22 +16,10 @@ import { resolveConfig, type Config } from '../src/config/load.js';
 import { handleAdmissionReview } from '../src/webhook/inject.js';
 import { App } from '../src/app.js';
 import { createLogger } from '../src/observe/log.js';
-import { CHART, helm, helmSkip, one, ofKind, render, selects, valuesFile, type K8sObject } from './helpers/helm.js';
+import { CHART, SIDECAR, helm, helmSkip, one, ofKind, render, selects, valuesFile, type K8sObject } from './helpers/helm.js';
 
 const skip = helmSkip();
 const NS = 'zt-authz';
-
-const SIDECAR = {
-  mode: 'sidecar',
-  image: { repository: 'registry.example/zt-authz', tag: '0.1.0' },
-  sidecar: {
-    namespaces: ['shop', 'payments'],
-    config: {
-      issuers: [{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', audiences: ['orders'] }],
-      policies: [{ name: 'orders-read', action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }],
-    },
-  },
-};
 
 /** The zt-authz configuration a ConfigMap holds, validated as `zt-authz serve` would. */
 function configOf(cm: K8sObject): Config {

@@ -99,3 +99,16 @@ export function one(objs: K8sObject[], kind: string, name?: string): K8sObject {
 /** matchLabels ⊆ labels */
 export const selects = (matchLabels: Record<string, string>, labels: Record<string, string> | undefined): boolean =>
   Object.keys(matchLabels).length > 0 && Object.entries(matchLabels).every(([k, v]) => labels?.[k] === v);
+
+/** Sidecar-mode values: two injected namespaces, one issuer and one policy (unit and real-apiserver chart tests). */
+export const SIDECAR = {
+  mode: 'sidecar',
+  image: { repository: 'registry.example/zt-authz', tag: '0.1.0' },
+  sidecar: {
+    namespaces: ['shop', 'payments'],
+    config: {
+      issuers: [{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', audiences: ['orders'] }],
+      policies: [{ name: 'orders-read', action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }],
+    },
+  },
+};

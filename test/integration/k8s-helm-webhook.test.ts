@@ -13,7 +13,7 @@ import { parse } from 'yaml';
 import { handleAdmissionReview } from '../../src/webhook/inject.js';
 import { fetchMetrics, metricValue, startTestApp, type TestApp } from '../helpers/app.js';
 import { TestCa } from '../helpers/certs.js';
-import { CHART, helm, helmSkip, one, render, valuesFile } from '../helpers/helm.js';
+import { CHART, SIDECAR, helm, helmSkip, one, render, valuesFile } from '../helpers/helm.js';
 import { eventually, startKube, yamlObjects, type Obj } from './helpers/kube.js';
 
 const helmMissing = helmSkip();
@@ -27,18 +27,6 @@ after(async () => {
 });
 
 const NS = 'zt-authz';
-// The sidecar-mode values test/helm-chart.test.ts renders.
-const SIDECAR = {
-  mode: 'sidecar',
-  image: { repository: 'registry.example/zt-authz', tag: '0.1.0' },
-  sidecar: {
-    namespaces: ['shop', 'payments'],
-    config: {
-      issuers: [{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', audiences: ['orders'] }],
-      policies: [{ name: 'orders-read', action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }],
-    },
-  },
-};
 
 // Kinds the chart renders that kube.pathOf has no plural for.
 const PLURALS: Record<string, string> = { NetworkPolicy: 'networkpolicies', PodDisruptionBudget: 'poddisruptionbudgets', HorizontalPodAutoscaler: 'horizontalpodautoscalers' };
