@@ -11,7 +11,7 @@ import { withoutQueryRemoval } from './decision/removable.js';
 import type { CheckInput, Decision } from './decision/types.js';
 import type { Normalized } from './decision/normalize.js';
 import { buildIssuerKeys, type IssuerKeys } from './authn/key-resolvers.js';
-import type { JwksClock } from './authn/jwks.js';
+import type { JwksClock } from './authn/jwks/clock.js';
 import { Metrics } from './observe/metrics.js';
 import { AuditLog } from './observe/audit.js';
 import { createAuditLogger, createLogger, stdoutDestination, type DropListener } from './observe/log.js';

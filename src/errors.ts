@@ -9,8 +9,12 @@ export type ErrorCode =
   | 'ERR_CONFIG_INVALID'
   /** A server.tls certificate, key or CA file cannot be read or used. */
   | 'ERR_TLS_FILE'
-  /** No verification keys are held for an issuer (JWKS never fetched, or every source failed). */
-  | 'ERR_JWKS_UNAVAILABLE'
+  /**
+   * No verification keys are held for an issuer (JWKS never fetched, or every source failed).
+   * ZT_ keeps it apart from jose's ERR_JWKS_* codes, which the same key resolvers throw; the value
+   * is public (callers match it).
+   */
+  | 'ERR_ZT_JWKS_UNAVAILABLE'
   /** One JWKS fetch or validation failed; the message is safe to log. */
   | 'ERR_JWKS_FETCH'
   /** A ZeroTrustPolicy manifest stream is invalid (ManifestError lists every problem found). */

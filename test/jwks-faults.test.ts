@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { JwksManager } from '../src/authn/jwks.js';
+import { JwksManager } from '../src/authn/jwks/manager.js';
 import type { CheckResponse } from '../src/transport/grpc/messages.js';
 import { TestIdp, generateTestKey, nowSeconds, type IdpMode, type IdpOptions } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, headerValue, healthCheck, healthClient, type AuthClient, type HealthCheckClient } from './helpers/grpc-client.js';

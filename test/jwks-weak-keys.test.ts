@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { JwksManager } from '../src/authn/jwks.js';
+import { JwksManager } from '../src/authn/jwks/manager.js';
 import { hasRocaFingerprint, jwkUint, KEY_DROP_REASONS, rsaWeakness, type KeyDrop } from '../src/authn/weak-keys.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
 import { resolveConfig } from '../src/config/load.js';

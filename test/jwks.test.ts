@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
-import { JwksManager, JwksUnavailableError, verifyWithJwks } from '../src/authn/jwks.js';
-import type { JwksFetchEvent, JwksOptions } from '../src/authn/jwks.js';
+import { JwksUnavailableError } from '../src/authn/jwks/errors.js';
+import { JwksManager } from '../src/authn/jwks/manager.js';
+import type { JwksFetchEvent, JwksOptions } from '../src/authn/jwks/options.js';
+import { verifyWithJwks } from '../src/authn/jwks/verify.js';
 import { ManualClock } from './helpers/clock.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import { authV3Client, check, checkRequest, closeAll, healthCheck, healthClient 
 import { TestIdp, generateTestKey, type TestKey } from './helpers/idp.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { ConfigError, resolveConfig } from '../src/config/load.js';
-import { JwksManager, JwksUnavailableError } from '../src/authn/jwks.js';
+import { JwksUnavailableError } from '../src/authn/jwks/errors.js';
+import { JwksManager } from '../src/authn/jwks/manager.js';
 import type { Decision } from '../src/decision/types.js';
 
 const SECRETS = 'secrets';

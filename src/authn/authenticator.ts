@@ -11,7 +11,7 @@ import { extractCredential, type LocationSpec } from './credentials.js';
 import { reasonForVerifyError } from './jose-errors.js';
 import { claimAsHeaderValue, scopesOf } from './claims.js';
 import { splitSpaceDelimited } from './space-delimited.js';
-import { verifyWithJwks } from './jwks.js';
+import { verifyWithJwks } from './jwks/verify.js';
 
 /** Where an issuer's verification keys come from (JWKS manager or a local HMAC secret). */
 export interface KeyResolver {

@@ -14,7 +14,10 @@ import { errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from '
 import type { ResolvedIssuer } from '../config/load.js';
 import { watchFiles, type FileWatch } from '../config/file-watch.js';
 import type { KeyResolver } from './authenticator.js';
-import { callObserver, JwksManager, JwksUnavailableError, type JwksOptions, type JwksPushFeed } from './jwks.js';
+import { callObserver } from './call-observer.js';
+import { JwksUnavailableError } from './jwks/errors.js';
+import { JwksManager } from './jwks/manager.js';
+import type { JwksOptions, JwksPushFeed } from './jwks/options.js';
 import type { KeyDrop } from './weak-keys.js';
 import { kubernetesFetch } from '../k8s/sa-issuer.js';
 

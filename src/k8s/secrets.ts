@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { CoreV1Api, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { JwksPush, JwksPushFeed } from '../authn/jwks.js';
+import type { JwksPush, JwksPushFeed } from '../authn/jwks/options.js';
 import type { SecretKeyFeeds } from '../authn/key-resolvers.js';
 import { Informer, pageParams, type KubeList, type KubeObject } from './informer.js';
 

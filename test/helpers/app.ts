@@ -5,7 +5,7 @@ import { App } from '../../src/app.js';
 import { resolveConfig, type Config } from '../../src/config/load.js';
 import { createAuditLogger, createLogger } from '../../src/observe/log.js';
 import { captureLog } from './capture.js';
-import type { JwksClock } from '../../src/authn/jwks.js';
+import type { JwksClock } from '../../src/authn/jwks/clock.js';
 
 export interface TestApp {
   app: App;

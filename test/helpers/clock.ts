@@ -2,7 +2,7 @@
 // scheduled refreshes fire only when the test advances to them. An hour of refresh cycles then
 // takes as long as the fetches themselves, and fetch counts are exact (no real-time retries
 // sneaking in between two assertions).
-import type { JwksClock } from '../../src/authn/jwks.js';
+import type { JwksClock } from '../../src/authn/jwks/clock.js';
 
 interface Timer {
   id: number;
