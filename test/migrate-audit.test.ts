@@ -2,10 +2,11 @@
 // plain or as a hash) and nothing it must not (tokens, query values, header values).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuditLog, hashSubject } from '../src/observe/audit.js';
+import { AuditLog } from '../src/observe/audit.js';
 import { createAuditLogger } from '../src/observe/log.js';
 import { resolveConfig, ConfigError } from '../src/config/load.js';
-import { parseAuditLine, type AuditRecord } from '../src/migrate/record.js';
+import { AUDIT_RECORD_VERSION, hashSubject, parseAuditLine, type AuditRecord } from '../src/observe/audit-record.js';
+import { InvalidArgumentError } from '../src/errors.js';
 import type { CheckInput, Decision, Identity } from '../src/decision/types.js';
 
 function capture() {
@@ -116,4 +117,19 @@ test('audit lines that are not usable are told apart from other lines', () => {
   assert.equal(parseAuditLine('{"log":"ops","msg":"ready"}', 2), 'other');
   assert.equal(parseAuditLine('{"log":"audit","decision":"deny","reason":"malformed_request"}', 3), 'unusable');
   assert.equal(parseAuditLine('{not json', 4), 'other');
+});
+
+test('audit record version: written as v, absent means version 1, an unknown version is refused', () => {
+  const { lines, logger } = capture();
+  new AuditLog(logger, resolveConfig({}).audit).record('grpc-v3', input, decision, 0.001);
+  const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(rec.v, AUDIT_RECORD_VERSION);
+  assert.equal((parseAuditLine(lines[0]!, 1) as AuditRecord).version, AUDIT_RECORD_VERSION);
+  const { v: _v, ...unversioned } = rec;
+  const old = parseAuditLine(JSON.stringify(unversioned), 2) as AuditRecord;
+  assert.equal(old.version, 1, 'records written before the field existed');
+  assert.equal(old.path, '/api/orders/7');
+  for (const v of [AUDIT_RECORD_VERSION + 1, 0, '1', 1.5]) {
+    assert.throws(() => parseAuditLine(JSON.stringify({ ...rec, v }), 3), (e: unknown) => e instanceof InvalidArgumentError && /^line 3: audit record version /.test(e.message), String(v));
+  }
 });

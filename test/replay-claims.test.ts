@@ -13,7 +13,7 @@ import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
 import { decide } from '../src/decision/decide.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { AuditLog } from '../src/observe/audit.js';
-import { parseAuditLine } from '../src/migrate/record.js';
+import { parseAuditLine } from '../src/observe/audit-record.js';
 import { Replayer } from '../src/migrate/replay.js';
 
 const { privateKey, publicKey } = await generateKeyPair('ES256');

@@ -4,9 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConfig } from '../src/config/load.js';
-import { hashSubject } from '../src/observe/audit.js';
 import { Replayer } from '../src/migrate/replay.js';
-import { parseAuditLine, type AuditRecord } from '../src/migrate/record.js';
+import { hashSubject, parseAuditLine, type AuditRecord } from '../src/observe/audit-record.js';
 import type { PolicySpec } from '../src/policy/schema.js';
 
 const ISSUER = 'https://idp.example.com/realms/shop';

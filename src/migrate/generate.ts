@@ -10,7 +10,8 @@ import { Document, isMap, isSeq, parseDocument, type Node, type YAMLMap, type YA
 import type { PolicySpec, RuleSpec } from '../policy/schema.js';
 import { resolveConfig, parseConfigText, ConfigError } from '../config/load.js';
 import { parsePrincipal } from '../identity/spiffe.js';
-import { POLICY_REASONS, served, recordedVerdict, observedDeny, sourcePrincipal, sourceWorkload, workloadOf, type AuditRecord, type Workload } from './record.js';
+import type { AuditRecord } from '../observe/audit-record.js';
+import { POLICY_REASONS, served, recordedVerdict, observedDeny, sourcePrincipal, sourceWorkload, workloadOf, type Workload } from './record.js';
 import { covers, segmentsOf, templatable, templatePath } from './paths.js';
 import { API_VERSION, isNamespaceName, isObjectName, objectName, parsePolicyManifests, policySpecsOf } from './crd.js';
 import { CRD } from '../k8s/policies.js';

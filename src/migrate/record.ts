@@ -1,44 +1,13 @@
 // Audit records as `policy generate` and `policy replay` read them: JSON lines from a file or
-// stdin, where anything that is not an audit record (operational `"log":"ops"` lines, npm's
-// banner, blank lines) is skipped. Also the shared vocabulary of both commands: which requests
-// were served, what the recorded configuration would have enforced, and how an edge is named.
+// stdin, each parsed by the audit format's own reader (observe/audit-record.ts); anything that is
+// not an audit record (operational `"log":"ops"` lines, npm's banner, blank lines) is skipped.
+// Also the shared vocabulary of both commands: which requests were served, what the recorded
+// configuration would have enforced, and how an edge is named.
 import { createReadStream, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { parsePrincipal } from '../identity/spiffe.js';
-
-export type Scalar = string | number | boolean;
-
-export interface AuditRecord {
-  /** 1-based line number in the input. */
-  line: number;
-  time?: string;
-  requestId?: string;
-  decision: 'allow' | 'deny';
-  reason: string;
-  policy?: string;
-  rule?: number;
-  /** Observe mode: what enforce mode would have decided (only written when it would deny). */
-  wouldDecide?: { decision: 'allow' | 'deny'; reason: string; policy?: string; rule?: number };
-  /**
-   * The caller as the policy stage saw it. `principalFrom`: absent = Envoy's mTLS principal;
-   * `xfcc` = a trusted XFCC header; `sa_token` / `pod_ip` = a Kubernetes workload (no principal,
-   * namespace and service account only).
-   */
-  source: { principal?: string; principalFrom?: 'xfcc' | 'sa_token' | 'pod_ip'; address?: string; namespace?: string; serviceAccount?: string };
-  /** `hostAsSent`: the host with the default port it was sent with (CheckInput.hostAsSent). */
-  destination: { host: string; hostAsSent?: string; principal?: string; address?: string; port?: number; namespace?: string; labels: Record<string, string> };
-  method: string;
-  path: string;
-  pathTruncated: boolean;
-  sni?: string;
-  issuer?: string;
-  subject?: string;
-  subjectHash?: string;
-  /** Verified claims (absent in records written before replay support). */
-  /** `literalKeys`: dotted claim paths whose value came from a top-level claim of that exact name (else: nested). */
-  auth?: { audiences?: string[]; scopes?: string[]; claims: Record<string, Scalar | Scalar[] | null>; truncated: string[]; literalKeys?: string[] };
-}
+import { parseAuditLine, type AuditRecord } from '../observe/audit-record.js';
 
 export interface ReadStats {
   lines: number;
@@ -77,71 +46,6 @@ export async function readAuditRecords(from: string, each: (r: AuditRecord) => v
   }
   if (failed) throw failed;
   return stats;
-}
-
-/** One line → a record, 'other' (not an audit record) or 'unusable' (an audit record without a request). */
-export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'other' | 'unusable' {
-  const t = line.trim();
-  if (!t.startsWith('{')) return 'other';
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(t) as Record<string, unknown>;
-  } catch {
-    return 'other';
-  }
-  if (!j || typeof j !== 'object' || j.log !== 'audit') return 'other';
-  const src = obj(j.source);
-  const dst = obj(j.destination);
-  if (!src || !dst || typeof j.method !== 'string' || typeof j.path !== 'string' || (j.decision !== 'allow' && j.decision !== 'deny') || typeof j.reason !== 'string') {
-    return 'unusable';
-  }
-  const wd = obj(j.would_decide);
-  const auth = obj(j.auth);
-  const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(obj(dst.labels) ?? {})) if (typeof v === 'string') labels[k] = v;
-  const rec: AuditRecord = {
-    line: lineNo,
-    decision: j.decision,
-    reason: j.reason,
-    source: {},
-    destination: { host: str(dst.host) ?? '', ...(str(dst.host_as_sent) !== undefined ? { hostAsSent: str(dst.host_as_sent)! } : {}), labels },
-    method: j.method,
-    path: j.path,
-    pathTruncated: j.path_truncated === true,
-  };
-  assign(rec, 'time', str(j.time));
-  assign(rec, 'requestId', str(j.request_id));
-  assign(rec, 'policy', str(j.policy));
-  assign(rec, 'rule', num(j.rule));
-  if (wd && (wd.decision === 'allow' || wd.decision === 'deny') && typeof wd.reason === 'string') {
-    rec.wouldDecide = { decision: wd.decision, reason: wd.reason };
-    assign(rec.wouldDecide, 'policy', str(wd.policy));
-    assign(rec.wouldDecide, 'rule', num(wd.rule));
-  }
-  assign(rec.source, 'principal', str(src.principal));
-  assign(rec.source, 'address', str(src.address));
-  if (src.principal_from === 'xfcc' || src.principal_from === 'sa_token' || src.principal_from === 'pod_ip') rec.source.principalFrom = src.principal_from;
-  assign(rec.source, 'namespace', str(src.namespace));
-  assign(rec.source, 'serviceAccount', str(src.service_account));
-  assign(rec.destination, 'principal', str(dst.principal));
-  assign(rec.destination, 'address', str(dst.address));
-  assign(rec.destination, 'port', num(dst.port));
-  assign(rec.destination, 'namespace', str(dst.namespace));
-  assign(rec, 'sni', str(j.sni));
-  assign(rec, 'issuer', str(j.issuer));
-  assign(rec, 'subject', str(j.subject));
-  assign(rec, 'subjectHash', str(j.subject_hash));
-  if (auth) {
-    const claims: Record<string, Scalar | Scalar[] | null> = {};
-    for (const [k, v] of Object.entries(obj(auth.claims) ?? {})) {
-      if (v === null || isScalar(v)) claims[k] = v;
-      else if (Array.isArray(v)) claims[k] = v.filter(isScalar);
-    }
-    rec.auth = { claims, truncated: strings(auth.truncated) ?? [], literalKeys: strings(auth.literal_keys) ?? [] };
-    assign(rec.auth, 'audiences', strings(auth.audiences));
-    assign(rec.auth, 'scopes', strings(auth.scopes));
-  }
-  return rec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,23 +148,3 @@ export function sourceLabel(r: AuditRecord): string {
   return parts.length ? parts.join(' + ') : '(anonymous)';
 }
 
-// ---------------------------------------------------------------------------------------------
-
-function obj(v: unknown): Record<string, unknown> | undefined {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-function strings(v: unknown): string[] | undefined {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
-}
-function isScalar(v: unknown): v is Scalar {
-  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
-}
-function assign<T extends object, K extends keyof T>(o: T, k: K, v: T[K] | undefined): void {
-  if (v !== undefined) o[k] = v;
-}

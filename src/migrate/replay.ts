@@ -22,8 +22,8 @@ import { requestPrincipalParts } from '../policy/request-principal.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
 import { buildSnapshot } from '../config/snapshot-builder.js';
 import { authorize, policyContext } from '../decision/decide.js';
-import { hashSubject } from '../observe/audit.js';
-import { POLICY_REASONS, served, recordedVerdict, observedDeny, sourceLabel, workloadOf, type AuditRecord } from './record.js';
+import { hashSubject, type AuditRecord } from '../observe/audit-record.js';
+import { POLICY_REASONS, served, recordedVerdict, observedDeny, sourceLabel, workloadOf } from './record.js';
 import { templatePath } from './paths.js';
 
 export interface ReplayOptions {

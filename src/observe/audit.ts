@@ -6,12 +6,13 @@
 // another policy set without the token: the destination's namespace and labels, the verified
 // claims policies can reference (audiences, scopes, azp, acr, amr, the roles claim and any
 // `audit.claims`), and the subject in plain or as a hash (`audit.subject: hash`).
-import { createHash } from 'node:crypto';
+// The record's format (field by field, and its version) is defined in audit-record.ts.
 import type { Logger } from 'pino';
 import type { CheckInput, Decision, Identity } from '../decision/types.js';
 import { destinationOf } from '../decision/mode.js';
 import { trustedXfccPrincipal, type XfccTrustedPeers } from '../identity/xfcc.js';
 import { claimAt } from '../authn/claims.js';
+import { AUDIT_RECORD_VERSION, hashSubject, type AuditAuthJson, type AuditDestinationJson, type AuditRecordJson, type AuditSourceJson } from './audit-record.js';
 
 export interface AuditOptions {
   enabled: boolean;
@@ -32,15 +33,6 @@ const MAX_CLAIM_STRING = 256;
 const MAX_CLAIM_ITEMS = 64;
 const MAX_PATH = 512;
 const DEFAULT_CLAIMS = ['azp', 'acr', 'amr', 'roles'];
-
-/**
- * Pseudonymous subject: SHA-256 of the request principal "<iss>/<sub>", 128 bits, hex. Replay
- * compares exact `requestPrincipals` by hashing them the same way. Not anonymous: anyone holding
- * the log can confirm a guessed subject.
- */
-export function hashSubject(issuer: string, subject: string): string {
-  return `sha256:${createHash('sha256').update(`${issuer}/${subject}`).digest('hex').slice(0, 32)}`;
-}
 
 export class AuditLog {
   private readonly random: () => number;
@@ -64,7 +56,8 @@ export class AuditLog {
     if (d.allow && this.opts.allowSampleRate < 1 && !alwaysRecorded(d) && this.random() >= this.opts.allowSampleRate) return;
     const id = d.identity;
     const hashed = this.opts.subject === 'hash';
-    this.logger.info({
+    const rec: AuditRecordJson = {
+      v: AUDIT_RECORD_VERSION,
       request_id: input?.requestId,
       transport,
       decision: d.allow ? 'allow' : 'deny',
@@ -88,14 +81,15 @@ export class AuditLog {
       ...(id ? { auth: this.auth(id) } : {}),
       token_hash: d.tokenHash ?? id?.tokenHash,
       latency_ms: Math.round(latencySeconds * 1e6) / 1e3,
-    });
+    };
+    this.logger.info(rec);
   }
 
   /**
    * The caller as the policy stage saw it: Envoy's mTLS principal; else the trusted XFCC one;
    * else a Kubernetes workload (from a service-account token, or the pod IP when enabled).
    */
-  private source(input: CheckInput, d: Decision): Record<string, unknown> {
+  private source(input: CheckInput, d: Decision): AuditSourceJson {
     const peer = d.context?.source;
     // A principal the policy stage used that is not Envoy's came from trusted XFCC (it replaces a
     // trusted proxy's own principal). It is recorded as reported, scheme included: replay parses
@@ -116,8 +110,8 @@ export class AuditLog {
   }
 
   /** Verified claims policies can reference; values only from the verified payload. */
-  private auth(id: Identity): Record<string, unknown> {
-    const claims: Record<string, unknown> = {};
+  private auth(id: Identity): AuditAuthJson {
+    const claims: AuditAuthJson['claims'] = {};
     const truncated: string[] = [];
     // A dotted path is read as a top-level claim of that exact name when the token has one, else
     // nested. Replay needs to know which (a `when` key [a][b] reads nested only, [a.b] literally).
@@ -154,7 +148,7 @@ function alwaysRecorded(d: Decision): boolean {
   return notPlainAllow(d.wouldDecide) || notPlainAllow(d.dryRun) || (d.audits?.length ?? 0) > 0;
 }
 
-function destination(input: CheckInput, d: Decision): Record<string, unknown> {
+function destination(input: CheckInput, d: Decision): AuditDestinationJson {
   // The scope the policy stage used (it may come from the Kubernetes workload map); else Envoy's.
   const dest = d.context?.destination ?? destinationOf(input);
   return {
