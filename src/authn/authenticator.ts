@@ -12,6 +12,7 @@ import { reasonForVerifyError } from './jose-errors.js';
 import { claimAsHeaderValue, scopesOf } from './claims.js';
 import { splitSpaceDelimited } from './space-delimited.js';
 import { verifyWithJwks } from './jwks/verify.js';
+import { InternalError } from '../errors.js';
 
 /** Where an issuer's verification keys come from (JWKS manager or a local HMAC secret). */
 export interface KeyResolver {
@@ -75,8 +76,8 @@ export class Authenticator {
   private readonly now: () => number;
   /**
    * Most tokens of a deployment carry the same few scope strings, audiences, kids and claim
-   * header values; sharing one frozen copy keeps a cache entry small (issue 7 scenario 5:
-   * 100k cached tokens). Bounded: past MAX_SHARED_VALUES new values are simply not shared.
+   * header values; sharing one frozen copy keeps a cache entry small, which matters with 100k
+   * cached tokens. Bounded: past MAX_SHARED_VALUES new values are simply not shared.
    */
   private readonly shared = new Map<string, unknown>();
 
@@ -92,7 +93,7 @@ export class Authenticator {
     const cookies = new Set<string>();
     for (const cfg of issuers) {
       const keys = keyResolvers.get(cfg.issuer);
-      if (!keys) throw new Error(`no key resolver for issuer ${cfg.issuer}`);
+      if (!keys) throw new InternalError(`no key resolver for issuer ${cfg.issuer}`);
       for (const h of cfg.fromHeaders) {
         const list = headers.get(h.name) ?? [];
         if (!list.includes(h.prefix)) list.push(h.prefix);
@@ -176,7 +177,7 @@ export class Authenticator {
 
     const { token, location } = found;
     // One-shot crypto.hash (Node >= 20.12): ~1.1 µs against ~1.7 µs for createHash().update().digest(),
-    // which was ~3 % of the cached-token path in the scenario 1 profile (Hash/update/digest).
+    // which was ~3 % of the cached-token path when profiled (Hash/update/digest).
     // Binary digest (32 one-byte chars) as the cache key: 48 bytes a key against 80 for hex.
     const digest = hash('sha256', token, 'binary');
     const now = this.now();

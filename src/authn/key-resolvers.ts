@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { ResolvedIssuer } from '../config/load.js';
 import { watchFiles, type FileWatch } from '../config/file-watch.js';
+import { InvalidArgumentError, KeyError } from '../errors.js';
 import type { KeyResolver } from './authenticator.js';
 import { callObserver } from './call-observer.js';
 import { JwksUnavailableError } from './jwks/errors.js';
@@ -69,7 +70,7 @@ export function buildIssuerKeys(cfg: ResolvedIssuer, hooks: IssuerKeyHooks): Iss
   if (src.kind === 'secret' && secrets) {
     const namespace = src.namespace ?? secrets.defaultNamespace;
     if (!namespace) {
-      throw new Error(`issuer ${cfg.issuer}: jwksSecret.namespace is not set and the namespace zt-authz runs in is unknown (no POD_NAMESPACE, no namespace in the Kubernetes context)`);
+      throw new InvalidArgumentError(`issuer ${cfg.issuer}: jwksSecret.namespace is not set and the namespace zt-authz runs in is unknown (no POD_NAMESPACE, no namespace in the Kubernetes context)`);
     }
     src = { ...src, namespace };
     feed = secrets.feed({ ...src, namespace });
@@ -90,10 +91,10 @@ export function buildIssuerKeys(cfg: ResolvedIssuer, hooks: IssuerKeyHooks): Iss
         });
   const getKey: JWTVerifyGetKey = (header, token) => {
     if (header.alg?.startsWith('HS')) {
-      if (!hmac) throw Object.assign(new Error('HMAC algorithm without a configured secret'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' });
+      if (!hmac) throw new joseErrors.JOSEAlgNotAllowed('HMAC algorithm without a configured secret');
       return hmac.keyFor();
     }
-    if (!jwks) throw Object.assign(new Error('no JWKS configured'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' });
+    if (!jwks) throw new joseErrors.JOSEAlgNotAllowed('no JWKS configured');
     return jwks.getKey(header, token);
   };
   return {
@@ -147,7 +148,7 @@ class HmacSecrets {
     this.minAlg = hs.reduce((a, b) => (MIN_HMAC_SECRET_BYTES[b]! > MIN_HMAC_SECRET_BYTES[a]! ? b : a), 'HS256');
     this.minBytes = MIN_HMAC_SECRET_BYTES[this.minAlg]!;
     const { secrets, problems } = this.read();
-    if (problems.length) throw new Error(`issuer ${cfg.issuer}: ${problems[0]!.message}`);
+    if (problems.length) throw new KeyError(`issuer ${cfg.issuer}: ${problems[0]!.message}`);
     this.held = secrets;
   }
 
