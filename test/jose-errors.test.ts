@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errors as jose, exportJWK, generateKeyPair, type FlattenedJWSInput, type JWSHeaderParameters } from 'jose';
+import { errors as jose, exportJWK, generateKeyPair, type FlattenedJWSInput, type JWTVerifyGetKey } from 'jose';
 import { reasonForVerifyError } from '../src/authn/jose-errors.js';
 import { JwksFetchError, JwksUnavailableError } from '../src/authn/jwks/errors.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
@@ -100,7 +100,7 @@ test('our errors by code; anything else fails closed', () => {
 
 test("the key resolvers' own refusals are jose's JOSEAlgNotAllowed (token_alg_not_allowed)", async () => {
   const token = { payload: '', signature: '' } as FlattenedJWSInput;
-  const refusal = async (getKey: (h: JWSHeaderParameters, t: FlattenedJWSInput) => unknown, alg: string): Promise<unknown> => {
+  const refusal = async (getKey: JWTVerifyGetKey, alg: string): Promise<unknown> => {
     try {
       await getKey({ alg }, token);
     } catch (err) {

@@ -10,6 +10,7 @@
 // 50 ms limit with the larger step.
 // `ZT_AUTHZ_HEAP_GROWING_PERCENT` overrides it (0: V8's default heuristics).
 import { setFlagsFromString } from 'node:v8';
+import { InvalidArgumentError } from '../errors.js';
 
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
@@ -18,7 +19,7 @@ export function tuneHeap(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.ZT_AUTHZ_HEAP_GROWING_PERCENT;
   const percent = raw === undefined || raw === '' ? DEFAULT_HEAP_GROWING_PERCENT : Number(raw);
   if (!Number.isInteger(percent) || percent < 0 || percent > 1000) {
-    throw new Error(`ZT_AUTHZ_HEAP_GROWING_PERCENT must be an integer 0-1000, got "${raw}"`);
+    throw new InvalidArgumentError(`ZT_AUTHZ_HEAP_GROWING_PERCENT must be an integer 0-1000, got "${raw}"`);
   }
   // Command-line V8 flags (node --heap-growing-percent=N, NODE_OPTIONS) win over ours.
   if (percent > 0 && !process.execArgv.some((a) => a.startsWith('--heap-growing-percent')) && !(env.NODE_OPTIONS ?? '').includes('--heap-growing-percent')) {

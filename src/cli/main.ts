@@ -9,6 +9,7 @@ import { runUntilSignal } from './lifecycle.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 import { runPolicy, POLICY_USAGE } from './policy.js';
+import { ManifestError } from '../migrate/crd.js';
 import { serveWorkers } from './workers.js';
 import { availableParallelism } from 'node:os';
 import { mintToken, keyFromJwkFile, parseClaimArgs } from '../demo/token.js';
@@ -16,6 +17,7 @@ import { DEMO_ALG, DEMO_AUDIENCE, loadOrCreateDemoKey, demoDir, demoIssuerFile }
 import { readFileSync, existsSync } from 'node:fs';
 import { VERSION } from '../version.js';
 import { tuneHeap } from './heap.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const USAGE = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
 
@@ -120,7 +122,7 @@ async function validate(args: string[]): Promise<number> {
     console.log(`${file}: OK (${config.issuers.length} issuer(s), ${policies.size} polic${policies.size === 1 ? 'y' : 'ies'})`);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof Error && err.name === 'ManifestError')) {
+    if (err instanceof ConfigError || err instanceof ManifestError) {
       console.error(err.message);
       return 1;
     }
@@ -143,18 +145,18 @@ async function token(args: string[]): Promise<number> {
     },
   });
   const ttl = Number(values.ttl);
-  if (!Number.isInteger(ttl)) throw new Error('--ttl must be an integer number of seconds (negative mints an expired token)');
+  if (!Number.isInteger(ttl)) throw new InvalidArgumentError('--ttl must be an integer number of seconds (negative mints an expired token)');
   let signer: { key: import('jose').CryptoKey; kid: string; alg: string };
   let issuer = values.iss;
   if (values.key) {
-    if (!issuer) throw new Error('--key needs --iss');
+    if (!issuer) throw new InvalidArgumentError('--key needs --iss');
     signer = await keyFromJwkFile(values.key);
   } else {
     const demo = await loadOrCreateDemoKey();
     signer = { key: demo.privateKey, kid: demo.kid, alg: DEMO_ALG };
     if (!issuer) {
       const f = demoIssuerFile();
-      if (!existsSync(f)) throw new Error(`no demo issuer recorded in ${demoDir()}: start the demo first (npm start) or pass --iss`);
+      if (!existsSync(f)) throw new InvalidArgumentError(`no demo issuer recorded in ${demoDir()}: start the demo first (npm start) or pass --iss`);
       issuer = readFileSync(f, 'utf8').trim();
     }
   }

@@ -5,8 +5,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { loadConfigFile, ConfigError } from '../config/load.js';
 import { readAuditRecords, type ReadStats } from '../migrate/record.js';
 import { PolicyGenerator } from '../migrate/generate.js';
-import { Replayer, formatReport } from '../migrate/replay.js';
+import { Replayer } from '../migrate/replay.js';
+import { formatReport } from '../migrate/replay-report.js';
 import { ManifestError, loadCandidate } from '../migrate/crd.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export const POLICY_USAGE = `  zt-authz policy generate --from AUDIT.jsonl|- [--namespace N] [--min-count K] [--generalise]
                            [--namespace-threshold N] [--base CONFIG] [--out FILE]
@@ -41,7 +43,7 @@ export async function runPolicy(args: string[]): Promise<number> {
 function count(v: string | undefined, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} takes a non-negative integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} takes a non-negative integer, got "${v}"`);
   return n;
 }
 

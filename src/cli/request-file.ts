@@ -10,6 +10,7 @@
 //   contextExtensions: { namespace: shop }
 //   sni: orders.shop.svc
 import type { CheckRequest } from '../transport/grpc/messages.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export interface ShortPeer {
   principal?: string;
@@ -45,7 +46,7 @@ function camel(obj: unknown): unknown {
 
 /** Either form → the CheckRequest object shape the gRPC adapter receives. */
 export function toCheckRequest(doc: unknown, token?: string): CheckRequest {
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('request file must be a mapping');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new InvalidArgumentError('request file must be a mapping');
   let req: CheckRequest;
   if ('attributes' in doc) {
     req = camel(doc) as CheckRequest;
@@ -70,7 +71,7 @@ export function toCheckRequest(doc: unknown, token?: string): CheckRequest {
   }
   if (token !== undefined) {
     const http = req.attributes?.request?.http;
-    if (!http) throw new Error('request has no attributes.request.http to add the token to');
+    if (!http) throw new InvalidArgumentError('request has no attributes.request.http to add the token to');
     http.headers = { ...(http.headers ?? {}), authorization: `Bearer ${token}` };
   }
   return req;

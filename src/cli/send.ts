@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AuthV2Client, AuthV3Client } from '../transport/grpc/protos.js';
 import type { CheckRequest, CheckResponse, HeaderValueOption } from '../transport/grpc/messages.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export interface SendOptions {
   addr: string;
@@ -22,7 +23,7 @@ export function buildCheckRequest(o: SendOptions): CheckRequest {
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   for (const h of o.headers) {
     const i = h.indexOf(':');
-    if (i <= 0) throw new Error(`--header expects "name: value", got "${h}"`);
+    if (i <= 0) throw new InvalidArgumentError(`--header expects "name: value", got "${h}"`);
     const name = h.slice(0, i).trim().toLowerCase();
     const value = h.slice(i + 1).trim();
     headers[name] = name in headers ? `${headers[name]},${value}` : value; // Envoy comma-joins repeats

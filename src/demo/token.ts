@@ -1,6 +1,7 @@
 // Mint tokens with chosen claims (demo key by default, or any private JWK file).
 import { readFileSync } from 'node:fs';
 import { SignJWT, importJWK, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { InvalidArgumentError, KeyError } from '../errors.js';
 
 export interface MintOptions {
   issuer: string;
@@ -30,7 +31,7 @@ export async function mintToken(o: MintOptions): Promise<string> {
 /** Private JWK file → signing key. */
 export async function keyFromJwkFile(file: string): Promise<{ key: CryptoKey; kid: string; alg: string }> {
   const jwk = JSON.parse(readFileSync(file, 'utf8')) as JWK;
-  if (!jwk.alg) throw new Error(`${file}: JWK has no "alg"`);
+  if (!jwk.alg) throw new KeyError(`${file}: JWK has no "alg"`);
   return { key: (await importJWK(jwk, jwk.alg)) as CryptoKey, kid: jwk.kid ?? '', alg: jwk.alg };
 }
 
@@ -39,7 +40,7 @@ export function parseClaimArgs(pairs: readonly string[]): JWTPayload {
   const out: JWTPayload = {};
   for (const p of pairs) {
     const eq = p.indexOf('=');
-    if (eq <= 0) throw new Error(`--claim expects name=value, got "${p}"`);
+    if (eq <= 0) throw new InvalidArgumentError(`--claim expects name=value, got "${p}"`);
     const name = p.slice(0, eq);
     const raw = p.slice(eq + 1);
     let value: unknown = raw;

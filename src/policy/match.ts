@@ -17,6 +17,7 @@
 //   validation and Envoy accept "/a=c/{*}") but not "*".
 // - CIDR blocks (ipaddr.js), IPv4-mapped IPv6 addresses normalised to IPv4.
 import ipaddr from 'ipaddr.js';
+import { PolicyError } from '../errors.js';
 
 export type Matcher = (value: string | undefined) => boolean;
 
@@ -72,24 +73,24 @@ const GLOB = `${LITERAL}*`;
 const ONE_SEGMENT = `[${GLOB}]+`; // "{*}" → Envoy "*"
 const ANY_TEXT = `[${GLOB}/]*`; // "{**}" → Envoy "**"
 
-/** Compile "/a/{*}/b/{**}"; throws an Error explaining what is wrong with a bad template. */
+/** Compile "/a/{*}/b/{**}"; throws a PolicyError explaining what is wrong with a bad template. */
 export function pathTemplateMatcher(template: string): Matcher {
-  if (!template.startsWith('/')) throw new Error('a path template must start with "/"');
+  if (!template.startsWith('/')) throw new PolicyError('a path template must start with "/"');
   const segments = template.slice(1).split('/');
   const parts: string[] = [];
   let textGlob = false;
   segments.forEach((seg, i) => {
     if (seg === '{*}' || seg === '{**}') {
-      if (textGlob) throw new Error('"{**}" must be the last operator in the path');
+      if (textGlob) throw new PolicyError('"{**}" must be the last operator in the path');
       textGlob = seg === '{**}';
       parts.push(textGlob ? ANY_TEXT : ONE_SEGMENT);
     } else if (seg.includes('{') || seg.includes('}') || seg.includes('*')) {
-      throw new Error(`segment "${seg}": "{*}" and "{**}" must fill a whole segment and cannot be mixed with "*"`);
+      throw new PolicyError(`segment "${seg}": "{*}" and "{**}" must fill a whole segment and cannot be mixed with "*"`);
     } else if (seg === '' && i === segments.length - 1 && i > 0) {
       parts.push(''); // one trailing slash, as Envoy allows
     } else if (!LITERAL_RE.test(seg)) {
       // Envoy rejects such a template (Istio's config would be NACKed), so we do too.
-      throw new Error(`segment "${seg}": a template literal may only use RFC 3986 path characters except "*" (and no empty segment)`);
+      throw new PolicyError(`segment "${seg}": a template literal may only use RFC 3986 path characters except "*" (and no empty segment)`);
     } else {
       parts.push(seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     }

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { listenOn } from '../transport/address.js';
+import { KeyError } from '../errors.js';
 import type { WebhookConfig } from './config.js';
 import { handleAdmissionReview, podRef } from './inject.js';
 
@@ -44,7 +45,7 @@ export async function startWebhookServer(cfg: WebhookConfig, opts: WebhookServer
   try {
     current = readPair(cfg);
   } catch (err) {
-    throw new Error(`webhook: cannot read certFile/keyFile: ${(err as Error).message}`);
+    throw new KeyError(`webhook: cannot read certFile/keyFile: ${(err as Error).message}`);
   }
 
   const server = createServer({ ...current, minVersion: 'TLSv1.2' }, (req, res) => {

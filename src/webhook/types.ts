@@ -1,4 +1,5 @@
 // Shapes shared by the injection modules (inject.ts, istio.ts).
+import { ZtAuthzError, type ErrorCode } from '../errors.js';
 
 export type JsonPatchOp = { op: 'add' | 'replace'; path: string; value: unknown };
 
@@ -24,7 +25,10 @@ export interface PodLike {
   spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Array<{ name?: string }>; hostNetwork?: boolean };
 }
 
-export class InjectionError extends Error {}
+/** A pod cannot be given the sidecar; the message is shown to the `kubectl` user. */
+export class InjectionError extends ZtAuthzError {
+  static override code: ErrorCode = 'ERR_INJECTION';
+}
 
 /** JSON Pointer escaping of one reference token (RFC 6901). */
 export const pointerToken = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
