@@ -142,7 +142,7 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     assert.equal(printed.length, 4, stderr);
     await checkLabelled(printed, env);
 
-    // The README's "Two commands" block, pointed at this demo's ports and token file.
+    // The README's demo commands block ("A five-minute tour"), pointed at this demo's ports and token file.
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const block = /In a second terminal[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
     assert.ok(block, 'README has the demo commands block');

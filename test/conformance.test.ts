@@ -98,9 +98,9 @@ test('the conformance suite has at least 80 cases', () => {
   assert.ok(total >= 80, `only ${total} cases`);
 });
 
-test('the README states the current number of conformance cases', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const stated = /test\/conformance\/\)[^\n]*\n(\d+) request → decision cases/.exec(readme);
-  assert.ok(stated, 'README: "<n> request → decision cases" after the test/conformance/ link');
-  assert.equal(Number(stated[1]), total, `README says ${stated[1]} cases; the suite has ${total}`);
+test('docs/policies.md states the current number of conformance cases', () => {
+  const page = readFileSync(new URL('../../docs/policies.md', import.meta.url), 'utf8');
+  const stated = /test\/conformance\/\)[^\n]*\n(\d+) request → decision cases/.exec(page);
+  assert.ok(stated, 'docs/policies.md: "<n> request → decision cases" after the test/conformance/ link');
+  assert.equal(Number(stated[1]), total, `docs/policies.md says ${stated[1]} cases; the suite has ${total}`);
 });

@@ -1,8 +1,8 @@
 // Which host does zt-authz judge, and is it the one nginx routed on? A real nginx with two server
 // blocks per proxy convention (admin.example.com and public.example.com, plus a default server
 // that answers 404 itself) in front of an in-process zt-authz whose policies deny the admin host:
-//   - plain nginx: the README snippet (scripts/e2e/nginx/zt-authz-locations.conf), host from `$host`;
-//   - ingress-nginx: the auth location its template renders from the README's annotations and
+//   - plain nginx: the docs/http-mode.md snippet (scripts/e2e/nginx/zt-authz-locations.conf), host from `$host`;
+//   - ingress-nginx: the auth location its template renders from the docs/http-mode.md annotations and
 //     ConfigMap (X-Original-URL from `$http_host`, X-Routed-Host from `$host`);
 //   - a misconfigured nginx auth location that proxies to zt-authz without the /nginx-auth path.
 // Requests are raw bytes, so absolute-form request lines, trailing dots and empty ports reach
@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { freePort, startTestApp, type TestApp } from './helpers/app.js';
 import { missingBinaries, tempDir, type Proc } from './e2e/procs.js';
 import { ingressNginxServer, nginxMainConf, startNginxConf } from './e2e/nginx.js';
-import { NGINX_SNIPPET_FILE, readmeIngressAnnotations } from './e2e/readme.js';
+import { NGINX_SNIPPET_FILE, docsIngressAnnotations } from './e2e/docs-snippets.js';
 import { rawExchange } from './e2e/http-client.js';
 import { startUpstream, type Upstream } from './e2e/upstream.js';
 
@@ -38,7 +38,7 @@ const defaultServer = (port: number) => `
         location / { return 404; }
     }`;
 
-/** The README snippet, but the auth location's proxy_pass lost the /nginx-auth path. */
+/** The docs/http-mode.md snippet, but the auth location's proxy_pass lost the /nginx-auth path. */
 const misconfiguredServer = (port: number) => `
     server {
         listen 127.0.0.1:${port};
@@ -79,7 +79,7 @@ describe('e2e: host routing through real nginx', { skip: missing ?? false, timeo
     for (const k of Object.keys(port) as Array<keyof typeof port>) port[k] = await freePort();
     upstream = await startUpstream();
     t = await startTestApp({ policies: POLICIES });
-    const ingress = readmeIngressAnnotations();
+    const ingress = docsIngressAnnotations();
     const servers = [
       defaultServer(port.nginx),
       ...[ADMIN, PUBLIC].map((h) => `\n    server {\n        listen 127.0.0.1:${port.nginx};\n        server_name ${h};\n        include ${NGINX_SNIPPET_FILE};\n    }`),
@@ -121,7 +121,7 @@ describe('e2e: host routing through real nginx', { skip: missing ?? false, timeo
   ];
 
   for (const mode of ['nginx', 'ingress'] as const) {
-    describe(`${mode === 'nginx' ? 'plain nginx (README snippet)' : 'ingress-nginx (README annotations)'}`, () => {
+    describe(`${mode === 'nginx' ? 'plain nginx (docs snippet)' : 'ingress-nginx (docs annotations)'}`, () => {
       const p = () => (mode === 'nginx' ? port.nginx : port.ingress);
 
       it('baseline: public is allowed and served by the public block; admin is denied', async () => {

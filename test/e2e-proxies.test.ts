@@ -1,5 +1,5 @@
 // End to end with parts nobody here wrote, all real processes on 127.0.0.1 ephemeral ports:
-//   client ──▶ nginx (auth_request, README snippet) ──▶ zt-authz HTTP transport ──▶ decision
+//   client ──▶ nginx (auth_request, docs snippet) ──▶ zt-authz HTTP transport ──▶ decision
 //                 └──────────────▶ echo upstream (sees only what nginx forwards)
 //   service client ──client_credentials──▶ oidc-provider (JWT access tokens, resource indicators)
 //   zt-authz ──discovery + JWKS──▶ oidc-provider;  Prometheus ──scrape──▶ zt-authz /metrics
@@ -16,7 +16,7 @@ import { OidcIdp, newSigningKey, type IdpClient, type SigningKey } from './e2e/i
 import { startNginx } from './e2e/nginx.js';
 import { promQuery, startPrometheus } from './e2e/prometheus.js';
 import { startUpstream, type Upstream } from './e2e/upstream.js';
-import { NGINX_SNIPPET_FILE, REPO_ROOT, readmeIngressAnnotations, readmeNginxSnippet } from './e2e/readme.js';
+import { NGINX_SNIPPET_FILE, REPO_ROOT, docsIngressAnnotations, docsNginxSnippet } from './e2e/docs-snippets.js';
 import { send } from './e2e/http-client.js';
 
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
@@ -29,10 +29,10 @@ if (missing) {
   console.error(`\n${'!'.repeat(100)}\n!! e2e SKIPPED: ${missing}\n${'!'.repeat(100)}\n`);
 }
 
-// The README's nginx block is the file nginx includes; checked even when nginx is absent.
-it('README nginx snippet is byte-identical to scripts/e2e/nginx/zt-authz-locations.conf; the ingress annotations parse', () => {
-  assert.equal(readmeNginxSnippet(), readFileSync(NGINX_SNIPPET_FILE, 'utf8'));
-  readmeIngressAnnotations(); // throws when the README block is gone or lacks an annotation the e2e needs
+// The nginx block of docs/http-mode.md is the file nginx includes; checked even when nginx is absent.
+it('docs/http-mode.md nginx snippet is byte-identical to scripts/e2e/nginx/zt-authz-locations.conf; the ingress annotations parse', () => {
+  assert.equal(docsNginxSnippet(), readFileSync(NGINX_SNIPPET_FILE, 'utf8'));
+  docsIngressAnnotations(); // throws when the docs block is gone or lacks an annotation the e2e needs
 });
 
 // A skipped describe is not counted in node's summary; this is, so a run without the parts says so.
@@ -118,7 +118,7 @@ policies:
     readyAt = Date.now();
     prom = promProc;
     procs.push(prom);
-    procs.push(await startNginx(tmp.dir, { nginx: port.nginx, ingress: port.ingress, ztAuthz: port.http, app: upstream.port }, readmeIngressAnnotations()));
+    procs.push(await startNginx(tmp.dir, { nginx: port.nginx, ingress: port.ingress, ztAuthz: port.http, app: upstream.port }, docsIngressAnnotations()));
   });
 
   after(async () => {
@@ -244,7 +244,7 @@ policies:
     assert.equal(echo.headers['x-auth-scopes'], 'orders:read orders:write');
   });
 
-  it('ingress-nginx: the auth location generated from the README annotations', async () => {
+  it('ingress-nginx: the auth location generated from the docs/http-mode.md annotations', async () => {
     const token = await tokenFor(READER, 'orders:read');
     let res = await viaNginx('/orders/9', { token, headers: { 'X-Auth-Subject': 'admin', 'X-Original-URI': '/public/x' } }, port.ingress);
     count('allow', 'allowed');

@@ -1,4 +1,4 @@
-// The policy examples in examples/ (and README) are runnable with `zt-authz check`; each request
+// The policy examples in examples/ (and docs/policies.md) are runnable with `zt-authz check`; each request
 // file states its expected outcome on its first line (`# expect: ALLOW …` / `# expect: DENY 403 reason`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // The HTTP authorization transport (server.http) against a real App on ephemeral ports:
-// Envoy `http_service` replayed from the README's snippet, the nginx and ingress-nginx
+// Envoy `http_service` replayed from the docs/http-mode.md snippet, the nginx and ingress-nginx
 // conventions, the status mapping (never a 5xx for a deny), size and body limits, protocol
 // errors, metrics/audit under transport="http", and drain on shutdown.
 import { after, before, describe, it } from 'node:test';
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { TestIdp } from './helpers/idp.js';
 import { fetchMetrics, metricValue, startTestApp, type TestApp } from './helpers/app.js';
 import { envoyCheck, rawExchange, send, type EnvoyOutcome, type RawResponse } from './e2e/http-client.js';
-import { readmeEnvoyHttpService, readmeZtAuthzHttpConfig, type EnvoyHttpService } from './e2e/readme.js';
+import { docsEnvoyHttpService, docsZtAuthzHttpConfig, type EnvoyHttpService } from './e2e/docs-snippets.js';
 
 const HOST = 'shop.example.test';
 const POLICIES = [
@@ -62,8 +62,8 @@ describe('HTTP transport', () => {
 
   before(async () => {
     idp = await TestIdp.start({ audience: 'orders', subject: 'svc-a' });
-    envoy = readmeEnvoyHttpService();
-    t = await startTestApp({ issuers: [issuer(idp)], policies: POLICIES, http: readmeZtAuthzHttpConfig() });
+    envoy = docsEnvoyHttpService();
+    t = await startTestApp({ issuers: [issuer(idp)], policies: POLICIES, http: docsZtAuthzHttpConfig() });
     port = t.app.httpPort;
     assert.ok(port > 0, 'HTTP listener started on an ephemeral port');
     readToken = await idp.sign({ scope: 'orders:read' });
@@ -74,9 +74,9 @@ describe('HTTP transport', () => {
     await idp?.close();
   });
 
-  describe('Envoy http_service (README snippet replayed)', () => {
-    it('the README snippet is what the test replays: prefix, headers, fail closed', () => {
-      assert.equal(envoy.pathPrefix, t.config.http.pathPrefix, 'README Envoy path_prefix = README zt-authz http.pathPrefix');
+  describe('Envoy http_service (docs/http-mode.md snippet replayed)', () => {
+    it('the docs snippet is what the test replays: prefix, headers, fail closed', () => {
+      assert.equal(envoy.pathPrefix, t.config.http.pathPrefix, 'docs Envoy path_prefix = docs zt-authz http.pathPrefix');
       assert.ok(envoy.pathPrefix.startsWith('/'));
       assert.equal(envoy.failureModeAllow, false);
       for (const h of [t.config.response.subjectHeader, t.config.response.issuerHeader, t.config.response.scopesHeader, 'cookie']) {
@@ -338,10 +338,10 @@ describe('HTTP transport: fail closed without 5xx, source address, drain', () =>
   it('jwks_unavailable answers 403 in every mode (5xx would be Envoy\'s error path, failure_mode_allow)', async () => {
     const idp = await TestIdp.start({ audience: 'orders' });
     idp.setMode('503');
-    const t = await startTestApp({ issuers: [issuer(idp)], policies: POLICIES, http: readmeZtAuthzHttpConfig() });
+    const t = await startTestApp({ issuers: [issuer(idp)], policies: POLICIES, http: docsZtAuthzHttpConfig() });
     try {
       const token = await idp.sign({ scope: 'orders:read' });
-      const envoy = { ...readmeEnvoyHttpService(), failureModeAllow: true }; // worst case: errors are let through
+      const envoy = { ...docsEnvoyHttpService(), failureModeAllow: true }; // worst case: errors are let through
       const o = await envoyCheck(envoy, t.app.httpPort, { method: 'GET', path: '/orders', host: HOST, headers: { authorization: `Bearer ${token}` } });
       assertDeny(o, 403, 'jwks_unavailable');
       const r = await send(t.app.httpPort, { path: '/nginx-auth', headers: [['host', HOST], ['x-original-method', 'GET'], ['x-original-uri', '/orders'], ['authorization', `Bearer ${token}`]] });

@@ -50,7 +50,7 @@ test('ZeroTrustPolicy added, changed, deleted → decisions change within 1 s (l
     await waitUntil(() => t.app.ready, 5000, 'ready');
     assert.equal((await decide(t)).reason, 'no_policy_matched');
     const latencies: number[] = [];
-    // 7 × (add, change, delete) = 21 changes, for the README's p50/max.
+    // 7 × (add, change, delete) = 21 changes, for the p50/max in docs/configuration.md "Hot reload".
     for (let i = 0; i < 7; i++) {
       fake.apply(ZTP, policy('orders', allowPaths('/orders')));
       latencies.push(await until(t, {}, (d) => d.allow, 1000, 'added'));

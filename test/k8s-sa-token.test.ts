@@ -5,7 +5,7 @@
 // projected-token shaped JWTs are verified offline: right audience accepted, wrong audience and
 // foreign issuers rejected; `sub` system:serviceaccount:NS:SA feeds source.namespace /
 // serviceAccounts. Also: a wrong CA never loads keys (jwks_unavailable), no API call per request,
-// the pod token file is re-read (rotation), and the README's zt-authz.io/audience flow.
+// the pod token file is re-read (rotation), and the documented zt-authz.io/audience flow (docs/kubernetes-helm.md).
 //
 // The cluster is HTTPS only: the certificates come from the openssl CLI (test/helpers/certs.ts),
 // and a machine without it fails these tests rather than quietly testing plain HTTP.
@@ -238,7 +238,7 @@ test('the pod token file is re-read: after rotation the next fetch sends the new
   }
 });
 
-test('README flow: kubernetes issuer without audiences + zt-authz.io/audience on the destination pod; no API call per request', { timeout: 20000 }, async () => {
+test('documented flow: kubernetes issuer without audiences + zt-authz.io/audience on the destination pod; no API call per request', { timeout: 20000 }, async () => {
   const c = await startCluster();
   const fake = await FakeApiServer.start();
   const pod = (name: string, ip: string, annotations: Record<string, string>) => ({

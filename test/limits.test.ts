@@ -1,4 +1,4 @@
-// Resource bounds end to end (README "Limits and resource bounds"): the in-flight bound with
+// Resource bounds end to end (docs/security.md "Limits and resource bounds"): the in-flight bound with
 // load shedding on both transports (gRPC RESOURCE_EXHAUSTED, HTTP 429, counted, logged once per
 // interval), limits.maxHeaderBytes, server.grpcMaxReceiveBytes and the token cache bound. Each
 // test fails when its bound is removed.

@@ -1,6 +1,6 @@
 // AUDIT and dryRun policies never change the outcome, but what they matched must reach the
 // operator: zt_authz_decisions_total{decision="audit"|"dry_run_deny"|"dry_run_allow"} and the audit
-// record's `audits` and `dry_run` fields (README "policies[]"). End to end over gRPC against a real
+// record's `audits` and `dry_run` fields (docs/policies.md). End to end over gRPC against a real
 // App, so removing either the metric or the audit-record lines fails this test.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

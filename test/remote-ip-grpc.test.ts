@@ -1,7 +1,7 @@
 // remote.ip over the real gRPC server: with identity.numTrustedProxies the original client IP is
 // read from the x-forwarded-for header of the CheckRequest (the entry numTrustedProxies hops left
 // of attributes.source.address), never from a hop a client wrote, and a request whose client IP
-// cannot be determined fails every remote-IP condition closed (README "Remote IP").
+// cannot be determined fails every remote-IP condition closed (docs/policies.md "Remote IP").
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CheckResponse } from '../src/transport/grpc/messages.js';

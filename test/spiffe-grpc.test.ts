@@ -1,7 +1,7 @@
 // Peer identity over the real gRPC server: the principal Envoy reports in
 // attributes.source.principal yields a namespace / service account for ALLOW rules only when it
 // is the exact SPIFFE ID spiffe://td/ns/N/sa/S, while a namespaces / serviceAccounts DENY fires
-// for every shape Istio's RBAC regexes would match (README "Peer identity").
+// for every shape Istio's RBAC regexes would match (docs/policies.md "Identity").
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CheckResponse } from '../src/transport/grpc/messages.js';

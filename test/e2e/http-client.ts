@@ -2,7 +2,7 @@
 // (fetch forbids several of these), and a replay of Envoy's ext_authz `http_service` behaviour.
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { matches, type EnvoyHttpService } from './readme.js';
+import { matches, type EnvoyHttpService } from './docs-snippets.js';
 
 export interface RawResponse {
   status: number;

@@ -1,12 +1,12 @@
 // A real nginx for the e2e suite, run as the current user from a temp prefix on 127.0.0.1:
-//  - server "nginx": includes scripts/e2e/nginx/zt-authz-locations.conf (the README snippet);
-//  - server "ingress": the auth location ingress-nginx generates from the README's annotations
+//  - server "nginx": includes scripts/e2e/nginx/zt-authz-locations.conf (the docs/http-mode.md snippet);
+//  - server "ingress": the auth location ingress-nginx generates from the annotations in docs/http-mode.md
 //    (auth-url, auth-response-headers, auth-proxy-set-headers and its ConfigMap), mirroring its
 //    template.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findBinary, startProc, waitForPort, type Proc } from './procs.js';
-import { NGINX_SNIPPET_FILE, type IngressAnnotations } from './readme.js';
+import { NGINX_SNIPPET_FILE, type IngressAnnotations } from './docs-snippets.js';
 
 export interface NginxPorts {
   nginx: number;

@@ -1,6 +1,6 @@
 // A deliberately naive reference evaluator for a subset of the policy vocabulary, used by the
 // fuzz tests as an oracle for the real pipeline (normalize → authenticate → index → match).
-// It shares no code with src/: it re-reads the documented semantics (README "policies[]" and
+// It shares no code with src/: it re-reads the documented semantics (docs/policies.md and
 // "Security behaviour": Istio string forms, path templates, canonical hosts, canonical
 // paths, default deny) and evaluates every policy by brute force, with no index and no
 // precompilation. Where it is simpler than the engine it is simpler on purpose: a disagreement
@@ -69,7 +69,7 @@ export type OracleVerdict =
   | { kind: 'bad_credential' }
   | { kind: 'decided'; allow: boolean; allowMatches: string[]; denyMatches: string[] };
 
-// ---- request normalization, re-derived from the README ("Path normalisation") and RFC 3986 ----
+// ---- request normalization, re-derived from docs/security.md ("Path normalisation") and RFC 3986 ----
 
 const TCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
 
@@ -124,7 +124,7 @@ function removeDotSegments(input: string): string {
   return out;
 }
 
-/** The `paths` config block (README "Path normalisation"); both default to reject. */
+/** The `paths` config block (docs/security.md "Path normalisation"); both default to reject. */
 export interface OraclePathRules {
   nonCanonical: 'reject' | 'normalize';
   parameters: 'reject' | 'allow';
@@ -158,7 +158,7 @@ export function oraclePath(method: string, raw: string, rules: OraclePathRules =
   return out;
 }
 
-// ---- value matching (README "Semantics are Istio's") ----
+// ---- value matching (docs/policies.md "Policy shape and semantics") ----
 
 /** Istio string forms: exact, "prefix*", "*suffix", "*" = any non-empty value; "*x*" = suffix "x*". */
 export function istioMatch(pattern: string, value: string): boolean {
@@ -169,7 +169,7 @@ export function istioMatch(pattern: string, value: string): boolean {
 }
 
 /**
- * README "Request principals": the pattern splits at its last "/" into issuer and subject parts,
+ * docs/policies.md "Request principals": the pattern splits at its last "/" into issuer and subject parts,
  * matched apart (a leading "*" read first). The value is "<iss>/<sub>"; the fuzz subjects hold no
  * "/", so it splits back at its last "/" exactly.
  */
@@ -219,7 +219,7 @@ function pathMatch(pattern: string, path: string): boolean {
 }
 
 /**
- * README "Host matching": lower case, one trailing dot and an empty or default (80, 443) port
+ * docs/policies.md (hosts): lower case, one trailing dot and an empty or default (80, 443) port
  * dropped, leading zeros of a port dropped; undefined for a host that is malformed (bad port,
  * characters outside RFC 3986, empty name, unbracketed IPv6). `keepDefault`: the host as sent
  * (80 and 443 kept), which patterns naming a port are compared with.
@@ -247,7 +247,7 @@ function oraclePattern(pattern: string): string {
 }
 
 /**
- * README "Where a match admits": a pattern naming a port (`x:443`, `*:443`) in the as-sent form,
+ * docs/policies.md "Where a match admits": a pattern naming a port (`x:443`, `*:443`) in the as-sent form,
  * compared with the host as sent; undefined for other patterns.
  */
 function oraclePortPattern(pattern: string): string | undefined {
@@ -260,7 +260,7 @@ function oraclePortPattern(pattern: string): string | undefined {
 }
 
 /**
- * The loose reading (README "Where a match denies"): `host` (canonical) with and without its
+ * The loose reading (docs/policies.md "Where a match denies"): `host` (canonical) with and without its
  * port, or whatever the strict reading matches.
  */
 function hostMatch(pattern: string, host: string, sent: string): boolean {
@@ -271,7 +271,7 @@ function hostMatch(pattern: string, host: string, sent: string): boolean {
 }
 
 /**
- * The strict host reading (README "Where a match admits"): a pattern naming a port against the
+ * The strict host reading (docs/policies.md "Where a match admits"): a pattern naming a port against the
  * host as sent; any other the canonical host only, as Istio compares :authority; `name:*` is
  * the name with or without a port.
  */
@@ -290,7 +290,7 @@ function hostMatchStrict(pattern: string, host: string, sent: string): boolean {
 const stripScheme = (s: string): string => (s.startsWith('spiffe://') ? s.slice(9) : s);
 
 /**
- * Principals, README "Peer identity". Strict: Istio's "spiffe://" + pattern against the principal
+ * Principals, docs/policies.md "Identity". Strict: Istio's "spiffe://" + pattern against the principal
  * as reported ("*": any principal). Loose: the pattern against the principal without a scheme of
  * any case, or as reported.
  */
@@ -311,7 +311,7 @@ function globMatch(pattern: string, value: string): boolean {
 }
 
 /**
- * README "Peer identity": only the exact SPIFFE ID spiffe://<td>/ns/<N>/sa/<S> (lower-case scheme,
+ * docs/policies.md "Identity": only the exact SPIFFE ID spiffe://<td>/ns/<N>/sa/<S> (lower-case scheme,
  * SPIFFE ID characters, no empty, "." or ".." segment) has a namespace.
  */
 function peerNamespace(reported: string | undefined): string | undefined {
@@ -330,7 +330,7 @@ function istioNamespaceRegex(pattern: string, reported: string): boolean {
 }
 
 /**
- * README "Remote IP", numTrustedProxies 0 (the fuzzed configuration): the peer address when it is
+ * docs/policies.md "Remote IP", numTrustedProxies 0 (the fuzzed configuration): the peer address when it is
  * a plain IP, else none. IPv4-mapped IPv6 is compared as IPv4.
  */
 function oracleRemoteIp(address: string | undefined): number[] | undefined {
@@ -352,7 +352,7 @@ function inBlock(block: string, ip: number[]): boolean {
 }
 
 /**
- * README "Trust domains" with the default bundle (cluster.local): Istio's prefix spiffe://td/
+ * docs/policies.md "Trust domains" with the default bundle (cluster.local): Istio's prefix spiffe://td/
  * on the principal as reported; "*" any spiffe:// principal; "p*" / "*s" on the segment.
  */
 function trustDomainHit(patterns: string[], reported: string | undefined): boolean {
@@ -399,7 +399,7 @@ function field(patterns: string[] | undefined, value: string | undefined, match:
 }
 
 /**
- * Namespace match, README "Peer identity": the strict reading (exact SPIFFE ID) where a match
+ * Namespace match, docs/policies.md "Identity": the strict reading (exact SPIFFE ID) where a match
  * lets a request through, the strict reading OR Istio's regex where a match denies.
  */
 function namespaceHit(patterns: string[], f: Facts, loose: boolean): boolean {

@@ -81,7 +81,7 @@ test('invalid ZeroTrustPolicy objects are rejected by the API server where the s
   const strict = await kube.api<Obj>('POST', `${ZTP}?fieldValidation=Strict`, ztp('typo', { action: 'ALLOW', rulez: [] }));
   assert.equal(strict.status, 400);
   assert.match(strict.body.message as string, /unknown field "spec\.rulez"/);
-  // ...and without it the API server prunes them (what README "Unknown fields" warns about).
+  // ...and without it the API server prunes them (what docs/kubernetes-helm.md "Unknown fields" warns about).
   const pruned = await kube.ok<Obj>('POST', ZTP, ztp('typo', { action: 'DENY', rulez: [] }));
   assert.deepEqual(Object.keys(pruned.spec).sort(), ['action']);
   // spec.namespace is not in the CRD (it comes from metadata): pruned, never stored.

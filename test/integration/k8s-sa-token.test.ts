@@ -3,7 +3,7 @@
 // API server's own discovery document and /openid/v1/jwks (read with a ServiceAccount token, which
 // the default system:service-account-issuer-discovery binding allows). Another audience and the
 // API server's own audience are refused; a deleted ServiceAccount gets no new tokens, but one
-// already minted stays valid offline until it expires (README "Service-account tokens").
+// already minted stays valid offline until it expires (docs/kubernetes-helm.md "Service-account tokens as workload identity").
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -88,7 +88,7 @@ test('a deleted ServiceAccount: no new tokens for it, but a token already minted
   const again = await kube.api('POST', '/api/v1/namespaces/shop/serviceaccounts/leaver/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['orders'] } });
   assert.equal(again.status, 404, 'no new tokens for it');
   // zt-authz verifies offline (no TokenReview per request): the signature, issuer, audience and
-  // exp still hold, so the token keeps its identity until it expires. README says so, and says to
+  // exp still hold, so the token keeps its identity until it expires. docs/kubernetes-helm.md says so, and says to
   // keep expirationSeconds short.
   const d = await decide({ token });
   assert.equal(d.reason, 'no_policy_matched');

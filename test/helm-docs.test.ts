@@ -1,5 +1,6 @@
-// The README's "Install on a cluster", "Use with Envoy" and "Use with Istio" snippets are what
-// the chart renders (release zt-authz in namespace zt-authz), so the docs cannot drift.
+// The "Install on a cluster" (docs/kubernetes-helm.md), "Use with Envoy" and "Use with Istio"
+// (docs/envoy-istio.md) snippets are what the chart renders (release zt-authz in namespace
+// zt-authz), so the docs cannot drift.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,15 +10,26 @@ import { ISTIO } from '../src/webhook/istio.js';
 import { CHART, ROOT, helm, helmSkip, one, render, type K8sObject } from './helpers/helm.js';
 
 const skip = helmSkip();
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+/** The page of docs/ that holds each `## ` section these tests read. */
+const PAGE: Record<string, string> = {
+  'Install on a cluster': 'docs/kubernetes-helm.md',
+  'Use with Envoy': 'docs/envoy-istio.md',
+  'Use with Istio': 'docs/envoy-istio.md',
+};
+
+/** One `## ` section, up to the next one (its `### ` subsections included). */
+function section(heading: string): string {
+  const page = PAGE[heading]!;
+  const text = readFileSync(join(ROOT, page), 'utf8');
+  const start = text.indexOf(`\n## ${heading}\n`);
+  assert.ok(start >= 0, `${page} has "## ${heading}"`);
+  const next = text.indexOf('\n## ', start + 1);
+  return text.slice(start, next < 0 ? undefined : next);
+}
 
 /** The fenced blocks of one `## ` section, by language. */
 function blocks(heading: string, lang: string): string[] {
-  const start = README.indexOf(`\n## ${heading}\n`);
-  assert.ok(start >= 0, `README has "## ${heading}"`);
-  const next = README.indexOf('\n## ', start + 1);
-  const section = README.slice(start, next < 0 ? undefined : next);
-  return [...section.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
+  return [...section(heading).matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
 }
 
 const yamlDocs = (heading: string): K8sObject[] =>
@@ -25,35 +37,35 @@ const yamlDocs = (heading: string): K8sObject[] =>
 
 const sidecarValues = { mode: 'sidecar', sidecar: { namespaces: ['shop'] }, istio: { enabled: true } };
 
-test('README "Use with Istio": the provider snippets, AuthorizationPolicy and ServiceEntry are the chart output', { skip }, () => {
+test('docs "Use with Istio": the provider snippets, AuthorizationPolicy and ServiceEntry are the chart output', { skip }, () => {
   const docs = yamlDocs('Use with Istio');
   const providers = docs.filter((d) => d.meshConfig);
   assert.equal(providers.length, 2, 'central and sidecar provider snippets');
   const central = render({ istio: { enabled: true, authorizationPolicies: [{ name: 'orders', namespace: 'shop', selector: { matchLabels: { app: 'orders' } } }] } });
   assert.deepEqual(providers[0], parse(one(central, 'ConfigMap', 'zt-authz-istio-extension-provider').data['values.yaml']), 'central provider');
   const ap = one(central, 'AuthorizationPolicy');
-  const readmeAp = one(docs, 'AuthorizationPolicy');
-  assert.deepEqual([readmeAp.metadata.name, readmeAp.metadata.namespace, readmeAp.apiVersion], [ap.metadata.name, ap.metadata.namespace, ap.apiVersion]);
-  assert.deepEqual(readmeAp.spec, ap.spec);
+  const docAp = one(docs, 'AuthorizationPolicy');
+  assert.deepEqual([docAp.metadata.name, docAp.metadata.namespace, docAp.apiVersion], [ap.metadata.name, ap.metadata.namespace, ap.apiVersion]);
+  assert.deepEqual(docAp.spec, ap.spec);
 
   const sidecar = render(sidecarValues);
   assert.deepEqual(providers[1], parse(one(sidecar, 'ConfigMap', 'zt-authz-istio-extension-provider').data['values.yaml']), 'sidecar provider');
   const se = one(sidecar, 'ServiceEntry');
-  const readmeSe = one(docs, 'ServiceEntry');
-  assert.deepEqual([readmeSe.metadata.name, readmeSe.metadata.namespace, readmeSe.apiVersion], [se.metadata.name, se.metadata.namespace, se.apiVersion]);
-  assert.deepEqual(readmeSe.spec, se.spec);
+  const docSe = one(docs, 'ServiceEntry');
+  assert.deepEqual([docSe.metadata.name, docSe.metadata.namespace, docSe.apiVersion], [se.metadata.name, se.metadata.namespace, se.apiVersion]);
+  assert.deepEqual(docSe.spec, se.spec);
 
   // The PeerAuthentication for STRICT mTLS: the chart's, for the sidecar namespace shop.
   const pa = one(sidecar, 'PeerAuthentication');
-  const readmePa = one(docs, 'PeerAuthentication');
-  assert.deepEqual([readmePa.metadata.name, readmePa.metadata.namespace, readmePa.apiVersion], [pa.metadata.name, pa.metadata.namespace, pa.apiVersion]);
-  assert.deepEqual(readmePa.spec, pa.spec);
+  const docPa = one(docs, 'PeerAuthentication');
+  assert.deepEqual([docPa.metadata.name, docPa.metadata.namespace, docPa.apiVersion], [pa.metadata.name, pa.metadata.namespace, pa.apiVersion]);
+  assert.deepEqual(docPa.spec, pa.spec);
 
   const cmd = blocks('Use with Istio', 'sh').join('\n');
   assert.ok(cmd.includes(`configmap ${one(central, 'ConfigMap', 'zt-authz-istio-extension-provider').metadata.name} `), 'the command names the ConfigMap');
 });
 
-test('README "Use with Envoy": central cluster = the chart Service gRPC port, sidecar cluster = the injected listener', { skip }, () => {
+test('docs "Use with Envoy": central cluster = the chart Service gRPC port, sidecar cluster = the injected listener', { skip }, () => {
   const docs = yamlDocs('Use with Envoy');
   const addr = (doc: K8sObject) => doc.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
   const central = render({});
@@ -78,19 +90,18 @@ test('README "Use with Envoy": central cluster = the chart Service gRPC port, si
   assert.equal(hcm.http_filters[0].typed_config.grpc_service.envoy_grpc.cluster_name, 'zt-authz');
 });
 
-test('README "Use with Istio": the Istio annotations and variables it names are the ones the webhook uses', { skip }, () => {
-  const start = README.indexOf('\n## Use with Istio\n');
-  const section = README.slice(start, README.indexOf('\n## ', start + 1));
+test('docs "Use with Istio": the Istio annotations and variables it names are the ones the webhook uses', { skip }, () => {
+  const istio = section('Use with Istio');
   for (const name of [ISTIO.excludeInboundPorts, ISTIO.rewriteProbes, ISTIO.statusPortAnnotation, ISTIO.probersEnv, ISTIO.prometheusEnv, `:${ISTIO.statusPort}/app-health/`]) {
-    assert.ok(section.includes(name), `mentions ${name}`);
+    assert.ok(istio.includes(name), `mentions ${name}`);
   }
   // Its premise: the chart's webhook configuration sorts after Istio's injector.
   const mwc = one(render(sidecarValues), 'MutatingWebhookConfiguration').metadata.name as string;
-  assert.ok(section.includes(`\`${mwc}\``), `names ${mwc}`);
+  assert.ok(istio.includes(`\`${mwc}\``), `names ${mwc}`);
   assert.ok('istio-sidecar-injector' < mwc);
 });
 
-test('README "Install on a cluster": the commands use the chart, its annotation and its object names', { skip }, () => {
+test('docs "Install on a cluster": the commands use the chart, its annotation and its object names', { skip }, () => {
   const sh = blocks('Install on a cluster', 'sh').join('\n');
   assert.match(sh, /helm install zt-authz charts\/zt-authz -n zt-authz --create-namespace/);
   assert.match(sh, /helm test zt-authz -n zt-authz/);

@@ -1,32 +1,29 @@
-// The README's "HTTP mode" snippets, parsed, so the tests run exactly what the README shows.
+// The snippets of docs/http-mode.md (nginx, ingress-nginx, Envoy http_service), parsed, so the
+// tests run exactly what the page shows.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const SECTION_TITLE = '## HTTP mode: nginx, ingress-nginx and Envoy http_service';
-/** The nginx snippet file the README shows and the e2e nginx includes. */
+export const HTTP_MODE_DOC = 'docs/http-mode.md';
+/** The nginx snippet file the page shows and the e2e nginx includes. */
 export const NGINX_SNIPPET_FILE = `${REPO_ROOT}scripts/e2e/nginx/zt-authz-locations.conf`;
 
-export function httpSection(): string {
-  const text = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
-  const start = text.indexOf(`\n${SECTION_TITLE}\n`);
-  if (start < 0) throw new Error(`README has no "${SECTION_TITLE}" section`);
-  const end = text.indexOf('\n## ', start + SECTION_TITLE.length + 2);
-  return text.slice(start, end < 0 ? undefined : end);
+export function httpModePage(): string {
+  return readFileSync(`${REPO_ROOT}${HTTP_MODE_DOC}`, 'utf8');
 }
 
-export function codeBlocks(section = httpSection()): Array<{ lang: string; body: string }> {
+export function codeBlocks(section = httpModePage()): Array<{ lang: string; body: string }> {
   return [...section.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, body: m[2]! }));
 }
 
 function block(lang: string, contains: string): string {
   const b = codeBlocks().find((x) => x.lang === lang && x.body.includes(contains));
-  if (!b) throw new Error(`README HTTP section has no \`\`\`${lang} block containing "${contains}"`);
+  if (!b) throw new Error(`${HTTP_MODE_DOC} has no \`\`\`${lang} block containing "${contains}"`);
   return b.body;
 }
 
-export function readmeNginxSnippet(): string {
+export function docsNginxSnippet(): string {
   return block('nginx', 'auth_request');
 }
 
@@ -43,13 +40,13 @@ interface K8sDoc {
   data?: Record<string, string>;
 }
 
-export function readmeIngressAnnotations(): IngressAnnotations {
+export function docsIngressAnnotations(): IngressAnnotations {
   const docs = parseAllDocuments(block('yaml', 'nginx.ingress.kubernetes.io/auth-url')).map((d) => d.toJS() as K8sDoc);
   const a = docs.find((d) => d.metadata?.annotations?.['nginx.ingress.kubernetes.io/auth-url'])!.metadata.annotations!;
   const cmName = a['nginx.ingress.kubernetes.io/auth-proxy-set-headers'];
-  if (!cmName) throw new Error('README ingress-nginx block lacks the auth-proxy-set-headers annotation');
+  if (!cmName) throw new Error(`${HTTP_MODE_DOC}: the ingress-nginx block lacks the auth-proxy-set-headers annotation`);
   const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === cmName);
-  if (!cm?.data) throw new Error(`README ingress-nginx block lacks the ConfigMap "${cmName}" that auth-proxy-set-headers names`);
+  if (!cm?.data) throw new Error(`${HTTP_MODE_DOC}: the ingress-nginx block lacks the ConfigMap "${cmName}" that auth-proxy-set-headers names`);
   return {
     authUrl: new URL(a['nginx.ingress.kubernetes.io/auth-url']!),
     responseHeaders: (a['nginx.ingress.kubernetes.io/auth-response-headers'] ?? '').split(',').map((h) => h.trim()).filter(Boolean),
@@ -80,10 +77,10 @@ interface ExtAuthzYaml {
   }>;
 }
 
-export function readmeEnvoyHttpService(): EnvoyHttpService {
+export function docsEnvoyHttpService(): EnvoyHttpService {
   const doc = parse(block('yaml', 'http_service:')) as ExtAuthzYaml;
   const f = doc.http_filters.find((x) => x.name === 'envoy.filters.http.ext_authz');
-  if (!f) throw new Error('README Envoy snippet has no ext_authz filter');
+  if (!f) throw new Error(`${HTTP_MODE_DOC}: the Envoy snippet has no ext_authz filter`);
   const s = f.typed_config.http_service;
   return {
     failureModeAllow: f.typed_config.failure_mode_allow ?? false,
@@ -94,7 +91,7 @@ export function readmeEnvoyHttpService(): EnvoyHttpService {
 }
 
 /** The zt-authz `http:` configuration shown next to the Envoy snippet. */
-export function readmeZtAuthzHttpConfig(): Record<string, unknown> {
+export function docsZtAuthzHttpConfig(): Record<string, unknown> {
   const doc = parse(block('yaml', 'pathPrefix')) as { http: Record<string, unknown> };
   return doc.http;
 }
