@@ -2,7 +2,7 @@
 //
 // V8 grows the old generation by a dynamic factor of up to 4× the live size before the next
 // full GC, and a process that just verified a burst of tokens is typically left with hundreds of
-// MB of heap it never returns: scenario 5 of the bench (100k cached tokens + 10,000 policies)
+// MB of heap it never returns: the bench run with 100k cached tokens and 10,000 policies
 // measured 480 MB RSS for ~110 MB of live data, and up to 2.3 GB in an in-process probe. A
 // fixed growth step keeps RSS within a small multiple of the live set (probe: 190 MB at 20 %)
 // for the cost of more frequent full GCs. 50 %, not 20 %: each full GC pauses the event loop

@@ -1,6 +1,6 @@
 // `zt-authz serve --workers N`: N copies of the service behind the same listeners (node:cluster).
 //
-// Why (issue 7 figures): one Node process saturates one core on the Check path (grpc-js framing,
+// Why: one Node process saturates one core on the Check path (grpc-js framing,
 // protobuf, decide, metrics, audit all run on the main thread) while the machine's other cores
 // stay idle. The cluster primary owns the listening sockets and hands each new connection to the
 // next worker (round-robin); Envoy keeps long-lived HTTP/2 connections (one or more per Envoy
