@@ -20,8 +20,6 @@ import type { InjectConfig, WebhookConfig } from './config.js';
 import { istioPatch } from './istio.js';
 import { InjectionError, pointerToken, type Container, type HttpProbe, type JsonPatchOp, type PodLike } from './types.js';
 
-export { InjectionError, pointerToken, type Container, type JsonPatchOp, type PodLike };
-
 export const CONTAINER_NAME = 'zt-authz';
 export const CONFIG_VOLUME = 'zt-authz-config';
 export const CONFIG_DIR = '/etc/zt-authz';
