@@ -72,6 +72,12 @@ const code = (s) => {
   return text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``;
 };
 const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+/** Schema prose as markdown text: `<iss>` is not an HTML tag and `*suffix` not emphasis (code spans kept). */
+const prose = (s) =>
+  String(s)
+    .split(/(`[^`]*`)/)
+    .map((part, i) => (i % 2 ? part : part.replace(/[\\*_<>[\]]/g, (c) => ({ '<': '&lt;', '>': '&gt;' })[c] ?? `\\${c}`)))
+    .join('');
 const isObject = (n) => n.type === 'object' || (!n.type && n.properties);
 const isMap = (n) => isObject(n) && !n.properties && (n.patternProperties || (n.additionalProperties && typeof n.additionalProperties === 'object'));
 const mapValue = (n) => (n.patternProperties ? Object.values(n.patternProperties)[0] : n.additionalProperties);
@@ -195,12 +201,12 @@ export async function configReferenceWithGaps() {
   for (const s of sections) {
     lines.push('', `## ${code(s.heading)}`, '');
     const [head, ...rest] = s.rows;
-    if (head.description) lines.push(cell(head.description), '');
+    if (head.description) lines.push(cell(prose(head.description)), '');
     const facts = [`type: ${head.type}`, head.default && `default: ${head.default}`, head.allowed && `allowed: ${head.allowed}`].filter(Boolean);
     lines.push(`${cell(facts.join('; '))}.`, '');
     if (rest.length) {
       lines.push('| key | type | default | allowed values | description |', '|---|---|---|---|---|');
-      for (const r of rest) lines.push(`| ${[code(r.path), r.type, r.default, r.allowed, r.description].map(cell).join(' | ')} |`);
+      for (const r of rest) lines.push(`| ${[code(r.path), r.type, r.default, r.allowed, prose(r.description)].map(cell).join(' | ')} |`);
     }
   }
   return { text: `${lines.join('\n')}\n`, gaps };
