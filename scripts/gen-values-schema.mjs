@@ -21,7 +21,7 @@ const plain = (s) => JSON.parse(JSON.stringify(s));
 
 export async function valuesSchema() {
   const { ConfigSchema } = await import(pathToFileURL(join(root, 'dist/src/config/schema.js')).href);
-  const { WebhookSchema } = await import(pathToFileURL(join(root, 'dist/src/webhook/schema.js')).href);
+  const { WebhookSchema } = await import(pathToFileURL(join(root, 'dist/src/config/webhook-schema.js')).href);
 
   const configFor = (kind) => {
     const s = plain(ConfigSchema);

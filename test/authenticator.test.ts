@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type JWTPayload, type CryptoKey, type JWTVerifyGetKey } from 'jose';
 import { Authenticator, type KeyResolver } from '../src/authn/authenticator.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import type { AuthResult, CheckInput } from '../src/decision/types.js';
 
 const ISS = 'https://idp.test';

@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { ConfigError, resolveConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/config/problems.js';
+import { checkConfig } from '../src/snapshot/checked-config.js';
 
 const FIXTURE = new URL('../../test/fixtures/config-resolved.json', import.meta.url);
 
@@ -21,7 +22,7 @@ interface Case {
 
 function outcome(c: Case): string {
   try {
-    return JSON.stringify(resolveConfig(c.raw, c.name));
+    return JSON.stringify(checkConfig(c.raw, c.name).config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return JSON.stringify({ error: err.message, problems: err.problems });

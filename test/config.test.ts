@@ -1,14 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseConfigText, resolveConfig, loadConfigFile } from '../src/config/load.js';
+import { parseConfigText } from '../src/config/parse.js';
+import { checkConfig, checkConfigFile } from '../src/snapshot/checked-config.js';
 import { WHEN_KEYS } from '../src/policy/attributes.js';
 import { configProblems } from './helpers/config-problems.js';
 
 const problems = configProblems;
 
 test('example config validates and gets defaults', () => {
-  const cfg = loadConfigFile(new URL('../../examples/config.yaml', import.meta.url).pathname);
+  const cfg = checkConfigFile(new URL('../../examples/config.yaml', import.meta.url).pathname).config;
   assert.equal(cfg.issuers.length, 2);
   assert.equal(cfg.issuers[1]!.clockSkewSeconds, 30);
   assert.deepEqual(cfg.issuers[1]!.fromHeaders, [{ name: 'authorization', prefix: 'Bearer ' }]);
@@ -18,7 +19,7 @@ test('example config validates and gets defaults', () => {
 });
 
 test('empty config resolves with zero-trust defaults (no issuers, no policies)', () => {
-  const cfg = resolveConfig({});
+  const cfg = checkConfig({}).config;
   assert.equal(cfg.server.grpc, '0.0.0.0:9191');
   assert.equal(cfg.server.http, '0.0.0.0:9192');
   assert.equal(cfg.server.admin, '0.0.0.0:9090');
@@ -54,10 +55,10 @@ test('HS* only with a local secret; one key source per issuer', () => {
   assert.match(problems(`issuers: [{ issuer: x, discovery: true, audiences: [a] }]`)[0]!, /discovery needs an http\(s\) issuer URL/);
   assert.match(problems(`issuers: [{ issuer: x, jwks: "{not json", audiences: [a] }]`).join(), /issuers\[0\]\.jwks: is not valid JSON/);
   // HS-only issuer with a secret: allowed, defaults to HS256
-  const cfg = resolveConfig(parseConfigText(`issuers: [{ issuer: x, hmacSecretFile: /s, audiences: [a] }]`));
+  const cfg = checkConfig(parseConfigText(`issuers: [{ issuer: x, hmacSecretFile: /s, audiences: [a] }]`)).config;
   assert.deepEqual(cfg.issuers[0]!.algorithms, ['HS256']);
   // default allow-list never contains HS*
-  const cfg2 = resolveConfig(parseConfigText(`issuers: [{ issuer: x, jwksUri: "https://x/j", audiences: [a] }]`));
+  const cfg2 = checkConfig(parseConfigText(`issuers: [{ issuer: x, jwksUri: "https://x/j", audiences: [a] }]`)).config;
   assert.ok(cfg2.issuers[0]!.algorithms.every((a) => !a.startsWith('HS')));
 });
 
@@ -170,11 +171,11 @@ policies:
 
 test('demo config written by the CLI is valid YAML for the same schema', () => {
   const text = readFileSync(new URL('../../examples/config.yaml', import.meta.url), 'utf8');
-  assert.doesNotThrow(() => resolveConfig(parseConfigText(text)));
+  assert.doesNotThrow(() => checkConfig(parseConfigText(text)).config);
 });
 
 test('JSON configs take the fast path and validate the same way', () => {
-  const cfg = resolveConfig(parseConfigText('{"issuers":[{"issuer":"x","jwksUri":"https://x/j","audiences":["a"]}],"policies":[{"name":"p","rules":[{}]}]}'));
+  const cfg = checkConfig(parseConfigText('{"issuers":[{"issuer":"x","jwksUri":"https://x/j","audiences":["a"]}],"policies":[{"name":"p","rules":[{}]}]}')).config;
   assert.equal(cfg.issuers[0]!.issuer, 'x');
   assert.deepEqual(problems('{"server": {"grpc": "nope"}}'), ['server.grpc: must be host:port']);
   assert.match(problems('{"issuers": [}')[0]!, /^\(yaml\):/, 'broken JSON still gets a parser error');

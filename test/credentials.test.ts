@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { credentialLocations, extractCredential, type LocationSpec } from '../src/authn/credentials.js';
 import { normalizeHttpRequest } from '../src/transport/http/normalize.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import type { CheckInput } from '../src/decision/types.js';
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import jsonpatch from 'fast-json-patch';
-import { resolveConfig, type Config } from '../src/config/load.js';
+import { checkConfig } from '../src/snapshot/checked-config.js';
+import type { Config } from '../src/config/types.js';
 import { handleAdmissionReview } from '../src/webhook/inject.js';
 import { App } from '../src/app.js';
 import { createLogger } from '../src/observe/log.js';
@@ -25,7 +26,7 @@ const NS = 'zt-authz';
 function configOf(cm: K8sObject): Config {
   const text = cm.data?.['config.yaml'];
   assert.equal(typeof text, 'string', `${cm.metadata.name}: data.config.yaml`);
-  return resolveConfig(parse(text as string), `ConfigMap ${cm.metadata.namespace}/${cm.metadata.name}`);
+  return checkConfig(parse(text as string), `ConfigMap ${cm.metadata.namespace}/${cm.metadata.name}`).config;
 }
 
 const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(':') + 1));
@@ -447,12 +448,12 @@ test('sidecar mode end to end: zt-authz serves the webhook with the certificate 
     writeFileSync(join(dir, 'tls.crt'), Buffer.from(secret.data['tls.crt'], 'base64'));
     writeFileSync(join(dir, 'tls.key'), Buffer.from(secret.data['tls.key'], 'base64'));
     // The chart's configuration, on loopback ports and with the certificate where this test put it.
-    const local = resolveConfig({
+    const local = checkConfig({
       ...parse(one(objs, 'ConfigMap', 'zt-authz').data['config.yaml']),
       server: { grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0' },
       kubernetes: { enabled: false },
       webhook: { ...parse(one(objs, 'ConfigMap', 'zt-authz').data['config.yaml']).webhook, address: '127.0.0.1:0', certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
-    });
+    }).config;
     app = await App.start({ config: local, logger: createLogger('silent') });
     const review = readFileSync(new URL('../../test/fixtures/admission/pod-annotated.json', import.meta.url), 'utf8');
     // The API server's view: trust only caBundle, check the name of the Service it calls.
@@ -497,9 +498,9 @@ test('checksum/restart-config: helm upgrade rolls the pods for start-only settin
 
   // One case per section zt-authz keeps until restart. The list is read from the reload code, so
   // a section added there without a case here fails this test.
-  const reloadSrc = readFileSync(new URL('../../src/config/reload.ts', import.meta.url), 'utf8');
+  const reloadSrc = readFileSync(new URL('../../src/snapshot/manager.ts', import.meta.url), 'utf8');
   const restartOnly = [...(reloadSrc.match(/const RESTART_ONLY = \[([^\]]*)\]/)?.[1] ?? '').matchAll(/'([a-z]+)'/g)].map((m) => m[1]!);
-  assert.ok(restartOnly.includes('server') && restartOnly.includes('webhook'), `RESTART_ONLY parsed from src/config/reload.ts: ${restartOnly.join()}`);
+  assert.ok(restartOnly.includes('server') && restartOnly.includes('webhook'), `RESTART_ONLY parsed from src/snapshot/manager.ts: ${restartOnly.join()}`);
   const changes: Record<string, Array<[string, unknown]>> = {
     server: [
       ['config.server.drainSeconds', withConfig({ server: { drainSeconds: 20 } })],

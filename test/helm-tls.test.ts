@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import { CHART, helm, helmSkip, one, render, valuesFile, type K8sObject } from './helpers/helm.js';
 
 const skip = helmSkip();

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import { readMetric, startTestApp, waitUntil, type TestApp } from './helpers/app.js';
 import { authV3Client, check, checkRequest, closeAll, type AuthClient } from './helpers/grpc-client.js';
 import { registerHmacSecret, registerToken } from './helpers/capture.js';

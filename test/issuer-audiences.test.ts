@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfigText, resolveConfig } from '../src/config/load.js';
+import { parseConfigText } from '../src/config/parse.js';
+import { checkConfig } from '../src/snapshot/checked-config.js';
 import { startTestApp, waitUntil } from './helpers/app.js';
 import { TestIdp } from './helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll } from './helpers/grpc-client.js';
@@ -23,7 +24,7 @@ test('audiences are required unless anyAudience: true; kubernetes issuers bind t
   assert.match(problems(`issuers: [{ issuer: "https://a", jwksUri: "https://a/jwks", anyAudience: true, audiences: [x] }]`).join('\n'), /anyAudience: cannot be combined with audiences/);
   assert.match(problems(`issuers: [{ kubernetes: true, anyAudience: true }]`).join('\n'), /anyAudience: not allowed for a kubernetes issuer/);
   assert.deepEqual(problems(`issuers: [{ kubernetes: true }]`), [], 'per-destination audiences (zt-authz.io/audience) are enforced for kubernetes issuers');
-  assert.equal(resolveConfig(parseConfigText(`issuers: [{ issuer: "https://a", jwksUri: "https://a/jwks", anyAudience: true }]`)).issuers[0]!.anyAudience, true);
+  assert.equal(checkConfig(parseConfigText(`issuers: [{ issuer: "https://a", jwksUri: "https://a/jwks", anyAudience: true }]`)).config.issuers[0]!.anyAudience, true);
 });
 
 test('zt-authz validate: a missing audiences is an error, anyAudience a warning', async () => {

@@ -6,14 +6,15 @@
 // xff_num_trusted_hops examples.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, resolveConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/config/problems.js';
+import { checkConfig } from '../src/snapshot/checked-config.js';
 import { expandTrustDomainAliases, replaceTrustDomainAliases } from '../src/identity/trust-domain.js';
 import { remoteIp } from '../src/identity/remote-ip.js';
 import { splitSpaceDelimited } from '../src/authn/space-delimited.js';
 
 function problems(raw: unknown): string[] {
   try {
-    resolveConfig(raw);
+    checkConfig(raw).config;
     return [];
   } catch (err) {
     assert.ok(err instanceof ConfigError, String(err));
@@ -45,14 +46,14 @@ test('remote-IP fields take IPs and CIDRs only; identity settings are validated'
   assert.equal(problems(source({ remoteIpBlocks: ['10.0.0.0/33'] })).length, 1);
   assert.ok(problems({ identity: { numTrustedProxies: -1 } }).length > 0);
   assert.ok(problems({ identity: { trustDomain: 'Bad/TD' } }).length > 0);
-  const cfg = resolveConfig({ identity: { trustDomain: 'td1', trustDomainAliases: ['td2', 'td1'], numTrustedProxies: 2 } });
+  const cfg = checkConfig({ identity: { trustDomain: 'td1', trustDomainAliases: ['td2', 'td1'], numTrustedProxies: 2 } }).config;
   assert.deepEqual(cfg.identity.trustDomains, ['td1', 'td2']);
   assert.equal(cfg.identity.numTrustedProxies, 2);
 });
 
 test('spaceDelimitedClaims: defaults always included, sorted (TestBuildSpaceDelimitedClaims)', () => {
   const iss = (extra: Record<string, unknown>) =>
-    resolveConfig({ issuers: [{ issuer: 'https://i', jwks: { keys: [] }, audiences: ['a'], ...extra }] }).issuers[0]!.spaceDelimitedClaims;
+    checkConfig({ issuers: [{ issuer: 'https://i', jwks: { keys: [] }, audiences: ['a'], ...extra }] }).config.issuers[0]!.spaceDelimitedClaims;
   assert.deepEqual(iss({}), ['permission', 'scope']);
   assert.deepEqual(iss({ spaceDelimitedClaims: ['scope', 'custom_scope', 'permission', 'roles'] }), ['custom_scope', 'permission', 'roles', 'scope']);
   assert.ok(problems({ issuers: [{ issuer: 'https://i', jwks: { keys: [] }, audiences: ['a'], spaceDelimitedClaims: [''] }] }).length > 0);

@@ -12,7 +12,7 @@ import { errors as jose, exportJWK, generateKeyPair, type FlattenedJWSInput, typ
 import { reasonForVerifyError } from '../src/authn/jose-errors.js';
 import { JwksFetchError, JwksUnavailableError } from '../src/authn/jwks/errors.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import { InternalError, KeyError } from '../src/errors.js';
 
 type Mapping = { reason: string; detail: string };

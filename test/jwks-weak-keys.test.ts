@@ -15,7 +15,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { JwksManager } from '../src/authn/jwks/manager.js';
 import { hasRocaFingerprint, jwkUint, KEY_DROP_REASONS, rsaWeakness, type KeyDrop } from '../src/authn/weak-keys.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import { readMetric, startTestApp } from './helpers/app.js';
 import { authV3Client, check, checkRequest, closeAll } from './helpers/grpc-client.js';
 import { registerHmacSecret, registerPrivateKey, registerToken } from './helpers/capture.js';

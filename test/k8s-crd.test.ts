@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { crdManifest, renderCrdYaml, specSchema } from '../src/k8s/crd.js';
-import { PolicySchema } from '../src/policy/schema.js';
+import { PolicySchema } from '../src/config/policy-schema.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const FILE = `${root}deploy/crds/zero-trust-policy.yaml`;

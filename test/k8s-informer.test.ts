@@ -10,8 +10,8 @@ import { createLogger } from '../src/observe/log.js';
 import { captureStream, waitUntil } from './helpers/app.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { kubeClients } from '../src/k8s/client.js';
-import { KubernetesSync } from '../src/k8s/index.js';
-import { resolveConfig } from '../src/config/load.js';
+import { KubernetesSync } from '../src/k8s/kubernetes-sync.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import type { PodObject } from '../src/k8s/workloads.js';
 
 test('a hung list and a hung watch are abandoned and retried', { timeout: 10000 }, async () => {

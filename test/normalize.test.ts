@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { normalizePath, normalizeRequest, type PathRules } from '../src/decision/normalize.js';
+import { normalizePath, normalizeRequest } from '../src/decision/normalize.js';
+import type { PathRules } from '../src/config/types.js';
 
 test('paths are normalized before matching (dot segments, merged slashes, unreserved escapes)', () => {
   const cases: Array<[string, string | undefined]> = [
@@ -108,7 +109,7 @@ test('default: a path parameter (; or %3B) is malformed; paths.parameters: allow
 });
 
 test('config: paths.* default to reject, reach the normalize stage through limits, and are validated', async () => {
-  const { resolveConfig } = await import('../src/config/load.js');
+  const { resolveConfig } = await import('../src/config/resolve.js');
   assert.deepEqual(resolveConfig({}).limits.paths, { nonCanonical: 'reject', parameters: 'reject' });
   const c = resolveConfig({ paths: { nonCanonical: 'normalize', parameters: 'allow' } });
   assert.deepEqual(c.paths, { nonCanonical: 'normalize', parameters: 'allow' });

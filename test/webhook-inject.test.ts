@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import jsonpatch from 'fast-json-patch';
 import { handleAdmissionReview, CONTAINER_NAME, type ReviewResult } from '../src/webhook/inject.js';
-import { resolveWebhook, type WebhookConfig } from '../src/webhook/config.js';
-import { resolveConfig, ConfigError } from '../src/config/load.js';
+import type { WebhookConfig } from '../src/config/webhook.js';
+import { checkConfig } from '../src/snapshot/checked-config.js';
+import { ConfigError } from '../src/config/problems.js';
 
 const FIXTURES = new URL('../../test/fixtures/admission/', import.meta.url);
 type Obj = Record<string, any>;
@@ -15,7 +16,7 @@ const fixture = (name: string): Obj => JSON.parse(readFileSync(new URL(name, FIX
 
 const IMAGE = 'ghcr.io/example/zt-authz:0.1.0';
 const cfg = (over: Partial<WebhookConfig> = {}): WebhookConfig => ({
-  ...resolveWebhook({ enabled: true, certFile: '/x/tls.crt', keyFile: '/x/tls.key', inject: { image: IMAGE } }),
+  ...checkConfig({ webhook: { enabled: true, certFile: '/x/tls.crt', keyFile: '/x/tls.key', inject: { image: IMAGE } } }).config.webhook,
   ...over,
 });
 
@@ -206,7 +207,7 @@ test('malformed reviews get HTTP 400 with a JSON error saying what is wrong', ()
 
 test('config: webhook.enabled needs certFile, keyFile and inject.image; sidecar ports must differ', () => {
   assert.throws(
-    () => resolveConfig({ webhook: { enabled: true, inject: { adminPort: 9191 } } }),
+    () => checkConfig({ webhook: { enabled: true, inject: { adminPort: 9191 } } }).config,
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const paths = err.problems.map((p) => p.path);
@@ -214,9 +215,9 @@ test('config: webhook.enabled needs certFile, keyFile and inject.image; sidecar 
       return true;
     },
   );
-  assert.throws(() => resolveConfig({ webhook: { failurePolicy: 'Open' } }), /webhook\.failurePolicy: must be one of Fail, Ignore/);
-  assert.throws(() => resolveConfig({ webhook: { inject: { resources: { limits: { memory: 'lots' } } } } }), /webhook\.inject\.resources\.limits\.memory/);
-  const c = resolveConfig({});
+  assert.throws(() => checkConfig({ webhook: { failurePolicy: 'Open' } }).config, /webhook\.failurePolicy: must be one of Fail, Ignore/);
+  assert.throws(() => checkConfig({ webhook: { inject: { resources: { limits: { memory: 'lots' } } } } }).config, /webhook\.inject\.resources\.limits\.memory/);
+  const c = checkConfig({}).config;
   assert.equal(c.webhook.enabled, false);
   assert.equal(c.webhook.failurePolicy, 'Fail');
   assert.equal(c.webhook.address, '0.0.0.0:9443');
@@ -402,11 +403,11 @@ test('excludeInboundPorts: a pod without the annotation starts from the mesh def
   assert.equal(excluded(cfg()), '9090', 'no mesh default configured');
 
   // Through the configuration file: the key is validated and resolved.
-  const w = resolveConfig({ webhook: { enabled: true, certFile: '/c', keyFile: '/k', inject: { image: IMAGE, istioExcludeInboundPorts: [15090, 8081] } } }).webhook;
+  const w = checkConfig({ webhook: { enabled: true, certFile: '/c', keyFile: '/k', inject: { image: IMAGE, istioExcludeInboundPorts: [15090, 8081] } } }).config.webhook;
   assert.equal(excluded(w), '15090,8081,9090');
-  assert.deepEqual(resolveConfig({}).webhook.inject.istioExcludeInboundPorts, []);
-  assert.throws(() => resolveConfig({ webhook: { inject: { istioExcludeInboundPorts: [0] } } }), /webhook\.inject\.istioExcludeInboundPorts/);
-  assert.throws(() => resolveConfig({ webhook: { inject: { istioExcludeInboundPorts: '15090' } } }), /webhook\.inject\.istioExcludeInboundPorts/);
+  assert.deepEqual(checkConfig({}).config.webhook.inject.istioExcludeInboundPorts, []);
+  assert.throws(() => checkConfig({ webhook: { inject: { istioExcludeInboundPorts: [0] } } }).config, /webhook\.inject\.istioExcludeInboundPorts/);
+  assert.throws(() => checkConfig({ webhook: { inject: { istioExcludeInboundPorts: '15090' } } }).config, /webhook\.inject\.istioExcludeInboundPorts/);
 });
 
 test('Istio injected first but its probers variable cannot be merged: failurePolicy decides (Fail rejects, Ignore admits unchanged)', () => {

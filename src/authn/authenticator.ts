@@ -5,7 +5,7 @@
 import { hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { ResolvedIssuer } from '../config/load.js';
+import type { ResolvedIssuer } from '../config/types.js';
 import type { AuthResult, CheckInput, CredentialLocation, Identity } from '../decision/types.js';
 import { extractCredential, type LocationSpec } from './credentials.js';
 import { reasonForVerifyError } from './jose-errors.js';
@@ -49,7 +49,7 @@ export interface AuthenticatorOptions {
   cacheMaxEntries: number;
   cacheMaxTtlSeconds: number;
   /**
-   * Claim names kept in `identity.claims` (see claimsUsed in config/snapshot-builder.ts): what
+   * Claim names kept in `identity.claims` (see claimsUsed in snapshot/builder.ts): what
    * this snapshot's policies, audit records and identity mapping can read. Absent: every claim.
    * The snapshot (and this cache) is rebuilt on every reload, so the set is always current.
    */

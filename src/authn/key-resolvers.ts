@@ -11,7 +11,7 @@
 import { createSecretKey, hash, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import type { ResolvedIssuer } from '../config/load.js';
+import type { ResolvedIssuer } from '../config/types.js';
 import { watchFiles, type FileWatch } from '../config/file-watch.js';
 import { InvalidArgumentError, KeyError } from '../errors.js';
 import type { KeyResolver } from './authenticator.js';

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
-import { resolveConfig } from '../config/load.js';
+import { checkConfig } from '../snapshot/checked-config.js';
 import { App } from '../app.js';
 import { demoConfig, demoIssuer } from '../demo/config.js';
 import { DEMO_ALG, DEMO_AUDIENCE, demoDir, demoIssuerFile, loadOrCreateDemoKey } from '../demo/keys.js';
@@ -28,7 +28,7 @@ export async function runDemo(args: string[]): Promise<number> {
   const key = await loadOrCreateDemoKey(dir);
   const issuer = demoIssuer(addrs);
   const raw = demoConfig(addrs);
-  const config = resolveConfig(raw, 'built-in demo config');
+  const config = checkConfig(raw, 'built-in demo config').config;
   writeFileSync(join(dir, 'config.yaml'), `# Effective demo configuration (for reference; written by zt-authz demo)\n${stringify(raw)}`);
   writeFileSync(demoIssuerFile(dir), issuer);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // zt-authz command line: serve | validate | demo | token | send.
 import { parseArgs } from 'node:util';
-import { ConfigError, checkTlsFiles, configWarnings, loadConfigFile, type Config } from '../config/load.js';
-import { checkPolicies } from '../config/snapshot-builder.js';
+import { ConfigError } from '../config/problems.js';
+import { configWarnings } from '../config/warnings.js';
+import { checkConfigFile, checkTlsFiles } from '../snapshot/checked-config.js';
 import { App } from '../app.js';
 import { send } from './send.js';
 import { runUntilSignal } from './lifecycle.js';
@@ -85,7 +86,7 @@ async function serve(args: string[]): Promise<number> {
   }
   tuneHeap();
   if (workers > 1) return serveWorkers(file, workers);
-  const config = loadConfigFile(file);
+  const { config } = checkConfigFile(file);
   const app = await App.start({ config });
   return runUntilSignal(app);
 }
@@ -109,15 +110,14 @@ async function validate(args: string[]): Promise<number> {
     }
     if (text !== undefined && crd.looksLikeManifests(text)) {
       const base = positionals[0] !== undefined ? values.config : undefined;
-      const before = base ? loadConfigFile(base).policies.length : 0;
+      const before = base ? checkConfigFile(base).config.policies.length : 0;
       const config = crd.loadCandidate(base, [file], values['root-namespace']);
       const n = config.policies.length - before;
       console.log(`${file}: OK (${n} ZeroTrustPolicy resource${n === 1 ? '' : 's'})`);
       return 0;
     }
-    const config: Config = loadConfigFile(file);
+    const { config, policies } = checkConfigFile(file);
     checkTlsFiles(config, file); // server.tls files as `serve` loads them
-    const policies = checkPolicies(config, file);
     for (const w of configWarnings(config)) console.error(`${file}: warning: ${w.path}: ${w.message}`);
     console.log(`${file}: OK (${config.issuers.length} issuer(s), ${policies.size} polic${policies.size === 1 ? 'y' : 'ies'})`);
     return 0;

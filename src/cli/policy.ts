@@ -2,7 +2,8 @@
 // enforce). Both read audit JSON lines from a file or stdin ("-") and skip everything else.
 import { parseArgs } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { loadConfigFile, ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/problems.js';
+import { checkConfigFile } from '../snapshot/checked-config.js';
 import { readAuditRecords, type ReadStats } from '../migrate/record.js';
 import { PolicyGenerator } from '../migrate/generate.js';
 import { Replayer } from '../migrate/replay.js';
@@ -74,7 +75,7 @@ async function generate(args: string[]): Promise<number> {
   }
   let base: { text: string; source: string } | undefined;
   if (values.base) {
-    loadConfigFile(values.base); // the base must be valid on its own
+    checkConfigFile(values.base); // the base must be valid on its own
     base = { text: readFileSync(values.base, 'utf8'), source: values.base };
   }
   const gen = new PolicyGenerator({

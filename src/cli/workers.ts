@@ -21,7 +21,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
-import { loadConfigFile, type Config } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { checkConfigFile } from '../snapshot/checked-config.js';
 import { App } from '../app.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { send, startAdminServer } from '../transport/admin/server.js';
@@ -47,7 +48,7 @@ export function serveWorkers(file: string, workers: number): Promise<number> {
 // ------------------------------------------------------------------------------------- primary
 
 async function runPrimary(file: string, count: number): Promise<number> {
-  const config = loadConfigFile(file); // fail fast: ConfigError is reported by main
+  const { config } = checkConfigFile(file); // fail fast: ConfigError is reported by main
   const logger = createLogger(config.log.level);
   const registry = new AggregatorRegistry<'text/plain; version=0.0.4; charset=utf-8'>();
   const ready = new Map<number, boolean>();
@@ -152,7 +153,7 @@ function sendSafe(w: Worker, msg: unknown): void {
 // -------------------------------------------------------------------------------------- worker
 
 async function runWorker(file: string): Promise<number> {
-  const loaded = loadConfigFile(file);
+  const loaded = checkConfigFile(file).config;
   // The primary owns the admin port; a worker's own admin listener goes to an unused loopback port.
   const config: Config = { ...loaded, server: { ...loaded.server, admin: '127.0.0.1:0' } };
   const app = await App.start({ config });

@@ -1,6 +1,7 @@
 // Stage 1: validate and normalize a transport's view of the request into a CheckInput.
 // Transports gather fields; this module owns the rules (limits, path/query split, method).
 import type { CheckInput, PeerInput } from './types.js';
+import type { PathRules } from '../config/types.js';
 import { canonicalHost, hostAsSent } from './host.js';
 
 export interface NormalizeLimits {
@@ -10,20 +11,6 @@ export interface NormalizeLimits {
   maxHeaderBytes?: number;
   /** The `paths` config block (a copy kept in limits so every transport passes it); absent: both reject. */
   paths?: PathRules;
-}
-
-/**
- * What to do with paths the proxy may forward differently from how policies see them (README
- * "Path normalisation"). `reject` is the default for both: a proxy that does not normalise
- * (Envoy's normalize_path is off by default, nginx forwards $request_uri as sent) sends the raw
- * path upstream, so matching a normalised copy would let `/api/internal/../public` pass an
- * ALLOW on `/api/*` and reach the internal handler.
- */
-export interface PathRules {
-  /** Dot segments, repeated slashes, %-encoded unreserved characters: deny, or match normalised. */
-  nonCanonical: 'reject' | 'normalize';
-  /** `;` or `%3B` in the path (`;jsessionid=`, `..;/`): deny, or match the path literally. */
-  parameters: 'reject' | 'allow';
 }
 
 export interface RawRequest {

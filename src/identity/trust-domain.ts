@@ -11,8 +11,7 @@
 //  - `trustDomains` / `notTrustDomains` / `when source.trustDomain` values equal to a bundle trust
 //    domain are replaced by the whole bundle (ExpandTrustDomainAliases).
 // Anything else is kept as written.
-
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+import { DEFAULT_TRUST_DOMAIN } from '../config/defaults.js';
 
 const prefixMatch = (a: string, pattern: string) => pattern.endsWith('*') && a.startsWith(pattern.slice(0, -1));
 const suffixMatch = (a: string, pattern: string) => pattern.startsWith('*') && a.endsWith(pattern.slice(1));

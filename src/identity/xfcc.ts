@@ -11,13 +11,7 @@
 //  - or the peer has no principal and its address is in `ipBlocks`.
 import type { CheckInput } from '../decision/types.js';
 import { cidrMatcher, type Matcher } from '../policy/match.js';
-
-export interface XfccTrustedPeers {
-  /** mTLS principals of trusted proxies: SPIFFE IDs, written with or without spiffe://; the peer's must be the exact ID. */
-  principals: readonly string[];
-  /** Source IPs / CIDRs of trusted proxies that reach Envoy without a client certificate. */
-  ipBlocks: readonly string[];
-}
+import type { XfccTrustedPeers } from '../config/types.js';
 
 interface Element {
   uri?: string;

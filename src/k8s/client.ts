@@ -1,7 +1,7 @@
 // Kubernetes API access (@kubernetes/client-node): in-cluster service account by default, a
 // kubeconfig file, or an explicit API server URL with a token/CA file (tests, out-of-cluster).
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
-import type { KubernetesConfig } from '../config/load.js';
+import type { KubernetesConfig } from '../config/types.js';
 
 export interface KubeClients {
   kc: KubeConfig;

@@ -1,5 +1,5 @@
 // The ZeroTrustPolicy CustomResourceDefinition, generated from the policy schema
-// (src/policy/schema.ts): the spec is the policy model minus `name` and `namespace`, which come
+// (src/config/policy-schema.ts): the spec is the policy model minus `name` and `namespace`, which come
 // from metadata. `scripts/gen-crd.mjs` writes deploy/crds/zero-trust-policy.yaml from this, and a
 // test keeps the checked-in file equal to the generator's output.
 //
@@ -9,7 +9,7 @@
 // `patternProperties`. The conversion below does exactly that and nothing else.
 import { Type } from '@sinclair/typebox';
 import { stringify } from 'yaml';
-import { PolicySchema } from '../policy/schema.js';
+import { PolicySchema } from '../config/policy-schema.js';
 import { CRD } from './policies.js';
 
 type Json = Record<string, unknown>;
@@ -101,7 +101,7 @@ export function crdManifest(): Json {
   };
 }
 
-export const CRD_HEADER = '# Generated from src/policy/schema.ts by scripts/gen-crd.mjs (after npm run build). Do not edit.\n';
+export const CRD_HEADER = '# Generated from src/config/policy-schema.ts by scripts/gen-crd.mjs (after npm run build). Do not edit.\n';
 
 export function renderCrdYaml(): string {
   return CRD_HEADER + stringify(crdManifest(), { lineWidth: 0 });

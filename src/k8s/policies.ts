@@ -12,8 +12,9 @@
 //    part is valid) until fixed, as Istio does for DENY policies it cannot fully understand.
 import type { Logger } from 'pino';
 import type { CustomObjectsApi } from '@kubernetes/client-node';
-import { ConfigError, resolveConfig } from '../config/load.js';
-import type { PolicySpec } from '../policy/schema.js';
+import { ConfigError } from '../config/problems.js';
+import type { PolicySpec } from '../config/policy-schema.js';
+import { checkConfig } from '../snapshot/checked-config.js';
 import type { KubeObject } from './informer.js';
 import { withTimeout } from './timeout.js';
 
@@ -129,7 +130,7 @@ export class PolicySet {
     }
     const raw = { ...spec, name: obj.metadata.name, ...(ns === this.opts.rootNamespace ? {} : { namespace: ns }) };
     try {
-      const cfg = resolveConfig({ policies: [raw], authorization: { rolesClaim: this.opts.rolesClaim() } }, `ZeroTrustPolicy ${key}`);
+      const cfg = checkConfig({ policies: [raw], authorization: { rolesClaim: this.opts.rolesClaim() } }, `ZeroTrustPolicy ${key}`).config;
       const p = cfg.policies[0]!;
       return { spec: { ...p, name: key } };
     } catch (err) {
@@ -170,7 +171,7 @@ function failClosedFor(obj: PolicyObject, key: string, root: string | undefined)
   // would otherwise fail every later rebuild, freezing all policy changes cluster-wide. Without
   // its selector the stand-in covers the whole namespace, which is wider, so still closed.
   try {
-    resolveConfig({ policies: [{ ...standIn(true), name: 'fail-closed' }] }, `ZeroTrustPolicy ${key} (fail-closed stand-in)`);
+    checkConfig({ policies: [{ ...standIn(true), name: 'fail-closed' }] }, `ZeroTrustPolicy ${key} (fail-closed stand-in)`);
     return standIn(true);
   } catch {
     return standIn(false);

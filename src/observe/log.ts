@@ -13,13 +13,12 @@
 //    window's end. Audit records are never rate-limited: every deny is recorded, allows are
 //    sampled by audit.allowSampleRate (src/observe/audit.ts); only the buffer bound drops them.
 import { pino, type Logger, type DestinationStream, type LogFn } from 'pino';
+import { DEFAULT_MAX_BUFFER_BYTES } from '../config/defaults.js';
 
 export type { Logger };
 
 const REDACT = ['token', 'authorization', 'headers.authorization', 'req.headers.authorization', 'secret', 'key', 'jwks'];
 
-/** Default for log.maxBufferBytes: several seconds of audit lines at a high Check rate. */
-export const DEFAULT_MAX_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type LogKind = 'ops' | 'audit';
 export type DropReason = 'buffer_full' | 'rate_limited';

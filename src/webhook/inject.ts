@@ -16,7 +16,7 @@
 //    probes go through its agent, so STRICT mTLS does not block the kubelet's plaintext probes.
 //  - Optional prometheus.io/* annotations, only on pods that have none.
 import { ANNOTATION } from '../k8s/workloads.js';
-import type { InjectConfig, WebhookConfig } from './config.js';
+import type { InjectConfig, WebhookConfig } from '../config/webhook.js';
 import { istioPatch } from './istio.js';
 import { InjectionError, pointerToken, type Container, type HttpProbe, type JsonPatchOp, type PodLike } from './types.js';
 

@@ -21,7 +21,7 @@
 // Istio uses the pod's excludeInboundPorts annotation instead of the mesh-wide
 // global.proxy.excludeInboundPorts, not in addition to it: on a pod without the annotation we
 // start from the mesh value (webhook.inject.istioExcludeInboundPorts), so adding ours keeps it.
-import type { InjectConfig } from './config.js';
+import type { InjectConfig } from '../config/webhook.js';
 import { InjectionError, type Container, type HttpProbe, type JsonPatchOp, type PodLike } from './types.js';
 
 export const ISTIO = {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { listenOn } from '../transport/address.js';
 import { KeyError } from '../errors.js';
-import type { WebhookConfig } from './config.js';
+import type { WebhookConfig } from '../config/webhook.js';
 import { handleAdmissionReview, podRef } from './inject.js';
 
 /** The API server caps request objects at 3 MiB; an AdmissionReview carries up to two of them. */

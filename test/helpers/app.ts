@@ -2,7 +2,8 @@
 // captured in memory, and helpers to scrape the admin /metrics endpoint.
 import { createServer } from 'node:net';
 import { App } from '../../src/app.js';
-import { resolveConfig, type Config } from '../../src/config/load.js';
+import { resolveConfig } from '../../src/config/resolve.js';
+import type { Config } from '../../src/config/types.js';
 import { createAuditLogger, createLogger } from '../../src/observe/log.js';
 import { captureLog } from './capture.js';
 import type { JwksClock } from '../../src/authn/jwks/clock.js';

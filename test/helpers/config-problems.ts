@@ -1,10 +1,12 @@
 // The problems resolveConfig reports for a YAML config, as "path: message" lines ([] when valid).
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfigText, resolveConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/problems.js';
+import { parseConfigText } from '../../src/config/parse.js';
+import { checkConfig } from '../../src/snapshot/checked-config.js';
 
 export function configProblems(yaml: string): string[] {
   try {
-    resolveConfig(parseConfigText(yaml));
+    checkConfig(parseConfigText(yaml)).config;
   } catch (err) {
     assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
     return err.problems.map((p) => `${p.path}: ${p.message}`);

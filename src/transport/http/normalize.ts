@@ -23,7 +23,7 @@
 // spoofing through an Envoy that forwards every header. Neither can be decided correctly.
 import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../../config/load.js';
+import type { Config } from '../../config/types.js';
 import { addHeaderLine, normalizeRequest, type NormalizeLimits, type Normalized } from '../../decision/normalize.js';
 import { hostName } from '../../decision/host.js';
 

@@ -2,7 +2,7 @@
 // cluster-wide), the policy set they feed, the pod IP → workload map, status write-back, and the
 // Secrets that hold issuer keys (issuers[].jwksSecret, one narrowed watch per Secret).
 import type { Logger } from 'pino';
-import type { KubernetesConfig } from '../config/load.js';
+import type { KubernetesConfig } from '../config/types.js';
 import type { KubeClients } from './client.js';
 import { Informer, pageParams, type KubeList } from './informer.js';
 import { CRD, PolicySet, StatusWriter, type PolicyObject } from './policies.js';

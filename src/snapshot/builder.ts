@@ -1,30 +1,22 @@
 // Config → immutable Snapshot (compiled policies, authenticator, precomputed header names).
-// Policy problems are collected and thrown as one ConfigError so `validate` reports them all.
-import { ConfigError, precompiledPolicies, type Config, type ConfigProblem } from './load.js';
+// The one place a Snapshot is assembled: `check`, replay and the SnapshotManager all build here.
+// Policy problems are thrown as one ConfigError so `validate` reports them all.
+import type { Config } from '../config/types.js';
 import type { Snapshot } from '../decision/snapshot.js';
 import { Authenticator, type AuthenticatorHooks, type KeyResolver } from '../authn/authenticator.js';
-import { compilePolicies } from '../policy/compile.js';
-import type { PolicyIndex } from '../policy/index.js';
+import type { PolicyIndex } from '../policy/policy-index.js';
 import { whenKeyClaimNames } from '../policy/attributes.js';
+import { compileConfigPolicies } from './checked-config.js';
 
-/** Compile policies (resolveConfig already reported their problems; this re-checks). */
-export function checkPolicies(config: Config, source = 'config'): PolicyIndex {
-  const ready = precompiledPolicies(config);
-  if (ready) return ready;
-  const problems: ConfigProblem[] = [];
-  const compiled = compilePolicies(config.policies, problems, { ...config.authorization, trustDomains: config.identity.trustDomains });
-  if (problems.length) throw new ConfigError(source, problems);
-  return compiled;
+export interface BuildOptions {
+  /** Clock of the authenticator (tests). */
+  now?: () => number;
+  /** `config.policies` already compiled (checkConfig did): not compiled again. */
+  policies?: PolicyIndex;
 }
 
-export function buildSnapshot(
-  config: Config,
-  keys: ReadonlyMap<string, KeyResolver>,
-  hooks: AuthenticatorHooks,
-  generation: number,
-  now?: () => number,
-): Snapshot {
-  const policies = checkPolicies(config);
+export function buildSnapshot(config: Config, keys: ReadonlyMap<string, KeyResolver>, hooks: AuthenticatorHooks, generation: number, options: BuildOptions = {}): Snapshot {
+  const policies = options.policies ?? compileConfigPolicies(config);
   const authenticator = new Authenticator(
     config.issuers,
     keys,
@@ -33,7 +25,7 @@ export function buildSnapshot(
       cacheMaxEntries: config.tokenCache.maxEntries,
       cacheMaxTtlSeconds: config.tokenCache.maxTtlSeconds,
       keepClaims: claimsUsed(config),
-      ...(now ? { now } : {}),
+      ...(options.now ? { now: options.now } : {}),
     },
     hooks,
   );

@@ -1,8 +1,8 @@
-// Policy model (contract: Istio AuthorizationPolicy vocabulary, see DESIGN.md "Policy model").
-// This is the single schema source: the config validator uses it now, and the CRD /
-// values.schema.json generators will derive from it later, so there is no hand-kept copy.
+// Policy model, in Istio AuthorizationPolicy's vocabulary so Istio users read it without a
+// translation table. The single schema source: the config validator, the ZeroTrustPolicy CRD and
+// the chart's values.schema.json all derive from it, so there is no hand-kept copy.
 import { Type, type Static } from '@sinclair/typebox';
-import { StringEnum } from '../config/string-enum.js';
+import { StringEnum } from './schema-parts.js';
 
 const StringList = (description: string) => Type.Array(Type.String({ minLength: 1 }), { description });
 
@@ -23,7 +23,7 @@ export const SourceSchema = Type.Object(
     trustDomains: Type.Optional(StringList('trust domains of the peer SPIFFE ID: exact, prefix*, *suffix or *')),
     notTrustDomains: Type.Optional(StringList('negation of trustDomains')),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'who sends the request: mTLS identity, JWT principal, namespace, service account, addresses, trust domain' },
 );
 
 export const OperationSchema = Type.Object(
@@ -37,7 +37,7 @@ export const OperationSchema = Type.Object(
     paths: Type.Optional(StringList('paths without query; exact, prefix*, *suffix, *, {*} and {**} templates')),
     notPaths: Type.Optional(StringList('negation of paths')),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'what is requested: host, port, method, path' },
 );
 
 export const ConditionSchema = Type.Object(
@@ -51,26 +51,38 @@ export const ConditionSchema = Type.Object(
 
 export const RuleSchema = Type.Object(
   {
-    from: Type.Optional(Type.Array(Type.Object({ source: SourceSchema }, { additionalProperties: false }))),
-    to: Type.Optional(Type.Array(Type.Object({ operation: OperationSchema }, { additionalProperties: false }))),
-    when: Type.Optional(Type.Array(ConditionSchema)),
+    from: Type.Optional(
+      Type.Array(Type.Object({ source: SourceSchema }, { additionalProperties: false, description: 'one source: its fields are ANDed, the values of a field ORed' }), {
+        description: 'sources, at least one of which must match; omit for any source (an empty list is invalid)',
+      }),
+    ),
+    to: Type.Optional(
+      Type.Array(Type.Object({ operation: OperationSchema }, { additionalProperties: false, description: 'one operation: its fields are ANDed, the values of a field ORed' }), {
+        description: 'operations, at least one of which must match; omit for any operation (an empty list is invalid)',
+      }),
+    ),
+    when: Type.Optional(Type.Array(ConditionSchema, { description: 'conditions, every one of which must match' })),
   },
   { additionalProperties: false },
 );
 
 export const PolicySchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$' }),
-    namespace: Type.Optional(Type.String({ minLength: 1 })),
+    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$', description: 'unique per namespace; decisions, metrics and audit records name the policy by it' }),
+    namespace: Type.Optional(Type.String({ minLength: 1, description: 'scope: the policy applies only to destinations in this namespace' })),
     selector: Type.Optional(
       Type.Object(
-        { matchLabels: Type.Record(Type.String(), Type.String()) },
-        { additionalProperties: false },
+        { matchLabels: Type.Record(Type.String(), Type.String(), { description: 'labels the destination workload must all carry' }) },
+        { additionalProperties: false, description: 'scope: destination workload labels (from Envoy, or the Kubernetes pod map)' },
       ),
     ),
-    action: Type.Optional(StringEnum(['ALLOW', 'DENY', 'AUDIT'] as const, { default: 'ALLOW' })),
-    dryRun: Type.Optional(Type.Boolean()),
-    rules: Type.Optional(Type.Array(RuleSchema)),
+    action: Type.Optional(StringEnum(['ALLOW', 'DENY', 'AUDIT'] as const, { default: 'ALLOW', description: 'ALLOW admits, DENY refuses, AUDIT only records its matches (audit audits field)' })),
+    dryRun: Type.Optional(Type.Boolean({ description: 'evaluate and record the match (audit dry_run field) without changing the outcome' })),
+    rules: Type.Optional(
+      Type.Array(RuleSchema, {
+        description: 'a rule matches when a from source, a to operation and every when condition match; without rules an ALLOW or AUDIT policy matches nothing, and a DENY policy is invalid',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

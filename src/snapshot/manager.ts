@@ -8,19 +8,27 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError, configWarnings, parseConfigText, resolveConfig, type Config, type ResolvedIssuer } from './load.js';
-import { buildSnapshot } from './snapshot-builder.js';
-import { watchFiles, type FileWatch } from './file-watch.js';
+import { ConfigError } from '../config/problems.js';
+import { parseConfigText } from '../config/parse.js';
+import { configWarnings } from '../config/warnings.js';
+import type { Config, ResolvedIssuer } from '../config/types.js';
+import { watchFiles, type FileWatch } from '../config/file-watch.js';
 import type { Snapshot } from '../decision/snapshot.js';
 import type { AuthenticatorHooks, KeyResolver } from '../authn/authenticator.js';
+import type { PolicyIndex } from '../policy/policy-index.js';
 import type { Metrics } from '../observe/metrics.js';
-import { boundPolicyCopies, kubernetesSnapshotFields } from '../k8s/hooks.js';
-import type { KubernetesSync } from '../k8s/index.js';
+import { buildSnapshot } from './builder.js';
+import { checkConfig } from './checked-config.js';
+import type { SnapshotContributor } from './contributor.js';
 
 export interface SnapshotManagerOptions {
   logger: Logger;
   metrics: Metrics;
   config: Config;
+  /** config.policies, compiled when the configuration was checked (checkConfig); else compiled by the first build. */
+  policies?: PolicyIndex;
+  /** Cluster state added to every snapshot (the Kubernetes integration); none: the file configuration alone. */
+  contributor?: SnapshotContributor;
   /** Key resolvers for these issuers (reusing unchanged ones); `commit` retires the rest. */
   keysFor: (issuers: readonly ResolvedIssuer[]) => { keys: ReadonlyMap<string, KeyResolver>; commit: () => void };
   hooks: AuthenticatorHooks;
@@ -46,12 +54,13 @@ export function rebuildDelayMs(sinceLastBuildMs: number, lastBuildMs: number): n
 
 export class SnapshotManager {
   private fileConfig: Config;
+  /** opts.policies for opts.config, until the first build. */
+  private firstPolicies: { config: Config; index: PolicyIndex } | undefined;
   private generation = 0;
   private current: Snapshot | undefined;
   /** The config whose warnings were last checked, and the warnings then logged (warnOnChange). */
   private warnedFor: Config | undefined;
   private warnedKey = '';
-  private k8s: KubernetesSync | undefined;
   private rebuildTimer: NodeJS.Timeout | undefined;
   private lastBuildAt = 0;
   private lastBuildMs = 0;
@@ -61,6 +70,7 @@ export class SnapshotManager {
 
   constructor(private readonly opts: SnapshotManagerOptions) {
     this.fileConfig = opts.config;
+    if (opts.policies) this.firstPolicies = { config: opts.config, index: opts.policies };
   }
 
   get snapshot(): Snapshot | undefined {
@@ -70,10 +80,6 @@ export class SnapshotManager {
   /** The running file configuration (last valid one). */
   get config(): Config {
     return this.fileConfig;
-  }
-
-  attachKubernetes(k8s: KubernetesSync): void {
-    this.k8s = k8s;
   }
 
   /** Build and publish. Throws on an invalid configuration (used at start, where that is fatal). */
@@ -141,20 +147,23 @@ export class SnapshotManager {
     if (!force && hash === this.fileHash) return false;
     this.fileHash = hash;
     let next: Config;
+    let policies: PolicyIndex;
     try {
-      next = { ...resolveConfig(parseConfigText(text, file), file), file };
+      const checked = checkConfig(parseConfigText(text, file), file);
+      next = { ...checked.config, file };
+      policies = checked.policies;
     } catch (err) {
       this.failed('config file changed', err);
       return false;
     }
-    return this.applyConfig(next, 'config file changed');
+    return this.applyConfig(next, 'config file changed', policies);
   }
 
   /**
    * Apply a validated configuration (from the file, or handed in by the embedding code): build
    * off the request path, publish with one assignment; on error keep the last-known-good snapshot.
    */
-  applyConfig(next: Config, why = 'configuration changed'): boolean {
+  applyConfig(next: Config, why = 'configuration changed', policies?: PolicyIndex): boolean {
     const kept = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.fileConfig[k]));
     if (kept.length) {
       this.opts.logger.warn({ sections: kept }, 'config reload: these sections take effect only on restart; keeping the running values');
@@ -162,7 +171,7 @@ export class SnapshotManager {
     }
     if (this.fileConfig.file && !next.file) next = { ...next, file: this.fileConfig.file };
     try {
-      const snap = this.build(next);
+      const snap = this.build(next, policies);
       this.fileConfig = next;
       this.publish(snap, why);
       return true;
@@ -203,30 +212,25 @@ export class SnapshotManager {
   }
 
   /**
-   * The snapshot for a file configuration plus the Kubernetes state: ZeroTrustPolicy resources,
-   * copies of policies bound by pod annotations, and the workload hooks. Until every informer has
-   * listed once, the policy set is empty, so everything is denied (fail closed) and readiness
-   * stays false: a DENY policy not seen yet must not be missing while requests are allowed.
+   * The snapshot for a file configuration plus what the contributor adds (with Kubernetes:
+   * ZeroTrustPolicy resources, copies of policies bound by pod annotations, and the workload
+   * hooks; until every informer has listed once, no policies, so everything is denied and
+   * readiness stays false). `policies`: config.policies already compiled.
    */
-  private build(config: Config): Snapshot {
-    const k8s = this.k8s;
-    let effective = config;
-    if (k8s) {
-      if (!k8s.synced) {
-        effective = { ...config, policies: [] };
-      } else {
-        const specs = [...config.policies, ...k8s.policies.specs()];
-        const bound = k8s.workloads ? boundPolicyCopies(specs, k8s.workloads.bindings()) : [];
-        effective = { ...config, policies: [...specs, ...bound] };
-      }
-    }
+  private build(config: Config, policies?: PolicyIndex): Snapshot {
+    const contributed = this.opts.contributor?.policies(config);
+    const effective = contributed ? { ...config, policies: contributed } : config;
     const { keys, commit } = this.opts.keysFor(effective.issuers);
-    let snap = buildSnapshot(effective, keys, this.opts.hooks, this.generation + 1);
+    // config.policies compiled already (checked, or handed in at construction) unless the contributor changed them.
+    const first = this.firstPolicies;
+    this.firstPolicies = undefined;
+    const known = contributed ? undefined : (policies ?? (first?.config === config ? first.index : undefined));
+    let snap = buildSnapshot(effective, keys, this.opts.hooks, this.generation + 1, known ? { policies: known } : {});
     const prev = this.current;
     // Same issuers, keys and cache settings: keep the authenticator, and with it the warm
     // verified-token cache (policy changes do not re-verify every token).
     if (prev && sameAuthn(prev, snap)) snap = Object.freeze({ ...snap, authenticator: prev.authenticator });
-    const extra = kubernetesSnapshotFields(effective, k8s?.workloads);
+    const extra = this.opts.contributor?.fields(effective) ?? {};
     if (Object.keys(extra).length) snap = Object.freeze({ ...snap, ...extra });
     commit();
     return snap;

@@ -1,12 +1,12 @@
-// The `webhook:` configuration block (part of ConfigSchema in src/config/schema.ts): the
-// sidecar-injection mutating admission webhook that zt-authz serves itself over HTTPS.
+// The `webhook:` configuration block (part of ConfigSchema in schema.ts): the sidecar-injection
+// mutating admission webhook that zt-authz serves itself over HTTPS.
 import { Type, type Static } from '@sinclair/typebox';
-import { StringEnum } from '../config/string-enum.js';
+import { ADDRESS_PATTERN, StringEnum } from './schema-parts.js';
 
-// Same form as the server.* addresses ("host:port", ":port", "[v6]:port"); kept here rather than
-// imported from config/schema.ts so the two modules do not import each other.
-const ADDRESS_PATTERN = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]*):[0-9]{1,5}$';
-const Quantity = (description: string) => Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$', description });
+const Quantity = (description: string, def: string) => Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$', default: def, description });
+/** Requests or limits of the injected container; each quantity not given keeps its default. */
+const Resources = (cpu: string, memory: string, description: string) =>
+  Type.Object({ cpu: Type.Optional(Quantity('CPU quantity', cpu)), memory: Type.Optional(Quantity('memory quantity', memory)) }, { additionalProperties: false, default: {}, description });
 
 export const WebhookSchema = Type.Object(
   {
@@ -26,7 +26,7 @@ export const WebhookSchema = Type.Object(
       Type.Object(
         {
           image: Type.Optional(Type.String({ minLength: 1, description: 'zt-authz image of the injected container (required when enabled)' })),
-          imagePullPolicy: Type.Optional(StringEnum(['Always', 'IfNotPresent', 'Never'] as const, { default: 'IfNotPresent' })),
+          imagePullPolicy: Type.Optional(StringEnum(['Always', 'IfNotPresent', 'Never'] as const, { default: 'IfNotPresent', description: 'image pull policy of the injected container' })),
           configMap: Type.Optional(
             Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253, default: 'zt-authz-sidecar', description: 'ConfigMap in the pod namespace holding the sidecar configuration' }),
           ),
@@ -52,18 +52,22 @@ export const WebhookSchema = Type.Object(
           resources: Type.Optional(
             Type.Object(
               {
-                requests: Type.Optional(Type.Object({ cpu: Type.Optional(Quantity('CPU quantity')), memory: Type.Optional(Quantity('memory quantity')) }, { additionalProperties: false })),
-                limits: Type.Optional(Type.Object({ cpu: Type.Optional(Quantity('CPU quantity')), memory: Type.Optional(Quantity('memory quantity')) }, { additionalProperties: false })),
+                requests: Type.Optional(Resources('50m', '64Mi', 'resource requests of the injected container')),
+                limits: Type.Optional(Resources('500m', '256Mi', 'resource limits of the injected container')),
               },
-              { additionalProperties: false, description: 'default: requests 50m / 64Mi, limits 500m / 256Mi' },
+              { additionalProperties: false, default: {}, description: 'default: requests 50m / 64Mi, limits 500m / 256Mi' },
             ),
           ),
         },
-        { additionalProperties: false, default: {} },
+        { additionalProperties: false, default: {}, description: 'the container the webhook injects into annotated pods' },
       ),
     ),
   },
-  { additionalProperties: false, default: {} },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'the sidecar-injection admission webhook zt-authz serves over HTTPS (the chart fills it in sidecar mode); read at start only',
+  },
 );
 
 export type WebhookInput = Static<typeof WebhookSchema>;

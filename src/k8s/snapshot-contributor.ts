@@ -1,20 +1,39 @@
-// What the Kubernetes integration adds to a snapshot: the workload map and its hooks (mode
-// annotation, audience annotation, source workload from service-account tokens or pod IPs), and
-// copies of the policies that pods bind with zt-authz.io/policy.
-import type { Config } from '../config/load.js';
-import type { Snapshot } from '../decision/snapshot.js';
-import { destinationOf, type WorkloadDestination } from '../decision/mode.js';
-import type { PolicySpec } from '../policy/schema.js';
+// The Kubernetes side of the snapshot (SnapshotContributor, src/snapshot/contributor.ts): what
+// the integration adds to every snapshot. Policies: the ZeroTrustPolicy resources and copies of
+// the policies that pods bind with zt-authz.io/policy. Fields: the workload map and its hooks
+// (mode annotation, audience annotation, source workload from service-account tokens or pod IPs).
+import type { Config } from '../config/types.js';
+import type { WorkloadDestination } from '../identity/destination.js';
+import type { PolicySpec } from '../config/policy-schema.js';
+import type { ContributedFields, SnapshotContributor } from '../snapshot/contributor.js';
+import type { KubernetesSync } from './kubernetes-sync.js';
 import { serviceAccountOf } from './sa-issuer.js';
 import { BOUND_LABEL_PREFIX, normalizeIp, type WorkloadMap } from './workloads.js';
 
-export type KubernetesSnapshotFields = Pick<Snapshot, 'workloads' | 'workloadMode' | 'workloadSource' | 'audienceCheck'>;
+/**
+ * The contributor for the KubernetesSync `sync()` returns: none (kubernetes.enabled false, or not
+ * created yet) still contributes the service-account issuer hooks, which need no watch.
+ */
+export function kubernetesContributor(sync: () => KubernetesSync | undefined): SnapshotContributor {
+  return {
+    policies(config) {
+      const k8s = sync();
+      if (!k8s) return undefined;
+      // Until every informer has listed once: no policies (fail closed, readiness false).
+      if (!k8s.synced) return [];
+      const specs = [...config.policies, ...k8s.policies.specs()];
+      const bound = k8s.workloads ? boundPolicyCopies(specs, k8s.workloads.bindings()) : [];
+      return [...specs, ...bound];
+    },
+    fields: (config) => kubernetesSnapshotFields(config, sync()?.workloads),
+  };
+}
 
-export function kubernetesSnapshotFields(config: Config, workloads: WorkloadMap | undefined): Partial<KubernetesSnapshotFields> {
+export function kubernetesSnapshotFields(config: Config, workloads: WorkloadMap | undefined): Partial<ContributedFields> {
   const saIssuers = new Map(config.issuers.filter((i) => i.kubernetes).map((i) => [i.issuer, i.audiences.length > 0]));
   if (!workloads && saIssuers.size === 0) return {};
   const podIpSource = workloads !== undefined && config.kubernetes.podIpSource;
-  const fields: { -readonly [K in keyof KubernetesSnapshotFields]?: KubernetesSnapshotFields[K] } = {
+  const fields: { -readonly [K in keyof ContributedFields]?: ContributedFields[K] } = {
     workloadSource: (input, identity) => {
       // A service-account token names its workload; only issuers with the kubernetes preset are
       // trusted for that (any other IdP could put system:serviceaccount:… in `sub`).
@@ -30,9 +49,10 @@ export function kubernetesSnapshotFields(config: Config, workloads: WorkloadMap 
       }
       return undefined;
     },
-    audienceCheck: (input, identity) => {
-      const dest = (workloads ? destinationOf(input, { workloads }) : undefined) as WorkloadDestination | undefined;
-      const want = dest?.workload?.audiences;
+    audienceCheck: (destination, identity) => {
+      // The destination the peer stage resolved (with the workload map, when there is one).
+      const dest = destination as WorkloadDestination;
+      const want = dest.workload?.audiences;
       if (want && !identity.audiences.some((a) => want.includes(a))) {
         return `token audience does not include ${want.join(' or ')} (zt-authz.io/audience of ${dest!.workload!.namespace}/${dest!.workload!.name})`;
       }

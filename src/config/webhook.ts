@@ -1,5 +1,7 @@
-// Resolved `webhook:` configuration: defaults filled, cross-field rules checked.
-import type { WebhookInput } from './schema.js';
+// Resolved `webhook:` configuration (the sidecar-injection admission webhook, src/webhook): the
+// schema's defaults are already filled in by validation; this checks the cross-field rules.
+import type { WebhookInput } from './webhook-schema.js';
+import type { ConfigProblem } from './problems.js';
 
 export interface ContainerResources {
   requests: { cpu?: string; memory?: string };
@@ -25,6 +27,7 @@ export interface InjectConfig {
 export interface WebhookConfig {
   enabled: boolean;
   address: string;
+  /** '' when unset (allowed only while the webhook is disabled). */
   certFile: string;
   keyFile: string;
   path: string;
@@ -32,43 +35,44 @@ export interface WebhookConfig {
   inject: InjectConfig;
 }
 
-export const DEFAULT_SIDECAR_RESOURCES: ContainerResources = {
-  requests: { cpu: '50m', memory: '64Mi' },
-  limits: { cpu: '500m', memory: '256Mi' },
-};
-
-export function resolveWebhook(w: WebhookInput = {}): WebhookConfig {
-  const i = w.inject ?? {};
+/**
+ * The webhook block with its schema defaults filled in (`!`: validation applied every default).
+ * certFile, keyFile and inject.image have no default: '' stands for "not set".
+ */
+export function resolveWebhook(w: WebhookInput): WebhookConfig {
+  const i = w.inject!;
+  const requests = i.resources!.requests!;
+  const limits = i.resources!.limits!;
   return {
-    enabled: w.enabled ?? false,
-    address: w.address ?? '0.0.0.0:9443',
+    enabled: w.enabled!,
+    address: w.address!,
     certFile: w.certFile ?? '',
     keyFile: w.keyFile ?? '',
-    path: w.path ?? '/inject',
-    failurePolicy: w.failurePolicy ?? 'Fail',
+    path: w.path!,
+    failurePolicy: w.failurePolicy!,
     inject: {
       image: i.image ?? '',
-      imagePullPolicy: i.imagePullPolicy ?? 'IfNotPresent',
-      configMap: i.configMap ?? 'zt-authz-sidecar',
-      configKey: i.configKey ?? 'config.yaml',
-      grpcPort: i.grpcPort ?? 9191,
-      httpPort: i.httpPort ?? 9192,
-      adminPort: i.adminPort ?? 9090,
-      runAsUser: i.runAsUser ?? 65532,
-      prometheusAnnotations: i.prometheusAnnotations ?? false,
-      istioExcludeInboundPorts: [...(i.istioExcludeInboundPorts ?? [])],
+      imagePullPolicy: i.imagePullPolicy!,
+      configMap: i.configMap!,
+      configKey: i.configKey!,
+      grpcPort: i.grpcPort!,
+      httpPort: i.httpPort!,
+      adminPort: i.adminPort!,
+      runAsUser: i.runAsUser!,
+      prometheusAnnotations: i.prometheusAnnotations!,
+      istioExcludeInboundPorts: [...i.istioExcludeInboundPorts!],
       resources: {
-        requests: { ...DEFAULT_SIDECAR_RESOURCES.requests, ...(i.resources?.requests ?? {}) },
-        limits: { ...DEFAULT_SIDECAR_RESOURCES.limits, ...(i.resources?.limits ?? {}) },
+        requests: { cpu: requests.cpu!, memory: requests.memory! },
+        limits: { cpu: limits.cpu!, memory: limits.memory! },
       },
     },
   };
 }
 
-/** Rules the schema cannot express; paths as in ConfigProblem. */
-export function webhookProblems(w: WebhookInput | undefined): Array<{ path: string; message: string }> {
-  if (!w?.enabled) return [];
-  const out: Array<{ path: string; message: string }> = [];
+/** Rules the schema cannot express (input with defaults filled). */
+export function webhookProblems(w: WebhookInput): ConfigProblem[] {
+  if (!w.enabled) return [];
+  const out: ConfigProblem[] = [];
   if (!w.certFile) out.push({ path: 'webhook.certFile', message: 'is required when webhook.enabled (the API server only calls webhooks over HTTPS)' });
   if (!w.keyFile) out.push({ path: 'webhook.keyFile', message: 'is required when webhook.enabled' });
   if (!w.inject?.image) out.push({ path: 'webhook.inject.image', message: 'is required when webhook.enabled (the image of the injected zt-authz container)' });
