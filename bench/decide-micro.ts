@@ -1,14 +1,16 @@
-// Scenario 4, in process: the cost of one decide() call (normalize excluded) on a snapshot with
-// N policies, cached token, the bench request. No gRPC, no metrics, no audit. The policy counts
+// Scenario 4, in process: the cost of one engine decision (DecisionEngine.decide, normalize
+// excluded) on a snapshot with N policies, cached token, the bench request. No gRPC, no metrics,
+// no audit. The policy counts
 // are measured in interleaved blocks of 500 calls.
 //   node dist/bench/decide-micro.js --config-dir DIR --token T --policies 10,10000 [--iterations 20000]
 // Prints one JSON line: {"10": {p50Us, p99Us, meanUs, compileMs}, ...}
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig } from '../src/config/load.js';
-import { buildSnapshot } from '../src/config/snapshot-builder.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import { buildSnapshot } from '../src/snapshot/builder.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
-import { decide } from '../src/decision/decide.js';
+import { DecisionEngine } from '../src/decision/engine.js';
+import { InternalError } from '../src/errors.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { envoyCheckRequest } from './lib/frames.js';
 import { argMap, percentile } from './lib/util.js';
@@ -33,18 +35,19 @@ async function prepare(n: number): Promise<Prepared> {
   const snap = buildSnapshot(config, keys, { cacheHit: () => undefined, cacheMiss: () => undefined }, 1);
   const compileMs = performance.now() - t0;
   const norm = normalizeCheckRequest(envoyCheckRequest({ token }), config.limits);
-  if (!norm.ok) throw new Error(norm.detail);
-  const first = await decide(norm.input, snap); // verifies and caches the token
-  if (!first.allow) throw new Error(`bench request not allowed with ${n} policies: ${first.reason}`);
+  if (!norm.ok) throw new InternalError(norm.detail);
+  const engine = new DecisionEngine(() => snap);
+  const first = await engine.decide(norm.input); // verifies and caches the token
+  if (!first.verdict.allow) throw new InternalError(`bench request not allowed with ${n} policies: ${first.verdict.reason}`);
   const input = norm.input;
   return {
     n,
     compileMs,
     run: async () => {
       const s = performance.now();
-      const d = await decide(input, snap);
+      const d = await engine.decide(input);
       const us = (performance.now() - s) * 1000;
-      if (!d.allow) throw new Error('not allowed');
+      if (!d.verdict.allow) throw new InternalError('not allowed');
       return us;
     },
   };

@@ -2,10 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuditLog } from '../src/observe/audit.js';
 import { createAuditLogger } from '../src/observe/log.js';
-import { deny, decide } from '../src/decision/decide.js';
-import type { CheckInput, Decision } from '../src/decision/types.js';
-import { resolveConfig } from '../src/config/load.js';
-import { buildSnapshot } from '../src/config/snapshot-builder.js';
+import { deny } from '../src/decision/deny.js';
+import { DecisionEngine } from '../src/decision/engine.js';
+import type { CheckInput } from '../src/decision/types.js';
+import type { Decision } from '../src/decision/decision.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import { buildSnapshot } from '../src/snapshot/builder.js';
 
 function capture() {
   const lines: string[] = [];
@@ -15,7 +17,11 @@ const input: CheckInput = {
   requestId: 'r1', method: 'GET', host: 'orders', path: '/api/orders', query: 'access_token=SECRETQUERY', headers: { authorization: 'Bearer SECRETHEADER' },
   source: { principal: 'spiffe://cluster.local/ns/a/sa/b', address: '10.0.0.1', labels: {} }, destination: { labels: {} }, contextExtensions: {},
 };
-const allow: Decision = { allow: true, reason: 'allowed', status: 200, policy: 'p', rule: 0, upstreamHeaders: [], removeHeaders: [], removeQueryParams: [], tokenHash: 'abcdef012345' };
+const allow: Decision = {
+  verdict: { allow: true, reason: 'allowed', status: 200, policy: 'p', rule: 0 },
+  response: { upstreamHeaders: [], removeHeaders: [], removeQueryParams: [] },
+  evidence: { tokenHash: 'abcdef012345' },
+};
 
 test('denies are always recorded; allows follow the sample rate', () => {
   const { lines, logger } = capture();
@@ -59,15 +65,16 @@ test('observe mode: would-be denies are never sampled out; plain allows are', as
   });
   const snap = buildSnapshot(config, new Map(), { cacheHit() {}, cacheMiss() {} }, 1);
   const req = (path: string): CheckInput => ({ ...input, requestId: path, path, query: '', headers: {} });
-  const plain = await decide(req('/api/orders'), snap);
-  const wouldDeny = await decide(req('/admin'), snap);
-  const dryRunDeny = await decide(req('/api/orders/export'), snap);
-  assert.equal(plain.allow, true);
-  assert.equal(plain.wouldDecide, undefined);
-  assert.equal(wouldDeny.allow, true, 'observe mode lets it through');
-  assert.equal(wouldDeny.wouldDecide?.allow, false);
-  assert.equal(dryRunDeny.allow, true);
-  assert.equal(dryRunDeny.dryRun?.allow, false);
+  const engine = new DecisionEngine(() => snap);
+  const plain = await engine.decide(req('/api/orders'));
+  const wouldDeny = await engine.decide(req('/admin'));
+  const dryRunDeny = await engine.decide(req('/api/orders/export'));
+  assert.equal(plain.verdict.allow, true);
+  assert.equal(plain.evidence.wouldDecide, undefined);
+  assert.equal(wouldDeny.verdict.allow, true, 'observe mode lets it through');
+  assert.equal(wouldDeny.evidence.wouldDecide?.allow, false);
+  assert.equal(dryRunDeny.verdict.allow, true);
+  assert.equal(dryRunDeny.evidence.dryRun?.allow, false);
 
   const { lines, logger } = capture();
   let draws = 0;
@@ -91,11 +98,12 @@ test('an AUDIT policy match is never sampled out (an explicit "record these"); o
   });
   const snap = buildSnapshot(config, new Map(), { cacheHit() {}, cacheMiss() {} }, 1);
   const req = (path: string): CheckInput => ({ ...input, requestId: path, path, query: '', headers: {} });
-  const audited = await decide(req('/admin/keys'), snap);
-  const plain = await decide(req('/api/x'), snap);
-  assert.equal(audited.allow, true);
-  assert.deepEqual(audited.audits?.map((a) => a.policy), ['audit-admin']);
-  assert.equal(plain.audits?.length ?? 0, 0);
+  const engine = new DecisionEngine(() => snap);
+  const audited = await engine.decide(req('/admin/keys'));
+  const plain = await engine.decide(req('/api/x'));
+  assert.equal(audited.verdict.allow, true);
+  assert.deepEqual(audited.evidence.audits?.map((a) => a.policy), ['audit-admin']);
+  assert.equal(plain.evidence.audits?.length ?? 0, 0);
 
   const { lines, logger } = capture();
   const audit = new AuditLog(logger, { enabled: true, allowSampleRate: 0, random: () => 0.5 });

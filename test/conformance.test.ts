@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { resolveConfig } from '../src/config/load.js';
-import { buildSnapshot } from '../src/config/snapshot-builder.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import { buildSnapshot } from '../src/snapshot/builder.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
-import { decide, deny } from '../src/decision/decide.js';
+import { DecisionEngine } from '../src/decision/engine.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { toCheckRequest } from '../src/cli/request-file.js';
 
@@ -70,25 +70,24 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
       total++;
       test(`${file}: ${doc.description} — ${c.name}`, async () => {
         const token = c.token ? await sign(c.token) : undefined;
-        const norm = normalizeCheckRequest(toCheckRequest(c.request ?? {}, token), config.limits);
-        // As the App does: a request that does not normalize is a malformed_request deny.
-        const d = norm.ok ? await decide(norm.input, snap) : deny('malformed_request', norm.detail, snap);
+        // The engine as the App runs it: a request that does not normalize is a malformed_request deny.
+        const { decision: d } = await new DecisionEngine(() => snap).decideRequest('test', (limits) => normalizeCheckRequest(toCheckRequest(c.request ?? {}, token), limits));
         const e = c.expect;
-        const got = `${d.allow ? 'allow' : 'deny'} ${d.reason} policy=${d.policy} (${d.detail ?? ''})`;
-        assert.equal(d.allow ? 'allow' : 'deny', e.decision, got);
-        if (e.reason) assert.equal(d.reason, e.reason, got);
-        if (e.policy) assert.equal(d.policy, e.policy, got);
-        if (e.rule !== undefined) assert.equal(d.rule, e.rule, got);
-        if (e.status) assert.equal(d.status, e.status, got);
-        for (const part of [e.challenge, e.challenge2]) if (part) assert.ok(d.wwwAuthenticate?.includes(part), `challenge ${d.wwwAuthenticate} lacks ${part}`);
-        if (e.notChallenge) assert.ok(!d.wwwAuthenticate?.includes(e.notChallenge), `challenge ${d.wwwAuthenticate} has ${e.notChallenge}`);
-        if (e.dryRun) assert.equal(d.dryRun?.allow ? 'allow' : d.dryRun ? 'deny' : undefined, e.dryRun, `dry run: ${JSON.stringify(d.dryRun)}`);
-        if (e.would) assert.equal(d.wouldDecide?.reason, e.would, `would decide: ${JSON.stringify(d.wouldDecide)}`);
-        else assert.equal(d.wouldDecide, undefined, 'no would-be decision outside observe mode');
-        if (e.audits) assert.deepEqual((d.audits ?? []).map((a) => a.policy).sort(), [...e.audits].sort());
-        for (const [k, v] of Object.entries(e.upstream ?? {})) assert.ok(d.upstreamHeaders.some(([n, val]) => n === k && val === v), `upstream ${k}: ${v}`);
-        for (const h of e.removes ?? []) assert.ok(d.removeHeaders.includes(h), `removes ${h}: ${d.removeHeaders}`);
-        if (!d.allow) assert.deepEqual(d.upstreamHeaders, [], 'a deny sets no upstream headers');
+        const got = `${d.verdict.allow ? 'allow' : 'deny'} ${d.verdict.reason} policy=${d.verdict.policy} (${d.verdict.detail ?? ''})`;
+        assert.equal(d.verdict.allow ? 'allow' : 'deny', e.decision, got);
+        if (e.reason) assert.equal(d.verdict.reason, e.reason, got);
+        if (e.policy) assert.equal(d.verdict.policy, e.policy, got);
+        if (e.rule !== undefined) assert.equal(d.verdict.rule, e.rule, got);
+        if (e.status) assert.equal(d.verdict.status, e.status, got);
+        for (const part of [e.challenge, e.challenge2]) if (part) assert.ok(d.response.wwwAuthenticate?.includes(part), `challenge ${d.response.wwwAuthenticate} lacks ${part}`);
+        if (e.notChallenge) assert.ok(!d.response.wwwAuthenticate?.includes(e.notChallenge), `challenge ${d.response.wwwAuthenticate} has ${e.notChallenge}`);
+        if (e.dryRun) assert.equal(d.evidence.dryRun?.allow ? 'allow' : d.evidence.dryRun ? 'deny' : undefined, e.dryRun, `dry run: ${JSON.stringify(d.evidence.dryRun)}`);
+        if (e.would) assert.equal(d.evidence.wouldDecide?.reason, e.would, `would decide: ${JSON.stringify(d.evidence.wouldDecide)}`);
+        else assert.equal(d.evidence.wouldDecide, undefined, 'no would-be decision outside observe mode');
+        if (e.audits) assert.deepEqual((d.evidence.audits ?? []).map((a) => a.policy).sort(), [...e.audits].sort());
+        for (const [k, v] of Object.entries(e.upstream ?? {})) assert.ok(d.response.upstreamHeaders.some(([n, val]) => n === k && val === v), `upstream ${k}: ${v}`);
+        for (const h of e.removes ?? []) assert.ok(d.response.removeHeaders.includes(h), `removes ${h}: ${d.response.removeHeaders}`);
+        if (!d.verdict.allow) assert.deepEqual(d.response.upstreamHeaders, [], 'a deny sets no upstream headers');
       });
     }
   });

@@ -10,16 +10,19 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { resolveConfig, type Config } from '../src/config/load.js';
-import { buildSnapshot } from '../src/config/snapshot-builder.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import type { Config } from '../src/config/types.js';
+import { buildSnapshot } from '../src/snapshot/builder.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
 import { compilePolicies } from '../src/policy/compile.js';
-import { decide, deny } from '../src/decision/decide.js';
+import { DecisionEngine } from '../src/decision/engine.js';
+import { deny } from '../src/decision/deny.js';
 import { REASONS, REASON_CODES } from '../src/decision/reasons.js';
-import type { CheckInput, Decision } from '../src/decision/types.js';
+import type { CheckInput } from '../src/decision/types.js';
+import type { Decision } from '../src/decision/decision.js';
 import type { Snapshot } from '../src/decision/snapshot.js';
-import type { ConfigProblem } from '../src/config/load.js';
-import type { PolicySpec } from '../src/policy/schema.js';
+import type { ConfigProblem } from '../src/config/problems.js';
+import type { PolicySpec } from '../src/config/policy-schema.js';
 import type { CheckRequest } from '../src/transport/grpc/messages.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { checkRequest } from './helpers/grpc-client.js';
@@ -54,26 +57,26 @@ const TOKEN_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const BAD_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function assertWellFormed(d: Decision): void {
-  const show = () => JSON.stringify({ ...d, identity: d.identity ? '…' : undefined }).slice(0, 400);
-  assert.equal(typeof d.allow, 'boolean', show());
-  assert.ok(REASON_CODES.includes(d.reason), `unknown reason ${String(d.reason)}`);
-  assert.equal(d.status, REASONS[d.reason].status, `status ${d.status} does not match reason ${d.reason}`);
-  assert.equal(d.allow, d.reason === 'allowed' || d.reason === 'observed', `allow=${d.allow} with reason ${d.reason}`);
-  assert.ok(Array.isArray(d.upstreamHeaders) && Array.isArray(d.removeHeaders) && Array.isArray(d.removeQueryParams));
-  for (const h of d.upstreamHeaders) {
+  const show = () => JSON.stringify({ ...d, identity: d.evidence.identity ? '…' : undefined }).slice(0, 400);
+  assert.equal(typeof d.verdict.allow, 'boolean', show());
+  assert.ok(REASON_CODES.includes(d.verdict.reason), `unknown reason ${String(d.verdict.reason)}`);
+  assert.equal(d.verdict.status, REASONS[d.verdict.reason].status, `status ${d.verdict.status} does not match reason ${d.verdict.reason}`);
+  assert.equal(d.verdict.allow, d.verdict.reason === 'allowed' || d.verdict.reason === 'observed', `allow=${d.verdict.allow} with reason ${d.verdict.reason}`);
+  assert.ok(Array.isArray(d.response.upstreamHeaders) && Array.isArray(d.response.removeHeaders) && Array.isArray(d.response.removeQueryParams));
+  for (const h of d.response.upstreamHeaders) {
     assert.ok(Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string', show());
     assert.match(h[0], TOKEN_NAME, `upstream header name ${JSON.stringify(h[0])}`);
     assert.ok(!BAD_VALUE.test(h[1]), `upstream header ${h[0]} has an unsafe value ${JSON.stringify(h[1].slice(0, 200))}`);
   }
-  for (const n of d.removeHeaders) assert.match(n, TOKEN_NAME, `header to remove ${JSON.stringify(n)}`);
-  for (const q of d.removeQueryParams) assert.equal(typeof q, 'string');
-  if (d.wwwAuthenticate !== undefined) assert.match(d.wwwAuthenticate, /^Bearer( [\x20-\x7e]*)?$/, `WWW-Authenticate ${JSON.stringify(d.wwwAuthenticate)}`);
-  if (d.detail !== undefined) assert.equal(typeof d.detail, 'string');
-  if (!d.allow) {
-    assert.deepEqual(d.upstreamHeaders, [], 'a deny sets no upstream headers');
-    assert.equal(d.wouldDecide, undefined);
+  for (const n of d.response.removeHeaders) assert.match(n, TOKEN_NAME, `header to remove ${JSON.stringify(n)}`);
+  for (const q of d.response.removeQueryParams) assert.equal(typeof q, 'string');
+  if (d.response.wwwAuthenticate !== undefined) assert.match(d.response.wwwAuthenticate, /^Bearer( [\x20-\x7e]*)?$/, `WWW-Authenticate ${JSON.stringify(d.response.wwwAuthenticate)}`);
+  if (d.verdict.detail !== undefined) assert.equal(typeof d.verdict.detail, 'string');
+  if (!d.verdict.allow) {
+    assert.deepEqual(d.response.upstreamHeaders, [], 'a deny sets no upstream headers');
+    assert.equal(d.evidence.wouldDecide, undefined);
   }
-  if (d.wouldDecide) assert.equal(d.reason, 'observed');
+  if (d.evidence.wouldDecide) assert.equal(d.verdict.reason, 'observed');
 }
 
 // ---- shared fixtures ----
@@ -95,6 +98,9 @@ async function snapshotFor(policies: unknown[], extra: Record<string, unknown> =
   const keys = new Map(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
   return buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
 }
+
+/** The engine's phases for a normalized request, on `snap`. */
+const decide = (input: CheckInput, snap: Snapshot): Promise<Decision> => new DecisionEngine(() => snap).decide(input);
 
 /** What the App does per request: normalize (malformed → deny), then decide. */
 async function decideRequest(req: CheckRequest, snap: Snapshot): Promise<{ decision: Decision; input?: CheckInput }> {
@@ -194,28 +200,28 @@ describe('fuzz: decide() against the reference evaluator', () => {
           const { decision: d } = await decideRequest(toEnvoy(r), snap);
           assertWellFormed(d);
           const want = oracleDecide(policies, toOracle(r));
-          const why = () => `engine: ${d.allow ? 'allow' : 'deny'} ${d.reason} policy=${d.policy} (${d.detail}); oracle: ${JSON.stringify(want)}\nrequest: ${JSON.stringify(r)}\npolicies: ${JSON.stringify(policies)}`;
+          const why = () => `engine: ${d.verdict.allow ? 'allow' : 'deny'} ${d.verdict.reason} policy=${d.verdict.policy} (${d.verdict.detail}); oracle: ${JSON.stringify(want)}\nrequest: ${JSON.stringify(r)}\npolicies: ${JSON.stringify(policies)}`;
           if (want.kind === 'malformed') {
             seen.malformed++;
-            assert.equal(d.reason, 'malformed_request', why());
+            assert.equal(d.verdict.reason, 'malformed_request', why());
           } else if (want.kind === 'bad_credential') {
             seen.badCredential++;
-            assert.equal(d.allow, false, why());
-            assert.equal(d.status, 401, why());
+            assert.equal(d.verdict.allow, false, why());
+            assert.equal(d.verdict.status, 401, why());
           } else {
-            assert.notEqual(d.reason, 'malformed_request', why());
-            assert.equal(d.allow, want.allow, why());
+            assert.notEqual(d.verdict.reason, 'malformed_request', why());
+            assert.equal(d.verdict.allow, want.allow, why());
             if (want.denyMatches.length) {
               seen.policyDenied++;
-              assert.equal(d.reason, 'policy_denied', why());
-              assert.equal(d.policy, want.denyMatches[0], why());
+              assert.equal(d.verdict.reason, 'policy_denied', why());
+              assert.equal(d.verdict.policy, want.denyMatches[0], why());
             } else if (want.allow) {
               seen.allow++;
-              assert.equal(d.policy, want.allowMatches[0], why());
+              assert.equal(d.verdict.policy, want.allowMatches[0], why());
             } else {
               seen.noMatch++;
               // Default deny: 403, or 401 when a credential would help (anonymous request).
-              assert.ok(['no_policy_matched', 'token_missing'].includes(d.reason), why());
+              assert.ok(['no_policy_matched', 'token_missing'].includes(d.verdict.reason), why());
             }
           }
         }
@@ -332,7 +338,7 @@ describe('fuzz: decide() on adversarial input', () => {
         const { decision } = await decideRequest(adversarialRequest(token, where, rest), snap);
         assertWellFormed(decision);
         runs++;
-        if (decision.allow) allowed++;
+        if (decision.verdict.allow) allowed++;
       }),
       fuzzParams(150, 0.25),
     );
@@ -350,8 +356,8 @@ describe('fuzz: decide() on adversarial input', () => {
         assertWellFormed(decision);
         // A present credential that does not verify never becomes an identity, and is never
         // "anonymous": only observe mode lets the request through.
-        assert.equal(decision.identity, undefined, 'a junk token produced an identity');
-        if (decision.allow) assert.equal(decision.reason, 'observed', `junk token allowed: ${decision.reason} ${decision.policy}`);
+        assert.equal(decision.evidence.identity, undefined, 'a junk token produced an identity');
+        if (decision.verdict.allow) assert.equal(decision.verdict.reason, 'observed', `junk token allowed: ${decision.verdict.reason} ${decision.verdict.policy}`);
       }),
       fuzzParams(300, 0.5),
     );
@@ -403,7 +409,7 @@ describe('fuzz: deny-all configuration', () => {
       fc.asyncProperty(fc.oneof(fc.constant(good), junkToken(ISSUERS[0]!)), placement, restArb, async (token, where, rest) => {
         const { decision } = await decideRequest(adversarialRequest(token, where, rest), snap);
         assertWellFormed(decision);
-        assert.equal(decision.allow, false, `allowed: ${decision.reason} ${decision.policy}`);
+        assert.equal(decision.verdict.allow, false, `allowed: ${decision.verdict.reason} ${decision.verdict.policy}`);
       }),
       fuzzParams(300, 0.5),
     );
@@ -422,14 +428,14 @@ describe('fuzz regressions (decide)', () => {
     const token = await sign({ iss: ISSUERS[0]!, sub: 'alice', scope: 'read', exp: Math.floor(Date.now() / 1000) + 600 });
     for (const tail of ['c=3\r\nx-injected: 1', 'd=\u0000', 'e=\ud800']) {
       const { decision: d } = await decideRequest(checkRequest({ method: 'GET', path: '/orders', host: 'orders', headers: { cookie: `a=1; session=${token}; ${tail}` } }), snap);
-      assert.equal(d.allow, true, `${JSON.stringify(tail)}: ${d.reason} ${d.detail}`);
-      assert.ok(!d.upstreamHeaders.some(([n]) => n === 'cookie'), `cookie re-emitted: ${JSON.stringify(d.upstreamHeaders)}`);
-      assert.ok(d.removeHeaders.includes('cookie'), 'the cookie header (with the credential) is removed');
+      assert.equal(d.verdict.allow, true, `${JSON.stringify(tail)}: ${d.verdict.reason} ${d.verdict.detail}`);
+      assert.ok(!d.response.upstreamHeaders.some(([n]) => n === 'cookie'), `cookie re-emitted: ${JSON.stringify(d.response.upstreamHeaders)}`);
+      assert.ok(d.response.removeHeaders.includes('cookie'), 'the cookie header (with the credential) is removed');
       assertWellFormed(d);
     }
     // A clean cookie header is still rewritten without the credential, keeping the others.
     const { decision: ok } = await decideRequest(checkRequest({ method: 'GET', path: '/orders', host: 'orders', headers: { cookie: `a=1; session=${token}; b=2` } }), snap);
-    assert.deepEqual(ok.upstreamHeaders.find(([n]) => n === 'cookie'), ['cookie', 'a=1; b=2']);
+    assert.deepEqual(ok.response.upstreamHeaders.find(([n]) => n === 'cookie'), ['cookie', 'a=1; b=2']);
   });
 
   it('claims holding lone surrogates never become upstream header values', async () => {
@@ -437,15 +443,15 @@ describe('fuzz regressions (decide)', () => {
     // invalid UTF-8 to Envoy (which fails the whole Check) and HTTP mode would fail closed.
     const token = await sign({ iss: ISSUERS[0]!, sub: 'al\ud800ice', scope: 'read \udc00', exp: Math.floor(Date.now() / 1000) + 600 });
     const { decision: d } = await decideRequest(checkRequest({ method: 'GET', path: '/orders', host: 'orders', token }), snap);
-    assert.equal(d.allow, true, `${d.reason} ${d.detail}`);
-    const names = d.upstreamHeaders.map(([n]) => n);
-    for (const n of ['x-auth-subject', 'x-auth-scopes', 'x-claim-sub']) assert.ok(!names.includes(n), `${n} emitted: ${JSON.stringify(d.upstreamHeaders)}`);
-    assert.ok(d.removeHeaders.includes('x-auth-subject'), 'client-sent copies are still stripped');
+    assert.equal(d.verdict.allow, true, `${d.verdict.reason} ${d.verdict.detail}`);
+    const names = d.response.upstreamHeaders.map(([n]) => n);
+    for (const n of ['x-auth-subject', 'x-auth-scopes', 'x-claim-sub']) assert.ok(!names.includes(n), `${n} emitted: ${JSON.stringify(d.response.upstreamHeaders)}`);
+    assert.ok(d.response.removeHeaders.includes('x-auth-subject'), 'client-sent copies are still stripped');
     assertWellFormed(d);
     // A well-formed surrogate pair (an emoji) is fine.
     const emoji = await sign({ iss: ISSUERS[0]!, sub: 'al😀ice', scope: 'read', exp: Math.floor(Date.now() / 1000) + 600 });
     const { decision: e } = await decideRequest(checkRequest({ method: 'GET', path: '/orders', host: 'orders', token: emoji }), snap);
-    assert.deepEqual(e.upstreamHeaders.find(([n]) => n === 'x-auth-subject'), ['x-auth-subject', 'al😀ice']);
+    assert.deepEqual(e.response.upstreamHeaders.find(([n]) => n === 'x-auth-subject'), ['x-auth-subject', 'al😀ice']);
   });
 });
 
@@ -460,8 +466,8 @@ describe('fuzz regressions (credentials)', () => {
     const twin = token.slice(0, -1) + alphabet[alphabet.indexOf(token.at(-1)!) ^ 0x01];
     assert.ok(Buffer.from(twin.split('.')[2]!, 'base64url').equals(Buffer.from(sig, 'base64url')), 'same signature bytes');
     const allowed = await decideRequest(checkRequest({ method: 'GET', path: '/', host: 'h', token }), snap);
-    assert.equal(allowed.decision.allow, true, allowed.decision.reason);
+    assert.equal(allowed.decision.verdict.allow, true, allowed.decision.verdict.reason);
     const twinDecision = await decideRequest(checkRequest({ method: 'GET', path: '/', host: 'h', token: twin }), snap);
-    assert.equal(twinDecision.decision.reason, 'token_malformed', `${twinDecision.decision.reason} ${twinDecision.decision.detail}`);
+    assert.equal(twinDecision.decision.verdict.reason, 'token_malformed', `${twinDecision.decision.verdict.reason} ${twinDecision.decision.verdict.detail}`);
   });
 });

@@ -9,12 +9,20 @@ import { authV2Service, authV3Service, protoRoot } from '../src/transport/grpc/p
 import { toCheckResponse } from '../src/transport/grpc/response.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import type { CheckRequest, CheckResponse } from '../src/transport/grpc/messages.js';
-import type { Decision } from '../src/decision/types.js';
+import type { Decision, DecisionResponse, Evidence, Verdict } from '../src/decision/decision.js';
+
+type Flat = Verdict & DecisionResponse & Evidence;
+
+/** The Decision for its fields written flat (verdict, response and evidence fields). */
+function nest(f: Flat): Decision {
+  const { allow, reason, status, detail, policy, rule, upstreamHeaders, removeHeaders, removeQueryParams, wwwAuthenticate, ...evidence } = f;
+  return { verdict: { allow, reason, status, detail, policy, rule }, response: { upstreamHeaders, removeHeaders, removeQueryParams, wwwAuthenticate }, evidence };
+}
 
 const LIMITS = { maxHeaders: 256, maxPathBytes: 16384 };
 
-function allow(over: Partial<Decision> = {}): Decision {
-  return {
+function allow(over: Partial<Flat> = {}): Decision {
+  return nest({
     allow: true,
     reason: 'allowed',
     status: 200,
@@ -30,11 +38,11 @@ function allow(over: Partial<Decision> = {}): Decision {
     removeHeaders: ['authorization', 'x-auth-roles'],
     removeQueryParams: [],
     ...over,
-  };
+  });
 }
 
-function deny(over: Partial<Decision> = {}): Decision {
-  return {
+function deny(over: Partial<Flat> = {}): Decision {
+  return nest({
     allow: false,
     reason: 'token_expired',
     status: 401,
@@ -44,7 +52,7 @@ function deny(over: Partial<Decision> = {}): Decision {
     removeQueryParams: [],
     wwwAuthenticate: 'Bearer realm="shop", error="invalid_token", error_description="The access token expired"',
     ...over,
-  };
+  });
 }
 
 const DECISIONS: Array<[string, Decision]> = [

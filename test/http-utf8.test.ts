@@ -11,8 +11,8 @@ import { fetchMetrics, metricValue, startTestApp, type TestApp } from './helpers
 import { authV3Client, check, checkRequest, closeAll, headerValue, type AuthClient } from './helpers/grpc-client.js';
 import { send } from './e2e/http-client.js';
 import { startHttpAuthzServer, type HttpAuthzListener } from '../src/transport/http/server.js';
-import { resolveConfig } from '../src/config/load.js';
-import type { Decision } from '../src/decision/types.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import type { Decision } from '../src/decision/decision.js';
 
 const SUBJECT = 'юрий';
 const NAME = 'Дмитрий Café';
@@ -72,10 +72,15 @@ describe('HTTP listener: the recorded decision is the one answered', () => {
   const recorded: Decision[] = [];
   // An allow whose header value Node cannot send. decide() never emits one; this stands for any
   // allow the listener fails to write.
-  const badAllow: Decision = { allow: true, reason: 'allowed', status: 200, policy: 'p', upstreamHeaders: [['x-auth-subject', 'a\r\nx-injected: 1']], removeHeaders: [], removeQueryParams: [] };
+  const badAllow: Decision = {
+    verdict: { allow: true, reason: 'allowed', status: 200, policy: 'p' },
+    response: { upstreamHeaders: [['x-auth-subject', 'a\r\nx-injected: 1']], removeHeaders: [], removeQueryParams: [] },
+    evidence: {},
+  };
   before(async () => {
     const http = resolveConfig({}, 'test').http;
-    server = await startHttpAuthzServer('127.0.0.1:0', () => http, async () => ({ input: undefined, decision: badAllow, record: (d) => void recorded.push(d) }));
+    const engine = { snapshot: { realm: undefined }, check: async () => ({ input: undefined, decision: badAllow, record: (d: Decision) => void recorded.push(d) }) };
+    server = await startHttpAuthzServer('127.0.0.1:0', () => http, engine);
   });
   after(async () => server?.close(1000));
 
@@ -85,8 +90,8 @@ describe('HTTP listener: the recorded decision is the one answered', () => {
     assert.equal((JSON.parse(res.body) as { error: string }).error, 'internal_error');
     assert.equal(res.headers['x-injected'], undefined);
     assert.equal(recorded.length, 1, 'recorded once');
-    assert.equal(recorded[0]!.allow, false);
-    assert.equal(recorded[0]!.reason, 'internal_error');
-    assert.equal(recorded[0]!.policy, undefined, 'no policy decided the deny');
+    assert.equal(recorded[0]!.verdict.allow, false);
+    assert.equal(recorded[0]!.verdict.reason, 'internal_error');
+    assert.equal(recorded[0]!.verdict.policy, undefined, 'no policy decided the deny');
   });
 });

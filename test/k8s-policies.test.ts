@@ -9,7 +9,7 @@ import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { startTestApp, waitUntil, readMetric, adminGet, type TestApp } from './helpers/app.js';
 import { checkRequest, type CheckRequestOptions } from './helpers/grpc-client.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import type { Decision } from '../src/decision/types.js';
+import type { Decision } from '../src/decision/decision.js';
 import type { Informer } from '../src/k8s/informer.js';
 
 const ZTP = 'zerotrustpolicies';
@@ -48,21 +48,21 @@ test('ZeroTrustPolicy added, changed, deleted → decisions change within 1 s (l
   const t = await start(fake);
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
-    assert.equal((await decide(t)).reason, 'no_policy_matched');
+    assert.equal((await decide(t)).verdict.reason, 'no_policy_matched');
     const latencies: number[] = [];
     // 7 × (add, change, delete) = 21 changes, for the p50/max in docs/configuration.md "Hot reload".
     for (let i = 0; i < 7; i++) {
       fake.apply(ZTP, policy('orders', allowPaths('/orders')));
-      latencies.push(await until(t, {}, (d) => d.allow, 1000, 'added'));
+      latencies.push(await until(t, {}, (d) => d.verdict.allow, 1000, 'added'));
       const d = await decide(t);
-      assert.equal(d.policy, 'shop/orders', 'CRD policies are named <namespace>/<name>');
+      assert.equal(d.verdict.policy, 'shop/orders', 'CRD policies are named <namespace>/<name>');
 
       fake.apply(ZTP, policy('orders', allowPaths('/other')));
-      latencies.push(await until(t, {}, (d) => !d.allow, 1000, 'changed'));
-      assert.equal((await decide(t, { path: '/other' })).allow, true);
+      latencies.push(await until(t, {}, (d) => !d.verdict.allow, 1000, 'changed'));
+      assert.equal((await decide(t, { path: '/other' })).verdict.allow, true);
 
       fake.remove(ZTP, 'shop', 'orders');
-      latencies.push(await until(t, { path: '/other' }, (d) => !d.allow, 1000, 'deleted'));
+      latencies.push(await until(t, { path: '/other' }, (d) => !d.verdict.allow, 1000, 'deleted'));
     }
     latencies.sort((a, b) => a - b);
     const p50 = latencies[Math.floor((latencies.length - 1) / 2)]!;
@@ -72,7 +72,7 @@ test('ZeroTrustPolicy added, changed, deleted → decisions change within 1 s (l
     // Namespaced: a policy in another namespace does not apply to shop.
     fake.apply(ZTP, policy('orders', allowPaths('/orders'), 'billing'));
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal((await decide(t)).allow, false);
+    assert.equal((await decide(t)).verdict.allow, false);
     // Valid policies get status Accepted=True through the status subresource.
     await waitUntil(() => (fake.get(ZTP, 'billing', 'orders')?.status as { conditions?: Array<{ status: string }> } | undefined)?.conditions?.[0]?.status === 'True', 2000, 'Accepted status');
     assert.ok(fake.requests.some((r) => r.method === 'PUT' && r.path.endsWith('/billing/zerotrustpolicies/orders/status')));
@@ -90,8 +90,8 @@ test('file and CRD policies merge; a bad ZeroTrustPolicy gets status Invalid and
   const t = await start(fake, { policies: [{ name: 'health', rules: [{ to: [{ operation: { paths: ['/healthz'] } }] }] }] });
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
-    assert.equal((await decide(t)).policy, 'shop/orders');
-    assert.equal((await decide(t, { path: '/healthz' })).policy, 'health', 'file policies still apply');
+    assert.equal((await decide(t)).verdict.policy, 'shop/orders');
+    assert.equal((await decide(t, { path: '/healthz' })).verdict.policy, 'health', 'file policies still apply');
     const errorsBefore = await readMetric(t.adminPort, 'zt_authz_policy_reload_total', { result: 'error' });
 
     // Generation 2 is invalid: a bad path template and an unknown field.
@@ -105,8 +105,8 @@ test('file and CRD policies merge; a bad ZeroTrustPolicy gets status Invalid and
     assert.match(cond.message!, /still enforcing generation 1/);
     assert.equal(cond.type, 'Accepted');
     assert.ok(cond.lastTransitionTime);
-    assert.equal((await decide(t)).allow, true, 'generation 1 keeps applying');
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'payments' } })).allow, true, 'other policies unaffected');
+    assert.equal((await decide(t)).verdict.allow, true, 'generation 1 keeps applying');
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'payments' } })).verdict.allow, true, 'other policies unaffected');
     assert.equal(await readMetric(t.adminPort, 'zt_authz_policy_reload_total', { result: 'error' }), errorsBefore + 1);
     assert.ok(t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('ZeroTrustPolicy shop/orders rejected')));
 
@@ -121,8 +121,8 @@ test('file and CRD policies merge; a bad ZeroTrustPolicy gets status Invalid and
 
     // Fixed → Accepted again, new version applies.
     fake.apply(ZTP, policy('orders', allowPaths('/orders/{*}')));
-    await until(t, {}, (d) => !d.allow, 1000, 'fixed version applies');
-    assert.equal((await decide(t, { path: '/orders/7' })).allow, true);
+    await until(t, {}, (d) => !d.verdict.allow, 1000, 'fixed version applies');
+    assert.equal((await decide(t, { path: '/orders/7' })).verdict.allow, true);
     await waitUntil(() => (fake.get(ZTP, 'shop', 'orders')?.status as { conditions?: Array<{ status: string }> }).conditions?.[0]?.status === 'True', 2000, 'Accepted again');
 
     // Status writes converge: no write loop (each write is followed by a MODIFIED event).
@@ -143,14 +143,14 @@ test('an invalid DENY policy with no valid earlier version fails closed in its s
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
     const d = await decide(t);
-    assert.equal(d.allow, false);
-    assert.equal(d.reason, 'policy_denied');
-    assert.equal(d.policy, 'shop/deny-admin');
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).allow, true, 'outside its selector: unaffected');
+    assert.equal(d.verdict.allow, false);
+    assert.equal(d.verdict.reason, 'policy_denied');
+    assert.equal(d.verdict.policy, 'shop/deny-admin');
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).verdict.allow, true, 'outside its selector: unaffected');
     await waitUntil(() => /denies every request in its scope/.test(JSON.stringify(fake.get(ZTP, 'shop', 'deny-admin')?.status ?? '')), 2000, 'status explains fail-closed');
     // dryRun DENY never fails closed.
     fake.apply(ZTP, policy('deny-admin', { action: 'DENY', dryRun: true, selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/admin/{**}/{*}'] } }] }] }));
-    await until(t, {}, (x) => x.allow, 1000, 'dry-run invalid DENY ignored');
+    await until(t, {}, (x) => x.verdict.allow, 1000, 'dry-run invalid DENY ignored');
   } finally {
     await t.stop();
     await fake.close();
@@ -169,14 +169,14 @@ test('an invalid DENY whose selector is what is invalid fails closed namespace-w
     const errorsBefore = await readMetric(t.adminPort, 'zt_authz_policy_reload_total', { result: 'error' });
     for (const app of ['orders', 'cart']) {
       const d = await decide(t, { contextExtensions: { namespace: 'shop', app } });
-      assert.equal(d.reason, 'policy_denied', `shop/${app}: the stand-in covers the namespace (its selector is unusable)`);
-      assert.equal(d.policy, 'shop/deny-bad');
+      assert.equal(d.verdict.reason, 'policy_denied', `shop/${app}: the stand-in covers the namespace (its selector is unusable)`);
+      assert.equal(d.verdict.policy, 'shop/deny-bad');
     }
     const billing = { contextExtensions: { namespace: 'billing', app: 'orders' } };
-    assert.equal((await decide(t, billing)).allow, true);
+    assert.equal((await decide(t, billing)).verdict.allow, true);
     // Another namespace's change still lands (rebuilds do not fail on the stand-in).
     fake.apply(ZTP, policy('deny-all', { action: 'DENY', rules: [{}] }, 'billing'));
-    await until(t, billing, (d) => d.reason === 'policy_denied' && d.policy === 'billing/deny-all', 2000, 'billing DENY applied');
+    await until(t, billing, (d) => d.verdict.reason === 'policy_denied' && d.verdict.policy === 'billing/deny-all', 2000, 'billing DENY applied');
     assert.equal(await readMetric(t.adminPort, 'zt_authz_policy_reload_total', { result: 'error' }), errorsBefore, 'no rebuild failed');
   } finally {
     await t.stop();
@@ -194,7 +194,7 @@ test('dropped watch streams reconnect and catch up; 410 Gone relists; bookmarks 
     // 1. Stream cut: events written meanwhile are replayed from the last resourceVersion.
     fake.dropWatches();
     fake.apply(ZTP, policy('orders', allowPaths('/orders')));
-    await until(t, {}, (d) => d.allow, 2000, 'caught up after reconnect');
+    await until(t, {}, (d) => d.verdict.allow, 2000, 'caught up after reconnect');
     const listsAfterDrop = fake.listRequests(ZTP);
     assert.equal(listsAfterDrop, 1, 'a dropped stream resumes without relisting');
 
@@ -203,8 +203,8 @@ test('dropped watch streams reconnect and catch up; 410 Gone relists; bookmarks 
     fake.remove(ZTP, 'shop', 'orders');
     fake.apply(ZTP, policy('other', allowPaths('/other')));
     fake.compact();
-    await until(t, {}, (d) => !d.allow, 2000, 'delete seen through the relist');
-    assert.equal((await decide(t, { path: '/other' })).allow, true);
+    await until(t, {}, (d) => !d.verdict.allow, 2000, 'delete seen through the relist');
+    assert.equal((await decide(t, { path: '/other' })).verdict.allow, true);
     assert.ok(pol!.stats.gone >= 1);
     assert.equal(fake.listRequests(ZTP), 2);
 
@@ -213,7 +213,7 @@ test('dropped watch streams reconnect and catch up; 410 Gone relists; bookmarks 
     fake.dropWatches();
     fake.apply(ZTP, policy('orders', allowPaths('/orders')));
     fake.compact();
-    await until(t, {}, (d) => d.allow, 2000, 'HTTP 410 relist');
+    await until(t, {}, (d) => d.verdict.allow, 2000, 'HTTP 410 relist');
     assert.equal(fake.listRequests(ZTP), 3);
     fake.goneAsHttpStatus = false;
 
@@ -248,11 +248,11 @@ test('API server unreachable: backoff, last-known policies keep applying, recove
     assert.ok(pol!.stats.failures >= 2, `retries while down (${pol!.stats.failures})`);
     const watchesWhileDown = fake.watchRequests(ZTP);
     assert.ok(watchesWhileDown < 40, `backoff bounds the retries (${watchesWhileDown})`);
-    assert.equal((await decide(t)).allow, true, 'last-known policies still apply');
+    assert.equal((await decide(t)).verdict.allow, true, 'last-known policies still apply');
     assert.equal(t.app.ready, true, 'readiness keeps the last-known state');
     fake.up();
     fake.apply(ZTP, policy('orders', allowPaths('/v2')));
-    await until(t, { path: '/v2' }, (d) => d.allow, 2000, 'caught up after recovery');
+    await until(t, { path: '/v2' }, (d) => d.verdict.allow, 2000, 'caught up after recovery');
     // resyncSeconds: 1 → periodic relists.
     const lists = fake.listRequests(ZTP);
     await waitUntil(() => fake.listRequests(ZTP) > lists, 3000, 'periodic resync relist');
@@ -271,13 +271,13 @@ test('not ready and deny-all until the first list succeeds (a DENY policy must n
   try {
     assert.equal(t.app.ready, false);
     const early = await decide(t);
-    assert.equal(early.allow, false, 'deny-all before sync');
-    assert.equal(early.reason, 'no_policy_matched');
+    assert.equal(early.verdict.allow, false, 'deny-all before sync');
+    assert.equal(early.verdict.reason, 'no_policy_matched');
     assert.equal((await adminGet(t.adminPort, '/readyz')).status, 503);
     await waitUntil(() => t.app.ready, 5000, 'ready after retries');
     assert.equal((await adminGet(t.adminPort, '/readyz')).status, 200);
-    assert.equal((await decide(t)).reason, 'policy_denied');
-    assert.equal((await decide(t, { path: '/x' })).allow, true);
+    assert.equal((await decide(t)).verdict.reason, 'policy_denied');
+    assert.equal((await decide(t, { path: '/x' })).verdict.allow, true);
     assert.equal(await readMetric(t.adminPort, 'zt_authz_ready'), 1);
   } finally {
     await t.stop();
@@ -320,18 +320,18 @@ test('kubernetes.namespaces scopes every API request; rootNamespace policies app
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
     const d = await decide(t, { path: '/mesh-wide' });
-    assert.equal(d.allow, true, `${d.reason} ${d.detail ?? ''}`);
-    assert.equal(d.policy, 'mesh/mesh-wide', 'a root-namespace policy applies to shop');
-    assert.equal((await decide(t, { path: '/mesh-wide', contextExtensions: { namespace: 'web', app: 'orders' } })).allow, true, '…and to any namespace');
+    assert.equal(d.verdict.allow, true, `${d.verdict.reason} ${d.verdict.detail ?? ''}`);
+    assert.equal(d.verdict.policy, 'mesh/mesh-wide', 'a root-namespace policy applies to shop');
+    assert.equal((await decide(t, { path: '/mesh-wide', contextExtensions: { namespace: 'web', app: 'orders' } })).verdict.allow, true, '…and to any namespace');
     const billing = { contextExtensions: { namespace: 'billing', app: 'invoice' } };
-    assert.equal((await decide(t, billing)).allow, false, 'billing/open (allow-all) was never seen');
+    assert.equal((await decide(t, billing)).verdict.allow, false, 'billing/open (allow-all) was never seen');
 
     // Changes while running: the mesh change arrives, the billing one never does.
     fake.apply(ZTP, policy('open-too', { rules: [{}] }, 'billing'));
     fake.apply(ZTP, policy('mesh-wide', allowPaths('/mesh-wide', '/mesh-v2'), 'mesh'));
-    await until(t, { path: '/mesh-v2' }, (x) => x.allow, 2000, 'mesh change');
-    assert.equal((await decide(t, billing)).allow, false);
-    assert.equal((await decide(t, { ...billing, destinationAddress: '10.4.7.1', contextExtensions: {} })).allow, false, 'billing pods are not in the workload map (this one would be in dry-run)');
+    await until(t, { path: '/mesh-v2' }, (x) => x.verdict.allow, 2000, 'mesh change');
+    assert.equal((await decide(t, billing)).verdict.allow, false);
+    assert.equal((await decide(t, { ...billing, destinationAddress: '10.4.7.1', contextExtensions: {} })).verdict.allow, false, 'billing pods are not in the workload map (this one would be in dry-run)');
     assert.equal(t.app.kubernetes!.policies.size, 2, 'only shop/orders and mesh/mesh-wide');
     await waitUntil(() => fake.get(ZTP, 'mesh', 'mesh-wide')?.status !== undefined, 2000, 'mesh status written');
     assert.equal(fake.get(ZTP, 'billing', 'open')?.status, undefined, 'no status written outside the watched namespaces');

@@ -25,7 +25,7 @@ import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { checkRequest, type CheckRequestOptions } from './helpers/grpc-client.js';
 import { generateTestKey, TestIdp, type TestKey } from './helpers/idp.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import type { Decision } from '../src/decision/types.js';
+import type { Decision } from '../src/decision/decision.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const CLUSTER_TOKEN = 'zt-authz-pod-sa-token';
@@ -124,28 +124,28 @@ test('projected service-account tokens: verified offline against the cluster JWK
     assert.ok(c.requests.some((r) => r.path === '/openid/v1/jwks'), "keys from the API server's own /openid/v1/jwks, not the external jwks_uri");
 
     const ok = await decide(t, { token: await saToken(c) });
-    assert.equal(ok.allow, true, `${ok.reason} ${ok.detail ?? ''}`);
-    assert.equal(ok.identity?.subject, 'system:serviceaccount:shop:frontend');
+    assert.equal(ok.verdict.allow, true, `${ok.verdict.reason} ${ok.verdict.detail ?? ''}`);
+    assert.equal(ok.evidence.identity?.subject, 'system:serviceaccount:shop:frontend');
 
     const wrongAud = await decide(t, { token: await saToken(c, { aud: 'https://kubernetes.default.svc.cluster.local' }) });
-    assert.equal(wrongAud.reason, 'audience_mismatch', 'the default API-server token is not accepted');
-    assert.equal(wrongAud.status, 401);
+    assert.equal(wrongAud.verdict.reason, 'audience_mismatch', 'the default API-server token is not accepted');
+    assert.equal(wrongAud.verdict.status, 401);
 
-    assert.equal((await decide(t, { token: await saToken(c, { sa: 'cart' }) })).reason, 'no_policy_matched', 'another service account');
-    assert.equal((await decide(t, { token: await saToken(c, { ns: 'web', sa: 'x' }), path: '/ns' })).allow, true, 'source.namespace from the token');
-    assert.equal((await decide(t, { token: await saToken(c, { claimNs: 'billing' }) })).reason, 'no_policy_matched', 'kubernetes.io namespace must agree with sub');
+    assert.equal((await decide(t, { token: await saToken(c, { sa: 'cart' }) })).verdict.reason, 'no_policy_matched', 'another service account');
+    assert.equal((await decide(t, { token: await saToken(c, { ns: 'web', sa: 'x' }), path: '/ns' })).verdict.allow, true, 'source.namespace from the token');
+    assert.equal((await decide(t, { token: await saToken(c, { claimNs: 'billing' }) })).verdict.reason, 'no_policy_matched', 'kubernetes.io namespace must agree with sub');
 
     const forged = await decide(t, { token: await saToken(c, { key: await generateTestKey('sa-key-1') }) });
-    assert.equal(forged.reason, 'token_invalid_signature');
+    assert.equal(forged.verdict.reason, 'token_invalid_signature');
 
     // Another IdP minting the same sub is not a workload identity.
     const spoof = await other.sign({ sub: 'system:serviceaccount:shop:frontend' });
     const d = await decide(t, { token: spoof });
-    assert.equal(d.allow, false);
-    assert.equal(d.reason, 'no_policy_matched');
+    assert.equal(d.verdict.allow, false);
+    assert.equal(d.verdict.reason, 'no_policy_matched');
 
     // mTLS, when present, is the source identity; the token stays a request credential.
-    assert.equal((await decide(t, { token: await saToken(c), sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/cart' })).allow, false);
+    assert.equal((await decide(t, { token: await saToken(c), sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/cart' })).verdict.allow, false);
   } finally {
     await t.stop();
     await c.close();
@@ -161,8 +161,8 @@ test('kubernetes issuer without audiences: tokens need a destination audience; a
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
     const d = await decide(t, { token: await saToken(c) });
-    assert.equal(d.reason, 'audience_mismatch');
-    assert.match(d.detail!, /without an expected audience/);
+    assert.equal(d.verdict.reason, 'audience_mismatch');
+    assert.match(d.verdict.detail!, /without an expected audience/);
 
     await waitUntil(() => bad.records().some((r) => typeof r.error === 'string' && r.error.includes(`the cluster's service-account issuer is "${ISSUER}"`)), 5000, 'issuer mismatch logged');
     assert.equal(bad.app.ready, false);
@@ -174,14 +174,15 @@ test('kubernetes issuer without audiences: tokens need a destination audience; a
 });
 
 test('kubernetes issuer preset: config validation', async () => {
-  const { resolveConfig, ConfigError } = await import('../src/config/load.js');
-  const cfg = resolveConfig({ issuers: [{ kubernetes: true, audiences: ['orders'] }] });
+  const { checkConfig } = await import('../src/snapshot/checked-config.js');
+  const { ConfigError } = await import('../src/config/problems.js');
+  const cfg = checkConfig({ issuers: [{ kubernetes: true, audiences: ['orders'] }] }).config;
   assert.equal(cfg.issuers[0]!.issuer, ISSUER);
   assert.deepEqual(cfg.issuers[0]!.keySource, { kind: 'kubernetes', issuer: ISSUER, apiServer: 'https://kubernetes.default.svc', caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' });
   assert.equal(cfg.issuers[0]!.kubernetes, true);
-  assert.throws(() => resolveConfig({ issuers: [{ kubernetes: true, jwksUri: 'https://x/jwks' }] }), (e: unknown) => e instanceof ConfigError && /set only one of .*kubernetes/.test(e.message));
-  assert.throws(() => resolveConfig({ issuers: [{ audiences: ['x'] }] }), (e: unknown) => e instanceof ConfigError && /issuers\[0\]\.issuer: is required/.test(e.message));
-  assert.throws(() => resolveConfig({ issuers: [{ kubernetes: { apiServer: 'ftp://x' } }] }), ConfigError);
+  assert.throws(() => checkConfig({ issuers: [{ kubernetes: true, jwksUri: 'https://x/jwks' }] }).config, (e: unknown) => e instanceof ConfigError && /set only one of .*kubernetes/.test(e.message));
+  assert.throws(() => checkConfig({ issuers: [{ audiences: ['x'] }] }).config, (e: unknown) => e instanceof ConfigError && /issuers\[0\]\.issuer: is required/.test(e.message));
+  assert.throws(() => checkConfig({ issuers: [{ kubernetes: { apiServer: 'ftp://x' } }] }).config, ConfigError);
 });
 
 test('the wrong CA bundle: the cluster keys never load, readiness stays false, tokens get jwks_unavailable', { timeout: 20000 }, async () => {
@@ -193,9 +194,9 @@ test('the wrong CA bundle: the cluster keys never load, readiness stays false, t
     await waitUntil(async () => (await readMetric(t.adminPort, 'zt_authz_jwks_refresh_total', { issuer: ISSUER, result: 'error', trigger: 'initial' })) >= 1, 5000, 'failed fetch counted');
     assert.equal(t.app.ready, false);
     const d = await decide(t, { token: await saToken(c) });
-    assert.equal(d.allow, false);
-    assert.equal(d.reason, 'jwks_unavailable', `${d.reason} ${d.detail ?? ''}`);
-    assert.equal(d.status, 503);
+    assert.equal(d.verdict.allow, false);
+    assert.equal(d.verdict.reason, 'jwks_unavailable', `${d.verdict.reason} ${d.verdict.detail ?? ''}`);
+    assert.equal(d.verdict.status, 503);
     // TLS failed before any HTTP request: the pod token was never sent to an unverified server.
     assert.deepEqual(c.requests, []);
     assert.ok(t.records().some((r) => /UNABLE_TO_VERIFY_LEAF_SIGNATURE/.test(String(r.error))), 'the certificate problem is logged');
@@ -210,7 +211,7 @@ test('the pod token file is re-read: after rotation the next fetch sends the new
   const t = await startTestApp({ issuers: [{ kubernetes: { apiServer: c.url, caFile: c.caFile, tokenFile: c.tokenFile }, audiences: ['orders'], jwksCooldownSeconds: 1 }], policies: POLICIES });
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
-    assert.equal((await decide(t, { token: await saToken(c) })).allow, true);
+    assert.equal((await decide(t, { token: await saToken(c) })).verdict.allow, true);
     // The kubelet rotates the projected token (atomic rename) and the cluster rotates its signing
     // key; the old token is no longer accepted by the API server.
     const rotated = 'zt-authz-pod-sa-token-rotated';
@@ -224,11 +225,11 @@ test('the pod token file is re-read: after rotation the next fetch sends the new
     const token = await saToken(c, { key: key2 });
     let d = await decide(t, { token });
     const end = Date.now() + 5000;
-    while (!d.allow && Date.now() < end) {
+    while (!d.verdict.allow && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 100));
       d = await decide(t, { token });
     }
-    assert.equal(d.allow, true, `${d.reason} ${d.detail ?? ''}`);
+    assert.equal(d.verdict.allow, true, `${d.verdict.reason} ${d.verdict.detail ?? ''}`);
     const after = c.requests.slice(before);
     assert.ok(after.length >= 1);
     assert.deepEqual([...new Set(after.map((r) => r.auth))], [`Bearer ${rotated}`], 'every fetch after the rotation carries the new token');
@@ -258,16 +259,16 @@ test('documented flow: kubernetes issuer without audiences + zt-authz.io/audienc
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
     const ok = await decide(t, { ...to('10.4.5.6'), token: await saToken(c, { aud: 'orders' }) });
-    assert.equal(ok.allow, true, `${ok.reason} ${ok.detail ?? ''}`);
-    assert.equal(ok.policy, 'orders-from-frontend');
+    assert.equal(ok.verdict.allow, true, `${ok.verdict.reason} ${ok.verdict.detail ?? ''}`);
+    assert.equal(ok.verdict.policy, 'orders-from-frontend');
     const other = await decide(t, { ...to('10.4.5.6'), token: await saToken(c, { aud: 'payments' }) });
-    assert.equal(other.reason, 'audience_mismatch');
-    assert.match(other.detail!, /does not include orders/);
+    assert.equal(other.verdict.reason, 'audience_mismatch');
+    assert.match(other.verdict.detail!, /does not include orders/);
     const apiServerAud = await decide(t, { ...to('10.4.5.6'), token: await saToken(c, { aud: ISSUER }) });
-    assert.equal(apiServerAud.reason, 'audience_mismatch', "a pod's default API-server token");
+    assert.equal(apiServerAud.verdict.reason, 'audience_mismatch', "a pod's default API-server token");
     const unannotated = await decide(t, { ...to('10.4.5.7'), token: await saToken(c, { aud: 'orders' }) });
-    assert.equal(unannotated.reason, 'audience_mismatch', 'a destination without zt-authz.io/audience accepts no service-account token');
-    assert.match(unannotated.detail!, /without an expected audience/);
+    assert.equal(unannotated.verdict.reason, 'audience_mismatch', 'a destination without zt-authz.io/audience accepts no service-account token');
+    assert.match(unannotated.verdict.detail!, /without an expected audience/);
 
     // Offline verification: N decisions on N distinct tokens (each fully verified: cache misses)
     // make no request to the API server (no TokenReview) and no JWKS fetch.
@@ -278,7 +279,7 @@ test('documented flow: kubernetes issuer without audiences + zt-authz.io/audienc
     let allowed = 0;
     for (let i = 0; i < N; i++) {
       const d = await decide(t, { ...to('10.4.5.6'), token: await saToken(c, { aud: 'orders', sa: i % 2 ? 'frontend' : `w${i}`, ns: 'shop' }) });
-      if (d.allow) allowed++;
+      if (d.verdict.allow) allowed++;
     }
     assert.equal(allowed, N / 2, 'frontend allowed, the others not: the tokens were really evaluated');
     assert.equal((await readMetric(t.adminPort, 'zt_authz_token_cache_misses_total')) - missesBefore, N, 'every token fully verified');

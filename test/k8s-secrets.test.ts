@@ -12,10 +12,11 @@ import { adminGet, readMetric, startTestApp, waitUntil, type TestApp } from './h
 import { authV3Client, check, checkRequest, closeAll, healthCheck, healthClient } from './helpers/grpc-client.js';
 import { TestIdp, generateTestKey, type TestKey } from './helpers/idp.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import { ConfigError, resolveConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/config/problems.js';
+import { checkConfig } from '../src/snapshot/checked-config.js';
 import { JwksUnavailableError } from '../src/authn/jwks/errors.js';
 import { JwksManager } from '../src/authn/jwks/manager.js';
-import type { Decision } from '../src/decision/types.js';
+import type { Decision } from '../src/decision/decision.js';
 
 const SECRETS = 'secrets';
 const NS = 'idp';
@@ -53,7 +54,7 @@ async function until(t: TestApp, token: string, pred: (d: Decision) => boolean, 
   const t0 = performance.now();
   for (;;) {
     if (pred(await decide(t, token))) return performance.now() - t0;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms (last: ${(await decide(t, token)).reason})`);
+    if (performance.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms (last: ${(await decide(t, token)).verdict.reason})`);
     await new Promise((r) => setTimeout(r, 2));
   }
 }
@@ -88,7 +89,7 @@ test('not ready (jwks_unavailable, UNAVAILABLE) until the Secret exists; then to
     assert.equal(JSON.parse(res.deniedResponse?.body ?? '{}').error, 'jwks_unavailable');
     assert.equal((await healthCheck(h, '')).status, 'NOT_SERVING');
     assert.equal((await adminGet(t.adminPort, '/readyz')).status, 503);
-    assert.match((await decide(t, token)).detail ?? '', /issuer keys are not available/);
+    assert.match((await decide(t, token)).verdict.detail ?? '', /issuer keys are not available/);
     assert.ok(t.records().some((r) => r.msg === 'JWKS Secret not found; its issuers have no keys until it is created' && r.jwksSecret === `${NS}/${NAME}`));
     assert.ok(t.records().some((r) => typeof r.error === 'string' && r.error === `JWKS Secret ${NS}/${NAME} key jwks.json: the Secret does not exist`));
 
@@ -134,13 +135,13 @@ test('Secret updated: the rotated key verifies and the old key is revoked (token
       const [oldKey, newKey] = i % 2 === 0 ? [k1, k2] : [k2, k1];
       const oldToken = await idp.sign({}, { key: oldKey });
       const newToken = await idp.sign({}, { key: newKey });
-      assert.equal((await decide(t, oldToken)).allow, true, 'old key verifies (and the token is cached)');
-      assert.equal((await decide(t, newToken)).reason, 'token_unknown_key');
+      assert.equal((await decide(t, oldToken)).verdict.allow, true, 'old key verifies (and the token is cached)');
+      assert.equal((await decide(t, newToken)).verdict.reason, 'token_unknown_key');
       fake.apply(SECRETS, secret({ 'jwks.json': b64(jwksOf(newKey)) }));
-      latencies.push(await until(t, newToken, (d) => d.allow, 1000, 'rotated key verifies'));
+      latencies.push(await until(t, newToken, (d) => d.verdict.allow, 1000, 'rotated key verifies'));
       const revoked = await decide(t, oldToken);
-      assert.equal(revoked.reason, 'token_unknown_key', 'the removed key no longer verifies, cached or not');
-      assert.equal(revoked.allow, false);
+      assert.equal(revoked.verdict.reason, 'token_unknown_key', 'the removed key no longer verifies, cached or not');
+      assert.equal(revoked.verdict.allow, false);
     }
     latencies.sort((a, b) => a - b);
     console.log(`# Secret update → rotated key in effect: median ${latencies[1]!.toFixed(1)} ms, max ${latencies[2]!.toFixed(1)} ms over ${latencies.length} updates`);
@@ -150,19 +151,19 @@ test('Secret updated: the rotated key verifies and the old key is revoked (token
     const reused = await generateTestKey('k1');
     fake.apply(SECRETS, secret({ 'jwks.json': b64(jwksOf(k1)) }));
     const cachedOld = await idp.sign({}, { key: k1 });
-    await until(t, cachedOld, (d) => d.allow, 1000, 'k1 back');
-    assert.equal((await decide(t, cachedOld)).allow, true, 'cached');
+    await until(t, cachedOld, (d) => d.verdict.allow, 1000, 'k1 back');
+    assert.equal((await decide(t, cachedOld)).verdict.allow, true, 'cached');
     fake.apply(SECRETS, secret({ 'jwks.json': b64(jwksOf(reused)) }));
-    await until(t, await idp.sign({}, { key: reused }), (d) => d.allow, 1000, 'new material under the same kid verifies');
+    await until(t, await idp.sign({}, { key: reused }), (d) => d.verdict.allow, 1000, 'new material under the same kid verifies');
     const stale = await decide(t, cachedOld);
-    assert.equal(stale.allow, false, 'the cached verification under the replaced key is dropped');
-    assert.equal(stale.reason, 'token_invalid_signature');
+    assert.equal(stale.verdict.allow, false, 'the cached verification under the replaced key is dropped');
+    assert.equal(stale.verdict.reason, 'token_invalid_signature');
 
     // Unknown kid: denied at once, and no fetch attempt is made for a pushed source.
     const errorsBefore = await watchErrors(t);
     const stranger = await generateTestKey('k3');
     const d = await decide(t, await idp.sign({}, { key: stranger }));
-    assert.equal(d.reason, 'token_unknown_key');
+    assert.equal(d.verdict.reason, 'token_unknown_key');
     assert.equal(await watchErrors(t), errorsBefore);
     const attempts = await readMetric(t.adminPort, 'zt_authz_jwks_refresh_total', { issuer: ISSUER });
     assert.equal(attempts, errorsBefore + (await watchSuccesses(t)), 'every attempt counted is a pushed update: no on-demand fetch');
@@ -182,7 +183,7 @@ test('a bad Secret update (garbage, empty set, private key, no data key, not bas
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
     const token = await idp.sign({}, { key: k1 });
-    assert.equal((await decide(t, token)).allow, true);
+    assert.equal((await decide(t, token)).verdict.allow, true);
     const privateJwk = { ...k1.jwk, d: 'AQAB' }; // private member: the whole set is refused
     const bad: Array<[string, Record<string, string>, RegExp]> = [
       ['garbage', { 'jwks.json': b64('{"keys": [') }, /invalid JSON/],
@@ -197,8 +198,8 @@ test('a bad Secret update (garbage, empty set, private key, no data key, not bas
       const before = await watchErrors(t);
       fake.apply(SECRETS, secret(data));
       await waitUntil(async () => (await watchErrors(t)) === before + 1, 2000, `${what}: counted as an error`);
-      assert.equal((await decide(t, token)).allow, true, `${what}: last-known-good key still verifies`);
-      assert.equal((await decide(t, await idp.sign({}, { key: k2 }))).allow, false, `${what}: nothing from the bad update applied`);
+      assert.equal((await decide(t, token)).verdict.allow, true, `${what}: last-known-good key still verifies`);
+      assert.equal((await decide(t, await idp.sign({}, { key: k2 }))).verdict.allow, false, `${what}: nothing from the bad update applied`);
       assert.equal(t.app.ready, true, `${what}: still ready`);
       assert.equal(await readMetric(t.adminPort, 'zt_authz_jwks_keys', { issuer: ISSUER }), 1);
       const logged = t.records().filter((r) => r.msg === 'JWKS Secret update rejected; keeping last-known-good keys' && r.trigger === 'watch').at(-1);
@@ -208,7 +209,7 @@ test('a bad Secret update (garbage, empty set, private key, no data key, not bas
     assert.ok(!t.lines.join('\n').includes('AQAB'), 'the rejected private member is not logged');
     // A good update applies again.
     fake.apply(SECRETS, secret({ 'jwks.json': b64(jwksOf(k2)) }));
-    await until(t, await idp.sign({}, { key: k2 }), (d) => d.allow, 1000, 'good update after bad ones');
+    await until(t, await idp.sign({}, { key: k2 }), (d) => d.verdict.allow, 1000, 'good update after bad ones');
   } finally {
     await t.stop();
     await idp.close();
@@ -229,20 +230,20 @@ test('Secret deleted: keys kept, warning logged, counted; re-created Secret and 
     await waitUntil(async () => (await watchErrors(t)) === before + 1, 2000, 'deletion counted');
     assert.ok(t.records().some((r) => r.level === 'warn' && r.msg === 'JWKS Secret deleted; its issuers keep their last-known-good keys (to revoke a key, update the Secret)'));
     assert.ok(t.records().some((r) => typeof r.error === 'string' && r.error.includes('the Secret was deleted; keeping the last-known-good keys')));
-    assert.equal((await decide(t, await idp.sign({}, { key: k1 }))).allow, true, 'last-known-good key still verifies a fresh token');
-    assert.equal((await decide(t, token)).allow, true);
+    assert.equal((await decide(t, await idp.sign({}, { key: k1 }))).verdict.allow, true, 'last-known-good key still verifies a fresh token');
+    assert.equal((await decide(t, token)).verdict.allow, true);
     assert.equal(t.app.ready, true);
 
     fake.apply(SECRETS, secret({ 'jwks.json': b64(jwksOf(k2)) }));
-    await until(t, await idp.sign({}, { key: k2 }), (d) => d.allow, 1000, 're-created Secret applies');
-    assert.equal((await decide(t, token)).reason, 'token_unknown_key');
+    await until(t, await idp.sign({}, { key: k2 }), (d) => d.verdict.allow, 1000, 're-created Secret applies');
+    assert.equal((await decide(t, token)).verdict.reason, 'token_unknown_key');
 
     // The watch stream is cut: the informer reconnects and the next update still arrives.
     const watches = fake.watchRequests(SECRETS);
     fake.dropWatches();
     await waitUntil(() => fake.watchRequests(SECRETS) > watches, 3000, 'watch re-established');
     fake.apply(SECRETS, secret({ 'jwks.json': b64(jwksOf(k1)) }));
-    await until(t, token, (d) => d.allow, 2000, 'update after reconnect');
+    await until(t, token, (d) => d.verdict.allow, 2000, 'update after reconnect');
   } finally {
     await t.stop();
     await idp.close();
@@ -260,29 +261,29 @@ test('reloads: a replaced key manager has the Secret keys at once; a new jwksSec
     const lists = fake.listRequests(SECRETS);
     const base = { kubernetes: t.config.kubernetes, policies: POLICIES, server: t.config.server, log: t.config.log };
     // A changed issuer (audiences) gets a new JWKS manager: it must hold the keys before its snapshot is published.
-    assert.equal(t.app.reload(resolveConfig({ ...base, issuers: [issuerConfig({ audiences: ['orders', 'billing'] })] })), true);
+    assert.equal(t.app.reload(checkConfig({ ...base, issuers: [issuerConfig({ audiences: ['orders', 'billing'] })] }).config), true);
     assert.equal(t.app.ready, true, 'no not-ready gap after the reload');
-    assert.equal((await decide(t, await idp.sign({ aud: 'billing' }, { key: k1 }))).allow, true);
+    assert.equal((await decide(t, await idp.sign({ aud: 'billing' }, { key: k1 }))).verdict.allow, true);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(fake.listRequests(SECRETS), lists, 'the watch of the Secret was kept, not restarted');
     assert.deepEqual(t.app.kubernetes!.secrets.names, [`${NS}/${NAME}`]);
 
     // A second issuer from another Secret: watched from the reload on, not ready until it exists.
     const other = { issuer: 'https://other.secret.test', jwksSecret: { namespace: 'team', name: 'team-keys', key: 'keys' }, audiences: ['orders'] };
-    assert.equal(t.app.reload(resolveConfig({ ...base, issuers: [issuerConfig(), other] })), true);
+    assert.equal(t.app.reload(checkConfig({ ...base, issuers: [issuerConfig(), other] }).config), true);
     await waitUntil(() => fake.requests.some((r) => r.watch && r.path === '/api/v1/namespaces/team/secrets' && r.query.fieldSelector === 'metadata.name=team-keys'), 3000, 'watch on the new Secret');
     assert.equal(t.app.ready, false, 'the new issuer has no keys yet');
     fake.apply(SECRETS, secret({ keys: b64(jwksOf(k2)) }, 'team-keys', 'team'));
     await waitUntil(() => t.app.ready, 2000, 'ready with both Secrets');
     const otherIdp = await TestIdp.start({ issuer: other.issuer, keys: [k2] });
     try {
-      assert.equal((await decide(t, await otherIdp.sign({}, { key: k2 }))).allow, true);
-      assert.equal((await decide(t, await otherIdp.sign({}, { key: k1 }))).reason, 'token_unknown_key', 'each issuer only gets its own Secret');
+      assert.equal((await decide(t, await otherIdp.sign({}, { key: k2 }))).verdict.allow, true);
+      assert.equal((await decide(t, await otherIdp.sign({}, { key: k1 }))).verdict.reason, 'token_unknown_key', 'each issuer only gets its own Secret');
     } finally {
       await otherIdp.close();
     }
     // The second issuer removed again: its watch ends.
-    assert.equal(t.app.reload(resolveConfig({ ...base, issuers: [issuerConfig()] })), true);
+    assert.equal(t.app.reload(checkConfig({ ...base, issuers: [issuerConfig()] }).config), true);
     await waitUntil(() => t.app.kubernetes!.secrets.names.length === 1, 2000, 'unused Secret no longer watched');
   } finally {
     await t.stop();
@@ -296,10 +297,10 @@ test('a reload cannot add a jwksSecret issuer when Kubernetes was off at start (
   const t = await startTestApp({ issuers: [{ issuer: ISSUER, jwks: { keys: [k1.jwk] }, audiences: ['orders'] }], policies: POLICIES });
   try {
     await waitUntil(() => t.app.ready, 5000, 'ready');
-    const next = resolveConfig({ kubernetes: { enabled: true, apiServer: 'http://127.0.0.1:1' }, issuers: [issuerConfig()], policies: POLICIES, server: t.config.server, log: t.config.log });
+    const next = checkConfig({ kubernetes: { enabled: true, apiServer: 'http://127.0.0.1:1' }, issuers: [issuerConfig()], policies: POLICIES, server: t.config.server, log: t.config.log }).config;
     assert.equal(t.app.reload(next), false, 'rejected');
     assert.ok(t.records().some((r) => r.msg === 'reload rejected; keeping the last-known-good snapshot' && JSON.stringify(r.problems).includes('jwksSecret needs kubernetes.enabled at start')));
-    assert.equal((await decide(t, await idp.sign({}, { key: k1 }))).allow, true, 'the running issuer keeps working');
+    assert.equal((await decide(t, await idp.sign({}, { key: k1 }))).verdict.allow, true, 'the running issuer keeps working');
   } finally {
     await t.stop();
     await idp.close();
@@ -309,7 +310,7 @@ test('a reload cannot add a jwksSecret issuer when Kubernetes was off at start (
 test('configuration: jwksSecret needs kubernetes.enabled, excludes other key sources, defaults the data key', () => {
   const problems = (raw: unknown): string[] => {
     try {
-      resolveConfig(raw);
+      checkConfig(raw).config;
     } catch (err) {
       assert.ok(err instanceof ConfigError);
       return err.problems.map((p) => `${p.path}: ${p.message}`);
@@ -330,9 +331,9 @@ test('configuration: jwksSecret needs kubernetes.enabled, excludes other key sou
   assert.ok(problems({ kubernetes: k8s, issuers: [issuerConfig({ jwksSecret: { namespace: NS, name: NAME, keys: 'x' } })] }).includes('issuers[0].jwksSecret.keys: unknown field (check spelling)'));
 
   // No namespace: resolved at run time (the namespace zt-authz runs in), so `validate` works anywhere.
-  const c = resolveConfig({ kubernetes: k8s, issuers: [issuerConfig({ jwksSecret: { name: NAME } })] });
+  const c = checkConfig({ kubernetes: k8s, issuers: [issuerConfig({ jwksSecret: { name: NAME } })] }).config;
   assert.deepEqual(c.issuers[0]!.keySource, { kind: 'secret', name: NAME, key: 'jwks.json' });
-  const explicit = resolveConfig({ kubernetes: k8s, issuers: [issuerConfig({ jwksSecret: { namespace: NS, name: NAME, key: 'keys' } })] });
+  const explicit = checkConfig({ kubernetes: k8s, issuers: [issuerConfig({ jwksSecret: { namespace: NS, name: NAME, key: 'keys' } })] }).config;
   assert.deepEqual(explicit.issuers[0]!.keySource, { kind: 'secret', namespace: NS, name: NAME, key: 'keys' });
 });
 
@@ -349,7 +350,7 @@ test('jwksSecret without a namespace: the one zt-authz runs in (POD_NAMESPACE); 
     try {
       await waitUntil(() => t.app.ready, 5000, 'ready');
       assert.deepEqual(t.app.kubernetes!.secrets.names, [`${NS}/${NAME}`]);
-      assert.equal((await decide(t, await idp.sign({}, { key: k1 }))).allow, true);
+      assert.equal((await decide(t, await idp.sign({}, { key: k1 }))).verdict.allow, true);
     } finally {
       await t.stop();
     }

@@ -4,10 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuditLog } from '../src/observe/audit.js';
 import { createAuditLogger } from '../src/observe/log.js';
-import { resolveConfig, ConfigError } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import { ConfigError } from '../src/config/problems.js';
 import { AUDIT_RECORD_VERSION, hashSubject, parseAuditLine, type AuditRecord } from '../src/observe/audit-record.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import type { CheckInput, Decision, Identity } from '../src/decision/types.js';
+import type { CheckInput, Identity } from '../src/decision/types.js';
+import type { Decision } from '../src/decision/decision.js';
+import { identifyPeers, type Caller } from '../src/identity/peer-context.js';
+import type { DestinationContext } from '../src/policy/context.js';
+import type { Config } from '../src/config/types.js';
 
 function capture() {
   const lines: string[] = [];
@@ -36,15 +41,23 @@ const identity: Identity = {
   tokenHash: 'abcdef012345',
 };
 const decision: Decision = {
-  allow: true, reason: 'observed', status: 200, identity, tokenHash: 'abcdef012345', upstreamHeaders: [], removeHeaders: [], removeQueryParams: [],
-  wouldDecide: { allow: false, reason: 'no_policy_matched', status: 403 },
+  verdict: { allow: true, reason: 'observed', status: 200 },
+  response: { upstreamHeaders: [], removeHeaders: [], removeQueryParams: [] },
+  evidence: { identity, tokenHash: 'abcdef012345', wouldDecide: { allow: false, reason: 'no_policy_matched', status: 403 } },
 };
+/** `decision` with the peers the peer stage resolves for `input` under `config` (XFCC trust included). */
+const withPeers = (config: Config): Decision => ({ ...decision, evidence: { ...decision.evidence, peers: identifyPeers(input, { config }) } });
+/** `decision` as the policy stage saw it: `caller` and the scope `destination`. */
+const evaluated = (d: Decision, caller: Caller, destination: DestinationContext): Decision => ({
+  ...d,
+  evidence: { ...d.evidence, peers: { caller, destination, declaredDestination: destination, mode: 'enforce' }, policyEvaluated: true },
+});
 
 test('audit record: destination scope, verified claims, XFCC principal; never secrets', () => {
   const { lines, logger } = capture();
   const cfg = resolveConfig({ authorization: { rolesClaim: 'realm_access.roles' }, audit: { claims: ['tenant', 'groups'] }, identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } });
   assert.deepEqual(cfg.audit.claims, ['azp', 'acr', 'amr', 'realm_access.roles', 'tenant', 'groups']);
-  new AuditLog(logger, cfg.audit).record('grpc-v3', input, decision, 0.001);
+  new AuditLog(logger, cfg.audit).record('grpc-v3', input, withPeers(cfg), 0.001);
   const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
   assert.deepEqual(rec.source, { principal: 'spiffe://cluster.local/ns/edge/sa/gw', principal_from: 'xfcc', address: '10.0.0.1' });
   assert.deepEqual(rec.destination, {
@@ -94,9 +107,9 @@ test('audit record: the source and scope the policy stage used (Kubernetes workl
   const log = new AuditLog(logger, { enabled: true, allowSampleRate: 1 });
   const ctxDest = { namespace: 'shop', labels: { app: 'orders', 'zt-authz.io/bound-x': 'true' } };
   // From a service-account token; from a pod IP; from a trusted XFCC header.
-  log.record('grpc-v3', { ...input, headers: {} }, { ...decision, identity: sa, context: { source: { principal: '', namespace: 'jobs', serviceAccount: 'sync' }, destination: ctxDest } }, 0);
-  log.record('grpc-v3', { ...input, headers: {} }, { ...decision, identity: undefined, context: { source: { principal: '', namespace: 'jobs', serviceAccount: 'cron' }, destination: ctxDest } }, 0);
-  log.record('grpc-v3', input, { ...decision, context: { source: { principal: 'cluster.local/ns/edge/sa/gw', namespace: 'edge', serviceAccount: 'gw' }, destination: ctxDest } }, 0);
+  log.record('grpc-v3', { ...input, headers: {} }, evaluated({ ...decision, evidence: { ...decision.evidence, identity: sa } }, { principal: '', namespace: 'jobs', serviceAccount: 'sync', via: 'sa-token' }, ctxDest), 0);
+  log.record('grpc-v3', { ...input, headers: {} }, evaluated({ ...decision, evidence: { ...decision.evidence, identity: undefined } }, { principal: '', namespace: 'jobs', serviceAccount: 'cron', via: 'pod-ip' }, ctxDest), 0);
+  log.record('grpc-v3', input, evaluated(decision, { principal: 'cluster.local/ns/edge/sa/gw', namespace: 'edge', serviceAccount: 'gw', via: 'xfcc' }, ctxDest), 0);
   const [a, b, c] = lines.map((l) => JSON.parse(l) as { source: unknown; destination: { namespace: string; labels: unknown } });
   assert.deepEqual(a!.source, { address: '10.0.0.1', namespace: 'jobs', service_account: 'sync', principal_from: 'sa_token' });
   assert.deepEqual(b!.source, { address: '10.0.0.1', namespace: 'jobs', service_account: 'cron', principal_from: 'pod_ip' });

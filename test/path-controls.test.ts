@@ -46,12 +46,12 @@ describe('control characters in the request target', () => {
     const decide = async (path: string) => (await t.app.decideRequest('test', (l) => normalizeCheckRequest(checkRequest({ path }), l))).decision;
 
     it('denies /admin%09, /admin%0a, /admin%0d, /admin%7f as malformed_request', async () => {
-      assert.equal((await decide('/admin')).reason, 'policy_denied');
-      assert.equal((await decide('/public')).reason, 'allowed');
+      assert.equal((await decide('/admin')).verdict.reason, 'policy_denied');
+      assert.equal((await decide('/public')).verdict.reason, 'allowed');
       for (const c of ENCODED_CONTROLS) {
         const d = await decide(`/admin${c}`);
-        assert.equal(d.allow, false, c);
-        assert.equal(d.reason, 'malformed_request', c);
+        assert.equal(d.verdict.allow, false, c);
+        assert.equal(d.verdict.reason, 'malformed_request', c);
       }
     });
 

@@ -7,7 +7,7 @@ import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { startTestApp, waitUntil } from './helpers/app.js';
 import { checkRequest } from './helpers/grpc-client.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import { rebuildDelayMs } from '../src/config/reload.js';
+import { rebuildDelayMs } from '../src/snapshot/manager.js';
 
 test('rebuildDelayMs: at least 20 ms apart, 3× the last build under churn, capped at 5 s', () => {
   assert.equal(rebuildDelayMs(0, 1), 20);
@@ -48,7 +48,7 @@ test('ZeroTrustPolicy churn on 3,000 policies: building takes a bounded share of
     assert.ok(busy <= 0.45 * elapsed, `building took ${busy} of ${elapsed} ms`);
     // The last change lands once the churn stops.
     const req = checkRequest({ path: `/churn/${last}`, contextExtensions: { namespace: 'shop' } });
-    await waitUntil(async () => (await t.app.decideRequest('test', (limits) => normalizeCheckRequest(req, limits))).decision.allow, 15_000, 'last change applied');
+    await waitUntil(async () => (await t.app.decideRequest('test', (limits) => normalizeCheckRequest(req, limits))).decision.verdict.allow, 15_000, 'last change applied');
   } finally {
     await t.stop();
     await fake.close();

@@ -7,7 +7,7 @@ import { startTestApp, waitUntil } from './helpers/app.js';
 import { TestIdp } from './helpers/idp.js';
 import { checkRequest } from './helpers/grpc-client.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 
 test('reload adding a DENY on a new claim: enforced for cached and fresh tokens; audit.claims reload records the claim', async () => {
   const idp = await TestIdp.start();
@@ -19,19 +19,19 @@ test('reload adding a DENY on a new claim: enforced for cached and fresh tokens;
     const decide = async (token: string, requestId?: string) =>
       (await t.app.decideRequest('test', (l) => normalizeCheckRequest(checkRequest({ token, ...(requestId ? { requestId } : {}) }), l))).decision;
     const cached = await idp.sign({ group: 'evil', sub: 'mallory' });
-    assert.equal((await decide(cached)).allow, true, 'allowed before the DENY exists (and now cached)');
-    assert.equal((await decide(cached)).allow, true);
+    assert.equal((await decide(cached)).verdict.allow, true, 'allowed before the DENY exists (and now cached)');
+    assert.equal((await decide(cached)).verdict.allow, true);
 
     const deny = { name: 'deny-evil', action: 'DENY', rules: [{ when: [{ key: 'request.auth.claims[group]', values: ['evil'] }] }] };
     assert.equal(t.app.reload({ ...t.config, policies: resolveConfig({ issuers, policies: [allow, deny] }).policies }), true);
     const fresh = await idp.sign({ group: 'evil', sub: 'eve' });
     for (const [what, token] of [['cached', cached], ['fresh', fresh]] as const) {
       const d = await decide(token);
-      assert.equal(d.allow, false, `${what} token with group=evil after the reload`);
-      assert.equal(d.reason, 'policy_denied');
-      assert.equal(d.policy, 'deny-evil');
+      assert.equal(d.verdict.allow, false, `${what} token with group=evil after the reload`);
+      assert.equal(d.verdict.reason, 'policy_denied');
+      assert.equal(d.verdict.policy, 'deny-evil');
     }
-    assert.equal((await decide(await idp.sign({ group: 'good' }))).allow, true, 'others still allowed');
+    assert.equal((await decide(await idp.sign({ group: 'good' }))).verdict.allow, true, 'others still allowed');
 
     // audit.claims is hot-reloaded too: a newly listed claim is recorded from the next decision.
     const withDeny = { ...t.config, policies: resolveConfig({ issuers, policies: [allow, deny] }).policies };

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { startTestApp } from './helpers/app.js';
 import { checkRequest } from './helpers/grpc-client.js';
 import { TestIdp } from './helpers/idp.js';
-import { resolveConfig, type Config } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import type { Config } from '../src/config/types.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 
 const FILLER = 200; // unrelated policies, so each build takes real work
@@ -51,7 +52,7 @@ test('concurrent reload + load: every decision comes from one whole snapshot', {
         const { decision: d } = await t.app.decideRequest('test', (limits) => normalizeCheckRequest(req, limits));
         decisions++;
         const want = path === '/ok' ? `g${startGen}-allow` : `g${startGen}-deny`;
-        if (d.policy !== want || d.allow !== (path === '/ok')) bad.push(`worker ${w} #${i} ${path}: ${d.reason} ${d.policy ?? ''} (snapshot of g${startGen})`);
+        if (d.verdict.policy !== want || d.verdict.allow !== (path === '/ok')) bad.push(`worker ${w} #${i} ${path}: ${d.verdict.reason} ${d.verdict.policy ?? ''} (snapshot of g${startGen})`);
       }
     };
     await Promise.all(Array.from({ length: 12 }, (_, w) => worker(w)));

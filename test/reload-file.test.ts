@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { App } from '../src/app.js';
-import { loadConfigFile } from '../src/config/load.js';
+import { loadConfigFile } from '../src/config/resolve.js';
 import { createAuditLogger, createLogger } from '../src/observe/log.js';
 import { captureStream, readMetric, waitUntil } from './helpers/app.js';
 import { checkRequest } from './helpers/grpc-client.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
-import type { Decision } from '../src/decision/types.js';
+import type { Decision } from '../src/decision/decision.js';
 
 function configText(paths: string[], extra: Record<string, unknown> = {}): string {
   return stringify({
@@ -60,7 +60,7 @@ async function decide(app: App, path: string): Promise<Decision> {
 async function until(app: App, path: string, allow: boolean, timeoutMs = 1000): Promise<number> {
   const t0 = performance.now();
   for (;;) {
-    if ((await decide(app, path)).allow === allow) return performance.now() - t0;
+    if ((await decide(app, path)).verdict.allow === allow) return performance.now() - t0;
     if (performance.now() - t0 > timeoutMs) throw new Error(`${path} not ${allow ? 'allowed' : 'denied'} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 2));
   }
@@ -71,12 +71,12 @@ test('ConfigMap ..data symlink swap reloads within 1 s; invalid files keep the l
   cm.write(configText(['/v0']));
   const { app, lines } = await startFromFile(cm.file);
   try {
-    assert.equal((await decide(app, '/v0')).allow, true);
+    assert.equal((await decide(app, '/v0')).verdict.allow, true);
     const latencies: number[] = [];
     for (let i = 1; i <= 5; i++) {
       cm.write(configText([`/v${i}`]));
       latencies.push(await until(app, `/v${i}`, true));
-      assert.equal((await decide(app, `/v${i - 1}`)).allow, false);
+      assert.equal((await decide(app, `/v${i - 1}`)).verdict.allow, false);
     }
     latencies.sort((a, b) => a - b);
     console.log(`# reload latency (ConfigMap swap → decisions change, debounce 20 ms): p50 ${latencies[2]!.toFixed(1)} ms, max ${latencies[4]!.toFixed(1)} ms`);
@@ -87,7 +87,7 @@ test('ConfigMap ..data symlink swap reloads within 1 s; invalid files keep the l
     cm.write(configText(['/a/{**}/{*}']));
     await waitUntil(async () => (await readMetric(app.adminPort, 'zt_authz_policy_reload_total', { result: 'error' })) === errors + 1, 2000, 'error counted');
     assert.equal(app.currentSnapshot.generation, generation);
-    assert.equal((await decide(app, '/v5')).allow, true, 'last-known-good still applies');
+    assert.equal((await decide(app, '/v5')).verdict.allow, true, 'last-known-good still applies');
     const rec = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.msg === 'reload rejected; keeping the last-known-good snapshot');
     assert.ok(rec, 'logged');
     assert.match(JSON.stringify(rec.problems), /policies\[0\]\.rules\[0\]\.to\[0\]\.operation\.paths\[0\]/);

@@ -8,14 +8,18 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
-import { loadConfigFile, type Config, type ResolvedIssuer } from '../config/load.js';
-import { buildSnapshot } from '../config/snapshot-builder.js';
+import type { Config, ResolvedIssuer } from '../config/types.js';
+import { checkConfigFile } from '../snapshot/checked-config.js';
+import { buildSnapshot } from '../snapshot/builder.js';
 import { buildIssuerKeys, type IssuerKeys } from '../authn/key-resolvers.js';
-import { decide, policyContext } from '../decision/decide.js';
+import { DecisionEngine } from '../decision/engine.js';
+import { policyContext } from '../decision/authorize.js';
+import type { PolicyContext } from '../policy/context.js';
 import { normalizeCheckRequest } from '../transport/grpc/normalize.js';
 import { toCheckRequest } from './request-file.js';
-import type { Decision } from '../decision/types.js';
-import type { TraceEntry } from '../policy/index.js';
+import type { Decision } from '../decision/decision.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { TraceEntry } from '../policy/policy-index.js';
 
 export interface CheckOptions {
   config: string;
@@ -26,14 +30,14 @@ export interface CheckOptions {
 }
 
 export async function runCheck(o: CheckOptions): Promise<number> {
-  let config = loadConfigFile(o.config);
+  let config = checkConfigFile(o.config).config;
   const doc = parse(readFileSync(o.request, 'utf8')) as Record<string, unknown> | null;
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${o.request}: must be a mapping`);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new InvalidArgumentError(`${o.request}: must be a mapping`);
   const { claims, token: docToken, ...request } = doc as { claims?: JWTPayload; token?: string };
   let token = o.token ?? docToken;
   let claimsGiven = false;
   if (claims) {
-    if (token) throw new Error('give either a token or claims, not both');
+    if (token) throw new InvalidArgumentError('give either a token or claims, not both');
     ({ config, token } = await signClaims(config, claims));
     claimsGiven = true;
   }
@@ -44,13 +48,16 @@ export async function runCheck(o: CheckOptions): Promise<number> {
     await Promise.all([...keys.values()].map((k) => k.jwks?.waitReady(o.waitMs)));
     const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
     const norm = normalizeCheckRequest(toCheckRequest(request, token), config.limits);
-    if (!norm.ok) throw new Error(`request: ${norm.detail}`);
-    const d = await decide(norm.input, snap);
-    const ctx = policyContext(norm.input, d.identity, snap);
+    if (!norm.ok) throw new InvalidArgumentError(`request: ${norm.detail}`);
+    const engine = new DecisionEngine(() => snap);
+    const d = await engine.decide(norm.input);
+    // The trace re-evaluates every policy with the peers the decision resolved (complete when the
+    // policy stage ran; for a credential denied earlier, the caller mTLS or XFCC named).
+    const ctx = policyContext(norm.input, d.evidence.identity, d.evidence.peers ?? engine.peersFor(norm.input, d.evidence.identity));
     const trace = snap.policies.trace(ctx);
     if (o.json) console.log(JSON.stringify({ decision: summary(d), trace }, null, 2));
     else print(d, trace, ctx, claimsGiven);
-    return d.allow ? 0 : 1;
+    return d.verdict.allow ? 0 : 1;
   } finally {
     for (const k of keys.values()) k.jwks?.stop();
   }
@@ -60,7 +67,7 @@ export async function runCheck(o: CheckOptions): Promise<number> {
 async function signClaims(config: Config, claims: JWTPayload): Promise<{ config: Config; token: string }> {
   const iss = claims.iss ?? config.issuers[0]?.issuer;
   const issuer = config.issuers.find((i) => i.issuer === iss);
-  if (!issuer) throw new Error(`claims.iss ${JSON.stringify(iss)} is not a configured issuer`);
+  if (!issuer) throw new InvalidArgumentError(`claims.iss ${JSON.stringify(iss)} is not a configured issuer`);
   const alg = issuer.algorithms.find((a) => !a.startsWith('HS')) ?? 'RS256';
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'zt-authz-check', alg, use: 'sig' };
@@ -72,34 +79,34 @@ async function signClaims(config: Config, claims: JWTPayload): Promise<{ config:
   return { config: { ...config, issuers: config.issuers.map((i) => (i === issuer ? replaced : i)) }, token };
 }
 
-function summary(d: Decision) {
+function summary({ verdict: v, response: r, evidence: e }: Decision) {
   return {
-    allow: d.allow,
-    status: d.status,
-    reason: d.reason,
-    detail: d.detail,
-    policy: d.policy,
-    rule: d.rule,
-    dryRun: d.dryRun,
-    audits: d.audits,
-    wwwAuthenticate: d.wwwAuthenticate,
-    upstreamHeaders: d.upstreamHeaders,
-    removeHeaders: d.removeHeaders,
+    allow: v.allow,
+    status: v.status,
+    reason: v.reason,
+    detail: v.detail,
+    policy: v.policy,
+    rule: v.rule,
+    dryRun: e.dryRun,
+    audits: e.audits,
+    wwwAuthenticate: r.wwwAuthenticate,
+    upstreamHeaders: r.upstreamHeaders,
+    removeHeaders: r.removeHeaders,
   };
 }
 
-function print(d: Decision, trace: TraceEntry[], ctx: ReturnType<typeof policyContext>, claimsGiven: boolean): void {
-  const verdict = d.allow ? 'ALLOW' : 'DENY';
-  console.log(`${verdict} ${d.status} ${d.reason}${d.policy ? ` (policy ${d.policy}${d.rule !== undefined ? ` rule ${d.rule}` : ''})` : ''}${d.detail ? ` — ${d.detail}` : ''}`);
-  const id = d.identity;
+function print({ verdict: v, response: r, evidence: e }: Decision, trace: TraceEntry[], ctx: PolicyContext, claimsGiven: boolean): void {
+  const verdict = v.allow ? 'ALLOW' : 'DENY';
+  console.log(`${verdict} ${v.status} ${v.reason}${v.policy ? ` (policy ${v.policy}${v.rule !== undefined ? ` rule ${v.rule}` : ''})` : ''}${v.detail ? ` — ${v.detail}` : ''}`);
+  const id = e.identity;
   console.log(`  identity     ${id ? `${id.requestPrincipal}${id.scopes.length ? ` scopes="${id.scopes.join(' ')}"` : ''}${claimsGiven ? '  [claims given, signed by a stand-in key]' : ''}` : 'anonymous'}`);
   const s = ctx.source;
   console.log(`  source       ${s ? `${s.principal}${s.namespace ? ` (namespace ${s.namespace}, service account ${s.serviceAccount})` : ''}` : '(no peer principal)'}${ctx.input.source.address ? ` from ${ctx.input.source.address}` : ''}`);
   const labels = Object.entries(ctx.destination.labels).map(([k, v]) => `${k}=${v}`).join(',');
   console.log(`  destination  ${ctx.input.method} ${ctx.input.host}${ctx.input.path}  namespace=${ctx.destination.namespace ?? '(unknown)'}${labels ? ` labels=${labels}` : ''}`);
-  if (d.wwwAuthenticate) console.log(`  challenge    WWW-Authenticate: ${d.wwwAuthenticate}`);
-  if (d.dryRun) console.log(`  dry-run      would ${d.dryRun.allow ? 'ALLOW' : 'DENY'} (${d.dryRun.reason}${d.dryRun.policy ? `, policy ${d.dryRun.policy}` : ''})`);
-  for (const [k, v] of d.upstreamHeaders) console.log(`  upstream     ${k}: ${v}`);
+  if (r.wwwAuthenticate) console.log(`  challenge    WWW-Authenticate: ${r.wwwAuthenticate}`);
+  if (e.dryRun) console.log(`  dry-run      would ${e.dryRun.allow ? 'ALLOW' : 'DENY'} (${e.dryRun.reason}${e.dryRun.policy ? `, policy ${e.dryRun.policy}` : ''})`);
+  for (const [k, value] of r.upstreamHeaders) console.log(`  upstream     ${k}: ${value}`);
   console.log(`  policies (${trace.length}):`);
   const width = Math.max(4, ...trace.map((t) => t.policy.length));
   for (const t of trace) {

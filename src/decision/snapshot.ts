@@ -1,11 +1,10 @@
 // Immutable, compiled view of configuration + policy used by decide(). Built off the request
 // path and swapped atomically (a single reference assignment) on reload.
-import type { Config } from '../config/load.js';
+import type { Config } from '../config/types.js';
 import type { Authenticator } from '../authn/authenticator.js';
-import type { PolicyIndex } from '../policy/index.js';
-import type { DestinationContext } from '../policy/attributes.js';
-import type { Mode } from './mode.js';
-import type { CheckInput, Identity } from './types.js';
+import type { PolicyIndex } from '../policy/policy-index.js';
+import type { DestinationContext } from '../policy/context.js';
+import type { CheckInput, Identity, Mode } from './types.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
 
 /** A pod known from the Kubernetes pod informer (src/k8s/workloads.ts). */
@@ -39,6 +38,9 @@ export interface Snapshot {
    * (`system:serviceaccount:NS:SA`), or, when enabled, the caller's pod IP (weaker).
    */
   readonly workloadSource?: (input: CheckInput, identity: Identity | undefined) => PeerIdentity | undefined;
-  /** Extra audience check for the destination (zt-authz.io/audience); returns why it fails, or undefined. */
-  readonly audienceCheck?: (input: CheckInput, identity: Identity) => string | undefined;
+  /**
+   * Extra audience check for the destination the peer stage resolved (zt-authz.io/audience of its
+   * workload); returns why it fails, or undefined.
+   */
+  readonly audienceCheck?: (destination: DestinationContext, identity: Identity) => string | undefined;
 }

@@ -1,8 +1,8 @@
-// Types shared by the decision pipeline and its adapters (gRPC, HTTP, CLI).
+// The request and identity types the decision pipeline and its adapters (gRPC, HTTP, CLI) share.
+// A leaf: it imports no other module of the pipeline, so every stage can depend on it. The
+// Decision itself is in decision.ts.
 import type { JWTPayload } from 'jose';
 import type { Reason } from './reasons.js';
-import type { PeerIdentity } from '../identity/spiffe.js';
-import type { DestinationContext } from '../policy/attributes.js';
 
 export interface PeerInput {
   address?: string;
@@ -54,45 +54,14 @@ export interface Identity {
   tokenHash: string;
 }
 
+/** Enforcement mode of a destination: `observe` lets every request through and records would-be denies. */
+export type Mode = 'enforce' | 'observe';
+
 export interface PolicyMatch {
   policy: string;
   rule?: number;
   action: 'ALLOW' | 'DENY' | 'AUDIT';
   dryRun: boolean;
-}
-
-export interface Decision {
-  allow: boolean;
-  reason: Reason;
-  /** HTTP status for the client: 200 on allow. */
-  status: number;
-  /** Safe, token-free explanation. */
-  detail?: string;
-  /** The policy that decided (allow or DENY), if any. */
-  policy?: string;
-  rule?: number;
-  /** AUDIT / dry-run policies that matched; recorded, never decisive. */
-  audits?: PolicyMatch[];
-  identity?: Identity;
-  tokenHash?: string;
-  /** Allow only: headers to set on the upstream request (always overwrite). */
-  upstreamHeaders: Array<[string, string]>;
-  /** Allow only: request headers to strip (client-sent identity headers, the raw credential). */
-  removeHeaders: string[];
-  /** Allow only: query parameters to strip (credential passed as a parameter). */
-  removeQueryParams: string[];
-  /** Deny only: the WWW-Authenticate challenge. */
-  wwwAuthenticate?: string;
-  /** Observe mode: what enforce mode would have decided (set when it would have denied). */
-  wouldDecide?: { allow: boolean; reason: Reason; status: number; policy?: string; rule?: number };
-  /** What enforcing the dry-run policies would have decided (only when some apply). */
-  dryRun?: { allow: boolean; reason: Reason; policy?: string; rule?: number };
-  /**
-   * The source and destination the policy stage saw (set by authorize): the audit record keeps
-   * them so `zt-authz policy replay` evaluates recorded requests with the same identities and
-   * scope, including those resolved from Kubernetes (service-account tokens, pod IPs).
-   */
-  context?: { source?: PeerIdentity; destination: DestinationContext; /** The remote IP remote-IP conditions read (identity/remote-ip.ts). */ remoteIp?: string };
 }
 
 /** Outcome of authentication (stage 3). */

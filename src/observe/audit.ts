@@ -8,9 +8,9 @@
 // `audit.claims`), and the subject in plain or as a hash (`audit.subject: hash`).
 // The record's format (field by field, and its version) is defined in audit-record.ts.
 import type { Logger } from 'pino';
-import type { CheckInput, Decision, Identity } from '../decision/types.js';
-import { destinationOf } from '../decision/mode.js';
-import { trustedXfccPrincipal, type XfccTrustedPeers } from '../identity/xfcc.js';
+import type { CheckInput, Identity } from '../decision/types.js';
+import type { Decision } from '../decision/decision.js';
+import { resolveDestination } from '../identity/destination.js';
 import { claimAt } from '../authn/claims.js';
 import { AUDIT_RECORD_VERSION, hashSubject, type AuditAuthJson, type AuditDestinationJson, type AuditRecordJson, type AuditSourceJson } from './audit-record.js';
 
@@ -22,10 +22,6 @@ export interface AuditOptions {
   subject?: 'plain' | 'hash';
   /** Claim paths recorded in `auth.claims` (null when absent). Default: azp, acr, amr, roles. */
   claims?: readonly string[];
-  /** identity.trustXfcc: record the XFCC principal the policy stage used when Envoy gave none. */
-  trustXfcc?: boolean;
-  /** identity.xfccTrustedPeers: XFCC counts only from these immediate peers. */
-  xfccTrustedPeers?: XfccTrustedPeers;
 }
 
 /** Caps on recorded claim values; a capped claim is listed in `auth.truncated` (replay: indeterminate). */
@@ -53,23 +49,24 @@ export class AuditLog {
 
   record(transport: string, input: CheckInput | undefined, d: Decision, latencySeconds: number): void {
     if (!this.opts.enabled) return;
-    if (d.allow && this.opts.allowSampleRate < 1 && !alwaysRecorded(d) && this.random() >= this.opts.allowSampleRate) return;
-    const id = d.identity;
+    const { verdict: v, evidence: e } = d;
+    if (v.allow && this.opts.allowSampleRate < 1 && !alwaysRecorded(d) && this.random() >= this.opts.allowSampleRate) return;
+    const id = e.identity;
     const hashed = this.opts.subject === 'hash';
     const rec: AuditRecordJson = {
       v: AUDIT_RECORD_VERSION,
       request_id: input?.requestId,
       transport,
-      decision: d.allow ? 'allow' : 'deny',
-      reason: d.reason,
-      status: d.status,
-      ...(d.detail ? { detail: d.detail } : {}),
-      policy: d.policy,
-      rule: d.rule,
-      ...(d.audits?.length ? { audits: d.audits } : {}),
-      ...(d.wouldDecide ? { would_decide: { decision: d.wouldDecide.allow ? 'allow' : 'deny', reason: d.wouldDecide.reason, status: d.wouldDecide.status, policy: d.wouldDecide.policy, rule: d.wouldDecide.rule } } : {}),
-      ...(d.dryRun ? { dry_run: { decision: d.dryRun.allow ? 'allow' : 'deny', reason: d.dryRun.reason, policy: d.dryRun.policy } } : {}),
-      source: input ? { ...this.source(input, d), ...remote(input, d) } : undefined,
+      decision: v.allow ? 'allow' : 'deny',
+      reason: v.reason,
+      status: v.status,
+      ...(v.detail ? { detail: v.detail } : {}),
+      policy: v.policy,
+      rule: v.rule,
+      ...(e.audits?.length ? { audits: e.audits } : {}),
+      ...(e.wouldDecide ? { would_decide: { decision: e.wouldDecide.allow ? 'allow' : 'deny', reason: e.wouldDecide.reason, status: e.wouldDecide.status, policy: e.wouldDecide.policy, rule: e.wouldDecide.rule } } : {}),
+      ...(e.dryRun ? { dry_run: { decision: e.dryRun.allow ? 'allow' : 'deny', reason: e.dryRun.reason, policy: e.dryRun.policy } } : {}),
+      source: input ? { ...source(input, d), ...remote(input, d) } : undefined,
       destination: input ? destination(input, d) : undefined,
       method: input?.method,
       path: input ? truncate(input.path, MAX_PATH) : undefined,
@@ -79,34 +76,10 @@ export class AuditLog {
       ...(id && hashed ? { subject_hash: hashSubject(id.issuer, id.subject) } : {}),
       issuer: id?.issuer,
       ...(id ? { auth: this.auth(id) } : {}),
-      token_hash: d.tokenHash ?? id?.tokenHash,
+      token_hash: e.tokenHash ?? id?.tokenHash,
       latency_ms: Math.round(latencySeconds * 1e6) / 1e3,
     };
     this.logger.info(rec);
-  }
-
-  /**
-   * The caller as the policy stage saw it: Envoy's mTLS principal; else the trusted XFCC one;
-   * else a Kubernetes workload (from a service-account token, or the pod IP when enabled).
-   */
-  private source(input: CheckInput, d: Decision): AuditSourceJson {
-    const peer = d.context?.source;
-    // A principal the policy stage used that is not Envoy's came from trusted XFCC (it replaces a
-    // trusted proxy's own principal). It is recorded as reported, scheme included: replay parses
-    // it again, and only a spiffe:// ID yields a namespace and service account.
-    const used = peer?.reported ?? peer?.principal;
-    if (used && !samePrincipal(used, input.source.principal)) return { principal: used, principal_from: 'xfcc', address: input.source.address };
-    if (!d.context && this.opts.trustXfcc) {
-      // Denied before the policy stage: no context, so read XFCC the way the policy stage would.
-      const xfcc = trustedXfccPrincipal(input, this.opts.xfccTrustedPeers);
-      if (xfcc) return { principal: xfcc, principal_from: 'xfcc', address: input.source.address };
-    }
-    if (input.source.principal) return { principal: input.source.principal, address: input.source.address };
-    if (peer?.namespace && peer.serviceAccount) {
-      const fromToken = d.identity?.subject === `system:serviceaccount:${peer.namespace}:${peer.serviceAccount}`;
-      return { address: input.source.address, namespace: peer.namespace, service_account: peer.serviceAccount, principal_from: fromToken ? 'sa_token' : 'pod_ip' };
-    }
-    return { address: input.source.address };
   }
 
   /** Verified claims policies can reference; values only from the verified payload. */
@@ -133,11 +106,30 @@ export class AuditLog {
 }
 
 /**
- * An allow that some other decision would not have plainly allowed: observe mode (`wouldDecide`)
- * or a dry-run policy (`dryRun`). These records are what `policy generate` and `policy replay` learn from, and
- * what an operator checks before enforcing, so sampling never drops them; only plain allows are
- * sampled.
+ * The caller as the policy stage saw it: Envoy's mTLS principal; else the trusted XFCC one;
+ * else a Kubernetes workload (from a service-account token, or the pod IP when enabled). For a
+ * request denied before the policy stage: Envoy's principal, or the trusted XFCC one the peer
+ * stage read.
  */
+function source(input: CheckInput, d: Decision): AuditSourceJson {
+  const { peers, policyEvaluated } = d.evidence;
+  const caller = peers?.caller;
+  if (policyEvaluated) {
+    // A principal the policy stage used that is not Envoy's came from trusted XFCC (it replaces a
+    // trusted proxy's own principal). It is recorded as reported, scheme included: replay parses
+    // it again, and only a spiffe:// ID yields a namespace and service account.
+    const used = caller?.reported ?? caller?.principal;
+    if (used && !samePrincipal(used, input.source.principal)) return { principal: used, principal_from: 'xfcc', address: input.source.address };
+  } else if (caller?.via === 'xfcc' && caller.reported) {
+    return { principal: caller.reported, principal_from: 'xfcc', address: input.source.address };
+  }
+  if (input.source.principal) return { principal: input.source.principal, address: input.source.address };
+  if (policyEvaluated && caller?.namespace && caller.serviceAccount) {
+    return { address: input.source.address, namespace: caller.namespace, service_account: caller.serviceAccount, principal_from: caller.via === 'sa-token' ? 'sa_token' : 'pod_ip' };
+  }
+  return { address: input.source.address };
+}
+
 /**
  * Allows that sampling never drops: would-be denies (observe mode, dryRun policies), which generate
  * and replay need, and requests an AUDIT policy matched: an AUDIT policy is an explicit "record
@@ -145,12 +137,15 @@ export class AuditLog {
  */
 function alwaysRecorded(d: Decision): boolean {
   const notPlainAllow = (w: { allow: boolean; reason: string } | undefined) => w !== undefined && (!w.allow || w.reason !== 'allowed');
-  return notPlainAllow(d.wouldDecide) || notPlainAllow(d.dryRun) || (d.audits?.length ?? 0) > 0;
+  const e = d.evidence;
+  return notPlainAllow(e.wouldDecide) || notPlainAllow(e.dryRun) || (e.audits?.length ?? 0) > 0;
 }
 
 function destination(input: CheckInput, d: Decision): AuditDestinationJson {
-  // The scope the policy stage used (it may come from the Kubernetes workload map); else Envoy's.
-  const dest = d.context?.destination ?? destinationOf(input);
+  // The scope the policy stage used (it may come from the Kubernetes workload map); else Envoy's
+  // (resolved here only for a decision made without the peer stage: an internal error).
+  const { peers, policyEvaluated } = d.evidence;
+  const dest = peers ? (policyEvaluated ? peers.destination : peers.declaredDestination) : resolveDestination(input).declared;
   return {
     host: input.host,
     // Only when a default port was sent (`orders:443`): a policy host naming a port reads it.
@@ -183,7 +178,7 @@ function recordable(v: unknown): { value: Scalar | Scalar[] | null; truncated: b
 
 /** The remote IP remote-IP conditions read, when it is not the peer address (X-Forwarded-For hops). */
 function remote(input: CheckInput, d: Decision): { remote_address?: string } {
-  const ip = d.context?.remoteIp;
+  const ip = d.evidence.policyEvaluated ? d.evidence.peers?.remoteIp : undefined;
   return ip !== undefined && ip !== input.source.address ? { remote_address: ip } : {};
 }
 

@@ -17,7 +17,7 @@ import { generateTestKey, type TestKey } from '../helpers/idp.js';
 import { registerToken } from '../helpers/capture.js';
 import { checkRequest, type CheckRequestOptions } from '../helpers/grpc-client.js';
 import { normalizeCheckRequest } from '../../src/transport/grpc/normalize.js';
-import type { Decision } from '../../src/decision/types.js';
+import type { Decision } from '../../src/decision/decision.js';
 
 const started = await startKube();
 const skip = 'skip' in started ? started.skip : false;
@@ -106,7 +106,7 @@ after(async () => {
 
 test('with the chart RBAC: ZeroTrustPolicy applies change decisions (latency), status is written back, deletion takes effect, Secret keys verify', { skip, timeout: 180_000 }, async () => {
   await eventually(async () => app!.app.ready, 30_000, 'zt-authz ready (first list of policies, pods and the Secret)');
-  assert.equal((await decide()).reason, 'no_policy_matched');
+  assert.equal((await decide()).verdict.reason, 'no_policy_matched');
   // The JWKS Secret, read through the narrowed watch that the chart's resourceNames Role allows.
   const jwt = registerToken(
     await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISSUER).setSubject('alice').setAudience('orders').setIssuedAt().setExpirationTime('5m').sign(key.privateKey),
@@ -117,15 +117,15 @@ test('with the chart RBAC: ZeroTrustPolicy applies change decisions (latency), s
   // 7 × (apply, change, delete) = 21 changes through the real API server and watch.
   for (let i = 0; i < 7; i++) {
     await kube.apply(ztp('orders', allowPaths('/orders')));
-    latencies.push(await until({}, (d) => d.allow, 'applied'));
-    assert.equal((await decide()).policy, 'shop/orders');
+    latencies.push(await until({}, (d) => d.verdict.allow, 'applied'));
+    assert.equal((await decide()).verdict.policy, 'shop/orders');
 
     await kube.apply(ztp('orders', allowPaths('/other')));
-    latencies.push(await until({}, (d) => !d.allow, 'changed'));
-    assert.equal((await decide({ path: '/other' })).allow, true);
+    latencies.push(await until({}, (d) => !d.verdict.allow, 'changed'));
+    assert.equal((await decide({ path: '/other' })).verdict.allow, true);
 
     await kube.ok('DELETE', `${ZTP}/orders`);
-    latencies.push(await until({ path: '/other' }, (d) => !d.allow, 'deleted'));
+    latencies.push(await until({ path: '/other' }, (d) => !d.verdict.allow, 'deleted'));
   }
   latencies.sort((a, b) => a - b);
   const p50 = latencies[Math.floor((latencies.length - 1) / 2)]!;
@@ -140,8 +140,8 @@ test('with the chart RBAC: ZeroTrustPolicy applies change decisions (latency), s
     return c?.status === 'True' ? c : undefined;
   }, 10_000, 'Accepted=True');
   assert.equal(ok.reason, 'Accepted');
-  assert.equal((await decide()).allow, false, 'no token: the policy wants alice');
-  assert.equal((await decide(withJwt)).allow, true, 'a token signed with the key from the Secret verifies');
+  assert.equal((await decide()).verdict.allow, false, 'no token: the policy wants alice');
+  assert.equal((await decide(withJwt)).verdict.allow, true, 'a token signed with the key from the Secret verifies');
 
   // An invalid generation (valid for the CRD, refused by zt-authz's validator): status Invalid,
   // generation 1 keeps applying.
@@ -152,14 +152,14 @@ test('with the chart RBAC: ZeroTrustPolicy applies change decisions (latency), s
   }, 10_000, 'Accepted=False');
   assert.equal(bad.reason, 'Invalid');
   assert.match(bad.message as string, /spec\.rules\[0\]\.to\[0\]\.operation\.paths\[0\]: .*last.*still enforcing generation/);
-  assert.equal((await decide(withJwt)).allow, true, 'the last valid generation keeps applying');
+  assert.equal((await decide(withJwt)).verdict.allow, true, 'the last valid generation keeps applying');
   await kube.ok('DELETE', `${ZTP}/orders`);
-  await until(withJwt, (d) => !d.allow, 'deleted');
+  await until(withJwt, (d) => !d.verdict.allow, 'deleted');
 
   // A policy outside kubernetes.namespaces is not watched (and the Role could not read it).
   await kube.apply({ ...ztp('orders', allowPaths('/orders')), metadata: { name: 'orders', namespace: 'billing' } });
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal((await decide({ contextExtensions: { namespace: 'billing', app: 'orders' } })).allow, false);
+  assert.equal((await decide({ contextExtensions: { namespace: 'billing', app: 'orders' } })).verdict.allow, false);
   // zt-authz never hit an RBAC refusal.
   const refused = app!.records().filter((r) => r.log !== 'audit' && /forbidden|\b403\b/i.test(JSON.stringify(r)));
   assert.deepEqual(refused, [], 'no 403 from the API server');
@@ -168,8 +168,8 @@ test('with the chart RBAC: ZeroTrustPolicy applies change decisions (latency), s
 test('a watch the API server expires (410 Gone after etcd compaction) is recovered by a relist', { skip, timeout: 180_000 }, async () => {
   await kube.apply(ztp('orders', allowPaths('/orders')));
   await kube.apply(ztp('health', allowPaths('/healthz')));
-  await until({}, (d) => d.allow, 'applied');
-  await until({ path: '/healthz' }, (d) => d.allow, 'applied');
+  await until({}, (d) => d.verdict.allow, 'applied');
+  await until({ path: '/healthz' }, (d) => d.verdict.allow, 'applied');
   const ztpInformer = (app!.app.kubernetes!.informers as unknown as Array<{ name?: string; stats: { gone: number }; opts: { name: string } }>).find((i) => i.opts.name.startsWith('zerotrustpolicies'))!;
   const relisting = () => app!.records().filter((r) => r.msg === 'watch: resourceVersion too old (410 Gone), relisting' && String(r.informer).startsWith('zerotrustpolicies')).length;
   const goneBefore = ztpInformer.stats.gone;
@@ -182,15 +182,15 @@ test('a watch the API server expires (410 Gone after etcd compaction) is recover
   for (let i = 0; i < 3; i++) await kube.etcdPut(`/zt-authz-test/churn-${i}`, 'x');
   await kube.etcdCompact(await kube.etcdRevision());
   await kube.startApiserver();
-  await until({}, (d) => !d.allow, 'the deletion seen through the relist', 30_000);
-  assert.equal((await decide({ path: '/healthz' })).allow, true, 'the surviving policy is kept');
+  await until({}, (d) => !d.verdict.allow, 'the deletion seen through the relist', 30_000);
+  assert.equal((await decide({ path: '/healthz' })).verdict.allow, true, 'the surviving policy is kept');
   assert.ok(ztpInformer.stats.gone > goneBefore, '410 counted');
   assert.ok(relisting() > logsBefore, '410 logged');
   // The recovered watch delivers changes again.
   await kube.apply(ztp('orders', allowPaths('/orders')));
-  await until({}, (d) => d.allow, 'applied after the relist', 10_000);
+  await until({}, (d) => d.verdict.allow, 'applied after the relist', 10_000);
   await kube.ok('DELETE', `${ZTP}/orders`);
-  await until({}, (d) => !d.allow, 'deleted after the relist', 10_000);
+  await until({}, (d) => !d.verdict.allow, 'deleted after the relist', 10_000);
   await kube.ok('DELETE', `${ZTP}/health`);
   assert.equal(app!.app.ready, true, 'ready throughout (last-known state kept)');
 });

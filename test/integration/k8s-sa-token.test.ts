@@ -13,7 +13,7 @@ import { eventually, startKube, tokenRequest, type Obj } from './helpers/kube.js
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { checkRequest, type CheckRequestOptions } from '../helpers/grpc-client.js';
 import { normalizeCheckRequest } from '../../src/transport/grpc/normalize.js';
-import type { Decision } from '../../src/decision/types.js';
+import type { Decision } from '../../src/decision/decision.js';
 
 const started = await startKube();
 const skip = 'skip' in started ? started.skip : false;
@@ -64,16 +64,16 @@ test('TokenRequest tokens verify offline through /openid/v1/jwks; other audience
   assert.equal(claims.sub, 'system:serviceaccount:shop:frontend');
   assert.equal(claims['kubernetes.io'].serviceaccount.name, 'frontend');
   const ok = await decide({ token });
-  assert.equal(ok.allow, true, `${ok.reason} ${ok.detail ?? ''}`);
-  assert.equal(ok.identity?.subject, 'system:serviceaccount:shop:frontend');
+  assert.equal(ok.verdict.allow, true, `${ok.verdict.reason} ${ok.verdict.detail ?? ''}`);
+  assert.equal(ok.evidence.identity?.subject, 'system:serviceaccount:shop:frontend');
 
   const other = await decide({ token: await tokenRequest(kube, 'shop', 'frontend', ['billing'], 600) });
-  assert.equal(other.reason, 'audience_mismatch');
-  assert.equal(other.status, 401);
+  assert.equal(other.verdict.reason, 'audience_mismatch');
+  assert.equal(other.verdict.status, 401);
   const apiAudience = await decide({ token: await tokenRequest(kube, 'shop', 'frontend', [kube.saIssuer], 600) });
-  assert.equal(apiAudience.reason, 'audience_mismatch', "a token for the API server's audience (a pod's default token) is refused");
+  assert.equal(apiAudience.verdict.reason, 'audience_mismatch', "a token for the API server's audience (a pod's default token) is refused");
   const cart = await decide({ token: await tokenRequest(kube, 'shop', 'cart', ['orders'], 600) });
-  assert.equal(cart.reason, 'no_policy_matched', 'another service account is another identity');
+  assert.equal(cart.verdict.reason, 'no_policy_matched', 'another service account is another identity');
 });
 
 test('a deleted ServiceAccount: no new tokens for it, but a token already minted verifies offline until exp', { skip, timeout: 60_000 }, async () => {
@@ -82,7 +82,7 @@ test('a deleted ServiceAccount: no new tokens for it, but a token already minted
   const token = await tokenRequest(kube, 'shop', 'leaver', ['orders'], 600);
   const review = await kube.ok<Obj>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: ['orders'] } });
   assert.equal(review.status.authenticated, true);
-  assert.equal((await decide({ token })).reason, 'no_policy_matched', 'verified (no policy names leaver)');
+  assert.equal((await decide({ token })).verdict.reason, 'no_policy_matched', 'verified (no policy names leaver)');
 
   await kube.ok('DELETE', '/api/v1/namespaces/shop/serviceaccounts/leaver');
   const again = await kube.api('POST', '/api/v1/namespaces/shop/serviceaccounts/leaver/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['orders'] } });
@@ -91,6 +91,6 @@ test('a deleted ServiceAccount: no new tokens for it, but a token already minted
   // exp still hold, so the token keeps its identity until it expires. docs/kubernetes-helm.md says so, and says to
   // keep expirationSeconds short.
   const d = await decide({ token });
-  assert.equal(d.reason, 'no_policy_matched');
-  assert.equal(d.identity?.subject, 'system:serviceaccount:shop:leaver');
+  assert.equal(d.verdict.reason, 'no_policy_matched');
+  assert.equal(d.evidence.identity?.subject, 'system:serviceaccount:shop:leaver');
 });

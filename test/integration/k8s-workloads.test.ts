@@ -15,7 +15,7 @@ import { readMetric, startTestApp, waitUntil, type TestApp } from '../helpers/ap
 import { TestIdp } from '../helpers/idp.js';
 import { checkRequest, type CheckRequestOptions } from '../helpers/grpc-client.js';
 import { normalizeCheckRequest } from '../../src/transport/grpc/normalize.js';
-import type { Decision } from '../../src/decision/types.js';
+import type { Decision } from '../../src/decision/decision.js';
 
 const started = await startKube();
 const skip = 'skip' in started ? started.skip : false;
@@ -100,7 +100,7 @@ async function eventually(t: TestApp, o: CheckRequestOptions, pred: (d: Decision
   for (;;) {
     const d = await decide(t, o);
     if (pred(d)) return d;
-    if (Date.now() > end) throw new Error(`${what}: last decision ${d.reason} (${d.detail ?? ''})`);
+    if (Date.now() > end) throw new Error(`${what}: last decision ${d.verdict.reason} (${d.verdict.detail ?? ''})`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -142,15 +142,15 @@ test('destination from the pod IP when Envoy gives none; Envoy data wins when pr
   const t = await setup();
   try {
     const d = await decide(t);
-    assert.equal(d.allow, true, `${d.reason} ${d.detail}`);
-    assert.equal(d.policy, 'shop/orders');
-    assert.equal((await decide(t, { destinationAddress: '10.4.5.7' })).allow, false, 'unknown IP: no namespace, namespaced policy does not apply');
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'billing' } })).allow, false, "Envoy's namespace contradicts the pod: the pod map is not used");
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).allow, false, "Envoy's labels win over the pod's");
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop' } })).allow, true, 'Envoy namespace only: pod labels fill in');
-    assert.equal((await decide(t, { destinationAddress: '::ffff:10.4.5.6' })).allow, true);
+    assert.equal(d.verdict.allow, true, `${d.verdict.reason} ${d.verdict.detail}`);
+    assert.equal(d.verdict.policy, 'shop/orders');
+    assert.equal((await decide(t, { destinationAddress: '10.4.5.7' })).verdict.allow, false, 'unknown IP: no namespace, namespaced policy does not apply');
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'billing' } })).verdict.allow, false, "Envoy's namespace contradicts the pod: the pod map is not used");
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).verdict.allow, false, "Envoy's labels win over the pod's");
+    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop' } })).verdict.allow, true, 'Envoy namespace only: pod labels fill in');
+    assert.equal((await decide(t, { destinationAddress: '::ffff:10.4.5.6' })).verdict.allow, true);
     await removePod('shop', 'orders-1');
-    await eventually(t, {}, (x) => !x.allow, 'pod deleted');
+    await eventually(t, {}, (x) => !x.verdict.allow, 'pod deleted');
   } finally {
     await t.stop();
   }
@@ -159,16 +159,16 @@ test('destination from the pod IP when Envoy gives none; Envoy data wins when pr
 test('zt-authz.io/mode: dry-run allows and records the would-be deny; enforce denies', { skip, timeout: 60_000 }, async () => {
   const t = await setup();
   try {
-    assert.equal((await decide(t, { path: '/nope' })).allow, false);
+    assert.equal((await decide(t, { path: '/nope' })).verdict.allow, false);
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'dry-run' });
-    const d = await eventually(t, { path: '/nope' }, (x) => x.allow, 'dry-run annotation');
-    assert.equal(d.reason, 'observed');
-    assert.equal(d.wouldDecide?.reason, 'no_policy_matched');
+    const d = await eventually(t, { path: '/nope' }, (x) => x.verdict.allow, 'dry-run annotation');
+    assert.equal(d.verdict.reason, 'observed');
+    assert.equal(d.evidence.wouldDecide?.reason, 'no_policy_matched');
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'enforce' });
-    await eventually(t, { path: '/nope' }, (x) => !x.allow, 'enforce annotation');
+    await eventually(t, { path: '/nope' }, (x) => !x.verdict.allow, 'enforce annotation');
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'sometimes' });
     await waitUntil(() => t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('zt-authz.io/mode: unknown value "sometimes"')), 10_000, 'warning');
-    assert.equal((await decide(t, { path: '/nope' })).allow, false, 'an unknown mode value is ignored (enforce)');
+    assert.equal((await decide(t, { path: '/nope' })).verdict.allow, false, 'an unknown mode value is ignored (enforce)');
   } finally {
     await t.stop();
   }
@@ -180,16 +180,16 @@ test('zt-authz.io/audience: tokens for this workload must carry its audience (40
   try {
     const forPayments = await idp.sign({ aud: 'payments' });
     const forOrders = await idp.sign({ aud: ['orders', 'x'] });
-    assert.equal((await decide(t, { token: forPayments })).allow, true, 'no annotation: issuer-level audiences only (anyAudience here)');
+    assert.equal((await decide(t, { token: forPayments })).verdict.allow, true, 'no annotation: issuer-level audiences only (anyAudience here)');
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/audience': 'orders, orders.shop' });
-    const d = await eventually(t, { token: forPayments }, (x) => !x.allow, 'audience annotation');
-    assert.equal(d.reason, 'audience_mismatch');
-    assert.equal(d.status, 401);
-    assert.match(d.detail!, /orders or orders\.shop.*shop\/orders-1/);
-    assert.match(d.wwwAuthenticate!, /invalid_token/);
-    assert.equal((await decide(t, { token: forOrders })).allow, true);
-    assert.equal((await decide(t)).allow, true, 'anonymous requests are left to the policies');
-    assert.equal((await decide(t, { token: forPayments, destinationAddress: '10.4.5.99', contextExtensions: { namespace: 'shop', app: 'orders' } })).allow, true, 'other workloads unaffected');
+    const d = await eventually(t, { token: forPayments }, (x) => !x.verdict.allow, 'audience annotation');
+    assert.equal(d.verdict.reason, 'audience_mismatch');
+    assert.equal(d.verdict.status, 401);
+    assert.match(d.verdict.detail!, /orders or orders\.shop.*shop\/orders-1/);
+    assert.match(d.response.wwwAuthenticate!, /invalid_token/);
+    assert.equal((await decide(t, { token: forOrders })).verdict.allow, true);
+    assert.equal((await decide(t)).verdict.allow, true, 'anonymous requests are left to the policies');
+    assert.equal((await decide(t, { token: forPayments, destinationAddress: '10.4.5.99', contextExtensions: { namespace: 'shop', app: 'orders' } })).verdict.allow, true, 'other workloads unaffected');
   } finally {
     await t.stop();
     await idp.close();
@@ -203,18 +203,18 @@ test('zt-authz.io/policy binds named policies to a pod (same namespace only)', {
     await ztp('no-debug', 'shop', { action: 'DENY', selector: { matchLabels: { app: 'nobody' } }, rules: [{ to: [{ operation: { paths: ['/orders'] } }] }] });
     await ztp('foreign', 'billing', { rules: [{}] });
     await putPod('cart-1', 'shop', '10.4.5.8', { app: 'cart' }, { 'zt-authz.io/policy': 'extra' });
-    await eventually(t, { path: '/bound', destinationAddress: '10.4.5.8' }, (x) => x.allow, 'bound ALLOW');
+    await eventually(t, { path: '/bound', destinationAddress: '10.4.5.8' }, (x) => x.verdict.allow, 'bound ALLOW');
     const d = await decide(t, { path: '/bound', destinationAddress: '10.4.5.8' });
-    assert.equal(d.policy, 'shop/extra', 'decisions name the bound policy');
-    assert.equal((await decide(t, { path: '/bound' })).allow, false, 'a pod without the annotation is not affected');
+    assert.equal(d.verdict.policy, 'shop/extra', 'decisions name the bound policy');
+    assert.equal((await decide(t, { path: '/bound' })).verdict.allow, false, 'a pod without the annotation is not affected');
 
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/policy': 'no-debug, file-extra, billing/foreign' });
-    await eventually(t, {}, (x) => x.reason === 'policy_denied', 'bound DENY');
-    assert.equal((await decide(t, { path: '/file-bound' })).allow, true, 'file policies can be bound by name');
-    assert.equal((await decide(t, { path: '/anything' })).allow, false, 'billing/foreign (allow-all) is not bound');
+    await eventually(t, {}, (x) => x.verdict.reason === 'policy_denied', 'bound DENY');
+    assert.equal((await decide(t, { path: '/file-bound' })).verdict.allow, true, 'file policies can be bound by name');
+    assert.equal((await decide(t, { path: '/anything' })).verdict.allow, false, 'billing/foreign (allow-all) is not bound');
     assert.ok(t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('cannot bind policies of another namespace: billing/foreign')));
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' });
-    await eventually(t, {}, (x) => x.allow, 'unbound');
+    await eventually(t, {}, (x) => x.verdict.allow, 'unbound');
   } finally {
     await t.stop();
   }
@@ -226,24 +226,24 @@ test('pod IP reuse: ambiguous IPs resolve to nothing, terminating and finished p
     await ztp('billing', 'billing', { rules: [{ to: [{ operation: { paths: ['/orders'] } }] }] });
     // A new pod in billing gets 10.4.5.6 while orders-1 still holds it: ambiguous → no workload.
     await putPod('invoice-1', 'billing', '10.4.5.6', { app: 'invoice' });
-    await eventually(t, {}, (x) => !x.allow, 'ambiguous IP');
+    await eventually(t, {}, (x) => !x.verdict.allow, 'ambiguous IP');
     // orders-1 is terminating (deleted, held by a finalizer): the live pod wins.
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, {}, { deleting: true });
-    let d = await eventually(t, {}, (x) => x.allow, 'live pod wins');
-    assert.equal(d.policy, 'billing/billing');
+    let d = await eventually(t, {}, (x) => x.verdict.allow, 'live pod wins');
+    assert.equal(d.verdict.policy, 'billing/billing');
     // orders-1 finally goes: invoice-1 stays.
     await removePod('shop', 'orders-1');
     await new Promise((r) => setTimeout(r, 200));
     d = await decide(t);
-    assert.equal(d.policy, 'billing/billing');
+    assert.equal(d.verdict.policy, 'billing/billing');
     // A finished pod releases its IP; hostNetwork pods are never indexed.
     await putPod('invoice-1', 'billing', '10.4.5.6', { app: 'invoice' }, {}, { phase: 'Succeeded' });
-    await eventually(t, {}, (x) => !x.allow, 'finished pod');
+    await eventually(t, {}, (x) => !x.verdict.allow, 'finished pod');
     await putPod('node-agent', 'shop', '10.4.5.6', { app: 'orders' }, {}, { hostNetwork: true });
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await decide(t)).allow, false);
+    assert.equal((await decide(t)).verdict.allow, false);
     await putPod('orders-2', 'shop', '10.4.5.6', { app: 'orders' });
-    await eventually(t, {}, (x) => x.allow && x.policy === 'shop/orders', 'reused by a new orders pod');
+    await eventually(t, {}, (x) => x.verdict.allow && x.verdict.policy === 'shop/orders', 'reused by a new orders pod');
   } finally {
     await t.stop();
   }
@@ -256,13 +256,13 @@ test('source from the caller pod IP only with kubernetes.podIpSource (weaker, op
       await ztp('from-frontend', 'shop', { selector: { matchLabels: { app: 'orders' } }, rules: [{ from: [{ source: { serviceAccounts: ['web/frontend'] } }], to: [{ operation: { paths: ['/cart'] } }] }] });
       await putPod('frontend-1', 'web', '10.1.2.3', { app: 'frontend' }, {}, { sa: 'frontend' });
       // Both objects seen: the policy applies to an mTLS caller of that identity.
-      await eventually(t, { path: '/cart', sourcePrincipal: 'spiffe://cluster.local/ns/web/sa/frontend' }, (x) => x.allow, 'policy applied');
-      if (podIpSource) await eventually(t, { path: '/cart', sourceAddress: '10.1.2.3' }, (x) => x.allow, 'caller pod seen');
+      await eventually(t, { path: '/cart', sourcePrincipal: 'spiffe://cluster.local/ns/web/sa/frontend' }, (x) => x.verdict.allow, 'policy applied');
+      if (podIpSource) await eventually(t, { path: '/cart', sourceAddress: '10.1.2.3' }, (x) => x.verdict.allow, 'caller pod seen');
       else await new Promise((r) => setTimeout(r, 300));
       const d = await decide(t, { path: '/cart', sourceAddress: '10.1.2.3' });
-      assert.equal(d.allow, podIpSource, `podIpSource=${podIpSource}: ${d.reason}`);
+      assert.equal(d.verdict.allow, podIpSource, `podIpSource=${podIpSource}: ${d.verdict.reason}`);
       const m = await decide(t, { path: '/cart', sourceAddress: '10.1.2.3', sourcePrincipal: 'spiffe://cluster.local/ns/web/sa/other' });
-      assert.equal(m.allow, false);
+      assert.equal(m.verdict.allow, false);
     } finally {
       await t.stop();
     }
@@ -293,17 +293,17 @@ test('zt-authz.io/mode: dry-run only in kubernetes.dryRunAnnotationNamespaces; e
         for (const [path, policy] of [['/admin', 'mesh/no-admin'], ['/debug', 'no-debug']]) {
           const d = await decide(t, { ...dest, path });
           if (honouredIn(ns)) {
-            assert.equal(d.reason, 'observed', `${what}: ${ns} ${path}`);
-            assert.equal(d.wouldDecide?.policy, policy);
+            assert.equal(d.verdict.reason, 'observed', `${what}: ${ns} ${path}`);
+            assert.equal(d.evidence.wouldDecide?.policy, policy);
           } else {
-            assert.equal(d.reason, 'policy_denied', `${what}: ${ns} ${path} (${d.detail ?? ''})`);
-            assert.equal(d.policy, policy);
+            assert.equal(d.verdict.reason, 'policy_denied', `${what}: ${ns} ${path} (${d.verdict.detail ?? ''})`);
+            assert.equal(d.verdict.policy, policy);
           }
         }
-        assert.equal((await decide(t, { ...dest, path: '/nope' })).allow, honouredIn(ns), `${what}: ${ns} default deny`);
+        assert.equal((await decide(t, { ...dest, path: '/nope' })).verdict.allow, honouredIn(ns), `${what}: ${ns} default deny`);
       }
-      assert.equal((await decide(t, { destinationAddress: '10.4.5.10', path: '/nope' })).reason, 'no_policy_matched', `${what}: enforce annotation`);
-      assert.equal((await decide(t, { destinationAddress: '10.4.5.11', path: '/nope' })).reason, 'observed', `${what}: mode.namespaces`);
+      assert.equal((await decide(t, { destinationAddress: '10.4.5.10', path: '/nope' })).verdict.reason, 'no_policy_matched', `${what}: enforce annotation`);
+      assert.equal((await decide(t, { destinationAddress: '10.4.5.11', path: '/nope' })).verdict.reason, 'observed', `${what}: mode.namespaces`);
 
       const honoured = ['shop', 'shop', 'sandbox'].filter(honouredIn).length;
       assert.equal(await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'honoured' }), honoured, what);
@@ -329,11 +329,11 @@ test('zt-authz.io/policy: <rootNamespace>/<name> binds a root-namespace policy t
     await putPod('ledger-1', 'billing', '10.4.7.2', { app: 'invoice' }, { 'zt-authz.io/policy': 'debug-access' });
     await putPod('cart-1', 'shop', '10.4.5.8', { app: 'cart' }, { 'zt-authz.io/policy': 'mesh/debug-access' });
     await putPod('invoice-1', 'billing', '10.4.7.1', { app: 'invoice' }, { 'zt-authz.io/policy': 'mesh/debug-access' });
-    const d = await eventually(t, { path: '/debug', destinationAddress: '10.4.5.8' }, (x) => x.allow, 'root policy bound in shop');
-    assert.equal(d.policy, 'mesh/debug-access');
-    await eventually(t, { path: '/debug', destinationAddress: '10.4.7.1' }, (x) => x.policy === 'mesh/debug-access', 'bound in billing too');
-    assert.equal((await decide(t, { path: '/debug' })).allow, false, 'an unannotated pod is not affected');
-    assert.equal((await decide(t, { path: '/debug', destinationAddress: '10.4.7.2' })).allow, false, 'a bare name means the pod namespace, not the root namespace');
+    const d = await eventually(t, { path: '/debug', destinationAddress: '10.4.5.8' }, (x) => x.verdict.allow, 'root policy bound in shop');
+    assert.equal(d.verdict.policy, 'mesh/debug-access');
+    await eventually(t, { path: '/debug', destinationAddress: '10.4.7.1' }, (x) => x.verdict.policy === 'mesh/debug-access', 'bound in billing too');
+    assert.equal((await decide(t, { path: '/debug' })).verdict.allow, false, 'an unannotated pod is not affected');
+    assert.equal((await decide(t, { path: '/debug', destinationAddress: '10.4.7.2' })).verdict.allow, false, 'a bare name means the pod namespace, not the root namespace');
   } finally {
     await t.stop();
   }

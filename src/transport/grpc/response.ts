@@ -1,8 +1,8 @@
 // Decision → Envoy CheckResponse. Headers always carry an explicit `append: false` AND
-// `appendAction: OVERWRITE_IF_EXISTS_OR_ADD` so every Envoy version overwrites (see
-// reference/envoy-ext-authz-protocol.md: v1.37 briefly honoured append_action alone).
-import type { Decision } from '../../decision/types.js';
-import { denyBody } from '../../decision/decide.js';
+// `appendAction: OVERWRITE_IF_EXISTS_OR_ADD` so every Envoy version overwrites: Envoy v1.37
+// briefly honoured append_action alone, and older versions read only `append`.
+import type { Decision } from '../../decision/decision.js';
+import { denyBody } from '../../decision/deny.js';
 import type { BoolValue, CheckResponse, HeaderValueOption, RpcStatus, Struct, Value } from './messages.js';
 
 // google.rpc.Code values
@@ -26,35 +26,36 @@ function overwrite(key: string, value: string): HeaderValueOption {
  * not send are not added.
  */
 export function toCheckResponse(d: Decision, requestId: string | undefined, v2RequestHeaders?: Readonly<Record<string, string>>): CheckResponse {
-  const fields: Record<string, Value> = { reason: { stringValue: d.reason } };
-  if (d.policy) fields.policy = { stringValue: d.policy };
-  if (d.tokenHash) fields.token_hash = { stringValue: d.tokenHash };
+  const { verdict: v, response: r } = d;
+  const fields: Record<string, Value> = { reason: { stringValue: v.reason } };
+  if (v.policy) fields.policy = { stringValue: v.policy };
+  if (d.evidence.tokenHash) fields.token_hash = { stringValue: d.evidence.tokenHash };
   const metadata: Struct = { fields };
-  if (d.allow) {
-    const headers: HeaderValueOption[] = new Array(d.upstreamHeaders.length);
+  if (v.allow) {
+    const headers: HeaderValueOption[] = new Array(r.upstreamHeaders.length);
     for (let i = 0; i < headers.length; i++) {
-      const [k, v] = d.upstreamHeaders[i]!;
-      headers[i] = overwrite(k, v);
+      const [k, value] = r.upstreamHeaders[i]!;
+      headers[i] = overwrite(k, value);
     }
     if (v2RequestHeaders) {
-      for (const name of d.removeHeaders) if (v2RequestHeaders[name] !== undefined) headers.push(overwrite(name, ''));
+      for (const name of r.removeHeaders) if (v2RequestHeaders[name] !== undefined) headers.push(overwrite(name, ''));
     }
     return {
       status: STATUS_OK,
       okResponse: {
         headers,
-        headersToRemove: v2RequestHeaders ? [] : d.removeHeaders,
-        queryParametersToRemove: v2RequestHeaders ? [] : d.removeQueryParams,
+        headersToRemove: v2RequestHeaders ? [] : (r.removeHeaders as string[]),
+        queryParametersToRemove: v2RequestHeaders ? [] : (r.removeQueryParams as string[]),
       },
       dynamicMetadata: metadata,
     };
   }
   const headers = [overwrite('content-type', 'application/json')];
-  if (d.wwwAuthenticate) headers.push(overwrite('www-authenticate', d.wwwAuthenticate));
+  if (r.wwwAuthenticate) headers.push(overwrite('www-authenticate', r.wwwAuthenticate));
   return {
-    status: { code: GRPC_CODE_FOR_STATUS[d.status] ?? 7, message: d.reason },
+    status: { code: GRPC_CODE_FOR_STATUS[v.status] ?? 7, message: v.reason },
     deniedResponse: {
-      status: { code: d.status as never },
+      status: { code: v.status as never },
       headers,
       body: denyBody(d, requestId),
     },

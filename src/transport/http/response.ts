@@ -17,8 +17,8 @@
 // its UTF-8 bytes, and an upstream sees the same bytes whichever transport asked. The rewritten
 // `cookie` is the exception: it is the client's own header as node read it (latin1, one
 // character per byte received), so it goes back byte for byte.
-import type { Decision } from '../../decision/types.js';
-import { denyBody, failClosedDecision } from '../../decision/decide.js';
+import type { Decision } from '../../decision/decision.js';
+import { denyBody, failClosedDecision } from '../../decision/deny.js';
 import type { HttpMode } from './normalize.js';
 
 export interface HttpAuthzResponse {
@@ -40,9 +40,10 @@ const SAFE_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const NON_ASCII = /[^\x00-\x7f]/;
 
 export function httpStatusFor(d: Decision, mode: HttpMode): number {
-  if (d.allow) return 200;
-  if (mode !== 'envoy') return d.status === 401 || d.status === 403 ? d.status : 403;
-  return d.status >= 400 && d.status < 500 ? d.status : 403;
+  const { allow, status } = d.verdict;
+  if (allow) return 200;
+  if (mode !== 'envoy') return status === 401 || status === 403 ? status : 403;
+  return status >= 400 && status < 500 ? status : 403;
 }
 
 /** `value`'s UTF-8 bytes as a latin1 string: node:http writes exactly those bytes. */
@@ -61,21 +62,22 @@ export function utf8HeaderValue(value: string): string {
 export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | undefined, requestCookie?: string): HttpAuthzResponse {
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
   if (requestId && SAFE_VALUE.test(requestId)) headers['x-request-id'] = requestId;
-  if (d.allow) {
-    for (const [name, raw] of d.upstreamHeaders) {
+  const r = d.response;
+  if (d.verdict.allow) {
+    for (const [name, raw] of r.upstreamHeaders) {
       const value = name === 'cookie' ? raw : utf8HeaderValue(raw);
       // decide() only emits safe values; a value Node would refuse must not become an error path.
       if (!SAFE_VALUE.test(value)) return failClosed(d, mode, requestId, `the value of response header ${name} cannot be sent over HTTP`);
       headers[name] = value;
     }
-    if (d.removeHeaders.length) headers[HEADERS_TO_REMOVE] = d.removeHeaders.join(', ');
-    if (mode !== 'envoy' && requestCookie !== undefined && !('cookie' in headers) && !d.removeHeaders.includes('cookie') && SAFE_VALUE.test(requestCookie)) {
+    if (r.removeHeaders.length) headers[HEADERS_TO_REMOVE] = r.removeHeaders.join(', ');
+    if (mode !== 'envoy' && requestCookie !== undefined && !('cookie' in headers) && !r.removeHeaders.includes('cookie') && SAFE_VALUE.test(requestCookie)) {
       headers.cookie = requestCookie;
     }
     return { status: 200, headers, body: '', decision: d };
   }
   headers['content-type'] = 'application/json';
-  if (d.wwwAuthenticate) headers['www-authenticate'] = d.wwwAuthenticate;
+  if (r.wwwAuthenticate) headers['www-authenticate'] = r.wwwAuthenticate;
   return { status: httpStatusFor(d, mode), headers, body: denyBody(d, requestId), decision: d };
 }
 

@@ -1,6 +1,6 @@
 // HTTP authorization listener (server.http): Envoy `http_service` and nginx `auth_request` /
-// ingress-nginx `auth-url`. A thin adapter: request → normalizeHttpRequest → the App's
-// transport-neutral decideRequest → toHttpResponse. Bounded: header bytes, body bytes (read and
+// ingress-nginx `auth-url`. A thin adapter: request → normalizeHttpRequest → the decision engine
+// → toHttpResponse. Bounded: header bytes, body bytes (read and
 // discarded, never used), header and request timeouts. Every path ends in a response that is
 // not an allow unless decide() allowed; protocol errors get a 4xx, never a 5xx (see response.ts).
 // With server.tls it is an HTTPS server whose certificate follows the reloader (setSecureContext).
@@ -8,23 +8,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { NormalizeLimits, Normalized } from '../../decision/normalize.js';
-import type { CheckInput, Decision } from '../../decision/types.js';
+import type { Decision } from '../../decision/decision.js';
+import type { CheckEngine } from '../../decision/engine.js';
+import { withoutQueryRemoval } from '../../decision/removable.js';
 import { listenOn } from '../address.js';
 import { normalizeHttpRequest, requestMode, type HttpMode, type HttpOptions, type HttpRequestView, type MisconfigWarn } from './normalize.js';
 import { failClosed, toHttpResponse, type HttpAuthzResponse } from './response.js';
 import type { InFlightGate } from '../inflight.js';
 import type { TlsReloader } from '../tls/reloader.js';
 import type { TlsMaterial } from '../tls/files.js';
-
-/**
- * The App's decision bound to the `http` transport label, not yet recorded: the listener calls
- * `record` exactly once with the decision it actually answered (after writing the response), so
- * metrics and audit never say allow for a request that got a fail-closed deny.
- */
-export type HttpDecide = (
-  normalize: (limits: NormalizeLimits) => Normalized,
-) => Promise<{ input: CheckInput | undefined; decision: Decision; record: (answered: Decision) => void }>;
 
 export interface HttpAuthzListener {
   server: Server;
@@ -67,7 +59,12 @@ const SHED_HEADERS: Readonly<Record<string, string | number>> = Object.freeze({
   'content-length': Buffer.byteLength(SHED_BODY),
 });
 
-export async function startHttpAuthzServer(address: string, options: () => HttpOptions, decide: HttpDecide, extra: HttpAuthzServerOptions = {}): Promise<HttpAuthzListener> {
+/**
+ * `engine` decides under the `http` transport label; the listener calls `record` exactly once
+ * with the decision it actually answered (after writing the response), so metrics and audit never
+ * say allow for a request that got a fail-closed deny.
+ */
+export async function startHttpAuthzServer(address: string, options: () => HttpOptions, engine: CheckEngine, extra: HttpAuthzServerOptions = {}): Promise<HttpAuthzListener> {
   let draining = false;
   const { gate, tls, warn } = extra;
 
@@ -77,7 +74,10 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   ): Promise<{ mode: HttpMode; requestId: string | undefined; response: HttpAuthzResponse; record: (answered: Decision) => void }> => {
     const opts = options();
     const mode = requestMode(view.url, opts);
-    const { input, decision, record } = await decide((limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode, warn)));
+    const pending = await engine.check('http', (limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode, warn)));
+    const { input, record } = pending;
+    // HTTP mode cannot remove query parameters: a credential sent in one is denied, not forwarded.
+    const decision = withoutQueryRemoval(pending.decision, engine.snapshot);
     let response: HttpAuthzResponse;
     try {
       response = toHttpResponse(decision, mode, input?.requestId, input?.headers.cookie);
