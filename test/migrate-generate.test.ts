@@ -9,18 +9,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { pino } from 'pino';
-import { resolveConfig, parseConfigText, type Config } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import { parseConfigText } from '../src/config/parse.js';
+import type { Config } from '../src/config/types.js';
 import { CRD, PolicySet, type PolicyObject } from '../src/k8s/policies.js';
-import { authorize } from '../src/decision/decide.js';
+import { DecisionEngine } from '../src/decision/engine.js';
+import type { Snapshot } from '../src/decision/snapshot.js';
 import type { CheckInput, Identity } from '../src/decision/types.js';
-import { PolicyGenerator, type GenerateOptions } from '../src/migrate/generate.js';
-import { Replayer, type ReplayReport } from '../src/migrate/replay.js';
+import { PolicyGenerator } from '../src/migrate/generate.js';
+import type { GenerateOptions } from '../src/migrate/generate-options.js';
+import { Replayer } from '../src/migrate/replay.js';
+import type { ReplayReport } from '../src/migrate/replay-report.js';
 import { parseAuditLine, type AuditRecord } from '../src/observe/audit-record.js';
 import { readAuditRecords } from '../src/migrate/record.js';
 import { isIdSegment, templatePath } from '../src/migrate/paths.js';
 import { loadCandidate } from '../src/migrate/crd.js';
-import type { PolicySpec } from '../src/policy/schema.js';
+import type { PolicySpec } from '../src/config/policy-schema.js';
 import { runCli } from './helpers/cli.js';
+
+/** The policy stage's verdict for a request with this identity (what replay asks the engine). */
+function authorize(input: CheckInput, identity: Identity | undefined, snap: Snapshot) {
+  const engine = new DecisionEngine(() => snap);
+  return engine.authorize(input, identity, engine.peersFor(input, identity)).verdict;
+}
 
 const FIXTURE = new URL('../../test/fixtures/migrate/mixed-traffic.audit.jsonl', import.meta.url).pathname;
 const ISSUER = 'https://idp.example.com';

@@ -8,13 +8,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import { PolicyGenerator } from '../src/migrate/generate.js';
-import { Replayer, type ReplayReport } from '../src/migrate/replay.js';
+import { Replayer } from '../src/migrate/replay.js';
+import type { ReplayReport } from '../src/migrate/replay-report.js';
 import { hashSubject, parseAuditLine, type AuditRecord } from '../src/observe/audit-record.js';
 import { readAuditRecords } from '../src/migrate/record.js';
 import { loadCandidate } from '../src/migrate/crd.js';
-import type { PolicySpec } from '../src/policy/schema.js';
+import type { PolicySpec } from '../src/config/policy-schema.js';
 import { runCli } from './helpers/cli.js';
 
 const FIXTURE = new URL('../../test/fixtures/migrate/mixed-traffic.audit.jsonl', import.meta.url).pathname;
@@ -297,4 +298,31 @@ test('replay: a policy host that names a default port reads the host as sent, as
   // orders:443 is admitted as live; the record sent on :80 was allowed by the recorded
   // configuration but not by this one.
   assert.equal(rep.summary.unchanged, 1, JSON.stringify(rep.edges));
+});
+
+test('replay: every peer-identity condition depends on the XFCC principal a record without one cannot tell', () => {
+  // The candidate trusts XFCC; the recording service did not, and Envoy reported no principal.
+  const line = JSON.stringify({
+    log: 'audit', decision: 'allow', reason: 'allowed', source: { address: '10.0.0.9' },
+    destination: { host: 'api.shop', namespace: 'shop', labels: { app: 'api' } }, method: 'GET', path: '/x',
+  });
+  const r = parseAuditLine(line, 1) as AuditRecord;
+  const xfcc = 'the XFCC principal (not recorded: the recording config did not trust XFCC)';
+  const sources = [
+    { principals: ['cluster.local/ns/edge/sa/gw'] },
+    { namespaces: ['edge'] },
+    { serviceAccounts: ['edge/gw'] },
+    { notServiceAccounts: ['edge/gw'] },
+    { trustDomains: ['cluster.local'] },
+    { notTrustDomains: ['other.example'] },
+  ];
+  for (const source of sources) {
+    const rp = new Replayer(resolveConfig({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } }, policies: [{ name: 'p', namespace: 'shop', rules: [{ from: [{ source }] }] }] }));
+    rp.add(structuredClone(r));
+    assert.equal(outcome(rp.finish()), `indeterminate: an ALLOW policy depends on ${xfcc}`, JSON.stringify(source));
+  }
+  // Conditions on what the record holds stay determined.
+  const rp = new Replayer(resolveConfig({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } }, policies: [{ name: 'p', namespace: 'shop', rules: [{ to: [{ operation: { paths: ['/x'] } }] }] }] }));
+  rp.add(structuredClone(r));
+  assert.equal(outcome(rp.finish()), 'unchanged');
 });

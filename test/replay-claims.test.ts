@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { pino } from 'pino';
-import { resolveConfig } from '../src/config/load.js';
-import { buildSnapshot } from '../src/config/snapshot-builder.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import { buildSnapshot } from '../src/snapshot/builder.js';
 import { buildIssuerKeys } from '../src/authn/key-resolvers.js';
-import { decide } from '../src/decision/decide.js';
+import { DecisionEngine } from '../src/decision/engine.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { AuditLog } from '../src/observe/audit.js';
 import { parseAuditLine } from '../src/observe/audit-record.js';
@@ -30,7 +30,7 @@ async function liveAndReplay(key: string, claims: Record<string, unknown>) {
   const token = await new SignJWT({ iss: 'https://idp', sub: 'alice', aud: 'api', exp: Math.floor(Date.now() / 1000) + 300, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).sign(privateKey);
   const n = normalizeCheckRequest({ attributes: { request: { http: { method: 'GET', path: '/d', host: 'h', headers: { authorization: `Bearer ${token}` } } }, source: {}, destination: {} } } as never, config.limits);
   assert.ok(n.ok);
-  const live = await decide(n.input, snap);
+  const live = await new DecisionEngine(() => snap).decide(n.input);
   let line = '';
   const logger = pino({ base: null }, new Writable({ write(c, _e, cb) { line += String(c); cb(); } }));
   new AuditLog(logger.child({ log: 'audit' }), config.audit).record('grpc-v3', n.input, live, 0.001);
@@ -41,7 +41,7 @@ async function liveAndReplay(key: string, claims: Record<string, unknown>) {
   rp.add(rec);
   const edge = rp.finish().edges[0]!;
   const outcome = edge.allowToDeny ? 'allow→deny' : edge.denyToAllow ? 'deny→allow' : edge.indeterminate ? 'indeterminate' : 'unchanged';
-  return { live: live.reason, outcome, literalKeys: rec.auth?.literalKeys };
+  return { live: live.verdict.reason, outcome, literalKeys: rec.auth?.literalKeys };
 }
 
 test('replay reads [a][b] nested and [a.b] literally, as live matching does', async () => {

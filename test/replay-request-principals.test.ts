@@ -3,10 +3,10 @@
 // recorded, so the issuer half decides, and only a subject prefix/suffix is indeterminate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
 import { Replayer } from '../src/migrate/replay.js';
 import { hashSubject, parseAuditLine, type AuditRecord } from '../src/observe/audit-record.js';
-import type { PolicySpec } from '../src/policy/schema.js';
+import type { PolicySpec } from '../src/config/policy-schema.js';
 
 const ISSUER = 'https://idp.example.com/realms/shop';
 const ISSUERS = [

@@ -8,9 +8,12 @@
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments, isMap, type Document } from 'yaml';
 import { pino } from 'pino';
-import { ConfigError, loadConfigFile, resolveConfig, type Config } from '../config/load.js';
+import { ConfigError } from '../config/problems.js';
+import { resolveConfig } from '../config/resolve.js';
+import { checkConfigFile } from '../snapshot/checked-config.js';
+import type { Config } from '../config/types.js';
 import { CRD, PolicySet, type PolicyObject } from '../k8s/policies.js';
-import type { PolicySpec } from '../policy/schema.js';
+import type { PolicySpec } from '../config/policy-schema.js';
 
 /** `apiVersion` of every manifest written or read. */
 export const API_VERSION = `${CRD.group}/${CRD.version}`;
@@ -174,7 +177,7 @@ export function loadCandidate(configFile: string | undefined, manifestFiles: str
   if (configFile !== undefined && looksLikeManifests(read(configFile))) {
     base = resolveConfig({}, 'defaults');
     streams.unshift(configFile);
-  } else base = configFile !== undefined ? loadConfigFile(configFile) : resolveConfig({}, 'defaults');
+  } else base = configFile !== undefined ? checkConfigFile(configFile).config : resolveConfig({}, 'defaults');
   if (!streams.length) return base;
   const rootNamespace = rootFlag ?? base.kubernetes.rootNamespace;
   const objs = streams.flatMap((f) => parsePolicyManifests(read(f), f));

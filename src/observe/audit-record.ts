@@ -49,22 +49,22 @@ export interface AuditDestinationJson {
   port: number | undefined;
   namespace?: string;
   /** Only when there are any. */
-  labels?: Record<string, string>;
+  labels?: Readonly<Record<string, string>>;
 }
 
 /** `auth`: verified claims policies can reference; values only from the verified payload. */
 export interface AuditAuthJson {
-  audiences: string[];
-  scopes: string[];
+  audiences: readonly string[];
+  scopes: readonly string[];
   /**
    * Configured claim paths (`audit.claims`, default azp, acr, amr, roles) → value; null when absent
    * or not a scalar / list of scalars. Strings are capped at 256 characters and lists at 64 items.
    */
   claims: Record<string, Scalar | Scalar[] | null>;
   /** Paths whose value was capped (replay: indeterminate). Only when there are any. */
-  truncated?: string[];
+  truncated?: readonly string[];
   /** Dotted paths whose value came from a top-level claim of that exact name, not a nested one. Only when there are any. */
-  literal_keys?: string[];
+  literal_keys?: readonly string[];
 }
 
 /** An AUDIT or dry-run policy that matched (`audits`). */
@@ -87,7 +87,7 @@ export interface AuditRecordJson {
   detail?: string;
   policy: string | undefined;
   rule: number | undefined;
-  audits?: AuditPolicyMatchJson[];
+  audits?: readonly AuditPolicyMatchJson[];
   /** Observe mode: what enforce mode would have decided (only when it would have denied). */
   would_decide?: { decision: AuditVerdict; reason: string; status: number; policy: string | undefined; rule: number | undefined };
   /** What enforcing the dry-run policies would have decided (only when some apply). */

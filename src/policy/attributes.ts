@@ -1,41 +1,25 @@
-// What a rule can look at: the evaluation context and the attribute extractors for source and
-// operation fields and `when` keys (DESIGN.md "Policy model"). Every extractor returns the list
-// of values of that attribute for this request ([] when absent), so list claims match any element.
-import type { CheckInput, Identity } from '../decision/types.js';
-import type { PeerIdentity } from '../identity/spiffe.js';
+// What a rule can look at: the attribute extractors for source and operation fields and `when`
+// keys (the evaluation context they read is in context.ts). Every extractor returns the list of values of that attribute
+// for this request ([] when absent), so list claims match any element. Each also says, as data,
+// which attribute it reads (AttrRead): the one place that maps a `when` key to the claims it
+// reads, for the authenticator's cached-claims list and for `policy replay`.
+import type { Identity } from '../decision/types.js';
+import type { Attr, AttrRead, ConditionRole, PolicyContext } from './context.js';
 import { claimAt, claimAtSegments } from '../authn/claims.js';
 import { principalKey } from './request-principal.js';
 import { allScopes, looseHosts, loosePrincipals, methodAsSent, methodUpper, reportedPrincipal, scopeClaimStrict, strictHost } from './readings.js';
 
-export interface DestinationContext {
-  namespace?: string;
-  labels: Readonly<Record<string, string>>;
-}
-
-export interface PolicyContext {
-  input: CheckInput;
-  identity: Identity | undefined;
-  /** Calling workload: mTLS principal (or trusted XFCC), with namespace/service account. */
-  source: PeerIdentity | undefined;
-  destination: DestinationContext;
-  /**
-   * The original client IP (identity/remote-ip.ts), computed once per request from the peer
-   * address and identity.numTrustedProxies; absent when it cannot be determined.
-   */
-  remoteIp?: string;
-}
-
-export type Attr = (ctx: PolicyContext) => readonly string[];
-
 /** How a value list is compared: Istio string forms, path forms, CIDRs, or case-insensitive hosts. */
 export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port' | 'header' | 'requestPrincipal' | 'namespace' | 'principal' | 'methodLoose' | 'hostStrict' | 'trustDomain';
-
-/** `when` conditions that RFC 6750 / RFC 9470 answer with a challenge instead of a plain 403. */
-export type ConditionRole = 'plain' | 'scope' | 'acr' | 'amr';
 
 export interface AttrSpec {
   attr: Attr;
   kind: ValueKind;
+  /**
+   * What the field or key names. A loose reading (below) reads the same attribute, except that
+   * the loose `claims[scope]` / `[scp]` also reads the other scope claim.
+   */
+  reads: AttrRead;
   /**
    * What the matchers read, when it differs from `attr` (which traces show): request principals
    * are matched on issuer and subject apart (policy/request-principal.ts).
@@ -91,30 +75,38 @@ export function claimKeySegments(key: string): string[] | undefined {
 
 export const SOURCE_FIELDS: Record<string, AttrSpec> = {
   // Strict: Istio's "spiffe://" + pattern against the principal as reported (policy/readings.ts).
-  principals: { attr: (c) => one(c.source?.principal), match: reportedPrincipal, kind: 'principal', loose: { attr: loosePrincipals, kind: 'string' } },
+  principals: {
+    attr: (c) => one(c.source?.principal),
+    match: reportedPrincipal,
+    kind: 'principal',
+    reads: { kind: 'peer', field: 'principal' },
+    loose: { attr: loosePrincipals, kind: 'string' },
+  },
   requestPrincipals: {
     attr: (c) => one(c.identity?.requestPrincipal),
     match: (c) => (c.identity ? [principalKey(c.identity.issuer, c.identity.subject)] : NONE),
     kind: 'requestPrincipal',
+    reads: { kind: 'requestPrincipal' },
     authn: true,
   },
-  namespaces: { attr: (c) => one(c.source?.namespace), kind: 'namespace', peer: 'namespace' },
+  namespaces: { attr: (c) => one(c.source?.namespace), kind: 'namespace', reads: { kind: 'peer', field: 'namespace' }, peer: 'namespace' },
   serviceAccounts: {
     attr: (c) => (c.source?.namespace && c.source.serviceAccount ? [`${c.source.namespace}/${c.source.serviceAccount}`] : NONE),
     kind: 'string',
+    reads: { kind: 'peer', field: 'serviceAccount' },
     peer: 'serviceAccount',
   },
-  ipBlocks: { attr: (c) => one(c.input.source.address), kind: 'ip' },
-  remoteIpBlocks: { attr: (c) => one(c.remoteIp), kind: 'ip', unknown: (c) => c.remoteIp === undefined },
+  ipBlocks: { attr: (c) => one(c.input.source.address), kind: 'ip', reads: { kind: 'sourceIp' } },
+  remoteIpBlocks: { attr: (c) => one(c.remoteIp), kind: 'ip', reads: { kind: 'remoteIp' }, unknown: (c) => c.remoteIp === undefined },
   // Istio's srcTrustDomainGenerator matches the principal as reported (identity/trust-domain.ts).
-  trustDomains: { attr: (c) => one(c.source?.reported), kind: 'trustDomain' },
+  trustDomains: { attr: (c) => one(c.source?.reported), kind: 'trustDomain', reads: { kind: 'peer', field: 'trustDomain' } },
 };
 
 export const OPERATION_FIELDS: Record<string, AttrSpec> = {
-  hosts: { attr: strictHost, kind: 'hostStrict', loose: { attr: looseHosts, kind: 'host' } },
-  ports: { attr: (c) => one(c.input.destination.port?.toString()), kind: 'port' },
-  methods: { attr: methodAsSent, kind: 'string', loose: { attr: methodUpper, kind: 'methodLoose' } },
-  paths: { attr: (c) => one(c.input.path), kind: 'path' },
+  hosts: { attr: strictHost, kind: 'hostStrict', reads: { kind: 'host' }, loose: { attr: looseHosts, kind: 'host' } },
+  ports: { attr: (c) => one(c.input.destination.port?.toString()), kind: 'port', reads: { kind: 'destinationPort' } },
+  methods: { attr: methodAsSent, kind: 'string', reads: { kind: 'method' }, loose: { attr: methodUpper, kind: 'methodLoose' } },
+  paths: { attr: (c) => one(c.input.path), kind: 'path', reads: { kind: 'path' } },
 };
 
 export interface WhenOptions {
@@ -129,31 +121,33 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   const path = claimKeySegments(key);
   if (path) {
     const name = path.length === 1 ? path[0] : undefined;
-    if (name === 'scope' || name === 'scp') return { attr: scopeClaimStrict(name), kind: 'string', role: 'scope', authn: true, loose: { attr: allScopes, kind: 'string' } };
-    if (name === 'acr' || name === 'amr') return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', role: name, authn: true };
-    return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', authn: true };
+    const reads: AttrRead = { kind: 'claim', segments: path };
+    if (name === 'scope' || name === 'scp') return { attr: scopeClaimStrict(name), kind: 'string', reads, role: 'scope', authn: true, loose: { attr: allScopes, kind: 'string' } };
+    if (name === 'acr' || name === 'amr') return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', reads, role: name, authn: true };
+    return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', reads, authn: true };
   }
   const header = /^request\.headers\[([^\][]+)\]$/.exec(key);
   if (header) {
     const name = header[1]!.toLowerCase();
     // A header sent empty is present (Istio's "*" is present_match), so '' is kept here.
-    return { attr: (c) => (c.input.headers[name] === undefined ? NONE : [c.input.headers[name]!]), kind: 'header' };
+    return { attr: (c) => (c.input.headers[name] === undefined ? NONE : [c.input.headers[name]!]), kind: 'header', reads: { kind: 'header', name } };
   }
   switch (key) {
     case 'request.auth.principal':
       return SOURCE_FIELDS.requestPrincipals;
     case 'request.auth.audiences':
-      return { attr: (c) => c.identity?.audiences ?? NONE, kind: 'string', authn: true };
+      return { attr: (c) => c.identity?.audiences ?? NONE, kind: 'string', reads: { kind: 'audiences' }, authn: true };
     case 'request.auth.presenter':
-      return { attr: (c) => one(typeof c.identity?.claims.azp === 'string' ? c.identity.claims.azp : undefined), kind: 'string', authn: true };
+      // azp is a top-level name without a dot: the dotted rule reads exactly that claim.
+      return { attr: (c) => one(typeof c.identity?.claims.azp === 'string' ? c.identity.claims.azp : undefined), kind: 'string', reads: { kind: 'claimPath', path: 'azp' }, authn: true };
     case 'request.auth.scopes':
-      return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', role: 'scope', authn: true };
+      return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', reads: { kind: 'scopes' }, role: 'scope', authn: true };
     case 'request.auth.roles':
-      return { attr: (c) => claimValues(c.identity, opts.rolesClaim), kind: 'string', authn: true };
+      return { attr: (c) => claimValues(c.identity, opts.rolesClaim), kind: 'string', reads: { kind: 'claimPath', path: opts.rolesClaim }, authn: true };
     case 'request.auth.acr':
-      return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', role: 'acr', authn: true };
+      return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', reads: { kind: 'claimPath', path: 'acr' }, role: 'acr', authn: true };
     case 'request.auth.amr':
-      return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', role: 'amr', authn: true };
+      return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', reads: { kind: 'claimPath', path: 'amr' }, role: 'amr', authn: true };
     case 'source.principal':
       return SOURCE_FIELDS.principals;
     case 'source.namespace':
@@ -167,11 +161,11 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
     case 'source.trustDomain':
       return SOURCE_FIELDS.trustDomains;
     case 'destination.ip':
-      return { attr: (c) => one(c.input.destination.address), kind: 'ip' };
+      return { attr: (c) => one(c.input.destination.address), kind: 'ip', reads: { kind: 'destinationIp' } };
     case 'destination.port':
       return OPERATION_FIELDS.ports;
     case 'connection.sni':
-      return { attr: (c) => one(c.input.sni), kind: 'string' };
+      return { attr: (c) => one(c.input.sni), kind: 'string', reads: { kind: 'sni' } };
     default:
       return undefined;
   }
@@ -179,26 +173,16 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
 
 /**
  * Top-level claim names a `when` key reads from identity.claims, so the authenticator can keep
- * just those claims of cached tokens. Must cover every claim the attrs whenAttr returns read:
- * `[a][b]` reads only the top-level claim `a`; `[a.b]` only "a.b"; request.auth.roles reads
- * the rolesClaim path by the dotted rule (the exact key, else its first part). Scopes and
- * audiences live outside `claims`.
+ * just those claims of cached tokens; read off the key's AttrRead, so it covers every claim the
+ * attrs whenAttr returns read. `[a][b]` reads only the top-level claim `a`; `[a.b]` only "a.b";
+ * a dotted path (request.auth.roles) the exact key, else its first part. Scopes and audiences
+ * live outside `claims`.
  */
 export function whenKeyClaimNames(key: string, opts: WhenOptions): string[] {
-  const path = claimKeySegments(key);
-  if (path) return [path[0]!];
-  switch (key) {
-    case 'request.auth.presenter':
-      return ['azp'];
-    case 'request.auth.roles':
-      return [opts.rolesClaim, opts.rolesClaim.split('.')[0]!];
-    case 'request.auth.acr':
-      return ['acr'];
-    case 'request.auth.amr':
-      return ['amr'];
-    default:
-      return [];
-  }
+  const reads = whenAttr(key, opts)?.reads;
+  if (reads?.kind === 'claim') return [reads.segments[0]!];
+  if (reads?.kind === 'claimPath') return [...new Set([reads.path, reads.path.split('.')[0]!])];
+  return [];
 }
 
 export const WHEN_KEYS = [

@@ -7,56 +7,25 @@
 // and names the policy and field of every problem. A config with problems is never served; still,
 // whatever is wrong compiles fail-closed, the way Istio generates RBAC from a policy it cannot
 // fully translate: it makes an ALLOW rule match nothing and a DENY/AUDIT rule match more.
-import type { PolicySpec, SourceSpec, OperationSpec, ConditionSpec } from './schema.js';
-import type { ConfigProblem } from '../config/load.js';
+import type { PolicySpec, SourceSpec, OperationSpec, ConditionSpec } from '../config/policy-schema.js';
+import type { ConfigProblem } from '../config/problems.js';
 import { anyOf, anyValue, cidrMatcher, headerMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
 import { requestPrincipalMatcher } from './request-principal.js';
 import { readingMatcher } from './readings.js';
-import { OPERATION_FIELDS, SOURCE_FIELDS, WHEN_KEYS, whenAttr, type Attr, type AttrSpec, type ConditionRole, type PolicyContext, type WhenOptions } from './attributes.js';
-import { PolicyIndex } from './index.js';
+import { OPERATION_FIELDS, SOURCE_FIELDS, WHEN_KEYS, whenAttr, type AttrSpec, type WhenOptions } from './attributes.js';
+import type { Attr, AttrRead, PolicyContext } from './context.js';
+import type { CompiledPolicy, Condition } from './compiled.js';
+import { PolicyIndex } from './policy-index.js';
 import { peerValues } from './source-values.js';
-import { DEFAULT_TRUST_DOMAIN, trustDomainMatcher } from '../identity/trust-domain.js';
+import { trustDomainMatcher } from '../identity/trust-domain.js';
+import { DEFAULT_TRUST_DOMAIN } from '../config/defaults.js';
 import { istioNamespaceMatcher, istioServiceAccountMatcher } from '../identity/spiffe.js';
-
-/** One compiled check, labelled for decision traces (`to[0].operation.paths`). */
-export interface Condition {
-  label: string;
-  role: ConditionRole;
-  negated: boolean;
-  /** Needs the verified JWT (request principal, request.auth.*): anonymous requests fail it. */
-  authn: boolean;
-  /** The configured values (for traces and step-up/insufficient-scope challenges). */
-  values: readonly string[];
-  attr: Attr;
-  test(ctx: PolicyContext): boolean;
-}
-
-export interface CompiledRule {
-  /**
-   * [] = the field is absent (no constraint). A field given but empty or broken (`from: []`,
-   * `source: {}`, a bad value) compiles to a group holding a never-matching condition instead.
-   */
-  from: Condition[][];
-  to: Condition[][];
-  when: Condition[];
-}
-
-export interface CompiledPolicy {
-  /** Position in the configuration: ties are broken by it so results are deterministic. */
-  order: number;
-  name: string;
-  namespace?: string;
-  selector?: Readonly<Record<string, string>>;
-  action: 'ALLOW' | 'DENY' | 'AUDIT';
-  dryRun: boolean;
-  rules: CompiledRule[];
-}
 
 /**
  * Compiled pieces shared across the policies of one compilation. Generated and real policy sets
  * repeat the same labels, matchers and whole conditions (`requestPrincipals: [<issuer>/*]`,
  * `methods: [GET]`) thousands of times; sharing them cut the index for the 10,000-policy bench
- * set from ~60 MB of heap to a fraction (issue 7 scenario 5). Conditions are immutable, so
+ * set from ~60 MB of heap to a fraction. Conditions are immutable, so
  * sharing is safe; each distinct label string is kept once instead of once per policy.
  */
 class Interner {
@@ -135,8 +104,10 @@ interface FieldScope {
   invalid: (label: string) => Condition;
 }
 
+const READS_NOTHING: AttrRead = { kind: 'none' };
+
 function never(label: string): Condition {
-  return { label, role: 'plain', negated: false, authn: false, values: [], attr: () => [], test: () => false };
+  return { label, role: 'plain', negated: false, authn: false, values: [], attr: () => [], reads: READS_NOTHING, test: () => false };
 }
 
 function always(label: string): Condition {
@@ -267,6 +238,7 @@ function buildCondition(label: string, given: AttrSpec, values: readonly string[
     authn: spec.authn === true && !negated,
     values,
     attr: istio ? looseAttr(spec.attr) : spec.attr,
+    reads: given.reads,
     test: istio ? looseTest(anyOf(matchers), istio, spec.attr, negated) : conditionTest(anyOf(matchers), spec.match ?? spec.attr, negated),
   };
 }
@@ -367,5 +339,5 @@ function compileCondition(cond: ConditionSpec, at: string, scope: FieldScope, op
   if (broken || parts.length === 0) return scope.invalid(at);
   if (parts.length === 1) return parts[0]!;
   const [a, b] = parts as [Condition, Condition];
-  return { ...a, label: `${at}(${cond.key})`, role: 'plain', authn: a.authn, test: (c) => a.test(c) && b.test(c) };
+  return { ...a, label: `${at}(${cond.key})`, role: 'plain', authn: a.authn, parts: [a, b], test: (c) => a.test(c) && b.test(c) };
 }

@@ -4,7 +4,7 @@
 // match denies (`X` in a DENY/AUDIT, `notX` in an ALLOW). The strict reading never matches more
 // than Istio's RBAC filter would, so an ALLOW never admits what its author did not write; the
 // loose one matches at least what Istio's would, so a DENY still fires wherever Istio's does.
-import type { Attr, PolicyContext } from './attributes.js';
+import type { Attr, PolicyContext } from './context.js';
 import { stringMatcher, type Matcher } from './match.js';
 import { globMatcher } from './glob.js';
 import { canonicalHostPattern, hostAsSent, hostMatchValues, portHostPattern, withoutDefaultPort } from '../decision/host.js';

@@ -12,8 +12,8 @@
 //
 // Order: DENY match → deny; ALLOW match → allow; otherwise deny (zero trust). AUDIT and dryRun
 // policies never decide; dry-run policies yield a separate would-be verdict.
-import type { CompiledPolicy, CompiledRule, Condition } from './compile.js';
-import type { PolicyContext } from './attributes.js';
+import type { CompiledPolicy, CompiledRule, Condition } from './compiled.js';
+import type { PolicyContext } from './context.js';
 import type { PolicyMatch } from '../decision/types.js';
 import { canonicalHostPattern, hostMatchValues } from '../decision/host.js';
 
