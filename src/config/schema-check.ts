@@ -4,6 +4,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConfigSchema, KubernetesIssuerSchema, type ConfigInput, type KubernetesIssuerInput } from './schema.js';
 import { ConfigError, dedupeProblems, type ConfigProblem } from './problems.js';
+import { ADDRESS_PATTERN } from './schema-parts.js';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 const validateSchema = ajv.compile(ConfigSchema);
@@ -18,6 +19,12 @@ function jsonPointerToPath(pointer: string): string {
     .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
 }
 
+/**
+ * Patterns whose error names the expected form rather than the field's description (the listen
+ * addresses' descriptions say what each listener is for; the error says how to write one).
+ */
+const PATTERN_FORMS: Readonly<Record<string, string>> = { [ADDRESS_PATTERN]: 'host:port' };
+
 function describeAjvError(e: ErrorObject): ConfigProblem {
   const base = jsonPointerToPath(e.instancePath);
   const join = (child: string) => (base ? `${base}.${child}` : child);
@@ -27,7 +34,7 @@ function describeAjvError(e: ErrorObject): ConfigProblem {
     case 'required':
       return { path: join(String(e.params.missingProperty)), message: 'is required' };
     case 'pattern': {
-      const description = (e.parentSchema as { description?: string } | undefined)?.description;
+      const description = PATTERN_FORMS[String(e.params.pattern)] ?? (e.parentSchema as { description?: string } | undefined)?.description;
       return { path: base, message: description ? `must be ${description}` : `must match ${String(e.params.pattern)}` };
     }
     case 'enum':
