@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments, isMap, type Document } from 'yaml';
 import { pino } from 'pino';
 import { ConfigError } from '../config/problems.js';
+import { ZtAuthzError, type ErrorCode } from '../errors.js';
 import { resolveConfig } from '../config/resolve.js';
 import { checkConfigFile } from '../snapshot/checked-config.js';
 import type { Config } from '../config/types.js';
@@ -48,10 +49,10 @@ export function objectName(wanted: string, max = 60): string {
 }
 
 /** A problem with one manifest, or with the stream (`doc` counts from 1). */
-export class ManifestError extends Error {
+export class ManifestError extends ZtAuthzError {
+  static override code: ErrorCode = 'ERR_MANIFEST_INVALID';
   constructor(source: string, problems: string[]) {
     super(`invalid ZeroTrustPolicy manifests (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ManifestError';
   }
 }
 

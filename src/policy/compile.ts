@@ -9,6 +9,7 @@
 // fully translate: it makes an ALLOW rule match nothing and a DENY/AUDIT rule match more.
 import type { PolicySpec, SourceSpec, OperationSpec, ConditionSpec } from '../config/policy-schema.js';
 import type { ConfigProblem } from '../config/problems.js';
+import { PolicyError } from '../errors.js';
 import { anyOf, anyValue, cidrMatcher, headerMatcher, isPort, pathMatcher, stringMatcher, type Matcher } from './match.js';
 import { requestPrincipalMatcher } from './request-principal.js';
 import { readingMatcher } from './readings.js';
@@ -222,7 +223,7 @@ function buildCondition(label: string, given: AttrSpec, values: readonly string[
   const matchers: Matcher[] = [];
   values.forEach((v, i) => {
     try {
-      if (spec.kind === 'port' && !isPort(v)) throw new Error(`"${v}" is not a port number (1-65535)`);
+      if (spec.kind === 'port' && !isPort(v)) throw new PolicyError(`"${v}" is not a port number (1-65535)`);
       // Principal values come without a spiffe:// scheme (source-values.ts strips it).
       matchers.push(interner.matcher(spec.kind, v));
     } catch (err) {
