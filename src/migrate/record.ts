@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { parsePrincipal } from '../identity/spiffe.js';
 import { parseAuditLine, type AuditRecord } from '../observe/audit-record.js';
+import type { Reason } from '../decision/reasons.js';
 
 export interface ReadStats {
   lines: number;
@@ -19,7 +20,8 @@ export interface ReadStats {
 }
 
 /** Reasons decided by the policy stage; every other deny happened before policy (authentication, limits). */
-export const POLICY_REASONS = new Set(['allowed', 'token_missing', 'policy_denied', 'no_policy_matched', 'insufficient_scope', 'insufficient_user_authentication']);
+const POLICY_STAGE_REASONS: readonly Reason[] = ['allowed', 'token_missing', 'policy_denied', 'no_policy_matched', 'insufficient_scope', 'insufficient_user_authentication'];
+export const POLICY_REASONS: ReadonlySet<string> = new Set(POLICY_STAGE_REASONS);
 
 /** Read records from a file, or from stdin when `from` is "-". Calls `each` in input order. */
 export async function readAuditRecords(from: string, each: (r: AuditRecord) => void, stdin: Readable = process.stdin): Promise<ReadStats> {

@@ -47,7 +47,7 @@ export interface AttrSpec {
 }
 
 const NONE: readonly string[] = [];
-export const one = (v: string | undefined): readonly string[] => (v === undefined || v === '' ? NONE : [v]);
+const one = (v: string | undefined): readonly string[] => (v === undefined || v === '' ? NONE : [v]);
 
 /** Claim values for matching: strings, numbers and booleans, or the elements of a list of them. */
 function valuesOf(v: unknown): readonly string[] {
@@ -58,17 +58,17 @@ function valuesOf(v: unknown): readonly string[] {
 }
 
 /** Values at a dotted config path (authorization.rolesClaim; claimAt: exact key first). */
-export function claimValues(identity: Identity | undefined, path: string): readonly string[] {
+function claimValues(identity: Identity | undefined, path: string): readonly string[] {
   return identity ? valuesOf(claimAt(identity.claims, path)) : NONE;
 }
 
 /** Values at an explicit nesting path (`request.auth.claims[a][b]` → ['a', 'b']). */
-export function claimValuesAt(identity: Identity | undefined, segments: readonly string[]): readonly string[] {
+function claimValuesAt(identity: Identity | undefined, segments: readonly string[]): readonly string[] {
   return identity ? valuesOf(claimAtSegments(identity.claims, segments)) : NONE;
 }
 
 /** `request.auth.claims[a][b]` → ['a', 'b'] (each bracket one literal key); else undefined. */
-export function claimKeySegments(key: string): string[] | undefined {
+function claimKeySegments(key: string): string[] | undefined {
   const claims = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
   return claims ? [...claims[1]!.matchAll(/\[([^\][]+)\]/g)].map((m) => m[1]!) : undefined;
 }
