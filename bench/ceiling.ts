@@ -7,6 +7,7 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { jwtVerify } from 'jose';
 import { argMap } from './lib/util.js';
+import { InternalError } from '../src/errors.js';
 
 const a = argMap(process.argv.slice(2));
 const seconds = Number(a.get('seconds') ?? 3);
@@ -52,7 +53,7 @@ async function run(fn: (i: number) => Promise<boolean>, secs: number): Promise<n
     }
   };
   await Promise.all(Array.from({ length: inflight }, lane));
-  if (failures) throw new Error(`${failures} verifications failed`);
+  if (failures) throw new InternalError(`${failures} verifications failed`);
   return n / ((performance.now() - t0) / 1000);
 }
 

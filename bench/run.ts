@@ -1,11 +1,11 @@
-// `npm run bench`: load harness for zt-authz (issue 7). Drives the real gRPC Check endpoint of a
+// `npm run bench`: load harness for zt-authz. Drives the real gRPC Check endpoint of a
 // `zt-authz serve` process and, in the same run and under identical load, the floor (an empty
 // grpc-js Check handler on the same proto). Prints a table and writes JSON.
 //
 //   node dist/bench/run.js [--scenario 1,2,3,4,5] [--quick] [--duration S] [--warmup S]
 //                          [--conns C] [--streams M] [--workers N] [--profile] [--out FILE]
 //
-// Scenarios (issue 7):
+// Scenarios:
 //   1 cached token, allow, 20 policies: max throughput vs the floor (h2load)
 //   2 unique tokens (no cache hits), RS256 and ES256, vs raw node:crypto async verify (h2gen)
 //   3 fixed rate at 50 % of scenario 1's max: latency (h2load --rps)
@@ -25,6 +25,7 @@ import { sampleChecks } from './lib/grpc-sample.js';
 import { generateSigningKey, mint, mintHs256Many, mintParallel, type BenchAlg, type SigningKey } from './lib/tokens.js';
 import { randomBytes } from 'node:crypto';
 import { argMap, BENCH_DIST, log, round, ROOT, sleep, type LatencySummary } from './lib/util.js';
+import { InternalError } from '../src/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -179,11 +180,11 @@ function runGen(port: number, tokensFile: string, extra: string[], onSpawn?: (pi
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`h2gen exited ${code}: ${err}`));
+      if (code !== 0) return reject(new InternalError(`h2gen exited ${code}: ${err}`));
       try {
         resolve(JSON.parse(out) as GenOutput);
       } catch (e) {
-        reject(new Error(`h2gen output not JSON: ${out} ${err} ${(e as Error).message}`));
+        reject(new InternalError(`h2gen output not JSON: ${out} ${err} ${(e as Error).message}`));
       }
     });
   });
@@ -239,12 +240,12 @@ function childJson<T>(script: string, argv: string[]): T {
 async function expectAllow(p: RunningProcess, token: string, subject: string): Promise<void> {
   const s = await sampleChecks(p.grpcPort, envoyCheckRequest({ token }));
   const bad = s.find((x) => !x.allow || x.headers['x-auth-subject'] !== subject);
-  if (bad) throw new Error(`${p.name}: sample Check is not the expected allow: ${JSON.stringify(bad)}`);
+  if (bad) throw new InternalError(`${p.name}: sample Check is not the expected allow: ${JSON.stringify(bad)}`);
 }
 
 async function expectOk(p: RunningProcess, token: string): Promise<void> {
   const s = await sampleChecks(p.grpcPort, envoyCheckRequest({ token }));
-  if (s.some((x) => x.code !== 0)) throw new Error(`${p.name}: sample Check did not return OK: ${JSON.stringify(s)}`);
+  if (s.some((x) => x.code !== 0)) throw new InternalError(`${p.name}: sample Check did not return OK: ${JSON.stringify(s)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -597,7 +598,7 @@ function printTable(): void {
 async function main(): Promise<void> {
   const started = performance.now();
   const m = machine();
-  if (m.h2load === 'missing') throw new Error('h2load not found: run `npm run bench` (scripts/bench.sh installs nghttp2-client) or apt-get install nghttp2-client');
+  if (m.h2load === 'missing') throw new InternalError('h2load not found: run `npm run bench` (scripts/bench.sh installs nghttp2-client) or apt-get install nghttp2-client');
   log(`machine: ${m.nproc} x ${m.cpuModel}, node ${m.node}, ${m.h2load}`);
   // A shared machine makes every figure noisy: say so up front (and per run, column "other").
   const idle = new SystemWindow();

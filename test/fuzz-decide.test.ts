@@ -1,4 +1,4 @@
-// Property-based fuzzing of decide(), in process (issue 8). Three properties:
+// Property-based fuzzing of the decision engine, in process. Three properties:
 //  a. never throws, always a well-formed Decision (reason code, status, headers safe to emit),
 //     for adversarial requests and adversarial (but validly signed) tokens;
 //  b. agrees with a naive reference evaluator (test/helpers/policy-oracle.ts) on random policy

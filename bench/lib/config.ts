@@ -1,11 +1,12 @@
 // Bench configurations: one issuer with an inline JWKS (RS256 + ES256 keys, no network) and a
 // policy set of N policies. One global DENY (/admin), N-2 ALLOW policies for *other*
 // destinations (alternately scoped by namespace + selector, and by host only, the two ways the
-// destination index of issue 3 keys policies), and last the ALLOW policy that admits the bench
+// policy index keys policies by destination), and last the ALLOW policy that admits the bench
 // request (namespace shop, selector app=orders, host, methods, paths, scope). A linear engine
 // pays for every policy before it; an indexed one should not.
 import { writeFileSync } from 'node:fs';
 import { DEFAULT_HOST } from './frames.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 
 export const BENCH_ISSUER = 'https://idp.bench.example/realms/shop';
 export const BENCH_AUDIENCE = 'orders';
@@ -25,7 +26,7 @@ export interface BenchConfigOptions {
 }
 
 export function benchPolicies(n: number): Array<Record<string, unknown>> {
-  if (n < 2) throw new Error('need at least 2 policies');
+  if (n < 2) throw new InvalidArgumentError('need at least 2 policies');
   const out: Array<Record<string, unknown>> = [
     { name: 'deny-admin', action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin', '/admin/*'] } }] }] },
   ];

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { summarizeMicros, type LatencySummary } from './util.js';
+import { InternalError, InvalidArgumentError } from '../../src/errors.js';
 
 export interface H2loadOptions {
   port: number;
@@ -48,7 +49,7 @@ export interface H2loadResult {
 }
 
 export function h2load(o: H2loadOptions): Promise<H2loadResult> {
-  if ((o.durationS === undefined) === (o.requests === undefined)) throw new Error('h2load: give exactly one of durationS and requests');
+  if ((o.durationS === undefined) === (o.requests === undefined)) throw new InvalidArgumentError('h2load: give exactly one of durationS and requests');
   const dir = mkdtempSync(join(tmpdir(), 'zt-h2load-'));
   const logFile = join(dir, 'requests.tsv');
   const args = [
@@ -68,10 +69,10 @@ export function h2load(o: H2loadOptions): Promise<H2loadResult> {
   return new Promise((resolve, reject) => {
     const child = execFile('h2load', args, { maxBuffer: 16 * 1024 * 1024, ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}) }, (err, stdout, stderr) => {
       try {
-        if (err) throw new Error(`h2load failed${err.killed ? ` (killed after ${o.timeoutMs} ms)` : ''}: ${err.message}\n${stdout}\n${stderr}`);
+        if (err) throw new InternalError(`h2load failed${err.killed ? ` (killed after ${o.timeoutMs} ms)` : ''}: ${err.message}\n${stdout}\n${stderr}`);
         const num = (re: RegExp): number => {
           const m = re.exec(stdout);
-          if (!m) throw new Error(`h2load output not understood (${re}):\n${stdout}`);
+          if (!m) throw new InternalError(`h2load output not understood (${re}):\n${stdout}`);
           return Number(m[1]);
         };
         const seconds = parseDuration(/finished in ([\d.]+\w+),/.exec(stdout)?.[1] ?? '0s');

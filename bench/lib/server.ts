@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BENCH_DIST, CLI, sleep } from './util.js';
+import { InternalError, TimeoutError } from '../../src/errors.js';
 
 export interface RunningProcess {
   name: string;
@@ -76,7 +77,7 @@ export async function startService(o: ServiceOptions): Promise<RunningProcess> {
   const deadline = Date.now() + (o.readyTimeoutMs ?? 30000);
   let readyMs = NaN;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`service exited early (${child.exitCode}): ${stderr()}`);
+    if (child.exitCode !== null) throw new InternalError(`service exited early (${child.exitCode}): ${stderr()}`);
     try {
       const res = await fetch(`http://127.0.0.1:${o.adminPort}/readyz`, { signal: AbortSignal.timeout(500) });
       await res.text();
@@ -91,7 +92,7 @@ export async function startService(o: ServiceOptions): Promise<RunningProcess> {
   }
   if (!Number.isFinite(readyMs)) {
     child.kill('SIGKILL');
-    throw new Error(`service not ready within ${o.readyTimeoutMs ?? 30000} ms: ${stderr()}`);
+    throw new TimeoutError(`service not ready within ${o.readyTimeoutMs ?? 30000} ms: ${stderr()}`);
   }
   return { name: o.name ?? 'zt-authz', child, pid: child.pid!, grpcPort: o.grpcPort, adminPort: o.adminPort, readyMs, stderr, stop: stopper(child) };
 }
@@ -109,7 +110,7 @@ export async function startFloor(port: number, nodeArgs: string[] = []): Promise
       out += d.toString();
       if (out.includes('listening')) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`floor exited (${code}): ${stderr()}`)));
+    child.once('exit', (code) => reject(new InternalError(`floor exited (${code}): ${stderr()}`)));
   });
   const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
   return { name: 'floor', child, pid: child.pid!, grpcPort: port, readyMs, stderr, stop: stopper(child) };

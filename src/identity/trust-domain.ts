@@ -12,6 +12,7 @@
 //    domain are replaced by the whole bundle (ExpandTrustDomainAliases).
 // Anything else is kept as written.
 import { DEFAULT_TRUST_DOMAIN } from '../config/defaults.js';
+import { PolicyError } from '../errors.js';
 
 const prefixMatch = (a: string, pattern: string) => pattern.endsWith('*') && a.startsWith(pattern.slice(0, -1));
 const suffixMatch = (a: string, pattern: string) => pattern.startsWith('*') && a.endsWith(pattern.slice(1));
@@ -72,7 +73,7 @@ export function trustDomainValueProblem(v: string): string | undefined {
  */
 export function trustDomainMatcher(pattern: string): (reported: string | undefined) => boolean {
   const problem = trustDomainValueProblem(pattern);
-  if (problem) throw new Error(problem);
+  if (problem) throw new PolicyError(problem);
   if (pattern === '*') return (r) => r !== undefined && r.startsWith('spiffe://');
   const segment = (r: string | undefined): string | undefined => {
     if (r === undefined || !r.startsWith('spiffe://')) return undefined;

@@ -2,7 +2,7 @@
 // `log: "audit"`; operational lines carry `log: "ops"`. Nothing here ever receives a token:
 // callers pass reason codes and short hashes, and the redact list is a second line of defence.
 //
-// Bounded under load (issue 8). Logging must never be what takes the service down:
+// Bounded under load: logging must never be what takes the service down:
 //  - stdout is written asynchronously (sonic-boom) with at most `log.maxBufferBytes` waiting in
 //    memory. When the reader of stdout stalls (a log collector stops reading the pipe), lines
 //    beyond that bound are dropped and counted (zt_authz_log_dropped_total{reason="buffer_full"})

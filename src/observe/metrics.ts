@@ -1,4 +1,5 @@
-// Prometheus metrics (contract: names in DESIGN.md "Observability"). One registry per app
+// Prometheus metrics. Names, labels and label values are a contract (dashboards and alerts
+// read them; docs/observability.md lists them, test/docs-metrics checks it). One registry per app
 // instance so several servers can live in one process (tests) without clashing.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { REASONS, REASON_CODES } from '../decision/reasons.js';

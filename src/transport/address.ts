@@ -1,10 +1,12 @@
+import { InvalidArgumentError } from '../errors.js';
+
 /** Parse "host:port", ":port" or "[v6]:port" (validated by the config schema) for listen(). */
 export function parseAddress(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
   let host = addr.slice(0, i);
   const port = Number(addr.slice(i + 1));
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port in address ${addr}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`invalid port in address ${addr}`);
   return { host: host || '0.0.0.0', port };
 }
 

@@ -1,4 +1,4 @@
-// Lean protobuf codec for the Check hot path (issue 7, profile-guided).
+// Lean protobuf codec for the Check hot path, where profiles showed the stock codec's cost.
 //
 // The stock proto-loader codec turns every CheckRequest into a plain object with
 // `Type.toObject(decode(buf), {defaults, oneofs, longs: String, enums: String})` and every
@@ -18,6 +18,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { protoRoot } from './protos.js';
+import { InternalError } from '../../errors.js';
 
 type Version = 'v3' | 'v2';
 
@@ -107,7 +108,7 @@ function buildCodec(version: Version): CheckCodec {
 /** A copy of a proto-loader service definition whose Check method uses the lean codec. */
 export function withLeanCheckCodec(def: grpc.ServiceDefinition, version: Version): grpc.ServiceDefinition {
   const check = def.Check;
-  if (!check) throw new Error('service definition has no Check method');
+  if (!check) throw new InternalError('service definition has no Check method');
   const codec = checkCodec(version);
   return {
     ...def,

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { InternalError } from '../../errors.js';
 
 /** A file that must exist under PROTO_DIR; used to locate the directory. */
 const MARKER = join('envoy', 'service', 'auth', 'v3', 'external_auth.proto');
@@ -112,7 +113,7 @@ function lookupClient(fqName: string): grpc.ServiceClientConstructor {
     node = (node as Record<string, unknown>)[part];
   }
   if (!isServiceClientConstructor(node)) {
-    throw new Error(`gRPC service ${fqName} not found in loaded protos (${PROTO_DIR})`);
+    throw new InternalError(`gRPC service ${fqName} not found in loaded protos (${PROTO_DIR})`);
   }
   return node;
 }

@@ -5,6 +5,7 @@
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { KeyError } from '../../errors.js';
 
 export interface TlsFileSettings {
   certFile: string;
@@ -29,10 +30,9 @@ export interface TlsMaterial {
 export type TlsField = 'certFile' | 'keyFile' | 'clientCaFile';
 
 /** A problem with one of the files; `field` is the server.tls key that names it. */
-export class TlsFileError extends Error {
+export class TlsFileError extends KeyError {
   constructor(readonly field: TlsField, readonly file: string, message: string) {
     super(`${file}: ${message}`);
-    this.name = 'TlsFileError';
   }
 }
 
