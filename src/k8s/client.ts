@@ -2,6 +2,7 @@
 // kubeconfig file, or an explicit API server URL with a token/CA file (tests, out-of-cluster).
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../config/types.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export interface KubeClients {
   kc: KubeConfig;
@@ -26,7 +27,7 @@ export function kubeConfigFor(k: KubernetesConfig): KubeConfig {
     kc.loadFromFile(k.kubeconfig);
   } else {
     if (!process.env.KUBERNETES_SERVICE_HOST) {
-      throw new Error('kubernetes.enabled: not running in a cluster (KUBERNETES_SERVICE_HOST unset); set kubernetes.kubeconfig or kubernetes.apiServer');
+      throw new InvalidArgumentError('kubernetes.enabled: not running in a cluster (KUBERNETES_SERVICE_HOST unset); set kubernetes.kubeconfig or kubernetes.apiServer');
     }
     kc.loadFromCluster();
   }

@@ -10,6 +10,7 @@
 import { Type } from '@sinclair/typebox';
 import { stringify } from 'yaml';
 import { PolicySchema } from '../config/policy-schema.js';
+import { InternalError } from '../errors.js';
 import { CRD } from './policies.js';
 
 type Json = Record<string, unknown>;
@@ -25,7 +26,7 @@ export function structural(schema: unknown): unknown {
     if (k === 'additionalProperties' && v === false) continue;
     if (k === 'patternProperties') {
       const values = Object.values(v as Json);
-      if (values.length !== 1) throw new Error('patternProperties with more than one pattern cannot be expressed in a CRD');
+      if (values.length !== 1) throw new InternalError('patternProperties with more than one pattern cannot be expressed in a CRD');
       out.additionalProperties = structural(values[0]);
       continue;
     }

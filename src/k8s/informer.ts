@@ -19,6 +19,7 @@
 import type { Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { withTimeout } from './timeout.js';
+import { ProtocolError, ZtAuthzError } from '../errors.js';
 
 export interface KubeMeta {
   name: string;
@@ -147,7 +148,7 @@ export class Informer<T extends KubeObject> {
         if (this.stopped || !this.rv) continue; // stopping, or a relist is due (resync, 410)
         // A clean close: resume from the last resourceVersion. A watch that closed at once with
         // nothing in it counts as a failure, so a misbehaving server cannot make us spin.
-        if (events === 0 && ms < 1000) await this.backoff(new Error('watch closed immediately'));
+        if (events === 0 && ms < 1000) await this.backoff(new ProtocolError('watch closed immediately'));
       } catch (err) {
         if (this.stopped) break;
         if (isGone(err)) {
@@ -202,7 +203,7 @@ export class Informer<T extends KubeObject> {
     this.stats.lists++;
     // Without a resourceVersion there is nothing to watch from: every watch would be dropped and
     // relisted at once, a tight loop. Treat it as a failed list (backoff; not synced until fixed).
-    if (!list.rv) throw new Error('list returned no metadata.resourceVersion');
+    if (!list.rv) throw new ProtocolError('list returned no metadata.resourceVersion');
     const seen = new Set<string>();
     for (const obj of list.items) {
       const key = objectKey(obj.metadata);
@@ -363,8 +364,12 @@ function isGone(err: unknown): boolean {
   return e?.statusCode === 410 || e?.code === 410;
 }
 
+/**
+ * The watch library's client-side inactivity timeout (an error it names TimeoutError). Our own
+ * TimeoutError (a list that did not answer in time, withTimeout) is not one: it backs off.
+ */
 function isTimeout(err: unknown): boolean {
-  return (err as { name?: string } | undefined)?.name === 'TimeoutError';
+  return !(err instanceof ZtAuthzError) && (err as { name?: string } | undefined)?.name === 'TimeoutError';
 }
 
 function describe(err: unknown): string {

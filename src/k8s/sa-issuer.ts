@@ -56,7 +56,7 @@ export function kubernetesFetch(opts: KubernetesFetchOptions): (url: string, ini
       };
       const common = { method: init.method ?? 'GET', headers, ...(init.signal ? { signal: init.signal } : {}) };
       const req = u.protocol === 'https:' ? httpsRequest(u, { ...common, ...(ca ? { ca } : {}) }, onResponse) : httpRequest(u, common, onResponse);
-      req.on('error', (err) => reject(err.name === 'AbortError' && init.signal?.reason ? init.signal.reason : fetchError((err as NodeJS.ErrnoException).code ?? 'EREQUEST', err.message)));
+      req.on('error', (err) => reject((err as NodeJS.ErrnoException).code === 'ABORT_ERR' && init.signal?.reason ? init.signal.reason : fetchError((err as NodeJS.ErrnoException).code ?? 'EREQUEST', err.message)));
       req.end();
     });
 }
