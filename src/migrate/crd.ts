@@ -135,7 +135,7 @@ function asPolicyObject(v: unknown, at: string, problems: string[]): PolicyObjec
     problems.push(`${at}: ZeroTrustPolicy ${label}: metadata.namespace must be set to a namespace name, got ${JSON.stringify(ns)}`);
     return undefined;
   }
-  return { metadata: { name, namespace: ns, generation: 1 }, spec: o.spec } as PolicyObject;
+  return { metadata: { name, namespace: ns, generation: 1 }, spec: o.spec };
 }
 
 /**

@@ -130,7 +130,7 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   if (header) {
     const name = header[1]!.toLowerCase();
     // A header sent empty is present (Istio's "*" is present_match), so '' is kept here.
-    return { attr: (c) => (c.input.headers[name] === undefined ? NONE : [c.input.headers[name]!]), kind: 'header', reads: { kind: 'header', name } };
+    return { attr: (c) => (c.input.headers[name] === undefined ? NONE : [c.input.headers[name]]), kind: 'header', reads: { kind: 'header', name } };
   }
   switch (key) {
     case 'request.auth.principal':

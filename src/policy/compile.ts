@@ -268,7 +268,7 @@ function conditionTest(m: Matcher, attr: Attr, negated: boolean): (c: PolicyCont
 }
 
 function compileFields(obj: SourceSpec | OperationSpec, fields: Record<string, AttrSpec>, at: string, scope: FieldScope): Condition[] {
-  const { report, interner } = scope;
+  const { report } = scope;
   const conds: Condition[] = [];
   const given = obj as Record<string, string[] | undefined>;
   let any = false;

@@ -19,7 +19,7 @@ export interface Condition {
    * (this one carries the first's values, label and reads).
    */
   parts?: readonly [Condition, Condition];
-  test(ctx: PolicyContext): boolean;
+  test: (ctx: PolicyContext) => boolean;
 }
 
 export interface CompiledRule {
