@@ -13,8 +13,8 @@ import { namespaceGlobMatcher } from '../src/policy/readings.js';
 import { pathTemplateMatcher } from '../src/policy/match.js';
 import { compilePolicies } from '../src/policy/compile.js';
 import { parsePrincipal } from '../src/identity/spiffe.js';
-import type { ConfigProblem } from '../src/config/load.js';
-import type { PolicyContext } from '../src/policy/attributes.js';
+import type { ConfigProblem } from '../src/config/problems.js';
+import type { PolicyContext } from '../src/policy/context.js';
 
 // ---- the regexes these matchers replaced (reference only) ----
 

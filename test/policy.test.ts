@@ -3,13 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicies } from '../src/policy/compile.js';
-import type { PolicyContext } from '../src/policy/attributes.js';
-import type { ConfigProblem } from '../src/config/load.js';
-import type { PolicySpec } from '../src/policy/schema.js';
+import type { PolicyContext } from '../src/policy/context.js';
+import type { ConfigProblem } from '../src/config/problems.js';
+import type { PolicySpec } from '../src/config/policy-schema.js';
 import type { Identity } from '../src/decision/types.js';
 import { parsePrincipal } from '../src/identity/spiffe.js';
 import { trustedXfccPrincipal } from '../src/identity/xfcc.js';
-import { ConfigError, resolveConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/config/problems.js';
+import { checkConfig } from '../src/snapshot/checked-config.js';
 import type { CheckInput } from '../src/decision/types.js';
 import { cidrMatcher, pathTemplateMatcher, stringMatcher } from '../src/policy/match.js';
 
@@ -208,7 +209,7 @@ test('XFCC is believed only from a trusted immediate peer (identity.xfccTrustedP
 test('identity.trustXfcc requires identity.xfccTrustedPeers (principals and/or ipBlocks), validated', () => {
   const problem = (raw: unknown): string => {
     try {
-      resolveConfig(raw);
+      checkConfig(raw).config;
     } catch (err) {
       assert.ok(err instanceof ConfigError);
       return err.message;
@@ -219,11 +220,11 @@ test('identity.trustXfcc requires identity.xfccTrustedPeers (principals and/or i
   assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: {} } }), /identity\.xfccTrustedPeers: required/);
   assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/33'] } } }), /identity\.xfccTrustedPeers\.ipBlocks\[0\]/);
   assert.match(problem({ identity: { trustXfcc: true, xfccTrustedPeers: { principals: ['cluster.local/ns/x/sa/*'] } } }), /identity\.xfccTrustedPeers\.principals\[0\]: must be an exact principal/);
-  const cfg = resolveConfig({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } });
+  const cfg = checkConfig({ identity: { trustXfcc: true, xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } }).config;
   assert.deepEqual(cfg.identity, { trustXfcc: true, xfccTrustedPeers: { principals: [], ipBlocks: ['10.0.0.0/8'] }, numTrustedProxies: 0, trustDomains: ['cluster.local'] });
   assert.equal(cfg.audit.xfccTrustedPeers, cfg.identity.xfccTrustedPeers, 'the audit log reads XFCC with the same trust');
   // Peers without trustXfcc are accepted but unused.
-  assert.deepEqual(resolveConfig({ identity: { xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } }).identity, { trustXfcc: false, numTrustedProxies: 0, trustDomains: ['cluster.local'] });
+  assert.deepEqual(checkConfig({ identity: { xfccTrustedPeers: { ipBlocks: ['10.0.0.0/8'] } } }).config.identity, { trustXfcc: false, numTrustedProxies: 0, trustDomains: ['cluster.local'] });
 });
 
 test('compile: identical conditions of different policies are one shared object (memory at 10,000 policies)', () => {
@@ -256,9 +257,9 @@ test('compile: identical conditions of different policies are one shared object 
 });
 
 test('claimsUsed: every claim a policy, the audit log or the identity mapping can read', async () => {
-  const { claimsUsed } = await import('../src/config/snapshot-builder.js');
-  const { resolveConfig } = await import('../src/config/load.js');
-  const config = resolveConfig({
+  const { claimsUsed } = await import('../src/snapshot/builder.js');
+  const { checkConfig } = await import('../src/snapshot/checked-config.js');
+  const config = checkConfig({
     authorization: { rolesClaim: 'realm_access.roles' },
     audit: { claims: ['tenant'] },
     policies: [
@@ -277,7 +278,7 @@ test('claimsUsed: every claim a policy, the audit log or the identity mapping ca
         ],
       },
     ],
-  });
+  }).config;
   const used = claimsUsed(config);
   for (const c of ['groups', 'org', 'azp', 'acr', 'amr', 'realm_access', 'realm_access.roles', 'tenant', 'kubernetes.io']) assert.ok(used.has(c), c);
   // [org][team] reads only the top-level claim org (no dotted-key lookup of "org.team").

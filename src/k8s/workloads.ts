@@ -16,7 +16,7 @@
 // honoured: it can only make decisions stricter.
 import type { Logger } from 'pino';
 import type { Workload } from '../decision/snapshot.js';
-import type { Mode } from '../decision/mode.js';
+import type { Mode } from '../decision/types.js';
 import type { KubeObject } from './informer.js';
 
 export const ANNOTATION = {
