@@ -22,7 +22,7 @@ export async function runDemo(args: string[]): Promise<number> {
       http: { type: 'string', default: '127.0.0.1:9192' },
     },
   });
-  const addrs = { grpc: values.grpc!, admin: values.admin!, http: values.http! };
+  const addrs = { grpc: values.grpc, admin: values.admin, http: values.http };
   const dir = demoDir();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const key = await loadOrCreateDemoKey(dir);

@@ -19,6 +19,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { VERSION } from '../version.js';
 import { tuneHeap } from './heap.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { CryptoKey } from 'jose';
 
 const USAGE = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
 
@@ -146,7 +147,7 @@ async function token(args: string[]): Promise<number> {
   });
   const ttl = Number(values.ttl);
   if (!Number.isInteger(ttl)) throw new InvalidArgumentError('--ttl must be an integer number of seconds (negative mints an expired token)');
-  let signer: { key: import('jose').CryptoKey; kid: string; alg: string };
+  let signer: { key: CryptoKey; kid: string; alg: string };
   let issuer = values.iss;
   if (values.key) {
     if (!issuer) throw new InvalidArgumentError('--key needs --iss');
@@ -163,7 +164,7 @@ async function token(args: string[]): Promise<number> {
   const aud = values.aud ?? (values.key ? undefined : [DEMO_AUDIENCE]);
   const jwt = await mintToken({
     issuer,
-    subject: values.sub!,
+    subject: values.sub,
     ...(aud ? { audience: aud.length === 1 ? aud[0]! : aud } : {}),
     ...(values.scope ? { scope: values.scope } : {}),
     ttlSeconds: ttl,
@@ -192,7 +193,7 @@ async function checkCmd(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await runCheck({ config, request: values.request, json: values.json!, waitMs: Number(values.wait), ...(values.token ? { token: values.token } : {}) });
+    return await runCheck({ config, request: values.request, json: values.json, waitMs: Number(values.wait), ...(values.token ? { token: values.token } : {}) });
   } catch (err) {
     // A script must be able to tell "this config denies" (1) from "this config is not valid" (3):
     // both used to exit 1.
@@ -222,13 +223,13 @@ async function sendCmd(args: string[]): Promise<number> {
     },
   });
   return send({
-    addr: values.addr!,
-    method: values.method!,
-    path: values.path!,
-    host: values.host!,
+    addr: values.addr,
+    method: values.method,
+    path: values.path,
+    host: values.host,
     headers: values.header ?? [],
-    v2: values.v2!,
-    json: values.json!,
+    v2: values.v2,
+    json: values.json,
     timeoutMs: Number(values.timeout),
     ...(values.token ? { token: values.token } : {}),
     ...(values.principal ? { principal: values.principal } : {}),

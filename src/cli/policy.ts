@@ -80,7 +80,7 @@ async function generate(args: string[]): Promise<number> {
   }
   const gen = new PolicyGenerator({
     minCount: Math.max(1, count(values['min-count'], '--min-count', 1)),
-    generalise: values.generalise! || values.generalize!,
+    generalise: values.generalise || values.generalize,
     namespaceThreshold: count(values['namespace-threshold'], '--namespace-threshold', 3),
     ...(values.namespace ? { namespace: values.namespace } : {}),
     ...(base ? { base } : {}),
@@ -122,14 +122,14 @@ async function replay(args: string[]): Promise<number> {
     return 2;
   }
   const config = loadCandidate(values.config, manifests, values['root-namespace']);
-  const opts = { ignoreRejectedCredentials: values['ignore-rejected-credentials']!, strict: values.strict!, ...(values.namespace ? { namespace: values.namespace } : {}) };
+  const opts = { ignoreRejectedCredentials: values['ignore-rejected-credentials'], strict: values.strict, ...(values.namespace ? { namespace: values.namespace } : {}) };
   const replayer = new Replayer(config, opts);
   const stats = await readAuditRecords(values.from, (r) => replayer.add(r));
   const report = replayer.finish();
   if (values.json) process.stdout.write(JSON.stringify({ input: stats, ...report }, null, 2) + '\n');
   else {
     const what = [values.config, ...manifests].filter(Boolean).join(' + ');
-    process.stdout.write(formatReport(report, { configFile: what, all: values.all!, ...opts }));
+    process.stdout.write(formatReport(report, { configFile: what, all: values.all, ...opts }));
     process.stderr.write(`policy replay: ${describeInput(stats)}\n`);
   }
   if (report.summary.records === 0) process.stderr.write('  no recorded requests found: is this an audit log (JSON lines with "log":"audit")?\n');

@@ -75,7 +75,7 @@ function printResponse(res: CheckResponse): void {
 /** `  (append=false, OVERWRITE_IF_EXISTS_OR_ADD)`: only the fields the answer has (v2 has no append_action). */
 function appendSemantics(h: HeaderValueOption): string {
   const parts: string[] = [];
-  if (h.append?.value != null) parts.push(`append=${h.append.value}`);
-  if (h.appendAction != null) parts.push(String(h.appendAction));
+  if (h.append?.value !== undefined && h.append.value !== null) parts.push(`append=${h.append.value}`);
+  if (h.appendAction !== undefined && h.appendAction !== null) parts.push(String(h.appendAction));
   return parts.length ? `  (${parts.join(', ')})` : '';
 }

@@ -24,7 +24,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config/types.js';
 import { checkConfigFile } from '../snapshot/checked-config.js';
 import { App } from '../app.js';
-import { createLogger, type Logger } from '../observe/log.js';
+import { createLogger } from '../observe/log.js';
 import { send, startAdminServer } from '../transport/admin/server.js';
 import { installCrashGuards } from './lifecycle.js';
 

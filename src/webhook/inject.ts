@@ -110,10 +110,10 @@ function checkPod(raw: unknown): PodLike {
   }
   if (raw.metadata !== undefined && !isObj(raw.metadata)) throw new InjectionError('pod metadata must be an object');
   for (const key of ['annotations', 'labels'] as const) {
-    const map = (raw.metadata as Obj | undefined)?.[key];
+    const map = raw.metadata?.[key];
     if (map !== undefined && map !== null && !isObj(map)) throw new InjectionError(`pod metadata.${key} must be a map`);
   }
-  return raw as PodLike;
+  return raw;
 }
 
 function hasSidecar(pod: PodLike): boolean {

@@ -11,8 +11,8 @@
  * filter mirrors jose's own key selection, so a set jose could never verify with cannot replace a
  * working one. Every dropped entry is reported (onKeysDropped) with its reason, once per load.
  */
-import { createPublicKey } from 'node:crypto';
-import { createLocalJWKSet, type JWK, type LocalJWKSet } from 'jose';
+import { createPublicKey, type AsymmetricKeyDetails, type JsonWebKey } from 'node:crypto';
+import { createLocalJWKSet, type LocalJWKSet } from 'jose';
 import { jwkUint, rsaWeakness, type KeyDrop, type KeyDropReason } from '../weak-keys.js';
 import { JwksFetchError } from './errors.js';
 
@@ -80,9 +80,9 @@ function keyDropReason(jwk: Record<string, unknown>): KeyDropReason | undefined 
     case 'RSA':
     case 'EC':
     case 'OKP': {
-      let details: import('node:crypto').AsymmetricKeyDetails | undefined;
+      let details: AsymmetricKeyDetails | undefined;
       try {
-        details = createPublicKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' }).asymmetricKeyDetails;
+        details = createPublicKey({ key: jwk as unknown as JsonWebKey, format: 'jwk' }).asymmetricKeyDetails;
       } catch {
         return 'unimportable';
       }
@@ -141,7 +141,7 @@ export function buildSet(doc: unknown, drops: KeyDrop[]): HeldSet {
   if (usable.length === 0) throw new JwksFetchError('invalid JWKS: no usable signing keys');
   let local: LocalJWKSet;
   try {
-    local = createLocalJWKSet({ keys: usable as unknown as JWK[] });
+    local = createLocalJWKSet({ keys: usable });
   } catch {
     throw new JwksFetchError('invalid JWKS: malformed key set');
   }

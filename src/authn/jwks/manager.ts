@@ -270,11 +270,11 @@ export class JwksManager {
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
       // A fetch may have completed while we were selecting: retry on the newer set without fetching.
-      if (this.held !== before) return (this.held as HeldSet).local(protectedHeader, token);
+      if (this.held !== before) return this.held.local(protectedHeader, token);
       const p = this.onDemand(false);
       if (!p) throw err;
       await p;
-      return (this.held as HeldSet).local(protectedHeader, token);
+      return this.held.local(protectedHeader, token); // a held set is replaced, never cleared
     }
   }
 

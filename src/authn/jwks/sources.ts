@@ -205,7 +205,7 @@ export class JwksSourceLoader {
 
   private async readCapped(res: Response, fail: (m: string) => JwksFetchError): Promise<Uint8Array> {
     if (!res.body) return new Uint8Array(0);
-    const reader = res.body.getReader();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const chunks: Uint8Array[] = [];
     let total = 0;
     for (;;) {

@@ -30,7 +30,7 @@ export async function verifyWithJwks<P = JWTPayload>(
     return await jwtVerify<P>(token, mgr.getKey, verifyOptions);
   } catch (err) {
     if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
-    let lastSigError: unknown;
+    let lastSigError: joseErrors.JWSSignatureVerificationFailed | undefined;
     let tried = 0;
     for await (const key of err as AsyncIterable<CryptoKey>) {
       if (tried++ >= maxCandidates) break;
