@@ -78,7 +78,7 @@ export class DecisionEngine implements CheckEngine {
         }
       }
     } catch {
-      decision = deny('internal_error', `unexpected error in the ${transport} adapter`, snap);
+      decision = this.internalError(`unexpected error in the ${transport} adapter`, input, snap);
     }
     let recorded = false;
     const record = (answered: Decision): void => {
@@ -98,13 +98,14 @@ export class DecisionEngine implements CheckEngine {
 
   /** A normalized request through every phase. Never rejects; nothing is recorded. */
   async decide(input: CheckInput, snap: Snapshot = this.source()): Promise<Decision> {
+    let peers: PeerContext | undefined;
     try {
-      const peers = this.identifyPeers(input, snap);
+      peers = this.identifyPeers(input, snap);
       const pending = this.authenticate(input, snap);
       const auth = pending instanceof Promise ? await pending : pending; // cache hits stay synchronous
       return this.shape(input, auth, peers, snap);
     } catch {
-      return deny('internal_error', 'unexpected error while deciding', snap);
+      return this.internalError('unexpected error while deciding', input, snap, peers);
     }
   }
 
@@ -155,6 +156,23 @@ export class DecisionEngine implements CheckEngine {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /**
+   * The fail-closed deny for an exception, carrying the peers the request names so the audit
+   * record still shows the caller (a trusted XFCC principal is known from the request alone).
+   * Peers not resolved before the exception are resolved here, guarded: should that throw too,
+   * the deny stands without them.
+   */
+  private internalError(detail: string, input: CheckInput | undefined, snap: Snapshot, peers?: PeerContext): Decision {
+    if (!peers && input) {
+      try {
+        peers = this.identifyPeers(input, snap);
+      } catch {
+        peers = undefined;
+      }
+    }
+    return deny('internal_error', detail, snap, peers ? { peers } : undefined);
+  }
 
   private enforce(input: CheckInput, auth: AuthResult, peers: PeerContext, snap: Snapshot): Decision {
     if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, { ...(auth.tokenHash ? { tokenHash: auth.tokenHash } : {}), peers });
