@@ -17,6 +17,8 @@ import { TestIdp } from './helpers/idp.js';
 import { check, checkRequest, closeAll, type AuthClient } from './helpers/grpc-client.js';
 import { readMetric, startTestApp, waitUntil, type TestApp } from './helpers/app.js';
 import { runCli } from './helpers/cli.js';
+import { readTlsFiles, TlsFileError } from '../src/transport/tls/files.js';
+import { ZtAuthzError } from '../src/errors.js';
 
 const POLICIES = [{ name: 'allow-authenticated', action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] }];
 
@@ -278,6 +280,13 @@ describe('TLS configuration errors name the field and the file', () => {
 
   it('schema: certFile and keyFile go together', async () => {
     await assert.rejects(startTestApp({ server: { tls: { certFile: join(bad, 'a.crt') } } }), /server\.tls\.keyFile: is required/);
+  });
+
+  it('the file checks throw TlsFileError with code ERR_TLS_FILE and the field', () => {
+    assert.throws(
+      () => readTlsFiles({ certFile: join(bad, 'a.crt'), keyFile: join(bad, 'b.key') }),
+      (e: unknown) => e instanceof TlsFileError && e instanceof ZtAuthzError && e.code === 'ERR_TLS_FILE' && e.field === 'keyFile',
+    );
   });
 
   it('start-up fails on an unreadable file, a mismatched key, a bad CA bundle', async () => {

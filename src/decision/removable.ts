@@ -10,7 +10,7 @@ import type { Snapshot } from './snapshot.js';
  * `d` for a transport that cannot remove query parameters: an allow that asks for one to be
  * removed becomes a `token_not_removable` deny (identity kept for the audit record), unless the
  * destination is in observe mode, which never blocks traffic (the parameter then reaches the
- * upstream, as documented for observe mode).
+ * upstream, as docs/responses.md and docs/http-mode.md tell users).
  */
 export function withoutQueryRemoval(d: Decision, snap: Pick<Snapshot, 'realm'>): Decision {
   const peers = d.evidence.peers;

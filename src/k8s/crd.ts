@@ -39,7 +39,7 @@ export function specSchema(): Json {
   const spec = structural(JSON.parse(JSON.stringify(Type.Omit(PolicySchema, ['name', 'namespace'])))) as Json;
   return {
     ...spec,
-    description: 'Istio AuthorizationPolicy vocabulary (see README "Policy model"); the policy namespace is metadata.namespace, its name "<namespace>/<metadata.name>"',
+    description: 'Istio AuthorizationPolicy vocabulary (see docs/policies.md); the policy namespace is metadata.namespace, its name "<namespace>/<metadata.name>"',
   };
 }
 

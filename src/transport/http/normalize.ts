@@ -2,7 +2,7 @@
 // adapter uses. One listener serves three proxy conventions, chosen by the request path:
 //
 //  - `http.nginxPath` (nginx `auth_request`): method from X-Original-Method, path and query from
-//    X-Original-URI, host from Host: the three headers the documented nginx snippet sets.
+//    X-Original-URI, host from Host: the three headers the nginx snippet in docs/http-mode.md sets.
 //  - `http.ingressNginxPath` (ingress-nginx `auth-url`): method from X-Original-Method, host,
 //    path and query from X-Original-URL (ingress-nginx sets both on every auth request; its Host
 //    is the auth service's own). X-Original-URL's host is `$http_host`, the client's Host header,

@@ -53,11 +53,11 @@ export function utf8HeaderValue(value: string): string {
 
 /**
  * `requestCookie`: the request's `cookie` header as received. nginx cannot remove request headers
- * on an auth_request's say (there is no x-envoy-auth-headers-to-remove), so the documented snippet
- * always sets the upstream `Cookie` from this response's `cookie` header: every nginx-mode allow
- * carries the cookie header the upstream may get. That is the rewrite without a credential
- * cookie, the client's own header when there was nothing to strip, or nothing when it was
- * removed whole (nginx then sends no Cookie).
+ * on an auth_request's say (there is no x-envoy-auth-headers-to-remove), so the nginx snippet
+ * in docs/http-mode.md always sets the upstream `Cookie` from this response's `cookie` header:
+ * every nginx-mode allow carries the cookie header the upstream may get. That is the rewrite
+ * without a credential cookie, the client's own header when there was nothing to strip, or
+ * nothing when it was removed whole (nginx then sends no Cookie).
  */
 export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | undefined, requestCookie?: string): HttpAuthzResponse {
   const headers: Record<string, string> = { 'cache-control': 'no-store' };

@@ -5,7 +5,7 @@
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { KeyError } from '../../errors.js';
+import { ZtAuthzError, type ErrorCode } from '../../errors.js';
 
 export interface TlsFileSettings {
   certFile: string;
@@ -29,8 +29,12 @@ export interface TlsMaterial {
 
 export type TlsField = 'certFile' | 'keyFile' | 'clientCaFile';
 
-/** A problem with one of the files; `field` is the server.tls key that names it. */
-export class TlsFileError extends KeyError {
+/**
+ * A problem with one of the files; `field` is the server.tls key that names it. Its own code
+ * (ERR_TLS_FILE), not a key error's: the certificate or CA bundle is as often the culprit.
+ */
+export class TlsFileError extends ZtAuthzError {
+  static override code: ErrorCode = 'ERR_TLS_FILE';
   constructor(readonly field: TlsField, readonly file: string, message: string) {
     super(`${file}: ${message}`);
   }
