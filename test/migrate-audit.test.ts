@@ -122,7 +122,7 @@ test('audit record: the source and scope the policy stage used (Kubernetes workl
 test('audit config: subject must be plain|hash; claims cannot smuggle the subject', () => {
   assert.throws(() => resolveConfig({ audit: { subject: 'sha1' } }), (e: unknown) => e instanceof ConfigError && /audit\.subject/.test(e.message));
   assert.throws(() => resolveConfig({ audit: { claims: ['tenant', 'sub'] } }), (e: unknown) => e instanceof ConfigError && /audit\.claims\[1\]: the subject is recorded per audit\.subject/.test(e.message));
-  assert.deepEqual(resolveConfig({}).audit, { enabled: true, allowSampleRate: 1, subject: 'plain', claims: ['azp', 'acr', 'amr', 'roles'], trustXfcc: false });
+  assert.deepEqual(resolveConfig({}).audit, { enabled: true, allowSampleRate: 1, subject: 'plain', claims: ['azp', 'acr', 'amr', 'roles'] });
 });
 
 test('audit lines that are not usable are told apart from other lines', () => {

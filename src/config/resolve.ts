@@ -95,8 +95,6 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
       allowSampleRate: a.allowSampleRate!,
       subject: a.subject!,
       claims: [...new Set(['azp', 'acr', 'amr', rolesClaim, ...a.claims!])].filter((claim) => !AUDIT_CLAIMS_RECORDED_ELSEWHERE.has(claim)),
-      trustXfcc: id.trustXfcc!,
-      ...peers,
     },
     log: { level: input.log!.level!, maxBufferBytes: input.log!.maxBufferBytes! },
     kubernetes: resolveKubernetes(input.kubernetes!),
@@ -147,10 +145,7 @@ function trustDomainBundle(input: ConfigInput): string[] {
   return [...new Set([input.identity!.trustDomain!, ...input.identity!.trustDomainAliases!])];
 }
 
-/**
- * identity.xfccTrustedPeers, resolved only when XFCC is trusted. One object shared by identity and
- * audit, so the matcher compiled for it (identity/xfcc.ts caches by object) is built once.
- */
+/** identity.xfccTrustedPeers, resolved only when XFCC is trusted (unused otherwise). */
 function xfccPeers(input: ConfigInput): { xfccTrustedPeers?: XfccTrustedPeers } {
   const id = input.identity!;
   if (!id.trustXfcc || !id.xfccTrustedPeers) return {};

@@ -104,11 +104,8 @@ export interface Config {
   /** How non-canonical paths and path parameters are handled (src/decision/normalize.ts). */
   paths: PathRules;
   tokenCache: { maxEntries: number; maxTtlSeconds: number };
-  /**
-   * `claims`: claim paths recorded for replay (azp, acr, amr, the roles claim, then audit.claims);
-   * `trustXfcc`, `xfccTrustedPeers`: copies of identity's, so records name the principal the policy stage used.
-   */
-  audit: { enabled: boolean; allowSampleRate: number; subject: 'plain' | 'hash'; claims: string[]; trustXfcc: boolean; xfccTrustedPeers?: XfccTrustedPeers };
+  /** `claims`: claim paths recorded for replay (azp, acr, amr, the roles claim, then audit.claims). */
+  audit: { enabled: boolean; allowSampleRate: number; subject: 'plain' | 'hash'; claims: string[] };
   log: { level: string; maxBufferBytes: number };
   kubernetes: KubernetesConfig;
   reload: { watchFile: boolean; debounceMs: number; pollSeconds: number };
