@@ -1,36 +1,36 @@
 // Process wiring, nothing else: config → snapshots (SnapshotManager), issuer keys, the decision
-// engine and its observer (metrics + audit), the listeners (gRPC, HTTP, admin, webhook), hot
-// reloads, readiness and graceful drain. The request path is the engine's (decision/engine.ts);
-// each transport adapter builds its own response from the Decision.
+// engine and its observer (metrics + audit), the listeners (transport/listeners.ts), the
+// Kubernetes watchers (k8s/snapshot-sync.ts), hot reloads, readiness and graceful drain. The
+// request path is the engine's (decision/engine.ts); each transport adapter builds its own
+// response from the Decision.
 import type { Logger } from 'pino';
 import type { Config } from './config/types.js';
 import { SnapshotManager } from './snapshot/manager.js';
-import { KubernetesSync } from './k8s/kubernetes-sync.js';
+import type { KubernetesSync } from './k8s/kubernetes-sync.js';
 import { kubernetesContributor } from './k8s/snapshot-contributor.js';
+import { createSnapshotSync } from './k8s/snapshot-sync.js';
 import type { Snapshot } from './decision/snapshot.js';
 import type { CheckInput } from './decision/types.js';
 import type { Decision } from './decision/decision.js';
 import { DecisionEngine, type NormalizeStep } from './decision/engine.js';
+import type { PolicyIndex } from './policy/policy-index.js';
 import { IssuerKeyRegistry } from './authn/issuer-key-registry.js';
 import type { JwksClock } from './authn/jwks/clock.js';
 import { Metrics } from './observe/metrics.js';
 import { AuditLog } from './observe/audit.js';
 import { DecisionRecorder } from './observe/decision-observer.js';
-import { watchReadiness } from './observe/readiness.js';
+import { Readiness } from './observe/readiness.js';
 import { createAuditLogger, createLogger, stdoutDestination, type DropListener } from './observe/log.js';
 import { HealthState } from './transport/grpc/health.js';
-import { startGrpcServer, type GrpcListener } from './transport/grpc/server.js';
-import { grpcCheckHandler } from './transport/grpc/check-adapter.js';
-import { startAdminServer, type AdminListener, type Route } from './transport/admin/server.js';
-import { startHttpAuthzServer, type HttpAuthzListener } from './transport/http/server.js';
-import { startWebhookServer, type WebhookListener } from './webhook/server.js';
+import type { Route } from './transport/admin/server.js';
+import { Listeners } from './transport/listeners.js';
 import { InFlightGate } from './transport/inflight.js';
 import { shedReporter } from './transport/shed-log.js';
-import { startReportedTls } from './transport/tls/report.js';
-import type { TlsReloader } from './transport/tls/reloader.js';
 
 export interface AppOptions {
   config: Config;
+  /** `config.policies` already compiled (checkConfig did, as `serve` does): the first snapshot reuses them. */
+  policies?: PolicyIndex;
   logger?: Logger;
   auditLogger?: Logger;
   /** Extra GET routes on the admin port (the demo serves its JWKS there). */
@@ -46,19 +46,13 @@ export class App {
   readonly gate: InFlightGate;
   readonly engine: DecisionEngine;
   private readonly audit: AuditLog;
-  private readonly health: HealthState;
-  private keys!: IssuerKeyRegistry;
+  private readonly health = new HealthState(() => this.ready);
+  private readonly readiness: Readiness;
+  private readonly listeners = new Listeners();
+  private keys?: IssuerKeyRegistry;
   private snapshot!: Snapshot;
   private manager?: SnapshotManager;
   private k8s?: KubernetesSync;
-  private draining = false;
-  private grpc?: GrpcListener;
-  private httpAuthz?: HttpAuthzListener;
-  private admin?: AdminListener;
-  /** Sidecar-injection admission webhook (HTTPS), when webhook.enabled. */
-  private webhook?: WebhookListener;
-  /** server.tls material shared by both authz listeners, when configured. */
-  private tls?: TlsReloader;
   private shutdownPromise?: Promise<void>;
 
   private constructor(private readonly opts: AppOptions) {
@@ -67,7 +61,8 @@ export class App {
     const out = opts.logger && opts.auditLogger ? undefined : stdoutDestination({ maxBufferBytes: opts.config.log.maxBufferBytes, onDrop });
     this.logger = opts.logger ?? createLogger(opts.config.log.level, out, { onDrop });
     this.audit = new AuditLog(opts.auditLogger ?? createAuditLogger(out), opts.config.audit);
-    this.health = new HealthState(() => this.ready);
+    const inputs = { snapshot: () => this.snapshot, kubernetes: () => this.k8s, keys: () => this.keys?.entries() ?? [], keysRunning: () => this.keys?.running ?? false };
+    this.readiness = new Readiness(inputs, this.health, this.metrics, this.logger);
     this.gate = new InFlightGate(opts.config.limits.maxInFlight, shedReporter(this.metrics, this.logger, () => this.gate.limit));
     this.metrics.inFlightSource = () => this.gate.inFlight;
     this.engine = new DecisionEngine(() => this.snapshot, new DecisionRecorder(this.metrics, this.audit, this.logger));
@@ -85,19 +80,19 @@ export class App {
   }
 
   get grpcPort(): number {
-    return this.grpc?.port ?? 0;
+    return this.listeners.grpcPort;
   }
 
   get httpPort(): number {
-    return this.httpAuthz?.port ?? 0;
+    return this.listeners.httpPort;
   }
 
   get adminPort(): number {
-    return this.admin?.port ?? 0;
+    return this.listeners.adminPort;
   }
 
   get webhookPort(): number {
-    return this.webhook?.port ?? 0;
+    return this.listeners.webhookPort;
   }
 
   get currentSnapshot(): Snapshot {
@@ -106,7 +101,7 @@ export class App {
 
   /** Serving = a valid snapshot whose issuers all hold keys, Kubernetes resources listed once, and not draining. */
   get ready(): boolean {
-    return !this.draining && this.snapshot !== undefined && this.snapshot.authenticator.keysReady && (this.k8s?.synced ?? true);
+    return this.readiness.ready;
   }
 
   /** The Kubernetes watchers, when `kubernetes.enabled`. */
@@ -129,100 +124,54 @@ export class App {
     return this.engine.decideRequest(transport, normalize);
   }
 
-  private readinessChanged(): void {
-    this.health.update();
-    this.metrics.ready.set(this.ready ? 1 : 0);
-  }
-
   private async init(): Promise<void> {
     const { config } = this.opts;
-    this.keys = new IssuerKeyRegistry({
+    const keys = new IssuerKeyRegistry({
       metrics: this.metrics,
       logger: this.logger,
       // kubernetes.* is restart-only: the Secret feeds exist from start or not at all.
       secrets: () => this.k8s?.secrets,
       authenticator: () => this.snapshot?.authenticator,
-      onReadinessInput: (why) => {
-        this.health.update();
-        // An issuer without a usable HMAC secret is not ready (and ready again once one is back).
-        if (why === 'secrets' && this.keys.running) this.metrics.ready.set(this.ready ? 1 : 0);
-      },
+      // An issuer without a usable HMAC secret is not ready (and ready again once one is back).
+      onReadinessInput: (why) => this.readiness.inputChanged(why === 'secrets'),
       watch: { debounceMs: config.reload.debounceMs, pollSeconds: config.reload.pollSeconds },
       ...(this.opts.jwksClock ? { clock: this.opts.jwksClock } : {}),
     });
+    this.keys = keys;
     const manager = new SnapshotManager({
       logger: this.logger,
       metrics: this.metrics,
       config,
+      ...(this.opts.policies ? { policies: this.opts.policies } : {}),
       contributor: kubernetesContributor(() => this.k8s),
-      keysFor: (issuers) => this.keys.keysFor(issuers),
+      keysFor: (issuers) => keys.keysFor(issuers),
       hooks: { cacheHit: () => this.metrics.tokenCacheHits.inc(), cacheMiss: () => this.metrics.tokenCacheMisses.inc() },
       publish: (snap) => {
         this.snapshot = snap; // the one reference assignment a reload makes
         this.audit.configure(snap.config.audit); // audit settings are hot-reloaded with the snapshot
         this.gate.setMax(snap.config.limits.maxInFlight);
-        this.health.update();
-        if (this.keys.running) this.metrics.ready.set(this.ready ? 1 : 0);
+        this.readiness.inputChanged();
       },
     });
     this.manager = manager;
     if (config.kubernetes.enabled) {
-      this.k8s = await KubernetesSync.create(config.kubernetes, {
-        logger: this.logger,
-        rolesClaim: () => manager.config.authorization.rolesClaim,
-        onChange: (why) => manager.requestRebuild(why),
-        onRejected: () => manager.rejected(),
-        onSynced: () => {
-          manager.rebuild('Kubernetes resources synced');
-          this.readinessChanged();
-          if (this.ready) this.logger.info('ready: issuer keys, policies and Kubernetes resources loaded');
-        },
-      });
-      const workloads = this.k8s.workloads;
-      if (workloads) this.metrics.dryRunPodsSource = () => workloads.dryRunPods();
+      const onSynced = (): void => {
+        this.readiness.changed();
+        if (this.ready) this.logger.info('ready: issuer keys, policies and Kubernetes resources loaded');
+      };
+      this.k8s = await createSnapshotSync(config.kubernetes, { logger: this.logger, metrics: this.metrics, manager, onSynced });
     }
     manager.initial();
 
-    if (config.server.tls) this.tls = startReportedTls(config, config.server.tls, this.metrics, this.logger);
-    const tls = this.tls ? { tls: this.tls } : {};
-    this.admin = await startAdminServer(config.server.admin, this.metrics.registry, () => this.ready, this.opts.adminRoutes);
-    this.grpc = await startGrpcServer(config.server.grpc, grpcCheckHandler(this.engine), this.health, { gate: this.gate, maxReceiveBytes: config.server.grpcMaxReceiveBytes, ...tls });
-    this.httpAuthz = await startHttpAuthzServer(config.server.http, () => this.snapshot.config.http, this.engine, {
-      gate: this.gate,
-      // A misconfigured proxy fails every request: warn with the setting to fix (rate-limited per message).
-      warn: (facts, message) => this.logger.warn(facts, message),
-      ...tls,
-    });
-    this.tls?.start();
-    if (config.webhook.enabled) this.webhook = await startWebhookServer(config.webhook, { logger: this.logger, registry: this.metrics.registry });
-    this.keys.start();
+    const { metrics, logger, health, gate, engine } = this;
+    const wiring = { config, metrics, logger, health, gate, engine, adminRoutes: this.opts.adminRoutes };
+    await this.listeners.start({ ...wiring, ready: () => this.ready, http: () => this.snapshot.config.http });
+    keys.start();
     this.k8s?.start();
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
-    this.logger.info(
-      {
-        grpc: this.grpc.port,
-        http: this.httpAuthz.port,
-        admin: this.admin.port,
-        ...(this.webhook ? { webhook: this.webhook.port } : {}),
-        tls: this.tls ? (this.tls.mutualTls ? 'mtls' : 'tls') : 'off',
-        issuers: config.issuers.length,
-        policies: this.snapshot.policies.size,
-      },
-      'zt-authz listening',
-    );
-    const k8s = this.k8s;
-    watchReadiness(
-      {
-        logger: this.logger,
-        keys: () => this.keys.entries(),
-        ready: () => this.ready,
-        draining: () => this.draining,
-        awaitingKubernetes: () => k8s !== undefined && !k8s.synced,
-        update: () => this.readinessChanged(),
-      },
-      config.server.readyTimeoutSeconds * 1000,
-    );
+    this.logger.info({ ...this.listeners.describe(), issuers: config.issuers.length, policies: this.snapshot.policies.size }, 'zt-authz listening');
+    this.readiness.watch(config.server.readyTimeoutSeconds * 1000);
   }
 
   /**
@@ -231,22 +180,13 @@ export class App {
    */
   shutdown(): Promise<void> {
     this.shutdownPromise ??= (async () => {
-      this.draining = true;
-      this.health.update();
-      this.health.endWatches();
-      this.metrics.ready.set(0);
-      const deadline = (this.opts.config.server.drainSeconds ?? 10) * 1000;
-      // Both authz listeners drain at once, within the same deadline.
-      await Promise.all([
-        this.grpc?.drain(deadline).then((how) => this.logger.info({ how }, 'gRPC server drained')),
-        this.httpAuthz?.close(deadline).then((how) => this.logger.info({ how }, 'HTTP authz server drained')),
-      ]);
+      this.readiness.drain();
+      await this.listeners.drainAuthz((this.opts.config.server.drainSeconds ?? 10) * 1000, this.logger);
       this.manager?.stop();
-      this.tls?.stop();
+      this.listeners.stopTls();
       await this.k8s?.stop();
       this.keys?.stop();
-      await this.webhook?.close();
-      await this.admin?.close();
+      await this.listeners.close();
     })();
     return this.shutdownPromise;
   }

@@ -32,7 +32,10 @@ const input: CheckInput = {
 
 /** A snapshot trusting XFCC from PROXY whose authenticator throws on every request. */
 function throwingSnapshot(): Snapshot {
-  const config = resolveConfig({ identity: { trustXfcc: true, xfccTrustedPeers: { principals: [PROXY] } }, policies: [{ name: 'allow-all', action: 'ALLOW', rules: [{}] }] });
+  const config = resolveConfig({
+    identity: { trustXfcc: true, xfccTrustedPeers: { principals: [PROXY] } },
+    policies: [{ name: 'allow-all', action: 'ALLOW', rules: [{}] }],
+  });
   const snap = buildSnapshot(config, new Map(), { cacheHit() {}, cacheMiss() {} }, 1);
   const authenticator = Object.create(snap.authenticator) as Snapshot['authenticator'];
   authenticator.authenticate = () => {

@@ -87,8 +87,9 @@ async function serve(args: string[]): Promise<number> {
   }
   tuneHeap();
   if (workers > 1) return serveWorkers(file, workers);
-  const { config } = checkConfigFile(file);
-  const app = await App.start({ config });
+  // The policies checkConfigFile compiled are the first snapshot's: compiled once at start.
+  const { config, policies } = checkConfigFile(file);
+  const app = await App.start({ config, policies });
   return runUntilSignal(app);
 }
 

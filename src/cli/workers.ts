@@ -153,10 +153,10 @@ function sendSafe(w: Worker, msg: unknown): void {
 // -------------------------------------------------------------------------------------- worker
 
 async function runWorker(file: string): Promise<number> {
-  const loaded = checkConfigFile(file).config;
+  const { config: loaded, policies } = checkConfigFile(file);
   // The primary owns the admin port; a worker's own admin listener goes to an unused loopback port.
   const config: Config = { ...loaded, server: { ...loaded.server, admin: '127.0.0.1:0' } };
-  const app = await App.start({ config });
+  const app = await App.start({ config, policies }); // policies compiled once, by the check
   // Answer the primary's metric requests with this App's registry.
   AggregatorRegistry.setRegistries([app.metrics.registry]);
   new AggregatorRegistry();

@@ -1,10 +1,77 @@
-// Start-up readiness reporting: log once when issuer keys are still missing after
-// server.readyTimeoutSeconds, then keep watching quietly. The JWKS managers retry with backoff on
-// their own; this only reports (log line, ready gauge, gRPC health).
+// Readiness: serving means a valid snapshot whose issuers all hold keys, Kubernetes resources
+// listed once (when enabled), and not draining. Every input change re-evaluates the gRPC health
+// service and the zt_authz_ready gauge. At start-up, a log line once when issuer keys are still
+// missing after server.readyTimeoutSeconds, then quiet watching: the JWKS managers retry with
+// backoff on their own; this only reports (log line, ready gauge, gRPC health).
 import type { Logger } from 'pino';
 import type { IssuerKeys } from '../authn/key-resolvers.js';
+import type { Snapshot } from '../decision/snapshot.js';
+import type { HealthState } from '../transport/grpc/health.js';
+import type { Metrics } from './metrics.js';
 
-export interface ReadinessWatch {
+export interface ReadinessInputs {
+  snapshot: () => Snapshot | undefined;
+  /** The Kubernetes watchers, when enabled. */
+  kubernetes: () => { readonly synced: boolean } | undefined;
+  /** The current issuers' key resolvers (they change on reload). */
+  keys: () => Iterable<[string, IssuerKeys]>;
+  /** The key resolvers have started: until then start-up owns the gauge (0 once listening). */
+  keysRunning: () => boolean;
+}
+
+export class Readiness {
+  private draining = false;
+
+  constructor(
+    private readonly inputs: ReadinessInputs,
+    private readonly health: HealthState,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  get ready(): boolean {
+    const snap = this.inputs.snapshot();
+    return !this.draining && snap !== undefined && snap.authenticator.keysReady && (this.inputs.kubernetes()?.synced ?? true);
+  }
+
+  /** Re-evaluate gRPC health and the gauge. */
+  changed(): void {
+    this.health.update();
+    this.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
+  /** A snapshot was published or issuer keys changed: health now; the gauge once keys run (and `gauge`). */
+  inputChanged(gauge = true): void {
+    this.health.update();
+    if (gauge && this.inputs.keysRunning()) this.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
+  /** Start-up: report when keys (and Kubernetes resources) are loaded, or warn after `timeoutMs`. */
+  watch(timeoutMs: number): void {
+    const k8s = this.inputs.kubernetes();
+    watchReadiness(
+      {
+        logger: this.logger,
+        keys: this.inputs.keys,
+        ready: () => this.ready,
+        draining: () => this.draining,
+        awaitingKubernetes: () => k8s !== undefined && !k8s.synced,
+        update: () => this.changed(),
+      },
+      timeoutMs,
+    );
+  }
+
+  /** Shutdown: not ready from now on; gRPC health watchers are told NOT_SERVING and their streams end. */
+  drain(): void {
+    this.draining = true;
+    this.health.update();
+    this.health.endWatches();
+    this.metrics.ready.set(0);
+  }
+}
+
+interface ReadinessWatch {
   logger: Logger;
   /** The current issuers' key resolvers (they change on reload). */
   keys: () => Iterable<[string, IssuerKeys]>;
@@ -16,7 +83,7 @@ export interface ReadinessWatch {
   update: () => void;
 }
 
-export function watchReadiness(w: ReadinessWatch, timeoutMs: number, warned = false): void {
+function watchReadiness(w: ReadinessWatch, timeoutMs: number, warned = false): void {
   const keys = [...w.keys()];
   const waits = keys.map(([, k]) => (k.jwks ? k.jwks.waitReady(timeoutMs) : Promise.resolve(true)));
   void Promise.all(waits).then(() => {
