@@ -108,7 +108,7 @@ test('App serves the webhook over TLS: inject, malformed, wrong path/method, met
   renameSync(join(dir, 'new.crt'), certFile);
   const ca2 = readFileSync(certFile, 'utf8');
   // reloadCert runs on a timer in production; call it through the listener for a bounded test.
-  const listener = (app.app as unknown as { webhook: { reloadCert(): boolean } }).webhook;
+  const listener = (app.app as unknown as { listeners: { webhook: { reloadCert(): boolean } } }).listeners.webhook;
   assert.equal(listener.reloadCert(), true);
   const rotated = await post(port, '/inject', readFileSync(new URL('pod-unannotated.json', FIXTURES), 'utf8'), ca2);
   assert.equal(rotated.status, 200);
