@@ -20,8 +20,9 @@ export interface GrpcListener {
 
 /**
  * grpc-js server options. Channelz (grpc-js's introspection service, on by default) is off: its
- * per-call bookkeeping was ~4 % of the server's CPU in the scenario 1 profile (_channelzHandler),
- * and nothing here exposes channelz. The bench floor uses the same options.
+ * per-call bookkeeping was ~4 % of the server's CPU (_channelzHandler) when profiling maximum
+ * throughput with a cached token (bench/run.ts --scenario 1 --profile), and nothing here exposes
+ * channelz. The bench floor uses the same options.
  */
 export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = Object.freeze({
   'grpc.max_receive_message_length': 4 * 1024 * 1024,
