@@ -8,7 +8,7 @@
 # code, the protos and those dependencies into a distroless Node.js 20 image: no shell, no
 # package manager, UID 65532, nothing written at run time (runs with readOnlyRootFilesystem).
 # Health is checked by Kubernetes probes on the admin port (/healthz, /readyz), so there is no
-# HEALTHCHECK. test/dockerfile.test.ts checks these properties and runs the production-only
+# HEALTHCHECK. test/e2e/dockerfile.test.ts checks these properties and runs the production-only
 # install the `deps` stage makes.
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot

@@ -25,7 +25,9 @@ const parts = tokens.map((t) => {
 function rawVerify(i: number): Promise<boolean> {
   const p = parts[i % parts.length]!;
   return new Promise((resolve, reject) =>
-    verify('sha256', p.input, alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key, p.sig, (err, ok) => (err ? reject(err) : resolve(ok))),
+    verify('sha256', p.input, alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key, p.sig, (err, ok) =>
+      err ? reject(err) : resolve(ok),
+    ),
   );
 }
 

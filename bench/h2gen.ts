@@ -68,7 +68,7 @@ function fire(session: ClientHttp2Session): void {
   req.on('response', (h) => {
     if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']); // trailers-only
   });
-  req.on('trailers', (h) => {
+  req.on('trailers', (h: Record<string, string | string[] | undefined>) => {
     grpcStatus = String(h['grpc-status']);
   });
   req.on('data', () => undefined);
@@ -88,12 +88,14 @@ function fire(session: ClientHttp2Session): void {
 
 async function main(): Promise<void> {
   const sessions = await Promise.all(
-    Array.from({ length: conns }, () =>
-      new Promise<ClientHttp2Session>((resolve, reject) => {
-        const s = connect(`http://127.0.0.1:${port}`);
-        s.once('connect', () => resolve(s));
-        s.once('error', reject);
-      }),
+    Array.from(
+      { length: conns },
+      () =>
+        new Promise<ClientHttp2Session>((resolve, reject) => {
+          const s = connect(`http://127.0.0.1:${port}`);
+          s.once('connect', () => resolve(s));
+          s.once('error', reject);
+        }),
     ),
   );
   const finished = new Promise<void>((r) => (done = r));
@@ -106,11 +108,14 @@ async function main(): Promise<void> {
         tStart = performance.now();
       }, warmupS * 1000);
     }
-    setTimeout(() => {
-      tEnd = performance.now();
-      measuring = false;
-      stopping = true;
-    }, (warmupS + durationS) * 1000);
+    setTimeout(
+      () => {
+        tEnd = performance.now();
+        measuring = false;
+        stopping = true;
+      },
+      (warmupS + durationS) * 1000,
+    );
   }
   await finished;
   if (!tEnd) tEnd = performance.now();

@@ -20,7 +20,17 @@ import { CHECK_PATH_V3, envoyCheckRequest, writeFrame } from './lib/frames.js';
 import { h2load, type H2loadResult } from './lib/h2load.js';
 import { machine } from './lib/machine.js';
 import { CpuWindow, ProcSampler, SystemWindow, treeMemoryMb } from './lib/procstat.js';
-import { decisionCounts, diffCounts, freePort, metricSum, scrapeMetrics, startFloor, startService, type DecisionCounts, type RunningProcess } from './lib/server.js';
+import {
+  decisionCounts,
+  diffCounts,
+  freePort,
+  metricSum,
+  scrapeMetrics,
+  startFloor,
+  startService,
+  type DecisionCounts,
+  type RunningProcess,
+} from './lib/server.js';
 import { sampleChecks } from './lib/grpc-sample.js';
 import { generateSigningKey, mint, mintHs256Many, mintParallel, type BenchAlg, type SigningKey } from './lib/tokens.js';
 import { randomBytes } from 'node:crypto';
@@ -271,7 +281,13 @@ async function service(
     config: configFile,
     grpcPort,
     adminPort,
-    nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}.cpuprofile`] : [],
+    nodeArgs: profile
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${profileDir}`,
+          `--cpu-prof-name=${name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}.cpuprofile`,
+        ]
+      : [],
     extraArgs: opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [],
   });
   running.add(p);
@@ -324,10 +340,15 @@ async function scenario1and3(): Promise<void> {
   if (O.workers > 1) variants.push({ key: 'serviceWorkers', label: `--workers ${O.workers}`, workers: O.workers });
   let s3target: { svc: RunningProcess; max: LoadResult; label: string } | undefined;
   for (const v of variants) {
-    const svc = await service(`zt-authz (20 policies, ${v.label})`, join(work, `s1-${v.key}.json`), config(20, v.sample === undefined ? {} : { allowSampleRate: v.sample }), {
-      profile: O.profile && v.key === 'service',
-      workers: v.workers,
-    });
+    const svc = await service(
+      `zt-authz (20 policies, ${v.label})`,
+      join(work, `s1-${v.key}.json`),
+      config(20, v.sample === undefined ? {} : { allowSampleRate: v.sample }),
+      {
+        profile: O.profile && v.key === 'service',
+        workers: v.workers,
+      },
+    );
     await expectAllow(svc, token, 'alice');
     log(`scenario 1: service (${v.label}), max throughput`);
     const max = await loadWithH2load(svc, frame, {});
@@ -336,13 +357,20 @@ async function scenario1and3(): Promise<void> {
     // CPU per request is steadier than req/s on a shared machine: floor µs/req ÷ service µs/req.
     const cpuRatio = round(floorMax.cpuUsPerRequest / max.cpuUsPerRequest, 3);
     s1[v.key] = { ...max, workers: v.workers, ratioToFloor: ratio, cpuEfficiencyVsFloor: cpuRatio, readyMs: round(svc.readyMs, 0) };
-    if (v.sample === undefined) targets.push({
-      scenario: '1',
-      target: `throughput >= 90 % of floor (${v.label})`,
-      achieved: `${round(ratio * 100, 1)} % (${max.rps} vs ${floorMax.rps} req/s; CPU per request ${max.cpuUsPerRequest} vs ${floorMax.cpuUsPerRequest} µs)`,
-      met: ratio >= 0.9 && max.verified,
-    });
-    if (v.key === 'service') targets.push({ scenario: '1', target: 'ready < 1 s after start (20 policies, 1 process)', achieved: `${round(svc.readyMs, 0)} ms`, met: svc.readyMs < 1000 });
+    if (v.sample === undefined)
+      targets.push({
+        scenario: '1',
+        target: `throughput >= 90 % of floor (${v.label})`,
+        achieved: `${round(ratio * 100, 1)} % (${max.rps} vs ${floorMax.rps} req/s; CPU per request ${max.cpuUsPerRequest} vs ${floorMax.cpuUsPerRequest} µs)`,
+        met: ratio >= 0.9 && max.verified,
+      });
+    if (v.key === 'service')
+      targets.push({
+        scenario: '1',
+        target: 'ready < 1 s after start (20 policies, 1 process)',
+        achieved: `${round(svc.readyMs, 0)} ms`,
+        met: svc.readyMs < 1000,
+      });
     if (s3target) await stop(s3target.svc);
     s3target = { svc, max, label: v.label };
   }
@@ -356,7 +384,13 @@ async function scenario1and3(): Promise<void> {
     const svcRate = await loadWithH2load(svc, frame, { rpsTotal: rate, streams: 8 });
     const floorRate = await loadWithH2load(fl, frame, { rpsTotal: rate, streams: 8 });
     log(`  service p99 ${svcRate.latencyMs.p99} ms; floor p99 ${floorRate.latencyMs.p99} ms`);
-    results['3'] = { description: `fixed rate ${rate} req/s = 50 % of scenario 1's max (${label}); h2load --rps`, rate, deployment: label, service: svcRate, floor: floorRate };
+    results['3'] = {
+      description: `fixed rate ${rate} req/s = 50 % of scenario 1's max (${label}); h2load --rps`,
+      rate,
+      deployment: label,
+      service: svcRate,
+      floor: floorRate,
+    };
     targets.push({
       scenario: '3',
       target: `p99 < 1 ms at 50 % of max rate (${label})`,
@@ -393,10 +427,15 @@ async function scenario2(): Promise<void> {
     // one token, so the cache is sized per process to keep every request a miss.
     const workers = O.profile ? 1 : O.workers;
     const cacheEntries = Math.max(1, Math.floor(O.uniqueTokens / 3 / workers));
-    const svc = await service(`zt-authz (${alg}, no cache hits)`, join(work, `s2-${alg}.json`), config(20, { tokenCacheEntries: cacheEntries }), {
-      profile: O.profile,
-      workers,
-    });
+    const svc = await service(
+      `zt-authz (${alg}, no cache hits)`,
+      join(work, `s2-${alg}.json`),
+      config(20, { tokenCacheEntries: cacheEntries }),
+      {
+        profile: O.profile,
+        workers,
+      },
+    );
     await expectAllow(svc, mint(keys[alg], { ...tokenBase, subject: 'probe' }), 'probe');
     log(`scenario 2 ${alg}: service with h2gen`);
     const svcGen = await loadWithGen(svc, tokensFile);
@@ -404,7 +443,16 @@ async function scenario2(): Promise<void> {
     await stop(svc);
     log(`scenario 2 ${alg}: raw node:crypto async verify and jose ceilings (64 in flight, own process)`);
     const ceil = childJson<{ rawOpsPerSec: number; joseOpsPerSec: number; inflight: number }>('ceiling.js', [
-      '--tokens', tokensFile, '--jwk', jwkFile, '--seconds', String(Math.min(3, O.durationS)), '--issuer', BENCH_ISSUER, '--audience', BENCH_AUDIENCE,
+      '--tokens',
+      tokensFile,
+      '--jwk',
+      jwkFile,
+      '--seconds',
+      String(Math.min(3, O.durationS)),
+      '--issuer',
+      BENCH_ISSUER,
+      '--audience',
+      BENCH_AUDIENCE,
     ]);
     const ratio = round(svcGen.rps / ceil.rawOpsPerSec, 3);
     log(`  raw ${round(ceil.rawOpsPerSec, 0)}/s, jose ${round(ceil.joseOpsPerSec, 0)}/s; service = ${round(ratio * 100, 1)} % of raw`);
@@ -461,13 +509,25 @@ async function scenario4(): Promise<RunningProcess | undefined> {
     const max = await loadWithH2load(svc, frame, {});
     log(`  ${max.rps} req/s`);
     s4[String(n)] = { fixedRate: fixed, max, readyMs: round(svc.readyMs, 0), rssAfterStartMb: afterStart.rssMb };
-    targets.push({ scenario: '4', target: `ready < 1 s after start (${n} policies)`, achieved: `${round(svc.readyMs, 0)} ms`, met: svc.readyMs < 1000 });
+    targets.push({
+      scenario: '4',
+      target: `ready < 1 s after start (${n} policies)`,
+      achieved: `${round(svc.readyMs, 0)} ms`,
+      met: svc.readyMs < 1000,
+    });
     if (big) keep = svc;
     else await stop(svc);
   }
   log('scenario 4: in-process decide() microbenchmark');
   const micro = childJson<Record<string, { p50Us: number; p99Us: number; meanUs: number; compileMs: number }>>('decide-micro.js', [
-    '--config-dir', work, '--token', token, '--policies', counts.join(','), '--iterations', quick ? '5000' : '20000',
+    '--config-dir',
+    work,
+    '--token',
+    token,
+    '--policies',
+    counts.join(','),
+    '--iterations',
+    quick ? '5000' : '20000',
   ]);
   s4.decide = micro;
   const a = micro['10']!;
@@ -478,8 +538,18 @@ async function scenario4(): Promise<RunningProcess | undefined> {
   s4.decideP50Ratio = microRatio;
   s4.endToEndP50Ratio = e2eRatio;
   log(`  decide() p50 ${a.p50Us} µs vs ${b.p50Us} µs (${microRatio}x); end-to-end p50 ${e2eRatio}x`);
-  targets.push({ scenario: '4', target: 'decide() p50 within 1.2x, 10 vs 10,000 policies', achieved: `${a.p50Us} µs vs ${b.p50Us} µs = ${microRatio}x`, met: microRatio <= 1.2 });
-  targets.push({ scenario: '4', target: `end-to-end p50 within 1.2x at ${O.s4Rate} req/s`, achieved: `${e2e(10)} ms vs ${e2e(10000)} ms = ${e2eRatio}x`, met: e2eRatio <= 1.2 });
+  targets.push({
+    scenario: '4',
+    target: 'decide() p50 within 1.2x, 10 vs 10,000 policies',
+    achieved: `${a.p50Us} µs vs ${b.p50Us} µs = ${microRatio}x`,
+    met: microRatio <= 1.2,
+  });
+  targets.push({
+    scenario: '4',
+    target: `end-to-end p50 within 1.2x at ${O.s4Rate} req/s`,
+    achieved: `${e2e(10)} ms vs ${e2e(10000)} ms = ${e2eRatio}x`,
+    met: e2eRatio <= 1.2,
+  });
   results['4'] = s4;
   return keep;
 }
@@ -492,10 +562,21 @@ async function scenario5(reuse: RunningProcess | undefined): Promise<void> {
   writeFileSync(tokensFile, tokens.join('\n'));
   await sleep(500);
   const before5 = treeMemoryMb(svc.pid);
-  log(`scenario 5: RSS before the fill ${before5.rssMb} MB; caching ${n} distinct HS256 tokens (requests to /admin/fill: verified and cached, then denied by the first DENY policy)`);
+  log(
+    `scenario 5: RSS before the fill ${before5.rssMb} MB; caching ${n} distinct HS256 tokens (requests to /admin/fill: verified and cached, then denied by the first DENY policy)`,
+  );
   const before = await decisionCounts(svc.adminPort!);
   const t0 = performance.now();
-  const g = await runGen(svc.grpcPort, tokensFile, ['--count', String(n), '--conns', String(O.conns), '--streams', String(O.streams), '--path', '/admin/fill']);
+  const g = await runGen(svc.grpcPort, tokensFile, [
+    '--count',
+    String(n),
+    '--conns',
+    String(O.conns),
+    '--streams',
+    String(O.streams),
+    '--path',
+    '/admin/fill',
+  ]);
   const fillSeconds = (performance.now() - t0) / 1000;
   const after = await decisionCounts(svc.adminPort!);
   const counters = diffCounts(before, after);
@@ -519,7 +600,12 @@ async function scenario5(reuse: RunningProcess | undefined): Promise<void> {
     counters,
     verified,
   };
-  targets.push({ scenario: '5', target: `RSS < 150 MB after ${n} cached tokens + 10,000 policies`, achieved: `${mem.rssMb} MB (before the fill ${before5.rssMb} MB; peak ${mem.peakRssMb} MB; heap used ${heapMb} MB)`, met: mem.rssMb < 150 && verified });
+  targets.push({
+    scenario: '5',
+    target: `RSS < 150 MB after ${n} cached tokens + 10,000 policies`,
+    achieved: `${mem.rssMb} MB (before the fill ${before5.rssMb} MB; peak ${mem.peakRssMb} MB; heap used ${heapMb} MB)`,
+    met: mem.rssMb < 150 && verified,
+  });
   await stop(svc);
 }
 
@@ -548,23 +634,34 @@ function fmtLoad(label: string, r: LoadResult | undefined, ratio?: number): stri
 
 function printTable(): void {
   const lines: string[] = [];
-  lines.push(`${'run'.padEnd(34)} ${'req/s'.padStart(8)} ${'p50ms'.padStart(7)} ${'p90ms'.padStart(7)} ${'p99ms'.padStart(7)} ${'ratio'.padStart(6)} ${'CPU'.padStart(5)} ${'µs/req'.padStart(6)} ${'gen'.padStart(5)} ${'other'.padStart(5)} ${'RSSMB'.padStart(5)} ${'ok?'.padStart(4)} tool`);
+  lines.push(
+    `${'run'.padEnd(34)} ${'req/s'.padStart(8)} ${'p50ms'.padStart(7)} ${'p90ms'.padStart(7)} ${'p99ms'.padStart(7)} ${'ratio'.padStart(6)} ${'CPU'.padStart(5)} ${'µs/req'.padStart(6)} ${'gen'.padStart(5)} ${'other'.padStart(5)} ${'RSSMB'.padStart(5)} ${'ok?'.padStart(4)} tool`,
+  );
   type S1 = LoadResult & { ratioToFloor: number; workers: number };
   const r1 = results['1'] as { floor: LoadResult; service?: S1; serviceNoAllowAudit?: S1; serviceWorkers?: S1 } | undefined;
   if (r1) {
     lines.push(fmtLoad('1 floor (empty grpc-js handler)', r1.floor, 1));
     if (r1.service) lines.push(fmtLoad('1 zt-authz cached, 1 process', r1.service, r1.service.ratioToFloor));
-    if (r1.serviceNoAllowAudit) lines.push(fmtLoad('1 same, no allow audit records', r1.serviceNoAllowAudit, r1.serviceNoAllowAudit.ratioToFloor));
-    if (r1.serviceWorkers) lines.push(fmtLoad(`1 zt-authz cached, ${r1.serviceWorkers.workers} workers`, r1.serviceWorkers, r1.serviceWorkers.ratioToFloor));
+    if (r1.serviceNoAllowAudit)
+      lines.push(fmtLoad('1 same, no allow audit records', r1.serviceNoAllowAudit, r1.serviceNoAllowAudit.ratioToFloor));
+    if (r1.serviceWorkers)
+      lines.push(fmtLoad(`1 zt-authz cached, ${r1.serviceWorkers.workers} workers`, r1.serviceWorkers, r1.serviceWorkers.ratioToFloor));
   }
-  const r2 = results['2'] as Record<string, { service: LoadResult; ratioToRawCeiling: number; rawCryptoAsyncOpsPerSec: number; joseOpsPerSec: number; ratioToFloor: number }> & { floor?: LoadResult } | undefined;
+  const r2 = results['2'] as
+    | (Record<
+        string,
+        { service: LoadResult; ratioToRawCeiling: number; rawCryptoAsyncOpsPerSec: number; joseOpsPerSec: number; ratioToFloor: number }
+      > & { floor?: LoadResult })
+    | undefined;
   if (r2) {
     lines.push(fmtLoad('2 floor (h2gen)', r2.floor, 1));
     for (const alg of ['RS256', 'ES256']) {
       const x = r2[alg];
       if (!x) continue;
       lines.push(fmtLoad(`2 zt-authz ${alg} unique tokens`, x.service, x.ratioToFloor));
-      lines.push(`${`  ${alg} ceilings: raw async ${x.rawCryptoAsyncOpsPerSec}/s, jose ${x.joseOpsPerSec}/s`.padEnd(60)} service/raw = ${x.ratioToRawCeiling.toFixed(3)}`);
+      lines.push(
+        `${`  ${alg} ceilings: raw async ${x.rawCryptoAsyncOpsPerSec}/s, jose ${x.joseOpsPerSec}/s`.padEnd(60)} service/raw = ${x.ratioToRawCeiling.toFixed(3)}`,
+      );
     }
   }
   const r3 = results['3'] as { service: LoadResult; floor: LoadResult; rate: number } | undefined;
@@ -572,7 +669,9 @@ function printTable(): void {
     lines.push(fmtLoad(`3 floor @ ${r3.rate}/s`, r3.floor));
     lines.push(fmtLoad(`3 zt-authz @ ${r3.rate}/s`, r3.service));
   }
-  const r4 = results['4'] as Record<string, { fixedRate: LoadResult; max: LoadResult }> & { decide?: Record<string, { p50Us: number; p99Us: number }> } | undefined;
+  const r4 = results['4'] as
+    | (Record<string, { fixedRate: LoadResult; max: LoadResult }> & { decide?: Record<string, { p50Us: number; p99Us: number }> })
+    | undefined;
   if (r4) {
     for (const n of ['10', '10000']) {
       const x = r4[n];
@@ -580,13 +679,33 @@ function printTable(): void {
       lines.push(fmtLoad(`4 ${n} policies @ ${O.s4Rate}/s`, x.fixedRate));
       lines.push(fmtLoad(`4 ${n} policies max`, x.max));
     }
-    if (r4.decide) lines.push(`  decide() p50/p99 µs: ${Object.entries(r4.decide).map(([n, d]) => `${n} policies ${d.p50Us}/${d.p99Us}`).join('; ')}`);
+    if (r4.decide)
+      lines.push(
+        `  decide() p50/p99 µs: ${Object.entries(r4.decide)
+          .map(([n, d]) => `${n} policies ${d.p50Us}/${d.p99Us}`)
+          .join('; ')}`,
+      );
   }
-  const r5 = results['5'] as { rssMb: number; peakRssMb: number; heapUsedMb: number; tokens: number; readyMs: number; rssBeforeFillMb: number; fillSeconds: number } | undefined;
-  if (r5) lines.push(`5 memory: ${r5.tokens} cached tokens + 10,000 policies: RSS ${r5.rssMb} MB (before the fill ${r5.rssBeforeFillMb} MB, peak ${r5.peakRssMb} MB, heap ${r5.heapUsedMb} MB); fill ${r5.fillSeconds} s; ready ${r5.readyMs} ms`);
+  const r5 = results['5'] as
+    | {
+        rssMb: number;
+        peakRssMb: number;
+        heapUsedMb: number;
+        tokens: number;
+        readyMs: number;
+        rssBeforeFillMb: number;
+        fillSeconds: number;
+      }
+    | undefined;
+  if (r5)
+    lines.push(
+      `5 memory: ${r5.tokens} cached tokens + 10,000 policies: RSS ${r5.rssMb} MB (before the fill ${r5.rssBeforeFillMb} MB, peak ${r5.peakRssMb} MB, heap ${r5.heapUsedMb} MB); fill ${r5.fillSeconds} s; ready ${r5.readyMs} ms`,
+    );
   lines.push('');
   lines.push('ratio: req/s / floor. CPU: server cores (all processes). µs/req: server CPU per request. gen: load generator cores.');
-  lines.push('other: cores used by other processes meanwhile. ok?: the server\'s counters prove every measured request was an allow (2: and a cache miss).');
+  lines.push(
+    "other: cores used by other processes meanwhile. ok?: the server's counters prove every measured request was an allow (2: and a cache miss).",
+  );
   lines.push('');
   lines.push('targets:');
   for (const t of targets) lines.push(`  [${t.met ? 'met ' : 'MISS'}] scenario ${t.scenario}: ${t.target}: ${t.achieved}`);
@@ -598,14 +717,20 @@ function printTable(): void {
 async function main(): Promise<void> {
   const started = performance.now();
   const m = machine();
-  if (m.h2load === 'missing') throw new InternalError('h2load not found: run `npm run bench` (scripts/bench.sh installs nghttp2-client) or apt-get install nghttp2-client');
+  if (m.h2load === 'missing')
+    throw new InternalError(
+      'h2load not found: run `npm run bench` (scripts/bench.sh installs nghttp2-client) or apt-get install nghttp2-client',
+    );
   log(`machine: ${m.nproc} x ${m.cpuModel}, node ${m.node}, ${m.h2load}`);
   // A shared machine makes every figure noisy: say so up front (and per run, column "other").
   const idle = new SystemWindow();
   await sleep(1000);
   m.busyCoresBeforeRun = round(idle.cores(), 2);
-  if ((m.busyCoresBeforeRun as number) > 0.25) log(`warning: ${m.busyCoresBeforeRun} cores busy before the run started (other processes): figures will be noisy`);
-  log(`load: ${O.conns} connections x ${O.streams} streams, ${O.warmupS} s warm-up + ${O.durationS} s measured per run; multi-process variant: --workers ${O.workers}`);
+  if ((m.busyCoresBeforeRun as number) > 0.25)
+    log(`warning: ${m.busyCoresBeforeRun} cores busy before the run started (other processes): figures will be noisy`);
+  log(
+    `load: ${O.conns} connections x ${O.streams} streams, ${O.warmupS} s warm-up + ${O.durationS} s measured per run; multi-process variant: --workers ${O.workers}`,
+  );
   const t0 = performance.now();
   keys = { RS256: generateSigningKey('RS256'), ES256: generateSigningKey('ES256') };
   jwks = { keys: [keys.RS256.publicJwk, keys.ES256.publicJwk] };

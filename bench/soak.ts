@@ -83,7 +83,8 @@ const O = {
   stallBasis: stallBasis(args.get('stall-basis') ?? 'wall'),
   out: args.has('write') || args.has('out') ? (args.get('out') ?? join(ROOT, 'bench', 'results', 'soak-latest.json')) : undefined,
 };
-if (O.warmupS >= O.durationS) throw new InvalidArgumentError(`--warmup (${O.warmupS} s) must be shorter than --duration (${O.durationS} s)`);
+if (O.warmupS >= O.durationS)
+  throw new InvalidArgumentError(`--warmup (${O.warmupS} s) must be shorter than --duration (${O.durationS} s)`);
 
 /** Pass criteria: memory stays flat, the event loop never stalls for long. */
 const MAX_RSS_GROWTH = 0.05;
@@ -121,10 +122,37 @@ const allowToken = mint(keys, { ...tokenBase, scope: BENCH_SCOPE, subject: 'alic
 const noScopeToken = mint(keys, { ...tokenBase, scope: 'profile', subject: 'bob' });
 
 const KINDS: Kind[] = [
-  { key: 'allow', label: 'allow (cached RS256 token)', share: 0.55, clients: 2, streams: 16, shape: { token: allowToken }, decision: 'allow', reason: 'allowed' },
-  { key: 'admin', label: 'deny: DENY policy (/admin)', share: 0.15, clients: 1, streams: 8, shape: { token: allowToken, path: '/admin/settings' }, decision: 'deny', reason: 'policy_denied' },
+  {
+    key: 'allow',
+    label: 'allow (cached RS256 token)',
+    share: 0.55,
+    clients: 2,
+    streams: 16,
+    shape: { token: allowToken },
+    decision: 'allow',
+    reason: 'allowed',
+  },
+  {
+    key: 'admin',
+    label: 'deny: DENY policy (/admin)',
+    share: 0.15,
+    clients: 1,
+    streams: 8,
+    shape: { token: allowToken, path: '/admin/settings' },
+    decision: 'deny',
+    reason: 'policy_denied',
+  },
   { key: 'missing', label: 'deny: no token', share: 0.15, clients: 1, streams: 8, shape: {}, decision: 'deny', reason: 'token_missing' },
-  { key: 'scope', label: 'deny: token lacks the scope', share: 0.15, clients: 1, streams: 8, shape: { token: noScopeToken }, decision: 'deny', reason: 'insufficient_scope' },
+  {
+    key: 'scope',
+    label: 'deny: token lacks the scope',
+    share: 0.15,
+    clients: 1,
+    streams: 8,
+    shape: { token: noScopeToken },
+    decision: 'deny',
+    reason: 'insufficient_scope',
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -144,7 +172,8 @@ function soakPolicies(gen: number): Array<Record<string, unknown>> {
   const orders = copy[copy.length - 1]!;
   const others = copy.slice(1, -1);
   if (gen > 0) {
-    for (const p of others) for (const r of p.rules) for (const t of r.to) t.operation.paths = t.operation.paths.map((x) => x.replace(/\/\*$/, `/g${gen}/*`));
+    for (const p of others)
+      for (const r of p.rules) for (const t of r.to) t.operation.paths = t.operation.paths.map((x) => x.replace(/\/\*$/, `/g${gen}/*`));
     orders.rules[0]!.to[0]!.operation.paths.push(`/api/orders-g${gen}/*`);
   }
   const k = gen % others.length;
@@ -157,7 +186,12 @@ function soakPolicies(gen: number): Array<Record<string, unknown>> {
             namespace: 'shop',
             selector: { matchLabels: { app: 'reports' } },
             action: 'ALLOW',
-            rules: [{ from: [{ source: { requestPrincipals: [`${BENCH_ISSUER}/*`] } }], to: [{ operation: { methods: ['GET'], paths: [`/api/reports/g${gen}/*`] } }] }],
+            rules: [
+              {
+                from: [{ source: { requestPrincipals: [`${BENCH_ISSUER}/*`] } }],
+                to: [{ operation: { methods: ['GET'], paths: [`/api/reports/g${gen}/*`] } }],
+              },
+            ],
           },
         ]
       : [];
@@ -266,7 +300,12 @@ async function scrape(): Promise<Scrape | undefined> {
     const lagMaxMs = metricSum(text, 'nodejs_eventloop_lag_max_seconds') * 1000;
     const t = elapsed();
     if (recordLag && sched && lastSched) {
-      lagReadings.push([round(t, 1), round(lagMaxMs, 2), round(sched.runMs - lastSched.runMs, 1), round(sched.waitMs - lastSched.waitMs, 1)]);
+      lagReadings.push([
+        round(t, 1),
+        round(lagMaxMs, 2),
+        round(sched.runMs - lastSched.runMs, 1),
+        round(sched.waitMs - lastSched.waitMs, 1),
+      ]);
     }
     lastSched = sched;
     return { t, text, lagMaxMs };
@@ -404,7 +443,9 @@ function table(report: Record<string, unknown>, kinds: KindResult[], counts: Rec
       `policies rewritten every ${s.reloadEveryS} s, warm-up ${s.warmupS} s`,
   );
   L.push('');
-  L.push(`${'kind'.padEnd(30)} ${'req/s'.padStart(6)} ${'sent'.padStart(9)} ${'done'.padStart(9)} ${'errors'.padStart(6)} ${'p50ms'.padStart(6)} ${'p99ms'.padStart(7)} ${'maxms'.padStart(7)}  server counted (reason)`);
+  L.push(
+    `${'kind'.padEnd(30)} ${'req/s'.padStart(6)} ${'sent'.padStart(9)} ${'done'.padStart(9)} ${'errors'.padStart(6)} ${'p50ms'.padStart(6)} ${'p99ms'.padStart(7)} ${'maxms'.padStart(7)}  server counted (reason)`,
+  );
   for (const k of kinds) {
     const h = k.h2load;
     const errors = h.failed + h.errored + h.timeout + h.statusOther;
@@ -439,7 +480,10 @@ function table(report: Record<string, unknown>, kinds: KindResult[], counts: Rec
 async function main(): Promise<number> {
   const started = performance.now();
   const m = machine();
-  if (m.h2load === 'missing') throw new InternalError('h2load not found: run `npm run soak` (scripts/soak.sh installs nghttp2-client) or apt-get install nghttp2-client');
+  if (m.h2load === 'missing')
+    throw new InternalError(
+      'h2load not found: run `npm run soak` (scripts/soak.sh installs nghttp2-client) or apt-get install nghttp2-client',
+    );
   const idle = new SystemWindow();
   await sleep(1000);
   m.busyCoresBeforeRun = round(idle.cores(), 2);
@@ -451,16 +495,27 @@ async function main(): Promise<number> {
   writeAtomically(configFile, soakConfig(grpcPort, adminPort, 0));
   const stdoutFile = O.serverLog ? openSync(O.serverLog, 'w') : 'ignore';
   const spawnedAt = performance.now();
-  server = await startService({ name: 'zt-authz', config: configFile, grpcPort, adminPort, nodeArgs: O.serverNodeArgs, stdoutFile, ownSession: true });
+  server = await startService({
+    name: 'zt-authz',
+    config: configFile,
+    grpcPort,
+    adminPort,
+    nodeArgs: O.serverNodeArgs,
+    stdoutFile,
+    ownSession: true,
+  });
   const nice = raisePriority(server.pid, O.serverNice);
-  log(`zt-authz serve ready in ${round(server.readyMs, 0)} ms (pid ${server.pid}, grpc 127.0.0.1:${grpcPort}, admin 127.0.0.1:${adminPort}, nice ${nice.nice}${nice.autogroup ? `, ${nice.autogroup}` : ''}${nice.note ? `: ${nice.note}` : ''})`);
+  log(
+    `zt-authz serve ready in ${round(server.readyMs, 0)} ms (pid ${server.pid}, grpc 127.0.0.1:${grpcPort}, admin 127.0.0.1:${adminPort}, nice ${nice.nice}${nice.autogroup ? `, ${nice.autogroup}` : ''}${nice.note ? `: ${nice.note}` : ''})`,
+  );
 
   // Every kind must get the expected answer before any load is counted.
   for (const k of KINDS) {
     const [res] = await sampleChecks(grpcPort, envoyCheckRequest(k.shape), 1);
     const decision = res!.allow ? 'allow' : 'deny';
     const reason = res!.reason ?? (res!.allow ? 'allowed' : undefined);
-    if (decision !== k.decision || reason !== k.reason) throw new InternalError(`${k.label}: expected ${k.decision}/${k.reason}, the service answered ${decision}/${reason}`);
+    if (decision !== k.decision || reason !== k.reason)
+      throw new InternalError(`${k.label}: expected ${k.decision}/${k.reason}, the service answered ${decision}/${reason}`);
   }
 
   const frames = new Map<string, string>();
@@ -481,21 +536,38 @@ async function main(): Promise<number> {
     const before = await scrapeMetrics(adminPort);
     const runs: H2loadResult[] = [];
     for (let i = 0; i < 3; i++) {
-      runs.push(await h2load({ port: grpcPort, dataFile: frames.get('allow')!, path: CHECK_PATH_V3, clients: 4, streams: 16, durationS: O.capacityS, warmupS: 1, timeoutMs: (O.capacityS + 30) * 1000 }));
+      runs.push(
+        await h2load({
+          port: grpcPort,
+          dataFile: frames.get('allow')!,
+          path: CHECK_PATH_V3,
+          clients: 4,
+          streams: 16,
+          durationS: O.capacityS,
+          warmupS: 1,
+          timeoutMs: (O.capacityS + 30) * 1000,
+        }),
+      );
     }
     const after = await scrapeMetrics(adminPort);
-    const delta = (decision: string): number => metricSum(after, 'zt_authz_decisions_total', { decision }) - metricSum(before, 'zt_authz_decisions_total', { decision });
+    const delta = (decision: string): number =>
+      metricSum(after, 'zt_authz_decisions_total', { decision }) - metricSum(before, 'zt_authz_decisions_total', { decision });
     const mid = [...runs].sort((a, b) => a.rps - b.rps)[1]!;
     capacity = {
       rps: round(mid.rps, 0),
       runs: runs.map((r) => round(r.rps, 0)),
       latencyMs: mid.latency,
       // Every answer an allow (the server counted at least what h2load measured, no deny), no error.
-      verified: delta('deny') === 0 && delta('allow') >= runs.reduce((a, r) => a + r.succeeded, 0) && runs.every((r) => r.failed + r.errored + r.statusOther === 0),
+      verified:
+        delta('deny') === 0 &&
+        delta('allow') >= runs.reduce((a, r) => a + r.succeeded, 0) &&
+        runs.every((r) => r.failed + r.errored + r.statusOther === 0),
       command: mid.command,
     };
     total = Math.max(KINDS.length * 10, Math.round(capacity.rps * O.rateFraction));
-    log(`capacity ${capacity.rps} req/s (runs: ${capacity.runs.join(', ')}; p50 ${mid.latency.p50} ms)${capacity.verified ? '' : ' NOT VERIFIED'}; soak rate ${total} req/s`);
+    log(
+      `capacity ${capacity.rps} req/s (runs: ${capacity.runs.join(', ')}; p50 ${mid.latency.p50} ms)${capacity.verified ? '' : ' NOT VERIFIED'}; soak rate ${total} req/s`,
+    );
   }
 
   // Per kind: integer --rps per client (h2load's unit), and the request count for the duration.
@@ -563,12 +635,22 @@ async function main(): Promise<number> {
   const serverAlive = server.child.exitCode === null && server.child.signalCode === null;
 
   // ---- reconcile
-  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => String((s.reason as Error).message ?? s.reason).slice(0, 2000));
+  const failures = settled
+    .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+    .map((s) => String((s.reason as Error).message ?? s.reason).slice(0, 2000));
   const kindResults: KindResult[] = [];
   plans.forEach((p, i) => {
     const s = settled[i]!;
     if (s.status !== 'fulfilled') return;
-    kindResults.push({ key: p.kind.key, label: p.kind.label, share: p.kind.share, ratePerS: p.ratePerS, planned: p.requests, h2load: s.value, expected: { decision: p.kind.decision, reason: p.kind.reason } });
+    kindResults.push({
+      key: p.kind.key,
+      label: p.kind.label,
+      share: p.kind.share,
+      ratePerS: p.ratePerS,
+      planned: p.requests,
+      h2load: s.value,
+      expected: { decision: p.kind.decision, reason: p.kind.reason },
+    });
   });
   const countsAfter = reasonCounts(finalText);
   const counts: Record<string, number> = {};
@@ -576,13 +658,20 @@ async function main(): Promise<number> {
   const expected: Record<string, number> = Object.fromEntries(REASON_CODES.map((r) => [r, 0]));
   for (const k of kindResults) expected[k.expected.reason]! += k.h2load.total;
   const mismatches = REASON_CODES.filter((r) => counts[r] !== expected[r]).map((r) => `${r}: server ${counts[r]}, sent ${expected[r]}`);
-  const clientErrors = kindResults.reduce((a, k) => a + k.h2load.failed + k.h2load.errored + k.h2load.timeout + k.h2load.statusOther + (k.h2load.total - k.h2load.done), 0);
+  const clientErrors = kindResults.reduce(
+    (a, k) => a + k.h2load.failed + k.h2load.errored + k.h2load.timeout + k.h2load.statusOther + (k.h2load.total - k.h2load.done),
+    0,
+  );
   const sent = kindResults.reduce((a, k) => a + k.h2load.total, 0);
   const non2xx = kindResults.reduce((a, k) => a + (k.h2load.done - k.h2load.status2xx), 0);
   const allowSent = expected.allowed!;
   const denySent = sent - allowSent;
-  const allowCounted = metricSum(finalText, 'zt_authz_decisions_total', { decision: 'allow' }) - metricSum(t0text, 'zt_authz_decisions_total', { decision: 'allow' });
-  const denyCounted = metricSum(finalText, 'zt_authz_decisions_total', { decision: 'deny' }) - metricSum(t0text, 'zt_authz_decisions_total', { decision: 'deny' });
+  const allowCounted =
+    metricSum(finalText, 'zt_authz_decisions_total', { decision: 'allow' }) -
+    metricSum(t0text, 'zt_authz_decisions_total', { decision: 'allow' });
+  const denyCounted =
+    metricSum(finalText, 'zt_authz_decisions_total', { decision: 'deny' }) -
+    metricSum(t0text, 'zt_authz_decisions_total', { decision: 'deny' });
 
   // ---- RSS: median of a window after warm-up against the median of the last window
   // Windows long enough to span a few cycles of V8's heap sawtooth (a full GC every few seconds
@@ -605,10 +694,13 @@ async function main(): Promise<number> {
   const wallStallMs = Math.max(0, maxLag[1] - ELD_RESOLUTION_MS);
   // `own`: per reading, the delay the server caused itself: less the time its loop thread sat in
   // the run queue during that second (an upper bound of the scheduling part of the delay).
-  const ownWorst = lagReadings.reduce<[number, number]>((a, r) => {
-    const own = Math.max(0, r[1] - ELD_RESOLUTION_MS - r[3]);
-    return own > a[1] ? [r[0], own] : a;
-  }, [NaN, 0]);
+  const ownWorst = lagReadings.reduce<[number, number]>(
+    (a, r) => {
+      const own = Math.max(0, r[1] - ELD_RESOLUTION_MS - r[3]);
+      return own > a[1] ? [r[0], own] : a;
+    },
+    [NaN, 0],
+  );
   const stallMs = O.stallBasis === 'own' ? ownWorst[1] : wallStallMs;
   const lagAfterWarmup = Math.max(...lagReadings.filter(([t]) => t >= O.warmupS).map(([, v]) => v));
   const perSecond = lagReadings.map(([, v]) => v).sort((a, b) => a - b);
@@ -637,7 +729,12 @@ async function main(): Promise<number> {
       target: 'zt_authz_decisions_total grew by exactly the requests sent, per reason; no other reason',
       achieved:
         `allow ${allowCounted} (sent ${allowSent}), deny ${denyCounted} (sent ${denySent})` +
-        (mismatches.length ? `; MISMATCH ${mismatches.join('; ')}` : `; ${kindResults.filter((k) => k.expected.decision === 'deny').map((k) => `${k.expected.reason} ${counts[k.expected.reason]}`).join(', ')}; internal_error ${counts.internal_error}, jwks_unavailable ${counts.jwks_unavailable}`),
+        (mismatches.length
+          ? `; MISMATCH ${mismatches.join('; ')}`
+          : `; ${kindResults
+              .filter((k) => k.expected.decision === 'deny')
+              .map((k) => `${k.expected.reason} ${counts[k.expected.reason]}`)
+              .join(', ')}; internal_error ${counts.internal_error}, jwks_unavailable ${counts.jwks_unavailable}`),
       met: failures.length === 0 && mismatches.length === 0 && allowCounted === allowSent && denyCounted === denySent,
     },
     {
@@ -673,20 +770,47 @@ async function main(): Promise<number> {
     machine: m,
     settings: { ...O, out: O.out ? relative(ROOT, O.out) : undefined, policies: soakPolicies(0).length, serverScheduling: nice },
     capacity,
-    rate: { total: actualRate, ...(capacity ? { capacity: capacity.rps, fraction: O.rateFraction } : {}), loadSeconds: round(loadSeconds, 1) },
+    rate: {
+      total: actualRate,
+      ...(capacity ? { capacity: capacity.rps, fraction: O.rateFraction } : {}),
+      loadSeconds: round(loadSeconds, 1),
+    },
     cpu: { serverCores: round(serverCores, 2), loadgenCores: round(genCores, 2), otherCores: round(otherCores, 2) },
     kinds: kindResults,
     serverCounts: counts,
     reloads: { ok: reloadOkCount, errors: reloadErrCount, rewrites: reloads },
-    rss: { baselineMb: rssBaseline, finalMb: rssFinal, growthPct: round(rssGrowth * 100, 2), windowS, atLoadStartMb: rssAtStart, maxMb: rssMax, heapFloorBaselineMb: heapFloorBaseline, heapFloorFinalMb: heapFloorFinal },
-    eventLoop: { maxIntervalMs: maxLag[1], atS: maxLag[0], waitInThatWindowMs: maxLag[3], stallMs: round(stallMs, 2), stallBasis: O.stallBasis, wallStallMs: round(wallStallMs, 2), ownStallMs: round(ownWorst[1], 2), ownStallAtS: ownWorst[0], threadBusy: round(loopBusy, 3), threadWaitingForCpu: round(loopWait, 3), afterWarmupMaxMs: lagAfterWarmup, resolutionMs: ELD_RESOLUTION_MS, serverSpawnedAtS: round((spawnedAt - loadStart) / 1000, 2) },
+    rss: {
+      baselineMb: rssBaseline,
+      finalMb: rssFinal,
+      growthPct: round(rssGrowth * 100, 2),
+      windowS,
+      atLoadStartMb: rssAtStart,
+      maxMb: rssMax,
+      heapFloorBaselineMb: heapFloorBaseline,
+      heapFloorFinalMb: heapFloorFinal,
+    },
+    eventLoop: {
+      maxIntervalMs: maxLag[1],
+      atS: maxLag[0],
+      waitInThatWindowMs: maxLag[3],
+      stallMs: round(stallMs, 2),
+      stallBasis: O.stallBasis,
+      wallStallMs: round(wallStallMs, 2),
+      ownStallMs: round(ownWorst[1], 2),
+      ownStallAtS: ownWorst[0],
+      threadBusy: round(loopBusy, 3),
+      threadWaitingForCpu: round(loopWait, 3),
+      afterWarmupMaxMs: lagAfterWarmup,
+      resolutionMs: ELD_RESOLUTION_MS,
+      serverSpawnedAtS: round((spawnedAt - loadStart) / 1000, 2),
+    },
     criteria,
     passed,
     samples,
     lagReadings,
     elapsedSeconds: round((performance.now() - started) / 1000, 1),
   };
-  const text = table(report as unknown as Record<string, unknown>, kindResults, counts, criteria);
+  const text = table(report, kindResults, counts, criteria);
   if (O.json) {
     process.stderr.write(text);
     process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suites use, installed only when missing (CI runs as root).
 # Usage: scripts/ci-deps.sh [debian-package]...   e.g. scripts/ci-deps.sh nginx prometheus
-# The e2e suite (test/e2e-*.test.ts) needs nginx and prometheus (which ships promtool). Both are
+# The e2e suite (test/e2e/*.test.ts) needs nginx and prometheus (which ships promtool). Both are
 # only used as binaries run by the tests as the current user on 127.0.0.1: their system services
 # are never started (policy-rc.d denies service starts during the install).
 set -euo pipefail

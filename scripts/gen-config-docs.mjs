@@ -5,7 +5,7 @@
 // reference is written by hand: a key, default or description changes in src/config/, then here.
 //
 //   node scripts/gen-config-docs.mjs          write the file (npm run gen:config-docs)
-//   node scripts/gen-config-docs.mjs --check  exit 1 when the file differs (test/config-docs.test.ts checks too)
+//   node scripts/gen-config-docs.mjs --check  exit 1 when the file differs (test/unit/docs/config-docs.test.ts checks too)
 //
 // Needs a build first (npm run build): it reads dist/src/config/schema.js.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,9 @@ const plain = (s) => JSON.parse(JSON.stringify(s));
 async function schemasById() {
   const dir = join(root, 'dist/src/config');
   const byId = new Map();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .sort()) {
     const mod = await import(pathToFileURL(join(dir, file)).href);
     for (const value of Object.values(mod)) {
       if (value && typeof value === 'object' && typeof value.$id === 'string') byId.set(value.$id, plain(value));
@@ -71,7 +73,10 @@ const code = (s) => {
   const text = String(s);
   return text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``;
 };
-const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+const cell = (s) =>
+  String(s)
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ');
 /** Schema prose as markdown text: `<iss>` is not an HTML tag and `*suffix` not emphasis (code spans kept). */
 const prose = (s) =>
   String(s)
@@ -79,7 +84,8 @@ const prose = (s) =>
     .map((part, i) => (i % 2 ? part : part.replace(/[\\*_<>[\]]/g, (c) => ({ '<': '&lt;', '>': '&gt;' })[c] ?? `\\${c}`)))
     .join('');
 const isObject = (n) => n.type === 'object' || (!n.type && n.properties);
-const isMap = (n) => isObject(n) && !n.properties && (n.patternProperties || (n.additionalProperties && typeof n.additionalProperties === 'object'));
+const isMap = (n) =>
+  isObject(n) && !n.properties && (n.patternProperties || (n.additionalProperties && typeof n.additionalProperties === 'object'));
 const mapValue = (n) => (n.patternProperties ? Object.values(n.patternProperties)[0] : n.additionalProperties);
 
 function typeName(n, deref) {
@@ -113,11 +119,14 @@ function constraints(n, deref) {
   if (typeof lo === 'number' && typeof hi === 'number') out.push(`${lo}–${hi}`);
   else if (lo !== undefined) out.push(typeof lo === 'number' ? `≥ ${lo}` : lo);
   else if (hi !== undefined) out.push(typeof hi === 'number' ? `≤ ${hi}` : hi);
-  if (n.minLength > 1 || n.maxLength !== undefined) out.push(n.maxLength !== undefined ? `length ${n.minLength ?? 0}–${n.maxLength}` : `length ≥ ${n.minLength}`);
+  if (n.minLength > 1 || n.maxLength !== undefined)
+    out.push(n.maxLength !== undefined ? `length ${n.minLength ?? 0}–${n.maxLength}` : `length ≥ ${n.minLength}`);
   if (n.minLength === 1 && n.maxLength === undefined && !n.pattern && !n.enum) out.push('non-empty');
   if (n.pattern) out.push(`pattern ${code(n.pattern)}`);
   if (n.minItems !== undefined || n.maxItems !== undefined) {
-    out.push(n.maxItems !== undefined ? `${n.minItems ?? 0}–${n.maxItems} items` : `at least ${n.minItems} item${n.minItems === 1 ? '' : 's'}`);
+    out.push(
+      n.maxItems !== undefined ? `${n.minItems ?? 0}–${n.maxItems} items` : `at least ${n.minItems} item${n.minItems === 1 ? '' : 's'}`,
+    );
   }
   if (n.uniqueItems) out.push('no duplicates');
   if (n.type === 'array' && n.items) {
@@ -202,7 +211,9 @@ export async function configReferenceWithGaps() {
     lines.push('', `## ${code(s.heading)}`, '');
     const [head, ...rest] = s.rows;
     if (head.description) lines.push(cell(prose(head.description)), '');
-    const facts = [`type: ${head.type}`, head.default && `default: ${head.default}`, head.allowed && `allowed: ${head.allowed}`].filter(Boolean);
+    const facts = [`type: ${head.type}`, head.default && `default: ${head.default}`, head.allowed && `allowed: ${head.allowed}`].filter(
+      Boolean,
+    );
     lines.push(`${cell(facts.join('; '))}.`, '');
     if (rest.length) {
       lines.push('| key | type | default | allowed values | description |', '|---|---|---|---|---|');
@@ -222,7 +233,9 @@ if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) 
     let current = '';
     try {
       current = readFileSync(OUT, 'utf8');
-    } catch {}
+    } catch {
+      // not generated yet: stale
+    }
     if (current !== text) {
       console.error(`${OUT} is out of date: run ${REGENERATE}`);
       process.exit(1);

@@ -14,7 +14,9 @@ if (process.argv.includes('--check')) {
   let cur = '';
   try {
     cur = readFileSync(out, 'utf8');
-  } catch {}
+  } catch {
+    // not generated yet: stale
+  }
   if (cur !== text) {
     console.error(`${out} is out of date: run npm run build && node scripts/gen-crd.mjs`);
     process.exit(1);

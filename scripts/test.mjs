@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `npm test`: one `node --test` run over dist/test/*.test.js (the same single run and summary as
+// `npm test`: one `node --test` run over the test tiers in dist/test (the same single run and summary as
 // before; CI reads its closing `# tests / # pass / # fail` lines), with everything the suite prints
 // captured for the log-hygiene check:
 //  - a fresh capture directory is exported as ZT_TEST_CAPTURE_DIR to every test process; test
 //    helpers write in-process app logs, child-process output and the secrets they mint there
 //    (test/helpers/capture.ts);
 //  - the runner's own stdout/stderr go to the terminal unchanged and are teed into that directory;
-//  - test/zz-log-hygiene.test.ts, which sorts last, waits for the other test files and scans it.
+//  - test/final/log-hygiene.test.ts, the explicit last step, waits for the other test files and scans it.
 // The directory is removed after a passing run and kept (path printed first) after a failing one.
 //
 //   node scripts/test.mjs                         the whole suite
@@ -23,28 +23,68 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEST_DIR = 'dist/test';
-const HYGIENE = `${TEST_DIR}/zz-log-hygiene.test.js`;
+// The two final steps, run after every tier and in this order (they wait for the other files of
+// the run to finish, test/helpers/siblings.ts): the soak, which must run alone, then the
+// log-hygiene scan over everything the whole run printed.
+const SOAK = `${TEST_DIR}/final/soak.test.js`;
+const HYGIENE = `${TEST_DIR}/final/log-hygiene.test.js`;
 
 const args = process.argv.slice(2);
 const isFile = (a) => !a.startsWith('-') && /\.(c|m)?js$/.test(a);
 const flags = args.filter((a) => !isFile(a));
 // Files given by the caller are relative to the caller's directory; node runs in the repo root.
 let files = args.filter(isFile).flatMap((a) => expand(resolve(a)));
-// The integration tiers (test/integration) run with the rest. The Keycloak tier goes first: its
-// Keycloak start (about 30 s of both cores) is then over long before the timing-sensitive files.
-// The kube-apiserver tier (one apiserver per file, 3–5 s to start) follows it.
-if (files.length === 0) files = [...expand(join(root, TEST_DIR, 'integration', 'keycloak.test.js')), ...expand(join(root, TEST_DIR, 'integration', 'k8s-*.test.js')), ...expand(join(root, TEST_DIR, '*.test.js'))];
+// The whole suite: the tiers in order, then the final steps. Integration first (real Keycloak and
+// kube-apiserver): the Keycloak start (about 30 s of both cores) is then over long before the
+// timing-sensitive files; the kube-apiserver files (one apiserver each, 3–5 s to start) follow it.
+// Then unit (in-process, test/unit/<src folder>/) and e2e (zt-authz processes and third-party
+// programs: nginx, Prometheus, helm, the CLI).
+if (files.length === 0) {
+  files = [
+    ...expand(join(root, TEST_DIR, 'integration', 'keycloak.test.js')),
+    ...expand(join(root, TEST_DIR, 'integration', 'k8s-*.test.js')),
+    ...testFilesUnder(join(root, TEST_DIR, 'unit')),
+    ...testFilesUnder(join(root, TEST_DIR, 'e2e')),
+    join(root, SOAK),
+  ];
+}
 // The whole suite, unfiltered: the hygiene scan then also checks that the capture is not
 // suspiciously small (a capture hook lost).
 const full = !args.some(isFile) && !flags.some((f) => /^--test-(name-pattern|skip-pattern|only)/.test(f));
-// The scan runs with every selection, so a partial run checks its own output too.
-if (!files.some((f) => basename(f) === basename(HYGIENE)) && existsSync(join(root, HYGIENE))) files.push(join(root, HYGIENE));
+// The scan runs with every selection, last, so a partial run checks its own output too.
+files = files.filter((f) => basename(f) !== basename(HYGIENE));
+if (existsSync(join(root, HYGIENE))) files.push(join(root, HYGIENE));
+
+/** Every *.test.js below `dir`, sorted by path (a tier's folders mirror src/). */
+function testFilesUnder(dir) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return []; // no such tier compiled
+  }
+  return entries
+    .flatMap((e) =>
+      e.isDirectory()
+        ? e.name === 'helpers'
+          ? []
+          : testFilesUnder(join(dir, e.name))
+        : e.name.endsWith('.test.js')
+          ? [join(dir, e.name)]
+          : [],
+    )
+    .sort();
+}
 
 /** node 20's --test takes no globs: expand `*` in the last path segment (a shell usually did). */
 function expand(pattern) {
   if (!pattern.includes('*')) return [pattern];
   const dir = dirname(pattern);
-  const re = new RegExp(`^${basename(pattern).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  const re = new RegExp(
+    `^${basename(pattern)
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')}$`,
+  );
   let names = [];
   try {
     names = readdirSync(dir).filter((n) => re.test(n));
@@ -60,7 +100,8 @@ process.stderr.write(`[test] output captured for the log-hygiene scan in ${captu
 const nodeArgs = ['--test'];
 if (!flags.some((f) => f.startsWith('--test-concurrency'))) nodeArgs.push('--test-concurrency=2');
 // Piped output would switch node to the TAP reporter; keep the terminal's usual spec reporter.
-if (process.stdout.isTTY && !flags.some((f) => f.startsWith('--test-reporter'))) nodeArgs.push('--test-reporter=spec', '--test-reporter-destination=stdout');
+if (process.stdout.isTTY && !flags.some((f) => f.startsWith('--test-reporter')))
+  nodeArgs.push('--test-reporter=spec', '--test-reporter-destination=stdout');
 nodeArgs.push(...flags, ...files);
 
 const env = { ...process.env, ZT_TEST_CAPTURE_DIR: capture, ZT_TEST_CAPTURE_FULL: full ? '1' : '' };
@@ -94,4 +135,3 @@ child.on('close', async (code, signal) => {
   // Nothing is printed after node's summary: CI reads its closing lines.
   process.exitCode = status;
 });
-

@@ -61,9 +61,17 @@ export class App {
     const out = opts.logger && opts.auditLogger ? undefined : stdoutDestination({ maxBufferBytes: opts.config.log.maxBufferBytes, onDrop });
     this.logger = opts.logger ?? createLogger(opts.config.log.level, out, { onDrop });
     this.audit = new AuditLog(opts.auditLogger ?? createAuditLogger(out), opts.config.audit);
-    const inputs = { snapshot: () => this.snapshot, kubernetes: () => this.k8s, keys: () => this.keys?.entries() ?? [], keysRunning: () => this.keys?.running ?? false };
+    const inputs = {
+      snapshot: () => this.snapshot,
+      kubernetes: () => this.k8s,
+      keys: () => this.keys?.entries() ?? [],
+      keysRunning: () => this.keys?.running ?? false,
+    };
     this.readiness = new Readiness(inputs, this.health, this.metrics, this.logger);
-    this.gate = new InFlightGate(opts.config.limits.maxInFlight, shedReporter(this.metrics, this.logger, () => this.gate.limit));
+    this.gate = new InFlightGate(
+      opts.config.limits.maxInFlight,
+      shedReporter(this.metrics, this.logger, () => this.gate.limit),
+    );
     this.metrics.inFlightSource = () => this.gate.inFlight;
     this.engine = new DecisionEngine(() => this.snapshot, new DecisionRecorder(this.metrics, this.audit, this.logger));
   }
@@ -170,7 +178,10 @@ export class App {
     this.k8s?.start();
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
-    this.logger.info({ ...this.listeners.describe(), issuers: config.issuers.length, policies: this.snapshot.policies.size }, 'zt-authz listening');
+    this.logger.info(
+      { ...this.listeners.describe(), issuers: config.issuers.length, policies: this.snapshot.policies.size },
+      'zt-authz listening',
+    );
     this.readiness.watch(config.server.readyTimeoutSeconds * 1000);
   }
 

@@ -43,7 +43,7 @@ export class ZtAuthzError extends Error {
   constructor(message: string, options?: ErrorOptions & { code?: ErrorCode }) {
     super(message, options);
     this.name = new.target.name;
-    this.code = options?.code ?? (new.target as typeof ZtAuthzError).code;
+    this.code = options?.code ?? new.target.code;
   }
 }
 

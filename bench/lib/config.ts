@@ -40,7 +40,15 @@ export function benchPolicies(n: number): Array<Record<string, unknown>> {
       rules: [
         {
           from: [{ source: { requestPrincipals: [`${BENCH_ISSUER}/*`], namespaces: [ns, 'shop'] } }],
-          to: [{ operation: { ...(scoped ? {} : { hosts: [`svc-${i}.${ns}.svc.cluster.local`] }), methods: ['GET', 'HEAD'], paths: [`/api/svc-${i}/*`] } }],
+          to: [
+            {
+              operation: {
+                ...(scoped ? {} : { hosts: [`svc-${i}.${ns}.svc.cluster.local`] }),
+                methods: ['GET', 'HEAD'],
+                paths: [`/api/svc-${i}/*`],
+              },
+            },
+          ],
           when: [{ key: 'request.auth.claims[scope]', values: [`svc-${i}:read`] }],
         },
       ],
@@ -64,7 +72,13 @@ export function benchPolicies(n: number): Array<Record<string, unknown>> {
 
 export function benchConfig(o: BenchConfigOptions): Record<string, unknown> {
   return {
-    server: { grpc: `127.0.0.1:${o.grpcPort}`, admin: `127.0.0.1:${o.adminPort}`, http: '127.0.0.1:0', drainSeconds: 1, readyTimeoutSeconds: 10 },
+    server: {
+      grpc: `127.0.0.1:${o.grpcPort}`,
+      admin: `127.0.0.1:${o.adminPort}`,
+      http: '127.0.0.1:0',
+      drainSeconds: 1,
+      readyTimeoutSeconds: 10,
+    },
     issuers: [
       {
         issuer: BENCH_ISSUER,

@@ -40,7 +40,8 @@ export function envoyCheckRequest(s: RequestShape = {}): CheckRequest {
     'x-b3-traceid': '80f198ee56343ba864fe8b2a57d3eff7',
     'x-b3-spanid': 'e457b5a2e4d86bd1',
     'x-b3-sampled': '1',
-    'x-forwarded-client-cert': 'By=spiffe://cluster.local/ns/shop/sa/orders;Hash=4f1b2c;Subject="";URI=spiffe://cluster.local/ns/shop/sa/frontend',
+    'x-forwarded-client-cert':
+      'By=spiffe://cluster.local/ns/shop/sa/orders;Hash=4f1b2c;Subject="";URI=spiffe://cluster.local/ns/shop/sa/frontend',
   };
   if (s.token !== undefined) headers.authorization = `Bearer ${s.token}`;
   return {
@@ -68,7 +69,7 @@ let checkRequestType: ReturnType<ReturnType<typeof protoRoot>['lookupType']> | u
 /** Protobuf bytes of a v3 CheckRequest. */
 export function encodeCheckRequest(req: CheckRequest): Buffer {
   checkRequestType ??= protoRoot().lookupType('envoy.service.auth.v3.CheckRequest');
-  const msg = checkRequestType.fromObject(req as Record<string, unknown>);
+  const msg = checkRequestType.fromObject(req);
   return Buffer.from(checkRequestType.encode(msg).finish());
 }
 

@@ -49,59 +49,75 @@ export interface H2loadResult {
 }
 
 export function h2load(o: H2loadOptions): Promise<H2loadResult> {
-  if ((o.durationS === undefined) === (o.requests === undefined)) throw new InvalidArgumentError('h2load: give exactly one of durationS and requests');
+  if ((o.durationS === undefined) === (o.requests === undefined))
+    throw new InvalidArgumentError('h2load: give exactly one of durationS and requests');
   const dir = mkdtempSync(join(tmpdir(), 'zt-h2load-'));
   const logFile = join(dir, 'requests.tsv');
   const args = [
     ...(o.requests !== undefined ? ['-n', String(o.requests)] : ['-D', `${Math.round(o.durationS! * 1000)}ms`]),
     ...(o.warmupS ? ['--warm-up-time', `${Math.round(o.warmupS * 1000)}ms`] : []),
-    '-c', String(o.clients),
-    '-m', String(o.streams),
-    '-t', String(o.threads ?? 1),
-    '-d', o.dataFile,
-    '-H', 'content-type: application/grpc',
-    '-H', 'te: trailers',
-    '--log-file', logFile,
+    '-c',
+    String(o.clients),
+    '-m',
+    String(o.streams),
+    '-t',
+    String(o.threads ?? 1),
+    '-d',
+    o.dataFile,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    '--log-file',
+    logFile,
     ...(o.rpsPerClient ? ['--rps', String(o.rpsPerClient)] : []),
     `http://127.0.0.1:${o.port}${o.path}`,
   ];
   const command = `h2load ${args.map((a) => (/[\s']/.test(a) ? `'${a}'` : a)).join(' ')}`;
   return new Promise((resolve, reject) => {
-    const child = execFile('h2load', args, { maxBuffer: 16 * 1024 * 1024, ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}) }, (err, stdout, stderr) => {
-      try {
-        if (err) throw new InternalError(`h2load failed${err.killed ? ` (killed after ${o.timeoutMs} ms)` : ''}: ${err.message}\n${stdout}\n${stderr}`);
-        const num = (re: RegExp): number => {
-          const m = re.exec(stdout);
-          if (!m) throw new InternalError(`h2load output not understood (${re}):\n${stdout}`);
-          return Number(m[1]);
-        };
-        const seconds = parseDuration(/finished in ([\d.]+\w+),/.exec(stdout)?.[1] ?? '0s');
-        // With -D and --warm-up-time, h2load logs (and counts) only the measurement phase.
-        const lat: number[] = [];
-        for (const r of readFileSync(logFile, 'utf8').split('\n')) {
-          if (!r) continue;
-          lat.push(Number(r.split('\t')[2]));
+    const child = execFile(
+      'h2load',
+      args,
+      { maxBuffer: 16 * 1024 * 1024, ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}) },
+      (err, stdout, stderr) => {
+        try {
+          if (err)
+            throw new InternalError(
+              `h2load failed${err.killed ? ` (killed after ${o.timeoutMs} ms)` : ''}: ${err.message}\n${stdout}\n${stderr}`,
+            );
+          const num = (re: RegExp): number => {
+            const m = re.exec(stdout);
+            if (!m) throw new InternalError(`h2load output not understood (${re}):\n${stdout}`);
+            return Number(m[1]);
+          };
+          const seconds = parseDuration(/finished in ([\d.]+\w+),/.exec(stdout)?.[1] ?? '0s');
+          // With -D and --warm-up-time, h2load logs (and counts) only the measurement phase.
+          const lat: number[] = [];
+          for (const r of readFileSync(logFile, 'utf8').split('\n')) {
+            if (!r) continue;
+            lat.push(Number(r.split('\t')[2]));
+          }
+          resolve({
+            rps: num(/finished in [\d.]+\w+, ([\d.]+) req\/s/),
+            total: num(/requests: (\d+) total/),
+            done: num(/requests: \d+ total, \d+ started, (\d+) done/),
+            succeeded: num(/requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/),
+            failed: num(/requests: .* (\d+) failed/),
+            errored: num(/requests: .* (\d+) errored/),
+            timeout: num(/requests: .* (\d+) timeout/),
+            status2xx: num(/status codes: (\d+) 2xx/),
+            statusOther: num(/status codes: \d+ 2xx, (\d+) 3xx/) + num(/status codes: .* (\d+) 4xx/) + num(/status codes: .* (\d+) 5xx/),
+            latency: summarizeMicros(lat),
+            command,
+            seconds,
+          });
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
-        resolve({
-          rps: num(/finished in [\d.]+\w+, ([\d.]+) req\/s/),
-          total: num(/requests: (\d+) total/),
-          done: num(/requests: \d+ total, \d+ started, (\d+) done/),
-          succeeded: num(/requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/),
-          failed: num(/requests: .* (\d+) failed/),
-          errored: num(/requests: .* (\d+) errored/),
-          timeout: num(/requests: .* (\d+) timeout/),
-          status2xx: num(/status codes: (\d+) 2xx/),
-          statusOther: num(/status codes: \d+ 2xx, (\d+) 3xx/) + num(/status codes: .* (\d+) 4xx/) + num(/status codes: .* (\d+) 5xx/),
-          latency: summarizeMicros(lat),
-          command,
-          seconds,
-        });
-      } catch (e) {
-        reject(e);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
+      },
+    );
     if (child.pid !== undefined) o.onSpawn?.(child.pid);
   });
 }

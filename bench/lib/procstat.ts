@@ -101,7 +101,10 @@ export class ProcSampler {
   private last = 0;
   private first: number | undefined;
   private readonly timer: NodeJS.Timeout;
-  constructor(private readonly pid: number, intervalMs = 200) {
+  constructor(
+    private readonly pid: number,
+    intervalMs = 200,
+  ) {
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.sample();
   }

@@ -94,7 +94,16 @@ export async function startService(o: ServiceOptions): Promise<RunningProcess> {
     child.kill('SIGKILL');
     throw new TimeoutError(`service not ready within ${o.readyTimeoutMs ?? 30000} ms: ${stderr()}`);
   }
-  return { name: o.name ?? 'zt-authz', child, pid: child.pid!, grpcPort: o.grpcPort, adminPort: o.adminPort, readyMs, stderr, stop: stopper(child) };
+  return {
+    name: o.name ?? 'zt-authz',
+    child,
+    pid: child.pid!,
+    grpcPort: o.grpcPort,
+    adminPort: o.adminPort,
+    readyMs,
+    stderr,
+    stop: stopper(child),
+  };
 }
 
 /** The floor: the same proto and grpc-js server, a Check handler that returns OK and nothing else. */
@@ -106,7 +115,7 @@ export async function startFloor(port: number, nodeArgs: string[] = []): Promise
   const stderr = collect(child);
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('listening')) resolve();
     });
@@ -152,5 +161,10 @@ export async function decisionCounts(adminPort: number): Promise<DecisionCounts>
 }
 
 export function diffCounts(a: DecisionCounts, b: DecisionCounts): DecisionCounts {
-  return { allow: b.allow - a.allow, deny: b.deny - a.deny, cacheHits: b.cacheHits - a.cacheHits, cacheMisses: b.cacheMisses - a.cacheMisses };
+  return {
+    allow: b.allow - a.allow,
+    deny: b.deny - a.deny,
+    cacheHits: b.cacheHits - a.cacheHits,
+    cacheMisses: b.cacheMisses - a.cacheMisses,
+  };
 }

@@ -56,7 +56,7 @@ function claimsJson(c: TokenClaims): string {
 /** HS256 tokens (same claims) for an issuer configured with hmacSecretFile. */
 export function mintHs256Many(secret: Buffer, base: Omit<TokenClaims, 'subject'>, n: number, subjectPrefix = 'user'): string[] {
   const header = b64u(JSON.stringify({ alg: 'HS256', typ: 'at+jwt' }));
-  const out: string[] = new Array(n);
+  const out = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const input = `${header}.${b64u(claimsJson({ ...base, subject: `${subjectPrefix}-${i}` }))}`;
     out[i] = `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
@@ -82,16 +82,24 @@ export function mintMany(
   subjectPrefix = 'user',
   from = 0,
 ): string[] {
-  const out: string[] = new Array(n);
+  const out = new Array<string>(n);
   for (let i = 0; i < n; i++) out[i] = mint(key, { ...base, subject: `${subjectPrefix}-${from + i}` });
   return out;
 }
 
 /** mintMany split over `threads` worker threads (RSA signing is ~1 ms per token). */
-export async function mintParallel(key: SigningKey, base: Omit<TokenClaims, 'subject'>, n: number, threads: number, subjectPrefix = 'user'): Promise<string[]> {
+export async function mintParallel(
+  key: SigningKey,
+  base: Omit<TokenClaims, 'subject'>,
+  n: number,
+  threads: number,
+  subjectPrefix = 'user',
+): Promise<string[]> {
   const pem = key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const per = Math.ceil(n / threads);
-  const jobs = Array.from({ length: threads }, (_, t) => ({ from: t * per, count: Math.max(0, Math.min(per, n - t * per)) })).filter((j) => j.count > 0);
+  const jobs = Array.from({ length: threads }, (_, t) => ({ from: t * per, count: Math.max(0, Math.min(per, n - t * per)) })).filter(
+    (j) => j.count > 0,
+  );
   const parts = await Promise.all(
     jobs.map(
       (j) =>

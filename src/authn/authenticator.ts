@@ -214,7 +214,12 @@ export class Authenticator {
     return out ?? NO_CLAIMS;
   }
 
-  private success(issuer: IssuerRuntime, identity: Identity, claimHeaders: Array<[string, string]>, location: CredentialLocation): AuthResult {
+  private success(
+    issuer: IssuerRuntime,
+    identity: Identity,
+    claimHeaders: Array<[string, string]>,
+    location: CredentialLocation,
+  ): AuthResult {
     return { kind: 'authenticated', identity, location, forwardToken: issuer.cfg.forwardOriginalToken, claimHeaders };
   }
 
@@ -235,7 +240,12 @@ export class Authenticator {
     const issuer = this.byIssuer.get(iss);
     if (!issuer) return { kind: 'failed', reason: 'issuer_unknown', detail: 'token issuer is not configured', tokenHash };
     if (!issuer.accepts(location)) {
-      return { kind: 'failed', reason: 'issuer_unknown', detail: `issuer does not accept credentials from ${location.type} ${location.name}`, tokenHash };
+      return {
+        kind: 'failed',
+        reason: 'issuer_unknown',
+        detail: `issuer does not accept credentials from ${location.type} ${location.name}`,
+        tokenHash,
+      };
     }
     if (!alg || !issuer.allowedAlgs.has(alg)) {
       return { kind: 'failed', reason: 'token_alg_not_allowed', detail: `alg ${sanitize(alg)} is not allowed for this issuer`, tokenHash };
@@ -263,7 +273,11 @@ export class Authenticator {
       subject: payload.sub,
       requestPrincipal: `${issuer.cfg.issuer}/${payload.sub}`,
       audiences: this.share('a', payload.aud, () =>
-        typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [],
+        typeof payload.aud === 'string'
+          ? [payload.aud]
+          : Array.isArray(payload.aud)
+            ? payload.aud.filter((a) => typeof a === 'string')
+            : [],
       ),
       scopes: this.share('s', [payload.scope, payload.scp], () => scopesOf(payload)),
       // Space-delimited claims (permission, scope, the issuer's spaceDelimitedClaims) as lists.
@@ -296,4 +310,3 @@ export class Authenticator {
 function sanitize(s: string | undefined): string {
   return (s ?? 'missing').replace(/[^A-Za-z0-9_+-]/g, '?').slice(0, 16);
 }
-

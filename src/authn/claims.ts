@@ -41,11 +41,9 @@ export function claimAtSegments(payload: JWTPayload, segments: readonly string[]
 // Header values must not carry control characters (header injection, Envoy rejects them) nor
 // lone UTF-16 surrogates: a JSON claim may hold "\ud800", which has no UTF-8 form, so protobuf
 // would put invalid UTF-8 on the wire (Envoy then fails the whole Check) and HTTP mode would
-// fail closed. Found by test/fuzz-decide.test.ts.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
+// fail closed. Found by test/unit/decision/fuzz-decide.test.ts.
 const UNSAFE = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /** Field-value rule for client-supplied values passed back upstream (HTAB allowed, RFC 9110 §5.5). */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNSAFE_FIELD = /[\u0000-\u0008\u000a-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** String/number/bool claims (and arrays of them, comma-joined) as a header value; else undefined. */

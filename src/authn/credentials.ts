@@ -11,9 +11,7 @@ export interface LocationSpec {
 }
 
 export type Extracted =
-  | { kind: 'none' }
-  | { kind: 'one'; token: string; location: CredentialLocation }
-  | { kind: 'error'; reason: Reason; detail: string };
+  { kind: 'none' } | { kind: 'one'; token: string; location: CredentialLocation } | { kind: 'error'; reason: Reason; detail: string };
 
 /** base64url header . base64url payload . base64url signature (may be empty: alg none, rejected later). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -105,10 +103,18 @@ export function extractCredential(input: CheckInput, spec: LocationSpec, maxToke
   const like = found.find((f) => f.lookalike !== undefined);
   if (like) {
     // Only the configured name is reported: the name as sent is client text.
-    return { kind: 'error', reason: 'token_malformed', detail: `a ${like.location.type} name is an encoded or case variant of ${like.location.type} ${like.lookalike}; only the exact name is accepted (the proxy removes credentials by exact name)` };
+    return {
+      kind: 'error',
+      reason: 'token_malformed',
+      detail: `a ${like.location.type} name is an encoded or case variant of ${like.location.type} ${like.lookalike}; only the exact name is accepted (the proxy removes credentials by exact name)`,
+    };
   }
   if (found.length > 1) {
-    return { kind: 'error', reason: 'token_multiple', detail: `credentials found in ${found.map((f) => `${f.location.type} ${f.location.name}`).join(', ')}` };
+    return {
+      kind: 'error',
+      reason: 'token_multiple',
+      detail: `credentials found in ${found.map((f) => `${f.location.type} ${f.location.name}`).join(', ')}`,
+    };
   }
   const only = found[0]!;
   let token = only.raw;
@@ -139,7 +145,7 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
  * its own SHA-256: the token hash (cache key, audit `token_hash`) would not identify the token,
  * and a denylist by hash could be sidestepped. Only the signature segment matters for tokens that
  * verify (header and payload are signed as text), but every segment is held to it. Found by
- * test/fuzz-grpc.test.ts: a flipped low bit in the signature's last character still verified.
+ * test/unit/transport/fuzz-grpc.test.ts: a flipped low bit in the signature's last character still verified.
  * O(1) per segment: only the last character carries unused bits.
  */
 function canonicalSegments(token: string): boolean {

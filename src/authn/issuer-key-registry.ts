@@ -94,7 +94,8 @@ export class IssuerKeyRegistry {
     const { metrics, logger } = this.opts;
     const secrets = this.opts.secrets();
     // kubernetes.* is restart-only: a reload cannot add the API client a jwksSecret issuer needs.
-    if (iss.keySource.kind === 'secret' && !secrets) throw new InvalidArgumentError(`issuer ${iss.issuer}: jwksSecret needs kubernetes.enabled at start (restart to apply)`);
+    if (iss.keySource.kind === 'secret' && !secrets)
+      throw new InvalidArgumentError(`issuer ${iss.issuer}: jwksSecret needs kubernetes.enabled at start (restart to apply)`);
     const keys = buildIssuerKeys(iss, {
       ...(secrets ? { secrets } : {}),
       onFetch: (e) => {
@@ -121,18 +122,27 @@ export class IssuerKeyRegistry {
         // kids and file names are public; key material and secrets never appear here.
         const kids = drops.flatMap((d) => (d.kid !== undefined ? [d.kid.slice(0, 64)] : [])).slice(0, 16);
         const files = drops.flatMap((d) => (d.file !== undefined ? [d.file] : []));
-        logger.warn({ issuer: iss.issuer, dropped: byReason, ...(kids.length ? { kids } : {}), ...(files.length ? { files } : {}) }, 'verification keys dropped: they must not verify tokens');
+        logger.warn(
+          { issuer: iss.issuer, dropped: byReason, ...(kids.length ? { kids } : {}), ...(files.length ? { files } : {}) },
+          'verification keys dropped: they must not verify tokens',
+        );
       },
       onHmacSecretsChanged: (e) => {
         if (e.removed) this.opts.authenticator()?.onHmacSecretsRemoved(iss.issuer);
-        const msg = e.secrets ? 'issuer HMAC secrets changed' : 'issuer HMAC secrets changed: none usable, HS* tokens are denied (jwks_unavailable)';
-        (e.secrets ? logger.info.bind(logger) : logger.error.bind(logger))({ issuer: iss.issuer, secrets: e.secrets, added: e.added, removed: e.removed }, msg);
+        const msg = e.secrets
+          ? 'issuer HMAC secrets changed'
+          : 'issuer HMAC secrets changed: none usable, HS* tokens are denied (jwks_unavailable)';
+        (e.secrets ? logger.info.bind(logger) : logger.error.bind(logger))(
+          { issuer: iss.issuer, secrets: e.secrets, added: e.added, removed: e.removed },
+          msg,
+        );
         this.opts.onReadinessInput('secrets');
       },
       watch: {
         debounceMs: this.opts.watch.debounceMs,
         pollSeconds: this.opts.watch.pollSeconds,
-        onWatchError: (dir, error) => logger.warn({ issuer: iss.issuer, dir, error }, 'cannot watch the HMAC secret directory; polling only'),
+        onWatchError: (dir, error) =>
+          logger.warn({ issuer: iss.issuer, dir, error }, 'cannot watch the HMAC secret directory; polling only'),
       },
       ...(this.opts.clock ? { clock: this.opts.clock } : {}),
     });

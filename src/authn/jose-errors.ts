@@ -22,7 +22,8 @@ export function reasonForVerifyError(err: unknown): { reason: Reason; detail: st
   if (err instanceof jose.JWKSMultipleMatchingKeys) {
     return { reason: 'token_invalid_signature', detail: 'no candidate key verifies the signature' };
   }
-  if (err instanceof jose.JWSInvalid || err instanceof jose.JWTInvalid) return { reason: 'token_malformed', detail: 'token is not a valid JWS/JWT' };
+  if (err instanceof jose.JWSInvalid || err instanceof jose.JWTInvalid)
+    return { reason: 'token_malformed', detail: 'token is not a valid JWS/JWT' };
   if (err instanceof jose.JOSENotSupported) {
     return { reason: 'token_malformed', detail: 'token uses an unsupported header, crit extension or algorithm' };
   }

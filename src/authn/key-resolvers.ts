@@ -70,7 +70,9 @@ export function buildIssuerKeys(cfg: ResolvedIssuer, hooks: IssuerKeyHooks): Iss
   if (src.kind === 'secret' && secrets) {
     const namespace = src.namespace ?? secrets.defaultNamespace;
     if (!namespace) {
-      throw new InvalidArgumentError(`issuer ${cfg.issuer}: jwksSecret.namespace is not set and the namespace zt-authz runs in is unknown (no POD_NAMESPACE, no namespace in the Kubernetes context)`);
+      throw new InvalidArgumentError(
+        `issuer ${cfg.issuer}: jwksSecret.namespace is not set and the namespace zt-authz runs in is unknown (no POD_NAMESPACE, no namespace in the Kubernetes context)`,
+      );
     }
     src = { ...src, namespace };
     feed = secrets.feed({ ...src, namespace });

@@ -11,8 +11,8 @@
  * A random modulus passes all 38 residue tests with probability below 2^-150.
  */
 const ROCA_PRIMES = [
-  3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163,
-  167,
+  3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139,
+  149, 151, 157, 163, 167,
 ] as const;
 
 const ROCA_GENERATOR = 65537;
@@ -40,7 +40,15 @@ export type RsaWeakness = 'rsa_weak_exponent' | 'rsa_roca';
  * rsa_weak_exponent, rsa_roca. HMAC secrets: hmac_too_short (RFC 7518 §3.2, per allowed HS*
  * algorithm), hmac_unreadable (missing or unreadable file).
  */
-export const KEY_DROP_REASONS = ['not_for_signing', 'unimportable', 'rsa_too_small', 'rsa_weak_exponent', 'rsa_roca', 'hmac_too_short', 'hmac_unreadable'] as const;
+export const KEY_DROP_REASONS = [
+  'not_for_signing',
+  'unimportable',
+  'rsa_too_small',
+  'rsa_weak_exponent',
+  'rsa_roca',
+  'hmac_too_short',
+  'hmac_unreadable',
+] as const;
 export type KeyDropReason = (typeof KEY_DROP_REASONS)[number];
 
 /** One dropped key: why, and its kid or file when it has one (never key material). */

@@ -45,7 +45,7 @@ export async function runCheck(o: CheckOptions): Promise<number> {
   const keys = new Map<string, IssuerKeys>(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
   try {
     for (const k of keys.values()) k.jwks?.start();
-    await Promise.all([...keys.values()].map((k) => k.jwks?.waitReady(o.waitMs)));
+    await Promise.all([...keys.values()].map((k) => k.jwks?.waitReady(o.waitMs) ?? Promise.resolve(true)));
     const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
     const norm = normalizeCheckRequest(toCheckRequest(request, token), config.limits);
     if (!norm.ok) throw new InvalidArgumentError(`request: ${norm.detail}`);
@@ -74,8 +74,14 @@ async function signClaims(config: Config, claims: JWTPayload): Promise<{ config:
   const now = Math.floor(Date.now() / 1000);
   const aud = claims.aud ?? (issuer.audiences.length ? issuer.audiences[0] : undefined);
   const payload: JWTPayload = { sub: 'user', iat: now, exp: now + 300, ...claims, iss, ...(aud ? { aud } : {}) };
-  const token = await new SignJWT(payload).setProtectedHeader({ alg, kid: jwk.kid, ...(issuer.typ ? { typ: issuer.typ } : {}) }).sign(privateKey);
-  const replaced: ResolvedIssuer = { ...issuer, keySource: { kind: 'inline', jwks: { keys: [jwk as Record<string, unknown>] } }, hmacSecretFiles: undefined } as ResolvedIssuer;
+  const token = await new SignJWT(payload)
+    .setProtectedHeader({ alg, kid: jwk.kid, ...(issuer.typ ? { typ: issuer.typ } : {}) })
+    .sign(privateKey);
+  const replaced: ResolvedIssuer = {
+    ...issuer,
+    keySource: { kind: 'inline', jwks: { keys: [jwk] } },
+    hmacSecretFiles: undefined,
+  };
   return { config: { ...config, issuers: config.issuers.map((i) => (i === issuer ? replaced : i)) }, token };
 }
 
@@ -97,15 +103,28 @@ function summary({ verdict: v, response: r, evidence: e }: Decision) {
 
 function print({ verdict: v, response: r, evidence: e }: Decision, trace: TraceEntry[], ctx: PolicyContext, claimsGiven: boolean): void {
   const verdict = v.allow ? 'ALLOW' : 'DENY';
-  console.log(`${verdict} ${v.status} ${v.reason}${v.policy ? ` (policy ${v.policy}${v.rule !== undefined ? ` rule ${v.rule}` : ''})` : ''}${v.detail ? ` — ${v.detail}` : ''}`);
+  console.log(
+    `${verdict} ${v.status} ${v.reason}${v.policy ? ` (policy ${v.policy}${v.rule !== undefined ? ` rule ${v.rule}` : ''})` : ''}${v.detail ? ` — ${v.detail}` : ''}`,
+  );
   const id = e.identity;
-  console.log(`  identity     ${id ? `${id.requestPrincipal}${id.scopes.length ? ` scopes="${id.scopes.join(' ')}"` : ''}${claimsGiven ? '  [claims given, signed by a stand-in key]' : ''}` : 'anonymous'}`);
+  console.log(
+    `  identity     ${id ? `${id.requestPrincipal}${id.scopes.length ? ` scopes="${id.scopes.join(' ')}"` : ''}${claimsGiven ? '  [claims given, signed by a stand-in key]' : ''}` : 'anonymous'}`,
+  );
   const s = ctx.source;
-  console.log(`  source       ${s ? `${s.principal}${s.namespace ? ` (namespace ${s.namespace}, service account ${s.serviceAccount})` : ''}` : '(no peer principal)'}${ctx.input.source.address ? ` from ${ctx.input.source.address}` : ''}`);
-  const labels = Object.entries(ctx.destination.labels).map(([k, v]) => `${k}=${v}`).join(',');
-  console.log(`  destination  ${ctx.input.method} ${ctx.input.host}${ctx.input.path}  namespace=${ctx.destination.namespace ?? '(unknown)'}${labels ? ` labels=${labels}` : ''}`);
+  console.log(
+    `  source       ${s ? `${s.principal}${s.namespace ? ` (namespace ${s.namespace}, service account ${s.serviceAccount})` : ''}` : '(no peer principal)'}${ctx.input.source.address ? ` from ${ctx.input.source.address}` : ''}`,
+  );
+  const labels = Object.entries(ctx.destination.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  console.log(
+    `  destination  ${ctx.input.method} ${ctx.input.host}${ctx.input.path}  namespace=${ctx.destination.namespace ?? '(unknown)'}${labels ? ` labels=${labels}` : ''}`,
+  );
   if (r.wwwAuthenticate) console.log(`  challenge    WWW-Authenticate: ${r.wwwAuthenticate}`);
-  if (e.dryRun) console.log(`  dry-run      would ${e.dryRun.allow ? 'ALLOW' : 'DENY'} (${e.dryRun.reason}${e.dryRun.policy ? `, policy ${e.dryRun.policy}` : ''})`);
+  if (e.dryRun)
+    console.log(
+      `  dry-run      would ${e.dryRun.allow ? 'ALLOW' : 'DENY'} (${e.dryRun.reason}${e.dryRun.policy ? `, policy ${e.dryRun.policy}` : ''})`,
+    );
   for (const [k, value] of r.upstreamHeaders) console.log(`  upstream     ${k}: ${value}`);
   console.log(`  policies (${trace.length}):`);
   const width = Math.max(4, ...trace.map((t) => t.policy.length));

@@ -33,7 +33,11 @@ export async function runDemo(args: string[]): Promise<number> {
   writeFileSync(demoIssuerFile(dir), issuer);
 
   const jwks = JSON.stringify({ keys: [key.publicJwk] });
-  const discovery = JSON.stringify({ issuer, jwks_uri: `${issuer}/.well-known/jwks.json`, id_token_signing_alg_values_supported: [DEMO_ALG] });
+  const discovery = JSON.stringify({
+    issuer,
+    jwks_uri: `${issuer}/.well-known/jwks.json`,
+    id_token_signing_alg_values_supported: [DEMO_ALG],
+  });
   const app = await App.start({
     config,
     adminRoutes: {
@@ -42,7 +46,17 @@ export async function runDemo(args: string[]): Promise<number> {
     },
   });
 
-  const token = await mintToken({ issuer, subject: 'demo-user', audience: DEMO_AUDIENCE, scope: 'orders:read', ttlSeconds: 3600, claims: { tenant: 'acme' }, key: key.privateKey, kid: key.kid, alg: DEMO_ALG });
+  const token = await mintToken({
+    issuer,
+    subject: 'demo-user',
+    audience: DEMO_AUDIENCE,
+    scope: 'orders:read',
+    ttlSeconds: 3600,
+    claims: { tenant: 'acme' },
+    key: key.privateKey,
+    kid: key.kid,
+    alg: DEMO_ALG,
+  });
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, token, { mode: 0o600 });
   const rel = relative(process.cwd(), tokenFile) || tokenFile;

@@ -22,7 +22,11 @@ export function tuneHeap(env: NodeJS.ProcessEnv = process.env): number {
     throw new InvalidArgumentError(`ZT_AUTHZ_HEAP_GROWING_PERCENT must be an integer 0-1000, got "${raw}"`);
   }
   // Command-line V8 flags (node --heap-growing-percent=N, NODE_OPTIONS) win over ours.
-  if (percent > 0 && !process.execArgv.some((a) => a.startsWith('--heap-growing-percent')) && !(env.NODE_OPTIONS ?? '').includes('--heap-growing-percent')) {
+  if (
+    percent > 0 &&
+    !process.execArgv.some((a) => a.startsWith('--heap-growing-percent')) &&
+    !(env.NODE_OPTIONS ?? '').includes('--heap-growing-percent')
+  ) {
     setFlagsFromString(`--heap-growing-percent=${percent}`);
     return percent;
   }

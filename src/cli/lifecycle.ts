@@ -27,6 +27,7 @@ export function runUntilSignal(app: App): Promise<number> {
 /** Input can never crash the process: log (without request data) and keep serving. */
 export function installCrashGuards(logger: Logger): void {
   process.on('uncaughtException', (err) => logger.error({ err: err.message, stack: err.stack }, 'uncaught exception (kept running)'));
-  process.on('unhandledRejection', (err) => logger.error({ err: String((err as Error)?.message ?? err) }, 'unhandled rejection (kept running)'));
+  process.on('unhandledRejection', (err) =>
+    logger.error({ err: String((err as Error)?.message ?? err) }, 'unhandled rejection (kept running)'),
+  );
 }
-

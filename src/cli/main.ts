@@ -94,7 +94,11 @@ async function serve(args: string[]): Promise<number> {
 }
 
 async function validate(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, 'root-namespace': { type: 'string' } } });
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, 'root-namespace': { type: 'string' } },
+  });
   const file = positionals[0] ?? values.config ?? process.env.ZT_AUTHZ_CONFIG;
   if (!file) {
     console.error('validate: give a config file or a file of ZeroTrustPolicy manifests');
@@ -147,7 +151,8 @@ async function token(args: string[]): Promise<number> {
     },
   });
   const ttl = Number(values.ttl);
-  if (!Number.isInteger(ttl)) throw new InvalidArgumentError('--ttl must be an integer number of seconds (negative mints an expired token)');
+  if (!Number.isInteger(ttl))
+    throw new InvalidArgumentError('--ttl must be an integer number of seconds (negative mints an expired token)');
   let signer: { key: CryptoKey; kid: string; alg: string };
   let issuer = values.iss;
   if (values.key) {
@@ -158,7 +163,8 @@ async function token(args: string[]): Promise<number> {
     signer = { key: demo.privateKey, kid: demo.kid, alg: DEMO_ALG };
     if (!issuer) {
       const f = demoIssuerFile();
-      if (!existsSync(f)) throw new InvalidArgumentError(`no demo issuer recorded in ${demoDir()}: start the demo first (npm start) or pass --iss`);
+      if (!existsSync(f))
+        throw new InvalidArgumentError(`no demo issuer recorded in ${demoDir()}: start the demo first (npm start) or pass --iss`);
       issuer = readFileSync(f, 'utf8').trim();
     }
   }
@@ -194,7 +200,13 @@ async function checkCmd(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await runCheck({ config, request: values.request, json: values.json, waitMs: Number(values.wait), ...(values.token ? { token: values.token } : {}) });
+    return await runCheck({
+      config,
+      request: values.request,
+      json: values.json,
+      waitMs: Number(values.wait),
+      ...(values.token ? { token: values.token } : {}),
+    });
   } catch (err) {
     // A script must be able to tell "this config denies" (1) from "this config is not valid" (3):
     // both used to exit 1.
@@ -248,4 +260,3 @@ main(process.argv.slice(2)).then(
     process.exit(err instanceof ConfigError ? 1 : 2);
   },
 );
-

@@ -118,11 +118,17 @@ async function replay(args: string[]): Promise<number> {
   });
   const manifests = values.policies ?? [];
   if ((!values.config && !manifests.length) || !values.from) {
-    console.error('policy replay: needs --config CANDIDATE.yaml (and/or --policies MANIFESTS.yaml) and --from AUDIT.jsonl (or --from - for stdin)');
+    console.error(
+      'policy replay: needs --config CANDIDATE.yaml (and/or --policies MANIFESTS.yaml) and --from AUDIT.jsonl (or --from - for stdin)',
+    );
     return 2;
   }
   const config = loadCandidate(values.config, manifests, values['root-namespace']);
-  const opts = { ignoreRejectedCredentials: values['ignore-rejected-credentials'], strict: values.strict, ...(values.namespace ? { namespace: values.namespace } : {}) };
+  const opts = {
+    ignoreRejectedCredentials: values['ignore-rejected-credentials'],
+    strict: values.strict,
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+  };
   const replayer = new Replayer(config, opts);
   const stats = await readAuditRecords(values.from, (r) => replayer.add(r));
   const report = replayer.finish();
@@ -132,7 +138,8 @@ async function replay(args: string[]): Promise<number> {
     process.stdout.write(formatReport(report, { configFile: what, all: values.all, ...opts }));
     process.stderr.write(`policy replay: ${describeInput(stats)}\n`);
   }
-  if (report.summary.records === 0) process.stderr.write('  no recorded requests found: is this an audit log (JSON lines with "log":"audit")?\n');
+  if (report.summary.records === 0)
+    process.stderr.write('  no recorded requests found: is this an audit log (JSON lines with "log":"audit")?\n');
   return report.summary.failing > 0 ? 1 : 0;
 }
 

@@ -19,7 +19,12 @@ export interface SendOptions {
 }
 
 export function buildCheckRequest(o: SendOptions): CheckRequest {
-  const headers: Record<string, string> = { ':method': o.method, ':path': o.path, ':authority': o.host, 'x-request-id': crypto.randomUUID() };
+  const headers: Record<string, string> = {
+    ':method': o.method,
+    ':path': o.path,
+    ':authority': o.host,
+    'x-request-id': crypto.randomUUID(),
+  };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   for (const h of o.headers) {
     const i = h.indexOf(':');
@@ -30,7 +35,10 @@ export function buildCheckRequest(o: SendOptions): CheckRequest {
   }
   return {
     attributes: {
-      source: { address: { socketAddress: { address: '127.0.0.1', portValue: 40000 } }, ...(o.principal ? { principal: o.principal } : {}) },
+      source: {
+        address: { socketAddress: { address: '127.0.0.1', portValue: 40000 } },
+        ...(o.principal ? { principal: o.principal } : {}),
+      },
       destination: { address: { socketAddress: { address: '127.0.0.1', portValue: 8080 } } },
       request: { http: { id: '1', method: o.method, path: o.path, host: o.host, scheme: 'http', protocol: 'HTTP/1.1', headers } },
     },
@@ -61,7 +69,8 @@ export async function send(o: SendOptions): Promise<number> {
 function printResponse(res: CheckResponse): void {
   if (res.status?.code === 0) {
     console.log('ALLOW');
-    for (const h of res.okResponse?.headers ?? []) console.log(`  upstream header set: ${h.header?.key}: ${h.header?.value}${appendSemantics(h)}`);
+    for (const h of res.okResponse?.headers ?? [])
+      console.log(`  upstream header set: ${h.header?.key}: ${h.header?.value}${appendSemantics(h)}`);
     for (const h of res.okResponse?.headersToRemove ?? []) console.log(`  upstream header removed: ${h}`);
     return;
   }

@@ -120,10 +120,13 @@ async function runPrimary(file: string, count: number): Promise<number> {
         void admin.close().then(() => resolve(failed ? 1 : 0));
       };
       // Workers drain within server.drainSeconds; anything left after that plus a margin is killed.
-      const force = setTimeout(() => {
-        for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
-        failed = true;
-      }, (config.server.drainSeconds + 5) * 1000);
+      const force = setTimeout(
+        () => {
+          for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
+          failed = true;
+        },
+        (config.server.drainSeconds + 5) * 1000,
+      );
       if (remaining === 0) return finish();
       for (const w of live) {
         w.once('exit', (code) => {

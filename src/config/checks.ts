@@ -15,19 +15,23 @@ export function headerProblems(input: ConfigInput, issuers: ResolvedIssuer[]): C
     if (raw === undefined) return;
     const name = raw.toLowerCase();
     if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) out.push({ path, message: `"${raw}" is not a valid header name` });
-    else if (name.startsWith(':') || RESERVED.has(name) || credentialHeaders.has(name)) out.push({ path, message: `"${raw}" is reserved (routing or credential header)` });
+    else if (name.startsWith(':') || RESERVED.has(name) || credentialHeaders.has(name))
+      out.push({ path, message: `"${raw}" is reserved (routing or credential header)` });
   };
   check(input.response?.subjectHeader, 'response.subjectHeader');
   check(input.response?.issuerHeader, 'response.issuerHeader');
   check(input.response?.scopesHeader, 'response.scopesHeader');
-  issuers.forEach((iss, i) => iss.outputClaimToHeaders.forEach((h, j) => check(h.header, `issuers[${i}].outputClaimToHeaders[${j}].header`)));
+  issuers.forEach((iss, i) =>
+    iss.outputClaimToHeaders.forEach((h, j) => check(h.header, `issuers[${i}].outputClaimToHeaders[${j}].header`)),
+  );
   return out;
 }
 
 export function auditProblems(input: ConfigInput): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   input.audit!.claims!.forEach((c, i) => {
-    if (c === 'sub') out.push({ path: `audit.claims[${i}]`, message: 'the subject is recorded per audit.subject (plain or hash), not as a claim' });
+    if (c === 'sub')
+      out.push({ path: `audit.claims[${i}]`, message: 'the subject is recorded per audit.subject (plain or hash), not as a claim' });
   });
   return out;
 }
@@ -48,9 +52,13 @@ export function kubernetesProblems(input: ConfigInput): ConfigProblem[] {
   const k = input.kubernetes!;
   const out: ConfigProblem[] = [];
   if (k.kubeconfig && k.apiServer) out.push({ path: 'kubernetes.apiServer', message: 'set either kubeconfig or apiServer, not both' });
-  if (!k.apiServer && (k.tokenFile || k.caFile || k.insecureSkipTlsVerify)) out.push({ path: 'kubernetes', message: 'tokenFile, caFile and insecureSkipTlsVerify need apiServer' });
+  if (!k.apiServer && (k.tokenFile || k.caFile || k.insecureSkipTlsVerify))
+    out.push({ path: 'kubernetes', message: 'tokenFile, caFile and insecureSkipTlsVerify need apiServer' });
   if (k.rootNamespace && k.namespaces!.length && !k.namespaces!.includes(k.rootNamespace)) {
-    out.push({ path: 'kubernetes.rootNamespace', message: `"${k.rootNamespace}" is not in kubernetes.namespaces, so it would never be watched` });
+    out.push({
+      path: 'kubernetes.rootNamespace',
+      message: `"${k.rootNamespace}" is not in kubernetes.namespaces, so it would never be watched`,
+    });
   }
   return out;
 }
@@ -64,13 +72,18 @@ export function identityProblems(input: ConfigInput): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const peers = id.xfccTrustedPeers;
   if (id.trustXfcc && !(peers?.principals?.length || peers?.ipBlocks?.length)) {
-    problems.push({ path: 'identity.xfccTrustedPeers', message: 'required with identity.trustXfcc: list the principals and/or ipBlocks of the proxies that sanitise x-forwarded-client-cert' });
+    problems.push({
+      path: 'identity.xfccTrustedPeers',
+      message: 'required with identity.trustXfcc: list the principals and/or ipBlocks of the proxies that sanitise x-forwarded-client-cert',
+    });
   }
   (peers?.principals ?? []).forEach((p, i) => {
-    if (p.includes('*')) problems.push({ path: `identity.xfccTrustedPeers.principals[${i}]`, message: 'must be an exact principal (no wildcards)' });
+    if (p.includes('*'))
+      problems.push({ path: `identity.xfccTrustedPeers.principals[${i}]`, message: 'must be an exact principal (no wildcards)' });
   });
   (peers?.ipBlocks ?? []).forEach((b, i) => {
-    if (!isIpOrCidr(b)) problems.push({ path: `identity.xfccTrustedPeers.ipBlocks[${i}]`, message: `"${b}" is not a valid IP address or CIDR block` });
+    if (!isIpOrCidr(b))
+      problems.push({ path: `identity.xfccTrustedPeers.ipBlocks[${i}]`, message: `"${b}" is not a valid IP address or CIDR block` });
   });
   return problems;
 }

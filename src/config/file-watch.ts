@@ -3,7 +3,7 @@
 // so the *directories* are watched. Events are debounced, and the files are also polled in case
 // events are lost (some filesystems and overlay mounts drop them). The callback only says
 // "look again": callers hash the contents and ignore unchanged files.
-// Used by the config file reload (reload.ts) and the server.tls reloader (transport/tls).
+// Used by the config file reload (snapshot/manager.ts, SnapshotManager.watchFile) and the server.tls reloader (transport/tls).
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 

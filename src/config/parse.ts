@@ -16,7 +16,10 @@ export function parseConfigText(text: string, source = 'config'): unknown {
   }
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((err) => ({ path: '(yaml)', message: err.message.split('\n')[0] ?? String(err) })));
+    throw new ConfigError(
+      source,
+      doc.errors.map((err) => ({ path: '(yaml)', message: err.message.split('\n')[0] ?? String(err) })),
+    );
   }
   return doc.toJS() ?? {};
 }

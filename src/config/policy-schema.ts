@@ -23,7 +23,10 @@ export const SourceSchema = Type.Object(
     trustDomains: Type.Optional(StringList('trust domains of the peer SPIFFE ID: exact, prefix*, *suffix or *')),
     notTrustDomains: Type.Optional(StringList('negation of trustDomains')),
   },
-  { additionalProperties: false, description: 'who sends the request: mTLS identity, JWT principal, namespace, service account, addresses, trust domain' },
+  {
+    additionalProperties: false,
+    description: 'who sends the request: mTLS identity, JWT principal, namespace, service account, addresses, trust domain',
+  },
 );
 
 export const OperationSchema = Type.Object(
@@ -52,14 +55,26 @@ export const ConditionSchema = Type.Object(
 export const RuleSchema = Type.Object(
   {
     from: Type.Optional(
-      Type.Array(Type.Object({ source: SourceSchema }, { additionalProperties: false, description: 'one source: its fields are ANDed, the values of a field ORed' }), {
-        description: 'sources, at least one of which must match; omit for any source (an empty list is invalid)',
-      }),
+      Type.Array(
+        Type.Object(
+          { source: SourceSchema },
+          { additionalProperties: false, description: 'one source: its fields are ANDed, the values of a field ORed' },
+        ),
+        {
+          description: 'sources, at least one of which must match; omit for any source (an empty list is invalid)',
+        },
+      ),
     ),
     to: Type.Optional(
-      Type.Array(Type.Object({ operation: OperationSchema }, { additionalProperties: false, description: 'one operation: its fields are ANDed, the values of a field ORed' }), {
-        description: 'operations, at least one of which must match; omit for any operation (an empty list is invalid)',
-      }),
+      Type.Array(
+        Type.Object(
+          { operation: OperationSchema },
+          { additionalProperties: false, description: 'one operation: its fields are ANDed, the values of a field ORed' },
+        ),
+        {
+          description: 'operations, at least one of which must match; omit for any operation (an empty list is invalid)',
+        },
+      ),
     ),
     when: Type.Optional(Type.Array(ConditionSchema, { description: 'conditions, every one of which must match' })),
   },
@@ -68,19 +83,33 @@ export const RuleSchema = Type.Object(
 
 export const PolicySchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$', description: 'unique per namespace; decisions, metrics and audit records name the policy by it' }),
-    namespace: Type.Optional(Type.String({ minLength: 1, description: 'scope: the policy applies only to destinations in this namespace' })),
+    name: Type.String({
+      minLength: 1,
+      pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+      description: 'unique per namespace; decisions, metrics and audit records name the policy by it',
+    }),
+    namespace: Type.Optional(
+      Type.String({ minLength: 1, description: 'scope: the policy applies only to destinations in this namespace' }),
+    ),
     selector: Type.Optional(
       Type.Object(
         { matchLabels: Type.Record(Type.String(), Type.String(), { description: 'labels the destination workload must all carry' }) },
         { additionalProperties: false, description: 'scope: destination workload labels (from Envoy, or the Kubernetes pod map)' },
       ),
     ),
-    action: Type.Optional(StringEnum(['ALLOW', 'DENY', 'AUDIT'] as const, { default: 'ALLOW', description: 'ALLOW admits, DENY refuses, AUDIT only records its matches (audit audits field)' })),
-    dryRun: Type.Optional(Type.Boolean({ description: 'evaluate and record the match (audit dry_run field) without changing the outcome' })),
+    action: Type.Optional(
+      StringEnum(['ALLOW', 'DENY', 'AUDIT'] as const, {
+        default: 'ALLOW',
+        description: 'ALLOW admits, DENY refuses, AUDIT only records its matches (audit audits field)',
+      }),
+    ),
+    dryRun: Type.Optional(
+      Type.Boolean({ description: 'evaluate and record the match (audit dry_run field) without changing the outcome' }),
+    ),
     rules: Type.Optional(
       Type.Array(RuleSchema, {
-        description: 'a rule matches when a from source, a to operation and every when condition match; without rules an ALLOW or AUDIT policy matches nothing, and a DENY policy is invalid',
+        description:
+          'a rule matches when a from source, a to operation and every when condition match; without rules an ALLOW or AUDIT policy matches nothing, and a DENY policy is invalid',
       }),
     ),
   },

@@ -1,7 +1,7 @@
 // One issuers[] entry → ResolvedIssuer: the key source, the credential locations and the checks
 // that span its fields. Input: validated, schema defaults filled in (read with `!`); what stays
 // here are values derived from other fields (algorithms, fromHeaders, the kubernetes preset).
-import { ASYMMETRIC_ALGS, HMAC_ALGS, type IssuerConfig } from './schema.js';
+import { ASYMMETRIC_ALGS, HMAC_ALGS, type IssuerConfig } from './issuer-schema.js';
 import { kubernetesIssuerPreset } from './schema-check.js';
 import { K8S_DEFAULT_ISSUER } from './defaults.js';
 import type { ConfigProblem } from './problems.js';
@@ -14,8 +14,14 @@ export function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigP
   if (input.issuer === undefined && !k8s) problems.push({ path: `${at}.issuer`, message: 'is required' });
   // The preset names the in-cluster issuer when none is given.
   const iss = { ...input, issuer: input.issuer ?? K8S_DEFAULT_ISSUER };
-  const sources = (['jwksUri', 'jwks', 'jwksFile', 'jwksSecret', 'discovery', 'kubernetes'] as const).filter((k) => iss[k] !== undefined && iss[k] !== false);
-  if (sources.length > 1) problems.push({ path: at, message: `set only one of jwksUri, jwks, jwksFile, jwksSecret, discovery, kubernetes (found ${sources.join(', ')})` });
+  const sources = (['jwksUri', 'jwks', 'jwksFile', 'jwksSecret', 'discovery', 'kubernetes'] as const).filter(
+    (k) => iss[k] !== undefined && iss[k] !== false,
+  );
+  if (sources.length > 1)
+    problems.push({
+      path: at,
+      message: `set only one of jwksUri, jwks, jwksFile, jwksSecret, discovery, kubernetes (found ${sources.join(', ')})`,
+    });
   const hmacFiles = iss.hmacSecretFiles ?? (iss.hmacSecretFile !== undefined ? [iss.hmacSecretFile] : []);
   if (iss.hmacSecretFile !== undefined && iss.hmacSecretFiles !== undefined) {
     problems.push({ path: `${at}.hmacSecretFiles`, message: 'set either hmacSecretFile or hmacSecretFiles, not both' });
@@ -25,27 +31,42 @@ export function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigP
   }
   // The Secret is read through the Kubernetes API client; without it the issuer could never get keys.
   if (iss.jwksSecret && !kubernetesEnabled) {
-    problems.push({ path: `${at}.jwksSecret`, message: 'needs kubernetes.enabled: true (the Secret is watched through the Kubernetes API); or mount the Secret and use jwksFile' });
+    problems.push({
+      path: `${at}.jwksSecret`,
+      message: 'needs kubernetes.enabled: true (the Secret is watched through the Kubernetes API); or mount the Secret and use jwksFile',
+    });
   }
   // Not a schema default: an HMAC-only issuer defaults to HS256, every other to asymmetric only.
   const algorithms = iss.algorithms ?? (hmacFiles.length && sources.length === 0 ? ['HS256'] : [...ASYMMETRIC_ALGS]);
   const hmacAlgs = algorithms.filter((a) => HMAC.has(a));
   if (hmacAlgs.length && !hmacFiles.length) {
-    problems.push({ path: `${at}.algorithms`, message: `${hmacAlgs.join(', ')} allowed only with hmacSecretFile (a public JWKS key must never be used as an HMAC secret)` });
+    problems.push({
+      path: `${at}.algorithms`,
+      message: `${hmacAlgs.join(', ')} allowed only with hmacSecretFile (a public JWKS key must never be used as an HMAC secret)`,
+    });
   }
   if (hmacFiles.length && !hmacAlgs.length) {
-    problems.push({ path: `${at}.${iss.hmacSecretFiles ? 'hmacSecretFiles' : 'hmacSecretFile'}`, message: 'set, but algorithms lists no HS* algorithm' });
+    problems.push({
+      path: `${at}.${iss.hmacSecretFiles ? 'hmacSecretFiles' : 'hmacSecretFile'}`,
+      message: 'set, but algorithms lists no HS* algorithm',
+    });
   }
   // RFC 8725 §3.9: a token minted for another service must not be accepted here. Leaving the
   // audience unchecked has to be an explicit choice, never the default. A kubernetes issuer
   // without audiences is already audience-bound per destination (zt-authz.io/audience).
   if (iss.anyAudience === true) {
     if (iss.audiences) problems.push({ path: `${at}.anyAudience`, message: 'cannot be combined with audiences: remove one of them' });
-    if (k8s) problems.push({ path: `${at}.anyAudience`, message: 'not allowed for a kubernetes issuer: service-account tokens must be audience-bound (issuers[].audiences or the zt-authz.io/audience annotation)' });
+    if (k8s)
+      problems.push({
+        path: `${at}.anyAudience`,
+        message:
+          'not allowed for a kubernetes issuer: service-account tokens must be audience-bound (issuers[].audiences or the zt-authz.io/audience annotation)',
+      });
   } else if (!iss.audiences && !k8s) {
     problems.push({
       path: `${at}.audiences`,
-      message: 'is required: list the audiences tokens for this service are minted for (`aud`, RFC 8725 §3.9), or set anyAudience: true to accept tokens minted for any service',
+      message:
+        'is required: list the audiences tokens for this service are minted for (`aud`, RFC 8725 §3.9), or set anyAudience: true to accept tokens minted for any service',
     });
   }
   if (iss.discovery && !/^https?:\/\//.test(iss.issuer)) {
@@ -79,8 +100,20 @@ export function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigP
   };
 }
 
-function keySourceOf(iss: IssuerConfig & { issuer: string }, k8s: ReturnType<typeof kubernetesIssuerPreset> | undefined, at: string, problems: ConfigProblem[]): ResolvedIssuer['keySource'] {
-  if (k8s) return { kind: 'kubernetes', issuer: iss.issuer, apiServer: k8s.apiServer!.replace(/\/+$/, ''), caFile: k8s.caFile!, tokenFile: k8s.tokenFile! };
+function keySourceOf(
+  iss: IssuerConfig & { issuer: string },
+  k8s: ReturnType<typeof kubernetesIssuerPreset> | undefined,
+  at: string,
+  problems: ConfigProblem[],
+): ResolvedIssuer['keySource'] {
+  if (k8s)
+    return {
+      kind: 'kubernetes',
+      issuer: iss.issuer,
+      apiServer: k8s.apiServer!.replace(/\/+$/, ''),
+      caFile: k8s.caFile!,
+      tokenFile: k8s.tokenFile!,
+    };
   if (iss.jwksUri) return { kind: 'remote', uri: iss.jwksUri };
   if (iss.discovery) return { kind: 'discovery', issuer: iss.issuer };
   if (iss.jwksFile) return { kind: 'file', path: iss.jwksFile };

@@ -73,7 +73,16 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
       drainSeconds: s.drainSeconds!,
       readyTimeoutSeconds: s.readyTimeoutSeconds!,
       grpcMaxReceiveBytes: s.grpcMaxReceiveBytes!,
-      ...(s.tls ? { tls: { certFile: s.tls.certFile, keyFile: s.tls.keyFile, ...(s.tls.clientCaFile ? { clientCaFile: s.tls.clientCaFile } : {}), reloadSeconds: s.tls.reloadSeconds! } } : {}),
+      ...(s.tls
+        ? {
+            tls: {
+              certFile: s.tls.certFile,
+              keyFile: s.tls.keyFile,
+              ...(s.tls.clientCaFile ? { clientCaFile: s.tls.clientCaFile } : {}),
+              reloadSeconds: s.tls.reloadSeconds!,
+            },
+          }
+        : {}),
     },
     issuers,
     policies,
@@ -87,7 +96,14 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
       scopesHeader: r.scopesHeader!.toLowerCase(),
       ...(r.realm !== undefined ? { realm: r.realm } : {}),
     },
-    limits: { maxTokenBytes: l.maxTokenBytes!, maxHeaders: l.maxHeaders!, maxPathBytes: l.maxPathBytes!, maxHeaderBytes: l.maxHeaderBytes!, maxInFlight: l.maxInFlight!, paths },
+    limits: {
+      maxTokenBytes: l.maxTokenBytes!,
+      maxHeaders: l.maxHeaders!,
+      maxPathBytes: l.maxPathBytes!,
+      maxHeaderBytes: l.maxHeaderBytes!,
+      maxInFlight: l.maxInFlight!,
+      paths,
+    },
     paths,
     tokenCache: { maxEntries: c.maxEntries!, maxTtlSeconds: c.maxTtlSeconds! },
     audit: {
@@ -109,11 +125,11 @@ const AUDIT_CLAIMS_RECORDED_ELSEWHERE = new Set(['iss', 'sub', 'aud', 'scope', '
 function resolveKubernetes(k: NonNullable<ConfigInput['kubernetes']>): KubernetesConfig {
   return {
     enabled: k.enabled!,
-    namespaces: [...new Set(k.namespaces!)],
+    namespaces: [...new Set(k.namespaces)],
     ...(k.rootNamespace !== undefined ? { rootNamespace: k.rootNamespace } : {}),
     watchPods: k.watchPods!,
     podIpSource: k.podIpSource!,
-    dryRunAnnotationNamespaces: [...new Set(k.dryRunAnnotationNamespaces!)],
+    dryRunAnnotationNamespaces: [...new Set(k.dryRunAnnotationNamespaces)],
     writeStatus: k.writeStatus!,
     resyncSeconds: k.resyncSeconds!,
     backoffMinMs: k.backoffMinMs!,

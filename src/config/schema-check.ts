@@ -2,7 +2,8 @@
 // applied, once: ajv's useDefaults fills each missing field that has a `default` (nested blocks
 // included, since each block defaults to {}), so the resolver reads them without fallbacks.
 import { Ajv, type ErrorObject } from 'ajv';
-import { ConfigSchema, KubernetesIssuerSchema, type ConfigInput, type KubernetesIssuerInput } from './schema.js';
+import { ConfigSchema, type ConfigInput } from './schema.js';
+import { KubernetesIssuerSchema, type KubernetesIssuerInput } from './issuer-schema.js';
 import { ConfigError, dedupeProblems, type ConfigProblem } from './problems.js';
 import { ADDRESS_PATTERN } from './schema-parts.js';
 

@@ -82,7 +82,15 @@ export interface TlsConfig {
 }
 
 export interface Config {
-  server: { grpc: string; http: string; admin: string; drainSeconds: number; readyTimeoutSeconds: number; grpcMaxReceiveBytes: number; tls?: TlsConfig };
+  server: {
+    grpc: string;
+    http: string;
+    admin: string;
+    drainSeconds: number;
+    readyTimeoutSeconds: number;
+    grpcMaxReceiveBytes: number;
+    tls?: TlsConfig;
+  };
   issuers: ResolvedIssuer[];
   policies: PolicySpec[];
   authorization: { rolesClaim: string };
@@ -97,10 +105,26 @@ export interface Config {
   };
   mode: { default: 'enforce' | 'observe'; namespaces: Readonly<Record<string, 'enforce' | 'observe'>> };
   /** HTTP authz transport (server.http): Envoy http_service and nginx auth_request modes. Header names lower case. */
-  http: { pathPrefix: string; nginxPath: string; ingressNginxPath: string; originalMethodHeader: string; originalUriHeader: string; originalUrlHeader: string; routedHostHeader: string; sourceAddressHeader?: string };
+  http: {
+    pathPrefix: string;
+    nginxPath: string;
+    ingressNginxPath: string;
+    originalMethodHeader: string;
+    originalUriHeader: string;
+    originalUrlHeader: string;
+    routedHostHeader: string;
+    sourceAddressHeader?: string;
+  };
   response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
   /** `paths` is a copy of Config.paths: the normalize stage is handed only `limits`. */
-  limits: { maxTokenBytes: number; maxHeaders: number; maxPathBytes: number; maxHeaderBytes: number; maxInFlight: number; paths: PathRules };
+  limits: {
+    maxTokenBytes: number;
+    maxHeaders: number;
+    maxPathBytes: number;
+    maxHeaderBytes: number;
+    maxInFlight: number;
+    paths: PathRules;
+  };
   /** How non-canonical paths and path parameters are handled (src/decision/normalize.ts). */
   paths: PathRules;
   tokenCache: { maxEntries: number; maxTtlSeconds: number };

@@ -7,7 +7,10 @@ export function configWarnings(config: Config): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   config.issuers.forEach((iss, i) => {
     if (iss.anyAudience) {
-      out.push({ path: `issuers[${i}].anyAudience`, message: `tokens of ${iss.issuer} minted for any service (any aud) are accepted; list this service's audiences instead` });
+      out.push({
+        path: `issuers[${i}].anyAudience`,
+        message: `tokens of ${iss.issuer} minted for any service (any aud) are accepted; list this service's audiences instead`,
+      });
     }
   });
   return out;

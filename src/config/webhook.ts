@@ -73,9 +73,11 @@ export function resolveWebhook(w: WebhookInput): WebhookConfig {
 export function webhookProblems(w: WebhookInput): ConfigProblem[] {
   if (!w.enabled) return [];
   const out: ConfigProblem[] = [];
-  if (!w.certFile) out.push({ path: 'webhook.certFile', message: 'is required when webhook.enabled (the API server only calls webhooks over HTTPS)' });
+  if (!w.certFile)
+    out.push({ path: 'webhook.certFile', message: 'is required when webhook.enabled (the API server only calls webhooks over HTTPS)' });
   if (!w.keyFile) out.push({ path: 'webhook.keyFile', message: 'is required when webhook.enabled' });
-  if (!w.inject?.image) out.push({ path: 'webhook.inject.image', message: 'is required when webhook.enabled (the image of the injected zt-authz container)' });
+  if (!w.inject?.image)
+    out.push({ path: 'webhook.inject.image', message: 'is required when webhook.enabled (the image of the injected zt-authz container)' });
   const r = resolveWebhook(w).inject;
   const ports = [
     ['grpcPort', r.grpcPort],

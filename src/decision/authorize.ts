@@ -10,14 +10,26 @@ import type { PolicyVerdict } from '../policy/policy-index.js';
 import { deny } from './deny.js';
 
 /** What the policy stage concluded: a finished deny, or the verdict and evidence of an allow (its response is the caller's to build). */
-export type PolicyOutcome = { readonly allow: false; readonly decision: Decision } | { readonly allow: true; readonly verdict: Verdict; readonly evidence: Evidence };
+export type PolicyOutcome =
+  { readonly allow: false; readonly decision: Decision } | { readonly allow: true; readonly verdict: Verdict; readonly evidence: Evidence };
 
 /** The policy stage's view of a request. `peers` must be complete (identity/peer-context.ts withWorkloadCaller). */
 export function policyContext(input: CheckInput, identity: Identity | undefined, peers: PeerContext): PolicyContext {
-  return { input, identity, source: peers.caller, destination: peers.destination, ...(peers.remoteIp !== undefined ? { remoteIp: peers.remoteIp } : {}) };
+  return {
+    input,
+    identity,
+    source: peers.caller,
+    destination: peers.destination,
+    ...(peers.remoteIp !== undefined ? { remoteIp: peers.remoteIp } : {}),
+  };
 }
 
-export function evaluatePolicies(input: CheckInput, identity: Identity | undefined, peers: PeerContext, snap: Pick<Snapshot, 'policies' | 'realm'>): PolicyOutcome {
+export function evaluatePolicies(
+  input: CheckInput,
+  identity: Identity | undefined,
+  peers: PeerContext,
+  snap: Pick<Snapshot, 'policies' | 'realm'>,
+): PolicyOutcome {
   const ctx = policyContext(input, identity, peers);
   const verdict = snap.policies.evaluate(ctx);
   const evidence: Evidence = {
@@ -40,11 +52,16 @@ function denyFor(verdict: PolicyVerdict, ctx: PolicyContext, snap: Pick<Snapshot
   if (miss?.kind === 'authn') return deny('token_missing', `policy ${miss.policy} requires an authenticated request`, snap, evidence, by);
   if (miss?.kind === 'step_up') {
     const challengeParams: Record<string, string> = miss.acr.length ? { acr_values: miss.acr.join(' ') } : {};
-    const what = [miss.acr.length ? `acr ${miss.acr.join('|')}` : '', miss.amr.length ? `amr ${miss.amr.join('|')}` : ''].filter(Boolean).join(' and ');
+    const what = [miss.acr.length ? `acr ${miss.acr.join('|')}` : '', miss.amr.length ? `amr ${miss.amr.join('|')}` : '']
+      .filter(Boolean)
+      .join(' and ');
     return deny('insufficient_user_authentication', `policy ${miss.policy} requires ${what}`, snap, evidence, { ...by, challengeParams });
   }
   if (miss?.kind === 'scope') {
-    return deny('insufficient_scope', `policy ${miss.policy} requires scope ${miss.scopes.join('|')}`, snap, evidence, { ...by, challengeParams: { scope: miss.scopes.join(' ') } });
+    return deny('insufficient_scope', `policy ${miss.policy} requires scope ${miss.scopes.join('|')}`, snap, evidence, {
+      ...by,
+      challengeParams: { scope: miss.scopes.join(' ') },
+    });
   }
   return deny('no_policy_matched', 'no ALLOW rule matched', snap, evidence, by);
 }

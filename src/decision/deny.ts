@@ -5,7 +5,11 @@ import type { Decision, DecisionResponse, Evidence } from './decision.js';
 import type { Snapshot } from './snapshot.js';
 
 const NOTHING: Evidence = Object.freeze({});
-const NO_RESPONSE: DecisionResponse = Object.freeze({ upstreamHeaders: Object.freeze([]), removeHeaders: Object.freeze([]), removeQueryParams: Object.freeze([]) });
+const NO_RESPONSE: DecisionResponse = Object.freeze({
+  upstreamHeaders: Object.freeze([]),
+  removeHeaders: Object.freeze([]),
+  removeQueryParams: Object.freeze([]),
+});
 
 export interface DenyOptions {
   /** RFC 6750 scope="…" / RFC 9470 acr_values="…" for the challenge. */
@@ -16,9 +20,16 @@ export interface DenyOptions {
 }
 
 /** A deny decision with the status and RFC 6750 challenge its reason calls for. */
-export function deny(reason: Reason, detail: string, snap: Pick<Snapshot, 'realm'> | undefined, evidence: Evidence = NOTHING, opts: DenyOptions = {}): Decision {
+export function deny(
+  reason: Reason,
+  detail: string,
+  snap: Pick<Snapshot, 'realm'> | undefined,
+  evidence: Evidence = NOTHING,
+  opts: DenyOptions = {},
+): Decision {
   const info = REASONS[reason];
-  const challenge = info.status === 401 || info.challenge === 'insufficient_scope' ? bearerChallenge(reason, snap?.realm, opts.challengeParams) : undefined;
+  const challenge =
+    info.status === 401 || info.challenge === 'insufficient_scope' ? bearerChallenge(reason, snap?.realm, opts.challengeParams) : undefined;
   return {
     verdict: { allow: false, reason, status: info.status, detail, ...(opts.policy ? { policy: opts.policy, rule: opts.rule } : {}) },
     response: challenge ? { ...NO_RESPONSE, wwwAuthenticate: challenge } : NO_RESPONSE,
@@ -69,5 +80,9 @@ function quoted(s: string): string {
 
 /** JSON body for deny responses (same shape on every transport). */
 export function denyBody(d: Decision, requestId: string | undefined): string {
-  return JSON.stringify({ error: d.verdict.reason, message: REASONS[d.verdict.reason].description, ...(requestId ? { request_id: requestId } : {}) });
+  return JSON.stringify({
+    error: d.verdict.reason,
+    message: REASONS[d.verdict.reason].description,
+    ...(requestId ? { request_id: requestId } : {}),
+  });
 }

@@ -125,7 +125,12 @@ export class DecisionEngine implements CheckEngine {
    * `identifyPeers` completed with the caller a Kubernetes workload names when mTLS and XFCC named
    * none (service-account token of `identity`, or the pod IP): the peers the policy stage reads.
    */
-  peersFor(input: CheckInput, identity: Identity | undefined, peers: PeerContext = this.identifyPeers(input), snap: Snapshot = this.source()): PeerContext {
+  peersFor(
+    input: CheckInput,
+    identity: Identity | undefined,
+    peers: PeerContext = this.identifyPeers(input),
+    snap: Snapshot = this.source(),
+  ): PeerContext {
     return withWorkloadCaller(peers, input, identity, snap);
   }
 
@@ -141,7 +146,11 @@ export class DecisionEngine implements CheckEngine {
     if (!outcome.allow) return outcome.decision;
     const upstreamHeaders: HeaderList = [];
     if (identity) addIdentityHeaders(upstreamHeaders, snap, identity);
-    return { verdict: outcome.verdict, response: { upstreamHeaders, removeHeaders: identity ? [] : [...snap.identityHeaderNames], removeQueryParams: [] }, evidence: outcome.evidence };
+    return {
+      verdict: outcome.verdict,
+      response: { upstreamHeaders, removeHeaders: identity ? [] : [...snap.identityHeaderNames], removeQueryParams: [] },
+      evidence: outcome.evidence,
+    };
   }
 
   /**
@@ -175,7 +184,8 @@ export class DecisionEngine implements CheckEngine {
   }
 
   private enforce(input: CheckInput, auth: AuthResult, peers: PeerContext, snap: Snapshot): Decision {
-    if (auth.kind === 'failed') return deny(auth.reason, auth.detail, snap, { ...(auth.tokenHash ? { tokenHash: auth.tokenHash } : {}), peers });
+    if (auth.kind === 'failed')
+      return deny(auth.reason, auth.detail, snap, { ...(auth.tokenHash ? { tokenHash: auth.tokenHash } : {}), peers });
     if (auth.kind === 'anonymous') return this.authorize(input, undefined, this.peersFor(input, undefined, peers, snap), snap);
     const identity = auth.identity;
     const audience = snap.audienceCheck?.(peers.destination, identity); // zt-authz.io/audience, service-account tokens
@@ -190,7 +200,11 @@ export class DecisionEngine implements CheckEngine {
     if (!auth.forwardToken) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
     return {
       verdict: outcome.verdict,
-      response: { upstreamHeaders, removeHeaders: removeHeaders.concat(identityHeadersToRemove(snap, upstreamHeaders, [])), removeQueryParams },
+      response: {
+        upstreamHeaders,
+        removeHeaders: removeHeaders.concat(identityHeadersToRemove(snap, upstreamHeaders, [])),
+        removeQueryParams,
+      },
       evidence: outcome.evidence,
     };
   }

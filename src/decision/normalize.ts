@@ -56,7 +56,8 @@ export type Normalized =
 const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;
 
 export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Normalized {
-  if (raw.headerCount > limits.maxHeaders) return { ok: false, detail: `${raw.headerCount} headers exceed the limit of ${limits.maxHeaders}` };
+  if (raw.headerCount > limits.maxHeaders)
+    return { ok: false, detail: `${raw.headerCount} headers exceed the limit of ${limits.maxHeaders}` };
   if (raw.headerBytes !== undefined && limits.maxHeaderBytes !== undefined && raw.headerBytes > limits.maxHeaderBytes) {
     return { ok: false, detail: `${raw.headerBytes} header bytes exceed the limit of ${limits.maxHeaderBytes}` };
   }
@@ -73,7 +74,11 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
   // follows it as path. Matching only the part before it would be a bypass.
   if (path.includes('#')) {
     const end = path.search(/[?#]/); // the query (never logged) stays out of the path
-    return { ok: false, detail: 'request target contains "#" (a fragment is never part of a request)', ...sent(raw, path.slice(0, end), path[end] === '?' ? path.slice(end + 1) : '') };
+    return {
+      ok: false,
+      detail: 'request target contains "#" (a fragment is never part of a request)',
+      ...sent(raw, path.slice(0, end), path[end] === '?' ? path.slice(end + 1) : ''),
+    };
   }
   const q = path.indexOf('?');
   if (q >= 0) {
@@ -85,14 +90,18 @@ export function normalizeRequest(raw: RawRequest, limits: NormalizeLimits): Norm
     if (RAW_CONTROL.test(query)) return { ok: false, detail: 'query string contains a raw control character', ...sent(raw, path, query) };
   }
   const normalized = normalizePath(path);
-  if (normalized === undefined) return { ok: false, detail: 'path contains an encoded slash, backslash or control character', ...sent(raw, path, query) };
-  if (limits.paths?.parameters !== 'allow' && PARAMETER.test(path)) return { ok: false, detail: PARAMETER_DETAIL, ...sent(raw, path, query) };
-  if (normalized !== path && limits.paths?.nonCanonical !== 'normalize') return { ok: false, detail: NON_CANONICAL_DETAIL, ...sent(raw, path, query) };
+  if (normalized === undefined)
+    return { ok: false, detail: 'path contains an encoded slash, backslash or control character', ...sent(raw, path, query) };
+  if (limits.paths?.parameters !== 'allow' && PARAMETER.test(path))
+    return { ok: false, detail: PARAMETER_DETAIL, ...sent(raw, path, query) };
+  if (normalized !== path && limits.paths?.nonCanonical !== 'normalize')
+    return { ok: false, detail: NON_CANONICAL_DETAIL, ...sent(raw, path, query) };
   path = normalized;
   // One spelling per host (host.ts): `admin.example.com.` or `admin.example.com:` must meet a DENY
   // on `admin.example.com`. A host no proxy would route is refused rather than guessed at.
   const host = canonicalHost(raw.host);
-  if (host === undefined) return { ok: false, detail: 'invalid host (Host / :authority): not a host name or IP literal with an optional port 1-65535' };
+  if (host === undefined)
+    return { ok: false, detail: 'invalid host (Host / :authority): not a host name or IP literal with an optional port 1-65535' };
   return { ok: true, input: checkInput(raw, host, path, query) };
 }
 

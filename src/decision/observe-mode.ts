@@ -13,7 +13,12 @@ import { addIdentityHeaders, identityHeadersToRemove, stripCredential, type Head
  * (forwardOriginalToken false), verified or not: a forged or expired token must not reach the
  * upstream either.
  */
-export function observed(would: Decision, input: CheckInput, auth: AuthResult, snap: Pick<Snapshot, 'config' | 'authenticator' | 'identityHeaderNames'>): Decision {
+export function observed(
+  would: Decision,
+  input: CheckInput,
+  auth: AuthResult,
+  snap: Pick<Snapshot, 'config' | 'authenticator' | 'identityHeaderNames'>,
+): Decision {
   const upstreamHeaders: HeaderList = [];
   const identity = would.evidence.identity;
   if (identity) addIdentityHeaders(upstreamHeaders, snap, identity);
@@ -23,12 +28,20 @@ export function observed(would: Decision, input: CheckInput, auth: AuthResult, s
     if (!auth.forwardToken) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
   } else if (auth.kind === 'failed' && !snap.config.issuers.every((i) => i.forwardOriginalToken)) {
     // Not verified: which issuer it claims is unknown, so keep it only if every issuer forwards.
-    for (const loc of credentialLocations(input, snap.authenticator.locations)) stripCredential(input, loc, upstreamHeaders, removeHeaders, removeQueryParams);
+    for (const loc of credentialLocations(input, snap.authenticator.locations))
+      stripCredential(input, loc, upstreamHeaders, removeHeaders, removeQueryParams);
   }
   const v = would.verdict;
   return {
     verdict: { allow: true, reason: 'observed', status: 200, detail: `observe mode: would deny (${v.reason})` },
-    response: { upstreamHeaders, removeHeaders: removeHeaders.concat(identityHeadersToRemove(snap, upstreamHeaders, removeHeaders)), removeQueryParams },
-    evidence: { ...would.evidence, wouldDecide: { allow: false, reason: v.reason, status: v.status, ...(v.policy ? { policy: v.policy, rule: v.rule } : {}) } },
+    response: {
+      upstreamHeaders,
+      removeHeaders: removeHeaders.concat(identityHeadersToRemove(snap, upstreamHeaders, removeHeaders)),
+      removeQueryParams,
+    },
+    evidence: {
+      ...would.evidence,
+      wouldDecide: { allow: false, reason: v.reason, status: v.status, ...(v.policy ? { policy: v.policy, rule: v.rule } : {}) },
+    },
   };
 }

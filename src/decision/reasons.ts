@@ -17,7 +17,11 @@ export const REASONS = {
   token_missing: { status: 401, challenge: null, description: 'no credential in the request' },
   token_malformed: { status: 401, challenge: 'invalid_token', description: 'credential is not a well-formed Bearer JWT' },
   token_multiple: { status: 401, challenge: 'invalid_request', description: 'more than one credential in the request' },
-  token_not_removable: { status: 401, challenge: 'invalid_request', description: 'credential sent where this transport cannot remove it upstream (query parameter over HTTP mode or the v2 API)' },
+  token_not_removable: {
+    status: 401,
+    challenge: 'invalid_request',
+    description: 'credential sent where this transport cannot remove it upstream (query parameter over HTTP mode or the v2 API)',
+  },
   token_too_large: { status: 401, challenge: 'invalid_token', description: 'token exceeds the size limit' },
   token_expired: { status: 401, challenge: 'invalid_token', description: 'token has expired' },
   token_not_yet_valid: { status: 401, challenge: 'invalid_token', description: 'token is not valid yet (nbf/iat in the future)' },
@@ -31,7 +35,11 @@ export const REASONS = {
   policy_denied: { status: 403, challenge: null, description: 'a DENY policy matched' },
   no_policy_matched: { status: 403, challenge: null, description: 'no ALLOW policy matched (default deny)' },
   insufficient_scope: { status: 403, challenge: 'insufficient_scope', description: 'the token lacks a scope this request requires' },
-  insufficient_user_authentication: { status: 401, challenge: 'insufficient_user_authentication', description: 'stronger user authentication (acr/amr) is required' },
+  insufficient_user_authentication: {
+    status: 401,
+    challenge: 'insufficient_user_authentication',
+    description: 'stronger user authentication (acr/amr) is required',
+  },
   malformed_request: { status: 400, challenge: null, description: 'request attributes are malformed or exceed limits' },
   internal_error: { status: 500, challenge: null, description: 'internal error; denied (fail closed)' },
 } as const satisfies Record<string, ReasonInfo>;

@@ -17,5 +17,10 @@ export function withoutQueryRemoval(d: Decision, snap: Pick<Snapshot, 'realm'>):
   if (!d.verdict.allow || d.response.removeQueryParams.length === 0 || !peers) return d;
   if (peers.mode === 'observe') return d;
   const names = d.response.removeQueryParams.join(', ');
-  return denyReplacing(d, 'token_not_removable', `credential in query parameter ${names}, which this transport cannot remove upstream; send it in a header`, snap);
+  return denyReplacing(
+    d,
+    'token_not_removable',
+    `credential in query parameter ${names}, which this transport cannot remove upstream; send it in a header`,
+    snap,
+  );
 }

@@ -67,7 +67,13 @@ export interface PolicyMatch {
 /** Outcome of authentication (stage 3). */
 export type AuthResult =
   | { kind: 'anonymous' }
-  | { kind: 'authenticated'; identity: Identity; location: CredentialLocation; forwardToken: boolean; claimHeaders: Array<[string, string]> }
+  | {
+      kind: 'authenticated';
+      identity: Identity;
+      location: CredentialLocation;
+      forwardToken: boolean;
+      claimHeaders: Array<[string, string]>;
+    }
   | { kind: 'failed'; reason: Reason; detail: string; tokenHash?: string };
 
 export interface CredentialLocation {

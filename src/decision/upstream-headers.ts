@@ -15,7 +15,13 @@ export function addIdentityHeaders(out: HeaderList, snap: Pick<Snapshot, 'config
   if (isSafeHeaderValue(scopes)) out.push([r.scopesHeader, scopes]);
 }
 
-export function stripCredential(input: CheckInput, loc: CredentialLocation, set: HeaderList, remove: string[], removeParams: string[]): void {
+export function stripCredential(
+  input: CheckInput,
+  loc: CredentialLocation,
+  set: HeaderList,
+  remove: string[],
+  removeParams: string[],
+): void {
   if (loc.type === 'header') {
     if (!remove.includes(loc.name)) remove.push(loc.name);
   } else if (loc.type === 'param') {
@@ -51,7 +57,11 @@ function stripCookie(input: CheckInput, name: string, set: HeaderList, remove: s
 }
 
 /** Client-sent copies of every identity header zt-authz did not set itself are stripped on allow. */
-export function identityHeadersToRemove(snap: Pick<Snapshot, 'identityHeaderNames'>, set: HeaderList, already: readonly string[]): string[] {
+export function identityHeadersToRemove(
+  snap: Pick<Snapshot, 'identityHeaderNames'>,
+  set: HeaderList,
+  already: readonly string[],
+): string[] {
   const names = new Set(set.map(([n]) => n));
   return snap.identityHeaderNames.filter((n) => !names.has(n) && !already.includes(n));
 }

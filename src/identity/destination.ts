@@ -41,7 +41,11 @@ export function resolveDestination(input: CheckInput, snap?: Pick<Snapshot, 'wor
   // policies bound by the zt-authz.io/policy annotation.
   if (wl && (namespace === undefined || namespace === wl.namespace)) {
     const envoyLabels = extCount > 0 || Object.keys(input.destination.labels).length > 0;
-    const resolved: WorkloadDestination = { namespace: wl.namespace, labels: { ...(envoyLabels ? labels : wl.labels), ...wl.bindingLabels }, workload: wl };
+    const resolved: WorkloadDestination = {
+      namespace: wl.namespace,
+      labels: { ...(envoyLabels ? labels : wl.labels), ...wl.bindingLabels },
+      workload: wl,
+    };
     return { declared, resolved };
   }
   return { declared, resolved: declared };

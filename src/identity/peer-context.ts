@@ -63,7 +63,12 @@ export function identifyPeers(input: CheckInput, snap: Pick<Snapshot, 'config' |
  * of a service-account token (from a kubernetes-preset issuer), else, when enabled, the one
  * owning the caller's pod IP (snapshot hook, k8s/snapshot-contributor.ts).
  */
-export function withWorkloadCaller(peers: PeerContext, input: CheckInput, identity: Identity | undefined, snap: Pick<Snapshot, 'workloadSource'>): PeerContext {
+export function withWorkloadCaller(
+  peers: PeerContext,
+  input: CheckInput,
+  identity: Identity | undefined,
+  snap: Pick<Snapshot, 'workloadSource'>,
+): PeerContext {
   if (peers.caller || !snap.workloadSource) return peers;
   const workload = snap.workloadSource(input, identity);
   if (!workload) return peers;

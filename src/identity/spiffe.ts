@@ -69,6 +69,8 @@ export function istioServiceAccountMatcher(nsSlashSa: string): (reported: string
   const slash = nsSlashSa.indexOf('/');
   const ns = nsSlashSa.slice(0, slash);
   const sa = nsSlashSa.slice(slash + 1);
-  const globs = [`*/ns/${ns}/sa/${sa}`, `*/ns/${ns}/sa/${sa}/*`, `*/ns/${ns}/.*/sa/${sa}`, `*/ns/${ns}/.*/sa/${sa}/*`].map((g) => globMatcher(g, ANY));
+  const globs = [`*/ns/${ns}/sa/${sa}`, `*/ns/${ns}/sa/${sa}/*`, `*/ns/${ns}/.*/sa/${sa}`, `*/ns/${ns}/.*/sa/${sa}/*`].map((g) =>
+    globMatcher(g, ANY),
+  );
   return (reported) => globs.some((g) => g(reported));
 }

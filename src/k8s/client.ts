@@ -16,9 +16,18 @@ export interface KubeClients {
 export function kubeConfigFor(k: KubernetesConfig): KubeConfig {
   const kc = new KubeConfig();
   if (k.apiServer) {
-    const user = k.tokenFile ? { name: 'zt-authz', authProvider: { name: 'tokenFile', config: { tokenFile: k.tokenFile } } } : { name: 'zt-authz' };
+    const user = k.tokenFile
+      ? { name: 'zt-authz', authProvider: { name: 'tokenFile', config: { tokenFile: k.tokenFile } } }
+      : { name: 'zt-authz' };
     kc.loadFromOptions({
-      clusters: [{ name: 'zt-authz', server: k.apiServer, skipTLSVerify: k.insecureSkipTlsVerify || k.apiServer.startsWith('http:'), ...(k.caFile ? { caFile: k.caFile } : {}) }],
+      clusters: [
+        {
+          name: 'zt-authz',
+          server: k.apiServer,
+          skipTLSVerify: k.insecureSkipTlsVerify || k.apiServer.startsWith('http:'),
+          ...(k.caFile ? { caFile: k.caFile } : {}),
+        },
+      ],
       users: [user],
       contexts: [{ name: 'zt-authz', cluster: 'zt-authz', user: 'zt-authz' }],
       currentContext: 'zt-authz',
@@ -27,7 +36,9 @@ export function kubeConfigFor(k: KubernetesConfig): KubeConfig {
     kc.loadFromFile(k.kubeconfig);
   } else {
     if (!process.env.KUBERNETES_SERVICE_HOST) {
-      throw new InvalidArgumentError('kubernetes.enabled: not running in a cluster (KUBERNETES_SERVICE_HOST unset); set kubernetes.kubeconfig or kubernetes.apiServer');
+      throw new InvalidArgumentError(
+        'kubernetes.enabled: not running in a cluster (KUBERNETES_SERVICE_HOST unset); set kubernetes.kubeconfig or kubernetes.apiServer',
+      );
     }
     kc.loadFromCluster();
   }

@@ -39,7 +39,8 @@ export function specSchema(): Json {
   const spec = structural(JSON.parse(JSON.stringify(Type.Omit(PolicySchema, ['name', 'namespace'])))) as Json;
   return {
     ...spec,
-    description: 'Istio AuthorizationPolicy vocabulary (see docs/policies.md); the policy namespace is metadata.namespace, its name "<namespace>/<metadata.name>"',
+    description:
+      'Istio AuthorizationPolicy vocabulary (see docs/policies.md); the policy namespace is metadata.namespace, its name "<namespace>/<metadata.name>"',
   };
 }
 
@@ -90,7 +91,12 @@ export function crdManifest(): Json {
                   type: 'object',
                   properties: {
                     observedGeneration: { type: 'integer', format: 'int64' },
-                    conditions: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'], items: conditionSchema },
+                    conditions: {
+                      type: 'array',
+                      'x-kubernetes-list-type': 'map',
+                      'x-kubernetes-list-map-keys': ['type'],
+                      items: conditionSchema,
+                    },
                   },
                 },
               },

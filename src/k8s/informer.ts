@@ -186,7 +186,10 @@ export class Informer<T extends KubeObject> {
         this.stats.listRestarts++;
         items = [];
         page = expired >= 2 ? {} : { limit: pageSize };
-        this.opts.logger.info({ informer: this.opts.name, paginated: page.limit !== undefined }, 'list: continue token expired (410 Gone), restarting the list');
+        this.opts.logger.info(
+          { informer: this.opts.name, paginated: page.limit !== undefined },
+          'list: continue token expired (410 Gone), restarting the list',
+        );
         continue;
       }
       this.stats.listPages++;
@@ -263,7 +266,8 @@ export class Informer<T extends KubeObject> {
         settled = true;
         this.abortWatch = undefined;
         // Errors after we aborted on purpose (stop, resync) are not failures.
-        if (err && (isGone(err) || !(this.stopped || this.rv === ''))) reject(err);
+        if (err && (isGone(err) || !(this.stopped || this.rv === '')))
+          reject(err instanceof Error ? err : new ProtocolError(`watch failed (${typeof err} thrown)`));
         else resolve({ events, ms: Date.now() - started });
       };
       const onEvent = (type: string, obj: unknown): void => {
@@ -296,7 +300,11 @@ export class Informer<T extends KubeObject> {
             // client report an AbortError at once, which (rv cleared) would settle as a plain
             // close, so the 410 would relist without being logged or counted.
             const abort = this.abortWatch;
-            done(gone ? Object.assign(new Error('resourceVersion too old'), { statusCode: 410 }) : new Error(`watch error event: ${o.message ?? o.reason ?? 'unknown'}`));
+            done(
+              gone
+                ? Object.assign(new Error('resourceVersion too old'), { statusCode: 410 })
+                : new Error(`watch error event: ${o.message ?? o.reason ?? 'unknown'}`),
+            );
             abort?.();
             return;
           }
@@ -308,14 +316,22 @@ export class Informer<T extends KubeObject> {
       };
       this.stats.watches++;
       // The watch call resolves only once the server has sent headers: bound that wait.
-      const connectTimer = setTimeout(() => done(new Error(`watch not answered within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+      const connectTimer = setTimeout(
+        () => done(new Error(`watch not answered within ${this.requestTimeoutMs} ms`)),
+        this.requestTimeoutMs,
+      );
       connectTimer.unref();
       // Server-side timeout 5–10 min (as client-go) so the server ends watches cleanly.
       const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
       this.opts.watch
         .watch(
           this.opts.path,
-          { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds, ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}) },
+          {
+            resourceVersion: this.rv,
+            allowWatchBookmarks: true,
+            timeoutSeconds,
+            ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
+          },
           onEvent,
           done,
         )
@@ -343,7 +359,10 @@ export class Informer<T extends KubeObject> {
     const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(this.failures - 1, 20));
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     const log = this.failures === 1 ? this.opts.logger.warn.bind(this.opts.logger) : this.opts.logger.debug.bind(this.opts.logger);
-    log({ informer: this.opts.name, error: describe(err), retryInMs: delay, failures: this.failures }, 'Kubernetes watch failed; keeping last-known state and retrying');
+    log(
+      { informer: this.opts.name, error: describe(err), retryInMs: delay, failures: this.failures },
+      'Kubernetes watch failed; keeping last-known state and retrying',
+    );
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.wake = undefined;

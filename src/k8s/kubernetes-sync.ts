@@ -57,10 +57,18 @@ export class KubernetesSync {
       onRejected: opts.onRejected,
       ...(this.status ? { status: this.status } : {}),
     });
-    this.workloads = config.watchPods ? new WorkloadMap(logger, config.rootNamespace, () => opts.onChange('pod policy bindings changed'), config.dryRunAnnotationNamespaces) : undefined;
+    this.workloads = config.watchPods
+      ? new WorkloadMap(logger, config.rootNamespace, () => opts.onChange('pod policy bindings changed'), config.dryRunAnnotationNamespaces)
+      : undefined;
 
     const scopes: Array<string | undefined> = config.namespaces.length ? config.namespaces : [undefined];
-    const common = { resyncMs: config.resyncSeconds * 1000, backoffMinMs: config.backoffMinMs, backoffMaxMs: config.backoffMaxMs, logger, onSynced: () => this.checkSynced() };
+    const common = {
+      resyncMs: config.resyncSeconds * 1000,
+      backoffMinMs: config.backoffMinMs,
+      backoffMaxMs: config.backoffMaxMs,
+      logger,
+      onSynced: () => this.checkSynced(),
+    };
     const { custom, core } = this.clients;
     // The namespace zt-authz runs in (jwksSecret default): the downward API, else the context's
     // (in cluster: the service account's namespace file).
@@ -84,8 +92,19 @@ export class KubernetesSync {
           path: ns ? `/apis/${CRD.group}/${CRD.version}/namespaces/${ns}/${CRD.plural}` : `/apis/${CRD.group}/${CRD.version}/${CRD.plural}`,
           list: (page) =>
             (ns
-              ? custom.listNamespacedCustomObject({ group: CRD.group, version: CRD.version, namespace: ns, plural: CRD.plural, ...pageParams(page) })
-              : custom.listClusterCustomObject({ group: CRD.group, version: CRD.version, plural: CRD.plural, ...pageParams(page) })) as Promise<KubeList<PolicyObject>>,
+              ? custom.listNamespacedCustomObject({
+                  group: CRD.group,
+                  version: CRD.version,
+                  namespace: ns,
+                  plural: CRD.plural,
+                  ...pageParams(page),
+                })
+              : custom.listClusterCustomObject({
+                  group: CRD.group,
+                  version: CRD.version,
+                  plural: CRD.plural,
+                  ...pageParams(page),
+                })) as Promise<KubeList<PolicyObject>>,
           onEvent: (type, obj) => this.policies.apply(type, obj),
         }),
       );
@@ -97,7 +116,10 @@ export class KubernetesSync {
             name: `pods (${where})`,
             watch: this.clients.newWatch(),
             path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
-            list: (page) => (ns ? core.listNamespacedPod({ namespace: ns, ...pageParams(page) }) : core.listPodForAllNamespaces(pageParams(page))) as unknown as Promise<KubeList<PodObject>>,
+            list: (page) =>
+              (ns
+                ? core.listNamespacedPod({ namespace: ns, ...pageParams(page) })
+                : core.listPodForAllNamespaces(pageParams(page))) as unknown as Promise<KubeList<PodObject>>,
             transform: stripPod,
             onEvent: (type, obj) => wl.apply(type, obj),
           }),
@@ -117,7 +139,13 @@ export class KubernetesSync {
 
   start(): void {
     this.opts.logger.info(
-      { server: this.server, namespaces: this.config.namespaces.length ? this.config.namespaces : 'all', pods: this.config.watchPods, status: this.config.writeStatus, secrets: this.secrets.names },
+      {
+        server: this.server,
+        namespaces: this.config.namespaces.length ? this.config.namespaces : 'all',
+        pods: this.config.watchPods,
+        status: this.config.writeStatus,
+        secrets: this.secrets.names,
+      },
       'watching Kubernetes',
     );
     for (const i of this.informers) i.start();

@@ -18,7 +18,14 @@ import { checkConfig } from '../snapshot/checked-config.js';
 import type { KubeObject } from './informer.js';
 import { withTimeout } from './timeout.js';
 
-export const CRD = { group: 'zt-authz.io', version: 'v1alpha1', plural: 'zerotrustpolicies', kind: 'ZeroTrustPolicy', singular: 'zerotrustpolicy', shortNames: ['ztp'] } as const;
+export const CRD = {
+  group: 'zt-authz.io',
+  version: 'v1alpha1',
+  plural: 'zerotrustpolicies',
+  kind: 'ZeroTrustPolicy',
+  singular: 'zerotrustpolicy',
+  shortNames: ['ztp'],
+} as const;
 
 export interface PolicyCondition {
   type: string;
@@ -88,7 +95,8 @@ export class PolicySet {
     }
     const generation = obj.metadata.generation ?? 0;
     const entry: Entry = { key, obj, effective: '[]', ...(prev?.active ? { active: prev.active } : {}) };
-    const sameSpec = prev && prev.obj.metadata.generation === obj.metadata.generation && JSON.stringify(prev.obj.spec) === JSON.stringify(obj.spec);
+    const sameSpec =
+      prev && prev.obj.metadata.generation === obj.metadata.generation && JSON.stringify(prev.obj.spec) === JSON.stringify(obj.spec);
     if (sameSpec) {
       // Status-only (or metadata-only) update: nothing to revalidate.
       if (prev.error !== undefined) entry.error = prev.error;
@@ -104,7 +112,11 @@ export class PolicySet {
           if (fc) entry.failClosed = fc;
         }
         this.opts.logger.warn(
-          { policy: key, generation, keeping: entry.active ? `generation ${entry.active.generation}` : entry.failClosed ? 'fail-closed deny' : 'nothing' },
+          {
+            policy: key,
+            generation,
+            keeping: entry.active ? `generation ${entry.active.generation}` : entry.failClosed ? 'fail-closed deny' : 'nothing',
+          },
           `ZeroTrustPolicy ${key} rejected: ${result.error}`,
         );
         this.opts.onRejected(key, result.error);
@@ -159,7 +171,9 @@ function failClosedFor(obj: PolicyObject, key: string, root: string | undefined)
   const ns = obj.metadata.namespace ?? '';
   const labels = spec.selector?.matchLabels;
   const validLabels =
-    labels && typeof labels === 'object' && !Array.isArray(labels) && Object.values(labels).every((v) => typeof v === 'string') ? (labels as Record<string, string>) : undefined;
+    labels && typeof labels === 'object' && !Array.isArray(labels) && Object.values(labels).every((v) => typeof v === 'string')
+      ? (labels as Record<string, string>)
+      : undefined;
   const standIn = (withSelector: boolean): PolicySpec => ({
     name: key,
     ...(ns === root ? {} : { namespace: ns }),
@@ -212,7 +226,14 @@ export class StatusWriter {
 
   update(obj: PolicyObject, cond: Omit<PolicyCondition, 'lastTransitionTime'>): void {
     const cur = obj.status?.conditions?.find((c) => c.type === cond.type);
-    if (cur && cur.status === cond.status && cur.reason === cond.reason && cur.message === cond.message && cur.observedGeneration === cond.observedGeneration && obj.status?.observedGeneration === cond.observedGeneration) {
+    if (
+      cur &&
+      cur.status === cond.status &&
+      cur.reason === cond.reason &&
+      cur.message === cond.message &&
+      cur.observedGeneration === cond.observedGeneration &&
+      obj.status?.observedGeneration === cond.observedGeneration
+    ) {
       this.queue.delete(`${obj.metadata.namespace}/${obj.metadata.name}`);
       return;
     }
@@ -260,15 +281,30 @@ export class StatusWriter {
   /** True when done (written, or no longer needed); false to retry. */
   private async write(obj: PolicyObject, cond: Omit<PolicyCondition, 'lastTransitionTime'>): Promise<boolean> {
     const cur = obj.status?.conditions?.find((c) => c.type === cond.type);
-    const lastTransitionTime = cur && cur.status === cond.status && cur.reason === cond.reason ? cur.lastTransitionTime : new Date().toISOString();
+    const lastTransitionTime =
+      cur && cur.status === cond.status && cur.reason === cond.reason ? cur.lastTransitionTime : new Date().toISOString();
     const others = (obj.status?.conditions ?? []).filter((c) => c.type !== cond.type);
-    const body = { ...obj, status: { ...(obj.status ?? {}), observedGeneration: cond.observedGeneration, conditions: [...others, { ...cond, lastTransitionTime }] } };
+    const body = {
+      ...obj,
+      status: {
+        ...(obj.status ?? {}),
+        observedGeneration: cond.observedGeneration,
+        conditions: [...others, { ...cond, lastTransitionTime }],
+      },
+    };
     const ns = obj.metadata.namespace ?? '';
     try {
       // Bounded: one hung write would otherwise stall the status queue for good; a timeout is
       // an ordinary failure, retried with backoff.
       await withTimeout(
-        this.api.replaceNamespacedCustomObjectStatus({ group: CRD.group, version: CRD.version, plural: CRD.plural, namespace: ns, name: obj.metadata.name, body }),
+        this.api.replaceNamespacedCustomObjectStatus({
+          group: CRD.group,
+          version: CRD.version,
+          plural: CRD.plural,
+          namespace: ns,
+          name: obj.metadata.name,
+          body,
+        }),
         this.timeoutMs,
         'status write',
       );
@@ -281,7 +317,10 @@ export class StatusWriter {
         return true; // a newer object (or none) is on its way through the watch
       }
       this.stats.errors++;
-      this.logger.warn({ policy: `${ns}/${obj.metadata.name}`, error: code ? `HTTP ${code}` : (err as Error).message }, 'cannot write ZeroTrustPolicy status; will retry');
+      this.logger.warn(
+        { policy: `${ns}/${obj.metadata.name}`, error: code ? `HTTP ${code}` : (err as Error).message },
+        'cannot write ZeroTrustPolicy status; will retry',
+      );
       return false;
     }
   }

@@ -55,8 +55,15 @@ export function kubernetesFetch(opts: KubernetesFetchOptions): (url: string, ini
         resolve(new Response(body, { status: status < 200 || status > 599 ? 500 : status, headers: h }));
       };
       const common = { method: init.method ?? 'GET', headers, ...(init.signal ? { signal: init.signal } : {}) };
-      const req = u.protocol === 'https:' ? httpsRequest(u, { ...common, ...(ca ? { ca } : {}) }, onResponse) : httpRequest(u, common, onResponse);
-      req.on('error', (err) => reject((err as NodeJS.ErrnoException).code === 'ABORT_ERR' && init.signal?.reason ? init.signal.reason : fetchError((err as NodeJS.ErrnoException).code ?? 'EREQUEST', err.message)));
+      const req =
+        u.protocol === 'https:' ? httpsRequest(u, { ...common, ...(ca ? { ca } : {}) }, onResponse) : httpRequest(u, common, onResponse);
+      req.on('error', (err) =>
+        reject(
+          (err as NodeJS.ErrnoException).code === 'ABORT_ERR' && init.signal?.reason
+            ? (init.signal.reason as Error) // the caller's AbortSignal.timeout() reason: a DOMException
+            : fetchError((err as NodeJS.ErrnoException).code ?? 'EREQUEST', err.message),
+        ),
+      );
       req.end();
     });
 }

@@ -65,7 +65,12 @@ const hash12 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 function stripSecret(s: SecretObject): SecretObject {
   const m = s.metadata;
   return {
-    metadata: { name: m.name, ...(m.namespace ? { namespace: m.namespace } : {}), ...(m.uid ? { uid: m.uid } : {}), ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}) },
+    metadata: {
+      name: m.name,
+      ...(m.namespace ? { namespace: m.namespace } : {}),
+      ...(m.uid ? { uid: m.uid } : {}),
+      ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+    },
     ...(s.data ? { data: s.data } : {}),
   };
 }
@@ -75,7 +80,10 @@ function updateFor(state: SecretState, key: string): JwksPush {
   if (state.kind === 'absent') {
     return {
       kind: 'error',
-      error: state.why === 'deleted' ? 'the Secret was deleted; keeping the last-known-good keys (to revoke a key, update the Secret)' : 'the Secret does not exist',
+      error:
+        state.why === 'deleted'
+          ? 'the Secret was deleted; keeping the last-known-good keys (to revoke a key, update the Secret)'
+          : 'the Secret does not exist',
     };
   }
   const value = state.obj.data && Object.hasOwn(state.obj.data, key) ? state.obj.data[key] : undefined;
@@ -142,13 +150,20 @@ export class SecretFeeds implements SecretKeyFeeds {
   private watch(namespace: string, name: string): Watched {
     const { core, logger } = this.opts;
     const fieldSelector = `metadata.name=${name}`;
-    const w: Watched = { namespace, name, listeners: new Set(), state: undefined, informer: undefined as unknown as Informer<SecretObject> };
+    const w: Watched = {
+      namespace,
+      name,
+      listeners: new Set(),
+      state: undefined,
+      informer: undefined as unknown as Informer<SecretObject>,
+    };
     w.informer = new Informer<SecretObject>({
       name: `secret ${namespace}/${name} (issuer keys)`,
       watch: this.opts.newWatch(),
       path: `/api/v1/namespaces/${namespace}/secrets`,
       fieldSelector,
-      list: (page) => core.listNamespacedSecret({ namespace, fieldSelector, ...pageParams(page) }) as unknown as Promise<KubeList<SecretObject>>,
+      list: (page) =>
+        core.listNamespacedSecret({ namespace, fieldSelector, ...pageParams(page) }) as unknown as Promise<KubeList<SecretObject>>,
       transform: stripSecret,
       resyncMs: this.opts.resyncMs,
       backoffMinMs: this.opts.backoffMinMs,
@@ -159,7 +174,10 @@ export class SecretFeeds implements SecretKeyFeeds {
         if (obj.metadata.name !== name || (obj.metadata.namespace !== undefined && obj.metadata.namespace !== namespace)) return;
         if (type === 'delete') {
           this.set(w, { kind: 'absent', why: 'deleted' });
-          logger.warn({ jwksSecret: `${namespace}/${name}` }, 'JWKS Secret deleted; its issuers keep their last-known-good keys (to revoke a key, update the Secret)');
+          logger.warn(
+            { jwksSecret: `${namespace}/${name}` },
+            'JWKS Secret deleted; its issuers keep their last-known-good keys (to revoke a key, update the Secret)',
+          );
         } else {
           this.set(w, { kind: 'present', obj });
         }
@@ -187,7 +205,10 @@ export class SecretFeeds implements SecretKeyFeeds {
           return [k, u.kind === 'document' ? hash12(u.bytes) : 'missing'];
         }),
       );
-      this.opts.logger.info({ jwksSecret: `${w.namespace}/${w.name}`, resourceVersion: state.obj.metadata.resourceVersion, sha256: hashes }, 'JWKS Secret changed');
+      this.opts.logger.info(
+        { jwksSecret: `${w.namespace}/${w.name}`, resourceVersion: state.obj.metadata.resourceVersion, sha256: hashes },
+        'JWKS Secret changed',
+      );
     }
     for (const l of [...w.listeners]) l.push(updateFor(state, l.key));
   }

@@ -54,7 +54,7 @@ export function kubernetesSnapshotFields(config: Config, workloads: WorkloadMap 
       const dest = destination as WorkloadDestination;
       const want = dest.workload?.audiences;
       if (want && !identity.audiences.some((a) => want.includes(a))) {
-        return `token audience does not include ${want.join(' or ')} (zt-authz.io/audience of ${dest!.workload!.namespace}/${dest!.workload!.name})`;
+        return `token audience does not include ${want.join(' or ')} (zt-authz.io/audience of ${dest.workload.namespace}/${dest.workload.name})`;
       }
       // A service-account token must be bound to an audience we expect: otherwise any pod's default
       // API-server token, replayed by whoever received it, would be accepted.
@@ -89,7 +89,10 @@ export function boundPolicyCopies(specs: readonly PolicySpec[], bindings: Readon
   for (const { namespace, ref } of bindings) {
     const targets = ref.includes('/')
       ? (byName.get(ref) ?? [])
-      : [...(byName.get(`${namespace}/${ref}`) ?? []), ...(byName.get(ref) ?? []).filter((s) => s.namespace === undefined || s.namespace === namespace)];
+      : [
+          ...(byName.get(`${namespace}/${ref}`) ?? []),
+          ...(byName.get(ref) ?? []).filter((s) => s.namespace === undefined || s.namespace === namespace),
+        ];
     for (const t of targets) out.push({ ...t, namespace, selector: { matchLabels: { [BOUND_LABEL_PREFIX + ref]: 'true' } } });
   }
   return out;

@@ -71,7 +71,10 @@ export function stripPod(pod: PodObject): PodObject {
       ...(annotations ? { annotations } : {}),
       ...(m.deletionTimestamp != null ? { deletionTimestamp: m.deletionTimestamp } : {}),
     },
-    spec: { ...(pod.spec?.serviceAccountName ? { serviceAccountName: pod.spec.serviceAccountName } : {}), ...(pod.spec?.hostNetwork ? { hostNetwork: true } : {}) },
+    spec: {
+      ...(pod.spec?.serviceAccountName ? { serviceAccountName: pod.spec.serviceAccountName } : {}),
+      ...(pod.spec?.hostNetwork ? { hostNetwork: true } : {}),
+    },
     status: {
       ...(s?.podIP ? { podIP: s.podIP } : {}),
       ...(s?.podIPs ? { podIPs: s.podIPs.map((p) => ({ ...(p.ip ? { ip: p.ip } : {}) })) } : {}),
@@ -103,7 +106,11 @@ export function parseMode(v: string | undefined): Mode | undefined {
  * the pod's own namespace (or a file policy of that name without a namespace); "<root namespace>/
  * <name>" to a ZeroTrustPolicy in the root namespace. Other namespaces cannot be bound.
  */
-export function parsePolicyRefs(value: string | undefined, podNamespace: string, rootNamespace: string | undefined): { refs: string[]; rejected: string[] } {
+export function parsePolicyRefs(
+  value: string | undefined,
+  podNamespace: string,
+  rootNamespace: string | undefined,
+): { refs: string[]; rejected: string[] } {
   const refs: string[] = [];
   const rejected: string[] = [];
   for (const raw of (value ?? '').split(',')) {
@@ -174,7 +181,10 @@ export class WorkloadMap {
     const key = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
     const before = this.byKey.get(key);
     const entry = type === 'delete' ? undefined : this.entryFor(key, pod);
-    const touched = [...(before?.refs.map((r) => `${before.workload.namespace}\0${r}`) ?? []), ...(entry?.refs.map((r) => `${entry.workload.namespace}\0${r}`) ?? [])];
+    const touched = [
+      ...(before?.refs.map((r) => `${before.workload.namespace}\0${r}`) ?? []),
+      ...(entry?.refs.map((r) => `${entry.workload.namespace}\0${r}`) ?? []),
+    ];
     const had = touched.map((k) => this.bindingCounts.has(k));
     if (before) this.remove(before);
     if (entry) this.add(entry);
@@ -219,11 +229,16 @@ export class WorkloadMap {
     const ips =
       pod.spec?.hostNetwork || phase === 'Succeeded' || phase === 'Failed'
         ? []
-        : [...new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)].filter((ip): ip is string => !!ip).map(normalizeIp))];
+        : [
+            ...new Set(
+              [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)].filter((ip): ip is string => !!ip).map(normalizeIp),
+            ),
+          ];
     const ann = pod.metadata.annotations ?? {};
     const modeRaw = ann[ANNOTATION.mode];
     let mode = parseMode(modeRaw);
-    if (modeRaw !== undefined && mode === undefined) this.warnOnce(key, ANNOTATION.mode, `unknown value "${modeRaw}" (enforce | dry-run); ignored`);
+    if (modeRaw !== undefined && mode === undefined)
+      this.warnOnce(key, ANNOTATION.mode, `unknown value "${modeRaw}" (enforce | dry-run); ignored`);
     let dryRun: Entry['dryRun'];
     if (mode === 'observe') {
       dryRun = this.dryRunAnywhere || this.dryRunNamespaces.has(ns) ? 'honoured' : 'ignored';

@@ -42,7 +42,12 @@ export function objectName(wanted: string, max = 60): string {
   const clean = (s: string) =>
     s
       .split('.')
-      .map((part) => part.replace(/[^a-z0-9-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, ''))
+      .map((part) =>
+        part
+          .replace(/[^a-z0-9-]+/g, '-')
+          .replace(/-{2,}/g, '-')
+          .replace(/^-+|-+$/g, ''),
+      )
       .filter(Boolean)
       .join('.');
   return clean(clean(wanted.toLowerCase()).slice(0, max));
@@ -117,7 +122,12 @@ function asPolicyObject(v: unknown, at: string, problems: string[]): PolicyObjec
     problems.push(`${at}: not a mapping`);
     return undefined;
   }
-  const o = v as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; generation?: unknown }; spec?: unknown };
+  const o = v as {
+    apiVersion?: unknown;
+    kind?: unknown;
+    metadata?: { name?: unknown; namespace?: unknown; generation?: unknown };
+    spec?: unknown;
+  };
   if (o.kind !== CRD.kind || o.apiVersion !== API_VERSION) {
     problems.push(`${at}: expected apiVersion ${API_VERSION}, kind ${CRD.kind}; got ${String(o.apiVersion)}, ${String(o.kind)}`);
     return undefined;
@@ -126,7 +136,9 @@ function asPolicyObject(v: unknown, at: string, problems: string[]): PolicyObjec
   const ns = o.metadata?.namespace;
   const label = typeof name === 'string' ? name : '(unnamed)';
   if (typeof name !== 'string' || !isObjectName(name)) {
-    problems.push(`${at}: metadata.name must be a DNS-1123 subdomain (lower case letters, digits, '-' and '.'), got ${JSON.stringify(name)}`);
+    problems.push(
+      `${at}: metadata.name must be a DNS-1123 subdomain (lower case letters, digits, '-' and '.'), got ${JSON.stringify(name)}`,
+    );
     return undefined;
   }
   if (typeof ns !== 'string' || !isNamespaceName(ns)) {
@@ -144,7 +156,10 @@ function asPolicyObject(v: unknown, at: string, problems: string[]): PolicyObjec
  * the running service would drop an invalid ALLOW and fail closed on an invalid DENY, so a CI
  * gate must not guess either.
  */
-export function policySpecsOf(objs: PolicyObject[], opts: { rootNamespace: string | undefined; rolesClaim: string; source: string }): PolicySpec[] {
+export function policySpecsOf(
+  objs: PolicyObject[],
+  opts: { rootNamespace: string | undefined; rolesClaim: string; source: string },
+): PolicySpec[] {
   const rejected: string[] = [];
   const set = new PolicySet({
     logger: pino({ level: 'silent' }),
@@ -185,7 +200,11 @@ export function loadCandidate(configFile: string | undefined, manifestFiles: str
   // Resources from several files share one cluster: a name defined twice is a mistake.
   const seen = new Set<string>();
   const dups = objs.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).filter((k) => (seen.has(k) ? true : (seen.add(k), false)));
-  if (dups.length) throw new ManifestError(streams.join(', '), dups.map((k) => `ZeroTrustPolicy ${k} is defined more than once`));
+  if (dups.length)
+    throw new ManifestError(
+      streams.join(', '),
+      dups.map((k) => `ZeroTrustPolicy ${k} is defined more than once`),
+    );
   const specs = policySpecsOf(objs, { rootNamespace, rolesClaim: base.authorization.rolesClaim, source: streams.join(', ') });
   return { ...base, policies: [...base.policies, ...specs] };
 }

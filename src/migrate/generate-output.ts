@@ -39,9 +39,13 @@ export function checkCrdScopes(specs: PolicySpec[], root: string | undefined): v
   for (const p of specs) {
     if (p.namespace === undefined) continue;
     if (!isNamespaceName(p.namespace)) problems.push(`${p.name}: namespace "${p.namespace}" is not a Kubernetes namespace name`);
-    else if (p.namespace === root) problems.push(`${p.name}: its namespace "${p.namespace}" is the root namespace, where a ZeroTrustPolicy applies to every namespace`);
+    else if (p.namespace === root)
+      problems.push(`${p.name}: its namespace "${p.namespace}" is the root namespace, where a ZeroTrustPolicy applies to every namespace`);
   }
-  if (problems.length) throw new InvalidArgumentError(`cannot write these policies as ZeroTrustPolicy resources:\n${problems.map((l) => `  - ${l}`).join('\n')}`);
+  if (problems.length)
+    throw new InvalidArgumentError(
+      `cannot write these policies as ZeroTrustPolicy resources:\n${problems.map((l) => `  - ${l}`).join('\n')}`,
+    );
 }
 
 /** One `---` document per policy: metadata from the policy's name and namespace, the rest as spec. */
@@ -55,7 +59,13 @@ export function renderCrd(policies: GeneratedPolicy[], summary: GenerateSummary,
     const doc = new Document({ apiVersion: API_VERSION, kind: CRD.kind, metadata, spec });
     const lines = [`${p.dest.workload.key}: ${p.dest.stats.describe()}`];
     if (namespace === undefined) lines.push(`no namespace: in the root namespace ${metadata.namespace}, so it applies in every namespace`);
-    if (p.dest.allowedBy.size) lines.push(`already allowed by the recorded config: ${[...p.dest.allowedBy].sort().map(([n, c]) => `${n} (${c})`).join(', ')}`);
+    if (p.dest.allowedBy.size)
+      lines.push(
+        `already allowed by the recorded config: ${[...p.dest.allowedBy]
+          .sort()
+          .map(([n, c]) => `${n} (${c})`)
+          .join(', ')}`,
+      );
     doc.commentBefore = lines.map((l) => ` ${l}`).join('\n');
     const specNode = doc.get('spec', true);
     if (isMap(specNode)) decorate(specNode, p.rules);
@@ -76,7 +86,13 @@ export function renderConfig(policies: GeneratedPolicy[], summary: GenerateSumma
   policies.forEach((p, i) => {
     const node = doc.createNode(p.spec) as YAMLMap;
     const lines = [`${p.dest.workload.key}: ${p.dest.stats.describe()}`];
-    if (p.dest.allowedBy.size) lines.push(`already allowed by the recorded config: ${[...p.dest.allowedBy].sort().map(([n, c]) => `${n} (${c})`).join(', ')}`);
+    if (p.dest.allowedBy.size)
+      lines.push(
+        `already allowed by the recorded config: ${[...p.dest.allowedBy]
+          .sort()
+          .map(([n, c]) => `${n} (${c})`)
+          .join(', ')}`,
+      );
     if (i === 0 && !opts.base) lines.unshift('');
     node.commentBefore = lines.map((l) => (l ? ` ${l}` : '')).join('\n');
     decorate(node, p.rules);
@@ -160,32 +176,44 @@ export function policyBaseName(w: Workload): string {
  */
 export class NameAllocator {
   private readonly used = new Set<string>();
-  constructor(taken: string[], private readonly dns = false) {
+  constructor(
+    taken: string[],
+    private readonly dns = false,
+  ) {
     for (const t of taken) this.used.add(t);
   }
   next(namespace: string | undefined, wanted: string): string {
     let base = this.dns
       ? objectName(wanted, 60)
-      : wanted.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-{2,}/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '').slice(0, 60).replace(/[^A-Za-z0-9]+$/, '');
+      : wanted
+          .replace(/[^A-Za-z0-9_.-]+/g, '-')
+          .replace(/-{2,}/g, '-')
+          .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '')
+          .slice(0, 60)
+          .replace(/[^A-Za-z0-9]+$/, '');
     if (!base) base = 'allow';
     let name = base;
     for (let i = 2; this.used.has(`${namespace ?? ''}/${name}`); i++) name = `${base}-${i}`;
     this.used.add(`${namespace ?? ''}/${name}`);
-    if (this.dns && !isObjectName(name)) throw new InternalError(`generated policy name "${name}" is not a Kubernetes object name (a bug, please report it)`);
+    if (this.dns && !isObjectName(name))
+      throw new InternalError(`generated policy name "${name}" is not a Kubernetes object name (a bug, please report it)`);
     return name;
   }
 }
 
 export function basePolicyNames(base: { text: string; source: string }): string[] {
   const raw = parseConfigText(base.text, base.source) as { policies?: Array<{ name?: unknown; namespace?: unknown }> };
-  return (Array.isArray(raw?.policies) ? raw.policies : []).map((p) => `${typeof p?.namespace === 'string' ? p.namespace : ''}/${String(p?.name)}`);
+  return (Array.isArray(raw?.policies) ? raw.policies : []).map(
+    (p) => `${typeof p?.namespace === 'string' ? p.namespace : ''}/${String(p?.name)}`,
+  );
 }
 
 export function validateOutput(yaml: string, source: string): void {
   try {
     checkConfig(parseConfigText(yaml, source), source);
   } catch (err) {
-    if (err instanceof ConfigError) throw new InternalError(`generated configuration does not validate (a bug, please report it):\n${err.message}`);
+    if (err instanceof ConfigError)
+      throw new InternalError(`generated configuration does not validate (a bug, please report it):\n${err.message}`);
     throw err;
   }
 }
@@ -193,7 +221,11 @@ export function validateOutput(yaml: string, source: string): void {
 export function validateManifests(yaml: string, rootNamespace: string | undefined, expected: number): void {
   try {
     const objs = parsePolicyManifests(yaml, 'generated ZeroTrustPolicy manifests');
-    const specs = policySpecsOf(objs, { rootNamespace, rolesClaim: resolveConfig({}, 'defaults').authorization.rolesClaim, source: 'generated ZeroTrustPolicy manifests' });
+    const specs = policySpecsOf(objs, {
+      rootNamespace,
+      rolesClaim: resolveConfig({}, 'defaults').authorization.rolesClaim,
+      source: 'generated ZeroTrustPolicy manifests',
+    });
     if (specs.length !== expected) throw new InternalError(`${specs.length} of ${expected} policies read back`);
   } catch (err) {
     throw new InternalError(`generated ZeroTrustPolicy manifests do not validate (a bug, please report it):\n${(err as Error).message}`);

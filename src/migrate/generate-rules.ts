@@ -237,13 +237,24 @@ export function buildRules(sources: Src[], w: Workload): BuiltRule[] {
       principals.length ? principals.join(', ') : '',
       serviceAccounts.length ? `service account ${serviceAccounts.join(', ')} (by pod IP)` : '',
       namespaces.length ? `namespace ${namespaces.join(', ')}` : '',
-      issuer ? `JWT of ${issuer}${subjects.length ? ` (${subjects.join(', ')})` : ''}${m.scopes.length ? ` with scope ${m.scopes.join(' and ')}` : ''}${workload ? '' : ', no mTLS identity'}` : '',
+      issuer
+        ? `JWT of ${issuer}${subjects.length ? ` (${subjects.join(', ')})` : ''}${m.scopes.length ? ` with scope ${m.scopes.join(' and ')}` : ''}${workload ? '' : ', no mTLS identity'}`
+        : '',
     ].filter(Boolean);
     const addrs = [...new Set(m.srcs.flatMap((s) => [...s.addresses]))].sort(cmp);
     const seen = addrs.length > 5 ? `${addrs.slice(0, 5).join(', ')} and ${addrs.length - 5} more` : addrs.join(', ');
-    const sourceLabel = who.length ? who.join(' + ') : `callers with neither mTLS identity nor JWT${addrs.length ? ` (seen from ${seen})` : ''}`;
+    const sourceLabel = who.length
+      ? who.join(' + ')
+      : `callers with neither mTLS identity nor JWT${addrs.length ? ` (seen from ${seen})` : ''}`;
     const kindOrder = principals.length ? 0 : serviceAccounts.length ? 1 : namespaces.length ? 2 : issuer ? 3 : 4;
-    rules.push({ spec, stats, pathStats, sourceLabel, anonymous, sortKey: JSON.stringify([kindOrder, principals, serviceAccounts, namespaces, issuer ?? '', subjects, m.scopes, m.operations]) });
+    rules.push({
+      spec,
+      stats,
+      pathStats,
+      sourceLabel,
+      anonymous,
+      sortKey: JSON.stringify([kindOrder, principals, serviceAccounts, namespaces, issuer ?? '', subjects, m.scopes, m.operations]),
+    });
   }
   return rules.sort((a, b) => cmp(a.sortKey, b.sortKey)).map(({ sortKey: _, ...r }) => r);
 }

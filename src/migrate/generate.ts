@@ -15,23 +15,37 @@ import { templatePath } from './paths.js';
 import { isNamespaceName } from './crd.js';
 import type { GenerateOptions, GenerateResult, GenerateSummary } from './generate-options.js';
 import { Stats, buildRules, cmp, collapseNamespaces, generalise, type Dest } from './generate-rules.js';
-import { NameAllocator, basePolicyNames, checkCrdScopes, policyBaseName, renderConfig, renderCrd, validateManifests, validateOutput, type GeneratedPolicy } from './generate-output.js';
+import {
+  NameAllocator,
+  basePolicyNames,
+  checkCrdScopes,
+  policyBaseName,
+  renderConfig,
+  renderCrd,
+  validateManifests,
+  validateOutput,
+  type GeneratedPolicy,
+} from './generate-output.js';
 
 export class PolicyGenerator {
   private readonly dests = new Map<string, Dest>();
   private readonly leftOut = new Map<string, number>();
   private readonly all = new Stats();
   private records = 0;
-  private readonly opts: Required<Omit<GenerateOptions, 'base' | 'namespace' | 'rootNamespace'>> & Pick<GenerateOptions, 'base' | 'namespace' | 'rootNamespace'>;
+  private readonly opts: Required<Omit<GenerateOptions, 'base' | 'namespace' | 'rootNamespace'>> &
+    Pick<GenerateOptions, 'base' | 'namespace' | 'rootNamespace'>;
 
   constructor(opts: GenerateOptions = {}) {
     this.opts = { minCount: 1, generalise: false, namespaceThreshold: 3, format: 'config', ...opts };
     if (this.opts.format === 'crd' && this.opts.base) {
-      throw new InvalidArgumentError('--base writes a configuration file; with --format crd keep the base config apart (replay takes it as --config BASE --policies MANIFESTS)');
+      throw new InvalidArgumentError(
+        '--base writes a configuration file; with --format crd keep the base config apart (replay takes it as --config BASE --policies MANIFESTS)',
+      );
     }
     if (this.opts.rootNamespace !== undefined) {
       if (this.opts.format !== 'crd') throw new InvalidArgumentError('--root-namespace only applies to --format crd');
-      if (!isNamespaceName(this.opts.rootNamespace)) throw new InvalidArgumentError(`--root-namespace: "${this.opts.rootNamespace}" is not a namespace name (DNS-1123 label)`);
+      if (!isNamespaceName(this.opts.rootNamespace))
+        throw new InvalidArgumentError(`--root-namespace: "${this.opts.rootNamespace}" is not a namespace name (DNS-1123 label)`);
     }
   }
 
@@ -53,15 +67,21 @@ export class PolicyGenerator {
     if (r.pathTruncated) return this.skip('path too long (truncated in the audit record)');
     const workload = workloadOf(r);
     if (!workload.selector && !workload.host) return this.skip('destination unknown (no namespace, labels or host)');
-    if (this.opts.namespace !== undefined && workload.namespace !== this.opts.namespace) return this.skip(`destination outside namespace ${this.opts.namespace}`);
+    if (this.opts.namespace !== undefined && workload.namespace !== this.opts.namespace)
+      return this.skip(`destination outside namespace ${this.opts.namespace}`);
     const path = templatePath(r.path);
     if ('unrepresentable' in path) return this.skip(`path not expressible as a policy path (${path.unrepresentable})`);
 
     let dest = this.dests.get(workload.key);
-    if (!dest) this.dests.set(workload.key, (dest = { workload, stats: new Stats(), sources: new Map(), deniedBy: new Map(), allowedBy: new Map() }));
+    if (!dest)
+      this.dests.set(
+        workload.key,
+        (dest = { workload, stats: new Stats(), sources: new Map(), deniedBy: new Map(), allowedBy: new Map() }),
+      );
     dest.stats.add(r.time);
     this.all.add(r.time);
-    if (observedDeny(r) && verdict.reason === 'policy_denied' && verdict.policy) dest.deniedBy.set(verdict.policy, (dest.deniedBy.get(verdict.policy) ?? 0) + 1);
+    if (observedDeny(r) && verdict.reason === 'policy_denied' && verdict.policy)
+      dest.deniedBy.set(verdict.policy, (dest.deniedBy.get(verdict.policy) ?? 0) + 1);
     if (verdict.allow && verdict.policy) dest.allowedBy.set(verdict.policy, (dest.allowedBy.get(verdict.policy) ?? 0) + 1);
 
     const principal = sourcePrincipal(r);
@@ -74,7 +94,15 @@ export class PolicyGenerator {
     let src = dest.sources.get(srcKey);
     if (!src) {
       const peerNamespace = parsePrincipal(r.source.principal)?.namespace;
-      src = { ...(principal ? { principal } : {}), ...(peerNamespace ? { peerNamespace } : {}), ...(serviceAccount ? { serviceAccount } : {}), ...(r.issuer ? { issuer: r.issuer } : {}), ...(workloadSubject ? { workloadSubject } : {}), addresses: new Set(), ops: new Map() };
+      src = {
+        ...(principal ? { principal } : {}),
+        ...(peerNamespace ? { peerNamespace } : {}),
+        ...(serviceAccount ? { serviceAccount } : {}),
+        ...(r.issuer ? { issuer: r.issuer } : {}),
+        ...(workloadSubject ? { workloadSubject } : {}),
+        addresses: new Set(),
+        ops: new Map(),
+      };
       dest.sources.set(srcKey, src);
     }
     if (!principal && !serviceAccount && !r.issuer && r.source.address && src.addresses.size < 1000) src.addresses.add(r.source.address);
@@ -82,7 +110,8 @@ export class PolicyGenerator {
     const method = r.method; // as Envoy reported it: policies match methods exactly
     const opKey = `${method} ${path.value}`;
     let op = src.ops.get(opKey);
-    if (!op) src.ops.set(opKey, (op = { method, path: path.value, stats: new Stats(), scopes: r.issuer ? new Set(r.auth?.scopes ?? []) : null }));
+    if (!op)
+      src.ops.set(opKey, (op = { method, path: path.value, stats: new Stats(), scopes: r.issuer ? new Set(r.auth?.scopes ?? []) : null }));
     else if (op.scopes) {
       const seen = new Set(r.auth?.scopes ?? []);
       for (const s of op.scopes) if (!seen.has(s)) op.scopes.delete(s);
@@ -123,9 +152,14 @@ export class PolicyGenerator {
       };
       policies.push({ spec, dest, rules });
       for (const [policy, n] of [...dest.deniedBy].sort()) {
-        warnings.push(`${w.key}: ${n} request(s) were denied by DENY policy ${policy} (served in observe mode); an ALLOW rule does not override it`);
+        warnings.push(
+          `${w.key}: ${n} request(s) were denied by DENY policy ${policy} (served in observe mode); an ALLOW rule does not override it`,
+        );
       }
-      if (rules.some((r) => r.anonymous)) warnings.push(`${w.key}: some callers had neither an mTLS identity nor a JWT; their rule admits any unauthenticated caller for those operations`);
+      if (rules.some((r) => r.anonymous))
+        warnings.push(
+          `${w.key}: some callers had neither an mTLS identity nor a JWT; their rule admits any unauthenticated caller for those operations`,
+        );
     }
 
     const leftOut = Object.fromEntries([...this.leftOut].sort((a, b) => cmp(a[0], b[0])));
@@ -140,7 +174,10 @@ export class PolicyGenerator {
       warnings,
     };
     if (crd) {
-      checkCrdScopes(policies.map((p) => p.spec), this.opts.rootNamespace);
+      checkCrdScopes(
+        policies.map((p) => p.spec),
+        this.opts.rootNamespace,
+      );
       const yaml = renderCrd(policies, summary, this.opts);
       // Never hand out a manifest the Kubernetes integration would reject.
       validateManifests(yaml, this.opts.rootNamespace, policies.length);

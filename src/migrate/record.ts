@@ -20,7 +20,14 @@ export interface ReadStats {
 }
 
 /** Reasons decided by the policy stage; every other deny happened before policy (authentication, limits). */
-const POLICY_STAGE_REASONS: readonly Reason[] = ['allowed', 'token_missing', 'policy_denied', 'no_policy_matched', 'insufficient_scope', 'insufficient_user_authentication'];
+const POLICY_STAGE_REASONS: readonly Reason[] = [
+  'allowed',
+  'token_missing',
+  'policy_denied',
+  'no_policy_matched',
+  'insufficient_scope',
+  'insufficient_user_authentication',
+];
 export const POLICY_REASONS: ReadonlySet<string> = new Set(POLICY_STAGE_REASONS);
 
 /** Read records from a file, or from stdin when `from` is "-". Calls `each` in input order. */
@@ -60,7 +67,12 @@ export function served(r: AuditRecord): boolean {
 
 /** What the recorded configuration enforced (or, in observe mode, would have enforced). */
 export function recordedVerdict(r: AuditRecord): { allow: boolean; reason: string; policy?: string } {
-  if (r.wouldDecide) return { allow: r.wouldDecide.decision === 'allow', reason: r.wouldDecide.reason, ...(r.wouldDecide.policy ? { policy: r.wouldDecide.policy } : {}) };
+  if (r.wouldDecide)
+    return {
+      allow: r.wouldDecide.decision === 'allow',
+      reason: r.wouldDecide.reason,
+      ...(r.wouldDecide.policy ? { policy: r.wouldDecide.policy } : {}),
+    };
   return { allow: r.decision === 'allow', reason: r.reason, ...(r.policy ? { policy: r.policy } : {}) };
 }
 
@@ -125,18 +137,26 @@ export function workloadOf(r: AuditRecord): Workload {
   const named = WORKLOAD_LABELS.find((k) => labels[k] !== undefined);
   if (named) selector = { [named]: labels[named]! };
   else {
-    const stable = Object.keys(labels).filter((k) => !VOLATILE_LABELS.has(k)).sort();
+    const stable = Object.keys(labels)
+      .filter((k) => !VOLATILE_LABELS.has(k))
+      .sort();
     if (stable.length) selector = Object.fromEntries(stable.map((k) => [k, labels[k]!]));
   }
   const host = selector ? undefined : bareHost(r.destination.host) || undefined;
-  const sel = selector ? Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',') : `host=${host ?? '?'}`;
+  const sel = selector
+    ? Object.entries(selector)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')
+    : `host=${host ?? '?'}`;
   const key = namespace !== undefined ? `${namespace}/${sel}` : sel;
   return { ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}), ...(host ? { host } : {}), key };
 }
 
 /** A Kubernetes workload the policy stage identified the caller as, without a principal ("ns/sa"). */
 export function sourceWorkload(r: AuditRecord): string | undefined {
-  return !r.source.principal && r.source.namespace && r.source.serviceAccount ? `${r.source.namespace}/${r.source.serviceAccount}` : undefined;
+  return !r.source.principal && r.source.namespace && r.source.serviceAccount
+    ? `${r.source.namespace}/${r.source.serviceAccount}`
+    : undefined;
 }
 
 /** How an edge's source is shown: mTLS principal (or Kubernetes workload) and/or JWT issuer, or "(anonymous)". */
@@ -149,4 +169,3 @@ export function sourceLabel(r: AuditRecord): string {
   if (r.issuer) parts.push(`jwt ${r.issuer}`);
   return parts.length ? parts.join(' + ') : '(anonymous)';
 }
-

@@ -33,7 +33,9 @@ export function inputOf(r: AuditRecord, trustXfcc: boolean): CheckInput {
 /** The recorded Kubernetes workload of a caller identified by service-account token or pod IP. */
 export function peerOf(r: AuditRecord): PeerIdentity | undefined {
   if (r.source.principalFrom !== 'sa_token' && r.source.principalFrom !== 'pod_ip') return undefined;
-  return r.source.namespace && r.source.serviceAccount ? { principal: '', namespace: r.source.namespace, serviceAccount: r.source.serviceAccount } : undefined;
+  return r.source.namespace && r.source.serviceAccount
+    ? { principal: '', namespace: r.source.namespace, serviceAccount: r.source.serviceAccount }
+    : undefined;
 }
 
 /**
@@ -49,9 +51,12 @@ export class SubjectRecovery {
       for (const r of p.rules) {
         for (const c of [...r.from.flat(), ...r.when]) {
           const cls = classify(c);
-          if (cls.kind === 'requestPrincipal' || cls.kind === 'subjectClaim') for (const v of c.values) if (!v.includes('*')) subjects.add(`${cls.kind}\0${v}`);
+          if (cls.kind === 'requestPrincipal' || cls.kind === 'subjectClaim')
+            for (const v of c.values) if (!v.includes('*')) subjects.add(`${cls.kind}\0${v}`);
           // "*<suffix>/<sub>" names an exact subject too (Istio's split at the last "/").
-          if (cls.kind === 'requestPrincipal') for (const v of c.values) if (v.startsWith('*') && v.includes('/')) subjects.add(`subjectClaim\0${v.slice(v.lastIndexOf('/') + 1)}`);
+          if (cls.kind === 'requestPrincipal')
+            for (const v of c.values)
+              if (v.startsWith('*') && v.includes('/')) subjects.add(`subjectClaim\0${v.slice(v.lastIndexOf('/') + 1)}`);
         }
       }
     }

@@ -110,7 +110,11 @@ export function undetermined(policies: readonly CompiledPolicy[], ctx: PolicyCon
   const policy3 = (p: CompiledPolicy): Tri => or3(p.rules.map((r) => and3([groups3(r.from), groups3(r.to), and3(r.when.map(cond3))])));
   const dest = ctx.destination;
   const applicable = policies.filter(
-    (p) => !p.dryRun && p.action !== 'AUDIT' && (p.namespace === undefined || p.namespace === dest.namespace) && (!p.selector || Object.entries(p.selector).every(([k, v]) => dest.labels[k] === v)),
+    (p) =>
+      !p.dryRun &&
+      p.action !== 'AUDIT' &&
+      (p.namespace === undefined || p.namespace === dest.namespace) &&
+      (!p.selector || Object.entries(p.selector).every(([k, v]) => dest.labels[k] === v)),
   );
   const deny = or3(applicable.filter((p) => p.action === 'DENY').map(policy3));
   if (deny === T) return undefined;
@@ -140,7 +144,8 @@ function unknownReason(c: Condition, gaps: Gaps): undefined | Tri | string {
       if (!gaps.authenticated) return undefined;
       if (!gaps.knownClaims.has(inner.name)) return `claim ${inner.name} (not recorded; see audit.claims)`;
       // The record holds the top-level claim named "a.b": the nested a→b value is unknown.
-      if (inner.nested && gaps.literalKeys.has(inner.name)) return `claim ${inner.name} (the token also had a top-level claim of that name; the nested value is not recorded)`;
+      if (inner.nested && gaps.literalKeys.has(inner.name))
+        return `claim ${inner.name} (the token also had a top-level claim of that name; the nested value is not recorded)`;
       return undefined;
     case 'requestPrincipal':
     case 'subjectClaim': {

@@ -61,10 +61,16 @@ export class Replayer {
   /** The recorded Kubernetes workload of the request being evaluated (see workloadSource). */
   private peer: PeerIdentity | undefined;
 
-  constructor(readonly config: Config, private readonly opts: ReplayOptions = {}) {
+  constructor(
+    readonly config: Config,
+    private readonly opts: ReplayOptions = {},
+  ) {
     // Replay never verifies a token: resolvers that would refuse are enough, and nothing is fetched.
     const keys = new Map<string, KeyResolver>(
-      config.issuers.map((i) => [i.issuer, { ready: true, getKey: () => Promise.reject(new InternalError('policy replay does not verify tokens')) }]),
+      config.issuers.map((i) => [
+        i.issuer,
+        { ready: true, getKey: () => Promise.reject(new InternalError('policy replay does not verify tokens')) },
+      ]),
     );
     // A caller the recording service identified from Kubernetes (service-account token, pod IP)
     // is taken as recorded: replay has no workload map of its own.
@@ -121,7 +127,20 @@ export class Replayer {
     const key = `${src}\0${dst}`;
     let e = this.edges.get(key);
     if (!e) {
-      e = { report: { source: src, destination: dst, requests: 0, allowToDeny: 0, allowToDenyObserved: 0, denyToAllow: 0, unchanged: 0, indeterminate: 0, details: [] }, details: new Map() };
+      e = {
+        report: {
+          source: src,
+          destination: dst,
+          requests: 0,
+          allowToDeny: 0,
+          allowToDenyObserved: 0,
+          denyToAllow: 0,
+          unchanged: 0,
+          indeterminate: 0,
+          details: [],
+        },
+        details: new Map(),
+      };
       this.edges.set(key, e);
     }
     const er = e.report;
@@ -136,7 +155,11 @@ export class Replayer {
       const t = templatePath(r.path);
       const path = 'value' in t ? t.value : r.path;
       const nowText =
-        'indeterminate' in now ? now.indeterminate : !reevaluated ? `${now.reason} (rejected before the policy stage, not re-evaluated)` : `${now.reason}${now.policy ? ` (${now.policy})` : ''}`;
+        'indeterminate' in now
+          ? now.indeterminate
+          : !reevaluated
+            ? `${now.reason} (rejected before the policy stage, not re-evaluated)`
+            : `${now.reason}${now.policy ? ` (${now.policy})` : ''}`;
       const beforeText = !before
         ? `denied: ${r.reason}`
         : wasObservedDeny
@@ -154,15 +177,24 @@ export class Replayer {
     const edges = [...this.edges.values()]
       .map(({ report, details }) => ({
         ...report,
-        details: [...details.values()].sort((a, b) => cmp(a.change, b.change) || b.count - a.count || cmp(a.method + a.path, b.method + b.path)),
+        details: [...details.values()].sort(
+          (a, b) => cmp(a.change, b.change) || b.count - a.count || cmp(a.method + a.path, b.method + b.path),
+        ),
       }))
       .sort((a, b) => order(a) - order(b) || cmp(a.source, b.source) || cmp(a.destination, b.destination));
     const m = this.config.mode;
-    const observing = [m.default === 'observe' ? 'default' : '', ...Object.entries(m.namespaces).filter(([, v]) => v === 'observe').map(([k]) => `namespace ${k}`)].filter(Boolean);
+    const observing = [
+      m.default === 'observe' ? 'default' : '',
+      ...Object.entries(m.namespaces)
+        .filter(([, v]) => v === 'observe')
+        .map(([k]) => `namespace ${k}`),
+    ].filter(Boolean);
     return {
       summary: { ...this.summary, observed: { ...this.summary.observed } },
       edges,
-      ...(observing.length ? { modeNote: `the candidate puts ${observing.join(', ')} in observe mode; replay shows what enforcing it would decide` } : {}),
+      ...(observing.length
+        ? { modeNote: `the candidate puts ${observing.join(', ')} in observe mode; replay shows what enforcing it would decide` }
+        : {}),
     };
   }
 

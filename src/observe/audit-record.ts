@@ -144,7 +144,15 @@ export interface AuditRecord {
    */
   source: { principal?: string; principalFrom?: PrincipalFrom; address?: string; namespace?: string; serviceAccount?: string };
   /** `hostAsSent`: the host with the default port it was sent with (CheckInput.hostAsSent). */
-  destination: { host: string; hostAsSent?: string; principal?: string; address?: string; port?: number; namespace?: string; labels: Record<string, string> };
+  destination: {
+    host: string;
+    hostAsSent?: string;
+    principal?: string;
+    address?: string;
+    port?: number;
+    namespace?: string;
+    labels: Record<string, string>;
+  };
   method: string;
   path: string;
   pathTruncated: boolean;
@@ -156,7 +164,13 @@ export interface AuditRecord {
    * Verified claims (absent in records written before replay support). `literalKeys`: dotted claim
    * paths whose value came from a top-level claim of that exact name (else: nested).
    */
-  auth?: { audiences?: string[]; scopes?: string[]; claims: Record<string, Scalar | Scalar[] | null>; truncated: string[]; literalKeys?: string[] };
+  auth?: {
+    audiences?: string[];
+    scopes?: string[];
+    claims: Record<string, Scalar | Scalar[] | null>;
+    truncated: string[];
+    literalKeys?: string[];
+  };
 }
 
 /**
@@ -179,7 +193,14 @@ export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'oth
   const version = recordVersion(j.v, lineNo);
   const src = obj(j.source);
   const dst = obj(j.destination);
-  if (!src || !dst || typeof j.method !== 'string' || typeof j.path !== 'string' || (j.decision !== 'allow' && j.decision !== 'deny') || typeof j.reason !== 'string') {
+  if (
+    !src ||
+    !dst ||
+    typeof j.method !== 'string' ||
+    typeof j.path !== 'string' ||
+    (j.decision !== 'allow' && j.decision !== 'deny') ||
+    typeof j.reason !== 'string'
+  ) {
     return 'unusable';
   }
   const wd = obj(j.would_decide);
@@ -192,7 +213,11 @@ export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'oth
     decision: j.decision,
     reason: j.reason,
     source: {},
-    destination: { host: str(dst.host) ?? '', ...(str(dst.host_as_sent) !== undefined ? { hostAsSent: str(dst.host_as_sent)! } : {}), labels },
+    destination: {
+      host: str(dst.host) ?? '',
+      ...(str(dst.host_as_sent) !== undefined ? { hostAsSent: str(dst.host_as_sent)! } : {}),
+      labels,
+    },
     method: j.method,
     path: j.path,
     pathTruncated: j.path_truncated === true,
@@ -208,7 +233,8 @@ export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'oth
   }
   assign(rec.source, 'principal', str(src.principal));
   assign(rec.source, 'address', str(src.address));
-  if (src.principal_from === 'xfcc' || src.principal_from === 'sa_token' || src.principal_from === 'pod_ip') rec.source.principalFrom = src.principal_from;
+  if (src.principal_from === 'xfcc' || src.principal_from === 'sa_token' || src.principal_from === 'pod_ip')
+    rec.source.principalFrom = src.principal_from;
   assign(rec.source, 'namespace', str(src.namespace));
   assign(rec.source, 'serviceAccount', str(src.service_account));
   assign(rec.destination, 'principal', str(dst.principal));
@@ -236,7 +262,9 @@ export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'oth
 function recordVersion(v: unknown, lineNo: number): number {
   if (v === undefined) return 1;
   if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= AUDIT_RECORD_VERSION) return v;
-  throw new InvalidArgumentError(`line ${lineNo}: audit record version ${JSON.stringify(v)} is not one this zt-authz reads (1 to ${AUDIT_RECORD_VERSION}); use the release that wrote it`);
+  throw new InvalidArgumentError(
+    `line ${lineNo}: audit record version ${JSON.stringify(v)} is not one this zt-authz reads (1 to ${AUDIT_RECORD_VERSION}); use the release that wrote it`,
+  );
 }
 
 function obj(v: unknown): Record<string, unknown> | undefined {

@@ -12,7 +12,14 @@ import type { CheckInput, Identity } from '../decision/types.js';
 import type { Decision } from '../decision/decision.js';
 import { resolveDestination } from '../identity/destination.js';
 import { claimAt } from '../authn/claims.js';
-import { AUDIT_RECORD_VERSION, hashSubject, type AuditAuthJson, type AuditDestinationJson, type AuditRecordJson, type AuditSourceJson } from './audit-record.js';
+import {
+  AUDIT_RECORD_VERSION,
+  hashSubject,
+  type AuditAuthJson,
+  type AuditDestinationJson,
+  type AuditRecordJson,
+  type AuditSourceJson,
+} from './audit-record.js';
 
 export interface AuditOptions {
   enabled: boolean;
@@ -34,7 +41,10 @@ export class AuditLog {
   private readonly random: () => number;
   private claims: readonly string[];
   private opts: AuditOptions;
-  constructor(private readonly logger: Logger, opts: AuditOptions) {
+  constructor(
+    private readonly logger: Logger,
+    opts: AuditOptions,
+  ) {
     this.opts = opts;
     this.random = opts.random ?? Math.random;
     this.claims = opts.claims ?? DEFAULT_CLAIMS;
@@ -64,7 +74,17 @@ export class AuditLog {
       policy: v.policy,
       rule: v.rule,
       ...(e.audits?.length ? { audits: e.audits } : {}),
-      ...(e.wouldDecide ? { would_decide: { decision: e.wouldDecide.allow ? 'allow' : 'deny', reason: e.wouldDecide.reason, status: e.wouldDecide.status, policy: e.wouldDecide.policy, rule: e.wouldDecide.rule } } : {}),
+      ...(e.wouldDecide
+        ? {
+            would_decide: {
+              decision: e.wouldDecide.allow ? 'allow' : 'deny',
+              reason: e.wouldDecide.reason,
+              status: e.wouldDecide.status,
+              policy: e.wouldDecide.policy,
+              rule: e.wouldDecide.rule,
+            },
+          }
+        : {}),
       ...(e.dryRun ? { dry_run: { decision: e.dryRun.allow ? 'allow' : 'deny', reason: e.dryRun.reason, policy: e.dryRun.policy } } : {}),
       source: input ? { ...source(input, d), ...remote(input, d) } : undefined,
       destination: input ? destination(input, d) : undefined,
@@ -119,13 +139,19 @@ function source(input: CheckInput, d: Decision): AuditSourceJson {
     // trusted proxy's own principal). It is recorded as reported, scheme included: replay parses
     // it again, and only a spiffe:// ID yields a namespace and service account.
     const used = caller?.reported ?? caller?.principal;
-    if (used && !samePrincipal(used, input.source.principal)) return { principal: used, principal_from: 'xfcc', address: input.source.address };
+    if (used && !samePrincipal(used, input.source.principal))
+      return { principal: used, principal_from: 'xfcc', address: input.source.address };
   } else if (caller?.via === 'xfcc' && caller.reported) {
     return { principal: caller.reported, principal_from: 'xfcc', address: input.source.address };
   }
   if (input.source.principal) return { principal: input.source.principal, address: input.source.address };
   if (policyEvaluated && caller?.namespace && caller.serviceAccount) {
-    return { address: input.source.address, namespace: caller.namespace, service_account: caller.serviceAccount, principal_from: caller.via === 'sa-token' ? 'sa_token' : 'pod_ip' };
+    return {
+      address: input.source.address,
+      namespace: caller.namespace,
+      service_account: caller.serviceAccount,
+      principal_from: caller.via === 'sa-token' ? 'sa_token' : 'pod_ip',
+    };
   }
   return { address: input.source.address };
 }
@@ -165,11 +191,13 @@ function recordable(v: unknown): { value: Scalar | Scalar[] | null; truncated: b
   const scalar = (x: unknown): x is Scalar => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean';
   if (scalar(v)) {
     const long = typeof v === 'string' && v.length > MAX_CLAIM_STRING;
-    return { value: long ? (v as string).slice(0, MAX_CLAIM_STRING) : v, truncated: long };
+    return { value: long ? v.slice(0, MAX_CLAIM_STRING) : v, truncated: long };
   }
   if (Array.isArray(v)) {
     const items = v.filter(scalar);
-    const capped = items.slice(0, MAX_CLAIM_ITEMS).map((x) => (typeof x === 'string' && x.length > MAX_CLAIM_STRING ? x.slice(0, MAX_CLAIM_STRING) : x));
+    const capped = items
+      .slice(0, MAX_CLAIM_ITEMS)
+      .map((x) => (typeof x === 'string' && x.length > MAX_CLAIM_STRING ? x.slice(0, MAX_CLAIM_STRING) : x));
     const truncated = items.length > MAX_CLAIM_ITEMS || items.some((x) => typeof x === 'string' && x.length > MAX_CLAIM_STRING);
     return { value: capped, truncated };
   }

@@ -19,9 +19,17 @@ export class DecisionRecorder implements DecisionObserver {
       const { verdict: v, evidence: e } = d;
       this.metrics.decisions.inc({ decision: v.allow ? 'allow' : 'deny', reason: v.reason, policy: v.policy ?? '' });
       // Would-be outcomes never change the response, but are counted apart from real ones.
-      if (e.wouldDecide) this.metrics.decisions.inc({ decision: 'would_deny', reason: e.wouldDecide.reason, policy: e.wouldDecide.policy ?? '' });
-      if (e.dryRun) this.metrics.decisions.inc({ decision: e.dryRun.allow ? 'dry_run_allow' : 'dry_run_deny', reason: e.dryRun.reason, policy: e.dryRun.policy ?? '' });
-      if (e.audits) for (const a of e.audits) if (a.action === 'AUDIT') this.metrics.decisions.inc({ decision: 'audit', reason: v.reason, policy: a.policy });
+      if (e.wouldDecide)
+        this.metrics.decisions.inc({ decision: 'would_deny', reason: e.wouldDecide.reason, policy: e.wouldDecide.policy ?? '' });
+      if (e.dryRun)
+        this.metrics.decisions.inc({
+          decision: e.dryRun.allow ? 'dry_run_allow' : 'dry_run_deny',
+          reason: e.dryRun.reason,
+          policy: e.dryRun.policy ?? '',
+        });
+      if (e.audits)
+        for (const a of e.audits)
+          if (a.action === 'AUDIT') this.metrics.decisions.inc({ decision: 'audit', reason: v.reason, policy: a.policy });
       this.metrics.checkDuration.observe({ transport }, seconds);
       this.audit.record(transport, input, d, seconds);
     } catch (err) {

@@ -19,7 +19,6 @@ export type { Logger };
 
 const REDACT = ['token', 'authorization', 'headers.authorization', 'req.headers.authorization', 'secret', 'key', 'jwks'];
 
-
 export type LogKind = 'ops' | 'audit';
 export type DropReason = 'buffer_full' | 'rate_limited';
 /** Told about every line that was not written. */
@@ -103,14 +102,22 @@ interface Window {
  * pino logMethod hook: lets at most `perMessage` warn-or-worse lines of one message through per
  * window. When a window in which lines were suppressed ends, one line says how many.
  */
-function rateLimited(limit: RateLimit, onDrop: DropListener | undefined): (this: Logger, args: Parameters<LogFn>, method: LogFn, level: number) => void {
+function rateLimited(
+  limit: RateLimit,
+  onDrop: DropListener | undefined,
+): (this: Logger, args: Parameters<LogFn>, method: LogFn, level: number) => void {
   const now = limit.now ?? Date.now;
   const windows = new Map<string, Window>();
 
   const summarise = (key: string, logger: Logger, method: LogFn, msg: string): void => {
     const w = windows.get(key);
     windows.delete(key);
-    if (w?.suppressed) method.call(logger, { suppressed: w.suppressed, windowSeconds: limit.windowMs / 1000 }, `repeated log line suppressed ${w.suppressed} time(s): ${msg}`);
+    if (w?.suppressed)
+      method.call(
+        logger,
+        { suppressed: w.suppressed, windowSeconds: limit.windowMs / 1000 },
+        `repeated log line suppressed ${w.suppressed} time(s): ${msg}`,
+      );
   };
 
   return function (this: Logger, args, method, level) {
@@ -136,8 +143,10 @@ function rateLimited(limit: RateLimit, onDrop: DropListener | undefined): (this:
     w.suppressed++;
     onDrop?.('ops', 'rate_limited');
     if (!w.timer) {
-      const logger = this;
-      w.timer = setTimeout(() => summarise(key, logger, method, key.endsWith(':*') ? '(several messages)' : msg), Math.max(0, w.start + limit.windowMs - t));
+      w.timer = setTimeout(
+        () => summarise(key, this, method, key.endsWith(':*') ? '(several messages)' : msg),
+        Math.max(0, w.start + limit.windowMs - t),
+      );
       w.timer.unref();
     }
   };

@@ -50,16 +50,34 @@ export class Metrics {
     labelNames: ['issuer', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly tokenCacheHits = new Counter({ name: 'zt_authz_token_cache_hits_total', help: 'Verified-token cache hits', registers: [this.registry] });
-  readonly tokenCacheMisses = new Counter({ name: 'zt_authz_token_cache_misses_total', help: 'Verified-token cache misses (full verification)', registers: [this.registry] });
+  readonly tokenCacheHits = new Counter({
+    name: 'zt_authz_token_cache_hits_total',
+    help: 'Verified-token cache hits',
+    registers: [this.registry],
+  });
+  readonly tokenCacheMisses = new Counter({
+    name: 'zt_authz_token_cache_misses_total',
+    help: 'Verified-token cache misses (full verification)',
+    registers: [this.registry],
+  });
   readonly policyReload = new Counter({
     name: 'zt_authz_policy_reload_total',
     help: 'Configuration/policy snapshot builds by result',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
-  readonly policiesLoaded = new Gauge({ name: 'zt_authz_policies_loaded', help: 'Policies in the active snapshot', aggregator: 'max', registers: [this.registry] });
-  readonly ready = new Gauge({ name: 'zt_authz_ready', help: '1 when serving (keys and policies loaded, not draining)', aggregator: 'min', registers: [this.registry] });
+  readonly policiesLoaded = new Gauge({
+    name: 'zt_authz_policies_loaded',
+    help: 'Policies in the active snapshot',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly ready = new Gauge({
+    name: 'zt_authz_ready',
+    help: '1 when serving (keys and policies loaded, not draining)',
+    aggregator: 'min',
+    registers: [this.registry],
+  });
   // Load shedding and TLS (src/transport/inflight.ts, src/transport/tls/).
   readonly shed = new Counter({
     name: 'zt_authz_shed_total',
@@ -120,15 +138,22 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     // prom-client names three gauges *_total, which `promtool check metrics` rejects (only
     // counters may end in _total). They add nothing the process_* metrics lack: drop them.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      this.registry.removeSingleMetric(name);
     this.buildInfo.set({ version: VERSION, node: process.version }, 1);
     this.policyReload.inc({ result: 'success' }, 0);
     this.policyReload.inc({ result: 'error' }, 0);
-    for (const [log, reason] of [['audit', 'buffer_full'], ['ops', 'buffer_full'], ['ops', 'rate_limited']] as const) this.logDropped.inc({ log, reason }, 0);
+    for (const [log, reason] of [
+      ['audit', 'buffer_full'],
+      ['ops', 'buffer_full'],
+      ['ops', 'rate_limited'],
+    ] as const)
+      this.logDropped.inc({ log, reason }, 0);
     for (const transport of ['grpc-v3', 'grpc-v2', 'http']) this.shed.inc({ transport }, 0);
     // Pre-create the common deny/allow series so rate() works from the first scrape. The
     // decision label follows the reason's status (allow reasons answer 200, e.g. `observed`), so
     // no pre-created series pairs a reason with a decision it can never be counted under.
-    for (const reason of REASON_CODES) this.decisions.inc({ decision: REASONS[reason].status === 200 ? 'allow' : 'deny', reason, policy: '' }, 0);
+    for (const reason of REASON_CODES)
+      this.decisions.inc({ decision: REASONS[reason].status === 200 ? 'allow' : 'deny', reason, policy: '' }, 0);
   }
 }

@@ -7,10 +7,31 @@ import type { Identity } from '../decision/types.js';
 import type { Attr, AttrRead, ConditionRole, PolicyContext } from './context.js';
 import { claimAt, claimAtSegments } from '../authn/claims.js';
 import { principalKey } from './request-principal.js';
-import { allScopes, looseHosts, loosePrincipals, methodAsSent, methodUpper, reportedPrincipal, scopeClaimStrict, strictHost } from './readings.js';
+import {
+  allScopes,
+  looseHosts,
+  loosePrincipals,
+  methodAsSent,
+  methodUpper,
+  reportedPrincipal,
+  scopeClaimStrict,
+  strictHost,
+} from './readings.js';
 
 /** How a value list is compared: Istio string forms, path forms, CIDRs, or case-insensitive hosts. */
-export type ValueKind = 'string' | 'path' | 'ip' | 'host' | 'port' | 'header' | 'requestPrincipal' | 'namespace' | 'principal' | 'methodLoose' | 'hostStrict' | 'trustDomain';
+export type ValueKind =
+  | 'string'
+  | 'path'
+  | 'ip'
+  | 'host'
+  | 'port'
+  | 'header'
+  | 'requestPrincipal'
+  | 'namespace'
+  | 'principal'
+  | 'methodLoose'
+  | 'hostStrict'
+  | 'trustDomain';
 
 export interface AttrSpec {
   attr: Attr;
@@ -122,15 +143,28 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
   if (path) {
     const name = path.length === 1 ? path[0] : undefined;
     const reads: AttrRead = { kind: 'claim', segments: path };
-    if (name === 'scope' || name === 'scp') return { attr: scopeClaimStrict(name), kind: 'string', reads, role: 'scope', authn: true, loose: { attr: allScopes, kind: 'string' } };
-    if (name === 'acr' || name === 'amr') return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', reads, role: name, authn: true };
+    if (name === 'scope' || name === 'scp')
+      return {
+        attr: scopeClaimStrict(name),
+        kind: 'string',
+        reads,
+        role: 'scope',
+        authn: true,
+        loose: { attr: allScopes, kind: 'string' },
+      };
+    if (name === 'acr' || name === 'amr')
+      return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', reads, role: name, authn: true };
     return { attr: (c) => claimValuesAt(c.identity, path), kind: 'string', reads, authn: true };
   }
   const header = /^request\.headers\[([^\][]+)\]$/.exec(key);
   if (header) {
     const name = header[1]!.toLowerCase();
     // A header sent empty is present (Istio's "*" is present_match), so '' is kept here.
-    return { attr: (c) => (c.input.headers[name] === undefined ? NONE : [c.input.headers[name]]), kind: 'header', reads: { kind: 'header', name } };
+    return {
+      attr: (c) => (c.input.headers[name] === undefined ? NONE : [c.input.headers[name]]),
+      kind: 'header',
+      reads: { kind: 'header', name },
+    };
   }
   switch (key) {
     case 'request.auth.principal':
@@ -139,15 +173,37 @@ export function whenAttr(key: string, opts: WhenOptions): AttrSpec | undefined {
       return { attr: (c) => c.identity?.audiences ?? NONE, kind: 'string', reads: { kind: 'audiences' }, authn: true };
     case 'request.auth.presenter':
       // azp is a top-level name without a dot: the dotted rule reads exactly that claim.
-      return { attr: (c) => one(typeof c.identity?.claims.azp === 'string' ? c.identity.claims.azp : undefined), kind: 'string', reads: { kind: 'claimPath', path: 'azp' }, authn: true };
+      return {
+        attr: (c) => one(typeof c.identity?.claims.azp === 'string' ? c.identity.claims.azp : undefined),
+        kind: 'string',
+        reads: { kind: 'claimPath', path: 'azp' },
+        authn: true,
+      };
     case 'request.auth.scopes':
       return { attr: (c) => c.identity?.scopes ?? NONE, kind: 'string', reads: { kind: 'scopes' }, role: 'scope', authn: true };
     case 'request.auth.roles':
-      return { attr: (c) => claimValues(c.identity, opts.rolesClaim), kind: 'string', reads: { kind: 'claimPath', path: opts.rolesClaim }, authn: true };
+      return {
+        attr: (c) => claimValues(c.identity, opts.rolesClaim),
+        kind: 'string',
+        reads: { kind: 'claimPath', path: opts.rolesClaim },
+        authn: true,
+      };
     case 'request.auth.acr':
-      return { attr: (c) => claimValues(c.identity, 'acr'), kind: 'string', reads: { kind: 'claimPath', path: 'acr' }, role: 'acr', authn: true };
+      return {
+        attr: (c) => claimValues(c.identity, 'acr'),
+        kind: 'string',
+        reads: { kind: 'claimPath', path: 'acr' },
+        role: 'acr',
+        authn: true,
+      };
     case 'request.auth.amr':
-      return { attr: (c) => claimValues(c.identity, 'amr'), kind: 'string', reads: { kind: 'claimPath', path: 'amr' }, role: 'amr', authn: true };
+      return {
+        attr: (c) => claimValues(c.identity, 'amr'),
+        kind: 'string',
+        reads: { kind: 'claimPath', path: 'amr' },
+        role: 'amr',
+        authn: true,
+      };
     case 'source.principal':
       return SOURCE_FIELDS.principals;
     case 'source.namespace':

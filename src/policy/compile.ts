@@ -62,15 +62,28 @@ class Interner {
   }
 }
 
-export function compilePolicies(specs: readonly PolicySpec[], problems: ConfigProblem[], opts: Partial<WhenOptions> = {}, at = 'policies'): PolicyIndex {
+export function compilePolicies(
+  specs: readonly PolicySpec[],
+  problems: ConfigProblem[],
+  opts: Partial<WhenOptions> = {},
+  at = 'policies',
+): PolicyIndex {
   const trustDomains = opts.trustDomains ?? [DEFAULT_TRUST_DOMAIN];
   const whenOpts: WhenOptions = { rolesClaim: opts.rolesClaim ?? 'roles', trustDomains };
   const interner = new Interner();
   const out: CompiledPolicy[] = specs.map((spec, i) => {
     const path = `${at}[${i}]`;
-    const report = (field: string, message: string) => problems.push({ path: `${path}.${field}`, message: `${message} (policy "${spec.name}")` });
+    const report = (field: string, message: string) =>
+      problems.push({ path: `${path}.${field}`, message: `${message} (policy "${spec.name}")` });
     const action = spec.action ?? 'ALLOW';
-    const scope: FieldScope = { namespace: spec.namespace, action, report, interner, trustDomains, invalid: (label) => (action === 'ALLOW' ? never(label) : always(label)) };
+    const scope: FieldScope = {
+      namespace: spec.namespace,
+      action,
+      report,
+      interner,
+      trustDomains,
+      invalid: (label) => (action === 'ALLOW' ? never(label) : always(label)),
+    };
     checkPolicyShape(spec, report);
     const rules = (spec.rules ?? []).map((r, j) => {
       const rp = `rules[${j}]`;
@@ -116,7 +129,12 @@ function always(label: string): Condition {
 }
 
 /** `from`/`to`: absent = no constraint ([]); present but empty = a problem, compiled fail-closed. */
-function groups<T>(list: readonly T[] | undefined, at: string, scope: FieldScope, compile: (item: T, k: number) => Condition[]): Condition[][] {
+function groups<T>(
+  list: readonly T[] | undefined,
+  at: string,
+  scope: FieldScope,
+  compile: (item: T, k: number) => Condition[],
+): Condition[][] {
   if (list === undefined) return [];
   if (list.length === 0) {
     // Istio rejects it; read as "no constraint" it would let any caller through an ALLOW.
@@ -129,7 +147,10 @@ function groups<T>(list: readonly T[] | undefined, at: string, scope: FieldScope
 /** Policy-level combinations Istio rejects. */
 function checkPolicyShape(spec: PolicySpec, report: (f: string, m: string) => void): void {
   if ((spec.action ?? 'ALLOW') === 'DENY' && spec.rules === undefined) {
-    report('rules', 'a DENY policy without `rules` never matches, and Istio rejects it; add `rules: [{}]` to deny every request in its scope');
+    report(
+      'rules',
+      'a DENY policy without `rules` never matches, and Istio rejects it; add `rules: [{}]` to deny every request in its scope',
+    );
   }
   for (const [k, v] of Object.entries(spec.selector?.matchLabels ?? {})) {
     if (k === '') report('selector.matchLabels', 'empty label key');
@@ -160,7 +181,8 @@ function serviceAccountValues(values: readonly string[], at: string, scope: Fiel
     if (v.includes('*')) bad(i, `"${v}": wildcards are not allowed in service accounts`);
     else if (v.length > SA_MAX_CHARS) bad(i, `"${v.slice(0, 40)}…": longer than ${SA_MAX_CHARS} characters`);
     else if (parts.length > 2 || parts.some((x) => x === '')) bad(i, `"${v}": expected "namespace/serviceAccount" or "serviceAccount"`);
-    else if (parts.length === 1 && scope.namespace === undefined) bad(i, `"${v}": a policy without namespace needs "namespace/serviceAccount"`);
+    else if (parts.length === 1 && scope.namespace === undefined)
+      bad(i, `"${v}": a policy without namespace needs "namespace/serviceAccount"`);
     return parts.length === 1 ? `${scope.namespace}/${v}` : v;
   });
   return ok ? out : undefined;
@@ -208,7 +230,11 @@ function condition(label: string, spec: AttrSpec, values: readonly string[], neg
   // fail-closed result: false in an ALLOW, true in a DENY/AUDIT, negated or not.
   const unknown = spec.unknown ? (scope.action === 'ALLOW' ? '\u0000unknown:false' : '\u0000unknown:true') : '';
   return interner.condition(`${label}\u0000${loose ? 'loose' : ''}${unknown}\u0000${JSON.stringify(values)}`, () =>
-    whenUnknown(buildCondition(interner.label(label), spec, values, negated, loose, report, interner), spec.unknown, scope.action !== 'ALLOW'),
+    whenUnknown(
+      buildCondition(interner.label(label), spec, values, negated, loose, report, interner),
+      spec.unknown,
+      scope.action !== 'ALLOW',
+    ),
   );
 }
 
@@ -218,7 +244,15 @@ function whenUnknown(c: Condition | undefined, unknown: AttrSpec['unknown'], res
   return { ...c, test: (ctx) => (unknown(ctx) ? result : test(ctx)) };
 }
 
-function buildCondition(label: string, given: AttrSpec, values: readonly string[], negated: boolean, loose: boolean, report: (f: string, m: string) => void, interner: Interner): Condition | undefined {
+function buildCondition(
+  label: string,
+  given: AttrSpec,
+  values: readonly string[],
+  negated: boolean,
+  loose: boolean,
+  report: (f: string, m: string) => void,
+  interner: Interner,
+): Condition | undefined {
   const spec: AttrSpec = loose && given.loose ? { ...given, ...given.loose, match: given.loose.attr } : given;
   const matchers: Matcher[] = [];
   values.forEach((v, i) => {
@@ -231,7 +265,10 @@ function buildCondition(label: string, given: AttrSpec, values: readonly string[
     }
   });
   if (matchers.length !== values.length) return undefined;
-  const istio = loose && spec.peer !== undefined ? values.map((v) => (spec.peer === 'namespace' ? istioNamespaceMatcher(v) : istioServiceAccountMatcher(v))) : undefined;
+  const istio =
+    loose && spec.peer !== undefined
+      ? values.map((v) => (spec.peer === 'namespace' ? istioNamespaceMatcher(v) : istioServiceAccountMatcher(v)))
+      : undefined;
   return {
     label,
     role: negated ? 'plain' : (spec.role ?? 'plain'),
@@ -250,7 +287,12 @@ function looseAttr(attr: Attr): Attr {
 }
 
 /** The strict reading, or Istio's regex over the reported principal (see looseFor). */
-function looseTest(m: Matcher, istio: ReadonlyArray<(reported: string) => boolean>, attr: Attr, negated: boolean): (c: PolicyContext) => boolean {
+function looseTest(
+  m: Matcher,
+  istio: ReadonlyArray<(reported: string) => boolean>,
+  attr: Attr,
+  negated: boolean,
+): (c: PolicyContext) => boolean {
   const hit = (c: PolicyContext) => {
     if (anyValue(m, attr(c))) return true;
     const reported = c.source?.reported;
@@ -275,7 +317,10 @@ function compileFields(obj: SourceSpec | OperationSpec, fields: Record<string, A
   let broken = false;
   for (const [field, spec] of Object.entries(fields)) {
     const notField = `not${field[0]!.toUpperCase()}${field.slice(1)}`;
-    for (const [name, negated] of [[field, false], [notField, true]] as const) {
+    for (const [name, negated] of [
+      [field, false],
+      [notField, true],
+    ] as const) {
       let values = given[name];
       if (values === undefined) continue;
       any = true;
@@ -293,7 +338,8 @@ function compileFields(obj: SourceSpec | OperationSpec, fields: Record<string, A
   }
   // Istio: "cannot set serviceAccounts with namespaces or principals".
   const peer = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces'].filter((f) => given[f] !== undefined);
-  const sa = given.serviceAccounts !== undefined ? 'serviceAccounts' : given.notServiceAccounts !== undefined ? 'notServiceAccounts' : undefined;
+  const sa =
+    given.serviceAccounts !== undefined ? 'serviceAccounts' : given.notServiceAccounts !== undefined ? 'notServiceAccounts' : undefined;
   if (sa && peer.length) {
     report(`${at}.${sa}`, `cannot be combined with ${peer.join(', ')} in one source (Istio rejects it); use separate sources`);
   }
@@ -317,7 +363,10 @@ function compileCondition(cond: ConditionSpec, at: string, scope: FieldScope, op
   }
   const parts: Condition[] = [];
   let broken = false;
-  for (const [given, negated] of [[cond.values, false], [cond.notValues, true]] as const) {
+  for (const [given, negated] of [
+    [cond.values, false],
+    [cond.notValues, true],
+  ] as const) {
     if (given === undefined) continue;
     const field = `${at}.${negated ? 'notValues' : 'values'}`;
     if (given.length === 0) {

@@ -106,7 +106,9 @@ export function pathMatcher(pattern: string): Matcher {
 
 /** "10.0.0.0/8", "2001:db8::/32" or a single address; throws on a malformed block. */
 export function cidrMatcher(block: string): Matcher {
-  const range = block.includes('/') ? ipaddr.parseCIDR(block) : ([ipaddr.parse(block), ipaddr.parse(block).kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number]);
+  const range = block.includes('/')
+    ? ipaddr.parseCIDR(block)
+    : ([ipaddr.parse(block), ipaddr.parse(block).kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number]);
   const [net, bits] = range;
   const kind = net.kind();
   return (v) => {

@@ -193,7 +193,14 @@ export class PolicyIndex {
           if (failing.length === 0 || failing.some((c) => c.role === 'plain')) continue;
           const roles = new Set(failing.map((c) => c.role));
           const values = (role: string) => failing.filter((c) => c.role === role).flatMap((c) => [...c.values]);
-          const miss: NearMiss = { kind: roles.has('scope') ? 'scope' : 'step_up', policy: p.name, rule: i, scopes: values('scope'), acr: values('acr'), amr: values('amr') };
+          const miss: NearMiss = {
+            kind: roles.has('scope') ? 'scope' : 'step_up',
+            policy: p.name,
+            rule: i,
+            scopes: values('scope'),
+            acr: values('acr'),
+            amr: values('amr'),
+          };
           // Step-up alone is the more useful answer: the client can fix it by re-authenticating.
           if (miss.kind === 'step_up') return miss;
           scope ??= miss;
@@ -270,8 +277,12 @@ function anyGroup(groups: Condition[][], ctx: PolicyContext): boolean {
 
 function explainRule(r: CompiledRule, ctx: PolicyContext): string {
   const failing = (conds: Condition[]) => conds.find((c) => !c.test(ctx));
-  const describe = (c: Condition) => `${c.label} ${c.negated ? 'excludes' : 'needs'} ${JSON.stringify(c.values)}, request has ${JSON.stringify(c.attr(ctx))}`;
-  for (const [name, groups] of [['from', r.from], ['to', r.to]] as const) {
+  const describe = (c: Condition) =>
+    `${c.label} ${c.negated ? 'excludes' : 'needs'} ${JSON.stringify(c.values)}, request has ${JSON.stringify(c.attr(ctx))}`;
+  for (const [name, groups] of [
+    ['from', r.from],
+    ['to', r.to],
+  ] as const) {
     if (groups.length && !anyGroup(groups, ctx)) {
       return `no match: ${groups.map((g) => describe(failing(g)!)).join('; ')}${groups.length > 1 ? ` (none of ${groups.length} ${name} entries)` : ''}`;
     }
@@ -293,7 +304,11 @@ function scopeMismatch(p: CompiledPolicy, ctx: PolicyContext): string {
 
 /** "k=v" for each selector label, sorted (so ties break the same way every time). */
 function selectorLabels(p: CompiledPolicy): string[] {
-  return p.selector ? Object.keys(p.selector).sort().map((k) => `${k}=${p.selector![k]}`) : [];
+  return p.selector
+    ? Object.keys(p.selector)
+        .sort()
+        .map((k) => `${k}=${p.selector![k]}`)
+    : [];
 }
 
 function scopedLabel(p: CompiledPolicy, label: string): string {

@@ -38,9 +38,18 @@ function splitKey(key: string): [issuer: string, subject: string] | undefined {
 
 type Part = (s: string) => boolean;
 const any: Part = (s) => s !== ''; // Istio's safe_regex ".+"
-const exact = (x: string): Part => (s) => s === x;
-const prefix = (x: string): Part => (s) => s.startsWith(x);
-const suffix = (x: string): Part => (s) => s.endsWith(x);
+const exact =
+  (x: string): Part =>
+  (s) =>
+    s === x;
+const prefix =
+  (x: string): Part =>
+  (s) =>
+    s.startsWith(x);
+const suffix =
+  (x: string): Part =>
+  (s) =>
+    s.endsWith(x);
 
 /**
  * Istio's (issuer, subject) conditions for one pattern; `subForm` says which kind of subject test
@@ -58,7 +67,9 @@ export function requestPrincipalParts(pattern: string): { iss: Part; sub: Part; 
   }
   if (pattern.endsWith('*')) {
     if (!found) return { iss: prefix(pattern.slice(0, -1)), sub: any, subForm: 'any' };
-    return sub === '*' ? { iss: exact(iss), sub: any, subForm: 'any' } : { iss: exact(iss), sub: prefix(sub.slice(0, -1)), subForm: 'prefix' };
+    return sub === '*'
+      ? { iss: exact(iss), sub: any, subForm: 'any' }
+      : { iss: exact(iss), sub: prefix(sub.slice(0, -1)), subForm: 'prefix' };
   }
   return { iss: exact(iss), sub: exact(sub), subForm: 'exact' };
 }

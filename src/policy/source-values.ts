@@ -19,7 +19,13 @@ export interface PeerValueScope {
  * name. Where a match denies (values of a DENY/AUDIT, not-values of an ALLOW) the values as
  * written are kept too, so such a rule never matches less than its author wrote.
  */
-export function peerValues(field: 'principals' | 'trustDomains', values: readonly string[], at: string, negated: boolean, scope: PeerValueScope): string[] | undefined {
+export function peerValues(
+  field: 'principals' | 'trustDomains',
+  values: readonly string[],
+  at: string,
+  negated: boolean,
+  scope: PeerValueScope,
+): string[] | undefined {
   const matchDenies = (scope.action !== 'ALLOW') !== negated;
   if (field === 'principals') {
     // Istio principals may be written with or without the spiffe:// scheme; the one place it is

@@ -15,7 +15,13 @@ export interface BuildOptions {
   policies?: PolicyIndex;
 }
 
-export function buildSnapshot(config: Config, keys: ReadonlyMap<string, KeyResolver>, hooks: AuthenticatorHooks, generation: number, options: BuildOptions = {}): Snapshot {
+export function buildSnapshot(
+  config: Config,
+  keys: ReadonlyMap<string, KeyResolver>,
+  hooks: AuthenticatorHooks,
+  generation: number,
+  options: BuildOptions = {},
+): Snapshot {
   const policies = options.policies ?? compileConfigPolicies(config);
   const authenticator = new Authenticator(
     config.issuers,
@@ -54,7 +60,8 @@ export function claimsUsed(config: Config): Set<string> {
     keep.add(path.split('.')[0]!);
   }
   for (const p of config.policies) {
-    for (const r of p.rules ?? []) for (const w of r.when ?? []) for (const name of whenKeyClaimNames(w.key, config.authorization)) keep.add(name);
+    for (const r of p.rules ?? [])
+      for (const w of r.when ?? []) for (const name of whenKeyClaimNames(w.key, config.authorization)) keep.add(name);
   }
   return keep;
 }

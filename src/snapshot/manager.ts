@@ -140,7 +140,10 @@ export class SnapshotManager {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      this.failed('config file changed', new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]));
+      this.failed(
+        'config file changed',
+        new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]),
+      );
       return false;
     }
     const hash = createHash('sha256').update(text).digest('hex');
@@ -167,7 +170,7 @@ export class SnapshotManager {
     const kept = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.fileConfig[k]));
     if (kept.length) {
       this.opts.logger.warn({ sections: kept }, 'config reload: these sections take effect only on restart; keeping the running values');
-      next = { ...next, ...Object.fromEntries(kept.map((k) => [k, this.fileConfig[k]])) } as Config;
+      next = { ...next, ...Object.fromEntries(kept.map((k) => [k, this.fileConfig[k]])) };
     }
     if (this.fileConfig.file && !next.file) next = { ...next, file: this.fileConfig.file };
     try {
@@ -200,7 +203,10 @@ export class SnapshotManager {
       namedOnly: true,
       onChange: () => this.reloadFile(path),
       onWatchError: (dir, err, atStart) =>
-        this.opts.logger.warn({ dir, err }, atStart ? 'cannot watch the config directory; polling only' : 'config directory watch failed; polling only'),
+        this.opts.logger.warn(
+          { dir, err },
+          atStart ? 'cannot watch the config directory; polling only' : 'config directory watch failed; polling only',
+        ),
     });
     this.opts.logger.info({ file: path, debounceMs, pollSeconds }, 'watching the config file for changes');
   }
@@ -243,7 +249,16 @@ export class SnapshotManager {
     this.opts.publish(snap); // the single reference assignment
     this.opts.metrics.policyReload.inc({ result: 'success' });
     this.opts.metrics.policiesLoaded.set(snap.policies.size);
-    if (why !== 'start') this.opts.logger.info({ generation: snap.generation, policies: snap.policies.size, why, ...(buildMs !== undefined ? { build_ms: Math.round(buildMs) } : {}) }, 'snapshot reloaded');
+    if (why !== 'start')
+      this.opts.logger.info(
+        {
+          generation: snap.generation,
+          policies: snap.policies.size,
+          why,
+          ...(buildMs !== undefined ? { build_ms: Math.round(buildMs) } : {}),
+        },
+        'snapshot reloaded',
+      );
     this.warnOnChange(snap.config);
   }
 
@@ -261,7 +276,10 @@ export class SnapshotManager {
   private failed(why: string, err: unknown): void {
     this.opts.metrics.policyReload.inc({ result: 'error' });
     const message = err instanceof ConfigError ? err.problems.map((p) => `${p.path || '(root)'}: ${p.message}`) : [(err as Error).message];
-    this.opts.logger.error({ why, problems: message, generation: this.current?.generation }, 'reload rejected; keeping the last-known-good snapshot');
+    this.opts.logger.error(
+      { why, problems: message, generation: this.current?.generation },
+      'reload rejected; keeping the last-known-good snapshot',
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Server } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 
 /** Parse "host:port", ":port" or "[v6]:port" (validated by the config schema) for listen(). */
@@ -16,7 +17,7 @@ export function formatAddress(host: string, port: number): string {
 }
 
 /** Listen on "host:port" and resolve with the bound port (the real one when port is 0). */
-export async function listenOn(server: import('node:net').Server, address: string): Promise<number> {
+export async function listenOn(server: Server, address: string): Promise<number> {
   const { host, port } = parseAddress(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

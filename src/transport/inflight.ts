@@ -14,7 +14,10 @@ export class InFlightGate {
   private max: number;
 
   /** `onShed` runs for each refused Check (metrics, rate-limited log); never on the fast path. */
-  constructor(maxInFlight: number, private readonly onShed: (transport: string) => void) {
+  constructor(
+    maxInFlight: number,
+    private readonly onShed: (transport: string) => void,
+  ) {
     this.max = InFlightGate.bound(maxInFlight);
   }
 

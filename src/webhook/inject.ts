@@ -124,17 +124,27 @@ function hasSidecar(pod: PodLike): boolean {
  * The JSONPatch that injects zt-authz into `pod`, or [] when the pod does not ask for it or
  * already has it. Throws InjectionError when the pod asks for it but cannot safely get it.
  */
-export function injectionPatch(rawPod: unknown, c: InjectConfig): { patch: JsonPatchOp[]; outcome: 'injected' | 'not_requested' | 'already_injected'; warning?: string } {
+export function injectionPatch(
+  rawPod: unknown,
+  c: InjectConfig,
+): { patch: JsonPatchOp[]; outcome: 'injected' | 'not_requested' | 'already_injected'; warning?: string } {
   const pod = checkPod(rawPod);
   const value = pod.metadata?.annotations?.[ANNOTATION.inject];
   if (value === undefined || value === 'false') return { patch: [], outcome: 'not_requested' };
   if (value !== 'true') {
-    return { patch: [], outcome: 'not_requested', warning: `${ANNOTATION.inject}: "${value}" is neither "true" nor "false": zt-authz not injected` };
+    return {
+      patch: [],
+      outcome: 'not_requested',
+      warning: `${ANNOTATION.inject}: "${value}" is neither "true" nor "false": zt-authz not injected`,
+    };
   }
   if (hasSidecar(pod)) return { patch: [], outcome: 'already_injected' };
 
   const spec = pod.spec!;
-  if (spec.hostNetwork) throw new InjectionError(`hostNetwork pods share the node's 127.0.0.1, so zt-authz cannot be injected (remove ${ANNOTATION.inject} or hostNetwork)`);
+  if (spec.hostNetwork)
+    throw new InjectionError(
+      `hostNetwork pods share the node's 127.0.0.1, so zt-authz cannot be injected (remove ${ANNOTATION.inject} or hostNetwork)`,
+    );
   const ours = new Map<number, string>([
     [c.grpcPort, 'gRPC'],
     [c.httpPort, 'HTTP authz'],
@@ -157,7 +167,11 @@ export function injectionPatch(rawPod: unknown, c: InjectConfig): { patch: JsonP
   // May route the container's probes through istio-proxy (so before the container is added).
   const istio = istioPatch(pod, c, container);
   const patch: JsonPatchOp[] = [{ op: 'add', path: '/spec/containers/-', value: container }];
-  patch.push(spec.volumes ? { op: 'add', path: '/spec/volumes/-', value: sidecarVolume(c) } : { op: 'add', path: '/spec/volumes', value: [sidecarVolume(c)] });
+  patch.push(
+    spec.volumes
+      ? { op: 'add', path: '/spec/volumes/-', value: sidecarVolume(c) }
+      : { op: 'add', path: '/spec/volumes', value: [sidecarVolume(c)] },
+  );
   patch.push(...istio.containerOps);
   // The pod has annotations (it asked for injection with one); `add` on an existing member replaces it (RFC 6902).
   const annotate = (key: string, value: string): JsonPatchOp => ({ op: 'add', path: `/metadata/annotations/${pointerToken(key)}`, value });
@@ -186,7 +200,9 @@ export function prometheusAnnotations(c: InjectConfig): Record<string, string> {
  * choice (or Istio's metrics merge), which we leave alone.
  */
 export function hasPrometheusAnnotation(pod: PodLike): boolean {
-  return Object.keys(pod.metadata?.annotations ?? {}).some((k) => /^prometheus_io_(scrape|port|path)$/.test(k.replace(/[^A-Za-z0-9_]/g, '_')));
+  return Object.keys(pod.metadata?.annotations ?? {}).some((k) =>
+    /^prometheus_io_(scrape|port|path)$/.test(k.replace(/[^A-Za-z0-9_]/g, '_')),
+  );
 }
 
 const REVIEW = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' } as const;
@@ -199,7 +215,9 @@ function malformed(detail: string): ReviewResult {
 export function handleAdmissionReview(raw: unknown, cfg: WebhookConfig): ReviewResult {
   if (!isObj(raw)) return malformed('body must be a JSON AdmissionReview object');
   if (raw.apiVersion !== REVIEW.apiVersion || raw.kind !== REVIEW.kind) {
-    return malformed(`expected apiVersion ${REVIEW.apiVersion}, kind ${REVIEW.kind}; got ${String(raw.apiVersion)}, ${String(raw.kind)} (register the webhook with admissionReviewVersions: [v1])`);
+    return malformed(
+      `expected apiVersion ${REVIEW.apiVersion}, kind ${REVIEW.kind}; got ${String(raw.apiVersion)}, ${String(raw.kind)} (register the webhook with admissionReviewVersions: [v1])`,
+    );
   }
   const req = raw.request;
   if (!isObj(req)) return malformed('AdmissionReview has no request');
@@ -221,19 +239,32 @@ export function handleAdmissionReview(raw: unknown, cfg: WebhookConfig): ReviewR
   } catch (err) {
     const detail = err instanceof InjectionError ? err.message : `unexpected error: ${(err as Error).message}`;
     if (cfg.failurePolicy === 'Ignore') {
-      return { status: 200, outcome: 'failed_open', detail, body: answer({ allowed: true, warnings: [`zt-authz sidecar not injected: ${detail}`] }) };
+      return {
+        status: 200,
+        outcome: 'failed_open',
+        detail,
+        body: answer({ allowed: true, warnings: [`zt-authz sidecar not injected: ${detail}`] }),
+      };
     }
     return {
       status: 200,
       outcome: 'rejected',
       detail,
-      body: answer({ allowed: false, status: { code: 400, reason: 'BadRequest', message: `zt-authz sidecar injection failed: ${detail}` } }),
+      body: answer({
+        allowed: false,
+        status: { code: 400, reason: 'BadRequest', message: `zt-authz sidecar injection failed: ${detail}` },
+      }),
     };
   }
   const warnings = result.warning ? { warnings: [result.warning] } : {};
   if (!result.patch.length) return { status: 200, outcome: result.outcome, body: answer({ allowed: true, ...warnings }) };
   const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
-  return { status: 200, outcome: 'injected', patch: result.patch, body: answer({ allowed: true, patchType: 'JSONPatch', patch, ...warnings }) };
+  return {
+    status: 200,
+    outcome: 'injected',
+    patch: result.patch,
+    body: answer({ allowed: true, patchType: 'JSONPatch', patch, ...warnings }),
+  };
 }
 
 /** "<namespace>/<name or generateName*>" of the pod in a review, for logs. */
@@ -241,6 +272,7 @@ export function podRef(raw: unknown): string {
   if (!isObj(raw) || !isObj(raw.request)) return '?';
   const req = raw.request;
   const meta = isObj(req.object) && isObj(req.object.metadata) ? req.object.metadata : {};
-  const name = typeof meta.name === 'string' && meta.name ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '?';
+  const name =
+    typeof meta.name === 'string' && meta.name ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '?';
   return `${typeof req.namespace === 'string' ? req.namespace : '?'}/${name}`;
 }

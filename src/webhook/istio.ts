@@ -53,7 +53,10 @@ function findProxy(pod: PodLike): { container: Container; path: string } | undef
 
 /** "15090, 8080" + 9090 → "15090, 8080,9090"; unchanged when already listed. */
 export function withPort(list: string | undefined, port: number): string {
-  const ports = (list ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const ports = (list ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (ports.includes(String(port))) return list!;
   return list && list.trim() ? `${list},${port}` : String(port);
 }
@@ -159,17 +162,26 @@ export function istioPatch(pod: PodLike, c: InjectConfig, container: Container):
         try {
           existing = JSON.parse(current);
         } catch {
-          throw new InjectionError(`${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not JSON, so the zt-authz probes cannot be registered with the Istio agent`);
+          throw new InjectionError(
+            `${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not JSON, so the zt-authz probes cannot be registered with the Istio agent`,
+          );
         }
       }
-      if (typeof existing !== 'object' || existing === null || Array.isArray(existing)) throw new InjectionError(`${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not a JSON object`);
+      if (typeof existing !== 'object' || existing === null || Array.isArray(existing))
+        throw new InjectionError(`${ISTIO.proxyContainer} env ${ISTIO.probersEnv} is not a JSON object`);
       return JSON.stringify({ ...existing, ...probers });
     });
   }
 
   // Istio's metrics merge already pointed prometheus.io/port at its agent and found no app
   // annotations to merge: let the agent merge ours. (App annotations it moved there win.)
-  if (c.prometheusAnnotations && port !== undefined && annotations['prometheus.io/port'] === String(port) && annotations['prometheus.io/scrape'] !== 'false' && !env.has(ISTIO.prometheusEnv)) {
+  if (
+    c.prometheusAnnotations &&
+    port !== undefined &&
+    annotations['prometheus.io/port'] === String(port) &&
+    annotations['prometheus.io/scrape'] !== 'false' &&
+    !env.has(ISTIO.prometheusEnv)
+  ) {
     env.set(ISTIO.prometheusEnv, () => JSON.stringify({ scrape: 'true', port: String(c.adminPort), path: '/metrics' }));
   }
   out.containerOps.push(...env.patch());

@@ -100,7 +100,8 @@ export async function startWebhookServer(cfg: WebhookConfig, opts: WebhookServer
     reviews.inc({ outcome: result.outcome });
     const fields = { pod: podRef(parsed), outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}) };
     if (result.outcome === 'injected') logger.info(fields, 'webhook: zt-authz sidecar injected');
-    else if (result.outcome === 'rejected' || result.outcome === 'failed_open' || result.outcome === 'malformed') logger.warn(fields, 'webhook: injection not possible');
+    else if (result.outcome === 'rejected' || result.outcome === 'failed_open' || result.outcome === 'malformed')
+      logger.warn(fields, 'webhook: injection not possible');
     else logger.debug(fields, 'webhook: no injection');
     send(res, result.status, result.body);
   }

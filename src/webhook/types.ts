@@ -21,7 +21,13 @@ export interface HttpProbe {
 }
 
 export interface PodLike {
-  metadata?: { name?: string; generateName?: string; namespace?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  metadata?: {
+    name?: string;
+    generateName?: string;
+    namespace?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Array<{ name?: string }>; hostNetwork?: boolean };
 }
 

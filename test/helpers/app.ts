@@ -37,7 +37,7 @@ type Raw = Record<string, unknown>;
 export function captureStream(lines: string[]): { write(s: string): void } {
   return {
     write(s: string) {
-      captureLog(s); // whole-suite log hygiene (test/zz-log-hygiene.test.ts)
+      captureLog(s); // whole-suite log hygiene (test/final/log-hygiene.test.ts)
       for (const line of s.split('\n')) if (line.trim() !== '') lines.push(line);
     },
   };
@@ -48,7 +48,13 @@ export function captureStream(lines: string[]): { write(s: string): void } {
  * start an App whose loggers write into `lines`.
  */
 export async function startTestApp(overrides: Raw = {}, opts: StartOptions = {}): Promise<TestApp> {
-  const server = { grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', drainSeconds: 2, ...((overrides.server as Raw | undefined) ?? {}) };
+  const server = {
+    grpc: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    admin: '127.0.0.1:0',
+    drainSeconds: 2,
+    ...((overrides.server as Raw | undefined) ?? {}),
+  };
   const level = opts.logLevel ?? ((overrides.log as Raw | undefined)?.level as string | undefined) ?? 'info';
   const config = resolveConfig({ ...overrides, server, log: { level } }, 'test');
   const lines: string[] = [];

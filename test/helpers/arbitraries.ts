@@ -1,4 +1,4 @@
-// fast-check generators shared by the fuzz tests (test/fuzz-*.test.ts), and their run settings.
+// fast-check generators shared by the fuzz tests (test/unit/*/fuzz-*.test.ts), and their run settings.
 //
 // Two kinds of generators:
 //  - small alphabets (policies, paths, hosts, principals) so that random policies and random
@@ -44,7 +44,32 @@ export const nastyChar: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: codeUnit(0x100, 0xd7ff) }, // BMP above Latin-1
   { weight: 1, arbitrary: codeUnit(0xd800, 0xdfff) }, // lone surrogate: not well-formed UTF-16
   { weight: 1, arbitrary: fc.constantFrom('😀', '\u{10ffff}', '\ufeff', '\u2028', '\u0130', 'ſ', 'K') }, // astral, BOM, separators, case-folding traps
-  { weight: 1, arbitrary: fc.constantFrom('%', '%2f', '%2F', '%00', '%5c', '%2e', '%2e%2e', '%61', '%zz', '..', '/', '\\', '?', '#', ',', ';', '=', '"', ':', '@', '*') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '%',
+      '%2f',
+      '%2F',
+      '%00',
+      '%5c',
+      '%2e',
+      '%2e%2e',
+      '%61',
+      '%zz',
+      '..',
+      '/',
+      '\\',
+      '?',
+      '#',
+      ',',
+      ';',
+      '=',
+      '"',
+      ':',
+      '@',
+      '*',
+    ),
+  },
 );
 
 /** Strings of nasty characters, up to maxLength units (a few huge ones via hugeString). */
@@ -53,7 +78,11 @@ export function nastyString(maxLength = 64): fc.Arbitrary<string> {
 }
 
 /** One character repeated: up to `max` long (giant headers, paths, tokens). */
-export function hugeString(min: number, max: number, chars: fc.Arbitrary<string> = fc.constantFrom('a', '/', '%41', 'é', '\u4e00')): fc.Arbitrary<string> {
+export function hugeString(
+  min: number,
+  max: number,
+  chars: fc.Arbitrary<string> = fc.constantFrom('a', '/', '%41', 'é', '\u4e00'),
+): fc.Arbitrary<string> {
   return fc.tuple(chars, fc.integer({ min, max })).map(([c, n]) => c.repeat(Math.ceil(n / c.length)).slice(0, Math.max(n, 1)));
 }
 
@@ -112,7 +141,27 @@ const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64url')
 export const junkJsonText: fc.Arbitrary<string> = fc.oneof(
   deepJsonText,
   hugeString(1000, 6000).map((s) => JSON.stringify({ iss: s, sub: s })),
-  fc.constantFrom('', 'not json', '{', '[]', '1', 'null', 'true', '"str"', '{"alg":1}', '{"alg":null}', '{"alg":"none"}', '{"alg":"HS256"}', '{"alg":"ES256","kid":{}}', '{"iss":1}', '{"iss":null}', '{"iss":[]}', '{"__proto__":{"alg":"none"}}', '\ufeff{}', '{"a":1}garbage'),
+  fc.constantFrom(
+    '',
+    'not json',
+    '{',
+    '[]',
+    '1',
+    'null',
+    'true',
+    '"str"',
+    '{"alg":1}',
+    '{"alg":null}',
+    '{"alg":"none"}',
+    '{"alg":"HS256"}',
+    '{"alg":"ES256","kid":{}}',
+    '{"iss":1}',
+    '{"iss":null}',
+    '{"iss":[]}',
+    '{"__proto__":{"alg":"none"}}',
+    '\ufeff{}',
+    '{"a":1}garbage',
+  ),
   fc.json({ depthSize: 'small' }),
   nastyString(40),
 );
@@ -120,11 +169,25 @@ export const junkJsonText: fc.Arbitrary<string> = fc.oneof(
 /** base64url segments, junk included (but never a valid signature for our keys). */
 export function junkToken(iss: string): fc.Arbitrary<string> {
   const header = fc.oneof(
-    fc.constantFrom({ alg: 'ES256', kid: 'fz' }, { alg: 'none' }, { alg: 'HS256', kid: 'fz' }, { alg: 'RS256' }, { alg: 'ES256', kid: 'fz', crit: ['x'] }).map((h) => JSON.stringify(h)),
+    fc
+      .constantFrom(
+        { alg: 'ES256', kid: 'fz' },
+        { alg: 'none' },
+        { alg: 'HS256', kid: 'fz' },
+        { alg: 'RS256' },
+        { alg: 'ES256', kid: 'fz', crit: ['x'] },
+      )
+      .map((h) => JSON.stringify(h)),
     junkJsonText,
   );
-  const payload = fc.oneof(fc.constantFrom(JSON.stringify({ iss, sub: 'alice', exp: 4102444800 }), JSON.stringify({ iss, sub: 'bob', exp: 1 })), junkJsonText);
-  const sig = fc.oneof(fc.constant(''), fc.uint8Array({ minLength: 1, maxLength: 96 }).map((b) => b64(Buffer.from(b))));
+  const payload = fc.oneof(
+    fc.constantFrom(JSON.stringify({ iss, sub: 'alice', exp: 4102444800 }), JSON.stringify({ iss, sub: 'bob', exp: 1 })),
+    junkJsonText,
+  );
+  const sig = fc.oneof(
+    fc.constant(''),
+    fc.uint8Array({ minLength: 1, maxLength: 96 }).map((b) => b64(Buffer.from(b))),
+  );
   return fc.oneof(
     fc.tuple(header, payload, sig).map(([h, p, s]) => `${b64(h)}.${b64(p)}.${s}`),
     // shapes the compact-JWS check must refuse
@@ -138,7 +201,9 @@ export function adversarialClaims(iss: string): fc.Arbitrary<Record<string, unkn
   const now = Math.floor(Date.now() / 1000);
   const weird: fc.Arbitrary<unknown> = fc.oneof(
     nastyString(40),
-    fc.constantFrom('', ' ', 'a b', 'a,b', 'x\r\ny: z', '\ud800', 'é', '山田', null, 0, -1, 1e308, true, [], {}, ['a', 1, null, {}], { a: 'b' }),
+    fc.constantFrom('', ' ', 'a b', 'a,b', 'x\r\ny: z', '\ud800', 'é', '山田', null, 0, -1, 1e308, true, [], {}, ['a', 1, null, {}], {
+      a: 'b',
+    }),
     deepJsonValue,
     hugeString(100, 3000),
     fc.array(nastyString(10), { maxLength: 20 }),
@@ -155,7 +220,10 @@ export function adversarialClaims(iss: string): fc.Arbitrary<Record<string, unkn
         amr: weird,
         roles: weird,
         nested: weird,
-        exp: fc.oneof({ weight: 4, arbitrary: fc.constant(now + 600) }, { weight: 1, arbitrary: fc.constantFrom(now - 600, 0, -1, 1e308, '9999999999', null, now + 0.5) }),
+        exp: fc.oneof(
+          { weight: 4, arbitrary: fc.constant(now + 600) },
+          { weight: 1, arbitrary: fc.constantFrom(now - 600, 0, -1, 1e308, '9999999999', null, now + 0.5) },
+        ),
         nbf: fc.oneof({ weight: 4, arbitrary: fc.constant(now - 10) }, { weight: 1, arbitrary: fc.constantFrom(now + 600, 'x', -1e308) }),
         iat: fc.oneof({ weight: 4, arbitrary: fc.constant(now - 10) }, { weight: 1, arbitrary: fc.constantFrom(now + 600, 'x') }),
       },
@@ -168,48 +236,183 @@ export function adversarialClaims(iss: string): fc.Arbitrary<Record<string, unkn
 // Request pieces
 
 export const oddMethod: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('GET', 'POST', 'get', 'Get', 'OPTIONS', 'BREW', 'M-SEARCH', 'PROPFIND', 'CONNECT', 'TRACE', 'G E T', 'GET\r\nX: y', '', ' ', 'GЕT', 'A'.repeat(33), 'A'.repeat(32), '*', 'GET/1.1', '\0'),
+  fc.constantFrom(
+    'GET',
+    'POST',
+    'get',
+    'Get',
+    'OPTIONS',
+    'BREW',
+    'M-SEARCH',
+    'PROPFIND',
+    'CONNECT',
+    'TRACE',
+    'G E T',
+    'GET\r\nX: y',
+    '',
+    ' ',
+    'GЕT',
+    'A'.repeat(33),
+    'A'.repeat(32),
+    '*',
+    'GET/1.1',
+    '\0',
+  ),
   fc.string({ unit: codeUnit(0x21, 0x7e), minLength: 1, maxLength: 40 }),
   nastyString(12),
 );
 
 export const oddHost: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('orders', 'ORDERS', 'orders:8080', 'orders:', ':8080', 'orders.', '[::1]', '[::1]:443', '127.0.0.1', 'a@b', 'a b', 'évil.example', 'xn--e1afmkfd', '', 'orders:99999999999999999999'),
+  fc.constantFrom(
+    'orders',
+    'ORDERS',
+    'orders:8080',
+    'orders:',
+    ':8080',
+    'orders.',
+    '[::1]',
+    '[::1]:443',
+    '127.0.0.1',
+    'a@b',
+    'a b',
+    'évil.example',
+    'xn--e1afmkfd',
+    '',
+    'orders:99999999999999999999',
+  ),
   nastyString(40),
   hugeString(100, 20000),
 );
 
 /** Paths of every kind: plausible, dot-segmented, encoded, forbidden, giant, random. */
 export const oddPath: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('/', '*', '', 'relative', '//x', '/a/../../../etc/passwd', '/%2e%2e/a', '/a%2fb', '/a%5cb', '/a\\b', '/a%00', '/a\0b', '/a\r\nb', '/%zz', '/%', '/a?b#c', '/a#b?c', 'http://h/x', '/%C0%AF', '/\u4e00', '/\ud800'),
-  fc.array(fc.constantFrom('a', 'b', '.', '..', '', '%61', '%2e', '%2E%2E', 'x?y', 'é', '%ff'), { maxLength: 8 }).map((segs) => `/${segs.join('/')}`),
+  fc.constantFrom(
+    '/',
+    '*',
+    '',
+    'relative',
+    '//x',
+    '/a/../../../etc/passwd',
+    '/%2e%2e/a',
+    '/a%2fb',
+    '/a%5cb',
+    '/a\\b',
+    '/a%00',
+    '/a\0b',
+    '/a\r\nb',
+    '/%zz',
+    '/%',
+    '/a?b#c',
+    '/a#b?c',
+    'http://h/x',
+    '/%C0%AF',
+    '/\u4e00',
+    '/\ud800',
+  ),
+  fc
+    .array(fc.constantFrom('a', 'b', '.', '..', '', '%61', '%2e', '%2E%2E', 'x?y', 'é', '%ff'), { maxLength: 8 })
+    .map((segs) => `/${segs.join('/')}`),
   fc.tuple(fc.constant('/'), nastyString(60)).map(([a, b]) => a + b),
   hugeString(16000, 70000).map((s) => `/${s}`),
 );
 
 /** Header names: tokens, upper case, pseudo-headers, and names no HTTP parser would accept. */
 export const oddHeaderName: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-_'), minLength: 1, maxLength: 20 }).map((s) => `x-fz-${s}`) },
-  { weight: 1, arbitrary: fc.constantFrom('X-FZ-Upper', ':path', ':authority', ':method', 'host', 'content-length', 'transfer-encoding', 'cookie', 'x-request-id', 'x-forwarded-client-cert', 'x-auth-subject', '__proto__', 'constructor', 'toString', 'hasOwnProperty') },
+  {
+    weight: 4,
+    arbitrary: fc
+      .string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-_'), minLength: 1, maxLength: 20 })
+      .map((s) => `x-fz-${s}`),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'X-FZ-Upper',
+      ':path',
+      ':authority',
+      ':method',
+      'host',
+      'content-length',
+      'transfer-encoding',
+      'cookie',
+      'x-request-id',
+      'x-forwarded-client-cert',
+      'x-auth-subject',
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+    ),
+  },
   { weight: 1, arbitrary: nastyString(20).filter((s) => s.length > 0) },
 );
 
-export const oddHeaderValue: fc.Arbitrary<string> = fc.oneof({ weight: 4, arbitrary: nastyString(60) }, { weight: 1, arbitrary: hugeString(1000, 70000) });
+export const oddHeaderValue: fc.Arbitrary<string> = fc.oneof(
+  { weight: 4, arbitrary: nastyString(60) },
+  { weight: 1, arbitrary: hugeString(1000, 70000) },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Small-alphabet policies and requests for the oracle property (fuzz-decide)
 
-export const PRINCIPALS = ['cluster.local/ns/shop/sa/frontend', 'cluster.local/ns/shop/sa/admin', 'cluster.local/ns/pay/sa/frontend', 'other.td/ns/shop/sa/frontend'];
-const principalPattern = fc.constantFrom(...PRINCIPALS, 'spiffe://cluster.local/ns/shop/sa/admin', 'cluster.local/ns/shop/*', '*/sa/frontend', '*', 'cluster.local/ns/pay/sa/frontend');
+export const PRINCIPALS = [
+  'cluster.local/ns/shop/sa/frontend',
+  'cluster.local/ns/shop/sa/admin',
+  'cluster.local/ns/pay/sa/frontend',
+  'other.td/ns/shop/sa/frontend',
+];
+const principalPattern = fc.constantFrom(
+  ...PRINCIPALS,
+  'spiffe://cluster.local/ns/shop/sa/admin',
+  'cluster.local/ns/shop/*',
+  '*/sa/frontend',
+  '*',
+  'cluster.local/ns/pay/sa/frontend',
+);
 const namespacePattern = fc.constantFrom('shop', 'pay', 'sh*', '*p', '*', 's*op');
 const requestPrincipalPattern = (issuers: readonly string[]) =>
   // The last four tell Istio's split at the last "/" from a prefix match of "<iss>/<sub>": issuer exactly + subject prefix,
   // issuer suffix + exact subject, issuer exactly "https:/" (matches no token), any issuer + subject suffix.
-  fc.constantFrom(...issuers.flatMap((i) => [`${i}/alice`, `${i}/*`]), '*/bob', '*', `${issuers[0]}/bob`, `${issuers[0]}/al*`, '*a.test/bob', 'https://a*', '*ce');
+  fc.constantFrom(
+    ...issuers.flatMap((i) => [`${i}/alice`, `${i}/*`]),
+    '*/bob',
+    '*',
+    `${issuers[0]}/bob`,
+    `${issuers[0]}/al*`,
+    '*a.test/bob',
+    'https://a*',
+    '*ce',
+  );
 const methodPattern = fc.constantFrom('GET', 'POST', 'DELETE', 'G*', '*');
-const pathPattern = fc.constantFrom('/a', '/a/b', '/admin', '/a/*', '/admin*', '*/b', '*', '/a/{*}', '/{*}/b', '/a/{**}', '/', '/A', '*.json');
+const pathPattern = fc.constantFrom(
+  '/a',
+  '/a/b',
+  '/admin',
+  '/a/*',
+  '/admin*',
+  '*/b',
+  '*',
+  '/a/{*}',
+  '/{*}/b',
+  '/a/{**}',
+  '/',
+  '/A',
+  '*.json',
+);
 // '*:443' and 'orders:80' name a default port: strict, they admit only a host sent with it.
-const hostPattern = fc.constantFrom('orders', 'ORDERS', 'pay.example', '*.example', 'ord*', 'orders:8080', '*', 'Orders.:443', 'pay.example:*', '*:443', 'orders:80');
+const hostPattern = fc.constantFrom(
+  'orders',
+  'ORDERS',
+  'pay.example',
+  '*.example',
+  'ord*',
+  'orders:8080',
+  '*',
+  'Orders.:443',
+  'pay.example:*',
+  '*:443',
+  'orders:80',
+);
 const portPattern = fc.constantFrom('80', '8080');
 const ipBlockPattern = fc.constantFrom('10.1.2.3', '10.0.0.0/8', '192.0.2.0/24', '0.0.0.0/0');
 const trustDomainPattern = fc.constantFrom('cluster.local', 'other.td', '*', 'cluster.*', '*.td', '*local');
@@ -226,7 +429,12 @@ function fewFields<T extends object>(fields: { [K in keyof T]: fc.Arbitrary<T[K]
 }
 
 const sourceArb = (issuers: readonly string[]): fc.Arbitrary<OracleSource> =>
-  fewFields<Required<OracleSource>>({ principals: some(principalPattern), notPrincipals: some(principalPattern), namespaces: some(namespacePattern), notNamespaces: some(namespacePattern), requestPrincipals: some(requestPrincipalPattern(issuers)),
+  fewFields<Required<OracleSource>>({
+    principals: some(principalPattern),
+    notPrincipals: some(principalPattern),
+    namespaces: some(namespacePattern),
+    notNamespaces: some(namespacePattern),
+    requestPrincipals: some(requestPrincipalPattern(issuers)),
     remoteIpBlocks: some(ipBlockPattern),
     notRemoteIpBlocks: some(ipBlockPattern),
     trustDomains: some(trustDomainPattern),
@@ -245,8 +453,14 @@ const operationArb: fc.Arbitrary<OracleOperation> = fewFields<Required<OracleOpe
 const ruleArb = (issuers: readonly string[]): fc.Arbitrary<OracleRule> =>
   fc.record(
     {
-      from: fc.array(sourceArb(issuers).map((source) => ({ source })), { minLength: 1, maxLength: 2 }),
-      to: fc.array(operationArb.map((operation) => ({ operation })), { minLength: 1, maxLength: 2 }),
+      from: fc.array(
+        sourceArb(issuers).map((source) => ({ source })),
+        { minLength: 1, maxLength: 2 },
+      ),
+      to: fc.array(
+        operationArb.map((operation) => ({ operation })),
+        { minLength: 1, maxLength: 2 },
+      ),
     },
     { requiredKeys: [] },
   );
@@ -257,9 +471,19 @@ export function policySetArb(issuers: readonly string[]): fc.Arbitrary<OraclePol
     {
       action: fc.constantFrom<'ALLOW' | 'DENY'>('ALLOW', 'ALLOW', 'ALLOW', 'DENY'),
       namespace: fc.option(fc.constantFrom('shop', 'pay'), { nil: undefined, freq: 3 }),
-      selector: fc.option(fc.constantFrom<{ matchLabels: Record<string, string> }>({ matchLabels: { app: 'orders' } }, { matchLabels: { app: 'orders', tier: 'web' } }), { nil: undefined, freq: 3 }),
+      selector: fc.option(
+        fc.constantFrom<{ matchLabels: Record<string, string> }>(
+          { matchLabels: { app: 'orders' } },
+          { matchLabels: { app: 'orders', tier: 'web' } },
+        ),
+        { nil: undefined, freq: 3 },
+      ),
       // No `rules` (matches nothing), `rules: [{}]` (matches everything), or 1–2 rules.
-      rules: fc.oneof({ weight: 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constant<OracleRule[]>([{}]) }, { weight: 8, arbitrary: fc.array(ruleArb(issuers), { minLength: 1, maxLength: 2 }) }),
+      rules: fc.oneof(
+        { weight: 1, arbitrary: fc.constant(undefined) },
+        { weight: 1, arbitrary: fc.constant<OracleRule[]>([{}]) },
+        { weight: 8, arbitrary: fc.array(ruleArb(issuers), { minLength: 1, maxLength: 2 }) },
+      ),
     },
     { requiredKeys: ['action'] },
   );
@@ -278,31 +502,75 @@ export function policySetArb(issuers: readonly string[]): fc.Arbitrary<OraclePol
 export const smallMethod = fc.constantFrom('GET', 'GET', 'POST', 'DELETE', 'get', 'GEX', 'OPTIONS');
 export const smallPath: fc.Arbitrary<string> = fc.oneof(
   // '/a/x=1' and '/a/b*': "=" and "*" are Envoy template glob characters ({*}/{**} match them).
-  { weight: 6, arbitrary: fc.constantFrom('/a', '/a/b', '/admin', '/a/x', '/x/b', '/', '/A', '/a/b/c', '/adminx', '/f.json', '/a/', '/admin/', '/a/x=1', '/a/b*') },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      '/a',
+      '/a/b',
+      '/admin',
+      '/a/x',
+      '/x/b',
+      '/',
+      '/A',
+      '/a/b/c',
+      '/adminx',
+      '/f.json',
+      '/a/',
+      '/admin/',
+      '/a/x=1',
+      '/a/b*',
+    ),
+  },
   // Canonical paths, which policies can match; and odd segments, which non-canonical and
   // path-parameter handling must deny (paths.nonCanonical / paths.parameters). Kept apart so the
   // odd ones do not crowd out the allows the oracle comparison needs.
   {
     weight: 3,
     arbitrary: fc
-      .tuple(fc.array(fc.constantFrom('a', 'b', 'admin', 'x', 'A', 'f.json'), { minLength: 1, maxLength: 4 }), fc.constantFrom('', '', '?q=1', '?a/../admin', '#frag', '/'))
+      .tuple(
+        fc.array(fc.constantFrom('a', 'b', 'admin', 'x', 'A', 'f.json'), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom('', '', '?q=1', '?a/../admin', '#frag', '/'),
+      )
       .map(([segs, tail]) => `/${segs.join('/')}${tail}`),
   },
   {
     weight: 2,
     arbitrary: fc
-      .tuple(fc.array(fc.constantFrom('a', 'b', 'admin', 'x', '.', '..', '', '%61', '%2e', '%2E%2E', 'A', 'f.json', 'x;y'), { minLength: 1, maxLength: 4 }), fc.constantFrom('', '', '?q=1', '?a/../admin', '#frag', '/'))
+      .tuple(
+        fc.array(fc.constantFrom('a', 'b', 'admin', 'x', '.', '..', '', '%61', '%2e', '%2E%2E', 'A', 'f.json', 'x;y'), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        fc.constantFrom('', '', '?q=1', '?a/../admin', '#frag', '/'),
+      )
       .map(([segs, tail]) => `/${segs.join('/')}${tail}`),
   },
   { weight: 1, arbitrary: fc.constantFrom('*', 'a', '', '/a\\b', '/a%00', '/a%2fb', '/a/%2F..') },
 );
-export const smallHost = fc.constantFrom('orders', 'Orders', 'ORDERS:8080', 'orders:8080', 'pay.example', 'PAY.example', 'x.example:443', 'other', 'orders:abc', '[::1]:8080', 'orders.', 'orders:', 'Orders.:08080', 'pay.example.:80', 'orders:443', 'ORDERS.:0080');
+export const smallHost = fc.constantFrom(
+  'orders',
+  'Orders',
+  'ORDERS:8080',
+  'orders:8080',
+  'pay.example',
+  'PAY.example',
+  'x.example:443',
+  'other',
+  'orders:abc',
+  '[::1]:8080',
+  'orders.',
+  'orders:',
+  'Orders.:08080',
+  'pay.example.:80',
+  'orders:443',
+  'ORDERS.:0080',
+);
 export const smallPort = fc.constantFrom(80, 8080, 443, undefined);
 // Besides exact SPIFFE IDs: shapes that have no namespace (bare, Subject, upper-case scheme, extra
 // or empty segments) but that Istio's namespaces regex, and so a DENY, still reads as one.
 export const smallPrincipal = fc.constantFrom(
   ...PRINCIPALS.map((p) => `spiffe://${p}`),
-  PRINCIPALS[0]!,
+  PRINCIPALS[0],
   'spiffe://cluster.local/ns/shop/sa/frontend/extra',
   'spiffe://cluster.local//ns/pay/sa/frontend',
   'SPIFFE://cluster.local/ns/shop/sa/admin',

@@ -1,4 +1,4 @@
-// Whole-suite output capture for the log-hygiene check (test/zz-log-hygiene.test.ts).
+// Whole-suite output capture for the log-hygiene check (test/final/log-hygiene.test.ts).
 //
 // `npm test` (scripts/test.mjs) creates a fresh directory, exports it as ZT_TEST_CAPTURE_DIR and
 // tees node's test-runner output into it. Everything else a test produces that never reaches the
@@ -92,7 +92,9 @@ export class Capture {
     for (const which of ['stdout', 'stderr'] as const) {
       const stream = child[which];
       if (!stream) continue;
-      const sink = new LineSink((text) => this.append(`child-${process.pid}-${n}-${slug(name)}.${which}.log`, this.exempt(text, printed[which], name)));
+      const sink = new LineSink((text) =>
+        this.append(`child-${process.pid}-${n}-${slug(name)}.${which}.log`, this.exempt(text, printed[which], name)),
+      );
       this.sinks.add(sink);
       stream.on('data', (d: Buffer | string) => sink.push(d));
       stream.on('close', () => {
@@ -130,7 +132,12 @@ export class Capture {
     // Alg-confusion tests "sign" with a public key PEM as the HMAC secret: public, not a secret.
     if (/-----BEGIN (RSA )?PUBLIC KEY-----/.test(text)) return;
     const printable = /^[\x20-\x7e]+$/.test(text);
-    this.register('hmac', 'HMAC secret', [printable ? text : undefined, buf.toString('base64url'), buf.toString('base64').replace(/=+$/, ''), buf.toString('hex')]);
+    this.register('hmac', 'HMAC secret', [
+      printable ? text : undefined,
+      buf.toString('base64url'),
+      buf.toString('base64').replace(/=+$/, ''),
+      buf.toString('hex'),
+    ]);
   }
 
   privateKey(key: unknown): void {
@@ -143,12 +150,12 @@ export class Capture {
         if (key.kty !== 'oct') obj = createPrivateKey({ key: key as JsonWebKey, format: 'jwk' });
       } else {
         obj = key instanceof KeyObject ? key : KeyObject.from(key as webcrypto.CryptoKey);
-        jwk = obj.export({ format: 'jwk' }) as Record<string, unknown>;
+        jwk = obj.export({ format: 'jwk' });
       }
     } catch {
       return; // not an exportable key: nothing we could search for
     }
-    const members = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].map((m) => (typeof jwk[m] === 'string' ? (jwk[m] as string) : undefined));
+    const members = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].map((m) => (typeof jwk[m] === 'string' ? jwk[m] : undefined));
     const b64 = members.map((m) => (m ? Buffer.from(m, 'base64url').toString('base64').replace(/=+$/, '') : undefined));
     let pkcs8: string | undefined;
     if (obj?.type === 'private' && obj.asymmetricKeyType === 'rsa') {
@@ -226,7 +233,12 @@ class LineSink {
   }
 }
 
-const slug = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'output';
+const slug = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 40) || 'output';
 const sha12 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 12);
 
 function isJwk(k: unknown): k is Record<string, unknown> {
@@ -239,13 +251,15 @@ export const capture = new Capture(CAPTURE_DIR);
 /** A log chunk from an in-process app. */
 export const captureLog = (chunk: string): void => capture.log(chunk);
 /** Output of a finished child process (stdout or stderr text); `printed` declares intended tokens. */
-export const captureChildOutput = (name: string, text: string | Buffer | undefined | null, printed?: Printed): void => capture.childOutput(name, text, printed);
+export const captureChildOutput = (name: string, text: string | Buffer | undefined | null, printed?: Printed): void =>
+  capture.childOutput(name, text, printed);
 /**
  * Stream a spawned child's piped stdout/stderr into the capture directory while it runs. Adds
  * 'data' listeners only: the caller's own reading is unaffected, and pausing the stream (as
  * test/log-bounds does) still stops the flow.
  */
-export const captureChild = (name: string, child: ChildProcess, printed?: { stdout?: Printed; stderr?: Printed }): void => capture.child(name, child, printed);
+export const captureChild = (name: string, child: ChildProcess, printed?: { stdout?: Printed; stderr?: Printed }): void =>
+  capture.child(name, child, printed);
 /**
  * A minted JWT: its signature (and payload.signature) are searched for anywhere in the output, so
  * a truncated or partial print is found too. Returns the token. An HMAC key in `key` is registered.
@@ -257,7 +271,6 @@ export const registerHmacSecret = (secret: Uint8Array | string): void => capture
 export const registerPrivateKey = (key: unknown): void => capture.privateKey(key);
 
 // ------------------------------------------------------------------------------- detecting
-
 
 const RE_JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g;
 const RE_PEM = /-----BEGIN ((?:RSA |EC |DSA |ENCRYPTED |OPENSSH )?PRIVATE KEY)-----/g;
@@ -299,16 +312,17 @@ export function needlesFrom(records: Array<{ label: string; values: string[] }>)
 /** Every sensitive value in one line of text. */
 export function detect(line: string, needles?: Needles): Hit[] {
   const hits: Hit[] = [];
-  for (const m of line.matchAll(RE_JWT)) hits.push({ kind: 'jwt', index: m.index!, length: m[0].length, what: 'JWT' });
-  for (const m of line.matchAll(RE_PEM)) hits.push({ kind: 'pem', index: m.index!, length: m[0].length, what: `PEM ${m[1]}` });
+  for (const m of line.matchAll(RE_JWT)) hits.push({ kind: 'jwt', index: m.index, length: m[0].length, what: 'JWT' });
+  for (const m of line.matchAll(RE_PEM)) hits.push({ kind: 'pem', index: m.index, length: m[0].length, what: `PEM ${m[1]}` });
   for (const m of line.matchAll(RE_PEM_B64)) {
     const decoded = Buffer.from(m[0], 'base64').toString('latin1');
-    if (/PRIVATE KEY-----/.test(decoded)) hits.push({ kind: 'pem', index: m.index!, length: m[0].length, what: 'base64-encoded PEM private key' });
+    if (/PRIVATE KEY-----/.test(decoded))
+      hits.push({ kind: 'pem', index: m.index, length: m[0].length, what: 'base64-encoded PEM private key' });
   }
   for (const re of [RE_JWK_JSON, RE_JWK_INSPECT]) {
     for (const m of line.matchAll(re)) {
       // An oct key's "k"; RSA/EC private members otherwise.
-      hits.push({ kind: 'jwk', index: m.index!, length: m[0].length, what: `private JWK member "${m[1]}"` });
+      hits.push({ kind: 'jwk', index: m.index, length: m[0].length, what: `private JWK member "${m[1]}"` });
     }
   }
   if (needles) {
@@ -318,7 +332,7 @@ export function detect(line: string, needles?: Needles): Hit[] {
         for (let i = 0; i + FRAG <= run.length; i++) {
           const label = needles.frags.get(run.slice(i, i + FRAG));
           if (label) {
-            hits.push({ kind: 'secret', index: m.index! + i, length: FRAG, what: `registered ${label}` });
+            hits.push({ kind: 'secret', index: m.index + i, length: FRAG, what: `registered ${label}` });
             break;
           }
         }
@@ -409,7 +423,17 @@ export function scanCaptureDir(dir: string): ScanReport {
     cur.count += e.count;
     exemptions.set(k, cur);
   }
-  const report: ScanReport = { files: 0, bytes: 0, appLines: 0, childFiles: 0, childLines: 0, runnerLines: 0, secretsRegistered: needles.count, exemptions: [...exemptions.values()], findings: [] };
+  const report: ScanReport = {
+    files: 0,
+    bytes: 0,
+    appLines: 0,
+    childFiles: 0,
+    childLines: 0,
+    runnerLines: 0,
+    secretsRegistered: needles.count,
+    exemptions: [...exemptions.values()],
+    findings: [],
+  };
   const meta = [join(dir, SECRETS_DIR), join(dir, EXEMPTIONS_DIR)];
   for (const file of walk(dir).sort()) {
     if (meta.some((m) => file.startsWith(m + '/'))) continue;
@@ -425,7 +449,8 @@ export function scanCaptureDir(dir: string): ScanReport {
       report.childLines += n;
     } else if (rel.startsWith('runner')) report.runnerLines += n;
     lines.forEach((line, i) => {
-      for (const h of detect(line, needles)) report.findings.push({ file: rel, line: i + 1, kind: h.kind, what: h.what, excerpt: excerpt(line, h) });
+      for (const h of detect(line, needles))
+        report.findings.push({ file: rel, line: i + 1, kind: h.kind, what: h.what, excerpt: excerpt(line, h) });
     });
   }
   return report;

@@ -6,7 +6,7 @@ import { checkConfig } from '../../src/snapshot/checked-config.js';
 
 export function configProblems(yaml: string): string[] {
   try {
-    checkConfig(parseConfigText(yaml)).config;
+    checkConfig(parseConfigText(yaml));
   } catch (err) {
     assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
     return err.problems.map((p) => `${p.path}: ${p.message}`);

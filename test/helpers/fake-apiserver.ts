@@ -79,7 +79,7 @@ export class FakeApiServer {
   private readonly server: Server;
 
   private constructor() {
-    this.server = createServer((req, res) => this.handle(req, res));
+    this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (s) => {
       if (this.isDown) {
         s.destroy();
@@ -211,7 +211,8 @@ export class FakeApiServer {
   private emit(e: Event): void {
     this.log.push(e);
     for (const w of this.watchers) {
-      if (w.plural === e.plural && (w.namespace === undefined || w.namespace === e.obj.metadata.namespace)) this.write(w, { type: e.type, object: e.obj });
+      if (w.plural === e.plural && (w.namespace === undefined || w.namespace === e.obj.metadata.namespace))
+        this.write(w, { type: e.type, object: e.obj });
     }
   }
 
@@ -221,7 +222,10 @@ export class FakeApiServer {
 
   private sendBookmark(w: Watcher): void {
     const kind = KINDS[w.plural]!;
-    this.write(w, { type: 'BOOKMARK', object: { kind: kind.kind, apiVersion: kind.apiVersion, metadata: { resourceVersion: String(this.rv) } } });
+    this.write(w, {
+      type: 'BOOKMARK',
+      object: { kind: kind.kind, apiVersion: kind.apiVersion, metadata: { resourceVersion: String(this.rv) } },
+    });
   }
 
   private endWatch(w: Watcher): void {
@@ -239,7 +243,12 @@ export class FakeApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const u = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(u.searchParams);
-    const rec: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query, watch: query.watch === 'true' || query.watch === '1' };
+    const rec: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname,
+      query,
+      watch: query.watch === 'true' || query.watch === '1',
+    };
     this.requests.push(rec);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -256,7 +265,7 @@ export class FakeApiServer {
     const plural = m?.[4];
     if (!m || !plural || !KINDS[plural]) return this.json(res, 404, status(404, 'NotFound', `no route ${u.pathname}`));
     const [, group, , namespace, , name, sub] = m;
-    if (group && KINDS[plural]!.apiVersion.split('/')[0] !== group) return this.json(res, 404, status(404, 'NotFound', 'wrong group'));
+    if (group && KINDS[plural].apiVersion.split('/')[0] !== group) return this.json(res, 404, status(404, 'NotFound', 'wrong group'));
 
     if (req.method === 'GET' && !name) {
       if (rec.watch) return this.watch(res, plural, namespace, query);
@@ -278,7 +287,11 @@ export class FakeApiServer {
       }
       const wantRv = body.metadata?.resourceVersion;
       if (req.method === 'PUT' && wantRv !== undefined && wantRv !== cur.metadata.resourceVersion) {
-        return this.json(res, 409, status(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version and try again'));
+        return this.json(
+          res,
+          409,
+          status(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version and try again'),
+        );
       }
       const next = structuredClone(cur);
       next.status = body.status;
@@ -297,7 +310,13 @@ export class FakeApiServer {
    * from that same snapshot and reports its resourceVersion, whatever changed meanwhile. Once that
    * resourceVersion is compacted, the continue token is rejected with 410 Expired.
    */
-  private list(res: ServerResponse, rec: RecordedRequest, plural: string, namespace: string | undefined, query: Record<string, string>): void {
+  private list(
+    res: ServerResponse,
+    rec: RecordedRequest,
+    plural: string,
+    namespace: string | undefined,
+    query: Record<string, string>,
+  ): void {
     const kind = KINDS[plural]!;
     const limit = query.limit ? Number(query.limit) : 0;
     let snap: PagedList;
@@ -312,10 +331,19 @@ export class FakeApiServer {
       }
       this.beforeContinue?.(rec);
       const found = tok.id ? this.pagedLists.get(tok.id) : undefined;
-      if (!found || found.plural !== plural || found.namespace !== namespace) return this.json(res, 400, status(400, 'BadRequest', 'continue token does not match this list'));
+      if (!found || found.plural !== plural || found.namespace !== namespace)
+        return this.json(res, 400, status(400, 'BadRequest', 'continue token does not match this list'));
       if (found.rv < this.compactedRv) {
         this.pagedLists.delete(tok.id!);
-        return this.json(res, 410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'));
+        return this.json(
+          res,
+          410,
+          status(
+            410,
+            'Expired',
+            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+          ),
+        );
       }
       snap = found;
       id = tok.id!;
@@ -325,7 +353,13 @@ export class FakeApiServer {
         .filter(([, o]) => !namespace || o.metadata.namespace === namespace)
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([, o]) => o);
-      if (!limit) return this.json(res, 200, { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion: String(this.rv) }, items });
+      if (!limit)
+        return this.json(res, 200, {
+          apiVersion: kind.apiVersion,
+          kind: `${kind.kind}List`,
+          metadata: { resourceVersion: String(this.rv) },
+          items,
+        });
       snap = { rv: this.rv, plural, namespace, items: structuredClone(items) };
       id = randomUUID();
       this.pagedLists.set(id, snap);

@@ -19,12 +19,31 @@ export async function startFuzzApp(): Promise<FuzzApp> {
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'fz', alg: 'ES256', use: 'sig' };
   const t = await startTestApp(
     {
-      issuers: [{ issuer: FUZZ_ISS, jwks: { keys: [jwk] }, algorithms: ['ES256'], anyAudience: true, outputClaimToHeaders: [{ header: 'x-claim-sub', claim: 'sub' }] }],
-      policies: [{ name: 'only-this', rules: [{ from: [{ source: { requestPrincipals: [`${FUZZ_ISS}/alice`] } }], to: [{ operation: { methods: ['GET'], paths: [ALLOWED_PATH] } }] }] }],
+      issuers: [
+        {
+          issuer: FUZZ_ISS,
+          jwks: { keys: [jwk] },
+          algorithms: ['ES256'],
+          anyAudience: true,
+          outputClaimToHeaders: [{ header: 'x-claim-sub', claim: 'sub' }],
+        },
+      ],
+      policies: [
+        {
+          name: 'only-this',
+          rules: [
+            {
+              from: [{ source: { requestPrincipals: [`${FUZZ_ISS}/alice`] } }],
+              to: [{ operation: { methods: ['GET'], paths: [ALLOWED_PATH] } }],
+            },
+          ],
+        },
+      ],
     },
     { logLevel: 'error' },
   );
-  const sign = (claims: Record<string, unknown>): Promise<string> => new SignJWT(claims as never).setProtectedHeader({ alg: 'ES256', kid: 'fz' }).sign(pair.privateKey);
+  const sign = (claims: Record<string, unknown>): Promise<string> =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'fz' }).sign(pair.privateKey);
   const good = await sign({ iss: FUZZ_ISS, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
   return { t, sign, good };
 }

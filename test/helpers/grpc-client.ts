@@ -177,7 +177,10 @@ export function checkRequest(o: CheckRequestOptions = {}): CheckRequest {
 }
 
 /** Header value from a HeaderValueOption list (first match, case-insensitive). */
-export function headerValue(headers: Array<{ header?: { key?: string; value?: string } | null }> | undefined, name: string): string | undefined {
+export function headerValue(
+  headers: Array<{ header?: { key?: string; value?: string } | null }> | undefined,
+  name: string,
+): string | undefined {
   const h = (headers ?? []).find((x) => x.header?.key?.toLowerCase() === name.toLowerCase());
   return h?.header?.value;
 }

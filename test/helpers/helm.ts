@@ -52,8 +52,15 @@ export function helm(args: string[]): HelmResult {
     },
   });
   // helm notes the crds/ symlink on stderr; that is expected.
-  const stderr = (r.stderr ?? '').split('\n').filter((l) => !/found symbolic link in path/.test(l)).join('\n').trim();
-  captureChildOutput(`helm ${args[0] ?? ''}`, `${r.stdout ?? ''}\n${r.stderr ?? ''}`, { reason: 'helm renders the webhook TLS Secret (tls.key) the chart generates', kinds: ['pem'] }); // log hygiene
+  const stderr = (r.stderr ?? '')
+    .split('\n')
+    .filter((l) => !/found symbolic link in path/.test(l))
+    .join('\n')
+    .trim();
+  captureChildOutput(`helm ${args[0] ?? ''}`, `${r.stdout ?? ''}\n${r.stderr ?? ''}`, {
+    reason: 'helm renders the webhook TLS Secret (tls.key) the chart generates',
+    kinds: ['pem'],
+  }); // log hygiene
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr };
 }
 

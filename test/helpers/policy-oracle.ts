@@ -59,15 +59,13 @@ export interface OracleRequest {
   /** Peer address (attributes.source.address); with numTrustedProxies 0 also the remote IP. */
   sourceAddress?: string;
   /** Verified "<iss>/<sub>", or 'invalid' for a credential that must fail, or undefined. */
-  requestPrincipal?: string | 'invalid';
+  requestPrincipal?: string;
   destinationNamespace?: string;
   destinationLabels: Record<string, string>;
 }
 
 export type OracleVerdict =
-  | { kind: 'malformed' }
-  | { kind: 'bad_credential' }
-  | { kind: 'decided'; allow: boolean; allowMatches: string[]; denyMatches: string[] };
+  { kind: 'malformed' } | { kind: 'bad_credential' } | { kind: 'decided'; allow: boolean; allowMatches: string[]; denyMatches: string[] };
 
 // ---- request normalization, re-derived from docs/security.md ("Path normalisation") and RFC 3986 ----
 
@@ -198,7 +196,10 @@ const SEGMENT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 /** Backtracking over template tokens: literal segments, "/", "{*}" and "{**}". */
 function templateMatch(template: string, path: string): boolean {
   if (!path.startsWith('/')) return false;
-  const tokens = template.slice(1).split('/').flatMap((seg, i) => (i === 0 ? [seg] : ['/', seg]));
+  const tokens = template
+    .slice(1)
+    .split('/')
+    .flatMap((seg, i) => (i === 0 ? [seg] : ['/', seg]));
   const at = (ti: number, si: number): boolean => {
     if (ti === tokens.length) return si === path.length;
     const tok = tokens[ti]!;
@@ -306,7 +307,10 @@ function principalHit(patterns: string[], reported: string | undefined, loose: b
 
 /** Namespaces: every "*" is any run of characters (Istio's srcNamespaceGenerator). */
 function globMatch(pattern: string, value: string): boolean {
-  const re = pattern.split('*').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*');
+  const re = pattern
+    .split('*')
+    .map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[\\s\\S]*');
   return value !== '' && new RegExp(`^${re}$`).test(value);
 }
 
@@ -325,7 +329,10 @@ function peerNamespace(reported: string | undefined): string | undefined {
 
 /** Istio's namespaces regex over the whole reported principal: ".*" + "/ns/" + N ("*" = ".*") + "/" + ".*". */
 function istioNamespaceRegex(pattern: string, reported: string): boolean {
-  const n = pattern.split('*').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*');
+  const n = pattern
+    .split('*')
+    .map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[\\s\\S]*');
   return new RegExp(`^[\\s\\S]*/ns/${n}/[\\s\\S]*$`).test(reported);
 }
 
@@ -360,7 +367,15 @@ function trustDomainHit(patterns: string[], reported: string | undefined): boole
   const rest = reported.slice('spiffe://'.length);
   const seg = rest.includes('/') ? rest.slice(0, rest.indexOf('/')) : undefined;
   return patterns.some((p) =>
-    p === '*' ? true : seg === undefined ? false : p.startsWith('*') ? seg.endsWith(p.slice(1)) : p.endsWith('*') ? seg.startsWith(p.slice(0, -1)) : seg === p,
+    p === '*'
+      ? true
+      : seg === undefined
+        ? false
+        : p.startsWith('*')
+          ? seg.endsWith(p.slice(1))
+          : p.endsWith('*')
+            ? seg.startsWith(p.slice(0, -1))
+            : seg === p,
   );
 }
 
@@ -392,7 +407,12 @@ interface Facts {
 }
 
 /** A field with values ORed; with no value present, a positive field fails and a negated one passes. */
-function field(patterns: string[] | undefined, value: string | undefined, match: (p: string, v: string) => boolean, negated = false): boolean {
+function field(
+  patterns: string[] | undefined,
+  value: string | undefined,
+  match: (p: string, v: string) => boolean,
+  negated = false,
+): boolean {
   if (patterns === undefined) return true;
   const hit = value !== undefined && value !== '' && patterns.some((p) => match(p, value));
   return negated ? !hit : hit;
@@ -432,7 +452,8 @@ function operationMatches(o: OracleOperation, f: Facts, action: 'ALLOW' | 'DENY'
     (o.notMethods === undefined || !methodHit(o.notMethods, f, action === 'ALLOW')) &&
     field(o.paths, f.path, pathMatch) &&
     field(o.notPaths, f.path, pathMatch, true) &&
-    (o.hosts === undefined || o.hosts.some((h) => (action === 'DENY' ? hostMatch(h, f.host, f.hostAsSent) : hostMatchStrict(h, f.host, f.hostAsSent)))) &&
+    (o.hosts === undefined ||
+      o.hosts.some((h) => (action === 'DENY' ? hostMatch(h, f.host, f.hostAsSent) : hostMatchStrict(h, f.host, f.hostAsSent)))) &&
     field(o.ports, f.port, (p, v) => p === v)
   );
 }

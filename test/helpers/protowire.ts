@@ -21,7 +21,8 @@ export const ld = (field: number, payload: Bytes): Buffer => {
   return Buffer.concat([varint((field << 3) | 2), varint(p.length), p]);
 };
 const uint = (field: number, n: number): Buffer => Buffer.concat([varint(field << 3), varint(n)]);
-const mapEntries = (field: number, entries: ReadonlyArray<readonly [Bytes, Bytes]>): Buffer[] => entries.map(([k, v]) => ld(field, Buffer.concat([ld(1, k), ld(2, v)])));
+const mapEntries = (field: number, entries: ReadonlyArray<readonly [Bytes, Bytes]>): Buffer[] =>
+  entries.map(([k, v]) => ld(field, Buffer.concat([ld(1, k), ld(2, v)])));
 
 interface PeerSpec {
   address?: Bytes;
@@ -79,4 +80,3 @@ export function encodeCheckRequest(s: RequestSpec): Buffer {
   ]);
   return ld(1, attrs);
 }
-

@@ -29,8 +29,13 @@ after(async () => {
 const NS = 'zt-authz';
 
 // Kinds the chart renders that kube.pathOf has no plural for.
-const PLURALS: Record<string, string> = { NetworkPolicy: 'networkpolicies', PodDisruptionBudget: 'poddisruptionbudgets', HorizontalPodAutoscaler: 'horizontalpodautoscalers' };
-const pathOf = (o: Obj): string => kube.pathOf({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? NS } }, PLURALS[o.kind as string]);
+const PLURALS: Record<string, string> = {
+  NetworkPolicy: 'networkpolicies',
+  PodDisruptionBudget: 'poddisruptionbudgets',
+  HorizontalPodAutoscaler: 'horizontalpodautoscalers',
+};
+const pathOf = (o: Obj): string =>
+  kube.pathOf({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? NS } }, PLURALS[o.kind as string]);
 
 /** helm against the test API server (never --wait: nothing would ever become ready). */
 function helmK(args: string[]): string {
@@ -82,128 +87,172 @@ const get = (m: Map<string, Obj>, key: string): Obj => {
   return o;
 };
 
-test('helm install in central mode: the release and its objects are stored; helm uninstall removes them', { skip, timeout: 60_000 }, async () => {
-  console.log(`# kube-apiserver ${kube.version} up in ${kube.startSeconds.toFixed(1)} s`);
-  await installAndUninstall({}, (stored) => {
-    const dep = get(stored, `Deployment/${NS}/zt-authz`);
-    assert.equal(dep.spec.template.spec.serviceAccountName, 'zt-authz');
-    // The configuration the chart wrote survives the round trip through the API server.
-    const cfg = parse(get(stored, `ConfigMap/${NS}/zt-authz`).data['config.yaml']) as Obj;
-    assert.ok(cfg.server, 'config.yaml stored');
-    get(stored, 'ClusterRole//zt-authz');
-    get(stored, 'ClusterRoleBinding//zt-authz');
-    get(stored, `HorizontalPodAutoscaler/${NS}/zt-authz`);
-    assert.equal([...stored.keys()].filter((k) => k.startsWith('MutatingWebhookConfiguration/')).length, 0, 'no webhook in central mode');
-  });
-});
+test(
+  'helm install in central mode: the release and its objects are stored; helm uninstall removes them',
+  { skip, timeout: 60_000 },
+  async () => {
+    console.log(`# kube-apiserver ${kube.version} up in ${kube.startSeconds.toFixed(1)} s`);
+    await installAndUninstall({}, (stored) => {
+      const dep = get(stored, `Deployment/${NS}/zt-authz`);
+      assert.equal(dep.spec.template.spec.serviceAccountName, 'zt-authz');
+      // The configuration the chart wrote survives the round trip through the API server.
+      const cfg = parse(get(stored, `ConfigMap/${NS}/zt-authz`).data['config.yaml']) as Obj;
+      assert.ok(cfg.server, 'config.yaml stored');
+      get(stored, 'ClusterRole//zt-authz');
+      get(stored, 'ClusterRoleBinding//zt-authz');
+      get(stored, `HorizontalPodAutoscaler/${NS}/zt-authz`);
+      assert.equal([...stored.keys()].filter((k) => k.startsWith('MutatingWebhookConfiguration/')).length, 0, 'no webhook in central mode');
+    });
+  },
+);
 
-test('helm install in sidecar mode: webhook configuration, its TLS Secret and per-namespace ConfigMaps stored; helm uninstall removes them', { skip, timeout: 60_000 }, async () => {
-  await namespaces('shop', 'payments');
-  await installAndUninstall(SIDECAR, (stored) => {
-    const mwc = get(stored, 'MutatingWebhookConfiguration//zt-authz-inject');
+test(
+  'helm install in sidecar mode: webhook configuration, its TLS Secret and per-namespace ConfigMaps stored; helm uninstall removes them',
+  { skip, timeout: 60_000 },
+  async () => {
+    await namespaces('shop', 'payments');
+    await installAndUninstall(SIDECAR, (stored) => {
+      const mwc = get(stored, 'MutatingWebhookConfiguration//zt-authz-inject');
+      const wh = mwc.webhooks[0];
+      assert.equal(wh.failurePolicy, 'Fail');
+      // helm used the real server's version (1.34): the matchConditions filter is rendered and accepted.
+      assert.match(wh.matchConditions?.[0]?.expression ?? '', /zt-authz\.io\/inject/);
+      const secret = get(stored, `Secret/${NS}/zt-authz-webhook-tls`);
+      assert.equal(wh.clientConfig.caBundle, secret.data['ca.crt'], 'caBundle is the CA helm generated and stored');
+      for (const ns of ['shop', 'payments']) get(stored, `ConfigMap/${ns}/zt-authz-sidecar`);
+    });
+  },
+);
+
+test(
+  'the injection webhook through the real admission chain: an annotated Pod is stored with the sidecar; failurePolicy Fail and Ignore when the webhook is down',
+  { skip, timeout: 90_000 },
+  async () => {
+    await namespaces('shop', 'elsewhere');
+    // The chart's webhook shape, rendered for this server's version; only clientConfig changes, to a
+    // URL on loopback with a certificate for 127.0.0.1 (the API server cannot reach a Service here).
+    const objs = render(SIDECAR, { kubeVersion: kube.version });
+    const chartConfig = parse(one(objs, 'ConfigMap', 'zt-authz').data['config.yaml']) as Obj;
+    const ca = new TestCa(join(kube.tmpDir, 'webhook-pki'), 'zt-webhook-test-ca');
+    const pem = ca.issue('server', 'zt-authz-webhook');
+    const certFile = join(kube.tmpDir, 'webhook.crt');
+    const keyFile = join(kube.tmpDir, 'webhook.key');
+    writeFileSync(certFile, pem.cert);
+    writeFileSync(keyFile, pem.key);
+    app = await startTestApp({
+      ...chartConfig,
+      kubernetes: { enabled: false },
+      webhook: { ...chartConfig.webhook, address: '127.0.0.1:0', certFile, keyFile },
+    });
+    const mwc = structuredClone(one(objs, 'MutatingWebhookConfiguration'));
     const wh = mwc.webhooks[0];
-    assert.equal(wh.failurePolicy, 'Fail');
-    // helm used the real server's version (1.34): the matchConditions filter is rendered and accepted.
-    assert.match(wh.matchConditions?.[0]?.expression ?? '', /zt-authz\.io\/inject/);
-    const secret = get(stored, `Secret/${NS}/zt-authz-webhook-tls`);
-    assert.equal(wh.clientConfig.caBundle, secret.data['ca.crt'], 'caBundle is the CA helm generated and stored');
-    for (const ns of ['shop', 'payments']) get(stored, `ConfigMap/${ns}/zt-authz-sidecar`);
-  });
-});
+    assert.equal(wh.failurePolicy, 'Fail', 'the chart default');
+    assert.ok(wh.matchConditions, 'rendered for ≥ 1.28');
+    wh.clientConfig = {
+      url: `https://127.0.0.1:${app.app.webhookPort}${wh.clientConfig.service.path}`,
+      caBundle: Buffer.from(ca.cert).toString('base64'),
+    };
+    await kube.ok('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', mwc);
 
-test('the injection webhook through the real admission chain: an annotated Pod is stored with the sidecar; failurePolicy Fail and Ignore when the webhook is down', { skip, timeout: 90_000 }, async () => {
-  await namespaces('shop', 'elsewhere');
-  // The chart's webhook shape, rendered for this server's version; only clientConfig changes, to a
-  // URL on loopback with a certificate for 127.0.0.1 (the API server cannot reach a Service here).
-  const objs = render(SIDECAR, { kubeVersion: kube.version });
-  const chartConfig = parse(one(objs, 'ConfigMap', 'zt-authz').data['config.yaml']) as Obj;
-  const ca = new TestCa(join(kube.tmpDir, 'webhook-pki'), 'zt-webhook-test-ca');
-  const pem = ca.issue('server', 'zt-authz-webhook');
-  const certFile = join(kube.tmpDir, 'webhook.crt');
-  const keyFile = join(kube.tmpDir, 'webhook.key');
-  writeFileSync(certFile, pem.cert);
-  writeFileSync(keyFile, pem.key);
-  app = await startTestApp({
-    ...chartConfig,
-    kubernetes: { enabled: false },
-    webhook: { ...chartConfig.webhook, address: '127.0.0.1:0', certFile, keyFile },
-  });
-  const mwc = structuredClone(one(objs, 'MutatingWebhookConfiguration'));
-  const wh = mwc.webhooks[0];
-  assert.equal(wh.failurePolicy, 'Fail', 'the chart default');
-  assert.ok(wh.matchConditions, 'rendered for ≥ 1.28');
-  wh.clientConfig = { url: `https://127.0.0.1:${app.app.webhookPort}${wh.clientConfig.service.path}`, caBundle: Buffer.from(ca.cert).toString('base64') };
-  await kube.ok('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', mwc);
+    let n = 0;
+    const pod = (ns: string, annotated: boolean): Obj => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `orders-${++n}`, namespace: ns, ...(annotated ? { annotations: { 'zt-authz.io/inject': 'true' } } : {}) },
+      spec: { containers: [{ name: 'orders', image: 'registry.example/orders:1', ports: [{ containerPort: 8080 }] }] },
+    });
+    const create = (p: Obj) => kube.api<Obj>('POST', `/api/v1/namespaces/${p.metadata.namespace}/pods`, p);
+    const names = (p: Obj): string[] => (p.spec.containers as Obj[]).map((c) => c.name as string);
 
-  let n = 0;
-  const pod = (ns: string, annotated: boolean): Obj => ({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: `orders-${++n}`, namespace: ns, ...(annotated ? { annotations: { 'zt-authz.io/inject': 'true' } } : {}) },
-    spec: { containers: [{ name: 'orders', image: 'registry.example/orders:1', ports: [{ containerPort: 8080 }] }] },
-  });
-  const create = (p: Obj) => kube.api<Obj>('POST', `/api/v1/namespaces/${p.metadata.namespace}/pods`, p);
-  const names = (p: Obj): string[] => (p.spec.containers as Obj[]).map((c) => c.name as string);
+    // The API server picks a new webhook configuration up a moment after it is stored: until then
+    // pods are admitted unmutated, so each try is a fresh pod.
+    let sent: Obj | undefined;
+    const stored = await eventually(
+      async () => {
+        sent = pod('shop', true);
+        const r = await create(sent);
+        assert.equal(r.status, 201, r.text.slice(0, 500));
+        return names(r.body).includes('zt-authz') ? r.body : undefined;
+      },
+      20_000,
+      'an annotated pod mutated by the webhook',
+    );
+    // Stored, not only answered: a fresh GET shows the sidecar as the webhook builds it.
+    const got = await kube.ok<Obj>('GET', `/api/v1/namespaces/shop/pods/${stored.metadata.name}`);
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u',
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        resource: { group: '', version: 'v1', resource: 'pods' },
+        namespace: 'shop',
+        operation: 'CREATE',
+        object: sent,
+      },
+    };
+    const ops = JSON.parse(
+      Buffer.from((handleAdmissionReview(review, app.config.webhook).body as Obj).response.patch as string, 'base64').toString(),
+    ) as Obj[];
+    const expected = ops.find((o) => o.path === '/spec/containers/-')!.value as Obj;
+    const sidecar = (got.spec.containers as Obj[]).find((c) => c.name === 'zt-authz')!;
+    assertSubset(expected, sidecar, 'zt-authz container');
+    assert.equal(sidecar.image, 'registry.example/zt-authz:0.1.0', 'the image the chart configured');
+    // A pod without volumes gets the whole list (path /spec/volumes), otherwise an append.
+    const volOp = ops.find((o) => String(o.path).startsWith('/spec/volumes'))!;
+    const volume = (Array.isArray(volOp.value) ? volOp.value[0] : volOp.value) as Obj;
+    assertSubset(
+      volume,
+      (got.spec.volumes as Obj[]).find((v) => v.name === volume.name),
+      'sidecar config volume',
+    );
+    assert.equal(volume.configMap.name, 'zt-authz-sidecar');
 
-  // The API server picks a new webhook configuration up a moment after it is stored: until then
-  // pods are admitted unmutated, so each try is a fresh pod.
-  let sent: Obj | undefined;
-  const stored = await eventually(async () => {
-    sent = pod('shop', true);
-    const r = await create(sent);
-    assert.equal(r.status, 201, r.text.slice(0, 500));
-    return names(r.body).includes('zt-authz') ? r.body : undefined;
-  }, 20_000, 'an annotated pod mutated by the webhook');
-  // Stored, not only answered: a fresh GET shows the sidecar as the webhook builds it.
-  const got = await kube.ok<Obj>('GET', `/api/v1/namespaces/shop/pods/${stored.metadata.name}`);
-  const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'shop', operation: 'CREATE', object: sent } };
-  const ops = JSON.parse(Buffer.from((handleAdmissionReview(review, app.config.webhook).body as Obj).response.patch as string, 'base64').toString()) as Obj[];
-  const expected = ops.find((o) => o.path === '/spec/containers/-')!.value as Obj;
-  const sidecar = (got.spec.containers as Obj[]).find((c) => c.name === 'zt-authz')!;
-  assertSubset(expected, sidecar, 'zt-authz container');
-  assert.equal(sidecar.image, 'registry.example/zt-authz:0.1.0', 'the image the chart configured');
-  // A pod without volumes gets the whole list (path /spec/volumes), otherwise an append.
-  const volOp = ops.find((o) => String(o.path).startsWith('/spec/volumes'))!;
-  const volume = (Array.isArray(volOp.value) ? volOp.value[0] : volOp.value) as Obj;
-  assertSubset(volume, (got.spec.volumes as Obj[]).find((v) => v.name === volume.name), 'sidecar config volume');
-  assert.equal(volume.configMap.name, 'zt-authz-sidecar');
+    // The chart's filters act in the API server: the webhook never sees an unannotated pod or a
+    // namespace outside sidecar.namespaces.
+    const metric = async (): Promise<number> =>
+      metricValue(await fetchMetrics(app!.adminPort), 'zt_authz_webhook_reviews_total', { outcome: 'injected' }) ?? 0;
+    const injected = await metric();
+    assert.ok(injected >= 1);
+    for (const p of [pod('shop', false), pod('elsewhere', true)]) {
+      const r = await create(p);
+      assert.equal(r.status, 201, r.text.slice(0, 500));
+      assert.deepEqual(names(r.body), ['orders'], `${p.metadata.namespace}/${p.metadata.name} not mutated`);
+    }
+    assert.equal(await metric(), injected, 'no review sent for them');
 
-  // The chart's filters act in the API server: the webhook never sees an unannotated pod or a
-  // namespace outside sidecar.namespaces.
-  const metric = async (): Promise<number> => metricValue(await fetchMetrics(app!.adminPort), 'zt_authz_webhook_reviews_total', { outcome: 'injected' }) ?? 0;
-  const injected = await metric();
-  assert.ok(injected >= 1);
-  for (const p of [pod('shop', false), pod('elsewhere', true)]) {
-    const r = await create(p);
-    assert.equal(r.status, 201, r.text.slice(0, 500));
-    assert.deepEqual(names(r.body), ['orders'], `${p.metadata.namespace}/${p.metadata.name} not mutated`);
-  }
-  assert.equal(await metric(), injected, 'no review sent for them');
+    // Webhook down, failurePolicy Fail (the default): an annotated pod is refused and not stored;
+    // the matchConditions keep the outage away from every other pod.
+    await app.stop();
+    app = undefined;
+    const refused = pod('shop', true);
+    const r = await create(refused);
+    assert.ok(r.status >= 500, `refused: HTTP ${r.status} ${r.text.slice(0, 300)}`);
+    assert.match(r.body.message as string, /failed calling webhook "inject\.zt-authz\.io"/);
+    assert.equal((await kube.api('GET', `/api/v1/namespaces/shop/pods/${refused.metadata.name}`)).status, 404, 'not stored');
+    const plain = await create(pod('shop', false));
+    assert.equal(plain.status, 201, 'an unannotated pod is unaffected by the outage');
 
-  // Webhook down, failurePolicy Fail (the default): an annotated pod is refused and not stored;
-  // the matchConditions keep the outage away from every other pod.
-  await app.stop();
-  app = undefined;
-  const refused = pod('shop', true);
-  const r = await create(refused);
-  assert.ok(r.status >= 500, `refused: HTTP ${r.status} ${r.text.slice(0, 300)}`);
-  assert.match(r.body.message as string, /failed calling webhook "inject\.zt-authz\.io"/);
-  assert.equal((await kube.api('GET', `/api/v1/namespaces/shop/pods/${refused.metadata.name}`)).status, 404, 'not stored');
-  const plain = await create(pod('shop', false));
-  assert.equal(plain.status, 201, 'an unannotated pod is unaffected by the outage');
-
-  // failurePolicy Ignore, as the chart renders it: the pod is admitted unchanged (its Envoy then fails closed).
-  const ignoring = one(render({ ...SIDECAR, webhook: { failurePolicy: 'Ignore' } }, { kubeVersion: kube.version }), 'MutatingWebhookConfiguration').webhooks[0].failurePolicy;
-  assert.equal(ignoring, 'Ignore');
-  const current = await kube.ok<Obj>('GET', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${mwc.metadata.name}`);
-  current.webhooks[0].failurePolicy = ignoring;
-  await kube.ok('PUT', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${mwc.metadata.name}`, current);
-  const admitted = await eventually(async () => {
-    const res = await create(pod('shop', true));
-    return res.status === 201 ? res.body : undefined;
-  }, 20_000, 'an annotated pod admitted with failurePolicy Ignore');
-  assert.deepEqual(names(admitted), ['orders'], 'admitted unchanged');
-});
+    // failurePolicy Ignore, as the chart renders it: the pod is admitted unchanged (its Envoy then fails closed).
+    const ignoring = one(
+      render({ ...SIDECAR, webhook: { failurePolicy: 'Ignore' } }, { kubeVersion: kube.version }),
+      'MutatingWebhookConfiguration',
+    ).webhooks[0].failurePolicy;
+    assert.equal(ignoring, 'Ignore');
+    const current = await kube.ok<Obj>('GET', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${mwc.metadata.name}`);
+    current.webhooks[0].failurePolicy = ignoring;
+    await kube.ok('PUT', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${mwc.metadata.name}`, current);
+    const admitted = await eventually(
+      async () => {
+        const res = await create(pod('shop', true));
+        return res.status === 201 ? res.body : undefined;
+      },
+      20_000,
+      'an annotated pod admitted with failurePolicy Ignore',
+    );
+    assert.deepEqual(names(admitted), ['orders'], 'admitted unchanged');
+  },
+);
 
 /**
  * Every field `expected` sets has that value in `actual`. The API server adds defaults, and lists

@@ -20,7 +20,12 @@ const skip = 'skip' in started ? started.skip : false;
 const kube = 'skip' in started ? undefined! : started;
 
 const POLICIES = [
-  { name: 'orders-from-frontend', namespace: 'shop', selector: { matchLabels: { app: 'orders' } }, rules: [{ from: [{ source: { serviceAccounts: ['shop/frontend'] } }], to: [{ operation: { paths: ['/orders'] } }] }] },
+  {
+    name: 'orders-from-frontend',
+    namespace: 'shop',
+    selector: { matchLabels: { app: 'orders' } },
+    rules: [{ from: [{ source: { serviceAccounts: ['shop/frontend'] } }], to: [{ operation: { paths: ['/orders'] } }] }],
+  },
 ];
 let app: TestApp | undefined;
 
@@ -33,9 +38,15 @@ const sa = (namespace: string, name: string): Obj => ({ apiVersion: 'v1', kind: 
 
 before(async () => {
   if (skip) return;
-  for (const ns of ['zt-authz', 'shop']) await kube.ok('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  for (const ns of ['zt-authz', 'shop'])
+    await kube.ok('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   // No controller-manager: ServiceAccounts are created explicitly.
-  for (const [ns, name] of [['zt-authz', 'zt-authz'], ['shop', 'frontend'], ['shop', 'cart']] as const) await kube.ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, sa(ns, name));
+  for (const [ns, name] of [
+    ['zt-authz', 'zt-authz'],
+    ['shop', 'frontend'],
+    ['shop', 'cart'],
+  ] as const)
+    await kube.ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, sa(ns, name));
   // zt-authz's own pod token (API server audience): what it presents to read the cluster's keys.
   const dir = kube.tmpDir;
   const tokenFile = join(dir, 'token');
@@ -76,21 +87,33 @@ test('TokenRequest tokens verify offline through /openid/v1/jwks; other audience
   assert.equal(cart.verdict.reason, 'no_policy_matched', 'another service account is another identity');
 });
 
-test('a deleted ServiceAccount: no new tokens for it, but a token already minted verifies offline until exp', { skip, timeout: 60_000 }, async () => {
-  await eventually(async () => app!.app.ready, 30_000, 'cluster keys loaded');
-  await kube.ok('POST', '/api/v1/namespaces/shop/serviceaccounts', sa('shop', 'leaver'));
-  const token = await tokenRequest(kube, 'shop', 'leaver', ['orders'], 600);
-  const review = await kube.ok<Obj>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: ['orders'] } });
-  assert.equal(review.status.authenticated, true);
-  assert.equal((await decide({ token })).verdict.reason, 'no_policy_matched', 'verified (no policy names leaver)');
+test(
+  'a deleted ServiceAccount: no new tokens for it, but a token already minted verifies offline until exp',
+  { skip, timeout: 60_000 },
+  async () => {
+    await eventually(async () => app!.app.ready, 30_000, 'cluster keys loaded');
+    await kube.ok('POST', '/api/v1/namespaces/shop/serviceaccounts', sa('shop', 'leaver'));
+    const token = await tokenRequest(kube, 'shop', 'leaver', ['orders'], 600);
+    const review = await kube.ok<Obj>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token, audiences: ['orders'] },
+    });
+    assert.equal(review.status.authenticated, true);
+    assert.equal((await decide({ token })).verdict.reason, 'no_policy_matched', 'verified (no policy names leaver)');
 
-  await kube.ok('DELETE', '/api/v1/namespaces/shop/serviceaccounts/leaver');
-  const again = await kube.api('POST', '/api/v1/namespaces/shop/serviceaccounts/leaver/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['orders'] } });
-  assert.equal(again.status, 404, 'no new tokens for it');
-  // zt-authz verifies offline (no TokenReview per request): the signature, issuer, audience and
-  // exp still hold, so the token keeps its identity until it expires. docs/kubernetes-helm.md says so, and says to
-  // keep expirationSeconds short.
-  const d = await decide({ token });
-  assert.equal(d.verdict.reason, 'no_policy_matched');
-  assert.equal(d.evidence.identity?.subject, 'system:serviceaccount:shop:leaver');
-});
+    await kube.ok('DELETE', '/api/v1/namespaces/shop/serviceaccounts/leaver');
+    const again = await kube.api('POST', '/api/v1/namespaces/shop/serviceaccounts/leaver/token', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { audiences: ['orders'] },
+    });
+    assert.equal(again.status, 404, 'no new tokens for it');
+    // zt-authz verifies offline (no TokenReview per request): the signature, issuer, audience and
+    // exp still hold, so the token keeps its identity until it expires. docs/kubernetes-helm.md says so, and says to
+    // keep expirationSeconds short.
+    const d = await decide({ token });
+    assert.equal(d.verdict.reason, 'no_policy_matched');
+    assert.equal(d.evidence.identity?.subject, 'system:serviceaccount:shop:leaver');
+  },
+);

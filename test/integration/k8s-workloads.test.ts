@@ -1,4 +1,4 @@
-// The pod informer against a real kube-apiserver (the ports of test/k8s-workloads.test.ts), with
+// The pod informer against a real kube-apiserver (the ports of test/unit/k8s/k8s-workloads.test.ts), with
 // zt-authz authenticated by a TokenRequest token of the chart's ServiceAccount and authorized only
 // by the cluster-wide RBAC the chart renders: destination from the pod IP (Envoy's data wins), the
 // zt-authz.io/mode, /audience and /policy annotations (root-namespace policies too), pod IP reuse,
@@ -46,22 +46,43 @@ const merge = { contentType: 'application/merge-patch+json' };
  * replaced, then its IP and phase are written to the status subresource; `deleting` adds a
  * finalizer and DELETEs it, so it stays terminating.
  */
-async function putPod(name: string, namespace: string, ip: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}, extra: { sa?: string; phase?: string; deleting?: boolean; hostNetwork?: boolean } = {}): Promise<void> {
+async function putPod(
+  name: string,
+  namespace: string,
+  ip: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+  extra: { sa?: string; phase?: string; deleting?: boolean; hostNetwork?: boolean } = {},
+): Promise<void> {
   const sa = extra.sa ?? name;
-  await ensure(`/api/v1/namespaces/${namespace}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace } });
+  await ensure(`/api/v1/namespaces/${namespace}/serviceaccounts`, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: sa, namespace },
+  });
   const existing = await kube.api<Obj>('GET', podPath(namespace, name));
   if (existing.status === 404) {
     await kube.ok('POST', podPath(namespace), {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name, namespace, labels, annotations },
-      spec: { serviceAccountName: sa, automountServiceAccountToken: false, containers: [{ name: 'app', image: 'example.test/app' }], ...(extra.hostNetwork ? { hostNetwork: true } : {}) },
+      spec: {
+        serviceAccountName: sa,
+        automountServiceAccountToken: false,
+        containers: [{ name: 'app', image: 'example.test/app' }],
+        ...(extra.hostNetwork ? { hostNetwork: true } : {}),
+      },
     });
   } else {
     const cur = existing.body;
     await kube.ok('PUT', podPath(namespace, name), { ...cur, metadata: { ...cur.metadata, labels, annotations } });
   }
-  await kube.ok('PATCH', podPath(namespace, name) + '/status', { status: { phase: extra.phase ?? 'Running', podIP: ip, podIPs: [{ ip }] } }, merge);
+  await kube.ok(
+    'PATCH',
+    podPath(namespace, name) + '/status',
+    { status: { phase: extra.phase ?? 'Running', podIP: ip, podIPs: [{ ip }] } },
+    merge,
+  );
   if (extra.deleting) {
     await kube.ok('PATCH', podPath(namespace, name), { metadata: { finalizers: [HOLD] } }, merge);
     await kube.ok('DELETE', podPath(namespace, name));
@@ -109,7 +130,10 @@ async function setup(extra: Record<string, unknown> = {}, k8s: Record<string, un
   await reset();
   await ztp('orders', 'shop', { selector: { matchLabels: { app: 'orders' } }, rules: [{ to: [{ operation: { paths: ['/orders'] } }] }] });
   await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' });
-  const t = await startTestApp({ kubernetes: { enabled: true, apiServer: kube.apiUrl, caFile: kube.caFile, tokenFile, backoffMinMs: 20, backoffMaxMs: 200, ...k8s }, ...extra });
+  const t = await startTestApp({
+    kubernetes: { enabled: true, apiServer: kube.apiUrl, caFile: kube.caFile, tokenFile, backoffMinMs: 20, backoffMaxMs: 200, ...k8s },
+    ...extra,
+  });
   await waitUntil(() => t.app.ready, 15_000, 'ready');
   return t;
 }
@@ -121,10 +145,16 @@ before(async () => {
   for (const ns of [RELEASE_NS, ...NAMESPACES]) {
     await kube.ok('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     // No controller-manager creates it; the ServiceAccount admission plugin wants it.
-    await ensure(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
+    await ensure(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'default', namespace: ns },
+    });
   }
   // The chart's ServiceAccount and cluster-wide RBAC (no kubernetes.namespaces), as helm renders them.
-  const rbac = render({ config: { kubernetes: { enabled: true } } }, { namespace: RELEASE_NS }).filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
+  const rbac = render({ config: { kubernetes: { enabled: true } } }, { namespace: RELEASE_NS }).filter((o) =>
+    ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
+  );
   assert.deepEqual(rbac.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ServiceAccount']);
   for (const o of rbac) await ensure(kube.pathOf({ ...o, metadata: { namespace: o.metadata.namespace } }), o);
   const saToken = await tokenRequest(kube, RELEASE_NS, 'zt-authz', [kube.saIssuer]);
@@ -144,10 +174,26 @@ test('destination from the pod IP when Envoy gives none; Envoy data wins when pr
     const d = await decide(t);
     assert.equal(d.verdict.allow, true, `${d.verdict.reason} ${d.verdict.detail}`);
     assert.equal(d.verdict.policy, 'shop/orders');
-    assert.equal((await decide(t, { destinationAddress: '10.4.5.7' })).verdict.allow, false, 'unknown IP: no namespace, namespaced policy does not apply');
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'billing' } })).verdict.allow, false, "Envoy's namespace contradicts the pod: the pod map is not used");
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).verdict.allow, false, "Envoy's labels win over the pod's");
-    assert.equal((await decide(t, { contextExtensions: { namespace: 'shop' } })).verdict.allow, true, 'Envoy namespace only: pod labels fill in');
+    assert.equal(
+      (await decide(t, { destinationAddress: '10.4.5.7' })).verdict.allow,
+      false,
+      'unknown IP: no namespace, namespaced policy does not apply',
+    );
+    assert.equal(
+      (await decide(t, { contextExtensions: { namespace: 'billing' } })).verdict.allow,
+      false,
+      "Envoy's namespace contradicts the pod: the pod map is not used",
+    );
+    assert.equal(
+      (await decide(t, { contextExtensions: { namespace: 'shop', app: 'cart' } })).verdict.allow,
+      false,
+      "Envoy's labels win over the pod's",
+    );
+    assert.equal(
+      (await decide(t, { contextExtensions: { namespace: 'shop' } })).verdict.allow,
+      true,
+      'Envoy namespace only: pod labels fill in',
+    );
     assert.equal((await decide(t, { destinationAddress: '::ffff:10.4.5.6' })).verdict.allow, true);
     await removePod('shop', 'orders-1');
     await eventually(t, {}, (x) => !x.verdict.allow, 'pod deleted');
@@ -167,40 +213,65 @@ test('zt-authz.io/mode: dry-run allows and records the would-be deny; enforce de
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'enforce' });
     await eventually(t, { path: '/nope' }, (x) => !x.verdict.allow, 'enforce annotation');
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/mode': 'sometimes' });
-    await waitUntil(() => t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('zt-authz.io/mode: unknown value "sometimes"')), 10_000, 'warning');
+    await waitUntil(
+      () => t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('zt-authz.io/mode: unknown value "sometimes"')),
+      10_000,
+      'warning',
+    );
     assert.equal((await decide(t, { path: '/nope' })).verdict.allow, false, 'an unknown mode value is ignored (enforce)');
   } finally {
     await t.stop();
   }
 });
 
-test('zt-authz.io/audience: tokens for this workload must carry its audience (401 audience_mismatch)', { skip, timeout: 60_000 }, async () => {
-  const idp = await TestIdp.start({ audience: 'orders' });
-  const t = await setup({ issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, anyAudience: true }] });
-  try {
-    const forPayments = await idp.sign({ aud: 'payments' });
-    const forOrders = await idp.sign({ aud: ['orders', 'x'] });
-    assert.equal((await decide(t, { token: forPayments })).verdict.allow, true, 'no annotation: issuer-level audiences only (anyAudience here)');
-    await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/audience': 'orders, orders.shop' });
-    const d = await eventually(t, { token: forPayments }, (x) => !x.verdict.allow, 'audience annotation');
-    assert.equal(d.verdict.reason, 'audience_mismatch');
-    assert.equal(d.verdict.status, 401);
-    assert.match(d.verdict.detail!, /orders or orders\.shop.*shop\/orders-1/);
-    assert.match(d.response.wwwAuthenticate!, /invalid_token/);
-    assert.equal((await decide(t, { token: forOrders })).verdict.allow, true);
-    assert.equal((await decide(t)).verdict.allow, true, 'anonymous requests are left to the policies');
-    assert.equal((await decide(t, { token: forPayments, destinationAddress: '10.4.5.99', contextExtensions: { namespace: 'shop', app: 'orders' } })).verdict.allow, true, 'other workloads unaffected');
-  } finally {
-    await t.stop();
-    await idp.close();
-  }
-});
+test(
+  'zt-authz.io/audience: tokens for this workload must carry its audience (401 audience_mismatch)',
+  { skip, timeout: 60_000 },
+  async () => {
+    const idp = await TestIdp.start({ audience: 'orders' });
+    const t = await setup({ issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, anyAudience: true }] });
+    try {
+      const forPayments = await idp.sign({ aud: 'payments' });
+      const forOrders = await idp.sign({ aud: ['orders', 'x'] });
+      assert.equal(
+        (await decide(t, { token: forPayments })).verdict.allow,
+        true,
+        'no annotation: issuer-level audiences only (anyAudience here)',
+      );
+      await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, { 'zt-authz.io/audience': 'orders, orders.shop' });
+      const d = await eventually(t, { token: forPayments }, (x) => !x.verdict.allow, 'audience annotation');
+      assert.equal(d.verdict.reason, 'audience_mismatch');
+      assert.equal(d.verdict.status, 401);
+      assert.match(d.verdict.detail!, /orders or orders\.shop.*shop\/orders-1/);
+      assert.match(d.response.wwwAuthenticate!, /invalid_token/);
+      assert.equal((await decide(t, { token: forOrders })).verdict.allow, true);
+      assert.equal((await decide(t)).verdict.allow, true, 'anonymous requests are left to the policies');
+      assert.equal(
+        (await decide(t, { token: forPayments, destinationAddress: '10.4.5.99', contextExtensions: { namespace: 'shop', app: 'orders' } }))
+          .verdict.allow,
+        true,
+        'other workloads unaffected',
+      );
+    } finally {
+      await t.stop();
+      await idp.close();
+    }
+  },
+);
 
 test('zt-authz.io/policy binds named policies to a pod (same namespace only)', { skip, timeout: 60_000 }, async () => {
-  const t = await setup({ policies: [{ name: 'file-extra', rules: [{ to: [{ operation: { paths: ['/file-bound'] } }] }], selector: { matchLabels: { nobody: 'x' } } }] });
+  const t = await setup({
+    policies: [
+      { name: 'file-extra', rules: [{ to: [{ operation: { paths: ['/file-bound'] } }] }], selector: { matchLabels: { nobody: 'x' } } },
+    ],
+  });
   try {
     await ztp('extra', 'shop', { selector: { matchLabels: { app: 'nobody' } }, rules: [{ to: [{ operation: { paths: ['/bound'] } }] }] });
-    await ztp('no-debug', 'shop', { action: 'DENY', selector: { matchLabels: { app: 'nobody' } }, rules: [{ to: [{ operation: { paths: ['/orders'] } }] }] });
+    await ztp('no-debug', 'shop', {
+      action: 'DENY',
+      selector: { matchLabels: { app: 'nobody' } },
+      rules: [{ to: [{ operation: { paths: ['/orders'] } }] }],
+    });
     await ztp('foreign', 'billing', { rules: [{}] });
     await putPod('cart-1', 'shop', '10.4.5.8', { app: 'cart' }, { 'zt-authz.io/policy': 'extra' });
     await eventually(t, { path: '/bound', destinationAddress: '10.4.5.8' }, (x) => x.verdict.allow, 'bound ALLOW');
@@ -212,7 +283,9 @@ test('zt-authz.io/policy binds named policies to a pod (same namespace only)', {
     await eventually(t, {}, (x) => x.verdict.reason === 'policy_denied', 'bound DENY');
     assert.equal((await decide(t, { path: '/file-bound' })).verdict.allow, true, 'file policies can be bound by name');
     assert.equal((await decide(t, { path: '/anything' })).verdict.allow, false, 'billing/foreign (allow-all) is not bound');
-    assert.ok(t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('cannot bind policies of another namespace: billing/foreign')));
+    assert.ok(
+      t.records().some((r) => typeof r.msg === 'string' && r.msg.includes('cannot bind policies of another namespace: billing/foreign')),
+    );
     await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' });
     await eventually(t, {}, (x) => x.verdict.allow, 'unbound');
   } finally {
@@ -253,10 +326,18 @@ test('source from the caller pod IP only with kubernetes.podIpSource (weaker, op
   for (const podIpSource of [false, true]) {
     const t = await setup({}, { podIpSource });
     try {
-      await ztp('from-frontend', 'shop', { selector: { matchLabels: { app: 'orders' } }, rules: [{ from: [{ source: { serviceAccounts: ['web/frontend'] } }], to: [{ operation: { paths: ['/cart'] } }] }] });
+      await ztp('from-frontend', 'shop', {
+        selector: { matchLabels: { app: 'orders' } },
+        rules: [{ from: [{ source: { serviceAccounts: ['web/frontend'] } }], to: [{ operation: { paths: ['/cart'] } }] }],
+      });
       await putPod('frontend-1', 'web', '10.1.2.3', { app: 'frontend' }, {}, { sa: 'frontend' });
       // Both objects seen: the policy applies to an mTLS caller of that identity.
-      await eventually(t, { path: '/cart', sourcePrincipal: 'spiffe://cluster.local/ns/web/sa/frontend' }, (x) => x.verdict.allow, 'policy applied');
+      await eventually(
+        t,
+        { path: '/cart', sourcePrincipal: 'spiffe://cluster.local/ns/web/sa/frontend' },
+        (x) => x.verdict.allow,
+        'policy applied',
+      );
       if (podIpSource) await eventually(t, { path: '/cart', sourceAddress: '10.1.2.3' }, (x) => x.verdict.allow, 'caller pod seen');
       else await new Promise((r) => setTimeout(r, 300));
       const d = await decide(t, { path: '/cart', sourceAddress: '10.1.2.3' });
@@ -269,72 +350,122 @@ test('source from the caller pod IP only with kubernetes.podIpSource (weaker, op
   }
 });
 
-test('zt-authz.io/mode: dry-run only in kubernetes.dryRunAnnotationNamespaces; elsewhere platform DENY policies stay enforced', { skip, timeout: 120_000 }, async () => {
-  const guardrails = { policies: [{ name: 'no-debug', action: 'DENY', rules: [{ to: [{ operation: { paths: ['/debug'] } }] }] }], mode: { namespaces: { web: 'observe' } } };
-  const dryRun = { 'zt-authz.io/mode': 'dry-run' };
-  for (const allowed of [undefined, ['sandbox'], []] as const) {
-    await reset();
-    await ztp('no-admin', 'mesh', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] });
-    await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, dryRun);
-    await putPod('orders-2', 'shop', '10.4.5.7', { app: 'orders' }, dryRun);
-    await putPod('box-1', 'sandbox', '10.4.5.9', { app: 'box' }, dryRun);
-    await putPod('old-1', 'shop', '10.4.6.1', { app: 'orders' }, dryRun, { phase: 'Succeeded' }); // no IP any more: not counted
-    await putPod('api-1', 'web', '10.4.5.10', { app: 'api' }, { 'zt-authz.io/mode': 'enforce' });
-    await putPod('api-2', 'web', '10.4.5.11', { app: 'api' });
-    const k8s = { rootNamespace: 'mesh', ...(allowed ? { dryRunAnnotationNamespaces: allowed } : {}) };
-    const t = await startTestApp({ kubernetes: { enabled: true, apiServer: kube.apiUrl, caFile: kube.caFile, tokenFile, backoffMinMs: 20, backoffMaxMs: 200, ...k8s }, ...guardrails });
-    const what = `dryRunAnnotationNamespaces=${JSON.stringify(allowed ?? 'default')}`;
-    try {
-      await waitUntil(() => t.app.ready, 15_000, 'ready');
-      const shop = { destinationAddress: '10.4.5.6' };
-      const sandbox = { destinationAddress: '10.4.5.9' };
-      const honouredIn = (ns: string) => allowed === undefined || (allowed as readonly string[]).includes(ns);
-      for (const [dest, ns] of [[shop, 'shop'], [sandbox, 'sandbox']] as const) {
-        for (const [path, policy] of [['/admin', 'mesh/no-admin'], ['/debug', 'no-debug']]) {
-          const d = await decide(t, { ...dest, path });
-          if (honouredIn(ns)) {
-            assert.equal(d.verdict.reason, 'observed', `${what}: ${ns} ${path}`);
-            assert.equal(d.evidence.wouldDecide?.policy, policy);
-          } else {
-            assert.equal(d.verdict.reason, 'policy_denied', `${what}: ${ns} ${path} (${d.verdict.detail ?? ''})`);
-            assert.equal(d.verdict.policy, policy);
+test(
+  'zt-authz.io/mode: dry-run only in kubernetes.dryRunAnnotationNamespaces; elsewhere platform DENY policies stay enforced',
+  { skip, timeout: 120_000 },
+  async () => {
+    const guardrails = {
+      policies: [{ name: 'no-debug', action: 'DENY', rules: [{ to: [{ operation: { paths: ['/debug'] } }] }] }],
+      mode: { namespaces: { web: 'observe' } },
+    };
+    const dryRun = { 'zt-authz.io/mode': 'dry-run' };
+    for (const allowed of [undefined, ['sandbox'], []] as const) {
+      await reset();
+      await ztp('no-admin', 'mesh', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] });
+      await putPod('orders-1', 'shop', '10.4.5.6', { app: 'orders' }, dryRun);
+      await putPod('orders-2', 'shop', '10.4.5.7', { app: 'orders' }, dryRun);
+      await putPod('box-1', 'sandbox', '10.4.5.9', { app: 'box' }, dryRun);
+      await putPod('old-1', 'shop', '10.4.6.1', { app: 'orders' }, dryRun, { phase: 'Succeeded' }); // no IP any more: not counted
+      await putPod('api-1', 'web', '10.4.5.10', { app: 'api' }, { 'zt-authz.io/mode': 'enforce' });
+      await putPod('api-2', 'web', '10.4.5.11', { app: 'api' });
+      const k8s = { rootNamespace: 'mesh', ...(allowed ? { dryRunAnnotationNamespaces: allowed } : {}) };
+      const t = await startTestApp({
+        kubernetes: { enabled: true, apiServer: kube.apiUrl, caFile: kube.caFile, tokenFile, backoffMinMs: 20, backoffMaxMs: 200, ...k8s },
+        ...guardrails,
+      });
+      const what = `dryRunAnnotationNamespaces=${JSON.stringify(allowed ?? 'default')}`;
+      try {
+        await waitUntil(() => t.app.ready, 15_000, 'ready');
+        const shop = { destinationAddress: '10.4.5.6' };
+        const sandbox = { destinationAddress: '10.4.5.9' };
+        const honouredIn = (ns: string) => allowed === undefined || (allowed as readonly string[]).includes(ns);
+        for (const [dest, ns] of [
+          [shop, 'shop'],
+          [sandbox, 'sandbox'],
+        ] as const) {
+          for (const [path, policy] of [
+            ['/admin', 'mesh/no-admin'],
+            ['/debug', 'no-debug'],
+          ]) {
+            const d = await decide(t, { ...dest, path });
+            if (honouredIn(ns)) {
+              assert.equal(d.verdict.reason, 'observed', `${what}: ${ns} ${path}`);
+              assert.equal(d.evidence.wouldDecide?.policy, policy);
+            } else {
+              assert.equal(d.verdict.reason, 'policy_denied', `${what}: ${ns} ${path} (${d.verdict.detail ?? ''})`);
+              assert.equal(d.verdict.policy, policy);
+            }
           }
+          assert.equal((await decide(t, { ...dest, path: '/nope' })).verdict.allow, honouredIn(ns), `${what}: ${ns} default deny`);
         }
-        assert.equal((await decide(t, { ...dest, path: '/nope' })).verdict.allow, honouredIn(ns), `${what}: ${ns} default deny`);
-      }
-      assert.equal((await decide(t, { destinationAddress: '10.4.5.10', path: '/nope' })).verdict.reason, 'no_policy_matched', `${what}: enforce annotation`);
-      assert.equal((await decide(t, { destinationAddress: '10.4.5.11', path: '/nope' })).verdict.reason, 'observed', `${what}: mode.namespaces`);
+        assert.equal(
+          (await decide(t, { destinationAddress: '10.4.5.10', path: '/nope' })).verdict.reason,
+          'no_policy_matched',
+          `${what}: enforce annotation`,
+        );
+        assert.equal(
+          (await decide(t, { destinationAddress: '10.4.5.11', path: '/nope' })).verdict.reason,
+          'observed',
+          `${what}: mode.namespaces`,
+        );
 
-      const honoured = ['shop', 'shop', 'sandbox'].filter(honouredIn).length;
-      assert.equal(await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'honoured' }), honoured, what);
-      assert.equal(await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'ignored' }), 3 - honoured, what);
-      const warnings = (ns: string) => t.records().filter((r) => typeof r.msg === 'string' && r.msg.includes(`dry-run ignored, namespace "${ns}"`)).length;
-      assert.equal(warnings('shop'), honouredIn('shop') ? 0 : 1, `${what}: shop warnings`);
-      assert.equal(warnings('sandbox'), honouredIn('sandbox') ? 0 : 1, `${what}: sandbox warnings`);
-      if (allowed === undefined) {
-        await removePod('shop', 'orders-2');
-        await waitUntil(async () => (await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'honoured' })) === 2, 10_000, 'gauge follows deletes');
+        const honoured = ['shop', 'shop', 'sandbox'].filter(honouredIn).length;
+        assert.equal(await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'honoured' }), honoured, what);
+        assert.equal(await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'ignored' }), 3 - honoured, what);
+        const warnings = (ns: string) =>
+          t.records().filter((r) => typeof r.msg === 'string' && r.msg.includes(`dry-run ignored, namespace "${ns}"`)).length;
+        assert.equal(warnings('shop'), honouredIn('shop') ? 0 : 1, `${what}: shop warnings`);
+        assert.equal(warnings('sandbox'), honouredIn('sandbox') ? 0 : 1, `${what}: sandbox warnings`);
+        if (allowed === undefined) {
+          await removePod('shop', 'orders-2');
+          await waitUntil(
+            async () => (await readMetric(t.adminPort, 'zt_authz_dry_run_pods', { annotation: 'honoured' })) === 2,
+            10_000,
+            'gauge follows deletes',
+          );
+        }
+      } finally {
+        await t.stop();
       }
+    }
+  },
+);
+
+test(
+  'zt-authz.io/policy: <rootNamespace>/<name> binds a root-namespace policy to pods of any namespace',
+  { skip, timeout: 60_000 },
+  async () => {
+    const t = await setup({}, { rootNamespace: 'mesh' });
+    try {
+      await ztp('debug-access', 'mesh', {
+        selector: { matchLabels: { app: 'nobody' } },
+        rules: [{ to: [{ operation: { paths: ['/debug'] } }] }],
+      });
+      // ledger-1 first: one cluster-wide pod watch delivers in order, so once invoice-1 is bound, ledger-1 has been seen.
+      await putPod('ledger-1', 'billing', '10.4.7.2', { app: 'invoice' }, { 'zt-authz.io/policy': 'debug-access' });
+      await putPod('cart-1', 'shop', '10.4.5.8', { app: 'cart' }, { 'zt-authz.io/policy': 'mesh/debug-access' });
+      await putPod('invoice-1', 'billing', '10.4.7.1', { app: 'invoice' }, { 'zt-authz.io/policy': 'mesh/debug-access' });
+      const d = await eventually(
+        t,
+        { path: '/debug', destinationAddress: '10.4.5.8' },
+        (x) => x.verdict.allow,
+        'root policy bound in shop',
+      );
+      assert.equal(d.verdict.policy, 'mesh/debug-access');
+      await eventually(
+        t,
+        { path: '/debug', destinationAddress: '10.4.7.1' },
+        (x) => x.verdict.policy === 'mesh/debug-access',
+        'bound in billing too',
+      );
+      assert.equal((await decide(t, { path: '/debug' })).verdict.allow, false, 'an unannotated pod is not affected');
+      assert.equal(
+        (await decide(t, { path: '/debug', destinationAddress: '10.4.7.2' })).verdict.allow,
+        false,
+        'a bare name means the pod namespace, not the root namespace',
+      );
     } finally {
       await t.stop();
     }
-  }
-});
-
-test('zt-authz.io/policy: <rootNamespace>/<name> binds a root-namespace policy to pods of any namespace', { skip, timeout: 60_000 }, async () => {
-  const t = await setup({}, { rootNamespace: 'mesh' });
-  try {
-    await ztp('debug-access', 'mesh', { selector: { matchLabels: { app: 'nobody' } }, rules: [{ to: [{ operation: { paths: ['/debug'] } }] }] });
-    // ledger-1 first: one cluster-wide pod watch delivers in order, so once invoice-1 is bound, ledger-1 has been seen.
-    await putPod('ledger-1', 'billing', '10.4.7.2', { app: 'invoice' }, { 'zt-authz.io/policy': 'debug-access' });
-    await putPod('cart-1', 'shop', '10.4.5.8', { app: 'cart' }, { 'zt-authz.io/policy': 'mesh/debug-access' });
-    await putPod('invoice-1', 'billing', '10.4.7.1', { app: 'invoice' }, { 'zt-authz.io/policy': 'mesh/debug-access' });
-    const d = await eventually(t, { path: '/debug', destinationAddress: '10.4.5.8' }, (x) => x.verdict.allow, 'root policy bound in shop');
-    assert.equal(d.verdict.policy, 'mesh/debug-access');
-    await eventually(t, { path: '/debug', destinationAddress: '10.4.7.1' }, (x) => x.verdict.policy === 'mesh/debug-access', 'bound in billing too');
-    assert.equal((await decide(t, { path: '/debug' })).verdict.allow, false, 'an unannotated pod is not affected');
-    assert.equal((await decide(t, { path: '/debug', destinationAddress: '10.4.7.2' })).verdict.allow, false, 'a bare name means the pod namespace, not the root namespace');
-  } finally {
-    await t.stop();
-  }
-});
+  },
+);

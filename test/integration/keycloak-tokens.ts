@@ -11,7 +11,7 @@ import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { authV3Client, check, checkRequest, closeAll, headerValue, type AuthClient } from '../helpers/grpc-client.js';
 import { registerPrivateKey, registerToken } from '../helpers/capture.js';
-import { tempDir, type Proc } from '../e2e/procs.js';
+import { tempDir, type Proc } from '../e2e/helpers/procs.js';
 import { ORDERS_AUDIENCE, kidOf, startZtAuthz, type Keycloak } from './helpers/keycloak.js';
 import type { CheckResponse } from '../../src/transport/grpc/messages.js';
 
@@ -90,7 +90,8 @@ policies:
       tmp?.remove();
     });
 
-    const call = (method: string, path: string, token?: string): Promise<CheckResponse> => check(v3, checkRequest({ method, path, host: HOST, ...(token ? { token } : {}) }), 10_000);
+    const call = (method: string, path: string, token?: string): Promise<CheckResponse> =>
+      check(v3, checkRequest({ method, path, host: HOST, ...(token ? { token } : {}) }), 10_000);
     const reasonOf = (r: CheckResponse): string => (r.status?.code === 0 ? 'allowed' : (r.status?.message ?? '?'));
 
     async function token(client: Parameters<Keycloak['clientToken']>[0], scope?: string): Promise<string> {
@@ -236,7 +237,11 @@ policies:
       const [h, p] = t.split('.') as [string, string, string];
       const { privateKey } = await generateKeyPair('RS256', { extractable: true });
       registerPrivateKey(privateKey);
-      const sig = cryptoSign('sha256', Buffer.from(`${h}.${p}`), createPrivateKey({ key: (await exportJWK(privateKey)) as never, format: 'jwk' }));
+      const sig = cryptoSign(
+        'sha256',
+        Buffer.from(`${h}.${p}`),
+        createPrivateKey({ key: (await exportJWK(privateKey)) as never, format: 'jwk' }),
+      );
       const forged = registerToken(`${h}.${p}.${sig.toString('base64url')}`);
       assert.equal(reasonOf(await call('GET', '/orders/1', forged)), 'token_invalid_signature');
       // The untouched token still passes (the key set was not poisoned by the forgery).

@@ -70,7 +70,8 @@ function keyDropReason(jwk: Record<string, unknown>): KeyDropReason | undefined 
   const ops = jwk.key_ops;
   if (ops !== undefined) {
     // jose: an array of distinct strings that includes "verify".
-    if (!Array.isArray(ops) || !ops.includes('verify') || new Set(ops).size !== ops.length || !ops.every((o) => typeof o === 'string')) return 'not_for_signing';
+    if (!Array.isArray(ops) || !ops.includes('verify') || new Set(ops).size !== ops.length || !ops.every((o) => typeof o === 'string'))
+      return 'not_for_signing';
   }
   if (jwk.ext !== undefined && typeof jwk.ext !== 'boolean') return 'not_for_signing';
   if (jwk.alg !== undefined ? typeof jwk.alg !== 'string' || !fitsAlg(jwk, jwk.alg) : !Object.keys(SIG_ALGS).some((a) => fitsAlg(jwk, a))) {

@@ -123,7 +123,6 @@ export class JwksManager {
     this.getKey = this.resolveKey.bind(this);
   }
 
-
   /**
    * Initial load + background refresh (timers unref'd). Idempotent. No-op for inline sources;
    * a pushed source subscribes to its feed (no timers, no fetches).
@@ -344,5 +343,4 @@ export class JwksManager {
     if (this.held) for (const w of [...this.readyWaiters]) w(true);
     return ok;
   }
-
 }

@@ -33,8 +33,9 @@ const PKG: Record<Version, { service: string; types: string; status: string; app
 };
 
 export interface CheckCodec {
-  deserialize(buf: Buffer): unknown;
-  serialize(msg: unknown): Buffer;
+  // Function properties (not methods): grpc-js calls them detached from the codec object.
+  deserialize: (buf: Buffer) => unknown;
+  serialize: (msg: unknown) => Buffer;
 }
 
 interface HeaderOptionLike {

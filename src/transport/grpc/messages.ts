@@ -201,11 +201,7 @@ export interface HeaderValue {
 }
 
 /** envoy.config.core.v3.HeaderValueOption.HeaderAppendAction */
-export type HeaderAppendAction =
-  | 'APPEND_IF_EXISTS_OR_ADD'
-  | 'ADD_IF_ABSENT'
-  | 'OVERWRITE_IF_EXISTS_OR_ADD'
-  | 'OVERWRITE_IF_EXISTS';
+export type HeaderAppendAction = 'APPEND_IF_EXISTS_OR_ADD' | 'ADD_IF_ABSENT' | 'OVERWRITE_IF_EXISTS_OR_ADD' | 'OVERWRITE_IF_EXISTS';
 
 /** envoy.config.core.v3.HeaderValueOption */
 export interface HeaderValueOption {

@@ -15,7 +15,7 @@ export function normalizeCheckRequest(req: CheckRequest | undefined, limits: Nor
   const http = attrs?.request?.http;
   if (!attrs || !http) return { ok: false, detail: 'CheckRequest has no attributes.request.http' };
 
-  const headers: Record<string, string> = Object.create(null);
+  const headers = Object.create(null) as Record<string, string>;
   let headerCount = 0;
   let headerBytes = 0;
   const rawHeaders = http.headerMap?.headers;
@@ -48,7 +48,7 @@ export function normalizeCheckRequest(req: CheckRequest | undefined, limits: Nor
     headerBytes,
     source: peer(attrs.source),
     destination: peer(attrs.destination),
-    contextExtensions: nonEmpty(attrs.contextExtensions) as Record<string, string>,
+    contextExtensions: nonEmpty(attrs.contextExtensions),
   };
   const sni = attrs.tlsSession?.sni;
   if (sni) raw.sni = sni;

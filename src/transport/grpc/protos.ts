@@ -97,9 +97,7 @@ export function grpcObject(): grpc.GrpcObject {
 
 function isServiceClientConstructor(v: unknown): v is grpc.ServiceClientConstructor {
   return (
-    typeof v === 'function' &&
-    typeof (v as { service?: unknown }).service === 'object' &&
-    (v as { service?: unknown }).service !== null
+    typeof v === 'function' && typeof (v as { service?: unknown }).service === 'object' && (v as { service?: unknown }).service !== null
   );
 }
 
@@ -161,8 +159,7 @@ export function protoRoot(options: { keepCase?: boolean } = {}): protobuf.Root {
   let root = cachedRoots.get(keepCase);
   if (root === undefined) {
     const fresh = new protobuf.Root();
-    fresh.resolvePath = (_origin: string, target: string): string =>
-      isAbsolute(target) ? target : join(PROTO_DIR, target);
+    fresh.resolvePath = (_origin: string, target: string): string => (isAbsolute(target) ? target : join(PROTO_DIR, target));
     fresh.loadSync([...PROTO_FILES], { keepCase });
     fresh.resolveAll();
     root = fresh;

@@ -25,14 +25,18 @@ function overwrite(key: string, value: string): HeaderValueOption {
  * deny: the request is allowed, and an empty value asserts no identity; headers the client did
  * not send are not added.
  */
-export function toCheckResponse(d: Decision, requestId: string | undefined, v2RequestHeaders?: Readonly<Record<string, string>>): CheckResponse {
+export function toCheckResponse(
+  d: Decision,
+  requestId: string | undefined,
+  v2RequestHeaders?: Readonly<Record<string, string>>,
+): CheckResponse {
   const { verdict: v, response: r } = d;
   const fields: Record<string, Value> = { reason: { stringValue: v.reason } };
   if (v.policy) fields.policy = { stringValue: v.policy };
   if (d.evidence.tokenHash) fields.token_hash = { stringValue: d.evidence.tokenHash };
   const metadata: Struct = { fields };
   if (v.allow) {
-    const headers: HeaderValueOption[] = new Array(r.upstreamHeaders.length);
+    const headers = new Array<HeaderValueOption>(r.upstreamHeaders.length);
     for (let i = 0; i < headers.length; i++) {
       const [k, value] = r.upstreamHeaders[i]!;
       headers[i] = overwrite(k, value);

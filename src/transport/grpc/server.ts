@@ -40,25 +40,38 @@ export interface GrpcServerOptions {
 }
 
 /** What Envoy gets for a shed Check: an RPC error, so its error path applies, never OK. */
-const SHED: Partial<grpc.StatusObject> = Object.freeze({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'zt-authz overloaded: too many Checks in flight' });
+const SHED: Partial<grpc.StatusObject> = Object.freeze({
+  code: grpc.status.RESOURCE_EXHAUSTED,
+  details: 'zt-authz overloaded: too many Checks in flight',
+});
 
-export async function startGrpcServer(address: string, check: CheckHandler, health: HealthState, opts: GrpcServerOptions = {}): Promise<GrpcListener> {
-  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, ...(opts.maxReceiveBytes ? { 'grpc.max_receive_message_length': opts.maxReceiveBytes } : {}) });
+export async function startGrpcServer(
+  address: string,
+  check: CheckHandler,
+  health: HealthState,
+  opts: GrpcServerOptions = {},
+): Promise<GrpcListener> {
+  const server = new grpc.Server({
+    ...GRPC_SERVER_OPTIONS,
+    ...(opts.maxReceiveBytes ? { 'grpc.max_receive_message_length': opts.maxReceiveBytes } : {}),
+  });
   const gate = opts.gate;
-  const unary = (transport: 'grpc-v3' | 'grpc-v2') => (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, cb: grpc.sendUnaryData<CheckResponse>) => {
-    if (gate && !gate.enter(transport)) return void cb(SHED);
-    check(call.request, transport).then(
-      (res) => {
-        gate?.leave();
-        cb(null, res);
-      },
-      // check() never rejects by contract; if it does, an RPC error (never OK) reaches Envoy.
-      () => {
-        gate?.leave();
-        cb({ code: grpc.status.INTERNAL, details: 'internal error' });
-      },
-    );
-  };
+  const unary =
+    (transport: 'grpc-v3' | 'grpc-v2') =>
+    (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, cb: grpc.sendUnaryData<CheckResponse>) => {
+      if (gate && !gate.enter(transport)) return void cb(SHED);
+      check(call.request, transport).then(
+        (res) => {
+          gate?.leave();
+          cb(null, res);
+        },
+        // check() never rejects by contract; if it does, an RPC error (never OK) reaches Envoy.
+        () => {
+          gate?.leave();
+          cb({ code: grpc.status.INTERNAL, details: 'internal error' });
+        },
+      );
+    };
   // Check requests are handled as protobufjs messages, responses encoded without fromObject
   // (codec.ts); health keeps the stock proto-loader codec.
   server.addService(withLeanCheckCodec(authV3Service(), 'v3'), { Check: unary('grpc-v3') });

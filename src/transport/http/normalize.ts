@@ -54,8 +54,14 @@ const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)(.*)$/;
  */
 export type MisconfigWarn = (facts: Record<string, string>, message: string) => void;
 
-export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, limits: NormalizeLimits, mode = requestMode(view.url, opts), warn?: MisconfigWarn): Normalized {
-  const headers: Record<string, string> = Object.create(null);
+export function normalizeHttpRequest(
+  view: HttpRequestView,
+  opts: HttpOptions,
+  limits: NormalizeLimits,
+  mode = requestMode(view.url, opts),
+  warn?: MisconfigWarn,
+): Normalized {
+  const headers = Object.create(null) as Record<string, string>;
   const counts = new Map<string, number>();
   const raw = view.rawHeaders;
   let headerBytes = 0;
@@ -101,17 +107,26 @@ export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, l
       if (routed === null) return { ok: false, detail: `repeated ${opts.routedHostHeader} header` };
       if (!routed) {
         warn?.(
-          { header: opts.routedHostHeader, fix: `ingress-nginx annotation nginx.ingress.kubernetes.io/auth-proxy-set-headers naming a ConfigMap with ${opts.routedHostHeader}: $host` },
+          {
+            header: opts.routedHostHeader,
+            fix: `ingress-nginx annotation nginx.ingress.kubernetes.io/auth-proxy-set-headers naming a ConfigMap with ${opts.routedHostHeader}: $host`,
+          },
           `ingress-nginx auth request without ${opts.routedHostHeader}: set auth-proxy-set-headers (ConfigMap entry "${opts.routedHostHeader}: $host") on the Ingress; denied as malformed_request until then`,
         );
-        return { ok: false, detail: `${mode} auth request without ${opts.routedHostHeader} (the host nginx routed on, $host); see the auth-proxy-set-headers annotation` };
+        return {
+          ok: false,
+          detail: `${mode} auth request without ${opts.routedHostHeader} (the host nginx routed on, $host); see the auth-proxy-set-headers annotation`,
+        };
       }
       // Compared by name: $host never has a port, and X-Original-URL's port is the client's
       // Host port, which nginx does not route on. The port, if any, stays part of the host.
       const routedName = hostName(routed);
       const urlName = hostName(host);
       if (!routedName || !urlName || routedName !== urlName) {
-        return { ok: false, detail: `${name} host differs from ${opts.routedHostHeader} (an absolute-form request line or a Host header nginx did not route on)` };
+        return {
+          ok: false,
+          detail: `${name} host differs from ${opts.routedHostHeader} (an absolute-form request line or a Host header nginx did not route on)`,
+        };
       }
     }
   } else {
@@ -121,7 +136,10 @@ export function normalizeHttpRequest(view: HttpRequestView, opts: HttpOptions, l
         { header: h, nginxPath: opts.nginxPath, ingressNginxPath: opts.ingressNginxPath },
         `an Envoy-mode HTTP authorization request carries ${h}: point the nginx auth location's proxy_pass at ${opts.nginxPath} (ingress-nginx auth-url at ${opts.ingressNginxPath}); if Envoy forwards client headers, stop forwarding ${h}. Denied as malformed_request`,
       );
-      return { ok: false, detail: `${h} in an Envoy-mode request (path is not http.nginxPath or http.ingressNginxPath): a misconfigured nginx auth location or a spoofed header` };
+      return {
+        ok: false,
+        detail: `${h} in an Envoy-mode request (path is not http.nginxPath or http.ingressNginxPath): a misconfigured nginx auth location or a spoofed header`,
+      };
     }
     method = view.method;
     rawPath = view.url;

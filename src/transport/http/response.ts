@@ -71,7 +71,13 @@ export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | 
       headers[name] = value;
     }
     if (r.removeHeaders.length) headers[HEADERS_TO_REMOVE] = r.removeHeaders.join(', ');
-    if (mode !== 'envoy' && requestCookie !== undefined && !('cookie' in headers) && !r.removeHeaders.includes('cookie') && SAFE_VALUE.test(requestCookie)) {
+    if (
+      mode !== 'envoy' &&
+      requestCookie !== undefined &&
+      !('cookie' in headers) &&
+      !r.removeHeaders.includes('cookie') &&
+      SAFE_VALUE.test(requestCookie)
+    ) {
       headers.cookie = requestCookie;
     }
     return { status: 200, headers, body: '', decision: d };
@@ -83,5 +89,10 @@ export function toHttpResponse(d: Decision, mode: HttpMode, requestId: string | 
 
 export function failClosed(d: Decision, mode: HttpMode, requestId: string | undefined, detail: string): HttpAuthzResponse {
   const denied = failClosedDecision(d, detail);
-  return { status: httpStatusFor(denied, mode), headers: { 'cache-control': 'no-store', 'content-type': 'application/json' }, body: denyBody(denied, requestId), decision: denied };
+  return {
+    status: httpStatusFor(denied, mode),
+    headers: { 'cache-control': 'no-store', 'content-type': 'application/json' },
+    body: denyBody(denied, requestId),
+    decision: denied,
+  };
 }

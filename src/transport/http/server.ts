@@ -6,13 +6,20 @@
 // With server.tls it is an HTTPS server whose certificate follows the reloader (setSecureContext).
 // Past limits.maxInFlight a request gets 429 without being decided (see ../inflight.ts).
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Decision } from '../../decision/decision.js';
 import type { CheckEngine } from '../../decision/engine.js';
 import { withoutQueryRemoval } from '../../decision/removable.js';
 import { listenOn } from '../address.js';
-import { normalizeHttpRequest, requestMode, type HttpMode, type HttpOptions, type HttpRequestView, type MisconfigWarn } from './normalize.js';
+import {
+  normalizeHttpRequest,
+  requestMode,
+  type HttpMode,
+  type HttpOptions,
+  type HttpRequestView,
+  type MisconfigWarn,
+} from './normalize.js';
 import { failClosed, toHttpResponse, type HttpAuthzResponse } from './response.js';
 import type { InFlightGate } from '../inflight.js';
 import type { TlsReloader } from '../tls/reloader.js';
@@ -64,7 +71,12 @@ const SHED_HEADERS: Readonly<Record<string, string | number>> = Object.freeze({
  * with the decision it actually answered (after writing the response), so metrics and audit never
  * say allow for a request that got a fail-closed deny.
  */
-export async function startHttpAuthzServer(address: string, options: () => HttpOptions, engine: CheckEngine, extra: HttpAuthzServerOptions = {}): Promise<HttpAuthzListener> {
+export async function startHttpAuthzServer(
+  address: string,
+  options: () => HttpOptions,
+  engine: CheckEngine,
+  extra: HttpAuthzServerOptions = {},
+): Promise<HttpAuthzListener> {
   let draining = false;
   const { gate, tls, warn } = extra;
 
@@ -74,7 +86,9 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   ): Promise<{ mode: HttpMode; requestId: string | undefined; response: HttpAuthzResponse; record: (answered: Decision) => void }> => {
     const opts = options();
     const mode = requestMode(view.url, opts);
-    const pending = await engine.check('http', (limits) => (rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode, warn)));
+    const pending = await engine.check('http', (limits) =>
+      rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode, warn),
+    );
     const { input, record } = pending;
     // HTTP mode cannot remove query parameters: a credential sent in one is denied, not forwarded.
     const decision = withoutQueryRemoval(pending.decision, engine.snapshot);
@@ -111,7 +125,7 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
       )
     : createServer(httpOptions, (req, res) => handle(req, res));
   if (tls) {
-    const https = server as import('node:https').Server;
+    const https = server as HttpsServer;
     tls.onChange((m) => https.setSecureContext(secureContextOptions(m)));
     // Failed handshakes (no or untrusted client certificate, plaintext on the TLS port): the
     // socket is closed by Node; nothing to answer.
@@ -124,7 +138,12 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   function handle(req: IncomingMessage, res: ServerResponse): void {
     req.on('error', () => undefined);
     res.on('error', () => undefined);
-    const view: HttpRequestView = { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, httpVersion: req.httpVersion };
+    const view: HttpRequestView = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      rawHeaders: req.rawHeaders,
+      httpVersion: req.httpVersion,
+    };
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) return void reply(req, res, view, `request body over ${MAX_BODY_BYTES} bytes`, true);
     let size = 0;
@@ -142,7 +161,13 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
     });
   }
 
-  async function reply(req: IncomingMessage, res: ServerResponse, view: HttpRequestView, rejectDetail: string | undefined, close: boolean): Promise<void> {
+  async function reply(
+    req: IncomingMessage,
+    res: ServerResponse,
+    view: HttpRequestView,
+    rejectDetail: string | undefined,
+    close: boolean,
+  ): Promise<void> {
     if (gate && !gate.enter('http')) return shed(req, res, close);
     let authorized: Awaited<ReturnType<typeof authorize>>;
     try {
@@ -197,7 +222,8 @@ export async function startHttpAuthzServer(address: string, options: () => HttpO
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     socket.on('error', () => undefined);
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return void socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+      return void socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     const detail = err.code === 'HPE_HEADER_OVERFLOW' ? `request headers over ${MAX_HEADER_BYTES} bytes` : 'unparsable HTTP request';
     void authorize({ method: '', url: '', rawHeaders: [] }, detail).then(({ response, record }) => {
       writeRaw(socket, response);

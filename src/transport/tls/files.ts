@@ -35,7 +35,11 @@ export type TlsField = 'certFile' | 'keyFile' | 'clientCaFile';
  */
 export class TlsFileError extends ZtAuthzError {
   static override code: ErrorCode = 'ERR_TLS_FILE';
-  constructor(readonly field: TlsField, readonly file: string, message: string) {
+  constructor(
+    readonly field: TlsField,
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
   }
 }
@@ -74,7 +78,8 @@ export function checkTlsBytes(s: TlsFileSettings, bytes: { cert: Buffer; key: Bu
   } catch {
     throw new TlsFileError('keyFile', s.keyFile, 'not an unencrypted PEM private key');
   }
-  if (!leaf.checkPrivateKey(privateKey)) throw new TlsFileError('keyFile', s.keyFile, `private key does not match the certificate in ${s.certFile}`);
+  if (!leaf.checkPrivateKey(privateKey))
+    throw new TlsFileError('keyFile', s.keyFile, `private key does not match the certificate in ${s.certFile}`);
   if (bytes.ca && s.clientCaFile) {
     const blocks = bytes.ca.toString('latin1').match(PEM_CERT) ?? [];
     if (blocks.length === 0) throw new TlsFileError('clientCaFile', s.clientCaFile, 'no PEM certificate in the CA bundle');

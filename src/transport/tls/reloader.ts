@@ -23,9 +23,7 @@ export interface TlsReloaderSettings extends TlsFileSettings {
   reloadSeconds: number;
 }
 
-export type TlsReloadEvent =
-  | { result: 'success'; material: TlsMaterial }
-  | { result: 'error'; field: string; file: string; error: string };
+export type TlsReloadEvent = { result: 'success'; material: TlsMaterial } | { result: 'error'; field: string; file: string; error: string };
 
 export interface TlsReloaderHooks {
   /** After every check that found changed files: applied, or rejected (last good kept). */
@@ -44,7 +42,10 @@ export class TlsReloader implements CertificateProvider {
   private stopped = false;
 
   /** Reads and checks the files now; throws TlsFileError (start-up is fatal on bad files). */
-  constructor(private readonly settings: TlsReloaderSettings, private readonly hooks: TlsReloaderHooks = {}) {
+  constructor(
+    private readonly settings: TlsReloaderSettings,
+    private readonly hooks: TlsReloaderHooks = {},
+  ) {
     this.material = readTlsFiles(settings);
   }
 
@@ -117,7 +118,9 @@ export class TlsReloader implements CertificateProvider {
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
     // The material current when the tick runs: a reload in between must not be undone.
-    process.nextTick(() => this.identityListeners.has(listener) && listener({ certificate: this.material.cert, privateKey: this.material.key }));
+    process.nextTick(
+      () => this.identityListeners.has(listener) && listener({ certificate: this.material.cert, privateKey: this.material.key }),
+    );
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {

@@ -10,17 +10,31 @@ import { TlsReloader, type TlsReloadEvent } from './reloader.js';
  * Load server.tls (a bad file is a start-up error naming the field and file) and report every
  * later reload.
  */
-export function startReportedTls(config: Config, settings: NonNullable<Config['server']['tls']>, metrics: Metrics, logger: Logger): TlsReloader {
+export function startReportedTls(
+  config: Config,
+  settings: NonNullable<Config['server']['tls']>,
+  metrics: Metrics,
+  logger: Logger,
+): TlsReloader {
   const describe = (m: TlsReloader['current'], msg: string): void => {
     metrics.tlsCertNotAfter.set(Math.floor(m.notAfter.getTime() / 1000));
-    const facts = { serial: m.serial, fingerprint256: m.fingerprint256, subject: m.subject, notAfter: m.notAfter.toISOString(), mtls: config.server.tls?.clientCaFile !== undefined };
+    const facts = {
+      serial: m.serial,
+      fingerprint256: m.fingerprint256,
+      subject: m.subject,
+      notAfter: m.notAfter.toISOString(),
+      mtls: config.server.tls?.clientCaFile !== undefined,
+    };
     if (m.notAfter.getTime() <= Date.now()) logger.warn(facts, `${msg}: the certificate has EXPIRED; clients will refuse it`);
     else logger.info(facts, msg);
   };
   const report = (e: TlsReloadEvent): void => {
     metrics.tlsReload.inc({ result: e.result });
     if (e.result === 'error') {
-      logger.error({ field: `server.tls.${e.field}`, file: e.file, error: e.error }, 'TLS reload rejected; keeping the last good certificate');
+      logger.error(
+        { field: `server.tls.${e.field}`, file: e.file, error: e.error },
+        'TLS reload rejected; keeping the last good certificate',
+      );
       return;
     }
     describe(e.material, 'TLS certificate reloaded');

@@ -13,7 +13,7 @@ import { decodeProtectedHeader } from 'jose';
 import { runTestenvScript, type ScriptResult } from './testenv-script.js';
 import { registerHmacSecret, registerToken } from '../../helpers/capture.js';
 import { freePort } from '../../helpers/app.js';
-import { startProc, waitForHttp, type Proc } from '../../e2e/procs.js';
+import { startProc, waitForHttp, type Proc } from '../../e2e/helpers/procs.js';
 
 export const ROOT = new URL('../../../../', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'scripts', 'keycloak-testenv.sh');
@@ -107,17 +107,22 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
     return { skip: `the Keycloak tier is skipped: ${why} (under CI=true this fails)` };
   }
   const v = vars(up.stdout);
-  if (up.code !== 0 || !v.KEYCLOAK_URL || !v.KEYCLOAK_CREDENTIALS) throw new Error(`scripts/keycloak-testenv.sh up failed (exit ${up.code}):\n${up.stderr.slice(-4000)}`);
+  if (up.code !== 0 || !v.KEYCLOAK_URL || !v.KEYCLOAK_CREDENTIALS)
+    throw new Error(`scripts/keycloak-testenv.sh up failed (exit ${up.code}):\n${up.stderr.slice(-4000)}`);
   const creds = JSON.parse(readFileSync(v.KEYCLOAK_CREDENTIALS, 'utf8')) as Credentials;
   // Log hygiene: none of these may ever be printed by anything in the run.
-  for (const s of [creds.admin.password, ...Object.values(creds.clients), ...Object.values(creds.users), ...Object.values(creds.totp)]) registerHmacSecret(s);
+  for (const s of [creds.admin.password, ...Object.values(creds.clients), ...Object.values(creds.users), ...Object.values(creds.totp)])
+    registerHmacSecret(s);
   const envFile = vars(readFileSync(join(stateDir, 'env'), 'utf8'));
   const issuer = v.KEYCLOAK_ISSUER!;
   const url = v.KEYCLOAK_URL;
 
   let disco: { token_endpoint: string; jwks_uri: string } | undefined;
   const discovery = async () =>
-    (disco ??= (await (await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(10_000) })).json()) as { token_endpoint: string; jwks_uri: string });
+    (disco ??= (await (await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(10_000) })).json()) as {
+      token_endpoint: string;
+      jwks_uri: string;
+    });
 
   const tokenCall = async (client: ClientId, form: Record<string, string>): Promise<TokenResult> => {
     const basic = Buffer.from(`${encodeURIComponent(client)}:${encodeURIComponent(creds.clients[client])}`).toString('base64');
@@ -138,7 +143,12 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
     const res = await fetch(`${url}/realms/master/protocol/openid-connect/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: creds.admin.username, password: creds.admin.password }),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: 'admin-cli',
+        username: creds.admin.username,
+        password: creds.admin.password,
+      }),
       signal: AbortSignal.timeout(15_000),
     });
     const body = (await res.json()) as { access_token?: string; expires_in?: number };
@@ -157,7 +167,12 @@ export async function startKeycloak(): Promise<Keycloak | { skip: string }> {
     stateDir,
     clientToken: (client, scope) => tokenCall(client, { grant_type: 'client_credentials', ...(scope ? { scope } : {}) }),
     userToken: (username, scope) =>
-      tokenCall('orders-portal', { grant_type: 'password', username, password: creds.users[username] ?? '', scope: ['openid', scope].filter(Boolean).join(' ') }),
+      tokenCall('orders-portal', {
+        grant_type: 'password',
+        username,
+        password: creds.users[username] ?? '',
+        scope: ['openid', scope].filter(Boolean).join(' '),
+      }),
     async admin<T>(method: string, path: string, body?: unknown): Promise<T> {
       const res = await fetch(`${url}/admin/realms/${creds.realm}${path}`, {
         method,
@@ -233,7 +248,13 @@ function browserFor(issuer: string, creds: Credentials, username: string): Brows
   };
   return {
     async authorize({ acrValues, scope = 'openid' }) {
-      const q = new URLSearchParams({ client_id: 'orders-portal', response_type: 'code', redirect_uri: REDIRECT_URI, scope, ...(acrValues ? { acr_values: acrValues } : {}) });
+      const q = new URLSearchParams({
+        client_id: 'orders-portal',
+        response_type: 'code',
+        redirect_uri: REDIRECT_URI,
+        scope,
+        ...(acrValues ? { acr_values: acrValues } : {}),
+      });
       let res = await go(`${issuer}/protocol/openid-connect/auth?${q}`);
       const forms: string[] = [];
       // At most: the login form, the OTP form (each answered once; a form shown again is a failure).
@@ -241,17 +262,25 @@ function browserFor(issuer: string, creds: Credentials, username: string): Brows
         const html = await res.text();
         const form = html.match(/<form\b[^>]*\bid="([^"]+)"/)?.[1] ?? '?';
         const action = html.match(/<form\b[^>]*\baction="([^"]+)"/)?.[1]?.replace(/&amp;/g, '&');
-        if (!action || forms.includes(form)) throw new Error(`Keycloak login: unexpected page (form ${form}) after ${forms.join(', ') || 'nothing'}`);
+        if (!action || forms.includes(form))
+          throw new Error(`Keycloak login: unexpected page (form ${form}) after ${forms.join(', ') || 'nothing'}`);
         forms.push(form);
         let fields: Record<string, string>;
         if (form === 'kc-form-login') fields = { username, password: creds.users[username] ?? '' };
         else if (form === 'kc-otp-login-form') fields = { otp: totp(creds.totp[username] ?? '') };
         else throw new Error(`Keycloak login: unknown form ${form}`);
-        res = await go(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+        res = await go(action, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams(fields),
+        });
       }
       const location = res.headers.get('location') ?? '';
       const code = location.startsWith(REDIRECT_URI) ? new URL(location).searchParams.get('code') : null;
-      if (res.status !== 302 || !code) throw new Error(`Keycloak login: no code (HTTP ${res.status}, forms ${forms.join(', ')}, ${new URL(location || 'x:').searchParams.get('error') ?? ''})`);
+      if (res.status !== 302 || !code)
+        throw new Error(
+          `Keycloak login: no code (HTTP ${res.status}, forms ${forms.join(', ')}, ${new URL(location || 'x:').searchParams.get('error') ?? ''})`,
+        );
       const basic = Buffer.from(`orders-portal:${encodeURIComponent(creds.clients['orders-portal'])}`).toString('base64');
       const tok = await fetch(`${issuer}/protocol/openid-connect/token`, {
         method: 'POST',
@@ -271,7 +300,10 @@ function browserFor(issuer: string, creds: Credentials, username: string): Brows
 export const kidOf = (token: string): string => String(decodeProtectedHeader(token).kid);
 
 /** `zt-authz serve` as its own process with `yaml` as its configuration, ready once /readyz is OK. */
-export async function startZtAuthz(dir: string, yaml: (ports: { grpc: number; admin: number; http: number }) => string): Promise<{ proc: Proc; grpc: number; admin: number; http: number }> {
+export async function startZtAuthz(
+  dir: string,
+  yaml: (ports: { grpc: number; admin: number; http: number }) => string,
+): Promise<{ proc: Proc; grpc: number; admin: number; http: number }> {
   // Every listener on its own free port (the HTTP transport's default, 9192, may be taken).
   const ports = { grpc: await freePort(), admin: await freePort(), http: await freePort() };
   const cfg = join(dir, `zt-authz-${ports.grpc}.yaml`);

@@ -37,7 +37,12 @@ export interface Kube {
   /** Seconds `up` took (build excluded when the cache was warm). */
   startSeconds: number;
   /** A REST call as cluster admin (system:masters), or with `token` as that identity. */
-  api<T = Obj>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string; accept?: string }): Promise<ApiResult<T>>;
+  api<T = Obj>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { token?: string; contentType?: string; accept?: string },
+  ): Promise<ApiResult<T>>;
   /** Like api(), but throws unless the answer is 2xx. */
   ok<T = Obj>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string; accept?: string }): Promise<T>;
   /** Server-side apply (what `kubectl apply --server-side` sends), strict field validation. */
@@ -77,7 +82,14 @@ const PLURALS: Record<string, string> = {
   MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
   SubjectAccessReview: 'subjectaccessreviews',
 };
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'MutatingWebhookConfiguration', 'SubjectAccessReview']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'MutatingWebhookConfiguration',
+  'SubjectAccessReview',
+]);
 
 /**
  * Starts an instance, or returns a skip reason (no Go toolchain, outside CI only). Under CI=true
@@ -90,19 +102,32 @@ export async function startKube(): Promise<Kube | { skip: string }> {
   const up = await run(['up'], env, true);
   const startSeconds = (performance.now() - t0) / 1000;
   if (up.code === 3 && process.env.CI !== 'true') {
-    return { skip: 'no Go toolchain: the real kube-apiserver tier is skipped (install Go ≥ 1.24 and run scripts/k8s-testenv.sh build; under CI=true this fails)' };
+    return {
+      skip: 'no Go toolchain: the real kube-apiserver tier is skipped (install Go ≥ 1.24 and run scripts/k8s-testenv.sh build; under CI=true this fails)',
+    };
   }
-  if (up.code !== 0 || !/^KUBECONFIG=/m.test(up.stdout)) throw new Error(`scripts/k8s-testenv.sh up failed (exit ${up.code}):\n${up.stderr.slice(-3000)}`);
+  if (up.code !== 0 || !/^KUBECONFIG=/m.test(up.stdout))
+    throw new Error(`scripts/k8s-testenv.sh up failed (exit ${up.code}):\n${up.stderr.slice(-3000)}`);
   const info = await run(['env'], env, false);
   if (info.code !== 0) throw new Error(`scripts/k8s-testenv.sh env failed: ${info.stderr}`);
-  const vars = Object.fromEntries(info.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const vars = Object.fromEntries(
+    info.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   const pki = join(stateDir, 'pki');
   let ca = readFileSync(join(pki, 'ca.crt'));
   const cert = readFileSync(join(pki, 'admin.crt'));
   const key = readFileSync(join(pki, 'admin.key'));
   const api = new URL(vars.K8S_API_URL!);
 
-  const call = <T>(method: string, path: string, body?: unknown, opts: { token?: string; contentType?: string; accept?: string } = {}): Promise<ApiResult<T>> =>
+  const call = <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { token?: string; contentType?: string; accept?: string } = {},
+  ): Promise<ApiResult<T>> =>
     new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
       const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
@@ -130,7 +155,12 @@ export async function startKube(): Promise<Kube | { skip: string }> {
       req.end(payload);
     });
 
-  const ok = async <T>(method: string, path: string, body?: unknown, opts?: { token?: string; contentType?: string; accept?: string }): Promise<T> => {
+  const ok = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { token?: string; contentType?: string; accept?: string },
+  ): Promise<T> => {
     const r = await call<T>(method, path, body, opts);
     if (r.status < 200 || r.status > 299) throw new Error(`${method} ${path}: HTTP ${r.status} ${r.text.slice(0, 500)}`);
     return r.body;
@@ -145,7 +175,11 @@ export async function startKube(): Promise<Kube | { skip: string }> {
   };
 
   const etcd = async (path: string, body: unknown): Promise<Obj> => {
-    const res = await fetch(`${vars.K8S_ETCD_URL}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(`${vars.K8S_ETCD_URL}${path}`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`etcd ${path}: HTTP ${res.status} ${text}`);
     return JSON.parse(text) as Obj;
@@ -166,7 +200,10 @@ export async function startKube(): Promise<Kube | { skip: string }> {
     ok,
     pathOf,
     apply: (obj, opts = {}) =>
-      ok('PATCH', `${pathOf(obj)}?fieldManager=kubectl&fieldValidation=Strict&force=true`, JSON.stringify(obj), { ...opts, contentType: 'application/apply-patch+yaml' }),
+      ok('PATCH', `${pathOf(obj)}?fieldManager=kubectl&fieldValidation=Strict&force=true`, JSON.stringify(obj), {
+        ...opts,
+        contentType: 'application/apply-patch+yaml',
+      }),
     async stopApiserver() {
       const r = await run(['stop-apiserver'], env, false);
       if (r.code !== 0) throw new Error(`stop-apiserver failed: ${r.stderr.slice(-2000)}`);
@@ -221,13 +258,22 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
     } catch (err) {
       last = err;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`,
+      );
     await sleep(50);
   }
 }
 
 /** A ServiceAccount token from the TokenRequest API (what a projected volume gets). */
-export async function tokenRequest(kube: Kube, namespace: string, sa: string, audiences: string[], expirationSeconds = 3600): Promise<string> {
+export async function tokenRequest(
+  kube: Kube,
+  namespace: string,
+  sa: string,
+  audiences: string[],
+  expirationSeconds = 3600,
+): Promise<string> {
   const r = await kube.ok<Obj>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`, {
     apiVersion: 'authentication.k8s.io/v1',
     kind: 'TokenRequest',

@@ -10,7 +10,13 @@ export interface ScriptResult {
   stderr: string;
 }
 
-export function runTestenvScript(script: string, label: string, args: string[], env: NodeJS.ProcessEnv, echo: boolean): Promise<ScriptResult> {
+export function runTestenvScript(
+  script: string,
+  label: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  echo: boolean,
+): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(script, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
