@@ -5,13 +5,15 @@
 #
 # Three stages: `build` compiles TypeScript with the dev dependencies, `deps` installs the
 # production dependencies only (npm ci --omit=dev), and the runtime stage copies the compiled
-# code, the protos and those dependencies into a distroless Node.js 20 image: no shell, no
-# package manager, UID 65532, nothing written at run time (runs with readOnlyRootFilesystem).
+# code, the protos and those dependencies into a distroless Node.js 24 image (Node 24 LTS is the
+# production target; the build stages use the same major, so npm ci resolves for the runtime's
+# Node): no shell, no package manager, UID 65532, nothing written at run time (runs with
+# readOnlyRootFilesystem).
 # Health is checked by Kubernetes probes on the admin port (/healthz, /readyz), so there is no
 # HEALTHCHECK. test/e2e/dockerfile.test.ts checks these properties and runs the production-only
 # install the `deps` stage makes.
-ARG NODE_IMAGE=node:20-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+ARG NODE_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -14,8 +14,10 @@ import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_proces
 import { promisify } from 'node:util';
 import {
   chmodSync,
+  copyFileSync,
   cpSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -138,8 +140,8 @@ test('Dockerfile invariants: multi-stage, small non-root runtime without a shell
   assert.ok(stages.length >= 2, 'multi-stage');
   assert.match(
     runtime.base,
-    /^(gcr\.io\/distroless\/nodejs20-debian\d+(:nonroot)?|node:20[\w.-]*-slim)(@sha256:[0-9a-f]{64})?$/,
-    `small runtime image, got ${runtime.base}`,
+    /^(gcr\.io\/distroless\/nodejs24-debian\d+(:nonroot)?|node:24[\w.-]*-slim)(@sha256:[0-9a-f]{64})?$/,
+    `small Node 24 runtime image (the production target), got ${runtime.base}`,
   );
   assert.equal(all.filter((i) => i.cmd === 'HEALTHCHECK').length, 0, 'no HEALTHCHECK: Kubernetes probes instead');
 
@@ -196,6 +198,27 @@ test('Dockerfile invariants: multi-stage, small non-root runtime without a shell
   );
 });
 
+/** The Node.js major an image reference names (node:24-…, gcr.io/distroless/nodejs24-…), or undefined. */
+const nodeMajorOf = (image: string): number | undefined => {
+  const m = /^(?:node:|gcr\.io\/distroless\/nodejs)(\d+)\b/.exec(image);
+  return m ? Number(m[1]) : undefined;
+};
+
+test('Dockerfile: every stage runs Node 24, the major package.json engines admits', () => {
+  // The build and deps stages install and compile with the runtime's Node: npm ci's engine checks
+  // and any install script then see the Node the code will run on.
+  const majors = dockerfile.stages.map((s) => nodeMajorOf(s.base));
+  assert.deepEqual(
+    majors,
+    dockerfile.stages.map(() => 24),
+    `stage images: ${dockerfile.stages.map((s) => s.base).join(', ')}`,
+  );
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines?: { node?: string } };
+  const range = /^>=\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(pkg.engines?.node ?? '');
+  assert.ok(range, `engines.node is a plain lower bound: ${pkg.engines?.node}`);
+  assert.ok(Number(range[1]) <= 24, `engines.node ${pkg.engines?.node} admits Node 24`);
+});
+
 test('.dockerignore: the build context holds what the Dockerfile copies and nothing local', () => {
   for (const p of [
     'node_modules',
@@ -247,6 +270,22 @@ function setTreeWritable(root: string, writable: boolean): void {
   const mode = st.mode & 0o7777;
   chmodSync(root, writable ? mode | 0o200 : mode & ~0o222);
   if (st.isDirectory()) for (const name of readdirSync(root)) setTreeWritable(join(root, name), writable);
+}
+
+/** `execPath` hard-linked (a copy across file systems) to `<work>/nodejs/bin/node`, mode 0755. */
+function imageNode(execPath: string): string {
+  const dir = join(work, 'nodejs', 'bin');
+  mkdirSync(dir, { recursive: true });
+  chmodSync(join(work, 'nodejs'), 0o755);
+  chmodSync(dir, 0o755);
+  const to = join(dir, 'node');
+  try {
+    linkSync(execPath, to);
+  } catch {
+    copyFileSync(execPath, to);
+    chmodSync(to, 0o755);
+  }
+  return to;
 }
 
 /** Copy `src` (file or directory) to `dest` with Docker COPY semantics for our simple cases. */
@@ -408,19 +447,24 @@ test(
       .text.split(':')
       .map(Number);
     const asImageUser = process.getuid?.() === 0 ? { uid: uid!, gid: gid ?? uid! } : {};
+    // The image's own node binary (/nodejs/bin/node) is readable by its USER; ours may sit where that
+    // user cannot reach it (Node 24 from scripts/node24.sh lives under root's 0700 home). So under
+    // root the image user runs a link (or copy) of this node outside the read-only tree.
+    const node = asImageUser.uid === undefined ? process.execPath : imageNode(process.execPath);
     const write = spawnSync(
-      process.execPath,
+      node,
       ['-e', 'require("node:fs").writeFileSync(process.argv[1], "x")', join(rt.cwd, 'dist', 'written-at-run-time')],
       { ...asImageUser, encoding: 'utf8', timeout: 60_000 },
     );
-    assert.equal(write.signal, null, `the write attempt ran to its end (${String(write.error ?? '')})`);
+    assert.equal(write.error, undefined, `the write attempt started (${String(write.error ?? '')})`);
+    assert.equal(write.signal, null, 'the write attempt ran to its end');
     assert.notEqual(write.status, 0, 'the emulated root filesystem is really read-only for the process');
     assert.match(write.stderr, /EACCES|EROFS|EPERM/);
 
     // Start it the way the image does: ENTRYPOINT (node → this node binary) + our args for CMD.
     const ep = jsonArray(runtime.instrs.filter((i) => i.cmd === 'ENTRYPOINT').at(-1)!.text);
     const stderr: string[] = [];
-    child = spawn(process.execPath, [...ep.slice(1), '--config', configFile], {
+    child = spawn(node, [...ep.slice(1), '--config', configFile], {
       ...asImageUser,
       cwd: rt.cwd,
       env: { PATH: process.env.PATH ?? '', ...rt.env },
