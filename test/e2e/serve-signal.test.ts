@@ -10,10 +10,11 @@ import { TestIdp } from '../helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, healthCheck, healthClient } from '../helpers/grpc-client.js';
 import { freePort, sleep, waitUntil } from '../helpers/app.js';
 import { captureChild } from '../helpers/capture.js';
+import { testGrpc } from '../helpers/grpc-impls.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
-test('serve: NOT_SERVING until keys load; SIGTERM lets the in-flight Check finish, then exits 0', { timeout: 30000 }, async () => {
+testGrpc('serve: NOT_SERVING until keys load; SIGTERM lets the in-flight Check finish, then exits 0', { timeout: 30000 }, async (impl) => {
   const idp = await TestIdp.start({ audience: 'orders', holdJwks: true });
   const grpcPort = await freePort();
   const adminPort = await freePort();
@@ -21,7 +22,7 @@ test('serve: NOT_SERVING until keys load; SIGTERM lets the in-flight Check finis
   const cfg = join(dir, 'config.yaml');
   writeFileSync(
     cfg,
-    `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0", drainSeconds: 5 }
+    `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0", drainSeconds: 5, grpcImplementation: ${impl} }
 issuers:
   - { issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", audiences: [orders], jwksTimeoutMs: 30000 }
 policies:

@@ -4,7 +4,6 @@
 // the listener closes fail with UNAVAILABLE (never OK), and the process exits 0 within the drain
 // deadline. Some Checks are slow on purpose (their key is behind a held JWKS refetch), so the drain
 // really has work to wait for.
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,21 +14,22 @@ import { TestIdp } from '../helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, healthClient, healthWatch } from '../helpers/grpc-client.js';
 import { freePort, sleep, waitUntil } from '../helpers/app.js';
 import { captureChild } from '../helpers/capture.js';
+import { testGrpc } from '../helpers/grpc-impls.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const DRAIN_SECONDS = 8;
 
-test(
+testGrpc(
   'serve under load: SIGTERM → NOT_SERVING first, accepted Checks finish with their answer, then UNAVAILABLE, exit 0',
   { timeout: 60000 },
-  async () => {
+  async (impl) => {
     const idp = await TestIdp.start({ audience: 'orders' });
     const grpcPort = await freePort();
     const adminPort = await freePort();
     const cfg = join(mkdtempSync(join(tmpdir(), 'zt-shutdown-')), 'config.yaml');
     writeFileSync(
       cfg,
-      `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0", drainSeconds: ${DRAIN_SECONDS} }
+      `server: { grpc: "127.0.0.1:${grpcPort}", admin: "127.0.0.1:${adminPort}", http: "127.0.0.1:0", drainSeconds: ${DRAIN_SECONDS}, grpcImplementation: ${impl} }
 issuers:
   - { issuer: "${idp.issuer}", jwksUri: "${idp.jwksUri}", audiences: [orders], jwksCooldownSeconds: 1, jwksTimeoutMs: 20000 }
 policies:

@@ -2,6 +2,7 @@
 // that allows exactly GET ALLOWED_PATH for `<ISS>/alice`, so an OK/200 is only right for that.
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startTestApp, type TestApp } from './app.js';
+import type { GrpcImplementation } from './grpc-impls.js';
 
 export const FUZZ_ISS = 'https://fuzz.issuer';
 export const ALLOWED_PATH = '/fuzz/allowed';
@@ -14,11 +15,13 @@ export interface FuzzApp {
   good: string;
 }
 
-export async function startFuzzApp(): Promise<FuzzApp> {
+/** `grpc`: the gRPC server implementation (the default when absent). */
+export async function startFuzzApp(grpc?: GrpcImplementation): Promise<FuzzApp> {
   const pair = await generateKeyPair('ES256', { extractable: true });
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'fz', alg: 'ES256', use: 'sig' };
   const t = await startTestApp(
     {
+      ...(grpc ? { server: { grpcImplementation: grpc } } : {}),
       issuers: [
         {
           issuer: FUZZ_ISS,

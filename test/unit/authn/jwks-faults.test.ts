@@ -27,6 +27,7 @@ import {
 } from '../../helpers/grpc-client.js';
 import { adminGet, readMetric, startTestApp, waitUntil, type TestApp } from '../../helpers/app.js';
 import { ManualClock } from '../../helpers/clock.js';
+import { GRPC_IMPLEMENTATIONS, withGrpc, type GrpcImplementation } from '../../helpers/grpc-impls.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -94,6 +95,8 @@ async function startEnv(
     issuer?: Record<string, unknown>;
     extra?: Record<string, unknown>;
     waitInitial?: boolean;
+    /** The gRPC server implementation (the default when absent). */
+    grpc?: GrpcImplementation;
   } = {},
 ): Promise<Env> {
   const idp = await TestIdp.start({ keys: [RS1], ...opts.idp });
@@ -102,7 +105,8 @@ async function startEnv(
   const clock = new ManualClock();
   let t: TestApp;
   try {
-    t = await startTestApp(appConfig(idp, opts.issuer, opts.extra), { jwksClock: clock });
+    const config = appConfig(idp, opts.issuer, opts.extra);
+    t = await startTestApp(opts.grpc ? withGrpc(opts.grpc, config) : config, { jwksClock: clock });
   } catch (err) {
     await idp.close();
     throw err;
@@ -257,12 +261,20 @@ const FAULTS: Fault[] = [
 
 // ---------------------------------------------------------------------------------------------
 
+// What Envoy sees of a fault (the Check's answer and gRPC health) goes through the gRPC server, so
+// this runs on both implementations: the whole catalogue on the default, one fault of each kind
+// (an HTTP error, a reset, a stall, bad content) on the other, which keeps the file's runtime.
+const EVERY_SERVER_FAULTS = new Set(['HTTP 503', 'connection reset', 'slow beyond jwksTimeoutMs (body stalls)', 'garbage JSON']);
+const startupRuns = GRPC_IMPLEMENTATIONS.flatMap((impl, i) =>
+  (i === 0 ? FAULTS : FAULTS.filter((f) => EVERY_SERVER_FAULTS.has(f.name))).map((f) => ({ impl, f })),
+);
+
 // One at a time: running them concurrently let one App's synchronous start-up delay another's
 // healthy fetch past jwksTimeoutMs on a loaded machine.
 describe('IdP broken at start: not ready, Check UNAVAILABLE (never OK), recovers with the IdP', () => {
-  for (const f of FAULTS) {
-    it(f.name, async () => {
-      const env = await startEnv({ configure: f.apply, waitInitial: false });
+  for (const { impl, f } of startupRuns) {
+    it(`${f.name} [${impl}]`, async () => {
+      const env = await startEnv({ configure: f.apply, waitInitial: false, grpc: impl });
       try {
         // The first Check may join the initial fetch: it waits at most about jwksTimeoutMs (the
         // slow IdP would answer only after 10 × that; the stalled one never).

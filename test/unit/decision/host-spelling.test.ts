@@ -22,6 +22,7 @@ import { normalizeRequest } from '../../../src/decision/normalize.js';
 import { stringMatcher } from '../../../src/policy/match.js';
 import { authV3Client, check, checkRequest, closeAll, type AuthClient } from '../../helpers/grpc-client.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { describeGrpc, withGrpc } from '../../helpers/grpc-impls.js';
 
 const POLICIES = [
   { name: 'deny-admin', action: 'DENY', rules: [{ to: [{ operation: { hosts: ['admin.example.com'] } }] }] },
@@ -36,12 +37,12 @@ function outcome(res: CheckResponse): string {
   return `deny ${body.error}`;
 }
 
-describe('host spelling over gRPC', () => {
+describeGrpc('host spelling over gRPC', (impl) => {
   let t: TestApp;
   let client: AuthClient;
 
   before(async () => {
-    t = await startTestApp({ policies: POLICIES });
+    t = await startTestApp(withGrpc(impl, { policies: POLICIES }));
     client = authV3Client(t.grpcPort);
   });
   after(async () => {

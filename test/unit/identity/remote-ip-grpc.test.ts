@@ -2,11 +2,12 @@
 // read from the x-forwarded-for header of the CheckRequest (the entry numTrustedProxies hops left
 // of attributes.source.address), never from a hop a client wrote, and a request whose client IP
 // cannot be determined fails every remote-IP condition closed (docs/policies.md "Remote IP").
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CheckResponse } from '../../../src/transport/grpc/messages.js';
 import { authV3Client, check, checkRequest, closeAll, type AuthClient } from '../../helpers/grpc-client.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { describeGrpc, withGrpc } from '../../helpers/grpc-impls.js';
 
 const POLICIES = [
   {
@@ -25,11 +26,11 @@ function outcome(res: CheckResponse): string {
   return res.status?.code === 0 ? 'allow' : `deny ${res.status?.message}`;
 }
 
-describe('remote.ip through X-Forwarded-For over gRPC (numTrustedProxies: 1)', () => {
+describeGrpc('remote.ip through X-Forwarded-For over gRPC (numTrustedProxies: 1)', (impl) => {
   let t: TestApp;
   let v3: AuthClient;
   before(async () => {
-    t = await startTestApp({ policies: POLICIES, identity: { numTrustedProxies: 1 } });
+    t = await startTestApp(withGrpc(impl, { policies: POLICIES, identity: { numTrustedProxies: 1 } }));
     v3 = authV3Client(t.grpcPort);
   });
   after(async () => {

@@ -2,11 +2,12 @@
 // attributes.source.principal yields a namespace / service account for ALLOW rules only when it
 // is the exact SPIFFE ID spiffe://td/ns/N/sa/S, while a namespaces / serviceAccounts DENY fires
 // for every shape Istio's RBAC regexes would match (docs/policies.md "Identity").
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CheckResponse } from '../../../src/transport/grpc/messages.js';
 import { authV2Client, authV3Client, check, checkRequest, closeAll, type AuthClient } from '../../helpers/grpc-client.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { describeGrpc, withGrpc } from '../../helpers/grpc-impls.js';
 
 const POLICIES = [
   {
@@ -22,12 +23,12 @@ function outcome(res: CheckResponse): string {
   return res.status?.code === 0 ? 'allow' : `deny ${res.status?.message}`;
 }
 
-describe('SPIFFE ID shapes through the gRPC Check API', () => {
+describeGrpc('SPIFFE ID shapes through the gRPC Check API', (impl) => {
   let t: TestApp;
   let v3: AuthClient;
   let v2: AuthClient;
   before(async () => {
-    t = await startTestApp({ policies: POLICIES });
+    t = await startTestApp(withGrpc(impl, { policies: POLICIES }));
     v3 = authV3Client(t.grpcPort);
     v2 = authV2Client(t.grpcPort);
   });

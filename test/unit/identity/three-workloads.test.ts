@@ -1,11 +1,11 @@
 // Least privilege across three workloads over real gRPC: ingress → frontend → orders → payments,
 // identified by SPIFFE principals (mTLS) and end-user JWTs. Every allowed edge works; every other
 // edge between the workloads is denied 403; missing JWTs on user-facing edges get 401.
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestIdp } from '../../helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll } from '../../helpers/grpc-client.js';
 import { startTestApp, waitUntil, readMetric } from '../../helpers/app.js';
+import { testGrpc } from '../../helpers/grpc-impls.js';
 import type { CheckResponse } from '../../../src/transport/grpc/messages.js';
 
 const TD = 'cluster.local';
@@ -18,9 +18,10 @@ const WORKLOADS = {
 } as const;
 type W = keyof typeof WORKLOADS;
 
-test('frontend → orders → payments: each allowed edge works, every other edge is denied', { timeout: 30000 }, async () => {
+testGrpc('frontend → orders → payments: each allowed edge works, every other edge is denied', { timeout: 30000 }, async (impl) => {
   const idp = await TestIdp.start({ audience: 'shop' });
   const t = await startTestApp({
+    server: { grpcImplementation: impl },
     issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['shop'], algorithms: ['RS256', 'ES256'] }],
     policies: [
       {

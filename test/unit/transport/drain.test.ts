@@ -1,23 +1,30 @@
 // Graceful drain, in-process: App.shutdown() while a Check is in flight (waiting for the first,
 // deliberately slow, JWKS response). Health flips to NOT_SERVING first, the in-flight Check
 // completes with OK, and nothing new is accepted afterwards.
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { TestIdp } from '../../helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, healthCheck, healthClient, healthWatch } from '../../helpers/grpc-client.js';
 import { adminGet, readMetric, sleep, startTestApp, waitUntil, type TestApp } from '../../helpers/app.js';
+import { describeGrpc, withGrpc, type GrpcImplementation } from '../../helpers/grpc-impls.js';
 
 const POLICIES = [{ name: 'allow-authenticated', action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] }];
 const DRAIN_SECONDS = 3;
 
-async function setup(jwksDelayMs: number, issuerExtra: Record<string, unknown> = {}): Promise<{ idp: TestIdp; t: TestApp }> {
+async function setup(
+  impl: GrpcImplementation,
+  jwksDelayMs: number,
+  issuerExtra: Record<string, unknown> = {},
+): Promise<{ idp: TestIdp; t: TestApp }> {
   const idp = await TestIdp.start({ jwksDelayMs, delayFirstOnly: true });
-  const t = await startTestApp({
-    server: { drainSeconds: DRAIN_SECONDS },
-    issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'], algorithms: ['RS256', 'ES256'], ...issuerExtra }],
-    policies: POLICIES,
-  });
+  const t = await startTestApp(
+    withGrpc(impl, {
+      server: { drainSeconds: DRAIN_SECONDS },
+      issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'], algorithms: ['RS256', 'ES256'], ...issuerExtra }],
+      policies: POLICIES,
+    }),
+  );
   return { idp, t };
 }
 
@@ -28,9 +35,9 @@ function isUnavailable(err: unknown): boolean {
   return code === grpc.status.UNAVAILABLE || code === grpc.status.CANCELLED;
 }
 
-describe('graceful drain', () => {
+describeGrpc('graceful drain', (impl) => {
   it('a Check waiting for the (slow) first JWKS completes OK during shutdown; health stays NOT_SERVING', async () => {
-    const { idp, t } = await setup(1000);
+    const { idp, t } = await setup(impl, 1000);
     const v3 = authV3Client(t.grpcPort);
     const h = healthClient(t.grpcPort);
     try {
@@ -70,7 +77,7 @@ describe('graceful drain', () => {
   });
 
   it('SERVING → NOT_SERVING on the Watch before shutdown completes; an in-flight Check (slow unknown-kid refetch) completes OK', async () => {
-    const { idp, t } = await setup(0, { jwksCooldownSeconds: 1 });
+    const { idp, t } = await setup(impl, 0, { jwksCooldownSeconds: 1 });
     const v3 = authV3Client(t.grpcPort);
     const h = healthClient(t.grpcPort);
     try {
@@ -108,7 +115,7 @@ describe('graceful drain', () => {
   });
 
   it('after shutdown: calls on the old channel and new connections fail; admin is closed', async () => {
-    const { idp, t } = await setup(0);
+    const { idp, t } = await setup(impl, 0);
     const v3 = authV3Client(t.grpcPort);
     const h = healthClient(t.grpcPort);
     let fresh: ReturnType<typeof authV3Client> | undefined;
@@ -137,7 +144,7 @@ describe('graceful drain', () => {
   it('an open health Watch gets NOT_SERVING, then its stream ends so it does not hold the drain', async () => {
     // A connected watcher (e.g. gRPC client-side health checking) must not make every shutdown
     // wait for the full drainSeconds.
-    const { idp, t } = await setup(0);
+    const { idp, t } = await setup(impl, 0);
     const h = healthClient(t.grpcPort);
     try {
       await waitUntil(() => t.app.ready, 3000, 'ready');

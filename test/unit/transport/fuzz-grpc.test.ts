@@ -7,7 +7,7 @@
 //  b. random bytes, truncated and spliced messages → an RPC error or a deny, never OK (unless the
 //     bytes really decode to the allowed request), and the server keeps serving.
 // Runs: FUZZ_RUNS / FUZZ_SEED (test/helpers/arbitraries.ts).
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -31,6 +31,7 @@ import {
   withInvalidUtf8,
 } from '../../helpers/arbitraries.js';
 import { ALLOWED_PATH, FUZZ_ISS, startFuzzApp, type FuzzApp } from '../../helpers/fuzz-app.js';
+import { describeGrpc, type GrpcImplementation } from '../../helpers/grpc-impls.js';
 
 const ISS = FUZZ_ISS;
 const V3 = '/envoy.service.auth.v3.Authorization/Check';
@@ -134,18 +135,23 @@ function allowedSpec(): RequestSpec {
   };
 }
 
-before(async () => {
-  ({ t, sign, good } = await startFuzzApp());
-  client = new grpc.Client(`127.0.0.1:${t.grpcPort}`, grpc.credentials.createInsecure(), {
-    'grpc.max_send_message_length': 8 * 1024 * 1024,
-    'grpc.max_receive_message_length': 8 * 1024 * 1024,
+/**
+ * Each suite below runs once per server implementation, against its own app (suites run one
+ * after another, so the module-level fixture belongs to one suite at a time).
+ */
+function fixture(impl: GrpcImplementation): void {
+  before(async () => {
+    ({ t, sign, good } = await startFuzzApp(impl));
+    client = new grpc.Client(`127.0.0.1:${t.grpcPort}`, grpc.credentials.createInsecure(), {
+      'grpc.max_send_message_length': 8 * 1024 * 1024,
+      'grpc.max_receive_message_length': 8 * 1024 * 1024,
+    });
   });
-});
-
-after(async () => {
-  client?.close();
-  await t?.stop();
-});
+  after(async () => {
+    client?.close();
+    await t?.stop();
+  });
+}
 
 /**
  * limits.maxHeaderBytes (when configured): header names + values, as decoded strings, over the
@@ -305,7 +311,8 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   adversarialClaims(ISS).map((claims): Mutation => ({ kind: 'token', name: 'signed adversarial claims', claims })),
 );
 
-describe('fuzz: gRPC Check with adversarial fields', () => {
+describeGrpc('fuzz: gRPC Check with adversarial fields', (impl) => {
+  fixture(impl);
   it('completes with a well-formed CheckResponse; OK exactly for the allowed combination', async (ctx) => {
     const seen = { ok: 0, deny: 0, benignOnly: 0 };
     await fc.assert(
@@ -422,7 +429,8 @@ function nestUnknown(depth: number): Buffer {
   return ld(1, b);
 }
 
-describe('fuzz: gRPC Check with bytes that are not a CheckRequest', () => {
+describeGrpc('fuzz: gRPC Check with bytes that are not a CheckRequest', (impl) => {
+  fixture(impl);
   it('answers with an RPC error or a deny, never OK, and keeps serving', async (ctx) => {
     const seen = { error: 0, deny: 0, ok: 0 };
     await fc.assert(
@@ -432,7 +440,7 @@ describe('fuzz: gRPC Check with bytes that are not a CheckRequest', () => {
         const out = await rawCheck(client, version === 'v2' ? V2 : V3, bytes);
         if (out.kind === 'error') {
           seen.error++;
-          // grpc-js answers a request it cannot deserialize with INTERNAL; never OK.
+          // A request the server cannot deserialize gets an RPC error (INTERNAL); never OK.
           assert.notEqual(out.code, grpc.status.OK);
           assert.notEqual(out.code, grpc.status.DEADLINE_EXCEEDED, `${g.name}: the server hung`);
           return;

@@ -38,6 +38,7 @@ import {
   waitUntil,
   type TestApp,
 } from '../../helpers/app.js';
+import { describeGrpc, withGrpc } from '../../helpers/grpc-impls.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared fixtures
@@ -165,9 +166,11 @@ function assertNoTokenLeak(lines: readonly string[], tokens: Iterable<string>): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Main app: one IdP (RS256 rs1 + ES256 ec1), default cache and cooldown.
+// Main app: one IdP (RS256 rs1 + ES256 ec1), default cache and cooldown. The wire-level suites (this
+// one and health) run on both server implementations; the rest exercise the decision and run on
+// the default.
 
-describe('Check over gRPC against one issuer', () => {
+describeGrpc('Check over gRPC against one issuer', (impl) => {
   let idp: TestIdp;
   let t: TestApp;
   let v3: AuthClient;
@@ -196,7 +199,7 @@ describe('Check over gRPC against one issuer', () => {
         { kid: 'ec1', alg: 'ES256' },
       ],
     });
-    t = await startTestApp(appConfig(idp), { logLevel: 'debug' });
+    t = await startTestApp(withGrpc(impl, appConfig(idp)), { logLevel: 'debug' });
     await waitUntil(() => t.app.ready, 5000, 'main app ready');
     v3 = authV3Client(t.grpcPort);
     v2 = authV2Client(t.grpcPort);
@@ -748,10 +751,10 @@ describe('credentials in query parameters and cookies', () => {
   });
 });
 
-describe('health', () => {
+describeGrpc('health', (impl) => {
   it('NOT_SERVING until the (slow) JWKS loads, then SERVING; /readyz 503 then 200; unknown service NOT_FOUND', async () => {
     const idp = await TestIdp.start({ jwksDelayMs: 800 });
-    const t = await startTestApp(appConfig(idp));
+    const t = await startTestApp(withGrpc(impl, appConfig(idp)));
     const h = healthClient(t.grpcPort);
     const watch = healthWatch(h, '');
     try {
@@ -783,7 +786,7 @@ describe('health', () => {
 
   it('a Check arriving before keys load waits for them (no spurious jwks_unavailable)', async () => {
     const idp = await TestIdp.start({ jwksDelayMs: 500 });
-    const t = await startTestApp(appConfig(idp));
+    const t = await startTestApp(withGrpc(impl, appConfig(idp)));
     const v3 = authV3Client(t.grpcPort);
     try {
       const token = await idp.sign();

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { TestIdp } from '../../helpers/idp.js';
 import { authV3Client, check, checkRequest, closeAll, type AuthClient } from '../../helpers/grpc-client.js';
 import { readMetric, startTestApp, waitUntil, type TestApp } from '../../helpers/app.js';
+import { describeGrpc, withGrpc, type GrpcImplementation } from '../../helpers/grpc-impls.js';
 import type { CheckResponse } from '../../../src/transport/grpc/messages.js';
 
 const POLICIES = [{ name: 'allow-authenticated', action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] }];
@@ -32,24 +33,26 @@ const grpcError = (p: Promise<unknown>): Promise<grpc.ServiceError> =>
  * An app whose issuer keys are held back by the IdP (holdJwks): every Check that needs them
  * waits, so Checks pile up in flight deterministically until releaseJwks().
  */
-async function heldApp(maxInFlight: number): Promise<{ t: TestApp; idp: TestIdp; token: string }> {
+async function heldApp(impl: GrpcImplementation, maxInFlight: number): Promise<{ t: TestApp; idp: TestIdp; token: string }> {
   const idp = await TestIdp.start({ holdJwks: true });
   const token = await idp.sign();
-  const t = await startTestApp({
-    issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'], jwksTimeoutMs: 30_000 }],
-    policies: POLICIES,
-    limits: { maxInFlight },
-  });
+  const t = await startTestApp(
+    withGrpc(impl, {
+      issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'], jwksTimeoutMs: 30_000 }],
+      policies: POLICIES,
+      limits: { maxInFlight },
+    }),
+  );
   return { t, idp, token };
 }
 
-describe('load shedding: limits.maxInFlight with gRPC Checks piling up', () => {
+describeGrpc('load shedding: limits.maxInFlight with gRPC Checks piling up', (impl) => {
   let t: TestApp;
   let idp: TestIdp;
   let token: string;
   let client: AuthClient;
   before(async () => {
-    ({ t, idp, token } = await heldApp(4));
+    ({ t, idp, token } = await heldApp(impl, 4));
     client = authV3Client(t.grpcPort);
   });
   after(async () => {
@@ -105,11 +108,11 @@ describe('load shedding: limits.maxInFlight with gRPC Checks piling up', () => {
   });
 });
 
-describe('load shedding: HTTP requests piling up', () => {
+describeGrpc('load shedding: HTTP requests piling up', (impl) => {
   let t: TestApp;
   let idp: TestIdp;
   let token: string;
-  before(async () => ({ t, idp, token } = await heldApp(3)));
+  before(async () => ({ t, idp, token } = await heldApp(impl, 3)));
   after(async () => {
     await t.stop();
     await idp.close();
@@ -135,7 +138,7 @@ describe('load shedding: HTTP requests piling up', () => {
   });
 });
 
-describe('request size bounds', () => {
+describeGrpc('request size bounds', (impl) => {
   let t: TestApp;
   let idp: TestIdp;
   let token: string;
@@ -143,12 +146,14 @@ describe('request size bounds', () => {
   before(async () => {
     idp = await TestIdp.start();
     token = await idp.sign();
-    t = await startTestApp({
-      server: { grpcMaxReceiveBytes: 16384 },
-      issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'] }],
-      policies: POLICIES,
-      limits: { maxHeaderBytes: 4096 },
-    });
+    t = await startTestApp(
+      withGrpc(impl, {
+        server: { grpcMaxReceiveBytes: 16384 },
+        issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'] }],
+        policies: POLICIES,
+        limits: { maxHeaderBytes: 4096 },
+      }),
+    );
     client = authV3Client(t.grpcPort);
     await waitUntil(() => t.app.ready, 10_000, 'keys loaded');
   });
@@ -185,7 +190,7 @@ describe('request size bounds', () => {
   });
 
   it('server.grpcMaxReceiveBytes: a larger CheckRequest is refused by gRPC with RESOURCE_EXHAUSTED', async () => {
-    // Refused by grpc-js before the message is decoded (so before maxHeaderBytes could apply).
+    // Refused by the gRPC server before the message is decoded (so before maxHeaderBytes could apply).
     const err = await grpcError(check(client, checkRequest({ token, headers: { 'x-pad': 'z'.repeat(20_000) } })));
     assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, `${err.code} ${err.details}`);
     assert.match(err.details, /larger than max/i);

@@ -16,6 +16,7 @@ import { TestCa, type Pem } from '../../helpers/certs.js';
 import { TestIdp } from '../../helpers/idp.js';
 import { check, checkRequest, closeAll, type AuthClient } from '../../helpers/grpc-client.js';
 import { readMetric, startTestApp, waitUntil, type TestApp } from '../../helpers/app.js';
+import { describeGrpc, withGrpc } from '../../helpers/grpc-impls.js';
 import { runCli } from '../../helpers/cli.js';
 import { readTlsFiles, TlsFileError } from '../../../src/transport/tls/files.js';
 import { ZtAuthzError } from '../../../src/errors.js';
@@ -132,9 +133,9 @@ after(async () => {
 
 const issuers = (): unknown[] => [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ['orders'] }];
 
-describe('TLS (server certificate only), files replaced in place', () => {
+describeGrpc('TLS (server certificate only), files replaced in place', (impl) => {
   let t: TestApp;
-  const tlsDir = join(dir, 'plain');
+  const tlsDir = join(dir, `plain-${impl}`);
   const certFile = join(tlsDir, 'tls.crt');
   const keyFile = join(tlsDir, 'tls.key');
   let grpcPort: number;
@@ -145,7 +146,9 @@ describe('TLS (server certificate only), files replaced in place', () => {
     writeFileSync(certFile, server1.cert);
     writeFileSync(keyFile, server1.key);
     // reloadSeconds 0: only file events, so the rotation below proves the directory watch works.
-    t = await startTestApp({ server: { tls: { certFile, keyFile, reloadSeconds: 0 } }, issuers: issuers(), policies: POLICIES });
+    t = await startTestApp(
+      withGrpc(impl, { server: { tls: { certFile, keyFile, reloadSeconds: 0 } }, issuers: issuers(), policies: POLICIES }),
+    );
     grpcPort = t.app.grpcPort;
     httpPort = t.app.httpPort;
     await waitUntil(() => t.app.ready, 10_000, 'keys loaded');
@@ -229,9 +232,9 @@ describe('TLS (server certificate only), files replaced in place', () => {
   });
 });
 
-describe('mTLS, files in a Kubernetes Secret volume layout (..data symlink swap)', () => {
+describeGrpc('mTLS, files in a Kubernetes Secret volume layout (..data symlink swap)', (impl) => {
   let t: TestApp;
-  const vol = join(dir, 'secret');
+  const vol = join(dir, `secret-${impl}`);
   let grpcPort: number;
   let httpPort: number;
   const trusted: ClientPki = {};
@@ -254,13 +257,15 @@ describe('mTLS, files in a Kubernetes Secret volume layout (..data symlink swap)
     mkdirSync(vol);
     publish('v1', server1);
     for (const f of ['tls.crt', 'tls.key', 'ca.crt']) symlinkSync(join('..data', f), join(vol, f));
-    t = await startTestApp({
-      server: {
-        tls: { certFile: join(vol, 'tls.crt'), keyFile: join(vol, 'tls.key'), clientCaFile: join(vol, 'ca.crt'), reloadSeconds: 0 },
-      },
-      issuers: issuers(),
-      policies: POLICIES,
-    });
+    t = await startTestApp(
+      withGrpc(impl, {
+        server: {
+          tls: { certFile: join(vol, 'tls.crt'), keyFile: join(vol, 'tls.key'), clientCaFile: join(vol, 'ca.crt'), reloadSeconds: 0 },
+        },
+        issuers: issuers(),
+        policies: POLICIES,
+      }),
+    );
     grpcPort = t.app.grpcPort;
     httpPort = t.app.httpPort;
     await waitUntil(() => t.app.ready, 10_000, 'keys loaded');
