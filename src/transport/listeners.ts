@@ -9,7 +9,8 @@ import type { DecisionEngine } from '../decision/engine.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { HealthState } from './grpc/health.js';
 import type { InFlightGate } from './inflight.js';
-import { startGrpcServer, type GrpcListener } from './grpc/server.js';
+import { startGrpcServer } from './grpc/server.js';
+import { startH2GrpcServer, type AuthzGrpcListener } from './grpc-h2/server.js';
 import { grpcCheckHandler } from './grpc/check-adapter.js';
 import { startAdminServer, type AdminListener, type Route } from './admin/server.js';
 import { startHttpAuthzServer, type HttpAuthzListener } from './http/server.js';
@@ -35,7 +36,8 @@ export interface ListenerWiring {
 }
 
 export class Listeners {
-  private grpc?: GrpcListener;
+  /** server.grpcImplementation: node:http2 (grpc-h2/, the default) or grpc-js; same interface. */
+  private grpc?: AuthzGrpcListener;
   private httpAuthz?: HttpAuthzListener;
   private admin?: AdminListener;
   /** Sidecar-injection admission webhook (HTTPS), when webhook.enabled. */
@@ -68,7 +70,8 @@ export class Listeners {
     if (config.server.tls) this.tls = startReportedTls(config, config.server.tls, w.metrics, w.logger);
     const tls = this.tls ? { tls: this.tls } : {};
     this.admin = await startAdminServer(config.server.admin, w.metrics.registry, w.ready, w.adminRoutes);
-    this.grpc = await startGrpcServer(config.server.grpc, grpcCheckHandler(w.engine), w.health, {
+    const startGrpc = config.server.grpcImplementation === 'grpc-js' ? startGrpcServer : startH2GrpcServer;
+    this.grpc = await startGrpc(config.server.grpc, grpcCheckHandler(w.engine), w.health, {
       gate: w.gate,
       maxReceiveBytes: config.server.grpcMaxReceiveBytes,
       ...tls,

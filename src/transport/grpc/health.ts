@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AUTH_V2_SERVICE, AUTH_V3_SERVICE } from './protos.js';
 
 type Status = 'SERVING' | 'NOT_SERVING';
+export type HealthStatus = Status;
 const KNOWN = new Set(['', AUTH_V3_SERVICE, AUTH_V2_SERVICE]);
 
 export class HealthState {
@@ -36,6 +37,20 @@ export class HealthState {
   endWatches(): void {
     for (const call of this.watchers) call.end();
     this.watchers.clear();
+    this.events.emit('end');
+  }
+
+  /**
+   * Watch from a server other than grpc-js (the node:http2 one, src/transport/grpc-h2/): each
+   * status change, and the drain's end of every watch. Returns the unsubscribe function.
+   */
+  subscribe(onStatus: (s: Status) => void, onEnd: () => void): () => void {
+    this.events.on('change', onStatus);
+    this.events.on('end', onEnd);
+    return () => {
+      this.events.off('change', onStatus);
+      this.events.off('end', onEnd);
+    };
   }
 
   handlers(): grpc.UntypedServiceImplementation {
