@@ -8,10 +8,21 @@ export interface LocationSpec {
   headers: ReadonlyMap<string, readonly string[]>; // header name → accepted prefixes
   params: ReadonlySet<string>;
   cookies: ReadonlySet<string>;
+  /**
+   * Locations an introspection issuer reads: there a credential that is not a compact JWS is
+   * accepted as an opaque token (RFC 6750 b64token characters) instead of being malformed.
+   */
+  opaque?: (location: CredentialLocation) => boolean;
 }
 
 export type Extracted =
-  { kind: 'none' } | { kind: 'one'; token: string; location: CredentialLocation } | { kind: 'error'; reason: Reason; detail: string };
+  | { kind: 'none' }
+  /** `opaque`: not a compact JWS, accepted because an introspection issuer reads this location. */
+  | { kind: 'one'; token: string; location: CredentialLocation; opaque?: true }
+  | { kind: 'error'; reason: Reason; detail: string };
+
+/** RFC 6750 §2.1 b64token: the characters an opaque Bearer token may hold. */
+const OPAQUE_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** base64url header . base64url payload . base64url signature (may be empty: alg none, rejected later). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -130,6 +141,12 @@ export function extractCredential(input: CheckInput, spec: LocationSpec, maxToke
   }
   if (token.length > maxTokenBytes) {
     return { kind: 'error', reason: 'token_too_large', detail: `token is ${token.length} bytes, limit ${maxTokenBytes}` };
+  }
+  // A JWT is exactly three base64url segments; anything else is opaque, introspected where an
+  // introspection issuer reads this location. A three-segment token is never opaque: it is
+  // verified as a JWT (or malformed), so a forged JWT cannot be routed around local verification.
+  if (!COMPACT_JWS.test(token) && spec.opaque?.(only.location) && OPAQUE_TOKEN.test(token)) {
+    return { kind: 'one', token, location: only.location, opaque: true };
   }
   if (!COMPACT_JWS.test(token) || !canonicalSegments(token)) {
     return { kind: 'error', reason: 'token_malformed', detail: `${where} is not a compact JWS (three base64url segments)` };

@@ -96,8 +96,25 @@ export class IssuerKeyRegistry {
     // kubernetes.* is restart-only: a reload cannot add the API client a jwksSecret issuer needs.
     if (iss.keySource.kind === 'secret' && !secrets)
       throw new InvalidArgumentError(`issuer ${iss.issuer}: jwksSecret needs kubernetes.enabled at start (restart to apply)`);
+    // An endpoint that is down fails every request: one line per 10 s with the count, not one per request.
+    let lastLog = 0;
+    let suppressed = 0;
+    const onIntrospectionUnavailable = (error: string): void => {
+      const now = Date.now();
+      if (now - lastLog < 10_000) {
+        suppressed++;
+        return;
+      }
+      logger.warn(
+        { issuer: iss.issuer, error, ...(suppressed ? { suppressed } : {}) },
+        'token introspection failed; denying (introspection_unavailable)',
+      );
+      lastLog = now;
+      suppressed = 0;
+    };
     const keys = buildIssuerKeys(iss, {
       ...(secrets ? { secrets } : {}),
+      onIntrospectionUnavailable,
       onFetch: (e) => {
         metrics.jwksRefresh.inc({ issuer: e.issuer, result: e.result, trigger: e.trigger });
         metrics.jwksFetchDuration.observe({ issuer: e.issuer }, e.durationMs / 1000);

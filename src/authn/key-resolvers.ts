@@ -21,6 +21,7 @@ import { JwksManager } from './jwks/manager.js';
 import type { JwksOptions, JwksPushFeed } from './jwks/options.js';
 import type { KeyDrop } from './weak-keys.js';
 import { kubernetesFetch } from '../k8s/sa-issuer.js';
+import { Introspector, type IntrospectorOptions } from './introspection/introspector.js';
 
 /** RFC 7518 §3.2: an HS* key must be at least as long as the hash output. */
 export const MIN_HMAC_SECRET_BYTES: Readonly<Record<string, number>> = { HS256: 32, HS384: 48, HS512: 64 };
@@ -58,10 +59,14 @@ export interface IssuerKeyHooks extends Pick<JwksOptions, 'onFetch' | 'onKeysCha
   /** How the HMAC secret files are watched (default: 100 ms debounce, polled every 10 s). */
   watch?: { debounceMs: number; pollSeconds: number; onWatchError?: (dir: string, message: string) => void };
   onHmacSecretsChanged?: (e: HmacSecretsChange) => void;
+  /** An introspection call failed, or the client secret file could not be re-read (safe to log). */
+  onIntrospectionUnavailable?: (detail: string) => void;
+  /** The introspection endpoint's fetch (tests). */
+  introspectionFetch?: IntrospectorOptions['fetch'];
 }
 
 export function buildIssuerKeys(cfg: ResolvedIssuer, hooks: IssuerKeyHooks): IssuerKeys {
-  const { secrets, watch, onHmacSecretsChanged, ...jwksHooks } = hooks;
+  const { secrets, watch, onHmacSecretsChanged, onIntrospectionUnavailable, introspectionFetch, ...jwksHooks } = hooks;
   const hmac = cfg.hmacSecretFiles?.length ? new HmacSecrets(cfg, jwksHooks.onKeysDropped, onHmacSecretsChanged) : undefined;
   let src = cfg.keySource;
   // Without a feed (offline `zt-authz check`, tests) a secret-sourced issuer never holds keys:
@@ -91,6 +96,15 @@ export function buildIssuerKeys(cfg: ResolvedIssuer, hooks: IssuerKeyHooks): Iss
           ...(feed ? { feed } : {}),
           ...jwksHooks,
         });
+  // Built with the key resolver so it is kept across reloads with it (its cache survives them).
+  const introspector = cfg.introspection
+    ? new Introspector(cfg.issuer, cfg.introspection, {
+        ...(introspectionFetch ? { fetch: introspectionFetch } : {}),
+        ...(jwksHooks.clock ? { now: jwksHooks.clock.now.bind(jwksHooks.clock) } : {}),
+        ...(onIntrospectionUnavailable ? { onUnavailable: onIntrospectionUnavailable } : {}),
+        ...(watch ? { watch: { debounceMs: watch.debounceMs, pollSeconds: watch.pollSeconds } } : {}),
+      })
+    : undefined;
   const getKey: JWTVerifyGetKey = (header, token) => {
     if (header.alg?.startsWith('HS')) {
       if (!hmac) throw new joseErrors.JOSEAlgNotAllowed('HMAC algorithm without a configured secret');
@@ -102,6 +116,8 @@ export function buildIssuerKeys(cfg: ResolvedIssuer, hooks: IssuerKeyHooks): Iss
   return {
     jwks,
     getKey,
+    localKeys: jwks !== undefined || hmac !== undefined,
+    ...(introspector ? { introspector } : {}),
     get hmacSecrets() {
       return hmac?.count;
     },
@@ -111,13 +127,16 @@ export function buildIssuerKeys(cfg: ResolvedIssuer, hooks: IssuerKeyHooks): Iss
     start() {
       jwks?.start();
       hmac?.start(watch ?? { debounceMs: 100, pollSeconds: 10 });
+      introspector?.start();
     },
     stop() {
       jwks?.stop();
       hmac?.stop();
+      introspector?.stop();
     },
     recheck() {
       hmac?.recheck();
+      introspector?.recheck();
     },
   };
 }

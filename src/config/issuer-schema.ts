@@ -103,6 +103,67 @@ const JwksSecret = Type.Object(
   },
 );
 
+/**
+ * RFC 7662 token introspection (src/authn/introspection/): tokens that are not JWTs, found where
+ * the issuer looks for tokens, are sent to the issuer's introspection endpoint. The key names are
+ * a contract.
+ */
+const Introspection = Type.Object(
+  {
+    endpoint: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        description: 'introspection endpoint URL (default: introspection_endpoint from {issuer}/.well-known/openid-configuration)',
+      }),
+    ),
+    clientId: Type.String({ minLength: 1, description: 'client_id zt-authz authenticates to the endpoint with' }),
+    clientSecretFile: Type.String({
+      minLength: 1,
+      description: 'file holding the client secret (client_secret_basic); re-read when it changes; never logged',
+    }),
+    cacheSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3600,
+        default: 60,
+        description: 'an active result is reused at most this long, never past its exp (0: ask the endpoint every time)',
+      }),
+    ),
+    negativeCacheSeconds: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 3600, default: 5, description: 'an inactive (active: false) result is reused this long' }),
+    ),
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 60000,
+        default: 1000,
+        description: 'per-call timeout, body included; slower: the request is denied as introspection_unavailable',
+      }),
+    ),
+    maxInFlight: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10000,
+        default: 64,
+        description:
+          'introspection calls in flight for this issuer; past it a request is denied as introspection_unavailable (fail closed)',
+      }),
+    ),
+    maxResponseBytes: Type.Optional(
+      Type.Integer({
+        minimum: 256,
+        maximum: 1048576,
+        default: 65536,
+        description: 'largest introspection (or discovery) response; larger: introspection_unavailable',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'RFC 7662 introspection of opaque (non-JWT) tokens; alone or beside a JWKS source (JWTs are then verified locally)',
+  },
+);
+
 export const IssuerSchema = Type.Object(
   {
     issuer: Type.Optional(Type.String({ minLength: 1, description: 'exact `iss` value (required unless kubernetes is set)' })),
@@ -203,6 +264,7 @@ export const IssuerSchema = Type.Object(
         description: 'largest JWKS or discovery response; larger: the fetch fails and the last-known-good keys stay',
       }),
     ),
+    introspection: Type.Optional(Introspection),
     spaceDelimitedClaims: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), {
         maxItems: 64,
@@ -217,3 +279,4 @@ export const IssuerSchema = Type.Object(
 
 export type IssuerConfig = Static<typeof IssuerSchema>;
 export type KubernetesIssuerInput = Static<typeof KubernetesIssuerSchema>;
+export type IntrospectionInput = Static<typeof Introspection>;

@@ -1,11 +1,11 @@
 // One issuers[] entry → ResolvedIssuer: the key source, the credential locations and the checks
 // that span its fields. Input: validated, schema defaults filled in (read with `!`); what stays
 // here are values derived from other fields (algorithms, fromHeaders, the kubernetes preset).
-import { ASYMMETRIC_ALGS, HMAC_ALGS, type IssuerConfig } from './issuer-schema.js';
+import { ASYMMETRIC_ALGS, HMAC_ALGS, type IntrospectionInput, type IssuerConfig } from './issuer-schema.js';
 import { kubernetesIssuerPreset } from './schema-check.js';
 import { K8S_DEFAULT_ISSUER } from './defaults.js';
 import type { ConfigProblem } from './problems.js';
-import type { ResolvedIssuer } from './types.js';
+import type { ResolvedIntrospection, ResolvedIssuer } from './types.js';
 
 const HMAC = new Set<string>(HMAC_ALGS);
 
@@ -26,9 +26,16 @@ export function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigP
   if (iss.hmacSecretFile !== undefined && iss.hmacSecretFiles !== undefined) {
     problems.push({ path: `${at}.hmacSecretFiles`, message: 'set either hmacSecretFile or hmacSecretFiles, not both' });
   }
-  if (sources.length === 0 && !hmacFiles.length) {
-    problems.push({ path: at, message: 'needs a key source: jwksUri, jwks, jwksFile, jwksSecret, discovery: true, or hmacSecretFile' });
+  // An introspection-only issuer has no local keys: every token it is offered is introspected.
+  if (sources.length === 0 && !hmacFiles.length && !iss.introspection) {
+    problems.push({
+      path: at,
+      message: 'needs a key source: jwksUri, jwks, jwksFile, jwksSecret, discovery: true, hmacSecretFile, or introspection',
+    });
   }
+  const introspection = iss.introspection
+    ? resolveIntrospection(iss.introspection, iss.issuer, `${at}.introspection`, problems)
+    : undefined;
   // The Secret is read through the Kubernetes API client; without it the issuer could never get keys.
   if (iss.jwksSecret && !kubernetesEnabled) {
     problems.push({
@@ -97,6 +104,24 @@ export function resolveIssuer(input: IssuerConfig, at: string, problems: ConfigP
     jwksTimeoutMs: iss.jwksTimeoutMs!,
     jwksMaxBytes: iss.jwksMaxBytes!,
     spaceDelimitedClaims: [...new Set([...iss.spaceDelimitedClaims!, 'permission', 'scope'])].sort(),
+    ...(introspection ? { introspection } : {}),
+  };
+}
+
+function resolveIntrospection(input: IntrospectionInput, issuer: string, at: string, problems: ConfigProblem[]): ResolvedIntrospection {
+  // Without an endpoint it comes from the issuer's discovery document, which needs an http(s) issuer.
+  if (input.endpoint === undefined && !/^https?:\/\//.test(issuer)) {
+    problems.push({ path: `${at}.endpoint`, message: 'is required when the issuer is not an http(s) URL (no OIDC discovery to find it)' });
+  }
+  return {
+    ...(input.endpoint !== undefined ? { endpoint: input.endpoint } : {}),
+    clientId: input.clientId,
+    clientSecretFile: input.clientSecretFile,
+    cacheSeconds: input.cacheSeconds!,
+    negativeCacheSeconds: input.negativeCacheSeconds!,
+    timeoutMs: input.timeoutMs!,
+    maxInFlight: input.maxInFlight!,
+    maxResponseBytes: input.maxResponseBytes!,
   };
 }
 
@@ -137,4 +162,32 @@ function keySourceOf(
     return { kind: 'inline', jwks: jwks as { keys: Record<string, unknown>[] } };
   }
   return { kind: 'none' };
+}
+
+/**
+ * An opaque token names no issuer, so it goes to the one introspection issuer that reads the
+ * location it was found in. Two such issuers on one location would leave the choice to config
+ * order, and sending a token to the wrong IdP's endpoint discloses it: refused instead.
+ */
+export function introspectionLocationProblems(issuers: readonly ResolvedIssuer[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const owner = new Map<string, number>();
+  issuers.forEach((iss, i) => {
+    if (!iss.introspection) return;
+    const locations = [
+      ...iss.fromHeaders.map((h) => `header ${h.name}`),
+      ...iss.fromParams.map((p) => `param ${p}`),
+      ...iss.fromCookies.map((c) => `cookie ${c}`),
+    ];
+    for (const loc of new Set(locations)) {
+      const prev = owner.get(loc);
+      if (prev !== undefined) {
+        problems.push({
+          path: `issuers[${i}].introspection`,
+          message: `issuers[${prev}] also introspects tokens from ${loc}: an opaque token names no issuer, give each introspection issuer its own credential location`,
+        });
+      } else owner.set(loc, i);
+    }
+  });
+  return problems;
 }
