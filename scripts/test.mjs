@@ -1,17 +1,18 @@
 #!/usr/bin/env node
-// `npm test`: one `node --test` run over the test tiers in dist/test (the same single run and summary as
+// `npm test`: one node:test run (scripts/run-ordered.mjs) over the test tiers in dist/test (one run and one summary as
 // before; CI reads its closing `# tests / # pass / # fail` lines), with everything the suite prints
 // captured for the log-hygiene check:
 //  - a fresh capture directory is exported as ZT_TEST_CAPTURE_DIR to every test process; test
 //    helpers write in-process app logs, child-process output and the secrets they mint there
 //    (test/helpers/capture.ts);
 //  - the runner's own stdout/stderr go to the terminal unchanged and are teed into that directory;
-//  - test/final/log-hygiene.test.ts, the explicit last step, waits for the other test files and scans it.
+//  - test/final/log-hygiene.test.ts, the explicit last step (scripts/run-ordered.mjs keeps the order;
+//    `node --test` would sort the files), waits for the other test files and scans it.
 // The directory is removed after a passing run and kept (path printed first) after a failing one.
 //
 //   node scripts/test.mjs                         the whole suite
 //   node scripts/test.mjs dist/test/a.test.js …   these files (+ the hygiene scan)
-//   node scripts/test.mjs --test-name-pattern=x   extra flags go to node --test
+//   node scripts/test.mjs --test-name-pattern=x   extra flags: the `node --test` ones run-ordered.mjs knows
 //
 // Exit code: node --test's (128 + signal number when it was killed by a signal). SIGINT/SIGTERM are
 // passed on to it.
@@ -97,7 +98,8 @@ function expand(pattern) {
 const capture = mkdtempSync(join(tmpdir(), 'zt-test-capture-'));
 process.stderr.write(`[test] output captured for the log-hygiene scan in ${capture}\n`);
 
-const nodeArgs = ['--test'];
+// scripts/run-ordered.mjs takes the `node --test` flags and keeps the files in this order.
+const nodeArgs = [join(root, 'scripts', 'run-ordered.mjs')];
 if (!flags.some((f) => f.startsWith('--test-concurrency'))) nodeArgs.push('--test-concurrency=2');
 // Piped output would switch node to the TAP reporter; keep the terminal's usual spec reporter.
 if (process.stdout.isTTY && !flags.some((f) => f.startsWith('--test-reporter')))
