@@ -7,11 +7,13 @@
 // claims policies can reference (audiences, scopes, azp, acr, amr, the roles claim and any
 // `audit.claims`), and the subject in plain or as a hash (`audit.subject: hash`).
 // The record's format (field by field, and its version) is defined in audit-record.ts.
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import type { CheckInput, Identity } from '../decision/types.js';
 import type { Decision } from '../decision/decision.js';
 import { resolveDestination } from '../identity/destination.js';
 import { claimAt } from '../authn/claims.js';
+import { auditLine } from './audit-line.js';
+import { auditStreamOf } from './log.js';
 import {
   AUDIT_RECORD_VERSION,
   hashSubject,
@@ -41,11 +43,13 @@ export class AuditLog {
   private readonly random: () => number;
   private claims: readonly string[];
   private opts: AuditOptions;
+  private readonly stream: DestinationStream | undefined;
   constructor(
     private readonly logger: Logger,
     opts: AuditOptions,
   ) {
     this.opts = opts;
+    this.stream = auditStreamOf(logger);
     this.random = opts.random ?? Math.random;
     this.claims = opts.claims ?? DEFAULT_CLAIMS;
   }
@@ -63,43 +67,46 @@ export class AuditLog {
     if (v.allow && this.opts.allowSampleRate < 1 && !alwaysRecorded(d) && this.random() >= this.opts.allowSampleRate) return;
     const id = e.identity;
     const hashed = this.opts.subject === 'hash';
-    const rec: AuditRecordJson = {
+    // Members are assigned in the record's field order (it is the JSON's); optional ones only when
+    // present, without the throw-away objects of conditional spreads.
+    const rec = {
       v: AUDIT_RECORD_VERSION,
       request_id: input?.requestId,
       transport,
       decision: v.allow ? 'allow' : 'deny',
       reason: v.reason,
       status: v.status,
-      ...(v.detail ? { detail: v.detail } : {}),
-      policy: v.policy,
-      rule: v.rule,
-      ...(e.audits?.length ? { audits: e.audits } : {}),
-      ...(e.wouldDecide
-        ? {
-            would_decide: {
-              decision: e.wouldDecide.allow ? 'allow' : 'deny',
-              reason: e.wouldDecide.reason,
-              status: e.wouldDecide.status,
-              policy: e.wouldDecide.policy,
-              rule: e.wouldDecide.rule,
-            },
-          }
-        : {}),
-      ...(e.dryRun ? { dry_run: { decision: e.dryRun.allow ? 'allow' : 'deny', reason: e.dryRun.reason, policy: e.dryRun.policy } } : {}),
-      source: input ? { ...source(input, d), ...remote(input, d) } : undefined,
-      destination: input ? destination(input, d) : undefined,
-      method: input?.method,
-      path: input ? truncate(input.path, MAX_PATH) : undefined,
-      ...(input && input.path.length > MAX_PATH ? { path_truncated: true } : {}),
-      ...(input?.sni ? { sni: input.sni } : {}),
-      ...(id && !hashed ? { subject: id.subject } : {}),
-      ...(id && hashed ? { subject_hash: hashSubject(id.issuer, id.subject) } : {}),
-      issuer: id?.issuer,
-      ...(id ? { auth: this.auth(id) } : {}),
-      token_hash: e.tokenHash ?? id?.tokenHash,
-      latency_ms: Math.round(latencySeconds * 1e6) / 1e3,
-    };
-    this.logger.info(rec);
+    } as AuditRecordJson;
+    if (v.detail) rec.detail = v.detail;
+    rec.policy = v.policy;
+    rec.rule = v.rule;
+    if (e.audits?.length) rec.audits = e.audits;
+    if (e.wouldDecide) {
+      const w = e.wouldDecide;
+      rec.would_decide = { decision: w.allow ? 'allow' : 'deny', reason: w.reason, status: w.status, policy: w.policy, rule: w.rule };
+    }
+    if (e.dryRun) rec.dry_run = { decision: e.dryRun.allow ? 'allow' : 'deny', reason: e.dryRun.reason, policy: e.dryRun.policy };
+    if (input) {
+      const src = source(input, d);
+      const ip = remoteIp(input, d);
+      if (ip !== undefined) src.remote_address = ip;
+      rec.source = src;
+      rec.destination = destination(input, d);
+      rec.method = input.method;
+      rec.path = truncate(input.path, MAX_PATH);
+      if (input.path.length > MAX_PATH) rec.path_truncated = true;
+      if (input.sni) rec.sni = input.sni;
+    }
+    if (id && !hashed) rec.subject = id.subject;
+    if (id && hashed) rec.subject_hash = hashSubject(id.issuer, id.subject);
+    rec.issuer = id?.issuer;
+    if (id) rec.auth = this.auth(id);
+    rec.token_hash = e.tokenHash ?? id?.tokenHash;
+    if (id?.apiKey) rec.api_key = id.apiKey;
+    rec.latency_ms = Math.round(latencySeconds * 1e6) / 1e3;
+    // An audit logger from createAuditLogger: the same line written straight to its stream.
+    if (this.stream && this.logger.isLevelEnabled('info')) this.stream.write(auditLine(rec));
+    else this.logger.info(rec);
   }
 
   /** Verified claims policies can reference; values only from the verified payload. */
@@ -115,13 +122,10 @@ export class AuditLog {
       if (v.truncated) truncated.push(path);
       if (path.includes('.') && Object.prototype.hasOwnProperty.call(id.claims, path)) literal.push(path);
     }
-    return {
-      audiences: id.audiences,
-      scopes: id.scopes,
-      claims,
-      ...(truncated.length ? { truncated } : {}),
-      ...(literal.length ? { literal_keys: literal } : {}),
-    };
+    const out: AuditAuthJson = { audiences: id.audiences, scopes: id.scopes, claims };
+    if (truncated.length) out.truncated = truncated;
+    if (literal.length) out.literal_keys = literal;
+    return out;
   }
 }
 
@@ -172,16 +176,21 @@ function destination(input: CheckInput, d: Decision): AuditDestinationJson {
   // (resolved here only for a decision made without the peer stage: an internal error).
   const { peers, policyEvaluated } = d.evidence;
   const dest = peers ? (policyEvaluated ? peers.destination : peers.declaredDestination) : resolveDestination(input).declared;
-  return {
-    host: input.host,
-    // Only when a default port was sent (`orders:443`): a policy host naming a port reads it.
-    ...(input.hostAsSent !== undefined ? { host_as_sent: input.hostAsSent } : {}),
-    principal: input.destination.principal,
-    address: input.destination.address,
-    port: input.destination.port,
-    ...(dest.namespace !== undefined ? { namespace: dest.namespace } : {}),
-    ...(Object.keys(dest.labels).length ? { labels: dest.labels } : {}),
-  };
+  const out = { host: input.host } as AuditDestinationJson;
+  // Only when a default port was sent (`orders:443`): a policy host naming a port reads it.
+  if (input.hostAsSent !== undefined) out.host_as_sent = input.hostAsSent;
+  out.principal = input.destination.principal;
+  out.address = input.destination.address;
+  out.port = input.destination.port;
+  if (dest.namespace !== undefined) out.namespace = dest.namespace;
+  if (hasOwnKeys(dest.labels)) out.labels = dest.labels;
+  return out;
+}
+
+/** Object.keys(o).length > 0 without building the array. */
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
+  return false;
 }
 
 type Scalar = string | number | boolean;
@@ -205,9 +214,9 @@ function recordable(v: unknown): { value: Scalar | Scalar[] | null; truncated: b
 }
 
 /** The remote IP remote-IP conditions read, when it is not the peer address (X-Forwarded-For hops). */
-function remote(input: CheckInput, d: Decision): { remote_address?: string } {
+function remoteIp(input: CheckInput, d: Decision): string | undefined {
   const ip = d.evidence.policyEvaluated ? d.evidence.peers?.remoteIp : undefined;
-  return ip !== undefined && ip !== input.source.address ? { remote_address: ip } : {};
+  return ip !== undefined && ip !== input.source.address ? ip : undefined;
 }
 
 function truncate(s: string, n: number): string {

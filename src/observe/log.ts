@@ -77,7 +77,8 @@ export function createLogger(level: string, dest?: DestinationStream, opts: Logg
 
 /** Audit logger: always at info so operators' log level never hides decisions. Never rate-limited. */
 export function createAuditLogger(dest?: DestinationStream, opts: { onDrop?: DropListener } = {}): Logger {
-  return pino(
+  const stream = dest ?? stdoutDestination(opts.onDrop ? { onDrop: opts.onDrop } : {});
+  const logger = pino(
     {
       level: 'info',
       base: { log: 'audit' },
@@ -85,8 +86,22 @@ export function createAuditLogger(dest?: DestinationStream, opts: { onDrop?: Dro
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT, censor: '[redacted]' },
     },
-    dest ?? stdoutDestination(opts.onDrop ? { onDrop: opts.onDrop } : {}),
+    stream,
   );
+  auditStreams.set(logger, stream);
+  return logger;
+}
+
+/** The streams of the loggers createAuditLogger made, whose line format audit-line.ts reproduces. */
+const auditStreams = new WeakMap<Logger, DestinationStream>();
+
+/**
+ * The stream an audit logger writes to, when it is one createAuditLogger made (audit.ts writes
+ * the same lines to it directly, observe/audit-line.ts); undefined for any other logger, which is
+ * then called as usual.
+ */
+export function auditStreamOf(logger: Logger): DestinationStream | undefined {
+  return auditStreams.get(logger);
 }
 
 const WARN = 40;
