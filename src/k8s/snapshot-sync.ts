@@ -6,6 +6,7 @@ import type { KubernetesConfig } from '../config/types.js';
 import type { SnapshotManager } from '../snapshot/manager.js';
 import type { Metrics } from '../observe/metrics.js';
 import { KubernetesSync } from './kubernetes-sync.js';
+import type { RevocationList } from '../authn/revocation/list.js';
 
 export interface SnapshotSyncWiring {
   logger: Logger;
@@ -13,6 +14,8 @@ export interface SnapshotSyncWiring {
   manager: Pick<SnapshotManager, 'config' | 'requestRebuild' | 'rejected' | 'rebuild'>;
   /** After the snapshot built from the first complete listing is published. */
   onSynced: () => void;
+  /** TokenRevocation resources feed this list (revocation.kubernetes). */
+  revocations?: RevocationList;
 }
 
 export async function createSnapshotSync(config: KubernetesConfig, w: SnapshotSyncWiring): Promise<KubernetesSync> {
@@ -26,6 +29,9 @@ export async function createSnapshotSync(config: KubernetesConfig, w: SnapshotSy
       manager.rebuild('Kubernetes resources synced');
       w.onSynced();
     },
+    ...(w.revocations
+      ? { revocations: w.revocations, onRevocation: (result) => w.metrics.revocationReload.inc({ source: 'kubernetes', result }) }
+      : {}),
   });
   const workloads = k8s.workloads;
   if (workloads) w.metrics.dryRunPodsSource = () => workloads.dryRunPods();
