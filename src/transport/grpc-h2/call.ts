@@ -172,7 +172,15 @@ function runCheck(
   }
   const { gate } = ctx;
   if (gate && !gate.enter(route.transport)) return finish(SHED);
-  ctx.check(request as Parameters<CheckHandler>[0], route.transport).then(
+  let pending: Promise<unknown>;
+  try {
+    pending = ctx.check(request as Parameters<CheckHandler>[0], route.transport);
+  } catch {
+    // A handler that throws before returning its promise holds no slot after this.
+    gate?.leave();
+    return finish(INTERNAL);
+  }
+  pending.then(
     (res) => {
       gate?.leave();
       if (isDone() || !writable(stream)) return;
