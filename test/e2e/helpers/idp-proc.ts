@@ -46,6 +46,7 @@ export class OidcIdp {
     readonly scopes: string[],
     readonly clients: IdpClient[],
     public keys: SigningKey[],
+    readonly accessTokenFormat: 'jwt' | 'opaque' = 'jwt',
   ) {}
 
   get issuer(): string {
@@ -59,8 +60,10 @@ export class OidcIdp {
     scopes: string[];
     clients: IdpClient[];
     keys: SigningKey[];
+    /** `opaque`: access tokens are opaque strings, checked through the introspection endpoint. */
+    accessTokenFormat?: 'jwt' | 'opaque';
   }): Promise<OidcIdp> {
-    const idp = new OidcIdp(o.dir, o.port, o.resource, o.scopes, o.clients, o.keys);
+    const idp = new OidcIdp(o.dir, o.port, o.resource, o.scopes, o.clients, o.keys, o.accessTokenFormat);
     await idp.launch();
     return idp;
   }
@@ -98,6 +101,21 @@ export class OidcIdp {
     return { status: res.status, ...((await res.json()) as Omit<TokenResponse, 'status'>) };
   }
 
+  /** RFC 7009 revocation of `token` by the client it was issued to; resolves to the HTTP status. */
+  async revoke(client: IdpClient, token: string): Promise<number> {
+    const res = await fetch(`${this.issuer}/token/revocation`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+      signal: AbortSignal.timeout(5000),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
   private async launch(): Promise<void> {
     const cfg = join(this.dir, `idp-${++this.starts}.json`);
     writeFileSync(
@@ -108,6 +126,7 @@ export class OidcIdp {
         scopes: this.scopes,
         clients: this.clients,
         keys: this.keys.map((k) => k.jwk),
+        accessTokenFormat: this.accessTokenFormat,
       }),
       { mode: 0o600 },
     );

@@ -7,6 +7,8 @@
 // CONFIG: { port, resource, scopes: [..], keys: [private JWK, ..], clients: [{client_id,
 // client_secret, scope}] }. The first key signs; every key is published. Key rotation = restart
 // with a new key list on the same port (the process keeps no other state that matters).
+// `accessTokenFormat: "opaque"` issues opaque access tokens instead; the introspection
+// (RFC 7662) and revocation (RFC 7009) endpoints are served either way.
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
@@ -17,6 +19,7 @@ interface IdpConfig {
   scopes: string[];
   keys: Array<Record<string, unknown>>;
   clients: Array<{ client_id: string; client_secret: string; scope: string }>;
+  accessTokenFormat?: 'jwt' | 'opaque';
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as IdpConfig;
@@ -37,6 +40,8 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => cfg.resource,
@@ -46,7 +51,7 @@ const provider = new Provider(issuer, {
         return {
           scope: cfg.scopes.join(' '),
           audience: cfg.resource,
-          accessTokenFormat: 'jwt',
+          accessTokenFormat: cfg.accessTokenFormat ?? 'jwt',
           accessTokenTTL: 300,
           jwt: { sign: { alg: 'RS256' } },
         };
