@@ -4,6 +4,11 @@
 # The e2e suite (test/e2e/*.test.ts) needs nginx and prometheus (which ships promtool). Both are
 # only used as binaries run by the tests as the current user on 127.0.0.1: their system services
 # are never started (policy-rc.d denies service starts during the install).
+# nghttp2-client: h2load and nghttp (the soak, the bench, test/e2e/grpc-interop.test.ts).
+# python3-grpcio + python3-grpc-tools: the Python gRPC client of test/e2e/grpc-interop.test.ts
+# (gRPC's C core, as in Envoy's google_grpc client; grpc_tools compiles proto/ at test time). They
+# install into the system interpreter (/usr/bin/python3), which the test uses even when another
+# python3 comes first on PATH.
 set -euo pipefail
 need=()
 for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done

@@ -18,7 +18,11 @@ export function withGrpc<T extends Raw>(impl: GrpcImplementation, config: T): T 
 }
 
 /** One `describe` per implementation, named `<name> [<impl>]`. */
-export function describeGrpc(name: string, fn: (impl: GrpcImplementation) => void, options: { timeout?: number } = {}): void {
+export function describeGrpc(
+  name: string,
+  fn: (impl: GrpcImplementation) => void,
+  options: { timeout?: number; skip?: string | false } = {},
+): void {
   for (const impl of GRPC_IMPLEMENTATIONS) describe(`${name} [${impl}]`, options, () => fn(impl));
 }
 
