@@ -1,5 +1,6 @@
-// `zt-authz demo` (what `npm start` runs): local signing key + JWKS/discovery served on the
-// admin port, the demo policy set, and ready-to-paste commands for an allow and two denies.
+// `zt-authz demo` (what `npm start` runs): local signing key + JWKS/discovery and an RFC 7662
+// introspection endpoint served on the admin port, the demo policy set, and ready-to-paste
+// commands for allows (a JWT, an opaque token) and denies.
 import { parseArgs } from 'node:util';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -9,6 +10,7 @@ import { App } from '../app.js';
 import { demoConfig, demoIssuer } from '../demo/config.js';
 import { DEMO_ALG, DEMO_AUDIENCE, demoDir, demoIssuerFile, loadOrCreateDemoKey } from '../demo/keys.js';
 import { mintToken } from '../demo/token.js';
+import { DEMO_INTROSPECTION_CLIENT, DEMO_INTROSPECTION_PATH, demoIntrospection } from '../demo/introspection.js';
 import { send as sendJson } from '../transport/admin/server.js';
 import { runUntilSignal } from './lifecycle.js';
 
@@ -28,6 +30,12 @@ export async function runDemo(args: string[]): Promise<number> {
   const key = await loadOrCreateDemoKey(dir);
   const issuer = demoIssuer(addrs);
   const raw = demoConfig(addrs);
+  // The demo issuer also introspects opaque tokens, at the endpoint its discovery document names.
+  const intro = demoIntrospection(dir, issuer);
+  (raw.issuers as Array<Record<string, unknown>>)[0]!.introspection = {
+    clientId: DEMO_INTROSPECTION_CLIENT,
+    clientSecretFile: intro.secretFile,
+  };
   const config = checkConfig(raw, 'built-in demo config').config;
   writeFileSync(join(dir, 'config.yaml'), `# Effective demo configuration (for reference; written by zt-authz demo)\n${stringify(raw)}`);
   writeFileSync(demoIssuerFile(dir), issuer);
@@ -36,6 +44,7 @@ export async function runDemo(args: string[]): Promise<number> {
   const discovery = JSON.stringify({
     issuer,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
+    introspection_endpoint: `${issuer}${DEMO_INTROSPECTION_PATH}`,
     id_token_signing_alg_values_supported: [DEMO_ALG],
   });
   const app = await App.start({
@@ -43,6 +52,7 @@ export async function runDemo(args: string[]): Promise<number> {
     adminRoutes: {
       '/.well-known/jwks.json': (_req, res) => sendJson(res, 200, 'application/jwk-set+json', jwks),
       '/.well-known/openid-configuration': (_req, res) => sendJson(res, 200, 'application/json', discovery),
+      [DEMO_INTROSPECTION_PATH]: intro.route,
     },
   });
 
@@ -60,6 +70,7 @@ export async function runDemo(args: string[]): Promise<number> {
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, token, { mode: 0o600 });
   const rel = relative(process.cwd(), tokenFile) || tokenFile;
+  const relOpaque = relative(process.cwd(), intro.tokenFile) || intro.tokenFile;
   const cli = './bin/zt-authz';
   const a = `--addr ${addrs.grpc}`;
   const banner = [
@@ -67,10 +78,10 @@ export async function runDemo(args: string[]): Promise<number> {
     'zt-authz demo is running (Ctrl-C to stop)',
     `  gRPC ext_authz  ${addrs.grpc}   envoy.service.auth.v3.Authorization/Check (and v2)`,
     `  HTTP authz      http://${addrs.http}   Envoy http_service, nginx auth_request (/nginx-auth), ingress-nginx auth-url (/ingress-nginx-auth)`,
-    `  admin           http://${addrs.admin}   /metrics /healthz /readyz /.well-known/jwks.json`,
+    `  admin           http://${addrs.admin}   /metrics /healthz /readyz /.well-known/jwks.json ${DEMO_INTROSPECTION_PATH}`,
     `  issuer          ${issuer}   audience "${DEMO_AUDIENCE}", RS256, OIDC discovery`,
     `  policies        block-admin (DENY /admin*), api-read (GET /api/*), api-write (POST/PUT/DELETE /api/* with scope orders:write)`,
-    `  state           ${dir}  (signing key, effective config.yaml, token)`,
+    `  state           ${dir}  (signing key, effective config.yaml, token, opaque-token)`,
     '',
     'A ready token (sub=demo-user, scope="orders:read", tenant=acme, valid 1 h), also saved in ' + rel + ':',
     `  ${token}`,
@@ -84,6 +95,8 @@ export async function runDemo(args: string[]): Promise<number> {
     `  ${cli} send ${a} --method POST --path /api/orders --token "$(cat ${rel})"`,
     '  # allow: mint a token that has the write scope',
     `  ${cli} send ${a} --method POST --path /api/orders --token "$(${cli} token --sub alice --scope 'orders:read orders:write')"`,
+    "  # allow: an opaque token (not a JWT), checked at the issuer's introspection endpoint",
+    `  ${cli} send ${a} --path /api/orders --token "$(cat ${relOpaque})"`,
     '  # metrics',
     `  curl -s http://${addrs.admin}/metrics | grep zt_authz_decisions_total`,
     '',

@@ -137,8 +137,16 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     const exp = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--token', expired.stdout.trim()], env);
     assert.match(exp.stdout, /"error":"token_expired"/);
 
+    // An opaque token, introspected at the demo's own endpoint on the admin port.
+    const opaque = readFileSync(join(dir, 'opaque-token'), 'utf8');
+    const viaOpaque = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--token', opaque], env);
+    assert.equal(viaOpaque.code, 0, viaOpaque.stdout + viaOpaque.stderr);
+    assert.match(viaOpaque.stdout, /x-auth-subject: demo-service /m);
+    const inactive = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--token', 'not-the-demo-token'], env);
+    assert.match(inactive.stdout, /"error":"token_inactive"/);
+
     const metrics = await (await fetch(`http://${admin}/metrics`)).text();
-    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 2/); // v3 + v2
+    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 3/); // v3 + v2 + the opaque token
     assert.match(metrics, /zt_authz_decisions_total\{decision="deny",reason="token_missing",policy=""\} 1/);
 
     // The HTTP authz transport listens where --http said (Envoy http_service convention: the request's own method and path).
@@ -150,7 +158,7 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
 
     // Every labelled command the banner prints answers what its label says (a stale label fails here).
     const printed = labelledCommands(stderr.split('\n'));
-    assert.equal(printed.length, 4, stderr);
+    assert.equal(printed.length, 5, stderr);
     await checkLabelled(printed, env);
 
     // The README's demo commands block ("A five-minute tour"), pointed at this demo's ports and token file.
@@ -160,9 +168,10 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     const adapted = block
       .replaceAll('127.0.0.1:9191', grpc)
       .replaceAll('127.0.0.1:9090', admin)
-      .replaceAll('.zt-authz-demo/token', join(dir, 'token'));
+      .replaceAll('.zt-authz-demo/token', join(dir, 'token'))
+      .replaceAll('.zt-authz-demo/opaque-token', join(dir, 'opaque-token'));
     const documented = labelledCommands(adapted.split('\n'));
-    assert.equal(documented.length, 4, block);
+    assert.equal(documented.length, 5, block);
     await checkLabelled(documented, env);
 
     // audit records reach stdout as JSON lines, without the token

@@ -1,10 +1,12 @@
 // Admin HTTP listener: /metrics (Prometheus), /healthz (process alive), /readyz (can decide).
-// Extra read-only routes (the demo JWKS) can be mounted by the caller.
+// Extra routes (the demo JWKS; the demo's introspection endpoint, which RFC 7662 has answer POST)
+// can be mounted by the caller.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { listenOn } from '../address.js';
 
-export type Route = (req: IncomingMessage, res: ServerResponse) => void;
+/** `acceptsPost`: the route answers POST too (every other route answers GET and HEAD only). */
+export type Route = ((req: IncomingMessage, res: ServerResponse) => void) & { acceptsPost?: true };
 
 export interface AdminListener {
   server: Server;
@@ -33,7 +35,8 @@ export async function startAdminServer(
     try {
       const path = (req.url ?? '/').split('?')[0]!;
       const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+      const postOk = req.method === 'POST' && route?.acceptsPost === true;
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !postOk) return send(res, 405, 'text/plain', 'method not allowed\n');
       if (!route) return send(res, 404, 'text/plain', 'not found\n');
       route(req, res);
     } catch {
