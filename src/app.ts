@@ -15,6 +15,9 @@ import type { Decision } from './decision/decision.js';
 import { DecisionEngine, type NormalizeStep } from './decision/engine.js';
 import type { PolicyIndex } from './policy/policy-index.js';
 import { IssuerKeyRegistry } from './authn/issuer-key-registry.js';
+import { ApiKeyRegistry } from './authn/apikeys/registry.js';
+import { RevocationRuntime } from './authn/revocation/runtime.js';
+import type { RevocationList } from './authn/revocation/list.js';
 import type { JwksClock } from './authn/jwks/clock.js';
 import { Metrics } from './observe/metrics.js';
 import { AuditLog } from './observe/audit.js';
@@ -50,9 +53,11 @@ export class App {
   private readonly readiness: Readiness;
   private readonly listeners = new Listeners();
   private keys?: IssuerKeyRegistry;
+  private apiKeys?: ApiKeyRegistry;
   private snapshot!: Snapshot;
   private manager?: SnapshotManager;
   private k8s?: KubernetesSync;
+  private revocation?: RevocationRuntime;
   private shutdownPromise?: Promise<void>;
 
   private constructor(private readonly opts: AppOptions) {
@@ -112,6 +117,11 @@ export class App {
     return this.readiness.ready;
   }
 
+  /** The revocation list (revocation.file and TokenRevocation resources). */
+  get revocations(): RevocationList | undefined {
+    return this.revocation?.list;
+  }
+
   /** The Kubernetes watchers, when `kubernetes.enabled`. */
   get kubernetes(): KubernetesSync | undefined {
     return this.k8s;
@@ -146,6 +156,24 @@ export class App {
       ...(this.opts.jwksClock ? { clock: this.opts.jwksClock } : {}),
     });
     this.keys = keys;
+    const apiKeys = new ApiKeyRegistry({
+      logger: this.logger,
+      onLoad: (source, result, n) => {
+        this.metrics.apiKeysReload.inc({ source, result });
+        this.metrics.apiKeys.set({ source }, n);
+      },
+      watch: { debounceMs: config.reload.debounceMs, pollSeconds: config.reload.pollSeconds },
+      secrets: () => this.k8s?.apiKeySecrets,
+    });
+    this.apiKeys = apiKeys;
+    const revocation = new RevocationRuntime(config, {
+      logger: this.logger,
+      onFileLoad: (result) => this.metrics.revocationReload.inc({ source: 'file', result }),
+    });
+    this.revocation = revocation;
+    this.metrics.revocationEntriesSource = () => revocation.list.size;
+    // A revoked token must not stay in the verified-token cache (each hit is checked too).
+    revocation.list.onChange(() => void this.snapshot?.authenticator.evictRevoked());
     const manager = new SnapshotManager({
       logger: this.logger,
       metrics: this.metrics,
@@ -153,9 +181,12 @@ export class App {
       ...(this.opts.policies ? { policies: this.opts.policies } : {}),
       contributor: kubernetesContributor(() => this.k8s),
       keysFor: (issuers) => keys.keysFor(issuers),
+      apiKeysFor: apiKeys.storesFor,
       hooks: { cacheHit: () => this.metrics.tokenCacheHits.inc(), cacheMiss: () => this.metrics.tokenCacheMisses.inc() },
+      revocation: revocation.list,
       publish: (snap) => {
         this.snapshot = snap; // the one reference assignment a reload makes
+        revocation.configure(snap.config);
         this.audit.configure(snap.config.audit); // audit settings are hot-reloaded with the snapshot
         this.gate.setMax(snap.config.limits.maxInFlight);
         this.readiness.inputChanged();
@@ -167,7 +198,14 @@ export class App {
         this.readiness.changed();
         if (this.ready) this.logger.info('ready: issuer keys, policies and Kubernetes resources loaded');
       };
-      this.k8s = await createSnapshotSync(config.kubernetes, { logger: this.logger, metrics: this.metrics, manager, onSynced });
+      const revocations = config.revocation.kubernetes ? { revocations: revocation.list } : {};
+      this.k8s = await createSnapshotSync(config.kubernetes, {
+        logger: this.logger,
+        metrics: this.metrics,
+        manager,
+        onSynced,
+        ...revocations,
+      });
     }
     manager.initial();
 
@@ -175,6 +213,8 @@ export class App {
     const wiring = { config, metrics, logger, health, gate, engine, adminRoutes: this.opts.adminRoutes };
     await this.listeners.start({ ...wiring, ready: () => this.ready, http: () => this.snapshot.config.http });
     keys.start();
+    apiKeys.start();
+    revocation.start();
     this.k8s?.start();
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
@@ -197,6 +237,8 @@ export class App {
       this.listeners.stopTls();
       await this.k8s?.stop();
       this.keys?.stop();
+      this.apiKeys?.stop();
+      this.revocation?.stop();
       await this.listeners.close();
     })();
     return this.shutdownPromise;

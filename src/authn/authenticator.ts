@@ -13,11 +13,19 @@ import { claimAsHeaderValue, scopesOf } from './claims.js';
 import { splitSpaceDelimited } from './space-delimited.js';
 import { verifyWithJwks } from './jwks/verify.js';
 import { InternalError } from '../errors.js';
+import type { Introspector, IntrospectionOutcome } from './introspection/introspector.js';
+import { checkIntrospectedClaims } from './introspection/claims.js';
+import type { RevocationCheck } from './revocation/list.js';
+import type { ApiKeyAuthenticator } from './apikeys/authenticate.js';
 
 /** Where an issuer's verification keys come from (JWKS manager or a local HMAC secret). */
 export interface KeyResolver {
   readonly ready: boolean;
   readonly getKey: JWTVerifyGetKey;
+  /** Whether JWTs can be verified here (a JWKS source or HMAC secrets); false for an introspection-only issuer. */
+  readonly localKeys?: boolean;
+  /** Set for an issuer with `introspection`: opaque tokens are sent to its endpoint. */
+  readonly introspector?: Introspector;
 }
 
 export interface AuthenticatorHooks {
@@ -31,6 +39,7 @@ interface IssuerRuntime {
   verifyOptions: JWTVerifyOptions;
   allowedAlgs: ReadonlySet<string>;
   accepts(location: CredentialLocation): boolean;
+  introspector: Introspector | undefined;
 }
 
 interface CacheEntry {
@@ -38,10 +47,13 @@ interface CacheEntry {
   identity: Identity;
   claimHeaders: Array<[string, string]>;
   /** The JWKS kid the token named, or HMAC_KEY for HS* tokens (verified with a local secret). */
-  kid: string | typeof HMAC_KEY | undefined;
+  kid: string | typeof HMAC_KEY | typeof INTROSPECTED | undefined;
   /** Epoch ms window in which the token stays valid (exp/nbf/max age with skew applied). */
   validFrom: number;
   validUntil: number;
+  /** Read by the revocation check on every hit (kept even when policies do not read these claims). */
+  jti: string | undefined;
+  iat: number | undefined;
 }
 
 export interface AuthenticatorOptions {
@@ -54,6 +66,10 @@ export interface AuthenticatorOptions {
    * The snapshot (and this cache) is rebuilt on every reload, so the set is always current.
    */
   keepClaims?: ReadonlySet<string>;
+  /** The revocation list (src/authn/revocation/), shared by every snapshot's authenticator. */
+  revocation?: RevocationCheck;
+  /** API-key sources (src/authn/apikeys/): a request presenting a key is decided there. */
+  apiKeys?: ApiKeyAuthenticator;
   now?: () => number;
 }
 
@@ -63,6 +79,8 @@ export interface AuthenticatorOptions {
  * recorded, so all of the issuer's HS* entries go; they re-verify once).
  */
 const HMAC_KEY: unique symbol = Symbol('hmac');
+/** Marks cache entries of introspected tokens: no key verified them, so key changes leave them alone. */
+const INTROSPECTED: unique symbol = Symbol('introspected');
 
 /** Distinct scope sets / audience lists / claim-header lists shared between cache entries. */
 const MAX_SHARED_VALUES = 4096;
@@ -72,6 +90,7 @@ const NO_CLAIMS: JWTPayload = Object.freeze({});
 export class Authenticator {
   readonly locations: LocationSpec;
   private readonly byIssuer = new Map<string, IssuerRuntime>();
+  private readonly opaqueAt: ReadonlyMap<string, IssuerRuntime>;
   private readonly cache: LRUCache<string, CacheEntry> | null;
   private readonly now: () => number;
   /**
@@ -91,6 +110,8 @@ export class Authenticator {
     const headers = new Map<string, string[]>();
     const params = new Set<string>();
     const cookies = new Set<string>();
+    // Location → the one introspection issuer reading it (config validation keeps it to one).
+    const opaqueAt = new Map<string, IssuerRuntime>();
     for (const cfg of issuers) {
       const keys = keyResolvers.get(cfg.issuer);
       if (!keys) throw new InternalError(`no key resolver for issuer ${cfg.issuer}`);
@@ -121,9 +142,17 @@ export class Authenticator {
         },
         accepts: (loc) =>
           loc.type === 'header' ? headerNames.has(loc.name) : loc.type === 'param' ? paramNames.has(loc.name) : cookieNames.has(loc.name),
+        introspector: cfg.introspection ? (keys.introspector ?? missingIntrospector(cfg.issuer)) : undefined,
       });
+      if (cfg.introspection) {
+        const rt = this.byIssuer.get(cfg.issuer)!;
+        for (const h of headerNames) opaqueAt.set(`header ${h}`, rt);
+        for (const p of paramNames) opaqueAt.set(`param ${p}`, rt);
+        for (const c of cookieNames) opaqueAt.set(`cookie ${c}`, rt);
+      }
     }
-    this.locations = { headers, params, cookies };
+    this.opaqueAt = opaqueAt;
+    this.locations = { headers, params, cookies, ...(opaqueAt.size ? { opaque: (loc) => opaqueAt.has(`${loc.type} ${loc.name}`) } : {}) };
     this.cache = opts.cacheMaxEntries > 0 ? new LRUCache<string, CacheEntry>({ max: opts.cacheMaxEntries }) : null;
   }
 
@@ -151,7 +180,7 @@ export class Authenticator {
 
   /** Drop cached tokens signed by keys that left the issuer's key set (rotation/revocation). */
   onKeysChanged(issuer: string, kids: ReadonlySet<string>): void {
-    this.dropCached(issuer, (kid) => kid !== HMAC_KEY && (kid === undefined || !kids.has(kid)));
+    this.dropCached(issuer, (kid) => kid !== HMAC_KEY && kid !== INTROSPECTED && (kid === undefined || !kids.has(kid)));
   }
 
   /**
@@ -170,7 +199,33 @@ export class Authenticator {
     }
   }
 
+  /**
+   * The revocation list changed: drop the cached tokens it now revokes, so none outlives its
+   * revocation in the cache (every hit is checked as well; this frees the entries at once).
+   */
+  evictRevoked(): number {
+    const rev = this.opts.revocation;
+    if (!this.cache || !rev || rev.empty) return 0;
+    let n = 0;
+    for (const [key, e] of this.cache.entries()) {
+      if (rev.tokenRevoked(e.identity.issuer, e.jti, e.identity.subject, e.iat)) {
+        this.cache.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Where API keys are looked for (observe mode strips them from requests it lets through). */
+  get apiKeyLocations(): LocationSpec | undefined {
+    return this.opts.apiKeys?.locations;
+  }
+
   authenticate(input: CheckInput): AuthResult | Promise<AuthResult> {
+    if (this.opts.apiKeys) {
+      const key = this.opts.apiKeys.authenticate(input, this.locations, this.opts.revocation);
+      if (key) return key;
+    }
     const found = extractCredential(input, this.locations, this.opts.maxTokenBytes);
     if (found.kind === 'none') return { kind: 'anonymous' };
     if (found.kind === 'error') return { kind: 'failed', reason: found.reason, detail: found.detail };
@@ -185,6 +240,11 @@ export class Authenticator {
     const hit = this.cache?.get(digest);
     if (hit) {
       if (hit.issuer.accepts(location) && now >= hit.validFrom && now <= hit.validUntil) {
+        const rev = this.opts.revocation;
+        if (rev && !rev.empty && rev.tokenRevoked(hit.identity.issuer, hit.jti, hit.identity.subject, hit.iat)) {
+          this.cache!.delete(digest);
+          return revoked(Buffer.from(digest.slice(0, 6), 'latin1').toString('hex'));
+        }
         this.hooks.cacheHit();
         return this.success(hit.issuer, hit.identity, hit.claimHeaders, location);
       }
@@ -192,7 +252,52 @@ export class Authenticator {
     }
     this.hooks.cacheMiss();
     const tokenHash = Buffer.from(digest.slice(0, 6), 'latin1').toString('hex');
+    if (found.opaque) {
+      const issuer = this.opaqueAt.get(`${location.type} ${location.name}`)!;
+      return this.introspect(issuer, issuer.introspector!, token, digest, tokenHash, location);
+    }
     return this.verify(token, digest, tokenHash, location, now);
+  }
+
+  /** Opaque tokens, and JWTs of an issuer without local keys: the issuer's introspection endpoint decides. */
+  private introspect(
+    issuer: IssuerRuntime,
+    introspector: Introspector,
+    token: string,
+    digest: string,
+    tokenHash: string,
+    location: CredentialLocation,
+  ): AuthResult | Promise<AuthResult> {
+    const outcome = introspector.introspect(token, digest);
+    if (outcome instanceof Promise) return outcome.then((o) => this.introspected(issuer, o, digest, tokenHash, location));
+    return this.introspected(issuer, outcome, digest, tokenHash, location);
+  }
+
+  private introspected(
+    issuer: IssuerRuntime,
+    outcome: IntrospectionOutcome,
+    digest: string,
+    tokenHash: string,
+    location: CredentialLocation,
+  ): AuthResult {
+    if (outcome.kind === 'unavailable') return { kind: 'failed', reason: 'introspection_unavailable', detail: outcome.detail, tokenHash };
+    if (outcome.kind === 'inactive')
+      return { kind: 'failed', reason: 'token_inactive', detail: 'the issuer reports the token inactive', tokenHash };
+    const now = this.now();
+    const checked = checkIntrospectedClaims(outcome.claims, issuer.cfg, now);
+    if (!checked.ok) return { kind: 'failed', reason: checked.reason, detail: checked.detail, tokenHash };
+    const { payload, subject } = checked;
+    const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
+    const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
+    const rev = this.opts.revocation;
+    if (rev && !rev.empty && rev.tokenRevoked(issuer.cfg.issuer, jti, subject, iat)) return revoked(tokenHash);
+    const { identity, claimHeaders } = this.identityOf(issuer, payload, subject, tokenHash);
+    // Reused at most cacheSeconds and never past exp (outcome.until), nor past the token cache's own bound.
+    const validUntil = Math.min(outcome.until, now + this.opts.cacheMaxTtlSeconds * 1000);
+    if (this.cache && validUntil > now) {
+      this.cache.set(digest, { issuer, identity, claimHeaders, kid: INTROSPECTED, validFrom: 0, validUntil, jti, iat });
+    }
+    return this.success(issuer, identity, claimHeaders, location);
   }
 
   /** One frozen instance per distinct value (keyed by its JSON), for values cache entries repeat. */
@@ -212,6 +317,38 @@ export class Authenticator {
     let out: JWTPayload | undefined;
     for (const name of keep) if (Object.hasOwn(payload, name)) (out ??= {})[name] = payload[name];
     return out ?? NO_CLAIMS;
+  }
+
+  /** The Identity (and claim headers) of verified claims: a JWT's payload or an active introspection response. */
+  private identityOf(
+    issuer: IssuerRuntime,
+    payload: JWTPayload,
+    subject: string,
+    tokenHash: string,
+  ): { identity: Identity; claimHeaders: Array<[string, string]> } {
+    const identity: Identity = {
+      issuer: issuer.cfg.issuer,
+      subject,
+      requestPrincipal: `${issuer.cfg.issuer}/${subject}`,
+      audiences: this.share('a', payload.aud, () =>
+        typeof payload.aud === 'string'
+          ? [payload.aud]
+          : Array.isArray(payload.aud)
+            ? payload.aud.filter((a) => typeof a === 'string')
+            : [],
+      ),
+      scopes: this.share('s', [payload.scope, payload.scp], () => scopesOf(payload)),
+      // Space-delimited claims (permission, scope, the issuer's spaceDelimitedClaims) as lists.
+      claims: splitSpaceDelimited(this.projectClaims(payload), issuer.cfg.spaceDelimitedClaims),
+      tokenHash,
+    };
+    let claimHeaders = NO_HEADERS;
+    for (const { header, claim } of issuer.cfg.outputClaimToHeaders) {
+      const value = claimAsHeaderValue(payload, claim);
+      if (value !== undefined) claimHeaders = claimHeaders === NO_HEADERS ? [[header, value]] : [...claimHeaders, [header, value]];
+    }
+    if (claimHeaders !== NO_HEADERS) claimHeaders = this.share('h', claimHeaders, () => claimHeaders);
+    return { identity, claimHeaders };
   }
 
   private success(
@@ -247,6 +384,9 @@ export class Authenticator {
         tokenHash,
       };
     }
+    // No local keys: a JWT of this issuer can only be introspected.
+    if (issuer.introspector && issuer.keys.localKeys === false)
+      return this.introspect(issuer, issuer.introspector, token, digest, tokenHash, location);
     if (!alg || !issuer.allowedAlgs.has(alg)) {
       return { kind: 'failed', reason: 'token_alg_not_allowed', detail: `alg ${sanitize(alg)} is not allowed for this issuer`, tokenHash };
     }
@@ -267,29 +407,12 @@ export class Authenticator {
     if (typeof payload.sub !== 'string' || payload.sub === '') {
       return { kind: 'failed', reason: 'token_claims_invalid', detail: 'sub claim is missing or not a string', tokenHash };
     }
+    const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
+    const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
+    const rev = this.opts.revocation;
+    if (rev && !rev.empty && rev.tokenRevoked(issuer.cfg.issuer, jti, payload.sub, iat)) return revoked(tokenHash);
 
-    const identity: Identity = {
-      issuer: issuer.cfg.issuer,
-      subject: payload.sub,
-      requestPrincipal: `${issuer.cfg.issuer}/${payload.sub}`,
-      audiences: this.share('a', payload.aud, () =>
-        typeof payload.aud === 'string'
-          ? [payload.aud]
-          : Array.isArray(payload.aud)
-            ? payload.aud.filter((a) => typeof a === 'string')
-            : [],
-      ),
-      scopes: this.share('s', [payload.scope, payload.scp], () => scopesOf(payload)),
-      // Space-delimited claims (permission, scope, the issuer's spaceDelimitedClaims) as lists.
-      claims: splitSpaceDelimited(this.projectClaims(payload), issuer.cfg.spaceDelimitedClaims),
-      tokenHash,
-    };
-    let claimHeaders = NO_HEADERS;
-    for (const { header, claim } of issuer.cfg.outputClaimToHeaders) {
-      const value = claimAsHeaderValue(payload, claim);
-      if (value !== undefined) claimHeaders = claimHeaders === NO_HEADERS ? [[header, value]] : [...claimHeaders, [header, value]];
-    }
-    if (claimHeaders !== NO_HEADERS) claimHeaders = this.share('h', claimHeaders, () => claimHeaders);
+    const { identity, claimHeaders } = this.identityOf(issuer, payload, payload.sub, tokenHash);
     if (kid !== undefined) kid = this.share('k', kid, () => kid);
     const keyRef: CacheEntry['kid'] = alg.startsWith('HS') ? HMAC_KEY : kid;
 
@@ -301,10 +424,19 @@ export class Authenticator {
       }
       const validFrom = typeof payload.nbf === 'number' ? payload.nbf * 1000 - skewMs : 0;
       const keysUnchanged = (this.keyEpochs.get(issuer.cfg.issuer) ?? 0) === epoch;
-      if (validUntil > now && keysUnchanged) this.cache.set(digest, { issuer, identity, claimHeaders, kid: keyRef, validFrom, validUntil });
+      if (validUntil > now && keysUnchanged)
+        this.cache.set(digest, { issuer, identity, claimHeaders, kid: keyRef, validFrom, validUntil, jti, iat });
     }
     return this.success(issuer, identity, claimHeaders, location);
   }
+}
+
+function revoked(tokenHash: string): AuthResult {
+  return { kind: 'failed', reason: 'token_revoked', detail: 'the token is on the revocation list', tokenHash };
+}
+
+function missingIntrospector(issuer: string): never {
+  throw new InternalError(`issuer ${issuer} has introspection but its key resolver holds no introspector`);
 }
 
 function sanitize(s: string | undefined): string {

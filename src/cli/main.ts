@@ -10,6 +10,8 @@ import { runUntilSignal } from './lifecycle.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 import { runPolicy, POLICY_USAGE } from './policy.js';
+import { runRevoke, REVOKE_USAGE } from './revoke.js';
+import { runApiKey, APIKEY_USAGE } from './apikey.js';
 import { ManifestError } from '../migrate/crd.js';
 import { serveWorkers } from './workers.js';
 import { availableParallelism } from 'node:os';
@@ -39,7 +41,7 @@ Usage:
   zt-authz send [--addr H:P] [--token T] [--method M] [--path P] [--host H]
                 [--header "k: v"]... [--principal spiffe://...] [--v2] [--json]
                                         send one ext_authz Check over gRPC and print the decision
-${POLICY_USAGE}`;
+${APIKEY_USAGE}${REVOKE_USAGE}${POLICY_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -58,6 +60,10 @@ async function main(argv: string[]): Promise<number> {
       return checkCmd(rest);
     case 'policy':
       return runPolicy(rest);
+    case 'revoke':
+      return runRevoke(rest);
+    case 'apikey':
+      return runApiKey(rest);
     case undefined:
     case 'help':
     case '--help':

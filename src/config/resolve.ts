@@ -8,7 +8,9 @@
 import type { ConfigInput } from './schema.js';
 import type { PolicySpec } from './policy-schema.js';
 import { validateConfigInput } from './schema-check.js';
-import { resolveIssuer } from './resolve-issuer.js';
+import { introspectionLocationProblems, resolveIssuer } from './resolve-issuer.js';
+import { resolveApiKeySources } from './apikeys-schema.js';
+import { resolveRevocation } from './revocation-schema.js';
 import { auditProblems, headerProblems, httpProblems, identityProblems, kubernetesProblems } from './checks.js';
 import { resolveWebhook, webhookProblems } from './webhook.js';
 import { parseConfigText, readConfigText } from './parse.js';
@@ -37,6 +39,13 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
     if (prev !== undefined) problems.push({ path: `issuers[${i}].issuer`, message: `duplicate of issuers[${prev}]` });
     seen.set(iss.issuer, i);
   });
+  problems.push(...introspectionLocationProblems(issuers));
+  const apiKeys = resolveApiKeySources(
+    input.apiKeys!,
+    { headers: new Set(issuers.flatMap((i) => i.fromHeaders.map((h) => h.name))), params: new Set(issuers.flatMap((i) => i.fromParams)) },
+    input.kubernetes!.enabled!,
+    problems,
+  );
   const policies = input.policies!;
   const names = new Map<string, number>();
   policies.forEach((p, i) => {
@@ -73,6 +82,7 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
       drainSeconds: s.drainSeconds!,
       readyTimeoutSeconds: s.readyTimeoutSeconds!,
       grpcMaxReceiveBytes: s.grpcMaxReceiveBytes!,
+      grpcImplementation: s.grpcImplementation!,
       ...(s.tls
         ? {
             tls: {
@@ -85,6 +95,8 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
         : {}),
     },
     issuers,
+    apiKeys,
+    revocation: resolveRevocation(input.revocation),
     policies,
     authorization: { rolesClaim },
     identity: { trustXfcc: id.trustXfcc!, ...peers, numTrustedProxies: id.numTrustedProxies!, trustDomains },

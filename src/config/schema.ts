@@ -7,6 +7,8 @@ import { PolicySchema } from './policy-schema.js';
 import { WebhookSchema } from './webhook-schema.js';
 import { IssuerSchema } from './issuer-schema.js';
 import { ServerSchema } from './server-schema.js';
+import { ApiKeysSchema } from './apikeys-schema.js';
+import { RevocationSchema } from './revocation-schema.js';
 import { DEFAULT_MAX_BUFFER_BYTES, DEFAULT_TRUST_DOMAIN } from './defaults.js';
 
 export const ConfigSchema = Type.Object(
@@ -19,6 +21,8 @@ export const ConfigSchema = Type.Object(
           'identity providers whose JWTs are accepted (Istio jwtRules vocabulary); the token is matched to one by its exact iss, never by jku or x5u',
       }),
     ),
+    apiKeys: Type.Optional(ApiKeysSchema),
+    revocation: Type.Optional(RevocationSchema),
     policies: Type.Optional(
       Type.Array(PolicySchema, {
         default: [],

@@ -2,6 +2,8 @@
 // from the validated input with every default filled in; never mutated afterwards.
 import type { PolicySpec } from './policy-schema.js';
 import type { WebhookConfig } from './webhook.js';
+import type { ResolvedApiKeySource } from './apikeys-schema.js';
+import type { RevocationConfig } from './revocation-schema.js';
 
 /**
  * What to do with paths the proxy may forward differently from how policies see them (the
@@ -23,6 +25,19 @@ export interface XfccTrustedPeers {
   principals: readonly string[];
   /** Source IPs / CIDRs of trusted proxies that reach Envoy without a client certificate. */
   ipBlocks: readonly string[];
+}
+
+/** issuers[].introspection, resolved: RFC 7662 introspection of opaque tokens (src/authn/introspection/). */
+export interface ResolvedIntrospection {
+  /** Absent: `introspection_endpoint` of the issuer's OIDC discovery document. */
+  endpoint?: string;
+  clientId: string;
+  clientSecretFile: string;
+  cacheSeconds: number;
+  negativeCacheSeconds: number;
+  timeoutMs: number;
+  maxInFlight: number;
+  maxResponseBytes: number;
 }
 
 export interface ResolvedIssuer {
@@ -70,6 +85,8 @@ export interface ResolvedIssuer {
    * authn/space-delimited.ts): the configured ones plus `permission` and `scope`, sorted.
    */
   spaceDelimitedClaims: string[];
+  /** Set: tokens that are not JWTs (and JWTs when the issuer has no local keys) are introspected. */
+  introspection?: ResolvedIntrospection;
 }
 
 /** server.tls: one certificate for both authorization listeners (src/transport/tls/). */
@@ -89,9 +106,15 @@ export interface Config {
     drainSeconds: number;
     readyTimeoutSeconds: number;
     grpcMaxReceiveBytes: number;
+    /** The gRPC server implementation (src/transport/grpc-h2/ or grpc-js). */
+    grpcImplementation: 'node-http2' | 'grpc-js';
     tls?: TlsConfig;
   };
   issuers: ResolvedIssuer[];
+  /** API-key sources (src/authn/apikeys/). */
+  apiKeys: ResolvedApiKeySource[];
+  /** Revoked tokens and API keys: the watched file and TokenRevocation resources (src/authn/revocation/). */
+  revocation: RevocationConfig;
   policies: PolicySpec[];
   authorization: { rolesClaim: string };
   /** `xfccTrustedPeers` is set exactly when trustXfcc is true (validation requires it then). */

@@ -31,6 +31,11 @@ export function observed(
     for (const loc of credentialLocations(input, snap.authenticator.locations))
       stripCredential(input, loc, upstreamHeaders, removeHeaders, removeQueryParams);
   }
+  // API keys are never forwarded, verified or not (a key is a long-lived secret of its client).
+  const keyLocations = auth.kind === 'authenticated' ? undefined : snap.authenticator.apiKeyLocations;
+  if (keyLocations)
+    for (const loc of credentialLocations(input, keyLocations))
+      stripCredential(input, loc, upstreamHeaders, removeHeaders, removeQueryParams);
   const v = would.verdict;
   return {
     verdict: { allow: true, reason: 'observed', status: 200, detail: `observe mode: would deny (${v.reason})` },

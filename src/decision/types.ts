@@ -52,6 +52,8 @@ export interface Identity {
   claims: JWTPayload;
   /** Short SHA-256 prefix of the token: safe to log, useless to replay. */
   tokenHash: string;
+  /** The name of the API key's entry (src/authn/apikeys/), when the credential was an API key. */
+  apiKey?: string;
 }
 
 /** Enforcement mode of a destination: `observe` lets every request through and records would-be denies. */

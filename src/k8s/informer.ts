@@ -79,6 +79,8 @@ export interface InformerOptions<T extends KubeObject> {
    * RBAC can then grant `resourceNames` instead of every object of the kind.
    */
   fieldSelector?: string;
+  /** Label selector for the watch (pass the same one to `list`), e.g. `zt-authz.io/api-keys=partners`. */
+  labelSelector?: string;
 }
 
 /** client-node request parameters for a page (its name for `continue` is `_continue`). */
@@ -331,6 +333,7 @@ export class Informer<T extends KubeObject> {
             allowWatchBookmarks: true,
             timeoutSeconds,
             ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
+            ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
           },
           onEvent,
           done,

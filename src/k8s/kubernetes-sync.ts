@@ -1,6 +1,7 @@
 // Kubernetes integration: informers for ZeroTrustPolicy resources and Pods (a namespace list or
 // cluster-wide), the policy set they feed, the pod IP → workload map, status write-back, and the
-// Secrets that hold issuer keys (issuers[].jwksSecret, one narrowed watch per Secret).
+// Secrets that hold issuer keys (issuers[].jwksSecret, one narrowed watch per Secret), and
+// TokenRevocation resources feeding the revocation list (k8s/revocations.ts).
 import type { Logger } from 'pino';
 import type { KubernetesConfig } from '../config/types.js';
 import type { KubeClients } from './client.js';
@@ -8,6 +9,9 @@ import { Informer, pageParams, type KubeList } from './informer.js';
 import { CRD, PolicySet, StatusWriter, type PolicyObject } from './policies.js';
 import { stripPod, WorkloadMap, type PodObject } from './workloads.js';
 import { SecretFeeds } from './secrets.js';
+import { ApiKeySecrets } from './apikey-secrets.js';
+import { REVOCATION_CRD, RevocationSet, type RevocationObject } from './revocations.js';
+import type { RevocationList } from '../authn/revocation/list.js';
 
 export interface KubernetesSyncOptions {
   logger: Logger;
@@ -17,18 +21,25 @@ export interface KubernetesSyncOptions {
   onRejected: (key: string, message: string) => void;
   /** Every informer has listed once. */
   onSynced: () => void;
+  /** Watch TokenRevocation resources into this list (revocation.kubernetes). */
+  revocations?: RevocationList;
+  /** A TokenRevocation was rejected, or applied. */
+  onRevocation?: (result: 'success' | 'error') => void;
 }
 
 export class KubernetesSync {
   readonly policies: PolicySet;
   readonly workloads: WorkloadMap | undefined;
-  readonly informers: Array<Informer<PolicyObject> | Informer<PodObject>> = [];
+  readonly informers: Array<Informer<PolicyObject> | Informer<PodObject> | Informer<RevocationObject>> = [];
+  readonly revocations: RevocationSet | undefined;
   readonly status: StatusWriter | undefined;
   /**
    * Issuer-key Secrets, watched while a JWKS manager subscribes to them (issuers can change on
    * reload). Not part of `synced`: readiness waits for those issuers' keys instead.
    */
   readonly secrets: SecretFeeds;
+  /** Labelled Secrets of API-key sources (apiKeys[].keysSecretSelector), watched while a source subscribes. */
+  readonly apiKeySecrets: ApiKeySecrets;
   private readonly clients: KubeClients;
   private wasSynced = false;
 
@@ -61,6 +72,16 @@ export class KubernetesSync {
       ? new WorkloadMap(logger, config.rootNamespace, () => opts.onChange('pod policy bindings changed'), config.dryRunAnnotationNamespaces)
       : undefined;
 
+    const revList = opts.revocations;
+    this.revocations = revList
+      ? new RevocationSet({
+          list: revList,
+          logger,
+          onRejected: () => opts.onRevocation?.('error'),
+          onApplied: () => opts.onRevocation?.('success'),
+        })
+      : undefined;
+
     const scopes: Array<string | undefined> = config.namespaces.length ? config.namespaces : [undefined];
     const common = {
       resyncMs: config.resyncSeconds * 1000,
@@ -74,6 +95,15 @@ export class KubernetesSync {
     // (in cluster: the service account's namespace file).
     const ownNamespace = process.env.POD_NAMESPACE || this.clients.kc.getContextObject(this.clients.kc.getCurrentContext())?.namespace;
     this.secrets = new SecretFeeds({
+      defaultNamespace: ownNamespace,
+      logger,
+      core,
+      newWatch: () => this.clients.newWatch(),
+      resyncMs: common.resyncMs,
+      backoffMinMs: config.backoffMinMs,
+      backoffMaxMs: config.backoffMaxMs,
+    });
+    this.apiKeySecrets = new ApiKeySecrets({
       defaultNamespace: ownNamespace,
       logger,
       core,
@@ -108,6 +138,32 @@ export class KubernetesSync {
           onEvent: (type, obj) => this.policies.apply(type, obj),
         }),
       );
+      if (this.revocations) {
+        const revs = this.revocations;
+        const R = REVOCATION_CRD;
+        // Part of `synced`: until TokenRevocations are listed, nothing is allowed (no policies).
+        this.informers.push(
+          new Informer<RevocationObject>({
+            ...common,
+            name: `${R.plural} (${where})`,
+            watch: this.clients.newWatch(),
+            path: ns ? `/apis/${R.group}/${R.version}/namespaces/${ns}/${R.plural}` : `/apis/${R.group}/${R.version}/${R.plural}`,
+            list: (page) =>
+              (ns
+                ? custom.listNamespacedCustomObject({
+                    group: R.group,
+                    version: R.version,
+                    namespace: ns,
+                    plural: R.plural,
+                    ...pageParams(page),
+                  })
+                : custom.listClusterCustomObject({ group: R.group, version: R.version, plural: R.plural, ...pageParams(page) })) as Promise<
+                KubeList<RevocationObject>
+              >,
+            onEvent: (type, obj) => revs.apply(type, obj),
+          }),
+        );
+      }
       if (this.workloads) {
         const wl = this.workloads;
         this.informers.push(
@@ -143,6 +199,7 @@ export class KubernetesSync {
         server: this.server,
         namespaces: this.config.namespaces.length ? this.config.namespaces : 'all',
         pods: this.config.watchPods,
+        tokenRevocations: this.revocations !== undefined,
         status: this.config.writeStatus,
         secrets: this.secrets.names,
       },
@@ -150,17 +207,21 @@ export class KubernetesSync {
     );
     for (const i of this.informers) i.start();
     this.secrets.start();
+    this.apiKeySecrets.start();
   }
 
   async stop(): Promise<void> {
     this.status?.stop();
-    await Promise.all([...this.informers.map((i) => i.stop()), this.secrets.stop()]);
+    await Promise.all([...this.informers.map((i) => i.stop()), this.secrets.stop(), this.apiKeySecrets.stop()]);
   }
 
   private checkSynced(): void {
     if (this.wasSynced || !this.synced) return;
     this.wasSynced = true;
-    this.opts.logger.info({ policies: this.policies.size, pods: this.workloads?.size ?? 0 }, 'Kubernetes resources synced');
+    this.opts.logger.info(
+      { policies: this.policies.size, pods: this.workloads?.size ?? 0, tokenRevocations: this.revocations?.size ?? 0 },
+      'Kubernetes resources synced',
+    );
     this.opts.onSynced();
   }
 }

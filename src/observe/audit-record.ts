@@ -108,6 +108,8 @@ export interface AuditRecordJson {
   auth?: AuditAuthJson;
   /** Short SHA-256 prefix of the token: safe to log, useless to replay. */
   token_hash: string | undefined;
+  /** The name of the API key's entry, when the credential was an API key (its hash prefix is token_hash). */
+  api_key?: string;
   latency_ms: number;
 }
 

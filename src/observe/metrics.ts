@@ -4,22 +4,35 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { REASONS, REASON_CODES } from '../decision/reasons.js';
 import { VERSION } from '../version.js';
+import { DecisionCounts, HistogramSeries } from './metric-children.js';
+
+const DURATION_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly decisions = new Counter({
+  readonly decisions: Counter<'decision' | 'reason' | 'policy'> = new Counter({
     name: 'zt_authz_decisions_total',
     help: 'Authorization decisions by outcome, reason code and deciding policy',
     labelNames: ['decision', 'reason', 'policy'] as const,
     registers: [this.registry],
+    collect: (): void => this.decisionCounts.flush(),
   });
+  /** The request path's way to count decisions (metric-children.ts): no label lookup per Check. */
+  readonly decisionCounts = new DecisionCounts(this.decisions);
   readonly checkDuration = new Histogram({
     name: 'zt_authz_check_duration_seconds',
     help: 'Time to decide one Check, from request receipt to response',
     labelNames: ['transport'] as const,
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    buckets: [...DURATION_BUCKETS],
     registers: [this.registry],
   });
+  private readonly durations = new Map<string, HistogramSeries>();
+  /** zt_authz_check_duration_seconds of one transport, pre-bound (metric-children.ts). */
+  checkDurationOf(transport: string): HistogramSeries {
+    let s = this.durations.get(transport);
+    if (!s) this.durations.set(transport, (s = new HistogramSeries(this.checkDuration, 'transport', transport, DURATION_BUCKETS)));
+    return s;
+  }
   readonly jwksRefresh = new Counter({
     name: 'zt_authz_jwks_refresh_total',
     help: 'JWKS (and discovery) fetch attempts by issuer and result',
@@ -72,6 +85,19 @@ export class Metrics {
     aggregator: 'max',
     registers: [this.registry],
   });
+  readonly apiKeysReload = new Counter({
+    name: 'zt_authz_apikeys_reload_total',
+    help: 'API-key documents (keys file, labelled Secret) accepted or rejected (the last good keys stay), by source',
+    labelNames: ['source', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly apiKeys = new Gauge({
+    name: 'zt_authz_apikeys',
+    help: 'API keys held, by source',
+    labelNames: ['source'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({
     name: 'zt_authz_ready',
     help: '1 when serving (keys and policies loaded, not draining)',
@@ -106,6 +132,21 @@ export class Metrics {
       const c = this.dryRunPodsSource();
       if (c) for (const k of ['honoured', 'ignored'] as const) this.dryRunPods.set({ annotation: k }, c[k]);
     },
+  });
+  readonly revocationReload = new Counter({
+    name: 'zt_authz_revocation_reload_total',
+    help: 'Revocation list loads by source (file: revocation.file; kubernetes: one TokenRevocation) and result (error: the last good entries are kept)',
+    labelNames: ['source', 'result'] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape time; the App points it at the revocation list. */
+  revocationEntriesSource: () => number = () => 0;
+  readonly revocationEntries: Gauge = new Gauge({
+    name: 'zt_authz_revocation_entries',
+    help: 'Entries on the revocation list that can still match a credential (expired ones are dropped)',
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: (): void => this.revocationEntries.set(this.revocationEntriesSource()),
   });
   readonly tlsReload = new Counter({
     name: 'zt_authz_tls_reload_total',

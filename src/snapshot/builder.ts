@@ -7,12 +7,23 @@ import { Authenticator, type AuthenticatorHooks, type KeyResolver } from '../aut
 import type { PolicyIndex } from '../policy/policy-index.js';
 import { whenKeyClaimNames } from '../policy/attributes.js';
 import { compileConfigPolicies } from './checked-config.js';
+import type { RevocationCheck } from '../authn/revocation/list.js';
+import { ApiKeyAuthenticator } from '../authn/apikeys/authenticate.js';
+import { loadApiKeyStoresOnce } from '../authn/apikeys/registry.js';
+import type { ApiKeyStore } from '../authn/apikeys/store.js';
 
 export interface BuildOptions {
   /** Clock of the authenticator (tests). */
   now?: () => number;
   /** `config.policies` already compiled (checkConfig did): not compiled again. */
   policies?: PolicyIndex;
+  /** The revocation list every authenticator consults (kept across snapshots by the App). */
+  revocation?: RevocationCheck;
+  /**
+   * The live key stores of config.apiKeys (the App's registry, watched). Absent: each source's
+   * keysFile is read once (tools such as `zt-authz check`; Secrets are not read then).
+   */
+  apiKeyStores?: ReadonlyMap<string, ApiKeyStore>;
 }
 
 export function buildSnapshot(
@@ -31,6 +42,16 @@ export function buildSnapshot(
       cacheMaxEntries: config.tokenCache.maxEntries,
       cacheMaxTtlSeconds: config.tokenCache.maxTtlSeconds,
       keepClaims: claimsUsed(config),
+      ...(options.revocation ? { revocation: options.revocation } : {}),
+      ...(config.apiKeys.length
+        ? {
+            apiKeys: new ApiKeyAuthenticator(config.apiKeys, options.apiKeyStores ?? loadApiKeyStoresOnce(config.apiKeys), {
+              maxKeyBytes: config.limits.maxTokenBytes,
+              rolesClaim: config.authorization.rolesClaim,
+              ...(options.now ? { now: options.now } : {}),
+            }),
+          }
+        : {}),
       ...(options.now ? { now: options.now } : {}),
     },
     hooks,

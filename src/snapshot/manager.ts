@@ -20,6 +20,8 @@ import type { Metrics } from '../observe/metrics.js';
 import { buildSnapshot } from './builder.js';
 import { checkConfig } from './checked-config.js';
 import type { SnapshotContributor } from './contributor.js';
+import type { RevocationCheck } from '../authn/revocation/list.js';
+import type { ApiKeyStores } from '../authn/apikeys/registry.js';
 
 export interface SnapshotManagerOptions {
   logger: Logger;
@@ -32,12 +34,16 @@ export interface SnapshotManagerOptions {
   /** Key resolvers for these issuers (reusing unchanged ones); `commit` retires the rest. */
   keysFor: (issuers: readonly ResolvedIssuer[]) => { keys: ReadonlyMap<string, KeyResolver>; commit: () => void };
   hooks: AuthenticatorHooks;
+  /** The revocation list, handed to every snapshot's authenticator. */
+  revocation?: RevocationCheck;
+  /** The key stores of these API-key sources (reusing unchanged ones); `commit` retires the rest. */
+  apiKeysFor?: ApiKeyStores;
   /** Publish a snapshot (one reference assignment). */
   publish: (snap: Snapshot) => void;
 }
 
 /** Sections that only take effect at start: a reload keeps the running values and says so. */
-const RESTART_ONLY = ['server', 'kubernetes', 'reload', 'log', 'webhook'] as const;
+const RESTART_ONLY = ['server', 'kubernetes', 'reload', 'log', 'webhook', 'revocation'] as const;
 
 /** Minimum gap between two rebuilds triggered by Kubernetes events: a burst becomes one build. */
 const MIN_REBUILD_INTERVAL_MS = 20;
@@ -231,7 +237,18 @@ export class SnapshotManager {
     const first = this.firstPolicies;
     this.firstPolicies = undefined;
     const known = contributed ? undefined : (policies ?? (first?.config === config ? first.index : undefined));
-    let snap = buildSnapshot(effective, keys, this.opts.hooks, this.generation + 1, known ? { policies: known } : {});
+    const apiKeys = this.opts.apiKeysFor?.(effective.apiKeys);
+    const revocation = {
+      ...(this.opts.revocation ? { revocation: this.opts.revocation } : {}),
+      ...(apiKeys ? { apiKeyStores: apiKeys.stores } : {}),
+    };
+    let snap = buildSnapshot(
+      effective,
+      keys,
+      this.opts.hooks,
+      this.generation + 1,
+      known ? { policies: known, ...revocation } : revocation,
+    );
     const prev = this.current;
     // Same issuers, keys and cache settings: keep the authenticator, and with it the warm
     // verified-token cache (policy changes do not re-verify every token).
@@ -239,6 +256,7 @@ export class SnapshotManager {
     const extra = this.opts.contributor?.fields(effective) ?? {};
     if (Object.keys(extra).length) snap = Object.freeze({ ...snap, ...extra });
     commit();
+    apiKeys?.commit();
     return snap;
   }
 
@@ -287,7 +305,14 @@ function sameAuthn(a: Snapshot, b: Snapshot): boolean {
   // The claims an authenticator keeps (its projection, applied to fresh tokens and cache entries
   // alike) are part of it: a reload whose policies or audit read a new claim needs a new one, or
   // a DENY on that claim would never see it.
-  const pick = (s: Snapshot) => JSON.stringify([s.config.issuers, s.config.limits.maxTokenBytes, s.config.tokenCache]);
+  const pick = (s: Snapshot) =>
+    JSON.stringify([
+      s.config.issuers,
+      s.config.limits.maxTokenBytes,
+      s.config.tokenCache,
+      s.config.apiKeys,
+      s.config.authorization.rolesClaim,
+    ]);
   return pick(a) === pick(b) && sameSet(a.authenticator.keptClaims, b.authenticator.keptClaims);
 }
 
