@@ -17,20 +17,13 @@ export class DecisionRecorder implements DecisionObserver {
   decided(transport: string, input: CheckInput | undefined, d: Decision, seconds: number): void {
     try {
       const { verdict: v, evidence: e } = d;
-      this.metrics.decisions.inc({ decision: v.allow ? 'allow' : 'deny', reason: v.reason, policy: v.policy ?? '' });
+      const counts = this.metrics.decisionCounts;
+      counts.inc(v.allow ? 'allow' : 'deny', v.reason, v.policy ?? '');
       // Would-be outcomes never change the response, but are counted apart from real ones.
-      if (e.wouldDecide)
-        this.metrics.decisions.inc({ decision: 'would_deny', reason: e.wouldDecide.reason, policy: e.wouldDecide.policy ?? '' });
-      if (e.dryRun)
-        this.metrics.decisions.inc({
-          decision: e.dryRun.allow ? 'dry_run_allow' : 'dry_run_deny',
-          reason: e.dryRun.reason,
-          policy: e.dryRun.policy ?? '',
-        });
-      if (e.audits)
-        for (const a of e.audits)
-          if (a.action === 'AUDIT') this.metrics.decisions.inc({ decision: 'audit', reason: v.reason, policy: a.policy });
-      this.metrics.checkDuration.observe({ transport }, seconds);
+      if (e.wouldDecide) counts.inc('would_deny', e.wouldDecide.reason, e.wouldDecide.policy ?? '');
+      if (e.dryRun) counts.inc(e.dryRun.allow ? 'dry_run_allow' : 'dry_run_deny', e.dryRun.reason, e.dryRun.policy ?? '');
+      if (e.audits) for (const a of e.audits) if (a.action === 'AUDIT') counts.inc('audit', v.reason, a.policy);
+      this.metrics.checkDurationOf(transport).observe(seconds);
       this.audit.record(transport, input, d, seconds);
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'failed to record decision');
