@@ -14,7 +14,7 @@ const seconds = Number(a.get('seconds') ?? 3);
 const inflight = Number(a.get('inflight') ?? 64);
 const tokens = readFileSync(a.get('tokens')!, 'utf8').split('\n').filter(Boolean);
 const jwk = JSON.parse(readFileSync(a.get('jwk')!, 'utf8')) as { alg: string } & Record<string, unknown>;
-const key: KeyObject = createPublicKey({ key: jwk as never, format: 'jwk' });
+const key: KeyObject = createPublicKey({ key: jwk, format: 'jwk' });
 const alg = jwk.alg;
 
 const parts = tokens.map((t) => {

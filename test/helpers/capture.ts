@@ -16,7 +16,7 @@
 // Without ZT_TEST_CAPTURE_DIR (a single file run with `node --test`) every function is a no-op.
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { createHash, createPrivateKey, KeyObject, type JsonWebKey, type webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, KeyObject, type webcrypto } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { ChildProcess } from 'node:child_process';
 
@@ -147,7 +147,7 @@ export class Capture {
     try {
       if (isJwk(key)) {
         jwk = key;
-        if (key.kty !== 'oct') obj = createPrivateKey({ key: key as JsonWebKey, format: 'jwk' });
+        if (key.kty !== 'oct') obj = createPrivateKey({ key, format: 'jwk' });
       } else {
         obj = key instanceof KeyObject ? key : KeyObject.from(key as webcrypto.CryptoKey);
         jwk = obj.export({ format: 'jwk' });

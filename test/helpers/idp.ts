@@ -5,7 +5,7 @@
 // defaults.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose';
 import { registerPrivateKey, registerToken } from './capture.js';
 
@@ -30,9 +30,7 @@ export async function generateTestKey(kid: string, alg: TestAlg = 'RS256'): Prom
 
 /** SPKI PEM of a public JWK (what an attacker feeds as an HMAC secret in alg confusion). */
 export function publicKeyPem(jwk: JWK): string {
-  return createPublicKey({ key: jwk as NodeJwk, format: 'jwk' })
-    .export({ type: 'spki', format: 'pem' })
-    .toString();
+  return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
 }
 
 export function base64url(input: string | Uint8Array): string {
