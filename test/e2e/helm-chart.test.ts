@@ -191,7 +191,12 @@ test('central mode: the objects, hardened pods, probes, ports, selectors, least-
   }
   for (const k of ['MutatingWebhookConfiguration', 'ServiceMonitor', 'ServiceEntry', 'AuthorizationPolicy', 'Secret'])
     assert.ok(!kinds.has(k), `no ${k} by default`);
-  assert.equal(one(objs, 'CustomResourceDefinition').metadata.name, 'zerotrustpolicies.zt-authz.io');
+  assert.deepEqual(
+    ofKind(objs, 'CustomResourceDefinition')
+      .map((c) => c.metadata.name)
+      .sort(),
+    ['tokenrevocations.zt-authz.io', 'zerotrustpolicies.zt-authz.io'],
+  );
 
   assertHardened(objs);
   assertSelectorsMatch(objs);
@@ -225,13 +230,14 @@ test('central mode: the objects, hardened pods, probes, ports, selectors, least-
     ],
   );
 
-  // RBAC: read ZeroTrustPolicies and Pods, update status only, no Secrets by default.
+  // RBAC: read ZeroTrustPolicies, TokenRevocations and Pods, update status only, no Secrets by default.
   const rules = assertLeastPrivilegeRbac(objs);
   assert.deepEqual(
     rules.map((r) => [r.apiGroups.join(), r.resources.join(), r.verbs.join()]),
     [
       ['zt-authz.io', 'zerotrustpolicies', 'get,list,watch'],
       ['zt-authz.io', 'zerotrustpolicies/status', 'update'],
+      ['zt-authz.io', 'tokenrevocations', 'get,list,watch'],
       ['', 'pods', 'get,list,watch'],
     ],
   );
@@ -321,8 +327,14 @@ test(
     objs = render({ config: { kubernetes: { enabled: true, watchPods: false, writeStatus: false } } });
     assert.deepEqual(
       assertLeastPrivilegeRbac(objs).map((r) => r.resources.join()),
-      ['zerotrustpolicies'],
+      ['zerotrustpolicies', 'tokenrevocations'],
       'no pods, no status write when off',
+    );
+    objs = render({ config: { kubernetes: { enabled: true, watchPods: false, writeStatus: false }, revocation: { kubernetes: false } } });
+    assert.deepEqual(
+      assertLeastPrivilegeRbac(objs).map((r) => r.resources.join()),
+      ['zerotrustpolicies'],
+      'no TokenRevocation access when revocation.kubernetes is false',
     );
 
     objs = render({ config: { kubernetes: { enabled: false } } });
@@ -653,6 +665,7 @@ test(
       kubernetes: [['config.kubernetes.namespaces', withConfig({ kubernetes: { enabled: true, namespaces: ['shop'] } })]],
       reload: [['config.reload.debounceMs', withConfig({ reload: { debounceMs: 500 } })]],
       log: [['config.log.level', withConfig({ log: { level: 'debug' } })]],
+      revocation: [['config.revocation.file', withConfig({ revocation: { file: '/etc/zt-authz/revoked/revoked.json' } })]],
       webhook: [
         ['sidecar.ports', { ...base, sidecar: { ...base.sidecar, ports: { grpc: 19191, http: 19192, admin: 19090 } } }],
         ['webhook.failurePolicy', { ...base, webhook: { failurePolicy: 'Ignore' } }],

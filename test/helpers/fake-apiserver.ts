@@ -1,6 +1,6 @@
 // An in-process fake Kubernetes API server for tests, good enough for @kubernetes/client-node:
 // list and watch (newline-delimited JSON event streams) for core kinds (pods, secrets) and custom
-// resources (zerotrustpolicies), bookmarks, 410 Gone for compacted resourceVersions, paginated
+// resources (zerotrustpolicies, tokenrevocations), bookmarks, 410 Gone for compacted resourceVersions, paginated
 // lists (limit + continue; every page from one snapshot at the first page's resourceVersion, 410
 // once that is compacted), the status subresource with optimistic concurrency (409), and fault
 // injection: dropped watch streams, failing requests, an unreachable server.
@@ -21,6 +21,7 @@ const KINDS: Record<string, Kind> = {
   pods: { kind: 'Pod', apiVersion: 'v1', generation: false },
   secrets: { kind: 'Secret', apiVersion: 'v1', generation: false },
   zerotrustpolicies: { kind: 'ZeroTrustPolicy', apiVersion: 'zt-authz.io/v1alpha1', generation: true },
+  tokenrevocations: { kind: 'TokenRevocation', apiVersion: 'zt-authz.io/v1alpha1', generation: true },
 };
 
 interface Event {

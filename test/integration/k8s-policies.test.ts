@@ -73,8 +73,11 @@ async function accepted(name: string): Promise<Obj | undefined> {
 
 before(async () => {
   if (skip) return;
-  const crd = yamlObjects(readFileSync(join(ROOT, 'charts', 'zt-authz', 'crds', 'zero-trust-policy.yaml'), 'utf8'))[0]!;
-  await kube.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  // The chart's CRDs (ZeroTrustPolicy, TokenRevocation): zt-authz is ready once both kinds are listed.
+  for (const file of ['zero-trust-policy.yaml', 'token-revocation.yaml']) {
+    const crd = yamlObjects(readFileSync(join(ROOT, 'charts', 'zt-authz', 'crds', file), 'utf8'))[0]!;
+    await kube.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  }
   for (const ns of [RELEASE_NS, 'shop', 'billing'])
     await kube.ok('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   // The chart's own ServiceAccount and RBAC, exactly as helm renders them for these values.

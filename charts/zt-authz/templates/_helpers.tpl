@@ -108,7 +108,7 @@ they are hot-reloaded from the ConfigMap without a restart, and so is `audit`.
 */}}
 {{- define "zt-authz.restartConfigChecksum" -}}
 {{- $cfg := include "zt-authz.config" . | fromYaml }}
-{{- pick $cfg "server" "kubernetes" "reload" "log" "webhook" | toYaml | sha256sum }}
+{{- pick $cfg "server" "kubernetes" "reload" "log" "webhook" "revocation" | toYaml | sha256sum }}
 {{- end }}
 
 {{/* Sidecar mode needs namespaces: the webhook would otherwise match every namespace (every pod CREATE before Kubernetes 1.28) and annotated pods would wait for a ConfigMap that is not rendered. */}}

@@ -78,6 +78,7 @@ const PLURALS: Record<string, string> = {
   ClusterRole: 'clusterroles',
   ClusterRoleBinding: 'clusterrolebindings',
   ZeroTrustPolicy: 'zerotrustpolicies',
+  TokenRevocation: 'tokenrevocations',
   CustomResourceDefinition: 'customresourcedefinitions',
   MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
   SubjectAccessReview: 'subjectaccessreviews',

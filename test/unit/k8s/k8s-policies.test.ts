@@ -261,7 +261,8 @@ test(
     const fake = await FakeApiServer.start();
     const t = await start(fake, {}, { watchPods: true });
     try {
-      await waitUntil(() => t.app.ready && fake.activeWatches === 2, 5000, 'ready and watching');
+      // Three watches: ZeroTrustPolicies, pods and TokenRevocations.
+      await waitUntil(() => t.app.ready && fake.activeWatches === 3, 5000, 'ready and watching');
       const [pol] = informers(t);
 
       // 1. Stream cut: events written meanwhile are replayed from the last resourceVersion.
@@ -292,7 +293,7 @@ test(
 
       // 4. Bookmarks: pod churn advances the cluster resourceVersion; the policy watch sees only a
       // bookmark, yet after compaction + reconnect it resumes without 410.
-      await waitUntil(() => fake.activeWatches === 2, 2000, 'watches back');
+      await waitUntil(() => fake.activeWatches === 3, 2000, 'watches back');
       const goneBefore = pol!.stats.gone;
       for (let i = 0; i < 3; i++)
         fake.apply('pods', {
@@ -304,7 +305,7 @@ test(
       await waitUntil(() => pol!.stats.bookmarks >= 1, 2000, 'bookmark received');
       fake.compact();
       fake.dropWatches();
-      await waitUntil(() => fake.activeWatches === 2, 2000, 'reconnected');
+      await waitUntil(() => fake.activeWatches === 3, 2000, 'reconnected');
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(pol!.stats.gone, goneBefore, 'the bookmarked resourceVersion is still valid');
       assert.equal(fake.listRequests(ZTP), 3);
