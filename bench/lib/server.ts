@@ -74,26 +74,9 @@ export async function startService(o: ServiceOptions): Promise<RunningProcess> {
     detached: o.ownSession ?? false,
   });
   const stderr = collect(child);
-  const deadline = Date.now() + (o.readyTimeoutMs ?? 30000);
-  let readyMs = NaN;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new InternalError(`service exited early (${child.exitCode}): ${stderr()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${o.adminPort}/readyz`, { signal: AbortSignal.timeout(500) });
-      await res.text();
-      if (res.status === 200) {
-        readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-        break;
-      }
-    } catch {
-      /* not listening yet */
-    }
-    await sleep(5);
-  }
-  if (!Number.isFinite(readyMs)) {
-    child.kill('SIGKILL');
-    throw new TimeoutError(`service not ready within ${o.readyTimeoutMs ?? 30000} ms: ${stderr()}`);
-  }
+  await waitReady(child, o.adminPort, o.readyTimeoutMs ?? 30000, stderr);
+  // From the spawn, as a readiness probe sees the process's start-up.
+  const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
   return {
     name: o.name ?? 'zt-authz',
     child,
@@ -106,10 +89,17 @@ export async function startService(o: ServiceOptions): Promise<RunningProcess> {
   };
 }
 
-/** The floor: the same proto and grpc-js server, a Check handler that returns OK and nothing else. */
-export async function startFloor(port: number, nodeArgs: string[] = []): Promise<RunningProcess> {
+/**
+ * The floors, empty Check handlers on the same proto under the same load: 'grpc-js', the grpc-js
+ * server with the service's options (bench/floor-server.ts); 'node-http2', gRPC served straight
+ * from node:http2 (bench/h2-floor-server.ts).
+ */
+export type FloorKind = 'grpc-js' | 'node-http2';
+const FLOOR_SCRIPT: Record<FloorKind, string> = { 'grpc-js': 'floor-server.js', 'node-http2': 'h2-floor-server.js' };
+
+export async function startFloor(port: number, nodeArgs: string[] = [], kind: FloorKind = 'grpc-js'): Promise<RunningProcess> {
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...nodeArgs, join(BENCH_DIST, 'floor-server.js'), '--port', String(port)], {
+  const child = spawn(process.execPath, [...nodeArgs, join(BENCH_DIST, FLOOR_SCRIPT[kind]), '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr = collect(child);
@@ -119,10 +109,70 @@ export async function startFloor(port: number, nodeArgs: string[] = []): Promise
       out += d.toString();
       if (out.includes('listening')) resolve();
     });
-    child.once('exit', (code) => reject(new InternalError(`floor exited (${code}): ${stderr()}`)));
+    child.once('exit', (code) => reject(new InternalError(`${kind} floor exited (${code}): ${stderr()}`)));
   });
   const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { name: 'floor', child, pid: child.pid!, grpcPort: port, readyMs, stderr, stop: stopper(child) };
+  return { name: `${kind} floor`, child, pid: child.pid!, grpcPort: port, readyMs, stderr, stop: stopper(child) };
+}
+
+/**
+ * `zt-authz demo` (the built-in demo configuration: its issuer discovered from its own admin
+ * port, the demo policies) in `cwd`, ready once /readyz answers 200: its keys are loaded.
+ */
+export async function startDemo(o: {
+  cwd: string;
+  grpcPort: number;
+  adminPort: number;
+  httpPort: number;
+  nodeArgs?: string[];
+}): Promise<RunningProcess> {
+  const t0 = process.hrtime.bigint();
+  const child = spawn(
+    process.execPath,
+    [
+      ...(o.nodeArgs ?? []),
+      CLI,
+      'demo',
+      '--grpc',
+      `127.0.0.1:${o.grpcPort}`,
+      '--admin',
+      `127.0.0.1:${o.adminPort}`,
+      '--http',
+      `127.0.0.1:${o.httpPort}`,
+    ],
+    { cwd: o.cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ZT_AUTHZ_DEMO_DIR: join(o.cwd, '.zt-authz-demo') } },
+  );
+  const stderr = collect(child);
+  await waitReady(child, o.adminPort, 30000, stderr);
+  const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  return {
+    name: 'zt-authz demo',
+    child,
+    pid: child.pid!,
+    grpcPort: o.grpcPort,
+    adminPort: o.adminPort,
+    readyMs,
+    stderr,
+    stop: stopper(child),
+  };
+}
+
+/** Resolves once /readyz answers 200 (the child is killed and this throws after `timeoutMs`). */
+async function waitReady(child: ChildProcess, adminPort: number, timeoutMs: number, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new InternalError(`service exited early (${child.exitCode}): ${stderr()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(500) });
+      await res.text();
+      if (res.status === 200) return;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(5);
+  }
+  child.kill('SIGKILL');
+  throw new TimeoutError(`service not ready within ${timeoutMs} ms: ${stderr()}`);
 }
 
 export async function scrapeMetrics(adminPort: number): Promise<string> {
