@@ -12,6 +12,7 @@ import type { TlsMaterial } from '../tls/files.js';
 import { listenOn } from '../address.js';
 import { buildRoutes, serveStream, type CallContext } from './call.js';
 import { ByteBudget } from './framing.js';
+import { GrpcStatus, sendStatus } from './status.js';
 
 export interface H2GrpcServerOptions extends GrpcServerOptions {
   /** A call without grpc-timeout must send its whole request within this (default 30 s). */
@@ -22,6 +23,8 @@ export interface H2GrpcServerOptions extends GrpcServerOptions {
   serverBufferBytes?: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (default 2048). */
   maxConcurrentStreams?: number;
+  /** Streams open at once across all connections; more are refused (default 16384). */
+  maxOpenStreams?: number;
 }
 
 /** The listener interface both gRPC implementations give listeners.ts. */
@@ -35,6 +38,8 @@ export const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Enough for every in-flight Check (~2 KB from Envoy) on a connection, and bounded. */
 const MAX_CONCURRENT_STREAMS = 2048;
+/** Each open stream costs a timer and a little state: a bound across connections. */
+const MAX_OPEN_STREAMS = 16_384;
 /** The flow-control window per stream and connection: a ~2 KB Check never waits on a WINDOW_UPDATE. */
 const INITIAL_WINDOW_BYTES = 1024 * 1024;
 /** Request header block limit (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE), as the HTTP listener's. */
@@ -94,11 +99,26 @@ export async function startH2GrpcServer(
     session.on('error', () => undefined);
     session.once('close', () => sessions.delete(session));
   });
+  const maxOpenStreams = opts.maxOpenStreams ?? MAX_OPEN_STREAMS;
+  let open = 0;
   server.on('stream', (stream, headers) => {
     const budget = sessions.get(stream.session as http2.ServerHttp2Session);
-    // A stream always belongs to a session seen above; without one there is nothing to bound it by.
-    if (!budget) return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-    serveStream(stream, headers, ctx, [budget, serverBudget]);
+    // A stream always belongs to a session seen above; without one there is nothing to bound it
+    // by. Past maxOpenStreams (idle streams from many connections) a new one is refused, which a
+    // gRPC client retries or reports as UNAVAILABLE.
+    if (!budget || open >= maxOpenStreams) {
+      // Closing with an error code makes the stream emit 'error': without a listener, a crash.
+      stream.on('error', () => undefined);
+      return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    }
+    open++;
+    stream.once('close', () => open--);
+    try {
+      serveStream(stream, headers, ctx, [budget, serverBudget]);
+    } catch {
+      // A bug in the call handling must cost one call (INTERNAL), never the process.
+      sendStatus(stream, { code: GrpcStatus.INTERNAL, message: 'internal error' });
+    }
   });
   // An HTTP/2 protocol error on a session is Node's to answer (GOAWAY); the server itself
   // must never throw for a client's bytes.

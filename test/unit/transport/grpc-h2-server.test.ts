@@ -192,6 +192,16 @@ describe('grpc-h2: Check', () => {
     }
   });
 
+  it('HTTP/2 settings are announced and client keepalive PINGs are answered', async () => {
+    await call(h.session, V3).reply;
+    const remote = h.session.remoteSettings;
+    assert.equal(remote.maxConcurrentStreams, 2048);
+    assert.equal(remote.initialWindowSize, 1024 * 1024);
+    assert.equal(remote.maxHeaderListSize, 64 * 1024);
+    const rtt = await new Promise<number>((resolve, reject) => h.session.ping((err, ms) => (err ? reject(err) : resolve(ms))));
+    assert.ok(rtt >= 0);
+  });
+
   it('a message split across many DATA frames (the prefix too) is reassembled', async () => {
     const whole = frame(REQUEST);
     const chunks = [
@@ -315,6 +325,22 @@ describe('grpc-h2: size, budgets and streams that never end', { timeout: 10_000 
       assert.ok(Date.now() - t0 >= 190);
       // The stream is closed, not just answered: the server reset the half still sending.
       assert.equal(r.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('past maxOpenStreams a new stream is refused (REFUSED_STREAM); a closed one frees its place', async () => {
+    const h = await start(recording([]), { maxOpenStreams: 2 });
+    try {
+      const idle = [call(h.session, V3, { chunks: [], end: false }), call(h.session, V3, { chunks: [], end: false })];
+      await sleep(50);
+      const refused = await call(h.session, V3).reply;
+      assert.equal(refused.rstCode, http2.constants.NGHTTP2_REFUSED_STREAM);
+      idle[0]!.req.close(http2.constants.NGHTTP2_CANCEL);
+      await idle[0]!.reply;
+      await sleep(20);
+      assert.equal(grpcStatus(await call(h.session, V3).reply), '0');
     } finally {
       await h.close();
     }
