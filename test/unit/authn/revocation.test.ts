@@ -10,7 +10,7 @@
 //   start stops the start; `zt-authz revoke` prints what the loader accepts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -21,6 +21,7 @@ import { RevocationList } from '../../../src/authn/revocation/list.js';
 import { readRevocationFile } from '../../../src/authn/revocation/file-source.js';
 import { ConfigError } from '../../../src/config/problems.js';
 import { revoke } from '../../../src/cli/revoke.js';
+import { renderRevocationCrdYaml } from '../../../src/k8s/revocations.js';
 import { readMetric, startTestApp, waitUntil, type TestApp } from '../../helpers/app.js';
 import { authV3Client, check, checkRequest, closeAll } from '../../helpers/grpc-client.js';
 import { generateTestKey, type TestKey } from '../../helpers/idp.js';
@@ -317,4 +318,10 @@ test('zt-authz revoke prints a manifest or entry the loader accepts; bad argumen
   assert.throws(() => revoke(['--jti', 'j1']), /--issuer is required/);
   assert.throws(() => revoke(['--api-key-sha256', 'zz']), /--api-key-sha256 must be the 64-digit hex/);
   assert.throws(() => revoke(['--issuer', ISS]), /exactly one of jti/);
+});
+
+test('deploy/crds/token-revocation.yaml equals the generator output (run: npm run build && node scripts/gen-crd.mjs); the chart links it', () => {
+  const root = new URL('../../../../', import.meta.url).pathname;
+  assert.equal(readFileSync(join(root, 'deploy/crds/token-revocation.yaml'), 'utf8'), renderRevocationCrdYaml());
+  assert.equal(readFileSync(join(root, 'charts/zt-authz/crds/token-revocation.yaml'), 'utf8'), renderRevocationCrdYaml());
 });
