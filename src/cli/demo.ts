@@ -11,6 +11,7 @@ import { demoConfig, demoIssuer } from '../demo/config.js';
 import { DEMO_ALG, DEMO_AUDIENCE, demoDir, demoIssuerFile, loadOrCreateDemoKey } from '../demo/keys.js';
 import { mintToken } from '../demo/token.js';
 import { DEMO_INTROSPECTION_CLIENT, DEMO_INTROSPECTION_PATH, demoIntrospection } from '../demo/introspection.js';
+import { DEMO_APIKEY_SOURCE, demoApiKey } from '../demo/apikeys.js';
 import { send as sendJson } from '../transport/admin/server.js';
 import { runUntilSignal } from './lifecycle.js';
 
@@ -36,6 +37,13 @@ export async function runDemo(args: string[]): Promise<number> {
     clientId: DEMO_INTROSPECTION_CLIENT,
     clientSecretFile: intro.secretFile,
   };
+  // An API-key source whose keys may read the API like the demo's token holders (api-read).
+  const apiKey = demoApiKey(dir);
+  raw.apiKeys = [{ name: DEMO_APIKEY_SOURCE, keysFile: apiKey.keysFile }];
+  const apiRead = (
+    raw.policies as Array<{ name: string; rules: Array<{ from: Array<{ source: { requestPrincipals: string[] } }> }> }>
+  ).find((p) => p.name === 'api-read')!;
+  apiRead.rules[0]!.from[0]!.source.requestPrincipals.push(`apikey:${DEMO_APIKEY_SOURCE}/*`);
   const config = checkConfig(raw, 'built-in demo config').config;
   writeFileSync(join(dir, 'config.yaml'), `# Effective demo configuration (for reference; written by zt-authz demo)\n${stringify(raw)}`);
   writeFileSync(demoIssuerFile(dir), issuer);
@@ -71,6 +79,7 @@ export async function runDemo(args: string[]): Promise<number> {
   writeFileSync(tokenFile, token, { mode: 0o600 });
   const rel = relative(process.cwd(), tokenFile) || tokenFile;
   const relOpaque = relative(process.cwd(), intro.tokenFile) || intro.tokenFile;
+  const relKey = relative(process.cwd(), apiKey.keyFile) || apiKey.keyFile;
   const cli = './bin/zt-authz';
   const a = `--addr ${addrs.grpc}`;
   const banner = [
@@ -80,8 +89,9 @@ export async function runDemo(args: string[]): Promise<number> {
     `  HTTP authz      http://${addrs.http}   Envoy http_service, nginx auth_request (/nginx-auth), ingress-nginx auth-url (/ingress-nginx-auth)`,
     `  admin           http://${addrs.admin}   /metrics /healthz /readyz /.well-known/jwks.json ${DEMO_INTROSPECTION_PATH}`,
     `  issuer          ${issuer}   audience "${DEMO_AUDIENCE}", RS256, OIDC discovery`,
+    `  API keys        source partners (x-api-key header), one demo key for subject acme`,
     `  policies        block-admin (DENY /admin*), api-read (GET /api/*), api-write (POST/PUT/DELETE /api/* with scope orders:write)`,
-    `  state           ${dir}  (signing key, effective config.yaml, token, opaque-token)`,
+    `  state           ${dir}  (signing key, effective config.yaml, token, opaque-token, api-key, apikeys.yaml)`,
     '',
     'A ready token (sub=demo-user, scope="orders:read", tenant=acme, valid 1 h), also saved in ' + rel + ':',
     `  ${token}`,
@@ -97,6 +107,8 @@ export async function runDemo(args: string[]): Promise<number> {
     `  ${cli} send ${a} --method POST --path /api/orders --token "$(${cli} token --sub alice --scope 'orders:read orders:write')"`,
     "  # allow: an opaque token (not a JWT), checked at the issuer's introspection endpoint",
     `  ${cli} send ${a} --path /api/orders --token "$(cat ${relOpaque})"`,
+    '  # allow: an API key (x-api-key header), principal apikey:partners/acme',
+    `  ${cli} send ${a} --path /api/orders --header "x-api-key: $(cat ${relKey})"`,
     '  # metrics',
     `  curl -s http://${addrs.admin}/metrics | grep zt_authz_decisions_total`,
     '',

@@ -145,8 +145,17 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     const inactive = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--token', 'not-the-demo-token'], env);
     assert.match(inactive.stdout, /"error":"token_inactive"/);
 
+    // The demo API key: apikey:partners/acme, allowed by api-read; an unknown key is a 401 of its own.
+    const apiKey = readFileSync(join(dir, 'api-key'), 'utf8');
+    const viaKey = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--header', `x-api-key: ${apiKey}`], env);
+    assert.equal(viaKey.code, 0, viaKey.stdout + viaKey.stderr);
+    assert.match(viaKey.stdout, /x-auth-subject: acme /m);
+    assert.match(viaKey.stdout, /x-auth-issuer: apikey:partners /m);
+    const badKey = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--header', 'x-api-key: zt_not-the-demo-key'], env);
+    assert.match(badKey.stdout, /"error":"apikey_unknown"/);
+
     const metrics = await (await fetch(`http://${admin}/metrics`)).text();
-    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 3/); // v3 + v2 + the opaque token
+    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 4/); // v3 + v2 + the opaque token + the API key
     assert.match(metrics, /zt_authz_decisions_total\{decision="deny",reason="token_missing",policy=""\} 1/);
 
     // The HTTP authz transport listens where --http said (Envoy http_service convention: the request's own method and path).
@@ -158,7 +167,7 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
 
     // Every labelled command the banner prints answers what its label says (a stale label fails here).
     const printed = labelledCommands(stderr.split('\n'));
-    assert.equal(printed.length, 5, stderr);
+    assert.equal(printed.length, 6, stderr);
     await checkLabelled(printed, env);
 
     // The README's demo commands block ("A five-minute tour"), pointed at this demo's ports and token file.
@@ -169,13 +178,15 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
       .replaceAll('127.0.0.1:9191', grpc)
       .replaceAll('127.0.0.1:9090', admin)
       .replaceAll('.zt-authz-demo/token', join(dir, 'token'))
-      .replaceAll('.zt-authz-demo/opaque-token', join(dir, 'opaque-token'));
+      .replaceAll('.zt-authz-demo/opaque-token', join(dir, 'opaque-token'))
+      .replaceAll('.zt-authz-demo/api-key', join(dir, 'api-key'));
     const documented = labelledCommands(adapted.split('\n'));
-    assert.equal(documented.length, 5, block);
+    assert.equal(documented.length, 6, block);
     await checkLabelled(documented, env);
 
     // audit records reach stdout as JSON lines, without the token
     assert.ok(!stdout.includes(token) && !stdout.includes(token.split('.')[2]!.slice(0, 20)));
+    assert.ok(!stdout.includes(apiKey) && !stderr.includes(apiKey), 'the API key is never printed or logged');
     const audits = stdout
       .split('\n')
       .filter((l) => l.includes('"log":"audit"'))
