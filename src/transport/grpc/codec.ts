@@ -19,6 +19,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { protoRoot } from './protos.js';
 import { InternalError } from '../../errors.js';
+import { PRE_ENCODED, type PreEncoded } from './response.js';
 
 type Version = 'v3' | 'v2';
 
@@ -93,17 +94,27 @@ function buildCodec(version: Version): CheckCodec {
   return {
     deserialize: (buf) => Req.decode(buf),
     serialize: (msg) => {
-      const r = msg as ResponseLike;
-      if (r.okResponse) {
-        fixHeaders(r.okResponse.headers);
-        fixHeaders(r.okResponse.responseHeadersToAdd);
+      // A cached allow (response.ts): encoded once from a fresh copy, the bytes reused after.
+      const pre = (msg as { [PRE_ENCODED]?: PreEncoded })[PRE_ENCODED];
+      if (pre) {
+        if (version !== 'v3') return encode(pre.fresh());
+        return (pre.v3 ??= encode(pre.fresh()));
       }
-      fixDenied(r.deniedResponse);
-      fixDenied(r.errorResponse);
-      const out = Res.encode(msg as protobuf.Message).finish();
-      return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+      return encode(msg);
     },
   };
+
+  function encode(msg: unknown): Buffer {
+    const r = msg as ResponseLike;
+    if (r.okResponse) {
+      fixHeaders(r.okResponse.headers);
+      fixHeaders(r.okResponse.responseHeadersToAdd);
+    }
+    fixDenied(r.deniedResponse);
+    fixDenied(r.errorResponse);
+    const out = Res.encode(msg as protobuf.Message).finish();
+    return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  }
 }
 
 /** A copy of a proto-loader service definition whose Check method uses the lean codec. */

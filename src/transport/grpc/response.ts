@@ -30,6 +30,56 @@ export function toCheckResponse(
   requestId: string | undefined,
   v2RequestHeaders?: Readonly<Record<string, string>>,
 ): CheckResponse {
+  if (!d.verdict.allow || v2RequestHeaders) return buildResponse(d, requestId, v2RequestHeaders);
+  // A v3 allow reads nothing of the request but the Decision's own fields (no request id): the
+  // same fields are the same response, so a repeated identity reuses the response object and
+  // its encoded bytes (codec.ts). Keyed by every field the response is built from.
+  const key = allowKey(d);
+  let res = allowCache.get(key);
+  if (res) {
+    allowCache.delete(key); // most recently used last
+  } else {
+    res = buildResponse(d, undefined);
+    const pre: PreEncoded = { fresh: () => buildResponse(d, undefined) };
+    Object.defineProperty(res, PRE_ENCODED, { value: pre, enumerable: false });
+    Object.freeze(res);
+    if (allowCache.size >= ALLOW_CACHE_ENTRIES) allowCache.delete(allowCache.keys().next().value!);
+  }
+  allowCache.set(key, res);
+  return res;
+}
+
+/**
+ * Set on a cached allow response: `fresh` builds a copy the codec may encode (its enum rewrite
+ * changes the object it encodes, and the cached one is shared), `v3` holds the encoded bytes.
+ */
+export interface PreEncoded {
+  readonly fresh: () => CheckResponse;
+  v3?: Buffer;
+}
+export const PRE_ENCODED = Symbol('zt-authz pre-encoded CheckResponse');
+
+/**
+ * Recently sent allow responses. Small on purpose: a cached token's repeated allows hit it, and
+ * with unique tokens every entry is dropped young (before it could be promoted to old space).
+ */
+const ALLOW_CACHE_ENTRIES = 256;
+const allowCache = new Map<string, CheckResponse>();
+
+/** Every Decision field a v3 allow response is built from, each length-prefixed (unambiguous). */
+function allowKey(d: Decision): string {
+  const { verdict: v, response: r } = d;
+  const part = (s: string | undefined): string => (s === undefined ? '-' : `${s.length}:${s}`);
+  let key = part(v.reason) + part(v.policy) + part(d.evidence.tokenHash) + `${r.upstreamHeaders.length}h`;
+  for (const [k, value] of r.upstreamHeaders) key += part(k) + part(value);
+  key += `${r.removeHeaders.length}r`;
+  for (const h of r.removeHeaders) key += part(h);
+  key += `${r.removeQueryParams.length}q`;
+  for (const q of r.removeQueryParams) key += part(q);
+  return key;
+}
+
+function buildResponse(d: Decision, requestId: string | undefined, v2RequestHeaders?: Readonly<Record<string, string>>): CheckResponse {
   const { verdict: v, response: r } = d;
   const fields: Record<string, Value> = { reason: { stringValue: v.reason } };
   if (v.policy) fields.policy = { stringValue: v.policy };
