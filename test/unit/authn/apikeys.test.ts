@@ -21,6 +21,9 @@ import type { CheckInput } from '../../../src/decision/types.js';
 import type { Decision } from '../../../src/decision/decision.js';
 import type { RevocationCheck } from '../../../src/authn/revocation/list.js';
 import { registerHmacSecret } from '../../helpers/capture.js';
+import { startTestApp } from '../../helpers/app.js';
+import { ApiKeyRegistry, type ApiKeySecretFeed, type ApiKeySecretUpdate } from '../../../src/authn/apikeys/registry.js';
+import type { Logger } from 'pino';
 
 const sha = (k: string): string => createHash('sha256').update(k).digest('hex');
 const KEY = 'zt_acme-key-0123456789abcdefghijklmnopqrstuvwx';
@@ -277,4 +280,78 @@ test('a missing or invalid keys file fails the build with the file named', () =>
       (err: unknown) => err instanceof ConfigError && err.source === f,
     );
   }
+});
+
+test('a reload that changes apiKeys gets a new authenticator: the new file applies, the old keys stop working', async () => {
+  const other = join(dir, 'other.yaml');
+  writeFileSync(other, stringify({ keys: [{ name: 'globex', sha256: sha(OTHER), subject: 'globex' }] }));
+  const policies = [{ name: 'p', rules: [{ from: [{ source: { requestPrincipals: ['apikey:partners/*'] } }] }] }];
+  const t = await startTestApp({ apiKeys: [{ name: 'partners', keysFile }], policies });
+  try {
+    const decide = async (key: string) => reason(await t.app.engine.decide(req({ 'x-api-key': key })));
+    assert.equal(await decide(KEY), 'allow:allowed:200');
+    assert.equal(await decide(OTHER), 'allow:allowed:200');
+    const next = resolveConfig({ server: t.config.server, apiKeys: [{ name: 'partners', keysFile: other }], policies });
+    assert.equal(t.app.reload(next), true);
+    assert.equal(await decide(KEY), 'deny:apikey_unknown:401', 'the old file no longer applies');
+    assert.equal(await decide(OTHER), 'allow:allowed:200');
+    // A reload naming a missing keys file fails and keeps the running keys.
+    assert.equal(
+      t.app.reload(resolveConfig({ server: t.config.server, apiKeys: [{ name: 'partners', keysFile: join(dir, 'nope.yaml') }], policies })),
+      false,
+    );
+    assert.equal(await decide(OTHER), 'allow:allowed:200');
+  } finally {
+    await t.stop();
+  }
+});
+
+test('Secrets: each is checked on its own; a bad update keeps its last good keys, a deletion removes them', () => {
+  const pushes: Array<(u: ApiKeySecretUpdate) => void> = [];
+  const feed: ApiKeySecretFeed = {
+    subscribe: (_sel, push) => {
+      pushes.push(push);
+      return () => undefined;
+    },
+  };
+  const logged: string[] = [];
+  const logger = {
+    info: () => undefined,
+    warn: (_o: unknown, msg: string) => logged.push(msg),
+    error: () => undefined,
+  } as unknown as Logger;
+  const counts: string[] = [];
+  const reg = new ApiKeyRegistry({
+    logger,
+    watch: { debounceMs: 10, pollSeconds: 0 },
+    secrets: () => feed,
+    onLoad: (_s, r) => counts.push(r),
+  });
+  const src = {
+    name: 'partners',
+    fromHeaders: [{ name: 'x-api-key', prefix: '' }],
+    fromParams: [],
+    keysSecretSelector: { matchLabels: { a: 'b' } },
+  };
+  const { stores, commit } = reg.storesFor([src]);
+  commit();
+  reg.start();
+  assert.equal(reg.ready, false, 'not ready before the Secrets are listed');
+  const store = stores.get('partners')!;
+  const d = (k: string): string => createHash('sha256').update(k).digest('binary');
+  const doc = (keys: unknown[]): string => stringify({ keys });
+  pushes[0]!({ kind: 'document', origin: 'secret ns/a', text: doc([{ name: 'acme', sha256: sha(KEY), subject: 'acme' }]) });
+  pushes[0]!({ kind: 'synced' });
+  assert.equal(reg.ready, true);
+  assert.equal(store.lookup(d(KEY))?.entry.subject, 'acme');
+  pushes[0]!({ kind: 'document', origin: 'secret ns/a', text: 'keys: [ {' });
+  pushes[0]!({ kind: 'error', origin: 'secret ns/a', error: 'keys.yaml is not base64' });
+  assert.equal(store.lookup(d(KEY))?.entry.subject, 'acme', 'last good keys kept');
+  pushes[0]!({ kind: 'document', origin: 'secret ns/b', text: doc([{ name: 'acme2', sha256: sha(KEY), subject: 'x' }]) });
+  assert.equal(store.lookup(d(KEY))?.entry.subject, 'acme', 'the same key in another Secret is refused');
+  assert.deepEqual(counts.filter((c) => c === 'error').length, 3);
+  assert.equal(logged.filter((m) => /rejected/.test(m)).length, 3);
+  pushes[0]!({ kind: 'deleted', origin: 'secret ns/a' });
+  assert.equal(store.lookup(d(KEY)), undefined, 'a deleted Secret takes its keys');
+  reg.stop();
 });
