@@ -292,8 +292,12 @@ export class Authenticator {
     const rev = this.opts.revocation;
     if (rev && !rev.empty && rev.tokenRevoked(issuer.cfg.issuer, jti, subject, iat)) return revoked(tokenHash);
     const { identity, claimHeaders } = this.identityOf(issuer, payload, subject, tokenHash);
-    // Reused at most cacheSeconds and never past exp (outcome.until), nor past the token cache's own bound.
-    const validUntil = Math.min(outcome.until, now + this.opts.cacheMaxTtlSeconds * 1000);
+    // Reused at most cacheSeconds and never past exp (outcome.until), nor past the token cache's own bound,
+    // nor past maxTokenAgeSeconds (checked above, so iat is a number then).
+    let validUntil = Math.min(outcome.until, now + this.opts.cacheMaxTtlSeconds * 1000);
+    const maxAge = issuer.cfg.maxTokenAgeSeconds;
+    if (maxAge !== undefined && iat !== undefined)
+      validUntil = Math.min(validUntil, (iat + maxAge) * 1000 + issuer.cfg.clockSkewSeconds * 1000);
     if (this.cache && validUntil > now) {
       this.cache.set(digest, { issuer, identity, claimHeaders, kid: INTROSPECTED, validFrom: 0, validUntil, jti, iat });
     }

@@ -17,14 +17,21 @@ export function checkIntrospectedClaims(claims: Readonly<Record<string, unknown>
     if (aud === undefined) return fail('audience_mismatch', 'aud is missing');
     const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : undefined;
     if (!list?.every((a) => typeof a === 'string')) return fail('token_claims_invalid', 'aud is not a string or a list of strings');
-    if (!list.some((a) => cfg.audiences.includes(a)))
-      return fail('audience_mismatch', 'aud does not contain an accepted audience');
+    if (!list.some((a) => cfg.audiences.includes(a))) return fail('audience_mismatch', 'aud does not contain an accepted audience');
   }
   for (const name of ['exp', 'nbf', 'iat'] as const) {
     if (claims[name] !== undefined && typeof claims[name] !== 'number') return fail('token_claims_invalid', `${name} is not a number`);
   }
   if (typeof claims.exp === 'number' && claims.exp * 1000 + skewMs < now) return fail('token_expired', 'exp is in the past');
   if (typeof claims.nbf === 'number' && claims.nbf * 1000 - skewMs > now) return fail('token_not_yet_valid', 'nbf is in the future');
+  // maxTokenAgeSeconds as jose applies it to JWTs (iat required). The revocation list drops a
+  // notBefore entry once every token it covers is past this age, so an opaque token exempt from
+  // it would be accepted again after its subject's revocation was dropped.
+  if (cfg.maxTokenAgeSeconds !== undefined) {
+    if (typeof claims.iat !== 'number') return fail('token_claims_invalid', 'iat is required (maxTokenAgeSeconds is set)');
+    if (now - claims.iat * 1000 > cfg.maxTokenAgeSeconds * 1000 + skewMs)
+      return fail('token_expired', 'token is older than maxTokenAgeSeconds');
+  }
   // A token of another kind (a refresh token, a DPoP-bound token whose proof nobody checks here)
   // must not pass as a Bearer access token; IdPs name the kind in token_type (RFC 7662) or typ.
   for (const name of ['token_type', 'typ'] as const) {
