@@ -146,13 +146,19 @@ export class Authenticator {
       });
       if (cfg.introspection) {
         const rt = this.byIssuer.get(cfg.issuer)!;
-        for (const h of headerNames) opaqueAt.set(`header ${h}`, rt);
-        for (const p of paramNames) opaqueAt.set(`param ${p}`, rt);
-        for (const c of cookieNames) opaqueAt.set(`cookie ${c}`, rt);
+        // A header by name and prefix: another issuer may read the same header with another prefix.
+        for (const h of cfg.fromHeaders) opaqueAt.set(opaqueKey({ type: 'header', name: h.name }, h.prefix), rt);
+        for (const p of paramNames) opaqueAt.set(opaqueKey({ type: 'param', name: p }, undefined), rt);
+        for (const c of cookieNames) opaqueAt.set(opaqueKey({ type: 'cookie', name: c }, undefined), rt);
       }
     }
     this.opaqueAt = opaqueAt;
-    this.locations = { headers, params, cookies, ...(opaqueAt.size ? { opaque: (loc) => opaqueAt.has(`${loc.type} ${loc.name}`) } : {}) };
+    this.locations = {
+      headers,
+      params,
+      cookies,
+      ...(opaqueAt.size ? { opaque: (loc: CredentialLocation, prefix: string | undefined) => opaqueAt.has(opaqueKey(loc, prefix)) } : {}),
+    };
     this.cache = opts.cacheMaxEntries > 0 ? new LRUCache<string, CacheEntry>({ max: opts.cacheMaxEntries }) : null;
   }
 
@@ -253,7 +259,7 @@ export class Authenticator {
     this.hooks.cacheMiss();
     const tokenHash = Buffer.from(digest.slice(0, 6), 'latin1').toString('hex');
     if (found.opaque) {
-      const issuer = this.opaqueAt.get(`${location.type} ${location.name}`)!;
+      const issuer = this.opaqueAt.get(opaqueKey(location, found.prefix))!;
       return this.introspect(issuer, issuer.introspector!, token, digest, tokenHash, location);
     }
     return this.verify(token, digest, tokenHash, location, now);
@@ -433,6 +439,11 @@ export class Authenticator {
     }
     return this.success(issuer, identity, claimHeaders, location);
   }
+}
+
+/** Where an introspection issuer reads opaque tokens: a parameter or cookie by name, a header by name and prefix. */
+function opaqueKey(loc: CredentialLocation, prefix: string | undefined): string {
+  return loc.type === 'header' ? `header ${loc.name}\n${prefix ?? ''}` : `${loc.type} ${loc.name}`;
 }
 
 function revoked(tokenHash: string): AuthResult {

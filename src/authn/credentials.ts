@@ -11,14 +11,17 @@ export interface LocationSpec {
   /**
    * Locations an introspection issuer reads: there a credential that is not a compact JWS is
    * accepted as an opaque token (RFC 6750 b64token characters) instead of being malformed.
+   * `prefix`: the accepted prefix a header value started with. Another issuer may read the same
+   * header with another prefix; a credential in that form is not the introspection issuer's and
+   * must not reach its endpoint.
    */
-  opaque?: (location: CredentialLocation) => boolean;
+  opaque?: (location: CredentialLocation, prefix: string | undefined) => boolean;
 }
 
 export type Extracted =
   | { kind: 'none' }
-  /** `opaque`: not a compact JWS, accepted because an introspection issuer reads this location. */
-  | { kind: 'one'; token: string; location: CredentialLocation; opaque?: true }
+  /** `opaque`: not a compact JWS, accepted because an introspection issuer reads this location (and `prefix`, for a header). */
+  | { kind: 'one'; token: string; location: CredentialLocation; opaque?: true; prefix?: string }
   | { kind: 'error'; reason: Reason; detail: string };
 
 /** RFC 6750 §2.1 b64token: the characters an opaque Bearer token may hold. */
@@ -130,10 +133,11 @@ export function extractCredential(input: CheckInput, spec: LocationSpec, maxToke
   const only = found[0]!;
   let token = only.raw;
   const where = `${only.location.type} ${only.location.name}`;
+  let prefix: string | undefined;
   if (only.prefixes) {
     // A comma can never be part of a JWT: it means Envoy merged repeated headers.
     if (token.includes(',')) return { kind: 'error', reason: 'token_multiple', detail: `${where} holds more than one value` };
-    const prefix = only.prefixes.find((p) => token.startsWith(p));
+    prefix = only.prefixes.find((p) => token.startsWith(p));
     if (prefix === undefined) {
       return { kind: 'error', reason: 'token_malformed', detail: `${where} does not start with an accepted prefix` };
     }
@@ -145,8 +149,8 @@ export function extractCredential(input: CheckInput, spec: LocationSpec, maxToke
   // A JWT is exactly three base64url segments; anything else is opaque, introspected where an
   // introspection issuer reads this location. A three-segment token is never opaque: it is
   // verified as a JWT (or malformed), so a forged JWT cannot be routed around local verification.
-  if (!COMPACT_JWS.test(token) && spec.opaque?.(only.location) && OPAQUE_TOKEN.test(token)) {
-    return { kind: 'one', token, location: only.location, opaque: true };
+  if (!COMPACT_JWS.test(token) && spec.opaque?.(only.location, prefix) && OPAQUE_TOKEN.test(token)) {
+    return { kind: 'one', token, location: only.location, opaque: true, ...(prefix !== undefined ? { prefix } : {}) };
   }
   if (!COMPACT_JWS.test(token) || !canonicalSegments(token)) {
     return { kind: 'error', reason: 'token_malformed', detail: `${where} is not a compact JWS (three base64url segments)` };
