@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { KubernetesConfig } from '../config/types.js';
 import type { KubeClients } from './client.js';
-import { Informer, pageParams, type KubeList } from './informer.js';
+import { Informer, pageParams, type InformerEvent, type KubeList } from './informer.js';
 import { CRD, PolicySet, StatusWriter, type PolicyObject } from './policies.js';
 import { stripPod, WorkloadMap, type PodObject } from './workloads.js';
 import { SecretFeeds } from './secrets.js';
@@ -114,55 +114,38 @@ export class KubernetesSync {
     });
     for (const ns of scopes) {
       const where = ns ? `namespace ${ns}` : 'all namespaces';
-      this.informers.push(
-        new Informer<PolicyObject>({
+      // One informer per custom resource kind and scope, listed and watched the same way.
+      const customObjects = <T extends PolicyObject | RevocationObject>(
+        crd: { group: string; version: string; plural: string },
+        onEvent: (type: InformerEvent, obj: T) => void,
+      ): Informer<T> =>
+        new Informer<T>({
           ...common,
-          name: `${CRD.plural} (${where})`,
+          name: `${crd.plural} (${where})`,
           watch: this.clients.newWatch(),
-          path: ns ? `/apis/${CRD.group}/${CRD.version}/namespaces/${ns}/${CRD.plural}` : `/apis/${CRD.group}/${CRD.version}/${CRD.plural}`,
+          path: ns ? `/apis/${crd.group}/${crd.version}/namespaces/${ns}/${crd.plural}` : `/apis/${crd.group}/${crd.version}/${crd.plural}`,
           list: (page) =>
             (ns
               ? custom.listNamespacedCustomObject({
-                  group: CRD.group,
-                  version: CRD.version,
+                  group: crd.group,
+                  version: crd.version,
                   namespace: ns,
-                  plural: CRD.plural,
+                  plural: crd.plural,
                   ...pageParams(page),
                 })
               : custom.listClusterCustomObject({
-                  group: CRD.group,
-                  version: CRD.version,
-                  plural: CRD.plural,
+                  group: crd.group,
+                  version: crd.version,
+                  plural: crd.plural,
                   ...pageParams(page),
-                })) as Promise<KubeList<PolicyObject>>,
-          onEvent: (type, obj) => this.policies.apply(type, obj),
-        }),
-      );
+                })) as Promise<KubeList<T>>,
+          onEvent,
+        });
+      this.informers.push(customObjects<PolicyObject>(CRD, (type, obj) => this.policies.apply(type, obj)));
       if (this.revocations) {
         const revs = this.revocations;
-        const R = REVOCATION_CRD;
         // Part of `synced`: until TokenRevocations are listed, nothing is allowed (no policies).
-        this.informers.push(
-          new Informer<RevocationObject>({
-            ...common,
-            name: `${R.plural} (${where})`,
-            watch: this.clients.newWatch(),
-            path: ns ? `/apis/${R.group}/${R.version}/namespaces/${ns}/${R.plural}` : `/apis/${R.group}/${R.version}/${R.plural}`,
-            list: (page) =>
-              (ns
-                ? custom.listNamespacedCustomObject({
-                    group: R.group,
-                    version: R.version,
-                    namespace: ns,
-                    plural: R.plural,
-                    ...pageParams(page),
-                  })
-                : custom.listClusterCustomObject({ group: R.group, version: R.version, plural: R.plural, ...pageParams(page) })) as Promise<
-                KubeList<RevocationObject>
-              >,
-            onEvent: (type, obj) => revs.apply(type, obj),
-          }),
-        );
+        this.informers.push(customObjects<RevocationObject>(REVOCATION_CRD, (type, obj) => revs.apply(type, obj)));
       }
       if (this.workloads) {
         const wl = this.workloads;
