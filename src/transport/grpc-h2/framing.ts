@@ -32,7 +32,9 @@ export class ByteBudget {
 const PREFIX = 5;
 
 export class MessageReader {
-  private prefix = Buffer.alloc(PREFIX);
+  /** The prefix as read so far: its flag byte, and its length bytes big-endian (no Buffer per call). */
+  private flag = 0;
+  private declared = 0;
   private prefixHave = 0;
   /** Declared length of the message being read; -1 until the prefix is complete. */
   private length = -1;
@@ -56,10 +58,12 @@ export class MessageReader {
     while (at < chunk.length) {
       if (this.message) return this.fail(GrpcStatus.UNIMPLEMENTED, 'received a second request message for a unary call');
       if (this.length < 0) {
-        const n = Math.min(PREFIX - this.prefixHave, chunk.length - at);
-        chunk.copy(this.prefix, this.prefixHave, at, at + n);
-        this.prefixHave += n;
-        at += n;
+        // A prefix may be split across chunks, down to single bytes.
+        while (this.prefixHave < PREFIX && at < chunk.length) {
+          const byte = chunk[at++]!;
+          if (this.prefixHave++ === 0) this.flag = byte;
+          else this.declared = this.declared * 256 + byte;
+        }
         if (this.prefixHave < PREFIX) return undefined;
         const err = this.startMessage();
         if (err) return err;
@@ -93,8 +97,7 @@ export class MessageReader {
   }
 
   private startMessage(): GrpcError | undefined {
-    const flag = this.prefix[0]!;
-    const length = this.prefix.readUInt32BE(1);
+    const { flag, declared: length } = this;
     if (flag === 1) {
       // Only identity is accepted (grpc-encoding is checked first), so a compressed message
       // cannot be read: what grpc servers answer for an encoding they do not support.

@@ -89,7 +89,7 @@ export function sendUnary(stream: ServerHttp2Stream, payload: Uint8Array): void 
   if (!writable(stream)) return;
   try {
     sendMessageHeaders(stream);
-    stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+    stream.once('wantTrailers', sendOkTrailers);
     stream.end(frameMessage(payload));
   } catch {
     stream.destroy();
@@ -98,11 +98,19 @@ export function sendUnary(stream: ServerHttp2Stream, payload: Uint8Array): void 
 
 const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 
+/**
+ * The 'wantTrailers' listener of an OK answer (the emitter is `this`): one shared function, no
+ * closure allocated per call (one whose event never came would keep the call's payload reachable).
+ */
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
 /** OK trailers after messages already written (a Watch ended by the drain). */
 export function endOk(stream: ServerHttp2Stream): void {
   if (!writable(stream)) return;
   try {
-    stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+    stream.once('wantTrailers', sendOkTrailers);
     stream.end();
   } catch {
     stream.destroy();
