@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run bench [-- options]`: the issue 7 load harness (bench/run.ts). Installs h2load (Debian
+# `npm run bench [-- options]`: the load harness (bench/run.ts). Installs h2load (Debian
 # package nghttp2-client) when it is missing, builds, then runs every scenario, or the ones
 # given with --scenario (e.g. `npm run bench -- --scenario 4`). `npm run bench:quick` is a
 # shorter smoke run. Options: node dist/bench/run.js --help.

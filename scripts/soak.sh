@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run soak [-- options]`: the issue 8 soak test (bench/soak.ts). Installs h2load (Debian
+# `npm run soak [-- options]`: the soak test (bench/soak.ts). Installs h2load (Debian
 # package nghttp2-client) when it is missing, builds, then runs 10 minutes of mixed allow/deny
 # load at 70 % of the measured capacity with a policy rewrite every 30 s, and exits non-zero if a
 # criterion fails. `npm run soak -- --duration 60` is the CI-length run; `--write` keeps the

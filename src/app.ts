@@ -14,9 +14,7 @@ import type { CheckInput } from './decision/types.js';
 import type { Decision } from './decision/decision.js';
 import { DecisionEngine, type NormalizeStep } from './decision/engine.js';
 import type { PolicyIndex } from './policy/policy-index.js';
-import { IssuerKeyRegistry } from './authn/issuer-key-registry.js';
-import { ApiKeyRegistry } from './authn/apikeys/registry.js';
-import { RevocationRuntime } from './authn/revocation/runtime.js';
+import { CredentialSources } from './authn/credential-sources.js';
 import type { RevocationList } from './authn/revocation/list.js';
 import type { JwksClock } from './authn/jwks/clock.js';
 import { Metrics } from './observe/metrics.js';
@@ -52,12 +50,10 @@ export class App {
   private readonly health = new HealthState(() => this.ready);
   private readonly readiness: Readiness;
   private readonly listeners = new Listeners();
-  private keys?: IssuerKeyRegistry;
-  private apiKeys?: ApiKeyRegistry;
+  private credentials?: CredentialSources;
   private snapshot!: Snapshot;
   private manager?: SnapshotManager;
   private k8s?: KubernetesSync;
-  private revocation?: RevocationRuntime;
   private shutdownPromise?: Promise<void>;
 
   private constructor(private readonly opts: AppOptions) {
@@ -69,8 +65,8 @@ export class App {
     const inputs = {
       snapshot: () => this.snapshot,
       kubernetes: () => this.k8s,
-      keys: () => this.keys?.entries() ?? [],
-      keysRunning: () => this.keys?.running ?? false,
+      keys: () => this.credentials?.keys.entries() ?? [],
+      keysRunning: () => this.credentials?.keys.running ?? false,
     };
     this.readiness = new Readiness(inputs, this.health, this.metrics, this.logger);
     this.gate = new InFlightGate(
@@ -119,7 +115,7 @@ export class App {
 
   /** The revocation list (revocation.file and TokenRevocation resources). */
   get revocations(): RevocationList | undefined {
-    return this.revocation?.list;
+    return this.credentials?.revocation.list;
   }
 
   /** The Kubernetes watchers, when `kubernetes.enabled`. */
@@ -144,36 +140,18 @@ export class App {
 
   private async init(): Promise<void> {
     const { config } = this.opts;
-    const keys = new IssuerKeyRegistry({
+    const credentials = new CredentialSources({
+      config,
       metrics: this.metrics,
       logger: this.logger,
-      // kubernetes.* is restart-only: the Secret feeds exist from start or not at all.
-      secrets: () => this.k8s?.secrets,
+      issuerSecrets: () => this.k8s?.secrets,
+      apiKeySecrets: () => this.k8s?.apiKeySecrets,
       authenticator: () => this.snapshot?.authenticator,
-      // An issuer without a usable HMAC secret is not ready (and ready again once one is back).
-      onReadinessInput: (why) => this.readiness.inputChanged(why === 'secrets'),
-      watch: { debounceMs: config.reload.debounceMs, pollSeconds: config.reload.pollSeconds },
-      ...(this.opts.jwksClock ? { clock: this.opts.jwksClock } : {}),
+      onReadinessInput: (secrets) => this.readiness.inputChanged(secrets),
+      ...(this.opts.jwksClock ? { jwksClock: this.opts.jwksClock } : {}),
     });
-    this.keys = keys;
-    const apiKeys = new ApiKeyRegistry({
-      logger: this.logger,
-      onLoad: (source, result, n) => {
-        this.metrics.apiKeysReload.inc({ source, result });
-        this.metrics.apiKeys.set({ source }, n);
-      },
-      watch: { debounceMs: config.reload.debounceMs, pollSeconds: config.reload.pollSeconds },
-      secrets: () => this.k8s?.apiKeySecrets,
-    });
-    this.apiKeys = apiKeys;
-    const revocation = new RevocationRuntime(config, {
-      logger: this.logger,
-      onFileLoad: (result) => this.metrics.revocationReload.inc({ source: 'file', result }),
-    });
-    this.revocation = revocation;
-    this.metrics.revocationEntriesSource = () => revocation.list.size;
-    // A revoked token must not stay in the verified-token cache (each hit is checked too).
-    revocation.list.onChange(() => void this.snapshot?.authenticator.evictRevoked());
+    this.credentials = credentials;
+    const { keys, apiKeys, revocation } = credentials;
     const manager = new SnapshotManager({
       logger: this.logger,
       metrics: this.metrics,
@@ -186,7 +164,7 @@ export class App {
       revocation: revocation.list,
       publish: (snap) => {
         this.snapshot = snap; // the one reference assignment a reload makes
-        revocation.configure(snap.config);
+        credentials.configure(snap.config);
         this.audit.configure(snap.config.audit); // audit settings are hot-reloaded with the snapshot
         this.gate.setMax(snap.config.limits.maxInFlight);
         this.readiness.inputChanged();
@@ -212,9 +190,7 @@ export class App {
     const { metrics, logger, health, gate, engine } = this;
     const wiring = { config, metrics, logger, health, gate, engine, adminRoutes: this.opts.adminRoutes };
     await this.listeners.start({ ...wiring, ready: () => this.ready, http: () => this.snapshot.config.http });
-    keys.start();
-    apiKeys.start();
-    revocation.start();
+    credentials.start();
     this.k8s?.start();
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
@@ -236,9 +212,7 @@ export class App {
       this.manager?.stop();
       this.listeners.stopTls();
       await this.k8s?.stop();
-      this.keys?.stop();
-      this.apiKeys?.stop();
-      this.revocation?.stop();
+      this.credentials?.stop();
       await this.listeners.close();
     })();
     return this.shutdownPromise;

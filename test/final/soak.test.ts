@@ -1,4 +1,4 @@
-// The CI variant of `npm run soak` (issue 8): the same driver (bench/soak.ts) for 60 s instead of
+// The CI variant of `npm run soak`: the same driver (bench/soak.ts) for 60 s instead of
 // 10 minutes, policies rewritten every 15 s (so at least 3 reloads happen), with the same
 // criteria, checked here again from the raw figures of its JSON report rather than from its
 // verdicts: 0 errors, server decisions equal to what was sent per reason, every rewrite

@@ -74,7 +74,7 @@ export type EnvoyOutcome =
   | { kind: 'error'; authStatus: number; allowedByFailureMode: boolean };
 
 /**
- * What Envoy's ext_authz filter does in `http_service` mode (shared/reference, "HTTP (non-gRPC)
+ * What Envoy's ext_authz filter does in `http_service` mode (Envoy's ext_authz filter docs, "HTTP (non-gRPC)
  * ext_authz mode"): it sends the original method and path_prefix + path with Host, Content-Length,
  * Authorization and the allowed_headers matches; exactly 200 allows (allowed_upstream_headers are
  * copied, x-envoy-auth-headers-to-remove are removed); 5xx is an error; anything else denies.

@@ -1,4 +1,4 @@
-// Property-based fuzzing of the gRPC adapter (issue 8) against a real App: CheckRequests are
+// Property-based fuzzing of the gRPC adapter against a real App: CheckRequests are
 // encoded by hand (test/helpers/protowire.ts) so string fields can hold invalid UTF-8, and
 // sent as raw bytes with identity serializers.
 //  a. random, well-framed CheckRequests with adversarial fields → the call completes with a

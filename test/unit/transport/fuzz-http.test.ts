@@ -1,4 +1,4 @@
-// Property-based fuzzing of the HTTP authorization listener (issue 8) against a real App, over
+// Property-based fuzzing of the HTTP authorization listener against a real App, over
 // raw TCP so requests can carry odd methods, giant or invalid request targets, invalid header
 // bytes, repeated and oversized headers. In all three modes (Envoy http_service, nginx
 // auth_request, ingress-nginx auth-url):
