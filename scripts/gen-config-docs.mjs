@@ -8,9 +8,10 @@
 //   node scripts/gen-config-docs.mjs --check  exit 1 when the file differs (test/unit/docs/config-docs.test.ts checks too)
 //
 // Needs a build first (npm run build): it reads dist/src/config/schema.js.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeOrCheck } from './generated-file.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const OUT = join(root, 'docs/configuration-reference.md');
@@ -228,21 +229,5 @@ export async function configReference() {
 }
 
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
-  const text = await configReference();
-  if (process.argv.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(OUT, 'utf8');
-    } catch {
-      // not generated yet: stale
-    }
-    if (current !== text) {
-      console.error(`${OUT} is out of date: run ${REGENERATE}`);
-      process.exit(1);
-    }
-    console.log(`${OUT}: up to date`);
-  } else {
-    writeFileSync(OUT, text);
-    console.log(`wrote ${OUT}`);
-  }
+  writeOrCheck(OUT, await configReference(), REGENERATE);
 }

@@ -3,9 +3,9 @@
 // deploy/crds/token-revocation.yaml (src/k8s/revocations.ts); the chart's crds/ links to both.
 // `--check` exits 1 when a checked-in file differs (the test suite checks the same).
 // Needs a build first (npm run build).
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeOrCheck } from './generated-file.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { renderCrdYaml } = await import(join(root, 'dist/src/k8s/crd.js'));
@@ -14,23 +14,5 @@ for (const [file, text] of [
   ['deploy/crds/zero-trust-policy.yaml', renderCrdYaml()],
   ['deploy/crds/token-revocation.yaml', renderRevocationCrdYaml()],
 ]) {
-  const out = join(root, file);
-  if (process.argv.includes('--check')) {
-    let cur = '';
-    try {
-      cur = readFileSync(out, 'utf8');
-    } catch {
-      // not generated yet: stale
-    }
-    if (cur !== text) {
-      console.error(`${out} is out of date: run npm run build && node scripts/gen-crd.mjs`);
-      process.exitCode = 1;
-      continue;
-    }
-    console.log(`${out}: up to date`);
-  } else {
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, text);
-    console.log(`wrote ${out}`);
-  }
+  writeOrCheck(join(root, file), text, 'npm run build && node scripts/gen-crd.mjs');
 }

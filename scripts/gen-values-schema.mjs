@@ -9,9 +9,9 @@
 //   node scripts/gen-values-schema.mjs --check  exit 1 when the file differs (the tests check too)
 //
 // Needs a build first (npm run build): it reads dist/src/config/schema.js.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeOrCheck } from './generated-file.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const OUT = join(root, 'charts/zt-authz/values.schema.json');
@@ -208,21 +208,5 @@ export async function renderValuesSchema() {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = await renderValuesSchema();
-  if (process.argv.includes('--check')) {
-    let cur = '';
-    try {
-      cur = readFileSync(OUT, 'utf8');
-    } catch {
-      // not generated yet: stale
-    }
-    if (cur !== text) {
-      console.error(`${OUT} is out of date: run npm run build && node scripts/gen-values-schema.mjs`);
-      process.exit(1);
-    }
-    console.log(`${OUT}: up to date`);
-  } else {
-    writeFileSync(OUT, text);
-    console.log(`wrote ${OUT}`);
-  }
+  writeOrCheck(OUT, await renderValuesSchema(), 'npm run build && node scripts/gen-values-schema.mjs');
 }
