@@ -3,11 +3,10 @@
 // ends both servers' watches.
 import type { ServerHttp2Stream } from 'node:http2';
 import type protobuf from 'protobufjs';
-import { AUTH_V2_SERVICE, AUTH_V3_SERVICE, protoRoot } from '../grpc/protos.js';
-import type { HealthState, HealthStatus } from '../grpc/health.js';
+import { protoRoot } from '../grpc/protos.js';
+import { HEALTH_SERVICES, type HealthState, type HealthStatus } from '../grpc/health.js';
 import { GrpcStatus, endOk, frameMessage, sendMessageHeaders, sendUnary, writable, type GrpcError } from './status.js';
 
-const KNOWN = new Set(['', AUTH_V3_SERVICE, AUTH_V2_SERVICE]);
 /** grpc.health.v1.HealthCheckResponse.ServingStatus numbers. */
 const SERVING_STATUS = { SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
 
@@ -33,7 +32,7 @@ function encodeStatus(status: keyof typeof SERVING_STATUS): Uint8Array {
 
 export function healthCheck(stream: ServerHttp2Stream, message: Buffer, health: HealthState): GrpcError | undefined {
   const service = serviceOf(message);
-  if (!KNOWN.has(service)) return { code: GrpcStatus.NOT_FOUND, message: `unknown service ${service}` };
+  if (!HEALTH_SERVICES.has(service)) return { code: GrpcStatus.NOT_FOUND, message: `unknown service ${service}` };
   sendUnary(stream, encodeStatus(health.status));
   return undefined;
 }
@@ -48,7 +47,7 @@ export function healthWatch(stream: ServerHttp2Stream, message: Buffer, health: 
   const write = (s: keyof typeof SERVING_STATUS): void => {
     if (writable(stream)) stream.write(frameMessage(encodeStatus(s)));
   };
-  const known = KNOWN.has(service);
+  const known = HEALTH_SERVICES.has(service);
   let last: HealthStatus = health.status;
   write(known ? last : 'SERVICE_UNKNOWN');
   const unsubscribe = health.subscribe(

@@ -6,12 +6,12 @@ import { AUTH_V2_SERVICE, AUTH_V3_SERVICE } from './protos.js';
 
 type Status = 'SERVING' | 'NOT_SERVING';
 export type HealthStatus = Status;
-const KNOWN = new Set(['', AUTH_V3_SERVICE, AUTH_V2_SERVICE]);
+/** The service names health answers for (both gRPC implementations read this one set). */
+export const HEALTH_SERVICES: ReadonlySet<string> = new Set(['', AUTH_V3_SERVICE, AUTH_V2_SERVICE]);
 
 export class HealthState {
   private readonly events = new EventEmitter();
   private last: Status = 'NOT_SERVING';
-  private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, unknown>>();
 
   constructor(private readonly serving: () => boolean) {
     this.events.setMaxListeners(0);
@@ -35,14 +35,12 @@ export class HealthState {
    * idle health watcher does not hold the graceful shutdown open until the drain deadline.
    */
   endWatches(): void {
-    for (const call of this.watchers) call.end();
-    this.watchers.clear();
     this.events.emit('end');
   }
 
   /**
-   * Watch from a server other than grpc-js (the node:http2 one, src/transport/grpc-h2/): each
-   * status change, and the drain's end of every watch. Returns the unsubscribe function.
+   * A watch on either gRPC server: each status change, and the drain's end of every watch.
+   * Returns the unsubscribe function.
    */
   subscribe(onStatus: (s: Status) => void, onEnd: () => void): () => void {
     this.events.on('change', onStatus);
@@ -57,23 +55,23 @@ export class HealthState {
     return {
       Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const service = call.request?.service ?? '';
-        if (!KNOWN.has(service)) return cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${service}` });
+        if (!HEALTH_SERVICES.has(service)) return cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${service}` });
         cb(null, { status: this.status });
       },
       Watch: (call: grpc.ServerWritableStream<{ service?: string }, unknown>) => {
         const service = call.request?.service ?? '';
-        if (!KNOWN.has(service)) {
+        if (!HEALTH_SERVICES.has(service)) {
           call.write({ status: 'SERVICE_UNKNOWN' });
           return; // per the health protocol the stream stays open for unknown services
         }
         call.write({ status: this.status });
-        const onChange = (s: Status) => call.write({ status: s });
-        this.events.on('change', onChange);
-        this.watchers.add(call);
-        const stop = () => {
-          this.events.off('change', onChange);
-          this.watchers.delete(call);
-        };
+        const stop = this.subscribe(
+          (s) => call.write({ status: s }),
+          () => {
+            stop();
+            call.end();
+          },
+        );
         call.on('cancelled', stop);
         call.on('close', stop);
         call.on('error', stop);
