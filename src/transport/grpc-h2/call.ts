@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { checkCodec, type CheckCodec } from '../grpc/codec.js';
 import { AUTH_V2_SERVICE, AUTH_V3_SERVICE } from '../grpc/protos.js';
-import type { CheckHandler } from '../grpc/server.js';
+import { SHED_MESSAGE, type CheckHandler } from '../grpc/server.js';
 import type { HealthState } from '../grpc/health.js';
 import type { InFlightGate } from '../inflight.js';
 import { parseGrpcTimeout } from './deadline.js';
@@ -35,8 +35,8 @@ export function buildRoutes(): ReadonlyMap<string, Route> {
 }
 
 /** What a shed Check gets: the grpc-js server's status and message, so Envoy's error path applies. */
-const SHED: GrpcError = Object.freeze({ code: GrpcStatus.RESOURCE_EXHAUSTED, message: 'zt-authz overloaded: too many Checks in flight' });
-const INTERNAL: GrpcError = Object.freeze({ code: GrpcStatus.INTERNAL, message: 'internal error' });
+const SHED: GrpcError = Object.freeze({ code: GrpcStatus.RESOURCE_EXHAUSTED, message: SHED_MESSAGE });
+export const INTERNAL: GrpcError = Object.freeze({ code: GrpcStatus.INTERNAL, message: 'internal error' });
 const DEADLINE: GrpcError = Object.freeze({ code: GrpcStatus.DEADLINE_EXCEEDED, message: 'Deadline exceeded' });
 const ENCODINGS = Object.freeze({ 'grpc-accept-encoding': 'identity' });
 

@@ -10,9 +10,9 @@ import type { CheckHandler, GrpcServerOptions } from '../grpc/server.js';
 import type { HealthState } from '../grpc/health.js';
 import type { TlsMaterial } from '../tls/files.js';
 import { listenOn } from '../address.js';
-import { buildRoutes, serveStream, type CallContext } from './call.js';
+import { INTERNAL, buildRoutes, serveStream, type CallContext } from './call.js';
 import { ByteBudget } from './framing.js';
-import { GrpcStatus, sendStatus } from './status.js';
+import { sendStatus } from './status.js';
 
 export interface H2GrpcServerOptions extends GrpcServerOptions {
   /** A call without grpc-timeout must send its whole request within this (default 30 s). */
@@ -117,7 +117,7 @@ export async function startH2GrpcServer(
       serveStream(stream, headers, ctx, [budget, serverBudget]);
     } catch {
       // A bug in the call handling must cost one call (INTERNAL), never the process.
-      sendStatus(stream, { code: GrpcStatus.INTERNAL, message: 'internal error' });
+      sendStatus(stream, INTERNAL);
     }
   });
   // An HTTP/2 protocol error on a session is Node's to answer (GOAWAY); the server itself

@@ -39,11 +39,11 @@ export interface GrpcServerOptions {
   gate?: InFlightGate;
 }
 
+/** The message of a shed Check's RESOURCE_EXHAUSTED, on both gRPC servers. */
+export const SHED_MESSAGE = 'zt-authz overloaded: too many Checks in flight';
+
 /** What Envoy gets for a shed Check: an RPC error, so its error path applies, never OK. */
-const SHED: Partial<grpc.StatusObject> = Object.freeze({
-  code: grpc.status.RESOURCE_EXHAUSTED,
-  details: 'zt-authz overloaded: too many Checks in flight',
-});
+const SHED: Partial<grpc.StatusObject> = Object.freeze({ code: grpc.status.RESOURCE_EXHAUSTED, details: SHED_MESSAGE });
 
 export async function startGrpcServer(
   address: string,
