@@ -2,9 +2,9 @@
 // validated whole: one bad entry rejects the whole document, so a typo never silently drops a key
 // (or keeps one that was meant to be replaced). Every problem names its field; none quotes a value
 // that could be key material (hashes are public, but the messages do not need them either).
-import { parseDocument } from 'yaml';
 import type { JWTPayload } from 'jose';
 import { ConfigError, type ConfigProblem } from '../../config/problems.js';
+import { parseDocumentText } from '../document-text.js';
 
 export interface ApiKeyEntry {
   /** Unique within the source; in audit records. */
@@ -49,38 +49,16 @@ function stringList(v: unknown, path: string, problems: ConfigProblem[]): string
  */
 export const MAX_YAML_BYTES = 256 * 1024;
 
-/** The document as plain data: JSON when it is JSON (fast), else YAML up to MAX_YAML_BYTES. */
-function parseDocumentText(text: string, origin: string): unknown {
-  if (/^\s*\{/.test(text)) {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      // not JSON after all: the YAML parser below says where it breaks
-    }
-  }
-  if (Buffer.byteLength(text) > MAX_YAML_BYTES) {
-    throw new ConfigError(origin, [
-      { path: '(file)', message: `YAML over ${MAX_YAML_BYTES} bytes is too slow to parse while serving; write a long key list as JSON` },
-    ]);
-  }
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      origin,
-      doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? 'invalid YAML' })),
-    );
-  }
-  // Timestamps stay strings: `expiresAt` is checked as RFC 3339 text, not YAML 1.1's looser forms.
-  return doc.toJS({ maxAliasCount: 100 }) as unknown;
-}
-
 /**
  * The entries of a keys document (YAML or JSON text). Throws ConfigError listing every problem:
  * bad YAML, unknown fields, a duplicate `name`, a hash that is not 64 hex digits, two entries with
  * the same hash, an `expiresAt` that is not RFC 3339.
  */
 export function parseKeysFile(text: string, origin: string): ApiKeyEntry[] {
-  const raw = parseDocumentText(text, origin);
+  const raw = parseDocumentText(text, origin, {
+    maxYamlBytes: MAX_YAML_BYTES,
+    tooLarge: `YAML over ${MAX_YAML_BYTES} bytes is too slow to parse while serving; write a long key list as JSON`,
+  });
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     throw new ConfigError(origin, [{ path: '', message: 'must be a mapping with a keys list' }]);
   const problems: ConfigProblem[] = [];

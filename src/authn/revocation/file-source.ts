@@ -8,8 +8,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../config/problems.js';
-import { parseConfigText } from '../../config/parse.js';
 import { watchFiles, type FileWatch } from '../../config/file-watch.js';
+import { parseDocumentText } from '../document-text.js';
 import { parseRevocationDocument, type RevocationEntry } from './entries.js';
 import type { RevocationList } from './list.js';
 
@@ -32,26 +32,15 @@ export function readRevocationFile(file: string): RevocationEntry[] {
 /** The entries of a revocation file's text (JSON, or YAML up to MAX_YAML_BYTES), or a ConfigError. */
 export function parseRevocationText(text: string, file: string): RevocationEntry[] {
   let doc: unknown;
-  if (/^\s*\{/.test(text)) {
-    try {
-      doc = JSON.parse(text) as unknown;
-    } catch {
-      doc = undefined; // not JSON after all: the YAML parser below says where it breaks
-    }
-  }
-  if (doc === undefined) {
-    if (Buffer.byteLength(text) > MAX_YAML_BYTES) {
-      throw new ConfigError(file, [
-        { path: '(file)', message: `YAML over ${MAX_YAML_BYTES} bytes is too slow to parse while serving; write a long list as JSON` },
-      ]);
-    }
-    try {
-      doc = parseConfigText(text, file);
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      // e.g. the yaml library's alias-expansion limit (a "billion laughs" document).
-      throw new ConfigError(file, [{ path: '(yaml)', message: (err as Error).message.split('\n')[0] ?? 'cannot parse' }]);
-    }
+  try {
+    doc = parseDocumentText(text, file, {
+      maxYamlBytes: MAX_YAML_BYTES,
+      tooLarge: `YAML over ${MAX_YAML_BYTES} bytes is too slow to parse while serving; write a long list as JSON`,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    // e.g. the yaml library's alias-expansion limit (a "billion laughs" document).
+    throw new ConfigError(file, [{ path: '(yaml)', message: (err as Error).message.split('\n')[0] ?? 'cannot parse' }]);
   }
   const parsed = parseRevocationDocument(doc);
   if ('problems' in parsed) throw new ConfigError(file, parsed.problems);
