@@ -5,6 +5,7 @@
 import type { JWTPayload } from 'jose';
 import { ConfigError, type ConfigProblem } from '../../config/problems.js';
 import { parseDocumentText } from '../document-text.js';
+import { sameCalendarDate } from '../calendar-date.js';
 
 export interface ApiKeyEntry {
   /** Unique within the source; in audit records. */
@@ -104,7 +105,8 @@ export function parseKeysFile(text: string, origin: string): ApiKeyEntry[] {
     let expires: number | undefined;
     if (expiresAt !== undefined && expiresAt !== null) {
       const t = typeof expiresAt === 'string' && RFC3339.test(expiresAt) ? Date.parse(expiresAt) : NaN;
-      if (Number.isNaN(t)) problems.push({ path: `${at}.expiresAt`, message: 'must be an RFC 3339 date-time, e.g. 2027-06-30T00:00:00Z' });
+      if (Number.isNaN(t) || !sameCalendarDate(expiresAt as string, t))
+        problems.push({ path: `${at}.expiresAt`, message: 'must be an RFC 3339 date-time, e.g. 2027-06-30T00:00:00Z' });
       else expires = t;
     }
     let claimSet: JWTPayload = {};

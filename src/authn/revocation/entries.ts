@@ -7,6 +7,7 @@
 // Times are RFC 3339 with a zone. Validation only: nothing here logs, and no message repeats a
 // value that could be a credential (an apiKey hash is cut to a 12-digit prefix).
 import type { ConfigProblem } from '../../config/problems.js';
+import { sameCalendarDate } from '../calendar-date.js';
 
 export type RevocationEntry =
   | { readonly kind: 'jti'; readonly issuer: string; readonly jti: string; readonly expiresAt?: number }
@@ -32,16 +33,8 @@ export function parseTime(value: unknown): number | string {
   if (!RFC3339.test(value)) return `must be an RFC 3339 time with a zone, e.g. 2026-12-08T10:00:00Z (got ${quote(value)})`;
   const ms = Date.parse(value.replace(' ', 'T'));
   // Date.parse rolls 2026-02-30 over to March; a time that does not read back is refused.
-  if (Number.isNaN(ms) || !sameDate(value, ms)) return `is not a valid time (${quote(value)})`;
+  if (Number.isNaN(ms) || !sameCalendarDate(value, ms)) return `is not a valid time (${quote(value)})`;
   return ms;
-}
-
-function sameDate(text: string, ms: number): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text)!;
-  const offset = /([+-])(\d{2}):(\d{2})$/.exec(text);
-  const shift = offset ? (offset[1] === '+' ? 1 : -1) * (Number(offset[2]) * 60 + Number(offset[3])) * 60_000 : 0;
-  const d = new Date(ms + shift);
-  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() + 1 === Number(m[2]) && d.getUTCDate() === Number(m[3]);
 }
 
 function quote(s: string): string {

@@ -47,3 +47,13 @@ test('JSON is still checked like YAML: a bad hash and a duplicate name are named
     (err: unknown) => err instanceof ConfigError && /keys\[1\]\.sha256/.test(err.message) && /keys\[2\]\.name/.test(err.message),
   );
 });
+
+test('an expiresAt that is not a calendar date is refused, not rolled over to the next month', () => {
+  const list = entries(2);
+  list[0]!.expiresAt = '2027-02-30T00:00:00Z';
+  list[1]!.expiresAt = '2027-02-28T23:00:00-05:00'; // 1 March in UTC, but a real date where it was written
+  assert.throws(
+    () => parseKeysFile(JSON.stringify({ keys: list }), 'dates.json'),
+    (err: unknown) => err instanceof ConfigError && /keys\[0\]\.expiresAt/.test(err.message) && !/keys\[1\]/.test(err.message),
+  );
+});
