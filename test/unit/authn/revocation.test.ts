@@ -249,10 +249,13 @@ test('over gRPC and HTTP: the watched file revokes a cached token (401 token_rev
     assert.ok(audit.length >= 2, 'audit records carry the reason');
 
     // Every token of alice issued before notBefore: a new token of alice is still allowed.
-    const fresh = await token(key, 'alice', { jti: 'a-new' }, Math.floor(Date.now() / 1000) + 1);
+    // notBefore is fixed first and the new token's iat is the next whole second after it, so "issued after"
+    // holds however long minting takes (a slow machine once minted across a second boundary before notBefore).
+    const notBefore = new Date();
+    const fresh = await token(key, 'alice', { jti: 'a-new' }, Math.floor(notBefore.getTime() / 1000) + 1);
     const noJti = await token(key, 'alice', {}, Math.floor(Date.now() / 1000) - 60);
     assert.equal(await grpcReason(noJti), 'allowed');
-    writeFileSync(file, stringify({ entries: [{ issuer: ISS, subject: 'alice', notBefore: new Date().toISOString() }] }));
+    writeFileSync(file, stringify({ entries: [{ issuer: ISS, subject: 'alice', notBefore: notBefore.toISOString() }] }));
     await waitUntil(() => app.app.revocations!.size === 1, 5000, 'subject entry loaded');
     assert.equal(await grpcReason(noJti), 'token_revoked', 'older token of alice (cached before) is revoked');
     assert.equal((await httpCheck(t.app.httpPort, noJti)).status, 401);
