@@ -1,0 +1,325 @@
+// Runs policy test cases (cases.ts) through the one decision engine, as the service decides:
+// one snapshot per configuration (config file and/or ZeroTrustPolicy manifests, or a case file's
+// inline configuration), every case through DecisionEngine.decideRequest, so a request that does
+// not normalize is the malformed_request deny the service would answer.
+//
+// Signed claims: a case may give `claims:` instead of a token. The runner signs them with a
+// throwaway key made for this run and, for the issuers claims are signed for, replaces the
+// configured key source (JWKS URL, discovery, file, Secret) by that key's public JWKS, so users
+// need no IdP and audience, expiry, algorithm and required-claim checks still run.
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import type { Config, ResolvedIssuer } from '../../config/types.js';
+import { checkConfig } from '../../snapshot/checked-config.js';
+import { loadCandidate } from '../../migrate/crd.js';
+import { buildSnapshot } from '../../snapshot/builder.js';
+import { buildIssuerKeys, type IssuerKeys } from '../../authn/key-resolvers.js';
+import { DecisionEngine } from '../../decision/engine.js';
+import type { Decision } from '../../decision/decision.js';
+import type { Snapshot } from '../../decision/snapshot.js';
+import { normalizeCheckRequest } from '../../transport/grpc/normalize.js';
+import type { CheckRequest } from '../../transport/grpc/messages.js';
+import { ConfigError } from '../../config/problems.js';
+import { toCheckRequest } from '../request-file.js';
+import { CaseFileError, type CaseSuite, type PolicyCase } from './cases.js';
+import { compareDecision } from './compare.js';
+
+export interface RunOptions {
+  /** --config: for suites that name no configuration. */
+  config?: string;
+  /** --manifests: ZeroTrustPolicy manifest files, for suites that name no configuration. */
+  manifests?: string[];
+  rootNamespace?: string;
+  /** How long to wait for remote JWKS of issuers the runner does not stand in for (ms). */
+  waitMs?: number;
+  /** Only cases whose full name (`<file>: <name>`) matches run. */
+  filter?: RegExp;
+  /** The name of a file in reports (default: as given). */
+  display?: (file: string) => string;
+}
+
+/** What the engine decided, as a report shows it. */
+export interface Actual {
+  decision: 'allow' | 'deny';
+  reason: string;
+  status: number;
+  policy?: string;
+  rule?: number;
+  detail?: string;
+}
+
+export interface CaseResult {
+  /** The case file as reports name it. */
+  file: string;
+  suite: CaseSuite;
+  case: PolicyCase;
+  pass: boolean;
+  /** Each expectation that does not hold, in words (empty when the case passed). */
+  failures: string[];
+  actual: Actual;
+  seconds: number;
+}
+
+interface Prepared {
+  snap: Snapshot;
+  engine: DecisionEngine;
+}
+
+/** Run `suites`; throws CaseFileError for a case the runner cannot build, ConfigError for a bad configuration. */
+export async function runSuites(suites: CaseSuite[], o: RunOptions = {}): Promise<CaseResult[]> {
+  const signer = new ClaimsSigner();
+  const started: IssuerKeys[] = [];
+  const prepared = new Map<string, Promise<Prepared>>();
+  const results: CaseResult[] = [];
+  try {
+    for (const suite of suites) {
+      const file = o.display ? o.display(suite.file) : suite.file;
+      const cases = suite.cases.filter((c) => !o.filter || o.filter.test(`${file}: ${c.name}`));
+      if (!cases.length) continue;
+      const base = await baseConfig(suite, o, signer);
+      const signedFor = new Set(suite.setup.kind === 'inline' ? suite.setup.runnerIssuers : []);
+      for (const c of cases) if (c.claims) signedFor.add(claimsIssuer(base.config, c, suite));
+      const key = `${base.key}\u0000${[...signedFor].sort().join('\u0000')}`;
+      let p = prepared.get(key);
+      if (!p) {
+        p = prepare(base.config, signedFor, signer, started, o.waitMs ?? 5000);
+        prepared.set(key, p);
+      }
+      const { snap, engine } = await p;
+      for (const c of cases) results.push(await runCase(engine, snap, signer, file, suite, c));
+    }
+  } finally {
+    for (const k of started) k.jwks?.stop();
+  }
+  return results;
+}
+
+function where(suite: CaseSuite, c?: PolicyCase): string {
+  return `${suite.file}${suite.doc > 1 ? ` (document ${suite.doc})` : ''}${c ? `: case "${c.name}"` : ''}`;
+}
+
+/** The suite's configuration before any issuer's keys are replaced, and a key naming it. */
+async function baseConfig(suite: CaseSuite, o: RunOptions, signer: ClaimsSigner): Promise<{ config: Config; key: string }> {
+  const s = suite.setup;
+  if (s.kind === 'inline') {
+    // Issuers the runner holds the keys of are given its public key here, so the configuration
+    // is valid as written; `prepare` puts the key of the algorithm each case signs with.
+    const issuers = await Promise.all(
+      ((s.raw.issuers as Record<string, unknown>[] | undefined) ?? []).map(async (i) =>
+        s.runnerIssuers.includes(i.issuer as string) && !KEY_SOURCES.some((k) => k in i)
+          ? { ...i, jwks: { keys: [await signer.publicJwk(firstAsymmetric(i.algorithms) ?? 'ES256')] } }
+          : i,
+      ),
+    );
+    try {
+      const raw = s.raw.issuers ? { ...s.raw, issuers } : s.raw;
+      return { config: checkConfig(raw, where(suite)).config, key: `inline\u0000${suite.file}\u0000${suite.doc}` };
+    } catch (err) {
+      // The configuration is part of the case file: a bad one is a bad case file.
+      if (err instanceof ConfigError) throw new CaseFileError(err.message);
+      throw err;
+    }
+  }
+  const config = s.kind === 'files' ? s.config : o.config;
+  const manifests = s.kind === 'files' ? s.manifests : (o.manifests ?? []);
+  if (config === undefined && !manifests.length)
+    throw new CaseFileError(
+      `${where(suite)}: no configuration for its cases: give --config and/or --manifests, or config: in the case file`,
+    );
+  return { config: loadCandidate(config, manifests, o.rootNamespace), key: JSON.stringify([config, manifests]) };
+}
+
+/** An issuer's key-source settings (issuer-schema.ts). */
+const KEY_SOURCES = [
+  'jwksUri',
+  'jwks',
+  'jwksFile',
+  'jwksSecret',
+  'discovery',
+  'hmacSecretFile',
+  'hmacSecretFiles',
+  'introspection',
+  'kubernetes',
+];
+
+function firstAsymmetric(algorithms: unknown): string | undefined {
+  return Array.isArray(algorithms)
+    ? (algorithms as unknown[]).find((a): a is string => typeof a === 'string' && !a.startsWith('HS'))
+    : undefined;
+}
+
+/** The issuer a case's claims are signed for: claims.iss, else the first configured issuer. */
+function claimsIssuer(config: Config, c: PolicyCase, suite: CaseSuite): string {
+  const iss = (c.claims?.iss as string | undefined) ?? config.issuers[0]?.issuer;
+  const issuer = config.issuers.find((i) => i.issuer === iss);
+  if (!issuer || iss === undefined)
+    throw new CaseFileError(
+      `${where(suite, c)}: claims are signed for ${iss === undefined ? 'the first configured issuer, and there is none' : `${JSON.stringify(iss)}, which is not a configured issuer`}`,
+    );
+  if (!signingAlg(issuer))
+    throw new CaseFileError(
+      `${where(suite, c)}: issuer ${iss} accepts only HMAC algorithms; claims cannot be signed for it (give a token)`,
+    );
+  return iss;
+}
+
+/** The asymmetric algorithm the runner signs with for an issuer: its first one that is not HS*. */
+function signingAlg(issuer: ResolvedIssuer): string | undefined {
+  return issuer.algorithms.find((a) => !a.startsWith('HS'));
+}
+
+async function prepare(
+  base: Config,
+  signedFor: Set<string>,
+  signer: ClaimsSigner,
+  started: IssuerKeys[],
+  waitMs: number,
+): Promise<Prepared> {
+  const issuers: ResolvedIssuer[] = [];
+  for (const i of base.issuers) {
+    const alg = signingAlg(i);
+    if (!signedFor.has(i.issuer) || !alg) issuers.push(i);
+    else issuers.push({ ...i, keySource: { kind: 'inline', jwks: { keys: [await signer.publicJwk(alg)] } }, hmacSecretFiles: undefined });
+  }
+  const config: Config = { ...base, issuers };
+  const keys = new Map<string, IssuerKeys>(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
+  for (const k of keys.values()) {
+    started.push(k);
+    k.jwks?.start();
+  }
+  await Promise.all([...keys.values()].map((k) => k.jwks?.waitReady(waitMs) ?? Promise.resolve(true)));
+  const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
+  return { snap, engine: new DecisionEngine(() => snap) };
+}
+
+async function runCase(
+  engine: DecisionEngine,
+  snap: Snapshot,
+  signer: ClaimsSigner,
+  file: string,
+  suite: CaseSuite,
+  c: PolicyCase,
+): Promise<CaseResult> {
+  const t0 = process.hrtime.bigint();
+  let req: CheckRequest;
+  try {
+    req = toCheckRequest(c.request);
+    if (c.token !== undefined) addCredential(req, { header: 'authorization', prefix: 'Bearer ' }, c.token);
+    if (c.claims) {
+      const issuer = snap.config.issuers.find(
+        (i) => i.issuer === ((c.claims!.iss as string | undefined) ?? snap.config.issuers[0]!.issuer),
+      )!;
+      addCredential(req, tokenPlace(issuer), await signer.sign(issuer, c.claims));
+    }
+    if (c.apiKey !== undefined) addCredential(req, apiKeyPlace(snap.config, c.apiKeySource), c.apiKey);
+  } catch (err) {
+    if (err instanceof CaseFileError || !(err instanceof Error)) throw err;
+    throw new CaseFileError(`${where(suite, c)}: ${err.message}`);
+  }
+  const { decision } = await engine.decideRequest('test', (limits) => normalizeCheckRequest(req, limits));
+  const failures = compareDecision(c.expect, decision);
+  return {
+    file,
+    suite,
+    case: c,
+    pass: failures.length === 0,
+    failures,
+    actual: actualOf(decision),
+    seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+  };
+}
+
+function actualOf({ verdict: v }: Decision): Actual {
+  return {
+    decision: v.allow ? 'allow' : 'deny',
+    reason: v.reason,
+    status: v.status,
+    ...(v.policy !== undefined ? { policy: v.policy } : {}),
+    ...(v.rule !== undefined ? { rule: v.rule } : {}),
+    ...(v.detail ? { detail: v.detail } : {}),
+  };
+}
+
+type Place = { header: string; prefix: string } | { param: string } | { cookie: string };
+
+/** Where the issuer reads tokens first: its first header, else query parameter, else cookie. */
+function tokenPlace(issuer: ResolvedIssuer): Place {
+  const h = issuer.fromHeaders[0];
+  if (h) return { header: h.name, prefix: h.prefix };
+  if (issuer.fromParams[0]) return { param: issuer.fromParams[0] };
+  if (issuer.fromCookies[0]) return { cookie: issuer.fromCookies[0] };
+  return { header: 'authorization', prefix: 'Bearer ' };
+}
+
+/** Where an API-key source (apiKeySource, else the first one) reads keys first. */
+function apiKeyPlace(config: Config, source: string | undefined): Place {
+  const src = source === undefined ? config.apiKeys[0] : config.apiKeys.find((s) => s.name === source);
+  if (!src)
+    throw new CaseFileError(
+      source === undefined
+        ? 'apiKey given, but the configuration has no apiKeys source'
+        : `apiKeySource ${source} is not a configured apiKeys source`,
+    );
+  const h = src.fromHeaders[0];
+  if (h) return { header: h.name, prefix: h.prefix };
+  return { param: src.fromParams[0]! };
+}
+
+function addCredential(req: CheckRequest, place: Place, value: string): void {
+  const http = req.attributes?.request?.http;
+  if (!http) throw new CaseFileError('the request has no attributes.request.http to put the credential in');
+  const headers = { ...(http.headers ?? {}) };
+  if ('header' in place) {
+    if (headers[place.header] !== undefined)
+      throw new CaseFileError(`request header ${place.header} is set and the case also gives a credential for it`);
+    headers[place.header] = `${place.prefix}${value}`;
+  } else if ('cookie' in place) {
+    const cookie = `${place.cookie}=${value}`;
+    headers.cookie = headers.cookie ? `${headers.cookie}; ${cookie}` : cookie;
+  } else {
+    const path = http.path ?? '/';
+    http.path = `${path}${path.includes('?') ? '&' : '?'}${encodeURIComponent(place.param)}=${encodeURIComponent(value)}`;
+  }
+  http.headers = headers;
+}
+
+/**
+ * Throwaway signing keys, one per algorithm, made on first use and never written anywhere.
+ * Claims get `sub: user`, `iat` now and `exp` in five minutes unless given (null removes one),
+ * `iss` the issuer signed for, and `aud` its first configured audience unless given.
+ */
+class ClaimsSigner {
+  private readonly keys = new Map<string, Promise<{ privateKey: CryptoKey; jwk: JWK }>>();
+
+  private key(alg: string): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
+    let k = this.keys.get(alg);
+    if (!k) {
+      k = (async () => {
+        const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+        return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: `zt-authz-test-${alg.toLowerCase()}`, alg, use: 'sig' } };
+      })();
+      this.keys.set(alg, k);
+    }
+    return k;
+  }
+
+  async publicJwk(alg: string): Promise<Record<string, unknown>> {
+    return { ...(await this.key(alg)).jwk };
+  }
+
+  async sign(issuer: ResolvedIssuer, claims: Record<string, unknown>): Promise<string> {
+    const alg = signingAlg(issuer)!;
+    const { privateKey, jwk } = await this.key(alg);
+    const now = Math.floor(Date.now() / 1000);
+    const aud = issuer.audiences[0];
+    const payload: Record<string, unknown> = {
+      sub: 'user',
+      iat: now,
+      exp: now + 300,
+      ...(aud !== undefined ? { aud } : {}),
+      ...claims,
+      iss: issuer.issuer,
+    };
+    for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k];
+    return new SignJWT(payload).setProtectedHeader({ alg, kid: jwk.kid!, ...(issuer.typ ? { typ: issuer.typ } : {}) }).sign(privateKey);
+  }
+}
