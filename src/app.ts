@@ -21,11 +21,15 @@ import { Metrics } from './observe/metrics.js';
 import { AuditLog } from './observe/audit.js';
 import { DecisionRecorder } from './observe/decision-observer.js';
 import { Readiness } from './observe/readiness.js';
+import { DecisionTracing } from './observe/tracing/decision-tracing.js';
 import { createAuditLogger, createLogger, stdoutDestination, type DropListener } from './observe/log.js';
 import { HealthState } from './transport/grpc/health.js';
 import type { Route } from './transport/admin/server.js';
 import { Listeners } from './transport/listeners.js';
 import { InFlightGate } from './transport/inflight.js';
+import { SigningKeys } from './mint/keys/signing-keys.js';
+import { InvalidArgumentError } from './errors.js';
+import type { KeyRing } from './mint/keys/key-ring.js';
 import { shedReporter } from './transport/shed-log.js';
 
 export interface AppOptions {
@@ -46,11 +50,15 @@ export class App {
   /** limits.maxInFlight across both authz listeners (reloadable). */
   readonly gate: InFlightGate;
   readonly engine: DecisionEngine;
+  /** OpenTelemetry spans, one per decision (`tracing`, hot-reloaded; off when absent). */
+  readonly tracing: DecisionTracing;
   private readonly audit: AuditLog;
   private readonly health = new HealthState(() => this.ready);
   private readonly readiness: Readiness;
   private readonly listeners = new Listeners();
   private credentials?: CredentialSources;
+  /** tokenIssuer's signing keys (long-lived, outside the snapshot). */
+  private signingKeys?: SigningKeys;
   private snapshot!: Snapshot;
   private manager?: SnapshotManager;
   private k8s?: KubernetesSync;
@@ -62,11 +70,13 @@ export class App {
     const out = opts.logger && opts.auditLogger ? undefined : stdoutDestination({ maxBufferBytes: opts.config.log.maxBufferBytes, onDrop });
     this.logger = opts.logger ?? createLogger(opts.config.log.level, out, { onDrop });
     this.audit = new AuditLog(opts.auditLogger ?? createAuditLogger(out), opts.config.audit);
+    this.tracing = new DecisionTracing(this.logger);
     const inputs = {
       snapshot: () => this.snapshot,
       kubernetes: () => this.k8s,
       keys: () => this.credentials?.keys.entries() ?? [],
       keysRunning: () => this.credentials?.keys.running ?? false,
+      signingKeys: () => this.signingKeys?.loaded ?? true,
     };
     this.readiness = new Readiness(inputs, this.health, this.metrics, this.logger);
     this.gate = new InFlightGate(
@@ -118,6 +128,11 @@ export class App {
     return this.credentials?.revocation.list;
   }
 
+  /** tokenIssuer's key ring (signs internal tokens, publishes the JWKS), when configured. */
+  get keyRing(): KeyRing | undefined {
+    return this.signingKeys?.ring;
+  }
+
   /** The Kubernetes watchers, when `kubernetes.enabled`. */
   get kubernetes(): KubernetesSync | undefined {
     return this.k8s;
@@ -152,6 +167,15 @@ export class App {
     });
     this.credentials = credentials;
     const { keys, apiKeys, revocation } = credentials;
+    if (config.tokenIssuer) {
+      this.signingKeys = await SigningKeys.create({
+        config: config.tokenIssuer,
+        metrics: this.metrics,
+        logger: this.logger,
+        secrets: () => this.k8s?.secrets,
+        onChange: () => this.readiness.inputChanged(),
+      });
+    }
     const manager = new SnapshotManager({
       logger: this.logger,
       metrics: this.metrics,
@@ -160,12 +184,23 @@ export class App {
       contributor: kubernetesContributor(() => this.k8s),
       keysFor: (issuers) => keys.keysFor(issuers),
       apiKeysFor: apiKeys.storesFor,
-      hooks: { cacheHit: () => this.metrics.tokenCacheHits.inc(), cacheMiss: () => this.metrics.tokenCacheMisses.inc() },
+      ...(this.signingKeys ? { signingKeys: this.signingKeys.ring } : {}),
+      hooks: {
+        cacheHit: () => {
+          this.metrics.tokenCacheHits.inc();
+          this.tracing.tokenCache(true); // the span's cache-hit attribute
+        },
+        cacheMiss: () => {
+          this.metrics.tokenCacheMisses.inc();
+          this.tracing.tokenCache(false);
+        },
+      },
       revocation: revocation.list,
       publish: (snap) => {
         this.snapshot = snap; // the one reference assignment a reload makes
         credentials.configure(snap.config);
         this.audit.configure(snap.config.audit); // audit settings are hot-reloaded with the snapshot
+        this.tracing.configure(snap.config.tracing); // so is tracing (a changed block replaces the exporter)
         this.gate.setMax(snap.config.limits.maxInFlight);
         this.readiness.inputChanged();
       },
@@ -188,9 +223,19 @@ export class App {
     manager.initial();
 
     const { metrics, logger, health, gate, engine } = this;
-    const wiring = { config, metrics, logger, health, gate, engine, adminRoutes: this.opts.adminRoutes };
+    const wiring = {
+      config,
+      metrics,
+      logger,
+      health,
+      gate,
+      engine,
+      tracing: this.tracing,
+      adminRoutes: adminRoutes(this.opts.adminRoutes, this.signingKeys),
+    };
     await this.listeners.start({ ...wiring, ready: () => this.ready, http: () => this.snapshot.config.http });
     credentials.start();
+    this.signingKeys?.start();
     this.k8s?.start();
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
@@ -213,8 +258,19 @@ export class App {
       this.listeners.stopTls();
       await this.k8s?.stop();
       this.credentials?.stop();
+      this.signingKeys?.stop();
+      await this.tracing.shutdown(); // the spans of the drained Checks are exported, not lost
       await this.listeners.close();
     })();
     return this.shutdownPromise;
   }
+}
+
+/** The caller's admin routes and the token issuer's JWKS and discovery; the same path from both is a start-up error. */
+function adminRoutes(extra: Record<string, Route> | undefined, signing: SigningKeys | undefined): Record<string, Route> | undefined {
+  if (!signing) return extra;
+  const own = signing.routes();
+  const clash = Object.keys(own).filter((path) => extra && Object.hasOwn(extra, path));
+  if (clash.length) throw new InvalidArgumentError(`tokenIssuer.issuer: its documents would be served at ${clash.join(', ')}, a path already in use`);
+  return { ...own, ...extra };
 }

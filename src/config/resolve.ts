@@ -11,11 +11,14 @@ import { validateConfigInput } from './schema-check.js';
 import { introspectionLocationProblems, resolveIssuer } from './resolve-issuer.js';
 import { resolveApiKeySources } from './apikeys-schema.js';
 import { resolveRevocation } from './revocation-schema.js';
+import { resolveTracing, tracingProblems } from './tracing-schema.js';
+import { resolveTokenIssuer } from './token-issuer-schema.js';
+import { internalTokenProblems, resolveInternalToken, type InternalTokenContext } from './internal-token-schema.js';
 import { auditProblems, headerProblems, httpProblems, identityProblems, kubernetesProblems } from './checks.js';
 import { resolveWebhook, webhookProblems } from './webhook.js';
 import { parseConfigText, readConfigText } from './parse.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
-import type { Config, KubernetesConfig, PathRules, XfccTrustedPeers } from './types.js';
+import type { Config, KubernetesConfig, PathRules, ResolvedIssuer, XfccTrustedPeers } from './types.js';
 
 /** Checks the caller adds to resolution (they need layers above config). */
 export interface ConfigChecks {
@@ -46,6 +49,7 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
     input.kubernetes!.enabled!,
     problems,
   );
+  const tokenIssuer = resolveTokenIssuer(input.tokenIssuer, input.kubernetes!.enabled!, problems);
   const policies = input.policies!;
   const names = new Map<string, number>();
   policies.forEach((p, i) => {
@@ -58,12 +62,15 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
   const trustDomains = trustDomainBundle(input);
   if (checks.policies) problems.push(...checks.policies(policies, { rolesClaim, trustDomains }));
   problems.push(...headerProblems(input, issuers));
+  const internalToken = resolveInternalToken(input.response!.internalToken ?? {});
+  problems.push(...internalTokenProblems(internalToken, internalTokenContext(input, issuers, tokenIssuer !== undefined)));
   problems.push(...auditProblems(input));
   const http = resolveHttp(input.http!);
   problems.push(...httpProblems(http));
   problems.push(...kubernetesProblems(input));
   problems.push(...identityProblems(input));
   problems.push(...webhookProblems(input.webhook!));
+  problems.push(...tracingProblems(input.tracing));
   if (problems.length) throw new ConfigError(source, problems);
 
   const s = input.server!;
@@ -97,6 +104,7 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
     issuers,
     apiKeys,
     revocation: resolveRevocation(input.revocation),
+    ...(tokenIssuer ? { tokenIssuer } : {}),
     policies,
     authorization: { rolesClaim },
     identity: { trustXfcc: id.trustXfcc!, ...peers, numTrustedProxies: id.numTrustedProxies!, trustDomains },
@@ -107,6 +115,7 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
       issuerHeader: r.issuerHeader!.toLowerCase(),
       scopesHeader: r.scopesHeader!.toLowerCase(),
       ...(r.realm !== undefined ? { realm: r.realm } : {}),
+      internalToken,
     },
     limits: {
       maxTokenBytes: l.maxTokenBytes!,
@@ -128,7 +137,20 @@ export function resolveConfig(raw: unknown, source = 'config', checks: ConfigChe
     kubernetes: resolveKubernetes(input.kubernetes!),
     reload: { watchFile: input.reload!.watchFile!, debounceMs: input.reload!.debounceMs!, pollSeconds: input.reload!.pollSeconds! },
     webhook: resolveWebhook(input.webhook!),
+    ...(input.tracing ? { tracing: resolveTracing(input.tracing) } : {}),
   };
+}
+
+/** What the internal-token checks need of the other blocks. */
+function internalTokenContext(input: ConfigInput, issuers: readonly ResolvedIssuer[], hasIssuer: boolean): InternalTokenContext {
+  const r = input.response!;
+  const identityHeaders = new Set([r.subjectHeader!, r.issuerHeader!, r.scopesHeader!].map((h) => h.toLowerCase()));
+  for (const iss of issuers) for (const h of iss.outputClaimToHeaders) identityHeaders.add(h.header.toLowerCase());
+  const policiesOn: string[] = [];
+  input.policies!.forEach((p, i) => {
+    if (p.internalToken) policiesOn.push(`policies[${i}]`);
+  });
+  return { hasIssuer, policiesOn, identityHeaders };
 }
 
 /** Recorded as their own audit fields (issuer, subject / subject_hash, auth.audiences, auth.scopes). */

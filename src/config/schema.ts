@@ -9,6 +9,9 @@ import { IssuerSchema } from './issuer-schema.js';
 import { ServerSchema } from './server-schema.js';
 import { ApiKeysSchema } from './apikeys-schema.js';
 import { RevocationSchema } from './revocation-schema.js';
+import { TracingSchema } from './tracing-schema.js';
+import { TokenIssuerSchema } from './token-issuer-schema.js';
+import { InternalTokenSchema } from './internal-token-schema.js';
 import { DEFAULT_MAX_BUFFER_BYTES, DEFAULT_TRUST_DOMAIN } from './defaults.js';
 
 export const ConfigSchema = Type.Object(
@@ -23,6 +26,7 @@ export const ConfigSchema = Type.Object(
     ),
     apiKeys: Type.Optional(ApiKeysSchema),
     revocation: Type.Optional(RevocationSchema),
+    tokenIssuer: Type.Optional(TokenIssuerSchema),
     policies: Type.Optional(
       Type.Array(PolicySchema, {
         default: [],
@@ -141,8 +145,13 @@ export const ConfigSchema = Type.Object(
             Type.String({ default: 'x-auth-scopes', description: 'upstream header carrying the token scopes, space-separated' }),
           ),
           realm: Type.Optional(Type.String({ description: 'realm in WWW-Authenticate challenges' })),
+          internalToken: Type.Optional(InternalTokenSchema),
         },
-        { additionalProperties: false, default: {}, description: 'identity headers set on the upstream request, and the challenge realm' },
+        {
+          additionalProperties: false,
+          default: {},
+          description: 'identity headers and the internal token set on the upstream request, and the challenge realm',
+        },
       ),
     ),
     limits: Type.Optional(
@@ -399,6 +408,7 @@ export const ConfigSchema = Type.Object(
       ),
     ),
     webhook: Type.Optional(WebhookSchema),
+    tracing: Type.Optional(TracingSchema),
     log: Type.Optional(
       Type.Object(
         {

@@ -4,6 +4,9 @@ import type { PolicySpec } from './policy-schema.js';
 import type { WebhookConfig } from './webhook.js';
 import type { ResolvedApiKeySource } from './apikeys-schema.js';
 import type { RevocationConfig } from './revocation-schema.js';
+import type { TracingConfig } from './tracing-schema.js';
+import type { TokenIssuerConfig } from './token-issuer-schema.js';
+import type { InternalTokenConfig } from './internal-token-schema.js';
 
 /**
  * What to do with paths the proxy may forward differently from how policies see them (the
@@ -115,6 +118,8 @@ export interface Config {
   apiKeys: ResolvedApiKeySource[];
   /** Revoked tokens and API keys: the watched file and TokenRevocation resources (src/authn/revocation/). */
   revocation: RevocationConfig;
+  /** zt-authz as the issuer of internal tokens (src/mint/); absent: it mints none. */
+  tokenIssuer?: TokenIssuerConfig;
   policies: PolicySpec[];
   authorization: { rolesClaim: string };
   /** `xfccTrustedPeers` is set exactly when trustXfcc is true (validation requires it then). */
@@ -138,7 +143,14 @@ export interface Config {
     routedHostHeader: string;
     sourceAddressHeader?: string;
   };
-  response: { subjectHeader: string; issuerHeader: string; scopesHeader: string; realm?: string };
+  response: {
+    subjectHeader: string;
+    issuerHeader: string;
+    scopesHeader: string;
+    realm?: string;
+    /** The minted internal token (src/mint/); policies' `internalToken` override `enabled`. */
+    internalToken: InternalTokenConfig;
+  };
   /** `paths` is a copy of Config.paths: the normalize stage is handed only `limits`. */
   limits: {
     maxTokenBytes: number;
@@ -158,6 +170,8 @@ export interface Config {
   reload: { watchFile: boolean; debounceMs: number; pollSeconds: number };
   /** Sidecar-injection admission webhook (src/webhook). */
   webhook: WebhookConfig;
+  /** OpenTelemetry tracing (src/observe/tracing/); absent: off. Hot-reloaded. */
+  tracing?: TracingConfig;
   /** The file this configuration was loaded from (hot reload watches it). */
   file?: string;
 }

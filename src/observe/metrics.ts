@@ -98,6 +98,28 @@ export class Metrics {
     aggregator: 'max',
     registers: [this.registry],
   });
+  // Internal-token signing keys (src/mint/keys/).
+  readonly signingKeysReload = new Counter({
+    name: 'zt_authz_signing_keys_reload_total',
+    help: 'Loads of the token issuer signing keys (keysDir files, keysSecret) by result; on error the last good keys stay',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape time; the App points it at the signing key ring. */
+  signingKeysSource: () => { signing: number; published: number } | undefined = () => undefined;
+  readonly signingKeys: Gauge = new Gauge({
+    name: 'zt_authz_signing_keys',
+    help: 'Token issuer keys: state=loaded (in the key source, may sign) and state=published (in the JWKS, retired keys included)',
+    labelNames: ['state'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: (): void => {
+      const s = this.signingKeysSource();
+      if (!s) return;
+      this.signingKeys.set({ state: 'loaded' }, s.signing);
+      this.signingKeys.set({ state: 'published' }, s.published);
+    },
+  });
   readonly ready = new Gauge({
     name: 'zt_authz_ready',
     help: '1 when serving (keys and policies loaded, not draining)',

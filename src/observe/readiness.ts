@@ -17,6 +17,8 @@ export interface ReadinessInputs {
   keys: () => Iterable<[string, IssuerKeys]>;
   /** The key resolvers have started: until then start-up owns the gauge (0 once listening). */
   keysRunning: () => boolean;
+  /** tokenIssuer: a signing key is loaded (true when zt-authz mints no tokens). */
+  signingKeys?: () => boolean;
 }
 
 export class Readiness {
@@ -31,7 +33,13 @@ export class Readiness {
 
   get ready(): boolean {
     const snap = this.inputs.snapshot();
-    return !this.draining && snap !== undefined && snap.authenticator.keysReady && (this.inputs.kubernetes()?.synced ?? true);
+    return (
+      !this.draining &&
+      snap !== undefined &&
+      snap.authenticator.keysReady &&
+      (this.inputs.kubernetes()?.synced ?? true) &&
+      (this.inputs.signingKeys?.() ?? true)
+    );
   }
 
   /** Re-evaluate gRPC health and the gauge. */
@@ -56,6 +64,7 @@ export class Readiness {
         ready: () => this.ready,
         draining: () => this.draining,
         awaitingKubernetes: () => k8s !== undefined && !k8s.synced,
+        signingKeys: () => this.inputs.signingKeys?.() ?? true,
         update: () => this.changed(),
       },
       timeoutMs,
@@ -79,6 +88,8 @@ interface ReadinessWatch {
   draining: () => boolean;
   /** Kubernetes resources still being listed: their onSynced reports readiness instead. */
   awaitingKubernetes: () => boolean;
+  /** tokenIssuer's signing keys are loaded (or not configured). */
+  signingKeys: () => boolean;
   /** Re-evaluate health and the ready gauge. */
   update: () => void;
 }
@@ -97,7 +108,8 @@ function watchReadiness(w: ReadinessWatch, timeoutMs: number, warned = false): v
     if (w.awaitingKubernetes() && current.every(([, k]) => k.ready)) return;
     if (!warned) {
       const missing = current.filter(([, k]) => !k.ready).map(([i]) => i);
-      w.logger.warn({ issuers: missing, waitedMs: timeoutMs }, 'not ready: issuer keys not loaded yet; still retrying in the background');
+      const signing = w.signingKeys() ? {} : { signingKeys: 'tokenIssuer has no usable signing key yet' };
+      w.logger.warn({ issuers: missing, ...signing, waitedMs: timeoutMs }, 'not ready: issuer keys not loaded yet; still retrying in the background');
     }
     watchReadiness(w, Math.max(timeoutMs, 5000), true);
   });

@@ -22,6 +22,7 @@ import { checkConfig } from './checked-config.js';
 import type { SnapshotContributor } from './contributor.js';
 import type { RevocationCheck } from '../authn/revocation/list.js';
 import type { ApiKeyStores } from '../authn/apikeys/registry.js';
+import type { SigningKeySource } from '../mint/keys/signing-key.js';
 
 export interface SnapshotManagerOptions {
   logger: Logger;
@@ -38,12 +39,14 @@ export interface SnapshotManagerOptions {
   revocation?: RevocationCheck;
   /** The key stores of these API-key sources (reusing unchanged ones); `commit` retires the rest. */
   apiKeysFor?: ApiKeyStores;
+  /** tokenIssuer's signing keys (long-lived, like the issuer keys): every snapshot's minter signs with them. */
+  signingKeys?: SigningKeySource;
   /** Publish a snapshot (one reference assignment). */
   publish: (snap: Snapshot) => void;
 }
 
 /** Sections that only take effect at start: a reload keeps the running values and says so. */
-const RESTART_ONLY = ['server', 'kubernetes', 'reload', 'log', 'webhook', 'revocation'] as const;
+const RESTART_ONLY = ['server', 'kubernetes', 'reload', 'log', 'webhook', 'revocation', 'tokenIssuer'] as const;
 
 /** Minimum gap between two rebuilds triggered by Kubernetes events: a burst becomes one build. */
 const MIN_REBUILD_INTERVAL_MS = 20;
@@ -241,6 +244,7 @@ export class SnapshotManager {
     const revocation = {
       ...(this.opts.revocation ? { revocation: this.opts.revocation } : {}),
       ...(apiKeys ? { apiKeyStores: apiKeys.stores } : {}),
+      ...(this.opts.signingKeys ? { signingKeys: this.opts.signingKeys } : {}),
     };
     let snap = buildSnapshot(
       effective,
@@ -253,6 +257,8 @@ export class SnapshotManager {
     // Same issuers, keys and cache settings: keep the authenticator, and with it the warm
     // verified-token cache (policy changes do not re-verify every token).
     if (prev && sameAuthn(prev, snap)) snap = Object.freeze({ ...snap, authenticator: prev.authenticator });
+    // Same for the minter: minted tokens stay reusable across a reload that does not change them.
+    if (prev?.minter && snap.minter && prev.minter.sameAs(snap.minter)) snap = Object.freeze({ ...snap, minter: prev.minter });
     const extra = this.opts.contributor?.fields(effective) ?? {};
     if (Object.keys(extra).length) snap = Object.freeze({ ...snap, ...extra });
     commit();

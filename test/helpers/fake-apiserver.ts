@@ -2,7 +2,8 @@
 // list and watch (newline-delimited JSON event streams) for core kinds (pods, secrets) and custom
 // resources (zerotrustpolicies, tokenrevocations), bookmarks, 410 Gone for compacted resourceVersions, paginated
 // lists (limit + continue; every page from one snapshot at the first page's resourceVersion, 410
-// once that is compacted), the status subresource with optimistic concurrency (409), and fault
+// once that is compacted), the status subresource with optimistic concurrency (409), create (POST)
+// and replace (PUT, 409 on a stale resourceVersion) of whole objects, and fault
 // injection: dropped watch streams, failing requests, an unreachable server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -58,6 +59,8 @@ const PATH = /^\/(?:api\/v1|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+))?\/(
 
 export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
+  /** Objects created (POST) or replaced (PUT) through the API, in order. */
+  readonly writes: { method: string; plural: string; name: string }[] = [];
   readonly statusWrites: Obj[] = [];
   url = '';
   /** Bookmark interval for watches that ask for them (0: only on bookmark()). */
@@ -302,7 +305,42 @@ export class FakeApiServer {
       this.emit({ rv: this.rv, plural, type: 'MODIFIED', obj: next });
       return this.json(res, 200, next);
     }
+    if ((req.method === 'PUT' && name && !sub) || (req.method === 'POST' && !name))
+      return this.writeObject(res, req.method, plural, namespace, name, chunks);
     return this.json(res, 405, status(405, 'MethodNotAllowed', `${req.method} not supported here`));
+  }
+
+  /** Create (POST: 409 if it exists) or replace (PUT: 404 if absent, 409 on a stale metadata.resourceVersion). */
+  private writeObject(
+    res: ServerResponse,
+    method: string,
+    plural: string,
+    namespace: string | undefined,
+    name: string | undefined,
+    chunks: Buffer[],
+  ): void {
+    let body: Obj;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Obj;
+    } catch {
+      return this.json(res, 400, status(400, 'BadRequest', 'invalid JSON'));
+    }
+    const objName = name ?? body.metadata?.name;
+    if (!objName) return this.json(res, 422, status(422, 'Invalid', 'metadata.name is required'));
+    const cur = this.bucket(plural).get(`${namespace ?? ''}/${objName}`);
+    if (method === 'POST' && cur) return this.json(res, 409, status(409, 'AlreadyExists', `${plural} "${objName}" already exists`));
+    if (method === 'PUT' && !cur) return this.json(res, 404, status(404, 'NotFound', `${plural} "${objName}" not found`));
+    const wantRv = body.metadata?.resourceVersion;
+    if (method === 'PUT' && wantRv !== undefined && wantRv !== cur!.metadata.resourceVersion) {
+      return this.json(
+        res,
+        409,
+        status(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version and try again'),
+      );
+    }
+    this.writes.push({ method, plural, name: objName });
+    const obj = this.apply(plural, { ...body, metadata: { ...body.metadata, name: objName, ...(namespace ? { namespace } : {}) } });
+    return this.json(res, method === 'POST' ? 201 : 200, obj);
   }
 
   /**

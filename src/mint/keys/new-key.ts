@@ -1,0 +1,63 @@
+// The next signing key, as `zt-authz keys new` makes it: a fresh private JWK with a new kid and
+// the `created` member that starts its schedule (published at once, signing publishLeadSeconds
+// later on every replica, whenever each one reads it), written atomically into keysDir or added
+// to the keysSecret JWK Set with a read-modify-write on the Secret's resourceVersion.
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { CREATED_MEMBER, MIN_RSA_BITS } from './private-jwk.js';
+import type { MintAlgorithm } from './signing-key.js';
+
+export type PrivateJwk = Record<string, string | number>;
+
+/** A new private JWK: kid = creation time (UTC, to the second) + 8 random hex digits, so kids sort by age and never repeat. */
+export function newPrivateJwk(alg: MintAlgorithm, nowMs = Date.now()): PrivateJwk {
+  let privateKey: KeyObject;
+  if (alg === 'ES256') privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  else if (alg === 'EdDSA') privateKey = generateKeyPairSync('ed25519').privateKey;
+  else privateKey = generateKeyPairSync('rsa', { modulusLength: MIN_RSA_BITS }).privateKey;
+  const stamp = new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  const kid = `${stamp}-${randomBytes(4).toString('hex')}`;
+  const jwk = privateKey.export({ format: 'jwk' }) as Record<string, string>;
+  return { ...jwk, kid, alg, use: 'sig', [CREATED_MEMBER]: Math.floor(nowMs / 1000) };
+}
+
+/** Write `<kid>.json` into `dir` (created 0700 if missing), mode 0600, atomically: a temporary dot-file, fsync, rename. */
+export function writeKeyFile(dir: string, jwk: PrivateJwk): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `${String(jwk.kid)}.json`);
+  // The loader skips dot-files, so a reader never sees the temporary file half-written.
+  const tmp = join(dir, `.${String(jwk.kid)}.json.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(jwk)}\n`);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, file);
+  return file;
+}
+
+/** The keysSecret data value with `jwk` added: a JWK Set of private keys. Throws on a value that is not one. */
+export function addToJwkSet(current: string | undefined, jwk: PrivateJwk): string {
+  let keys: unknown[] = [];
+  if (current !== undefined && current.trim() !== '') {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(current);
+    } catch {
+      throw new Error('the Secret data key is not valid JSON; fix or remove it first');
+    }
+    const list = (doc as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(list)) throw new Error('the Secret data key is not a JWK Set ({"keys": [...]}); fix or remove it first');
+    keys = list;
+  }
+  return JSON.stringify({ keys: [...keys, jwk] });
+}
