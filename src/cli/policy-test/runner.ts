@@ -212,7 +212,8 @@ async function runCase(
     }
     if (c.apiKey !== undefined) addCredential(req, apiKeyPlace(snap.config, c.apiKeySource), c.apiKey);
   } catch (err) {
-    if (err instanceof CaseFileError || !(err instanceof Error)) throw err;
+    // toCheckRequest's and this file's errors are about the case: name it.
+    if (!(err instanceof Error)) throw err;
     throw new CaseFileError(`${where(suite, c)}: ${err.message}`);
   }
   const { decision } = await engine.decideRequest('test', (limits) => normalizeCheckRequest(req, limits));
