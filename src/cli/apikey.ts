@@ -10,6 +10,7 @@ import { parseKeysFile } from '../authn/apikeys/keys-file.js';
 import { API_KEYS_DATA_KEY } from '../k8s/apikey-secrets.js';
 import { ConfigError } from '../config/problems.js';
 import { InvalidArgumentError } from '../errors.js';
+import { EXIT, UsageError, type CliCommand } from './command.js';
 
 export const APIKEY_USAGE = `  zt-authz apikey new --source SRC --name NAME --subject SUB [--scope "a b"]... [--role R]...
                  [--claim k=v]... [--expires RFC3339] [--secret NAME --namespace NS]
@@ -89,22 +90,18 @@ export function newApiKey(args: string[], random: (n: number) => Buffer = random
   return { key, text: stringify(manifest) };
 }
 
+export const APIKEY_COMMAND: CliCommand = {
+  name: 'apikey',
+  usage: APIKEY_USAGE,
+  exitCodes: { [EXIT.OK]: 'the key and its entry are on stdout', [EXIT.USAGE]: 'an unknown verb, a missing, unknown or malformed flag' },
+  run: runApiKey,
+};
+
 export function runApiKey(args: string[]): number {
   const [sub, ...rest] = args;
-  if (sub !== 'new') {
-    process.stderr.write(`usage:\n${APIKEY_USAGE}`);
-    return 2;
-  }
-  let out: NewApiKey;
-  try {
-    out = newApiKey(rest);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError || (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')) {
-      process.stderr.write(`${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  if (sub !== 'new')
+    throw new UsageError(sub === undefined ? 'apikey: which one? (apikey new)' : `apikey: unknown verb "${sub}" (apikey new)`);
+  const out = newApiKey(rest);
   process.stdout.write(`# The key, shown once (store it now; only its SHA-256 is kept below):\n${out.key}\n`);
   process.stdout.write(out.text.includes('kind: Secret') ? `---\n${out.text}` : `# Add to the keys file under keys:\n${out.text}`);
   return 0;

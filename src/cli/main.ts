@@ -1,18 +1,18 @@
 #!/usr/bin/env node
-// zt-authz command line: serve | validate | demo | token | send.
-import { parseArgs } from 'node:util';
+// zt-authz command line: one CliCommand per subcommand (command.ts says what each declares), the
+// help for each and the one mapping from errors to exit codes.
 import { ConfigError } from '../config/problems.js';
-import { configWarnings } from '../config/warnings.js';
-import { checkConfigFile, checkTlsFiles } from '../snapshot/checked-config.js';
+import { checkConfigFile } from '../snapshot/checked-config.js';
 import { App } from '../app.js';
 import { send } from './send.js';
 import { runUntilSignal } from './lifecycle.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
-import { runPolicy, POLICY_USAGE } from './policy.js';
-import { runRevoke, REVOKE_USAGE } from './revoke.js';
-import { runApiKey, APIKEY_USAGE } from './apikey.js';
-import { ManifestError } from '../migrate/crd.js';
+import { POLICY_COMMAND } from './policy.js';
+import { REVOKE_COMMAND } from './revoke.js';
+import { APIKEY_COMMAND } from './apikey.js';
+import { VALIDATE_COMMAND } from './validate.js';
+import { EXIT, UsageError, commandHelp, exitFor, parseCommandArgs, wantsHelp, type CliCommand } from './command.js';
 import { serveWorkers } from './workers.js';
 import { availableParallelism } from 'node:os';
 import { mintToken, keyFromJwkFile, parseClaimArgs } from '../demo/token.js';
@@ -23,74 +23,146 @@ import { tuneHeap } from './heap.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { CryptoKey } from 'jose';
 
-const USAGE = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
+const HEADER = `zt-authz ${VERSION} — zero-trust Envoy ext_authz service
 
 Usage:
-  zt-authz serve [--config FILE] [--workers N|auto]
+`;
+
+const SERVE_COMMAND: CliCommand = {
+  name: 'serve',
+  usage: `  zt-authz serve [--config FILE] [--workers N|auto]
                                         run the service (config also from $ZT_AUTHZ_CONFIG);
                                         --workers: N processes sharing the listeners
-  zt-authz validate FILE                check a config file (schema + policies), or a file of ZeroTrustPolicy
-                                        manifests [--config BASE] [--root-namespace NS]; exit 1 on errors
-  zt-authz check --config FILE --request REQ.(json|yaml) [--token T] [--json]
+`,
+  exitCodes: {
+    [EXIT.OK]: 'stopped by a signal after draining',
+    [EXIT.NO]: 'the configuration is invalid (what validate reports)',
+    [EXIT.USAGE]: 'no config given, unknown flag, bad --workers',
+    [EXIT.RUNTIME]: 'a file cannot be read, a listener cannot be opened, an internal error',
+  },
+  run: serve,
+};
+
+const CHECK_COMMAND: CliCommand = {
+  name: 'check',
+  usage: `  zt-authz check --config FILE --request REQ.(json|yaml) [--token T] [--json]
                                         one offline decision with a trace of every policy
-  zt-authz demo [--grpc H:P] [--http H:P] [--admin H:P]
+`,
+  exitCodes: {
+    [EXIT.OK]: 'allow',
+    [EXIT.NO]: 'deny',
+    [EXIT.USAGE]: 'missing --config/--request, unknown flag, a malformed request file',
+    [EXIT.RUNTIME]: 'no decision: the configuration is invalid, a file cannot be read, an internal error',
+  },
+  run: checkCmd,
+};
+
+const DEMO_COMMAND: CliCommand = {
+  name: 'demo',
+  usage: `  zt-authz demo [--grpc H:P] [--http H:P] [--admin H:P]
                                         run on the built-in demo config (npm start)
-  zt-authz token [--sub S] [--scope "a b"] [--aud A] [--ttl SECONDS] [--claim k=v]...
+`,
+  exitCodes: { [EXIT.OK]: 'stopped by a signal', [EXIT.USAGE]: 'unknown flag', [EXIT.RUNTIME]: 'a listener cannot be opened' },
+  run: runDemo,
+};
+
+const TOKEN_COMMAND: CliCommand = {
+  name: 'token',
+  usage: `  zt-authz token [--sub S] [--scope "a b"] [--aud A] [--ttl SECONDS] [--claim k=v]...
                  [--key PRIVATE_JWK_FILE --iss ISSUER]
                                         mint a token (default: the demo key and issuer)
-  zt-authz send [--addr H:P] [--token T] [--method M] [--path P] [--host H]
+`,
+  exitCodes: {
+    [EXIT.OK]: 'the token is on stdout',
+    [EXIT.USAGE]: 'bad or missing flag (--key without --iss, no demo issuer recorded)',
+    [EXIT.RUNTIME]: 'the key file cannot be read or used',
+  },
+  run: token,
+};
+
+const SEND_COMMAND: CliCommand = {
+  name: 'send',
+  usage: `  zt-authz send [--addr H:P] [--token T] [--method M] [--path P] [--host H]
                 [--header "k: v"]... [--principal spiffe://...] [--v2] [--json]
                                         send one ext_authz Check over gRPC and print the decision
-${APIKEY_USAGE}${REVOKE_USAGE}${POLICY_USAGE}`;
+`,
+  exitCodes: {
+    [EXIT.OK]: 'allow',
+    [EXIT.NO]: 'deny',
+    [EXIT.USAGE]: 'unknown flag',
+    [EXIT.RUNTIME]: 'no answer: the server cannot be reached, the call failed or timed out',
+  },
+  run: sendCmd,
+};
+
+/** Every command, in the order the top-level usage lists them. Another command: one entry here. */
+const COMMANDS: readonly CliCommand[] = [
+  SERVE_COMMAND,
+  VALIDATE_COMMAND,
+  CHECK_COMMAND,
+  DEMO_COMMAND,
+  TOKEN_COMMAND,
+  SEND_COMMAND,
+  APIKEY_COMMAND,
+  REVOKE_COMMAND,
+  POLICY_COMMAND,
+];
+
+const USAGE = `${HEADER}${COMMANDS.map((c) => c.usage).join('')}
+Run \`zt-authz COMMAND --help\` for a command's usage and exit codes: 0 allow/ok, 1 deny/invalid,
+2 usage error, 3 runtime error.
+`;
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'serve':
-      return serve(rest);
-    case 'validate':
-      return await validate(rest);
-    case 'demo':
-      return runDemo(rest);
-    case 'token':
-      return token(rest);
-    case 'send':
-      return sendCmd(rest);
-    case 'check':
-      return checkCmd(rest);
-    case 'policy':
-      return runPolicy(rest);
-    case 'revoke':
-      return runRevoke(rest);
-    case 'apikey':
-      return runApiKey(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    process.stderr.write(USAGE);
+    return EXIT.USAGE;
+  }
+  if (name === '--version') {
+    console.log(VERSION);
+    return EXIT.OK;
+  }
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    if (topic === undefined) {
       process.stdout.write(USAGE);
-      return cmd === undefined ? 2 : 0;
-    case '--version':
-      console.log(VERSION);
-      return 0;
-    default:
-      process.stderr.write(`unknown command "${cmd}"\n\n${USAGE}`);
-      return 2;
+      return EXIT.OK;
+    }
+    const cmd = COMMANDS.find((c) => c.name === topic);
+    if (!cmd) return unknownCommand(topic);
+    process.stdout.write(commandHelp(cmd));
+    return EXIT.OK;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) return unknownCommand(name);
+  if (wantsHelp(rest)) {
+    process.stdout.write(commandHelp(cmd));
+    return EXIT.OK;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    const { code, message } = exitFor(err, cmd.name);
+    console.error(message);
+    return code;
   }
 }
 
+function unknownCommand(name: string): number {
+  process.stderr.write(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')}; run \`zt-authz --help\`)\n`);
+  return EXIT.USAGE;
+}
+
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' } } });
+  const { values } = parseCommandArgs('serve', {
+    args,
+    options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' } },
+  });
   const file = values.config ?? process.env.ZT_AUTHZ_CONFIG;
-  if (!file) {
-    console.error('serve: no config (use --config FILE or ZT_AUTHZ_CONFIG); `zt-authz demo` runs the built-in demo');
-    return 2;
-  }
+  if (!file) throw new UsageError('serve: no config (use --config FILE or ZT_AUTHZ_CONFIG); `zt-authz demo` runs the built-in demo');
   const workers = values.workers === 'auto' ? availableParallelism() : Number(values.workers ?? 1);
-  if (!Number.isInteger(workers) || workers < 1) {
-    console.error('serve: --workers takes a positive integer or "auto" (one per CPU)');
-    return 2;
-  }
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError('serve: --workers takes a positive integer or "auto" (one per CPU)');
   tuneHeap();
   if (workers > 1) return serveWorkers(file, workers);
   // The policies checkConfigFile compiled are the first snapshot's: compiled once at start.
@@ -99,51 +171,8 @@ async function serve(args: string[]): Promise<number> {
   return runUntilSignal(app);
 }
 
-async function validate(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, 'root-namespace': { type: 'string' } },
-  });
-  const file = positionals[0] ?? values.config ?? process.env.ZT_AUTHZ_CONFIG;
-  if (!file) {
-    console.error('validate: give a config file or a file of ZeroTrustPolicy manifests');
-    return 2;
-  }
-  try {
-    // ZeroTrustPolicy manifests (what `kubectl apply` would get): checked by the same validator the
-    // Kubernetes integration uses, on the --config file's settings (roles claim, root namespace) if given.
-    const crd = await import('../migrate/crd.js');
-    let text: string | undefined;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      text = undefined; // loadConfigFile reports the unreadable file
-    }
-    if (text !== undefined && crd.looksLikeManifests(text)) {
-      const base = positionals[0] !== undefined ? values.config : undefined;
-      const before = base ? checkConfigFile(base).config.policies.length : 0;
-      const config = crd.loadCandidate(base, [file], values['root-namespace']);
-      const n = config.policies.length - before;
-      console.log(`${file}: OK (${n} ZeroTrustPolicy resource${n === 1 ? '' : 's'})`);
-      return 0;
-    }
-    const { config, policies } = checkConfigFile(file);
-    checkTlsFiles(config, file); // server.tls files as `serve` loads them
-    for (const w of configWarnings(config)) console.error(`${file}: warning: ${w.path}: ${w.message}`);
-    console.log(`${file}: OK (${config.issuers.length} issuer(s), ${policies.size} polic${policies.size === 1 ? 'y' : 'ies'})`);
-    return 0;
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof ManifestError) {
-      console.error(err.message);
-      return 1;
-    }
-    throw err;
-  }
-}
-
 async function token(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs('token', {
     args,
     options: {
       sub: { type: 'string', default: 'demo-user' },
@@ -190,7 +219,7 @@ async function token(args: string[]): Promise<number> {
 }
 
 async function checkCmd(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs('check', {
     args,
     options: {
       config: { type: 'string', short: 'c' },
@@ -201,10 +230,7 @@ async function checkCmd(args: string[]): Promise<number> {
     },
   });
   const config = values.config ?? process.env.ZT_AUTHZ_CONFIG;
-  if (!config || !values.request) {
-    console.error('check: needs --config FILE and --request FILE');
-    return 2;
-  }
+  if (!config || !values.request) throw new UsageError('check: needs --config FILE and --request FILE');
   try {
     return await runCheck({
       config,
@@ -215,18 +241,15 @@ async function checkCmd(args: string[]): Promise<number> {
     });
   } catch (err) {
     // A script must be able to tell "this config denies" (1) from "this config is not valid" (3):
-    // both used to exit 1.
+    // no decision was made, as when a file cannot be read.
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);
-    return CHECK_INVALID_CONFIG;
+    return EXIT.RUNTIME;
   }
 }
 
-/** `zt-authz check` exit codes: 0 allow, 1 deny, 2 usage or request-file error, 3 invalid configuration. */
-const CHECK_INVALID_CONFIG = 3;
-
 async function sendCmd(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs('send', {
     args,
     options: {
       addr: { type: 'string', default: '127.0.0.1:9191' },
@@ -262,7 +285,9 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 200).unref();
   },
   (err) => {
-    console.error(err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`);
-    process.exit(err instanceof ConfigError ? 1 : 2);
+    // main maps a command's errors; this is a failure of main itself.
+    const { code, message } = exitFor(err, undefined);
+    console.error(message);
+    process.exit(code);
   },
 );

@@ -10,6 +10,7 @@ import { Replayer } from '../migrate/replay.js';
 import { formatReport } from '../migrate/replay-report.js';
 import { ManifestError, loadCandidate } from '../migrate/crd.js';
 import { InvalidArgumentError } from '../errors.js';
+import { EXIT, UsageError, type CliCommand } from './command.js';
 
 export const POLICY_USAGE = `  zt-authz policy generate --from AUDIT.jsonl|- [--namespace N] [--min-count K] [--generalise]
                            [--namespace-threshold N] [--base CONFIG] [--out FILE]
@@ -24,21 +25,35 @@ export const POLICY_USAGE = `  zt-authz policy generate --from AUDIT.jsonl|- [--
                                         that went through would be denied
 `;
 
+export const POLICY_COMMAND: CliCommand = {
+  name: 'policy',
+  usage: POLICY_USAGE,
+  exitCodes: {
+    [EXIT.OK]: 'generate: policies written; replay: no request that went through would be denied',
+    [EXIT.NO]: 'replay: a request that went through would be denied',
+    [EXIT.USAGE]: 'an unknown verb, a missing, unknown or malformed flag',
+    [EXIT.RUNTIME]: 'no answer: an audit, config or manifest file cannot be read or is invalid',
+  },
+  run: runPolicy,
+};
+
 export async function runPolicy(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub !== 'generate' && sub !== 'replay')
+    throw new UsageError(
+      sub === undefined ? 'policy: which one? (policy generate|replay)' : `policy: unknown verb "${sub}" (generate|replay)`,
+    );
   try {
-    if (sub === 'generate') return await generate(rest);
-    if (sub === 'replay') return await replay(rest);
+    return sub === 'generate' ? await generate(rest) : await replay(rest);
   } catch (err) {
+    // The candidate config and manifests are this command's input, not its subject: an invalid
+    // one means no answer (3), which a script must not read as "would break" (1).
     if (err instanceof ConfigError || err instanceof ManifestError) {
       console.error(err.message);
-      return 2;
+      return EXIT.RUNTIME;
     }
-    console.error(`policy ${sub}: ${(err as Error).message}`);
-    return 2;
+    throw err;
   }
-  process.stderr.write(`usage:\n${POLICY_USAGE}`);
-  return 2;
 }
 
 function count(v: string | undefined, name: string, dflt: number): number {
@@ -64,15 +79,9 @@ async function generate(args: string[]): Promise<number> {
       'root-namespace': { type: 'string' },
     },
   });
-  if (!values.from) {
-    console.error('policy generate: needs --from AUDIT.jsonl (or --from - for stdin)');
-    return 2;
-  }
+  if (!values.from) throw new UsageError('policy generate: needs --from AUDIT.jsonl (or --from - for stdin)');
   const format = values.format;
-  if (format !== 'config' && format !== 'crd') {
-    console.error(`policy generate: --format takes config or crd, got "${format}"`);
-    return 2;
-  }
+  if (format !== 'config' && format !== 'crd') throw new UsageError(`policy generate: --format takes config or crd, got "${format}"`);
   let base: { text: string; source: string } | undefined;
   if (values.base) {
     checkConfigFile(values.base); // the base must be valid on its own
@@ -117,12 +126,10 @@ async function replay(args: string[]): Promise<number> {
     },
   });
   const manifests = values.policies ?? [];
-  if ((!values.config && !manifests.length) || !values.from) {
-    console.error(
+  if ((!values.config && !manifests.length) || !values.from)
+    throw new UsageError(
       'policy replay: needs --config CANDIDATE.yaml (and/or --policies MANIFESTS.yaml) and --from AUDIT.jsonl (or --from - for stdin)',
     );
-    return 2;
-  }
   const config = loadCandidate(values.config, manifests, values['root-namespace']);
   const opts = {
     ignoreRejectedCredentials: values['ignore-rejected-credentials'],

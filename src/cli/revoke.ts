@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { parseEntry, type RevocationEntry } from '../authn/revocation/entries.js';
 import { REVOCATION_CRD } from '../k8s/revocations.js';
 import { InvalidArgumentError } from '../errors.js';
+import { EXIT, type CliCommand } from './command.js';
 
 export const REVOKE_USAGE = `  zt-authz revoke --issuer ISS --jti JTI [--expires-at TIME]
   zt-authz revoke --issuer ISS --subject SUB --not-before TIME|now [--expires-at TIME]
@@ -97,6 +98,13 @@ function defaultName(e: RevocationEntry): string {
   const id = e.kind === 'apiKey' ? e.sha256 : `${e.issuer}\n${e.kind === 'jti' ? e.jti : e.subject}`;
   return `${e.kind === 'apiKey' ? 'apikey' : e.kind === 'jti' ? 'jti' : 'subject'}-${hash('sha256', id, 'hex').slice(0, 16)}`;
 }
+
+export const REVOKE_COMMAND: CliCommand = {
+  name: 'revoke',
+  usage: REVOKE_USAGE,
+  exitCodes: { [EXIT.OK]: 'the manifest or entry is on stdout', [EXIT.USAGE]: 'a missing, unknown or malformed flag' },
+  run: runRevoke,
+};
 
 export function runRevoke(args: string[]): number {
   const out = revoke(args);

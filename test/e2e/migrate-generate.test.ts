@@ -356,7 +356,7 @@ test('generate (CLI): round-trips through validate, stdin works, output is deter
   assert.equal(vc.code, 0, vc.stderr);
 
   const missing = await cli(['policy', 'generate', '--from', join(dir, 'nope.jsonl')]);
-  assert.equal(missing.code, 2);
+  assert.equal(missing.code, 3, 'an unreadable file is a runtime error');
   assert.match(missing.stderr, /ENOENT/);
 });
 

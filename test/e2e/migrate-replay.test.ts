@@ -419,9 +419,9 @@ test(
       readFileSync(crdFile, 'utf8').split('\n---\n').slice(0, 2).join('\n---\n'),
       /ZeroTrustPolicy legacy\/allow-reports is defined more than once/,
     );
-    // The CLI: exit 2, the message on stderr, no report.
+    // The CLI: exit 3 (no answer, unlike 1 "would break"), the message on stderr, no report.
     const r = await cli(['policy', 'replay', '--config', baseFile, '--policies', crdFile, '--policies', invalid, '--from', FIXTURE]);
-    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.stderr, /invalid ZeroTrustPolicy manifests .*\n {2}- ZeroTrustPolicy shop\/bad: spec\.action/);
     assert.equal(r.stdout, '');
   },
