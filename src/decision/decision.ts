@@ -64,6 +64,8 @@ export interface Evidence {
   readonly mode?: Mode;
   /** AUDIT / dry-run policies that matched; recorded, never decisive. */
   readonly audits?: readonly PolicyMatch[];
+  /** The trace this decision belongs to (observe/tracing/): the caller's, or its own sampled span's. */
+  readonly traceId?: string;
   readonly wouldDecide?: WouldDecide;
   readonly dryRun?: DryRunVerdict;
 }

@@ -79,6 +79,8 @@ export interface AuditPolicyMatchJson {
 export interface AuditRecordJson {
   v: typeof AUDIT_RECORD_VERSION;
   request_id: string | undefined;
+  /** The W3C trace id (32 hex digits) when tracing is on and the caller sent a trace context or this decision's span was sampled. */
+  trace_id?: string | undefined;
   /** grpc, http, … */
   transport: string;
   decision: AuditVerdict;

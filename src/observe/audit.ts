@@ -72,6 +72,7 @@ export class AuditLog {
     const rec = {
       v: AUDIT_RECORD_VERSION,
       request_id: input?.requestId,
+      trace_id: e.traceId,
       transport,
       decision: v.allow ? 'allow' : 'deny',
       reason: v.reason,
