@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { DecisionEngine } from '../decision/engine.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { DecisionTracing } from '../observe/tracing/decision-tracing.js';
 import type { HealthState } from './grpc/health.js';
 import type { InFlightGate } from './inflight.js';
 import { startGrpcServer } from './grpc/server.js';
@@ -27,6 +28,8 @@ export interface ListenerWiring {
   /** limits.maxInFlight across both authz listeners. */
   gate: InFlightGate;
   engine: DecisionEngine;
+  /** One span per decision when `tracing` is configured (hot-reloaded). */
+  tracing?: DecisionTracing;
   /** Readiness for the admin /ready endpoint. */
   ready: () => boolean;
   /** The running snapshot's `http` settings (hot-reloaded). */
@@ -71,7 +74,7 @@ export class Listeners {
     const tls = this.tls ? { tls: this.tls } : {};
     this.admin = await startAdminServer(config.server.admin, w.metrics.registry, w.ready, w.adminRoutes);
     const startGrpc = config.server.grpcImplementation === 'grpc-js' ? startGrpcServer : startH2GrpcServer;
-    this.grpc = await startGrpc(config.server.grpc, grpcCheckHandler(w.engine), w.health, {
+    this.grpc = await startGrpc(config.server.grpc, grpcCheckHandler(w.engine, w.tracing), w.health, {
       gate: w.gate,
       maxReceiveBytes: config.server.grpcMaxReceiveBytes,
       ...tls,
@@ -80,6 +83,7 @@ export class Listeners {
       gate: w.gate,
       // A misconfigured proxy fails every request: warn with the setting to fix (rate-limited per message).
       warn: (facts, message) => w.logger.warn(facts, message),
+      ...(w.tracing ? { tracing: w.tracing } : {}),
       ...tls,
     });
     this.tls?.start();

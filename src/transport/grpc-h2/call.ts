@@ -124,7 +124,7 @@ export function serveStream(
     if (!Buffer.isBuffer(message)) return finish(message);
     if (!deadline) clearTimeout(timer);
     try {
-      dispatch(stream, route, message, ctx, () => done, finish);
+      dispatch(stream, headers, route, message, ctx, () => done, finish);
     } catch {
       // Any exception in a handler (a message that does not decode included) is an INTERNAL
       // status: never OK, never a crash.
@@ -150,6 +150,7 @@ export function serveStream(
 
 function dispatch(
   stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
   route: Route,
   message: Buffer,
   ctx: CallContext,
@@ -165,12 +166,13 @@ function dispatch(
       // Open until the client cancels, the deadline passes or the drain ends it.
       return healthWatch(stream, message, ctx.health);
     case 'check':
-      return runCheck(stream, route, message, ctx, isDone, finish);
+      return runCheck(stream, headers, route, message, ctx, isDone, finish);
   }
 }
 
 function runCheck(
   stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
   route: Extract<Route, { kind: 'check' }>,
   message: Buffer,
   ctx: CallContext,
@@ -188,7 +190,9 @@ function runCheck(
   if (gate && !gate.enter(route.transport)) return finish(SHED);
   let pending: Promise<unknown>;
   try {
-    pending = ctx.check(request as Parameters<CheckHandler>[0], route.transport);
+    // The request headers are the call's metadata (its trace context, read only with tracing on,
+    // and held no longer than the decision is).
+    pending = ctx.check(request as Parameters<CheckHandler>[0], route.transport, headers);
   } catch {
     // A handler that throws before returning its promise holds no slot after this.
     gate?.leave();

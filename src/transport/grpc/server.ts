@@ -1,5 +1,6 @@
 // gRPC listener: envoy.service.auth.v3 and v2 Authorization/Check plus grpc.health.v1.
 // The handler only adapts; the decision comes from the injected check function.
+import type { IncomingHttpHeaders } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { authV2Service, authV3Service, healthService } from './protos.js';
 import { withLeanCheckCodec } from './codec.js';
@@ -9,7 +10,10 @@ import { formatAddress, parseAddress } from '../address.js';
 import type { InFlightGate } from '../inflight.js';
 import type { TlsReloader } from '../tls/reloader.js';
 
-export type CheckHandler = (req: CheckRequest, transport: 'grpc-v3' | 'grpc-v2') => Promise<CheckResponse>;
+/** The call's own metadata, read for the caller's trace context: node:http2 request headers, or grpc-js's Metadata. */
+export type CallMetadata = IncomingHttpHeaders | grpc.Metadata;
+
+export type CheckHandler = (req: CheckRequest, transport: 'grpc-v3' | 'grpc-v2', metadata?: CallMetadata) => Promise<CheckResponse>;
 
 export interface GrpcListener {
   server: grpc.Server;
@@ -60,7 +64,7 @@ export async function startGrpcServer(
     (transport: 'grpc-v3' | 'grpc-v2') =>
     (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, cb: grpc.sendUnaryData<CheckResponse>) => {
       if (gate && !gate.enter(transport)) return void cb(SHED);
-      check(call.request, transport).then(
+      check(call.request, transport, call.metadata).then(
         (res) => {
           gate?.leave();
           cb(null, res);

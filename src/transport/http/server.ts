@@ -5,11 +5,18 @@
 // not an allow unless decide() allowed; protocol errors get a 4xx, never a 5xx (see response.ts).
 // With server.tls it is an HTTPS server whose certificate follows the reloader (setSecureContext).
 // Past limits.maxInFlight a request gets 429 without being decided (see ../inflight.ts).
-import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Decision } from '../../decision/decision.js';
-import type { CheckEngine } from '../../decision/engine.js';
+import type { CheckEngine, NormalizeStep } from '../../decision/engine.js';
 import { withoutQueryRemoval } from '../../decision/removable.js';
 import { listenOn } from '../address.js';
 import {
@@ -22,6 +29,8 @@ import {
 } from './normalize.js';
 import { failClosed, toHttpResponse, type HttpAuthzResponse } from './response.js';
 import type { InFlightGate } from '../inflight.js';
+import type { DecisionTracing } from '../../observe/tracing/decision-tracing.js';
+import { HEADERS_GETTER } from '../../observe/tracing/propagation.js';
 import type { TlsReloader } from '../tls/reloader.js';
 import type { TlsMaterial } from '../tls/files.js';
 
@@ -50,6 +59,8 @@ export interface HttpAuthzServerOptions {
   gate?: InFlightGate;
   /** Denies that name a proxy setting to fix (the App's rate-limited ops logger). */
   warn?: MisconfigWarn;
+  /** One span per decision when tracing is on; the trace context is in the request's own headers. */
+  tracing?: DecisionTracing;
 }
 
 /**
@@ -78,17 +89,20 @@ export async function startHttpAuthzServer(
   extra: HttpAuthzServerOptions = {},
 ): Promise<HttpAuthzListener> {
   let draining = false;
-  const { gate, tls, warn } = extra;
+  const { gate, tls, warn, tracing } = extra;
 
   const authorize = async (
     view: HttpRequestView,
     rejectDetail?: string,
+    headers?: IncomingHttpHeaders,
   ): Promise<{ mode: HttpMode; requestId: string | undefined; response: HttpAuthzResponse; record: (answered: Decision) => void }> => {
     const opts = options();
     const mode = requestMode(view.url, opts);
-    const pending = await engine.check('http', (limits) =>
-      rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode, warn),
-    );
+    const normalize: NormalizeStep = (limits) =>
+      rejectDetail ? { ok: false, detail: rejectDetail } : normalizeHttpRequest(view, opts, limits, mode, warn);
+    const pending = await (tracing?.enabled
+      ? tracing.check(engine, 'http', normalize, headers, HEADERS_GETTER)
+      : engine.check('http', normalize));
     const { input, record } = pending;
     // HTTP mode cannot remove query parameters: a credential sent in one is denied, not forwarded.
     const decision = withoutQueryRemoval(pending.decision, engine.snapshot);
@@ -171,7 +185,7 @@ export async function startHttpAuthzServer(
     if (gate && !gate.enter('http')) return shed(req, res, close);
     let authorized: Awaited<ReturnType<typeof authorize>>;
     try {
-      authorized = await authorize(view, rejectDetail);
+      authorized = await authorize(view, rejectDetail, req.headers);
     } finally {
       gate?.leave();
     }
@@ -212,10 +226,12 @@ export async function startHttpAuthzServer(
   // CONNECT has no origin-form path: deny it as malformed instead of Node's silent close.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => undefined);
-    void authorize({ method: req.method ?? 'CONNECT', url: req.url ?? '', rawHeaders: req.rawHeaders }).then(({ response, record }) => {
-      writeRaw(socket, response);
-      record(response.decision);
-    });
+    void authorize({ method: req.method ?? 'CONNECT', url: req.url ?? '', rawHeaders: req.rawHeaders }, undefined, req.headers).then(
+      ({ response, record }) => {
+        writeRaw(socket, response);
+        record(response.decision);
+      },
+    );
   });
 
   // Parse errors and oversized headers: record a malformed_request deny, answer 4xx, close.

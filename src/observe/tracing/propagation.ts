@@ -1,0 +1,62 @@
+// The caller's trace context, read from what a Check carries: the call's own metadata first
+// (Envoy's tracer injects its ext_authz span there: gRPC metadata, HTTP/2 or HTTP/1 request
+// headers), failing that the original request's headers inside the CheckRequest (what the
+// client or the ingress sent). Formats: W3C traceparent/tracestate, and B3 as Envoy and Istio
+// send it, single `b3` or multi `x-b3-*`. W3C wins when both are present.
+import { ROOT_CONTEXT, trace, type Context, type SpanContext, type TextMapGetter } from '@opentelemetry/api';
+import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { B3Propagator } from '@opentelemetry/propagator-b3';
+
+// CompositePropagator applies them in order, each overwriting what the previous one found:
+// B3 first, so a traceparent, when present, is the one that stands.
+const PROPAGATOR = new CompositePropagator({ propagators: [new B3Propagator(), new W3CTraceContextPropagator()] });
+
+/** A header record with lower-case names: node:http / node:http2 request headers, a CheckRequest's headers. */
+export type HeaderCarrier = Readonly<Record<string, string | string[] | undefined>>;
+
+/** grpc-js's Metadata, structurally: values are strings (Buffers only for -bin keys, never read here). */
+export interface MetadataCarrier {
+  get(key: string): unknown[];
+}
+
+export const HEADERS_GETTER: TextMapGetter<HeaderCarrier> = {
+  get: (carrier, key) => carrier[key],
+  keys: (carrier) => Object.keys(carrier),
+};
+
+export const METADATA_GETTER: TextMapGetter<MetadataCarrier> = {
+  get: (carrier, key) => {
+    const v = carrier.get(key)[0];
+    return typeof v === 'string' ? v : undefined;
+  },
+  // The propagators here only look keys up by name.
+  keys: () => [],
+};
+
+/** Where a Check's own trace context is read: the carrier and how to read it. */
+export interface TraceSource<C = unknown> {
+  carrier: C;
+  getter: TextMapGetter<C>;
+}
+
+/**
+ * The parent context of the decision's span: from `metadata`, else from `requestHeaders`; ROOT
+ * (no parent) when neither holds a valid context.
+ */
+export function callerContext(metadata: TraceSource | undefined, requestHeaders: HeaderCarrier | undefined): Context {
+  if (metadata) {
+    const ctx = PROPAGATOR.extract(ROOT_CONTEXT, metadata.carrier, metadata.getter);
+    if (validParent(ctx)) return ctx;
+  }
+  if (requestHeaders) {
+    const ctx = PROPAGATOR.extract(ROOT_CONTEXT, requestHeaders, HEADERS_GETTER);
+    if (validParent(ctx)) return ctx;
+  }
+  return ROOT_CONTEXT;
+}
+
+/** The caller's span context in `ctx`, when it is a valid one. */
+export function validParent(ctx: Context): SpanContext | undefined {
+  const sc = trace.getSpanContext(ctx);
+  return sc && trace.isSpanContextValid(sc) ? sc : undefined;
+}
