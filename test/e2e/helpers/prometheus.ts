@@ -9,18 +9,26 @@ export interface PromSample {
   value: [number, string];
 }
 
-export async function startPrometheus(dir: string, port: number, adminPort: number): Promise<Proc> {
+export interface PrometheusOptions {
+  /** Target labels added to every scraped series (as Kubernetes service discovery adds namespace). */
+  labels?: Record<string, string>;
+  /** Rule files Prometheus loads and evaluates every second. */
+  ruleFiles?: string[];
+}
+
+export async function startPrometheus(dir: string, port: number, adminPort: number, opts: PrometheusOptions = {}): Promise<Proc> {
   const bin = findBinary('prometheus');
   if (!bin) throw new Error('prometheus not installed');
   const conf = join(dir, 'prometheus.yml');
   writeFileSync(
     conf,
     `global: { scrape_interval: 1s, evaluation_interval: 1s }
+rule_files: ${JSON.stringify(opts.ruleFiles ?? [])}
 scrape_configs:
   - job_name: zt-authz
     scrape_interval: 1s
     scrape_timeout: 1s
-    static_configs: [{ targets: ["127.0.0.1:${adminPort}"] }]
+    static_configs: [{ targets: ["127.0.0.1:${adminPort}"], labels: ${JSON.stringify(opts.labels ?? {})} }]
 `,
   );
   const proc = startProc('prometheus', bin, [
