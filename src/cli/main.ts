@@ -12,6 +12,7 @@ import { runDemo } from './demo.js';
 import { POLICY_COMMAND } from './policy.js';
 import { REVOKE_COMMAND } from './revoke.js';
 import { APIKEY_COMMAND } from './apikey.js';
+import { KEYS_COMMAND } from './keys.js';
 import { VALIDATE_COMMAND } from './validate.js';
 import { EXIT, UsageError, commandHelp, exitFor, parseCommandArgs, wantsHelp, type CliCommand } from './command.js';
 import { serveWorkers } from './workers.js';
@@ -109,6 +110,7 @@ const COMMANDS: readonly CliCommand[] = [
   REVOKE_COMMAND,
   POLICY_COMMAND,
   TEST_COMMAND,
+  KEYS_COMMAND,
 ];
 
 const USAGE = `${HEADER}${COMMANDS.map((c) => c.usage).join('')}
@@ -176,7 +178,8 @@ async function serve(args: string[]): Promise<number> {
   } catch (err) {
     // From here on the process speaks JSON lines (log pipelines are reading): a listener that
     // cannot be opened is a fatal log line, not plain text (grpc-js's own line is routed too).
-    throw err; // DISABLED
+    createLogger(config.log.level).fatal({ err }, 'cannot start');
+    return EXIT.RUNTIME;
   }
   return runUntilSignal(app);
 }
