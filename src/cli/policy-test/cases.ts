@@ -109,7 +109,8 @@ export function loadCaseFile(file: string): CaseSuite[] {
   } catch (err) {
     throw new CaseFileError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  const docs = parseAllDocuments(text, { uniqueKeys: true });
+  // merge: `<<: *anchor` shares a request between cases (YAML 1.1 merge keys, off by default in 1.2).
+  const docs = parseAllDocuments(text, { uniqueKeys: true, merge: true });
   if (!Array.isArray(docs)) throw new CaseFileError(`${file}: not a YAML document stream`);
   const suites: CaseSuite[] = [];
   docs.forEach((d, i) => {
@@ -204,6 +205,7 @@ function parseCase(raw: unknown, at: string): PolicyCase {
   const where = `${at.slice(0, at.lastIndexOf(': cases['))}: case "${c.name}"`;
   unknownKeys(c, CASE_KEYS, where, 'the case');
   const request = c.request === undefined ? {} : mapping(c.request, where, 'request');
+  checkRequestKeys(request, where);
   const given = ['token', 'claims', 'apiKey'].filter((k) => c[k] !== undefined);
   if (given.length > 1) throw new CaseFileError(`${where}: give one credential: ${given.join(' and ')} both given`);
   const token = optString(c.token, where, 'token');
@@ -222,6 +224,17 @@ function parseCase(raw: unknown, at: string): PolicyCase {
     ...(apiKeySource !== undefined ? { apiKeySource } : {}),
     expect: parseExpect(c.expect, where),
   };
+}
+
+/** The short request form's keys (request-file.ts): a misspelt one would silently test another request. */
+const REQUEST_KEYS = new Set(['method', 'path', 'host', 'headers', 'source', 'destination', 'contextExtensions', 'sni']);
+const PEER_KEYS = new Set(['principal', 'address', 'port', 'labels']);
+
+function checkRequestKeys(request: Record<string, unknown>, where: string): void {
+  if ('attributes' in request) return; // an Envoy CheckRequest in protobuf JSON
+  unknownKeys(request, REQUEST_KEYS, where, 'request');
+  for (const peer of ['source', 'destination'] as const)
+    if (request[peer] !== undefined) unknownKeys(mapping(request[peer], where, `request.${peer}`), PEER_KEYS, where, `request.${peer}`);
 }
 
 function parseExpect(raw: unknown, where: string): CaseExpect {

@@ -93,6 +93,11 @@ test('bad case files are refused with the file and the case named', () => {
     ['cases: [{ name: a, expect: { decision: allow }, extra: 1 }]', /case "a": unknown key in the case: extra/],
     ['cases: [{ name: a, expect: {decision: allow}', /line 1, column \d+/],
     ['description: nothing', /cases must be a non-empty list/],
+    ['cases: [{ name: a, request: { metod: POST }, expect: { decision: allow } }]', /case "a": unknown key in request: metod/],
+    [
+      'cases: [{ name: a, request: { source: { principle: x } }, expect: { decision: allow } }]',
+      /case "a": unknown key in request.source: principle/,
+    ],
     ['config: x.yaml\npolicies: []\ncases: [{ name: a, expect: { decision: allow } }]', /inline config mapping/],
   ];
   for (const [text, want] of cases) {
@@ -209,6 +214,16 @@ spec:
     { manifests: [manifests] },
   );
   for (const r of results) assert.ok(r.pass, `${r.case.name}: ${r.failures.join('; ')} (${r.actual.reason})`);
+});
+
+test('YAML merge keys share a request between cases', () => {
+  const [suite] = loadCaseFile(
+    file(`cases:
+  - { name: a, request: &r { method: POST, path: /x, host: h }, expect: { decision: deny } }
+  - { name: b, request: { <<: *r, path: /y }, expect: { decision: deny } }
+`),
+  );
+  assert.deepEqual(suite!.cases[1]!.request, { method: 'POST', path: '/y', host: 'h' });
 });
 
 test('a request that does not normalize is the malformed_request deny the service answers', async () => {
