@@ -4,6 +4,9 @@
 // are measured in interleaved blocks of 500 calls.
 //   node dist/bench/decide-micro.js --config-dir DIR --token T --policies 10,10000 [--iterations 20000]
 // Prints one JSON line: {"10": {p50Us, p99Us, meanUs, compileMs}, ...}
+// With --mint ALG (ES256 | EdDSA | RS256), instead: the internal token's cost on the first policy
+// count's configuration (bench/lib/mint-micro.ts): allow without minting, with a minted token
+// from the cache, and with one signed on every decision. Prints {"node", "mint": {...}}.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../src/config/resolve.js';
@@ -14,6 +17,8 @@ import { InternalError } from '../src/errors.js';
 import { normalizeCheckRequest } from '../src/transport/grpc/normalize.js';
 import { envoyCheckRequest } from './lib/frames.js';
 import { argMap, percentile } from './lib/util.js';
+import { mintMicro } from './lib/mint-micro.js';
+import type { MintAlgorithm } from '../src/mint/keys/signing-key.js';
 
 const a = argMap(process.argv.slice(2));
 const dir = a.get('config-dir')!;
@@ -53,7 +58,21 @@ async function prepare(n: number): Promise<Prepared> {
   };
 }
 
+async function mint(alg: MintAlgorithm): Promise<void> {
+  const n = counts[0]!;
+  const raw = JSON.parse(readFileSync(join(dir, `config-${n}.json`), 'utf8')) as Record<string, unknown>;
+  const norm = normalizeCheckRequest(envoyCheckRequest({ token }), resolveConfig(raw, `config-${n}`).limits);
+  if (!norm.ok) throw new InternalError(norm.detail);
+  const result = await mintMicro(raw, norm.input, iterations, alg);
+  process.stdout.write(`${JSON.stringify({ node: process.version, policies: n, mint: result })}\n`);
+}
+
 async function main(): Promise<void> {
+  const alg = a.get('mint');
+  if (alg !== undefined) {
+    if (alg !== 'ES256' && alg !== 'EdDSA' && alg !== 'RS256') throw new InternalError(`--mint ${alg}: ES256, EdDSA or RS256`);
+    return mint(alg);
+  }
   const prepared: Prepared[] = [];
   for (const n of counts) prepared.push(await prepare(n));
   // Interleave blocks so JIT warm-up and GC timing favour neither policy count.

@@ -106,6 +106,12 @@ export const PolicySchema = Type.Object(
     dryRun: Type.Optional(
       Type.Boolean({ description: 'evaluate and record the match (audit dry_run field) without changing the outcome' }),
     ),
+    internalToken: Type.Optional(
+      Type.Boolean({
+        description:
+          'ALLOW policies: mint the internal token (response.internalToken) for the requests this policy allows (true) or not (false); absent: response.internalToken.enabled',
+      }),
+    ),
     rules: Type.Optional(
       Type.Array(RuleSchema, {
         description:

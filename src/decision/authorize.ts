@@ -11,7 +11,14 @@ import { deny } from './deny.js';
 
 /** What the policy stage concluded: a finished deny, or the verdict and evidence of an allow (its response is the caller's to build). */
 export type PolicyOutcome =
-  { readonly allow: false; readonly decision: Decision } | { readonly allow: true; readonly verdict: Verdict; readonly evidence: Evidence };
+  | { readonly allow: false; readonly decision: Decision }
+  | {
+      readonly allow: true;
+      readonly verdict: Verdict;
+      readonly evidence: Evidence;
+      /** The allowing policy's internalToken switch, when it has one (else the global setting applies). */
+      readonly internalToken?: boolean;
+    };
 
 /** The policy stage's view of a request. `peers` must be complete (identity/peer-context.ts withWorkloadCaller). */
 export function policyContext(input: CheckInput, identity: Identity | undefined, peers: PeerContext): PolicyContext {
@@ -41,7 +48,8 @@ export function evaluatePolicies(
   };
   if (!verdict.allow) return { allow: false, decision: denyFor(verdict, ctx, snap, evidence) };
   const decidedBy = verdict.policy ? { policy: verdict.policy, rule: verdict.rule } : {};
-  return { allow: true, verdict: { allow: true, reason: 'allowed', status: 200, ...decidedBy }, evidence };
+  const mint = verdict.internalToken !== undefined ? { internalToken: verdict.internalToken } : {};
+  return { allow: true, verdict: { allow: true, reason: 'allowed', status: 200, ...decidedBy }, evidence, ...mint };
 }
 
 function denyFor(verdict: PolicyVerdict, ctx: PolicyContext, snap: Pick<Snapshot, 'policies' | 'realm'>, evidence: Evidence): Decision {

@@ -68,6 +68,8 @@ export interface Evidence {
   readonly traceId?: string;
   readonly wouldDecide?: WouldDecide;
   readonly dryRun?: DryRunVerdict;
+  /** The internal token set upstream on this allow: its jti and signing kid (never the token). */
+  readonly internalToken?: { readonly jti: string; readonly kid: string };
 }
 
 /** One request's decision, built once by the engine and never mutated afterwards. */

@@ -17,6 +17,7 @@ import { evaluatePolicies } from './authorize.js';
 import { deny } from './deny.js';
 import { observed } from './observe-mode.js';
 import { addIdentityHeaders, identityHeadersToRemove, stripCredential, type HeaderList } from './upstream-headers.js';
+import { mintedHeader, wantsInternalToken } from './internal-token.js';
 
 /** Produces the normalized request, with the limits of the snapshot the request is decided with. */
 export type NormalizeStep = (limits: Config['limits']) => Normalized;
@@ -190,22 +191,34 @@ export class DecisionEngine implements CheckEngine {
     const identity = auth.identity;
     const audience = snap.audienceCheck?.(peers.destination, identity); // zt-authz.io/audience, service-account tokens
     if (audience) return deny('audience_mismatch', audience, snap, { tokenHash: identity.tokenHash, peers });
-    const outcome = evaluatePolicies(input, identity, this.peersFor(input, identity, peers, snap), snap);
+    const policyPeers = this.peersFor(input, identity, peers, snap);
+    const outcome = evaluatePolicies(input, identity, policyPeers, snap);
     if (!outcome.allow) return outcome.decision;
     const upstreamHeaders: HeaderList = [];
+    let evidence = outcome.evidence;
+    if (wantsInternalToken(snap, outcome.internalToken)) {
+      // Required and impossible (no key, signing failed, too large): deny, never allow without it.
+      const minted = mintedHeader(input, identity, policyPeers, snap);
+      if (!minted.ok) return deny('internal_token_unavailable', minted.detail, snap, outcome.evidence);
+      // Set before the credential is stripped: a credential in this same header is overwritten, not removed.
+      upstreamHeaders.push([minted.header[0], minted.header[1]]);
+      evidence = { ...evidence, internalToken: { jti: minted.jti, kid: minted.kid } };
+    }
     addIdentityHeaders(upstreamHeaders, snap, identity);
     for (const [name, value] of auth.claimHeaders) upstreamHeaders.push([name, value]);
     const removeHeaders: string[] = [];
     const removeQueryParams: string[] = [];
     if (!auth.forwardToken) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
+    // A forwarded credential stays even in the internal-token header, when no token replaces it.
+    const kept = auth.forwardToken && auth.location.type === 'header' ? [...removeHeaders, auth.location.name] : removeHeaders;
     return {
       verdict: outcome.verdict,
       response: {
         upstreamHeaders,
-        removeHeaders: removeHeaders.concat(identityHeadersToRemove(snap, upstreamHeaders, [])),
+        removeHeaders: removeHeaders.concat(identityHeadersToRemove(snap, upstreamHeaders, kept)),
         removeQueryParams,
       },
-      evidence: outcome.evidence,
+      evidence,
     };
   }
 

@@ -64,6 +64,12 @@ export const REASONS = {
   },
   malformed_request: { status: 400, challenge: null, description: 'request attributes are malformed or exceed limits' },
   internal_error: { status: 500, challenge: null, description: 'internal error; denied (fail closed)' },
+  internal_token_unavailable: {
+    status: 503,
+    challenge: null,
+    description:
+      'the internal token this allow must carry upstream cannot be minted (no signing key, signing failed, or too large); denied',
+  },
 } as const satisfies Record<string, ReasonInfo>;
 
 export type Reason = keyof typeof REASONS;

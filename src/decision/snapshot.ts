@@ -6,6 +6,7 @@ import type { PolicyIndex } from '../policy/policy-index.js';
 import type { DestinationContext } from '../policy/context.js';
 import type { CheckInput, Identity, Mode } from './types.js';
 import type { PeerIdentity } from '../identity/spiffe.js';
+import type { TokenMinter } from '../mint/minter.js';
 
 /** A pod known from the Kubernetes pod informer (src/k8s/workloads.ts). */
 export interface Workload {
@@ -29,6 +30,8 @@ export interface Snapshot {
   /** Every header zt-authz may set upstream; client-sent copies are stripped on allow. */
   readonly identityHeaderNames: readonly string[];
   readonly realm: string | undefined;
+  /** Mints the internal token on allow (response.internalToken); absent without tokenIssuer. */
+  readonly minter?: TokenMinter;
   /** Per-workload mode override (zt-authz.io/mode annotation), when a workload map exists. */
   readonly workloadMode?: (dest: DestinationContext) => Mode | undefined;
   /** Pod IP → workload (Kubernetes pod informer). Weaker than Envoy's own destination data: IP-based. */

@@ -23,7 +23,9 @@ export function stripCredential(
   removeParams: string[],
 ): void {
   if (loc.type === 'header') {
-    if (!remove.includes(loc.name)) remove.push(loc.name);
+    // A header zt-authz sets (the internal token in the credential's own header) is overwritten
+    // with the new value; removing it too would drop it, since Envoy removes after it sets.
+    if (!remove.includes(loc.name) && !set.some(([n]) => n === loc.name)) remove.push(loc.name);
   } else if (loc.type === 'param') {
     if (!removeParams.includes(loc.name)) removeParams.push(loc.name);
   } else {

@@ -100,6 +100,7 @@ export function compilePolicies(
       ...(spec.selector ? { selector: spec.selector.matchLabels } : {}),
       action: spec.action ?? 'ALLOW',
       dryRun: spec.dryRun ?? false,
+      ...(spec.internalToken !== undefined ? { internalToken: spec.internalToken } : {}),
       rules,
     };
   });
@@ -152,6 +153,8 @@ function checkPolicyShape(spec: PolicySpec, report: (f: string, m: string) => vo
       'a DENY policy without `rules` never matches, and Istio rejects it; add `rules: [{}]` to deny every request in its scope',
     );
   }
+  if (spec.internalToken !== undefined && (spec.action ?? 'ALLOW') !== 'ALLOW')
+    report('internalToken', 'only an ALLOW policy decides that a request goes upstream, so only it can turn the internal token on or off');
   for (const [k, v] of Object.entries(spec.selector?.matchLabels ?? {})) {
     if (k === '') report('selector.matchLabels', 'empty label key');
     else if (k.includes('*') || v.includes('*')) report(`selector.matchLabels.${k}`, `wildcard not supported in a selector ("${k}=${v}")`);

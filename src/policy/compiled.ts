@@ -40,5 +40,7 @@ export interface CompiledPolicy {
   selector?: Readonly<Record<string, string>>;
   action: 'ALLOW' | 'DENY' | 'AUDIT';
   dryRun: boolean;
+  /** ALLOW only: mint the internal token for the requests it allows (true) or not; absent: the global setting. */
+  internalToken?: boolean;
   rules: CompiledRule[];
 }

@@ -42,6 +42,8 @@ export interface PolicyVerdict {
   reason: 'allowed' | 'policy_denied' | 'no_policy_matched';
   policy?: string;
   rule?: number;
+  /** Allow only: the allowing policy's internalToken switch, when it has one. */
+  internalToken?: boolean;
   audits: PolicyMatch[];
   /** Set when dry-run policies apply: the verdict if they were enforced. */
   dryRun?: { allow: boolean; reason: 'allowed' | 'policy_denied' | 'no_policy_matched'; policy?: string; rule?: number };
@@ -136,7 +138,14 @@ export class PolicyIndex {
     const verdict: PolicyVerdict = deny
       ? { allow: false, reason: 'policy_denied', policy: deny.p.name, rule: deny.rule, audits: [] }
       : allow
-        ? { allow: true, reason: 'allowed', policy: allow.p.name, rule: allow.rule, audits: [] }
+        ? {
+            allow: true,
+            reason: 'allowed',
+            policy: allow.p.name,
+            rule: allow.rule,
+            ...(allow.p.internalToken !== undefined ? { internalToken: allow.p.internalToken } : {}),
+            audits: [],
+          }
         : { allow: false, reason: 'no_policy_matched', audits: [] };
 
     let dryDeny: Hit | undefined;

@@ -11,6 +11,8 @@ import type { RevocationCheck } from '../authn/revocation/list.js';
 import { ApiKeyAuthenticator } from '../authn/apikeys/authenticate.js';
 import { loadApiKeyStoresOnce } from '../authn/apikeys/registry.js';
 import type { ApiKeyStore } from '../authn/apikeys/store.js';
+import type { SigningKeySource } from '../mint/keys/signing-key.js';
+import { TokenMinter } from '../mint/minter.js';
 
 export interface BuildOptions {
   /** Clock of the authenticator (tests). */
@@ -24,6 +26,11 @@ export interface BuildOptions {
    * keysFile is read once (tools such as `zt-authz check`; Secrets are not read then).
    */
   apiKeyStores?: ReadonlyMap<string, ApiKeyStore>;
+  /**
+   * The signing keys of tokenIssuer (the App's key ring, long-lived): with them the snapshot
+   * mints internal tokens. Absent: none is minted, and an allow that needs one is denied.
+   */
+  signingKeys?: SigningKeySource;
 }
 
 export function buildSnapshot(
@@ -56,6 +63,16 @@ export function buildSnapshot(
     },
     hooks,
   );
+  const issuer = config.tokenIssuer;
+  const t = config.response.internalToken;
+  const minter =
+    issuer && options.signingKeys
+      ? new TokenMinter(
+          { issuer: issuer.issuer, ttlSeconds: issuer.ttlSeconds, claims: t.claims, cacheMaxEntries: t.cacheMaxEntries },
+          options.signingKeys,
+          options.now,
+        )
+      : undefined;
   return Object.freeze({
     generation,
     config,
@@ -63,6 +80,7 @@ export function buildSnapshot(
     policies,
     identityHeaderNames: identityHeaderNames(config),
     realm: config.response.realm,
+    ...(minter ? { minter } : {}),
   });
 }
 
@@ -76,7 +94,9 @@ export function buildSnapshot(
  */
 export function claimsUsed(config: Config): Set<string> {
   const keep = new Set<string>();
-  for (const path of ['kubernetes.io', 'azp', 'acr', 'amr', config.authorization.rolesClaim, ...config.audit.claims]) {
+  // Minted internal tokens copy response.internalToken.claims and never outlive the credential (exp).
+  const minted = config.tokenIssuer ? ['exp', ...config.response.internalToken.claims] : [];
+  for (const path of ['kubernetes.io', 'azp', 'acr', 'amr', config.authorization.rolesClaim, ...config.audit.claims, ...minted]) {
     keep.add(path);
     keep.add(path.split('.')[0]!);
   }
@@ -91,5 +111,9 @@ function identityHeaderNames(config: Config): string[] {
   const r = config.response;
   const names = new Set([r.subjectHeader, r.issuerHeader, r.scopesHeader]);
   for (const iss of config.issuers) for (const h of iss.outputClaimToHeaders) names.add(h.header);
+  // The internal token's header, wherever one may be minted: a client-sent copy never passes
+  // (an anonymous allow, a policy that turns minting off) unless it is a forwarded credential.
+  const t = config.response.internalToken;
+  if (t.enabled || config.policies.some((p) => p.internalToken)) names.add(t.header);
   return [...names];
 }
