@@ -4,11 +4,13 @@
 // than the signature itself on the cached path. node:crypto's sign() is a synchronous call into
 // OpenSSL with the same result (ES256 asks for the JWS form, r||s, with dsaEncoding ieee-p1363).
 //
-// Cost of one signature over a typical 400-byte header.payload (node scripts/bench-mint-sign.mjs
-// is not kept; the figures come from `node dist/test/unit/mint/sign-cost.js`, see
-// test/unit/mint/sign-cost.ts), Node 20.20.2 on the shared 2-core development machine:
-//   ES256 ≈ SIGN_FIGURE_ES256, EdDSA ≈ SIGN_FIGURE_EDDSA, RS256 (2048) ≈ SIGN_FIGURE_RS256 per signature.
-// RS256 is the slowest by far; the minted-token cache (src/mint/) keeps it off most Checks.
+// Cost of one signature over a 400-byte signing input, `node dist/bench/sign-micro.js` (p50 of
+// blocks of 200; three runs), Node 20.20.2 on the shared 2-core development machine under a load
+// average of 13-16, so read them as upper bounds: ES256 32-67 µs, EdDSA 75-102 µs, RS256 (2048
+// bits) 0.62-1.05 ms per signature. jose SignJWT (a whole token, awaited) measured alongside:
+// ES256 160-333 µs, EdDSA 82-273 µs, RS256 0.32-0.87 ms; what it saves on RS256 on this busy
+// machine it pays back as a promise per decision. The minted-token cache (src/mint/) keeps
+// signatures off most Checks whatever the algorithm.
 import { sign, type KeyObject } from 'node:crypto';
 import type { MintAlgorithm, SigningKey } from './signing-key.js';
 
