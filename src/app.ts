@@ -23,6 +23,7 @@ import { DecisionRecorder } from './observe/decision-observer.js';
 import { Readiness } from './observe/readiness.js';
 import { DecisionTracing } from './observe/tracing/decision-tracing.js';
 import { createAuditLogger, createLogger, stdoutDestination, type DropListener } from './observe/log.js';
+import { routeGrpcLogs } from './observe/grpc-log.js';
 import { HealthState } from './transport/grpc/health.js';
 import type { Route } from './transport/admin/server.js';
 import { Listeners } from './transport/listeners.js';
@@ -69,6 +70,7 @@ export class App {
     const onDrop: DropListener = (log, reason) => this.metrics.logDropped.inc({ log, reason });
     const out = opts.logger && opts.auditLogger ? undefined : stdoutDestination({ maxBufferBytes: opts.config.log.maxBufferBytes, onDrop });
     this.logger = opts.logger ?? createLogger(opts.config.log.level, out, { onDrop });
+    routeGrpcLogs(this.logger, opts.config.log.level);
     this.audit = new AuditLog(opts.auditLogger ?? createAuditLogger(out), opts.config.audit);
     this.tracing = new DecisionTracing(this.logger);
     const inputs = {

@@ -106,7 +106,7 @@ async function generate(args: string[]): Promise<number> {
       left.map(([why, n]) => `  left out ${n}: ${why}\n`).join('') +
       summary.warnings.map((w) => `  warning: ${w}\n`).join(''),
   );
-  if (summary.used === 0) process.stderr.write('  no served requests found: is this an audit log (JSON lines with "log":"audit")?\n');
+  if (summary.used === 0) process.stderr.write('  no served requests found: is this an audit log (JSON lines with "logger":"audit")?\n');
   return 0;
 }
 
@@ -146,7 +146,7 @@ async function replay(args: string[]): Promise<number> {
     process.stderr.write(`policy replay: ${describeInput(stats)}\n`);
   }
   if (report.summary.records === 0)
-    process.stderr.write('  no recorded requests found: is this an audit log (JSON lines with "log":"audit")?\n');
+    process.stderr.write('  no recorded requests found: is this an audit log (JSON lines with "logger":"audit")?\n');
   return report.summary.failing > 0 ? 1 : 0;
 }
 

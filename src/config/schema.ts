@@ -230,7 +230,7 @@ export const ConfigSchema = Type.Object(
       Type.Object(
         {
           enabled: Type.Optional(
-            Type.Boolean({ default: true, description: 'write audit records (JSON lines with "log":"audit" on stdout)' }),
+            Type.Boolean({ default: true, description: 'write audit records (JSON lines with "logger":"audit" on stdout)' }),
           ),
           allowSampleRate: Type.Optional(
             Type.Number({

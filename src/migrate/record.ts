@@ -1,6 +1,6 @@
 // Audit records as `policy generate` and `policy replay` read them: JSON lines from a file or
 // stdin, each parsed by the audit format's own reader (observe/audit-record.ts); anything that is
-// not an audit record (operational `"log":"ops"` lines, npm's banner, blank lines) is skipped.
+// not an audit record (operational `"logger":"ops"` lines, npm's banner, blank lines) is skipped.
 // Also the shared vocabulary of both commands: which requests were served, what the recorded
 // configuration would have enforced, and how an edge is named.
 import { createReadStream, openSync } from 'node:fs';

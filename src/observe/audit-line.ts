@@ -7,7 +7,7 @@
 // redaction only cost time. This writes the byte-identical line pino's audit logger
 // (log.ts createAuditLogger) would write for the same record:
 //
-//   {"level":"info","time":"<ISO 8601>","log":"audit",<fields>}\n
+//   {"level":"info","time":"<ISO 8601>","logger":"audit",<fields>}\n
 //
 // with pino's rules for the fields: in insertion order, `undefined` members left out, top-level
 // strings through pino's own escaper (asString below, which differs from JSON.stringify for
@@ -15,7 +15,7 @@
 // test/unit/observe/audit-line.test.ts compares both writers on many records.
 
 const PREFIX = '{"level":"info","time":"';
-const BINDINGS = '","log":"audit"';
+const BINDINGS = '","logger":"audit"';
 
 let lastMs = -1;
 let lastIso = '';

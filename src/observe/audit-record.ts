@@ -1,9 +1,11 @@
 // The audit record format, shared by its writer (observe/audit.ts) and its readers (`zt-authz policy
 // generate` and `policy replay`, src/migrate/). One JSON line per record on the audit stream:
 //
-//   {"level":"info","time":"<ISO 8601>","log":"audit","v":1, ...AuditRecordJson fields}
+//   {"level":"info","time":"<ISO 8601>","logger":"audit","v":1, ...AuditRecordJson fields}
 //
-// `level`, `time` and `log` come from the audit logger (observe/log.ts); the rest is AuditRecordJson.
+// `level`, `time` and `logger` come from the audit logger (observe/log.ts); the rest is
+// AuditRecordJson. Older releases wrote `"log":"audit"` instead of `"logger":"audit"` (the line's
+// envelope, not a record field, so `v` stays 1): readers accept both.
 // Field names are snake_case and are part of zt-authz's interface: log pipelines and replay read
 // them. Versioning: `v` is the format version. Adding an optional field does not change it;
 // renaming, removing or changing the meaning of a field does. Records written before `v` existed
@@ -112,6 +114,8 @@ export interface AuditRecordJson {
   token_hash: string | undefined;
   /** The name of the API key's entry, when the credential was an API key (its hash prefix is token_hash). */
   api_key?: string;
+  /** The internal token set upstream on this allow (response.internalToken): its jti and signing kid, never the token. */
+  internal_token?: { jti: string; kid: string };
   latency_ms: number;
 }
 
@@ -178,7 +182,7 @@ export interface AuditRecord {
 }
 
 /**
- * One line → a record, 'other' (not an audit record: operational `"log":"ops"` lines, banners,
+ * One line → a record, 'other' (not an audit record: operational `"logger":"ops"` lines, banners,
  * blank lines) or 'unusable' (an audit record without a request: malformed requests denied before
  * normalisation). Fields are read one by one and a malformed field is dropped rather than the
  * record, so hand-edited and older files stay readable. Throws InvalidArgumentError for a record
@@ -193,7 +197,7 @@ export function parseAuditLine(line: string, lineNo: number): AuditRecord | 'oth
   } catch {
     return 'other';
   }
-  if (!j || typeof j !== 'object' || j.log !== 'audit') return 'other';
+  if (!j || typeof j !== 'object' || (j.logger !== 'audit' && j.log !== 'audit')) return 'other';
   const version = recordVersion(j.v, lineNo);
   const src = obj(j.source);
   const dst = obj(j.destination);

@@ -1,6 +1,10 @@
 // Operational logging (pino, JSON lines). Audit records share the stream but carry
-// `log: "audit"`; operational lines carry `log: "ops"`. Nothing here ever receives a token:
-// callers pass reason codes and short hashes, and the redact list is a second line of defence.
+// `logger: "audit"`; operational lines carry `logger: "ops"`. The field was `log` until the
+// log format changed: a top-level `log` string clashes with ECS's `log.*` object (log.level,
+// log.logger) and OpenTelemetry's `log.*` attributes, so pipelines rejected or mis-mapped it;
+// `logger` maps onto ECS `log.logger` and Datadog `logger.name` with one rename
+// (docs/observability.md). Nothing here ever receives a token: callers pass reason codes and
+// short hashes, and the redact paths are a second line of defence.
 //
 // Bounded under load: logging must never be what takes the service down:
 //  - stdout is written asynchronously (sonic-boom) with at most `log.maxBufferBytes` waiting in
@@ -17,7 +21,79 @@ import { DEFAULT_MAX_BUFFER_BYTES } from '../config/defaults.js';
 
 export type { Logger };
 
-const REDACT = ['token', 'authorization', 'headers.authorization', 'req.headers.authorization', 'secret', 'key', 'jwks'];
+/**
+ * Key names whose value is a credential wherever it appears. pino matches keys exactly
+ * (case-sensitive), so the casings that occur in headers and configs are listed.
+ */
+export const SECRET_KEYS: readonly string[] = [
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'accessToken',
+  'refreshToken',
+  'idToken',
+  'authorization',
+  'Authorization',
+  'proxy-authorization',
+  'cookie',
+  'Cookie',
+  'set-cookie',
+  'password',
+  'passwd',
+  'secret',
+  'client_secret',
+  'clientSecret',
+  'apiKey',
+  'api_key',
+  'x-api-key',
+  'X-Api-Key',
+  'privateKey',
+  'private_key',
+  'hmacSecret',
+];
+
+/** Levels below the top one a SECRET_KEYS key is redacted at (`*.token` … `*.*.*.*.token`). */
+export const REDACT_DEPTH = 4;
+
+/**
+ * pino `redact` paths for the operational logger: every SECRET_KEYS key at the top level and at
+ * each depth down to REDACT_DEPTH, plus the key names that were redacted at the top level before
+ * (`key`, `jwks`: too generic to redact at every depth, where they name header entries and maps).
+ * What pino's redaction (@pinojs/redact, fast-redact's path syntax) cannot do, and so what callers
+ * must still never hand the logger:
+ *  - no "any depth" wildcard: a `*` is exactly one level, so one path per depth; a credential
+ *    nested deeper than REDACT_DEPTH levels below the logged object is written as is;
+ *  - keys only, matched exactly: a credential inside a string (the message, an error's message or
+ *    stack, a URL's query) or under another name (`{ key: 'authorization', value: ... }` header
+ *    lists) is not found;
+ *  - values are replaced, not inspected: the censor hides what a listed key holds, whatever it is.
+ * Child-logger bindings are redacted like the logged object.
+ */
+export function redactPaths(keys: readonly string[] = SECRET_KEYS, depth = REDACT_DEPTH): string[] {
+  const paths = ['key', 'jwks'];
+  for (const k of keys) {
+    // Hyphenated header names need the bracket form (`*["x-api-key"]`).
+    const plain = /^[A-Za-z_$][\w$]*$/.test(k);
+    for (let d = 0; d <= depth; d++) {
+      const prefix = Array.from({ length: d }, () => '*').join('.');
+      if (plain) paths.push(prefix ? `${prefix}.${k}` : k);
+      else paths.push(`${prefix}[${JSON.stringify(k)}]`);
+    }
+  }
+  return paths;
+}
+
+const REDACT = redactPaths();
+const CENSOR = '[redacted]';
+
+/**
+ * The audit logger keeps the exact top-level list: audit records have fixed fields
+ * (audit-record.ts) that never carry a credential, and `api_key` there is the key entry's
+ * *name*; audit-line.ts writes the same bytes without pino, which holds only while no audit
+ * field is redacted.
+ */
+const AUDIT_REDACT = ['token', 'authorization', 'headers.authorization', 'req.headers.authorization', 'secret', 'key', 'jwks'];
 
 export type LogKind = 'ops' | 'audit';
 export type DropReason = 'buffer_full' | 'rate_limited';
@@ -49,9 +125,9 @@ export function stdoutDestination(opts: { maxBufferBytes?: number; onDrop?: Drop
   return dest;
 }
 
-/** pino writes one line per write; `log` comes right after level and time. */
+/** pino writes one line per write; `logger` comes right after level and time. */
 function kindOf(line: unknown): LogKind {
-  return String(line).slice(0, 128).includes('"log":"audit"') ? 'audit' : 'ops';
+  return String(line).slice(0, 128).includes('"logger":"audit"') ? 'audit' : 'ops';
 }
 
 export interface LoggerOptions {
@@ -65,10 +141,10 @@ export function createLogger(level: string, dest?: DestinationStream, opts: Logg
   return pino(
     {
       level,
-      base: { log: 'ops' },
+      base: { logger: 'ops' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT, censor: '[redacted]' },
+      redact: { paths: REDACT, censor: CENSOR },
       ...(limit ? { hooks: { logMethod: rateLimited(limit, opts.onDrop) } } : {}),
     },
     dest ?? stdoutDestination(opts.onDrop ? { onDrop: opts.onDrop } : {}),
@@ -81,10 +157,10 @@ export function createAuditLogger(dest?: DestinationStream, opts: { onDrop?: Dro
   const logger = pino(
     {
       level: 'info',
-      base: { log: 'audit' },
+      base: { logger: 'audit' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT, censor: '[redacted]' },
+      redact: { paths: AUDIT_REDACT, censor: CENSOR },
     },
     stream,
   );

@@ -412,7 +412,7 @@ policies:
   it('no token appears in the zt-authz output', () => {
     assert.ok(tokens.length >= 8);
     const out = zt.output();
-    assert.match(out, /"log":"audit"/, 'audit lines were captured');
+    assert.match(out, /"logger":"audit"/, 'audit lines were captured');
     for (const t of tokens) {
       assert.ok(!out.includes(t), 'zt-authz logged a token');
       assert.ok(!out.includes(t.split('.')[2]!), 'zt-authz logged a token signature');

@@ -15,7 +15,7 @@ export interface TestApp {
   lines: string[];
   /** Parsed log records (ops + audit). */
   records(): Array<Record<string, unknown>>;
-  /** Parsed audit records (`log: "audit"`). */
+  /** Parsed audit records (`logger: "audit"`). */
   audit(): Array<Record<string, unknown>>;
   grpcPort: number;
   adminPort: number;
@@ -79,7 +79,7 @@ export async function startTestApp(overrides: Raw = {}, opts: StartOptions = {})
     config,
     lines,
     records: parse,
-    audit: () => parse().filter((r) => r.log === 'audit'),
+    audit: () => parse().filter((r) => r.logger === 'audit'),
     grpcPort: app.grpcPort,
     adminPort: app.adminPort,
     adminUrl: `http://127.0.0.1:${app.adminPort}`,

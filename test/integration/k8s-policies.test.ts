@@ -75,7 +75,7 @@ before(async () => {
   if (skip) return;
   // The chart's CRDs (ZeroTrustPolicy, TokenRevocation): zt-authz is ready once both kinds are listed.
   for (const file of ['zero-trust-policy.yaml', 'token-revocation.yaml']) {
-    const crd = yamlObjects(readFileSync(join(ROOT, 'charts', 'zt-authz', 'crds', file), 'utf8'))[0]!;
+    const crd = yamlObjects(readFileSync(join(ROOT, 'deploy', 'crds', file), 'utf8'))[0]!;
     await kube.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   }
   for (const ns of [RELEASE_NS, 'shop', 'billing'])
@@ -206,7 +206,7 @@ test(
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await decide({ contextExtensions: { namespace: 'billing', app: 'orders' } })).verdict.allow, false);
     // zt-authz never hit an RBAC refusal.
-    const refused = app!.records().filter((r) => r.log !== 'audit' && /forbidden|\b403\b/i.test(JSON.stringify(r)));
+    const refused = app!.records().filter((r) => r.logger !== 'audit' && /forbidden|\b403\b/i.test(JSON.stringify(r)));
     assert.deepEqual(refused, [], 'no 403 from the API server');
   },
 );

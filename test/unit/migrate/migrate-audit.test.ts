@@ -197,6 +197,9 @@ test('audit lines that are not usable are told apart from other lines', () => {
   assert.equal(parseAuditLine('> zt-authz@0.1.0 start', 1), 'other');
   assert.equal(parseAuditLine('{"log":"ops","msg":"ready"}', 2), 'other');
   assert.equal(parseAuditLine('{"log":"audit","decision":"deny","reason":"malformed_request"}', 3), 'unusable');
+  // The envelope field is `logger` now; files recorded by older releases (`log`) stay readable.
+  assert.equal(parseAuditLine('{"logger":"ops","msg":"ready"}', 2), 'other');
+  assert.equal(parseAuditLine('{"logger":"audit","decision":"deny","reason":"malformed_request"}', 3), 'unusable');
   assert.equal(parseAuditLine('{not json', 4), 'other');
 });
 

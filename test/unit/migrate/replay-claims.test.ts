@@ -57,7 +57,7 @@ async function liveAndReplay(key: string, claims: Record<string, unknown>) {
       },
     }),
   );
-  new AuditLog(logger.child({ log: 'audit' }), config.audit).record('grpc-v3', n.input, live, 0.001);
+  new AuditLog(logger.child({ logger: 'audit' }), config.audit).record('grpc-v3', n.input, live, 0.001);
   await new Promise((r) => setImmediate(r));
   const rec = parseAuditLine(line.trim(), 1);
   assert.ok(typeof rec === 'object', `an audit record: ${line}`);

@@ -169,7 +169,8 @@ test('AuditLog writes the same lines through the direct path as through pino', (
     assert.equal(direct.lines.length, decisions.length * 2);
     assert.deepEqual(direct.lines, viaPino.lines);
     const first = JSON.parse(direct.lines[0]!) as Record<string, unknown>;
-    assert.equal(first.log, 'audit');
+    assert.equal(first.logger, 'audit');
+    assert.equal(first.log, undefined, 'no top-level log field: it clashes with ECS log.*');
     assert.equal(first.time, new Date(NOW).toISOString());
   }
 });

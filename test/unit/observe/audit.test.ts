@@ -46,7 +46,7 @@ test('records carry identity and reason, never query values or header values', (
   const { lines, logger } = capture();
   new AuditLog(logger, { enabled: true, allowSampleRate: 1 }).record('grpc-v3', input, allow, 0.0012345);
   const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
-  assert.equal(rec.log, 'audit');
+  assert.equal(rec.logger, 'audit');
   assert.equal(rec.decision, 'allow');
   assert.equal(rec.path, '/api/orders');
   assert.equal(rec.token_hash, 'abcdef012345');

@@ -172,7 +172,7 @@ function headerChars(s: RequestSpec): { chars: number; limit: number } | undefin
 function lastDetail(): string {
   for (let i = t.lines.length - 1; i >= 0; i--) {
     const line = t.lines[i]!;
-    if (line.includes('"log":"audit"')) return String((JSON.parse(line) as { detail?: unknown }).detail);
+    if (line.includes('"logger":"audit"')) return String((JSON.parse(line) as { detail?: unknown }).detail);
   }
   return '(no audit record)';
 }

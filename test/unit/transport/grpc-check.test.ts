@@ -608,7 +608,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
         const recs = audit.filter((r) => r.request_id === s.requestId);
         assert.equal(recs.length, 1, `one audit record for ${s.requestId}`);
         const r = recs[0]!;
-        assert.equal(r.log, 'audit');
+        assert.equal(r.logger, 'audit');
         assert.equal(r.decision, s.decision);
         assert.equal(r.reason, s.reason);
         assert.equal(r.transport, 'grpc-v3');
@@ -645,7 +645,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
         if (r.token_hash !== undefined) assert.match(r.token_hash as string, /^[0-9a-f]{12}$/);
       }
       // operational lines are there too (e.g. "zt-authz listening", JWKS fetched at debug)
-      assert.ok(t.records().some((r) => r.log === 'ops'));
+      assert.ok(t.records().some((r) => r.logger === 'ops'));
     });
 
     it('no captured log line (ops + audit) contains a token or 20 chars of its payload/signature', () => {
