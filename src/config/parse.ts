@@ -18,7 +18,9 @@ export function parseConfigText(text: string, source = 'config'): unknown {
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((err) => ({ path: '(yaml)', message: err.message.split('\n')[0] ?? String(err) })),
+      // The library's whole message: "… at line L, column C:" and the code frame (the excerpt with
+      // a caret), indented under the problem so it reads as one entry of the list.
+      doc.errors.map((err) => ({ path: '(yaml)', message: err.message.trimEnd().replace(/\n/g, '\n      ') })),
     );
   }
   return doc.toJS() ?? {};

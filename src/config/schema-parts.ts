@@ -7,4 +7,6 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 }
 
 /** A listen address: "host:port", ":port" or "[v6]:port". */
-export const ADDRESS_PATTERN = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]*):[0-9]{1,5}$';
+// The port is 0-65535 in the pattern itself: listen() refuses more, so `validate` must too.
+export const ADDRESS_PATTERN =
+  '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]*):(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})$';

@@ -13,5 +13,23 @@ export function configWarnings(config: Config): ConfigProblem[] {
       });
     }
   });
+  const denyAll = denyEverything(config);
+  if (denyAll) out.push({ path: 'policies', message: `${denyAll}: every request is denied (default deny)` });
   return out;
+}
+
+/**
+ * Why no request can be allowed, or undefined. Precisely: with no Kubernetes policy source
+ * (whose ZeroTrustPolicy resources could add ALLOW policies at run time), the configuration has
+ * no policy that is ALLOW (the default action) and not dryRun (a dry-run policy never changes the
+ * outcome). Observe mode still denies nothing, so it gets the warning too: enforcing it would.
+ */
+function denyEverything(config: Config): string | undefined {
+  if (config.kubernetes.enabled) return undefined;
+  const policies = config.policies;
+  if (policies.length === 0) return 'no policies';
+  const allow = policies.filter((p) => (p.action ?? 'ALLOW') === 'ALLOW');
+  if (allow.length === 0) return 'no ALLOW policy';
+  if (allow.every((p) => p.dryRun === true)) return 'every ALLOW policy is dryRun';
+  return undefined;
 }

@@ -19,6 +19,7 @@ export interface CheckedConfig {
 export function checkConfig(raw: unknown, source = 'config'): CheckedConfig {
   const policy = policyCheck();
   const config = resolveConfig(raw, source, policy.checks);
+  throwListenerProblems(config, source);
   return { config, policies: policy.index() };
 }
 
@@ -26,7 +27,34 @@ export function checkConfig(raw: unknown, source = 'config'): CheckedConfig {
 export function checkConfigFile(file: string): CheckedConfig {
   const policy = policyCheck();
   const config = loadConfigFile(file, policy.checks);
+  throwListenerProblems(config, file);
   return { config, policies: policy.index() };
+}
+
+/**
+ * Two listeners of one process on the same port and overlapping hosts: `serve` would fail with
+ * EADDRINUSE at start, so validation refuses it (port 0, an ephemeral port, never collides).
+ */
+export function listenerProblems(config: Config): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const seen: Array<{ name: string; host: string; port: number }> = [];
+  for (const name of ['grpc', 'http', 'admin'] as const) {
+    const addr = config.server[name];
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(addr.slice(i + 1));
+    if (port === 0) continue;
+    const wild = (h: string) => h === '' || h === '0.0.0.0' || h === '::';
+    const other = seen.find((s) => s.port === port && (s.host === host || wild(s.host) || wild(host)));
+    if (other) out.push({ path: `server.${name}`, message: `${addr} is the port of server.${other.name} too: serve could not open both` });
+    seen.push({ name, host, port });
+  }
+  return out;
+}
+
+function throwListenerProblems(config: Config, source: string): void {
+  const problems = listenerProblems(config);
+  if (problems.length) throw new ConfigError(source, problems);
 }
 
 /** Compile `config`'s policies; their problems are thrown as one ConfigError. */
