@@ -104,6 +104,7 @@ export class AuditLog {
     if (id) rec.auth = this.auth(id);
     rec.token_hash = e.tokenHash ?? id?.tokenHash;
     if (id?.apiKey) rec.api_key = id.apiKey;
+    if (e.internalToken) rec.internal_token = { jti: e.internalToken.jti, kid: e.internalToken.kid };
     rec.latency_ms = Math.round(latencySeconds * 1e6) / 1e3;
     // An audit logger from createAuditLogger: the same line written straight to its stream.
     if (this.stream && this.logger.isLevelEnabled('info')) this.stream.write(auditLine(rec));

@@ -21,6 +21,8 @@ import { toCheckResponse } from '../../../src/transport/grpc/response.js';
 import { checkCodec } from '../../../src/transport/grpc/codec.js';
 import { protoRoot } from '../../../src/transport/grpc/protos.js';
 import { HEADERS_TO_REMOVE, toHttpResponse } from '../../../src/transport/http/response.js';
+import { AuditLog } from '../../../src/observe/audit.js';
+import { createAuditLogger } from '../../../src/observe/log.js';
 import { registerHmacSecret } from '../../helpers/capture.js';
 import { TestKeySource, jwksOf, testSigningKey, type TestSigningKey } from '../../helpers/mint-keys.js';
 
@@ -229,4 +231,23 @@ test('on the wire: gRPC v3 sets the token with append false / OVERWRITE and does
     }
     if (what === 'API key') assert.ok(wire.okResponse.headersToRemove?.includes('x-api-key'));
   }
+});
+
+test('the audit record of a minted allow carries the jti and kid, never the token', async () => {
+  const engine = engineFor({}, new TestKeySource(testSigningKey('k1')));
+  const inp = input({ 'x-api-key': API_KEY });
+  const d = await engine.decide(inp);
+  const lines: string[] = [];
+  new AuditLog(createAuditLogger({ write: (s: string) => void lines.push(s) }), { enabled: true, allowSampleRate: 1 }).record(
+    'http',
+    inp,
+    d,
+    0.001,
+  );
+  const rec = JSON.parse(lines[0]!) as { internal_token?: unknown; token_hash?: string };
+  assert.deepEqual(rec.internal_token, d.evidence.internalToken);
+  assert.ok(d.evidence.internalToken?.jti);
+  const jwt = header(d, 'authorization')!.slice('Bearer '.length);
+  for (const part of jwt.split('.')) assert.ok(!lines[0]!.includes(part), 'no part of the token is logged');
+  assert.ok(!lines[0]!.includes(API_KEY));
 });
