@@ -1,7 +1,7 @@
 // `zt-authz test` as CI runs it: the shipped example folder (examples/policy-tests/: a config,
 // ZeroTrustPolicy manifests, an API keys file, case files) passes with a JUnit report; a failing
 // case, a bad case file and usage mistakes get their own exit codes (0 pass, 1 fail, 2 usage,
-// 3 bad case file).
+// 3 no verdict: a bad case file or configuration).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -74,7 +74,7 @@ test('a bad case file: exit 3 naming the file and the case', async () => {
   assert.match(r.stderr, /typo_test\.yaml: case "misspelt": unknown key in expect: decison/);
 });
 
-test('usage mistakes exit 2; an invalid configuration exits 1; --help exits 0', async () => {
+test('usage mistakes exit 2; an invalid configuration exits 3 (no verdict, as for check); --help exits 0', async () => {
   const none = await runCli(['test']);
   assert.equal(none.code, 2, none.stderr);
   const flag = await runCli(['test', EXAMPLE, '--no-such-flag']);
@@ -84,7 +84,7 @@ test('usage mistakes exit 2; an invalid configuration exits 1; --help exits 0', 
   const badConfig = join(tmp, 'bad-config.yaml');
   writeFileSync(badConfig, 'issuers: 3\n');
   const invalid = await runCli(['test', `${EXAMPLE}/cases/orders_test.yaml`, '--config', badConfig]);
-  assert.equal(invalid.code, 1, invalid.stderr);
+  assert.equal(invalid.code, 3, invalid.stderr);
   assert.match(invalid.stderr, /issuers/);
   const help = await runCli(['test', '--help']);
   assert.equal(help.code, 0, help.stderr);

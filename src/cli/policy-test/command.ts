@@ -1,6 +1,8 @@
 // `zt-authz test DIR`: run the policy test cases under DIR (docs/policy-tests.md), like `opa test`.
 import { writeFileSync } from 'node:fs';
 import { EXIT, UsageError, parseCommandArgs, type CliCommand } from '../command.js';
+import { ConfigError } from '../../config/problems.js';
+import { ManifestError } from '../../migrate/crd.js';
 import { CaseFileError, discoverCaseFiles, displayPath, loadCaseFile } from './cases.js';
 import { runSuites } from './runner.js';
 import { junitReport, textReport } from './report.js';
@@ -14,9 +16,9 @@ export const TEST_COMMAND: CliCommand = {
 `,
   exitCodes: {
     0: 'every case passed',
-    1: 'a case failed, or the configuration or manifests are invalid',
+    1: 'a case failed',
     2: 'usage error',
-    3: 'a case file (or a file it names) cannot be read or is not a valid case file',
+    3: 'no verdict: a case file cannot be read or is not valid, the configuration or manifests are invalid',
   },
   run: runTest,
 };
@@ -68,8 +70,9 @@ export async function runTest(args: string[]): Promise<number> {
     }
     return results.every((r) => r.pass) ? EXIT.OK : EXIT.NO;
   } catch (err) {
-    // A bad case file is the run's failure, not a usage mistake (CaseFileError is an InvalidArgumentError).
-    if (!(err instanceof CaseFileError)) throw err;
+    // A bad case file is the run's failure, not a usage mistake (CaseFileError is an InvalidArgumentError);
+    // as for `check`, an invalid configuration is no verdict (3), so 1 keeps meaning "a case failed".
+    if (!(err instanceof CaseFileError || err instanceof ConfigError || err instanceof ManifestError)) throw err;
     console.error(`test: ${err.message}`);
     return EXIT.RUNTIME;
   }
