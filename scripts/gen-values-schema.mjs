@@ -11,10 +11,18 @@
 // Needs a build first (npm run build): it reads dist/src/config/schema.js.
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { writeOrCheck } from './generated-file.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const OUT = join(root, 'charts/zt-authz/values.schema.json');
+
+/** The alert names of the chart's rule file (metrics.prometheusRule.alerts may override only those). */
+const alertNames = () =>
+  parseYaml(readFileSync(join(root, 'charts/zt-authz/files/alerts.yaml'), 'utf8'))
+    .groups.flatMap((g) => g.rules.map((r) => r.alert))
+    .filter(Boolean);
 
 /** Plain JSON copy of a TypeBox schema (drops TypeBox's symbol keys). */
 const plain = (s) => JSON.parse(JSON.stringify(s));
@@ -27,11 +35,14 @@ export async function valuesSchema() {
     const s = plain(ConfigSchema);
     for (const k of ['grpc', 'http', 'admin', 'tls']) delete s.properties.server.properties[k];
     delete s.properties.webhook;
+    // The Deployment's tokenIssuer comes from the chart's `tokenIssuer` values (they also render its
+    // key volume or Secret Role); injected sidecars have no key volume, so neither takes it here.
+    delete s.properties.tokenIssuer;
     if (kind === 'sidecar') delete s.properties.kubernetes;
     s.description =
       kind === 'sidecar'
         ? 'zt-authz configuration of injected sidecars (src/config/schema.ts); the chart sets server.grpc/http (127.0.0.1), server.admin and kubernetes.enabled: false (no server.tls on loopback)'
-        : 'zt-authz configuration (src/config/schema.ts); the chart sets server.grpc/http/admin from `ports`, server.tls from `tls` and `webhook` from the webhook values';
+        : 'zt-authz configuration (src/config/schema.ts); the chart sets server.grpc/http/admin from `ports`, server.tls from `tls`, `webhook` from the webhook values and `tokenIssuer` from the tokenIssuer values';
     return s;
   };
   const inject = plain(WebhookSchema).properties.inject.properties;
@@ -45,6 +56,15 @@ export async function valuesSchema() {
     ...(maximum !== undefined ? { maximum } : {}),
   });
   const port = int(1, 65535);
+  // Prometheus rule fields (metrics.prometheusRule): a duration and a label set as Prometheus reads them.
+  const promDuration = str({ pattern: '^([0-9]+(ms|s|m|h|d|w|y))+$' });
+  const optionalNamespace = str({
+    pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$',
+    maxLength: 63,
+    description: 'empty: the release namespace',
+  });
+  // patternProperties rather than propertyNames: helm's error then names the path.
+  const promLabels = { type: 'object', patternProperties: { '^[a-zA-Z_][a-zA-Z0-9_]*$': { type: 'string' } }, additionalProperties: false };
   const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
   const anyObject = { type: 'object' };
   const list = (items, extra = {}) => ({ type: 'array', items, ...extra });
@@ -110,6 +130,34 @@ export async function valuesSchema() {
       tolerations: list(anyObject),
       affinity: anyObject,
       priorityClassName: str(),
+      // Escape hatches (docs/kubernetes-helm.md#adapting-the-chart): Kubernetes shapes, checked
+      // only as far as a mistake would otherwise surface late (a name-less env var or volume).
+      commonLabels: {
+        type: 'object',
+        // The chart's own labels are refused by the template too; the schema names the key earlier.
+        propertyNames: { maxLength: 316, not: { pattern: '^(app\\.kubernetes\\.io|helm\\.sh)/' } },
+        additionalProperties: str({ maxLength: 63, pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$' }),
+        description: "labels on every object; not the chart's own app.kubernetes.io/* and helm.sh/* labels",
+      },
+      extraEnv: list({
+        type: 'object',
+        required: ['name'],
+        properties: { name: str({ minLength: 1 }), value: str(), valueFrom: anyObject },
+      }),
+      extraArgs: list(str()),
+      extraVolumes: list({ type: 'object', required: ['name'], properties: { name: dnsLabel } }),
+      extraVolumeMounts: list({
+        type: 'object',
+        required: ['name', 'mountPath'],
+        properties: { name: str({ minLength: 1 }), mountPath: str({ minLength: 1 }) },
+      }),
+      extraObjects: list({ type: ['object', 'string'] }),
+      podSecurityContext: anyObject,
+      containerSecurityContext: anyObject,
+      crds: obj({
+        enabled: { ...bool, description: 'render the ZeroTrustPolicy and TokenRevocation CRDs with the release' },
+        keep: { ...bool, description: 'annotate the CRDs helm.sh/resource-policy: keep (helm uninstall leaves them)' },
+      }),
       serviceAccount: obj({ create: bool, name: str(), annotations: stringMap }),
       rbac: obj({
         create: bool,
@@ -130,6 +178,26 @@ export async function valuesSchema() {
           labels: stringMap,
         }),
         scrapeAnnotations: bool,
+        prometheusRule: obj({
+          enabled: bool,
+          namespace: optionalNamespace,
+          additionalLabels: stringMap,
+          ruleLabels: promLabels,
+          runbookBaseUrl: str({ description: 'runbook_url = this + "#" + the alert name in lower case; empty: no runbook_url' }),
+          // Only the alerts files/alerts.yaml defines, so a misspelt name is an error, not a no-op.
+          alerts: obj(Object.fromEntries(alertNames().map((n) => [n, obj({ enabled: bool, for: promDuration, labels: promLabels })]))),
+          additionalRuleGroups: list(
+            obj({ name: str({ minLength: 1 }), rules: list(anyObject) }, { required: ['name', 'rules'], additionalProperties: true }),
+          ),
+        }),
+        dashboard: obj({
+          enabled: bool,
+          namespace: optionalNamespace,
+          label: str({ minLength: 1, description: "the label key Grafana's dashboard sidecar selects" }),
+          labelValue: str(),
+          additionalLabels: stringMap,
+          annotations: stringMap,
+        }),
       }),
       networkPolicy: obj(
         {
@@ -169,6 +237,37 @@ export async function valuesSchema() {
         clientCa: obj({ enabled: bool, secretName: dnsSubdomain, key: str({ pattern: '^[-._A-Za-z0-9]+$' }) }),
         reloadSeconds: plain(ConfigSchema).properties.server.properties.tls.properties.reloadSeconds,
       }),
+      tokenIssuer: (() => {
+        const t = plain(ConfigSchema).properties.tokenIssuer.properties;
+        return obj(
+          {
+            enabled: bool,
+            issuer: { ...t.issuer, minLength: 0, description: `${t.issuer.description}; empty: the admin port's in-cluster address` },
+            algorithm: t.algorithm,
+            ttlSeconds: t.ttlSeconds,
+            publishLeadSeconds: t.publishLeadSeconds,
+            keysSecret: obj({
+              name: { ...dnsSubdomain, description: 'Secret in the release namespace; empty: keys from keysDir' },
+              key: t.keysSecret.properties.key,
+            }),
+            keysDir: obj({ secretName: dnsSubdomain, path: str({ pattern: '^/' }) }),
+            jwksFrom: list(peer, { description: 'who may fetch the JWKS and discovery from the admin port' }),
+          },
+          {
+            // Exactly one key source when enabled (the template refuses the rest too).
+            if: { properties: { enabled: { const: true } }, required: ['enabled'] },
+            then: {
+              oneOf: [
+                { properties: { keysSecret: { required: ['name'], properties: { name: { minLength: 1 } } } }, required: ['keysSecret'] },
+                {
+                  properties: { keysDir: { required: ['secretName'], properties: { secretName: { minLength: 1 } } } },
+                  required: ['keysDir'],
+                },
+              ],
+            },
+          },
+        );
+      })(),
       istio: obj({
         enabled: bool,
         extensionProvider: obj({

@@ -13,7 +13,7 @@ const skip = 'skip' in started ? started.skip : false;
 const kube = 'skip' in started ? undefined! : started;
 after(() => kube?.stop());
 
-const CRD = yamlObjects(readFileSync(join(ROOT, 'charts', 'zt-authz', 'crds', 'zero-trust-policy.yaml'), 'utf8'))[0]!;
+const CRD = yamlObjects(readFileSync(join(ROOT, 'deploy', 'crds', 'zero-trust-policy.yaml'), 'utf8'))[0]!;
 const ZTP = '/apis/zt-authz.io/v1alpha1/namespaces/shop/zerotrustpolicies';
 
 const ztp = (name: string, spec: unknown): Obj => ({

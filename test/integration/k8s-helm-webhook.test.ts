@@ -7,16 +7,16 @@
 // the ServiceAccount admission plugin requires are created by the test.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { handleAdmissionReview } from '../../src/webhook/inject.js';
 import { fetchMetrics, metricValue, startTestApp, type TestApp } from '../helpers/app.js';
 import { TestCa } from '../helpers/certs.js';
-import { CHART, SIDECAR, helm, helmSkip, one, render, valuesFile } from '../helpers/helm.js';
+import { CHART, ROOT, SIDECAR, helm, helmSkip, one, render, valuesFile, type HelmMajor } from '../helpers/helm.js';
 import { eventually, startKube, yamlObjects, type Obj } from './helpers/kube.js';
 
-const helmMissing = helmSkip();
+const helmMissing = helmSkip() || helmSkip(4);
 const started = helmMissing ? { skip: helmMissing } : await startKube();
 const skip = 'skip' in started ? started.skip : false;
 const kube = 'skip' in started ? undefined! : started;
@@ -37,12 +37,15 @@ const PLURALS: Record<string, string> = {
 const pathOf = (o: Obj): string =>
   kube.pathOf({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? NS } }, PLURALS[o.kind as string]);
 
-/** helm against the test API server (never --wait: nothing would ever become ready). */
-function helmK(args: string[]): string {
-  const r = helm([...args, '--kubeconfig', kube.kubeconfig]);
-  assert.equal(r.status, 0, `helm ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
+/** helm (3 unless `major` says 4) against the test API server (never --wait: nothing would ever become ready). */
+function helmK(args: string[], major: HelmMajor = 3): string {
+  const r = helm([...args, '--kubeconfig', kube.kubeconfig], major);
+  assert.equal(r.status, 0, `helm ${major} ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
+
+const KEEP = (o: Obj): boolean => o.metadata.annotations?.['helm.sh/resource-policy'] === 'keep';
+const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 
 /** Namespaces and their `default` ServiceAccount (no controller-manager creates it here). */
 async function namespaces(...names: string[]): Promise<void> {
@@ -53,12 +56,12 @@ async function namespaces(...names: string[]): Promise<void> {
 }
 
 /** install → every manifest object stored as rendered → uninstall → every one gone. */
-async function installAndUninstall(values: unknown, check: (stored: Map<string, Obj>) => void): Promise<void> {
+async function installAndUninstall(values: unknown, check: (stored: Map<string, Obj>) => void, major: HelmMajor = 3): Promise<void> {
   const file = valuesFile(values);
-  helmK(['install', 'zt-authz', CHART, '--namespace', NS, '--create-namespace', '-f', file]);
-  const status = JSON.parse(helmK(['status', 'zt-authz', '--namespace', NS, '-o', 'json'])) as Obj;
+  helmK(['install', 'zt-authz', CHART, '--namespace', NS, '--create-namespace', '-f', file], major);
+  const status = JSON.parse(helmK(['status', 'zt-authz', '--namespace', NS, '-o', 'json'], major)) as Obj;
   assert.equal(status.info.status, 'deployed');
-  const manifest = yamlObjects(helmK(['get', 'manifest', 'zt-authz', '--namespace', NS]));
+  const manifest = yamlObjects(helmK(['get', 'manifest', 'zt-authz', '--namespace', NS], major));
   assert.ok(manifest.length >= 8, `release manifest has ${manifest.length} objects`);
   const stored = new Map<string, Obj>();
   for (const o of manifest) {
@@ -71,14 +74,21 @@ async function installAndUninstall(values: unknown, check: (stored: Map<string, 
   assert.equal((await kube.api('GET', `/api/v1/namespaces/${NS}/pods/zt-authz-test-readyz`)).status, 404);
   check(stored);
 
-  helmK(['uninstall', 'zt-authz', '--namespace', NS]);
-  for (const o of manifest) {
+  assert.deepEqual(
+    manifest.filter(KEEP).map((o) => o.kind),
+    ['CustomResourceDefinition', 'CustomResourceDefinition'],
+    'the CRDs are in the release',
+  );
+
+  helmK(['uninstall', 'zt-authz', '--namespace', NS], major);
+  for (const o of manifest.filter((m) => !KEEP(m))) {
     await eventually(async () => (await kube.api('GET', pathOf(o))).status === 404, 10_000, `${o.kind} ${o.metadata.name} deleted`);
   }
   const releases = await kube.ok<Obj>('GET', `/api/v1/namespaces/${NS}/secrets?labelSelector=owner%3Dhelm`);
   assert.deepEqual(releases.items, [], 'no release record left');
-  // helm never deletes what it installed from crds/ (it would delete every ZeroTrustPolicy).
-  await kube.ok('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/zerotrustpolicies.zt-authz.io');
+  // The CRDs carry helm.sh/resource-policy: keep (crds.keep): uninstall would otherwise delete every ZeroTrustPolicy.
+  await kube.ok('GET', `${CRD_PATH}/zerotrustpolicies.zt-authz.io`);
+  await kube.ok('GET', `${CRD_PATH}/tokenrevocations.zt-authz.io`);
 }
 
 const get = (m: Map<string, Obj>, key: string): Obj => {
@@ -121,6 +131,104 @@ test(
       assert.equal(wh.clientConfig.caBundle, secret.data['ca.crt'], 'caBundle is the CA helm generated and stored');
       for (const ns of ['shop', 'payments']) get(stored, `ConfigMap/${ns}/zt-authz-sidecar`);
     });
+  },
+);
+
+test('Helm 4: helm install and uninstall in central mode against the same API server', { skip, timeout: 60_000 }, async () => {
+  await installAndUninstall(
+    {},
+    (stored) => {
+      get(stored, `Deployment/${NS}/zt-authz`);
+      get(stored, 'CustomResourceDefinition//zerotrustpolicies.zt-authz.io');
+    },
+    4,
+  );
+});
+
+/** A copy of the chart in the test's temp dir, changed by `edit` (an earlier or a later chart version). */
+function chartCopy(name: string, edit: (dir: string) => void): string {
+  const dir = join(kube.tmpDir, name);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(CHART, dir, { recursive: true });
+  edit(dir);
+  return dir;
+}
+
+const DRY_RUN = /\n( +)dryRun:\n\1 {2}description: [^\n]*\n\1 {2}type: boolean\n/;
+const policyCrd = (): Promise<Obj> => kube.ok<Obj>('GET', `${CRD_PATH}/zerotrustpolicies.zt-authz.io`);
+const specProps = (crd: Obj): Obj => crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties;
+
+async function deleteCrds(): Promise<void> {
+  for (const name of ['zerotrustpolicies.zt-authz.io', 'tokenrevocations.zt-authz.io']) {
+    await kube.api('DELETE', `${CRD_PATH}/${name}`);
+    await eventually(async () => (await kube.api('GET', `${CRD_PATH}/${name}`)).status === 404, 20_000, `CRD ${name} deleted`);
+  }
+}
+
+test(
+  'CRD upgrades: from a chart with crds/ (adopted as docs/kubernetes-helm.md says) and between template versions, with Helm 3 and Helm 4; uninstall keeps them',
+  { skip, timeout: 120_000 },
+  async () => {
+    await deleteCrds(); // kept by the tests above
+    // The chart before the CRDs became templates: crds/ with the plain manifests, here an older
+    // ZeroTrustPolicy schema without spec.dryRun.
+    const previous = chartCopy('chart-previous', (dir) => {
+      rmSync(join(dir, 'templates', 'crds'), { recursive: true });
+      cpSync(join(ROOT, 'deploy', 'crds'), join(dir, 'crds'), { recursive: true });
+      const file = join(dir, 'crds', 'zero-trust-policy.yaml');
+      const text = readFileSync(file, 'utf8');
+      assert.match(text, DRY_RUN);
+      writeFileSync(file, text.replace(DRY_RUN, '\n'));
+    });
+    helmK(['install', 'zt-authz', previous, '--namespace', NS, '--create-namespace']);
+    let crd = await policyCrd();
+    assert.equal(specProps(crd).dryRun, undefined, 'the previous schema');
+    assert.equal(crd.metadata.annotations?.['meta.helm.sh/release-name'], undefined, 'crds/ objects are not part of the release');
+
+    // helm refuses to take over an object it did not create...
+    const refused = helm(['upgrade', 'zt-authz', CHART, '--namespace', NS, '--kubeconfig', kube.kubeconfig]);
+    assert.notEqual(refused.status, 0, 'upgrade without adopting the CRDs');
+    assert.match(
+      refused.stderr,
+      /CustomResourceDefinition "(zerotrustpolicies|tokenrevocations)\.zt-authz\.io" .*exists and cannot be imported into the current release: invalid ownership metadata/,
+    );
+    // ...until the CRDs carry the release's ownership metadata (the kubectl label/annotate step of the docs).
+    for (const name of ['zerotrustpolicies.zt-authz.io', 'tokenrevocations.zt-authz.io']) {
+      await kube.ok(
+        'PATCH',
+        `${CRD_PATH}/${name}`,
+        {
+          metadata: {
+            labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+            annotations: { 'meta.helm.sh/release-name': 'zt-authz', 'meta.helm.sh/release-namespace': NS },
+          },
+        },
+        { contentType: 'application/merge-patch+json' },
+      );
+    }
+    helmK(['upgrade', 'zt-authz', CHART, '--namespace', NS]);
+    crd = await policyCrd();
+    assert.equal(specProps(crd).dryRun?.type, 'boolean', 'helm upgrade brought the new schema');
+    assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+
+    // A later chart version changes the CRD again; Helm 4 upgrades the release Helm 3 made.
+    const next = chartCopy('chart-next', (dir) => {
+      const file = join(dir, 'templates', 'crds', 'zero-trust-policy.yaml');
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8').replace(DRY_RUN, (m) => m.replace(/description: [^\n]*/, 'description: changed by the next chart')),
+      );
+    });
+    helmK(['upgrade', 'zt-authz', next, '--namespace', NS], 4);
+    assert.equal(specProps(await policyCrd()).dryRun?.description, 'changed by the next chart');
+
+    helmK(['uninstall', 'zt-authz', '--namespace', NS], 4);
+    await eventually(
+      async () => (await kube.api('GET', `/api/v1/namespaces/${NS}/configmaps/zt-authz`)).status === 404,
+      10_000,
+      'release gone',
+    );
+    assert.equal(specProps(await policyCrd()).dryRun?.description, 'changed by the next chart', 'helm.sh/resource-policy: keep');
   },
 );
 

@@ -77,7 +77,7 @@ async function everyReplica(token: string, want: string, t0: number, timeoutMs =
 before(async () => {
   if (skip) return;
   for (const file of ['zero-trust-policy.yaml', 'token-revocation.yaml']) {
-    const crd = yamlObjects(readFileSync(join(ROOT, 'charts', 'zt-authz', 'crds', file), 'utf8'))[0]!;
+    const crd = yamlObjects(readFileSync(join(ROOT, 'deploy', 'crds', file), 'utf8'))[0]!;
     await kube.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   }
   for (const ns of [RELEASE_NS, 'shop'])

@@ -142,7 +142,7 @@ before(async () => {
   if (skip) return;
   // The chart's CRDs (ZeroTrustPolicy, TokenRevocation): zt-authz is ready once both kinds are listed.
   for (const file of ['zero-trust-policy.yaml', 'token-revocation.yaml']) {
-    const crd = yamlObjects(readFileSync(join(ROOT, 'charts', 'zt-authz', 'crds', file), 'utf8'))[0]!;
+    const crd = yamlObjects(readFileSync(join(ROOT, 'deploy', 'crds', file), 'utf8'))[0]!;
     await kube.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   }
   for (const ns of [RELEASE_NS, ...NAMESPACES]) {

@@ -27,6 +27,23 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: zt-authz
+{{- include "zt-authz.commonLabels" . }}
+{{- end }}
+
+{{/*
+commonLabels, on every object (a leading newline, to follow other labels). The chart's own
+app.kubernetes.io/* and helm.sh/* labels are refused: templates add more of them after these
+(component), and a duplicate key would be rejected or silently win, depending on the tool.
+*/}}
+{{- define "zt-authz.commonLabels" -}}
+{{- range $k, $v := .Values.commonLabels }}
+{{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) }}
+{{- fail (printf "commonLabels: %s is one of the chart's own labels (app.kubernetes.io/*, helm.sh/*); use another key" $k) }}
+{{- end }}
+{{- end }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Labels of the `helm test` pod: distinct from the selector labels, so no Service, PDB or HPA counts it. */}}
@@ -67,11 +84,12 @@ app.kubernetes.io/component: helm-test
 {{- if or (eq $e "true") (and (eq $e "auto") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) }}true{{ end }}
 {{- end }}
 
-{{/* Mount the service-account token only when the Kubernetes API is used (informers, service-account token issuers). */}}
+{{/* Mount the service-account token only when the Kubernetes API is used (informers, service-account token issuers, signing keys in a Secret). */}}
 {{- define "zt-authz.needsApiToken" -}}
 {{- $k8s := false }}
 {{- if and .Values.config.kubernetes .Values.config.kubernetes.enabled }}{{ $k8s = true }}{{ end }}
 {{- range (.Values.config.issuers | default list) }}{{ if .kubernetes }}{{ $k8s = true }}{{ end }}{{ end }}
+{{- if and .Values.tokenIssuer.enabled .Values.tokenIssuer.keysSecret.name }}{{ $k8s = true }}{{ end }}
 {{- if $k8s }}true{{ end }}
 {{- end }}
 
@@ -97,7 +115,35 @@ app.kubernetes.io/component: helm-test
 {{- $inject := dict "image" (include "zt-authz.image" .) "imagePullPolicy" .Values.image.pullPolicy "configMap" .Values.sidecar.configMapName "configKey" "config.yaml" "grpcPort" .Values.sidecar.ports.grpc "httpPort" .Values.sidecar.ports.http "adminPort" .Values.sidecar.ports.admin "runAsUser" .Values.runAsUser "resources" .Values.sidecar.resources "prometheusAnnotations" $scrape "istioExcludeInboundPorts" (.Values.istio.meshExcludeInboundPorts | default list) }}
 {{- $_ := set $cfg "webhook" (dict "enabled" true "address" (printf "0.0.0.0:%v" .Values.ports.webhook) "certFile" "/etc/zt-authz-webhook/tls.crt" "keyFile" "/etc/zt-authz-webhook/tls.key" "path" "/inject" "failurePolicy" .Values.webhook.failurePolicy "inject" $inject) }}
 {{- end }}
+{{- if .Values.tokenIssuer.enabled }}
+{{- $_ := set $cfg "tokenIssuer" (include "zt-authz.tokenIssuer" . | fromYaml) }}
+{{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+config.tokenIssuer from the tokenIssuer values. The issuer defaults to the admin port's in-cluster
+address: consumers derive <issuer>/.well-known/openid-configuration from it, and the Service
+exposes that port. Exactly one key source: the keys in a Secret read through the API, or a Secret
+mounted as keysDir.
+*/}}
+{{- define "zt-authz.tokenIssuer" -}}
+{{- $t := .Values.tokenIssuer }}
+{{- $secret := ($t.keysSecret | default dict).name }}
+{{- $mounted := ($t.keysDir | default dict).secretName }}
+{{- if and $secret $mounted }}
+{{- fail "tokenIssuer: set keysSecret.name or keysDir.secretName, not both (one source of signing keys)" }}
+{{- end }}
+{{- if not (or $secret $mounted) }}
+{{- fail "tokenIssuer.enabled needs its signing keys: tokenIssuer.keysSecret.name (read through the API) or tokenIssuer.keysDir.secretName (mounted)" }}
+{{- end }}
+{{- $c := dict "issuer" (default (printf "http://%s:%v" (include "zt-authz.serviceFQDN" .) .Values.ports.admin) $t.issuer) "algorithm" $t.algorithm "ttlSeconds" $t.ttlSeconds "publishLeadSeconds" $t.publishLeadSeconds }}
+{{- if $secret }}
+{{- $_ := set $c "keysSecret" (dict "name" $secret "key" $t.keysSecret.key) }}
+{{- else }}
+{{- $_ := set $c "keysDir" $t.keysDir.path }}
+{{- end }}
+{{- toYaml $c }}
 {{- end }}
 
 {{/*
@@ -108,7 +154,7 @@ they are hot-reloaded from the ConfigMap without a restart, and so is `audit`.
 */}}
 {{- define "zt-authz.restartConfigChecksum" -}}
 {{- $cfg := include "zt-authz.config" . | fromYaml }}
-{{- pick $cfg "server" "kubernetes" "reload" "log" "webhook" "revocation" | toYaml | sha256sum }}
+{{- pick $cfg "server" "kubernetes" "reload" "log" "webhook" "revocation" "tokenIssuer" | toYaml | sha256sum }}
 {{- end }}
 
 {{/* Sidecar mode needs namespaces: the webhook would otherwise match every namespace (every pod CREATE before Kubernetes 1.28) and annotated pods would wait for a ConfigMap that is not rendered. */}}
@@ -130,16 +176,21 @@ they are hot-reloaded from the ConfigMap without a restart, and so is `audit`.
 {{- toYaml $cfg }}
 {{- end }}
 
-{{/* Hardened security contexts (restricted Pod Security Standard). */}}
+{{/*
+Security contexts of the Deployment: the podSecurityContext / containerSecurityContext values
+(whose defaults are the restricted Pod Security Standard) over the ids from `runAsUser`.
+*/}}
 {{- define "zt-authz.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ .Values.runAsUser }}
-runAsGroup: {{ .Values.runAsUser }}
-fsGroup: {{ .Values.runAsUser }}
-seccompProfile:
-  type: RuntimeDefault
+{{- $ids := dict "runAsUser" .Values.runAsUser "runAsGroup" .Values.runAsUser "fsGroup" .Values.runAsUser }}
+{{- toYaml (mergeOverwrite $ids (deepCopy (.Values.podSecurityContext | default dict))) }}
 {{- end }}
 
+{{- define "zt-authz.deploymentContainerSecurityContext" -}}
+{{- $ids := dict "runAsUser" .Values.runAsUser "runAsGroup" .Values.runAsUser }}
+{{- toYaml (mergeOverwrite $ids (deepCopy (.Values.containerSecurityContext | default dict))) }}
+{{- end }}
+
+{{/* The hardened container security context of the `helm test` pod (restricted Pod Security Standard). */}}
 {{- define "zt-authz.containerSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: {{ .runAsUser }}
