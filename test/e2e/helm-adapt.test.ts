@@ -268,3 +268,29 @@ test('Chart.yaml: home, sources, an inline icon, Artifact Hub annotations naming
   const crds = parse(chart.annotations['artifacthub.io/crds'] as string) as K8sObject[];
   assert.deepEqual(crds.map((c) => c.name).sort(), ['tokenrevocations.zt-authz.io', 'zerotrustpolicies.zt-authz.io']);
 });
+
+test('docs "Adapting the chart": the private-CA and proxy example renders as the page says, on Helm 3 and Helm 4', { skip }, () => {
+  const page = readFileSync(join(ROOT, 'docs', 'kubernetes-helm.md'), 'utf8');
+  const start = page.indexOf('\n### Adapting the chart\n');
+  assert.ok(start >= 0, 'docs/kubernetes-helm.md has "### Adapting the chart"');
+  const section = page.slice(start, page.indexOf('\n### ', start + 1));
+  const block = /```yaml\n([\s\S]*?)```/.exec(section);
+  assert.ok(block, 'a yaml block');
+  const values = parse(block[1]!) as K8sObject;
+  for (const helmMajor of MAJORS) {
+    const objs = render(values, { helm: helmMajor, release: 'zt-authz', namespace: 'zt-authz' });
+    const spec = deploymentOf(objs).spec.template.spec;
+    const c = containerOf(objs);
+    // The volume's ConfigMap is the one extraObjects rendered, and the env points into its mount.
+    const volume = spec.volumes.find((v: K8sObject) => v.name === 'corp-ca');
+    const cm = one(objs, 'ConfigMap', volume.configMap.name);
+    assert.match(cm.data['ca.crt'], /BEGIN CERTIFICATE/);
+    const mount = c.volumeMounts.find((m: K8sObject) => m.name === 'corp-ca');
+    const env = Object.fromEntries(c.env.map((e: K8sObject) => [e.name, e.value]));
+    assert.equal(env.NODE_EXTRA_CA_CERTS, `${mount.mountPath}/ca.crt`, `helm ${helmMajor}`);
+    assert.equal(env.NODE_USE_ENV_PROXY, '1');
+    assert.match(env.HTTPS_PROXY, /^http:\/\//);
+    assert.match(env.NO_PROXY, /\.svc/);
+    assert.equal(deploymentOf(objs).metadata.labels.team, 'platform');
+  }
+});
