@@ -1,10 +1,11 @@
 // `zt-authz test` as CI runs it: the shipped example folder (examples/policy-tests/: a config,
 // ZeroTrustPolicy manifests, an API keys file, case files) passes with a JUnit report; a failing
 // case, a bad case file and usage mistakes get their own exit codes (0 pass, 1 fail, 2 usage,
-// 3 no verdict: a bad case file or configuration).
+// 3 no verdict: a bad case file or configuration); the project's conformance suite (test/conformance/)
+// runs with the same command.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -29,6 +30,23 @@ test('the example folder passes: exit 0, PASS per case with -v, a JUnit report w
   assert.deepEqual(
     root.children.map((s) => s.attrs.name),
     ['cases/orders_test.yaml', 'cases/self-contained.test.yaml'],
+  );
+});
+
+test("the project's own conformance suite runs with the user command: every file found, every case passes", async () => {
+  const junit = join(tmp, 'conformance.xml');
+  const r = await runCli(['test', 'test/conformance', '--junit', junit]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const total = Number(/PASS: (\d+)\/\1\n$/.exec(r.stdout)?.[1]);
+  // docs/policies.md states the count (the conformance unit test keeps it current).
+  const stated = Number(/(\d+) request → decision cases/.exec(readFileSync('docs/policies.md', 'utf8'))?.[1]);
+  assert.equal(total, stated, r.stdout);
+  const files = readdirSync('test/conformance').filter((f) => /\.ya?ml$/.test(f));
+  assert.deepEqual(
+    parseXml(readFileSync(junit, 'utf8'))
+      .children.map((s) => s.attrs.name)
+      .sort(),
+    files.sort(),
   );
 });
 

@@ -1,4 +1,4 @@
-// Table-driven policy conformance: test/conformance/*.yaml read as a spec. The files are policy
+// Table-driven policy conformance: test/conformance/*_test.yaml read as a spec. The files are policy
 // test case files (docs/policy-tests.md): each document has an inline configuration (issuers whose
 // keys the runner holds, policies, settings) and cases: a request in the `zt-authz check` request
 // format, optional claims the runner signs, and the expected decision. They run through the same
@@ -8,14 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadCaseFile } from '../../../src/cli/policy-test/cases.js';
+import { discoverCaseFiles, loadCaseFile } from '../../../src/cli/policy-test/cases.js';
 import { runSuites } from '../../../src/cli/policy-test/runner.js';
 import { failureText } from '../../../src/cli/policy-test/report.js';
 
 const DIR = fileURLToPath(new URL('../../../../test/conformance/', import.meta.url));
-const files = readdirSync(DIR)
-  .filter((f) => f.endsWith('.yaml'))
-  .sort();
+// The files `zt-authz test test/conformance` finds, so the suite is exactly what users can run.
+const files = discoverCaseFiles(DIR).map((f) => f.slice(DIR.length));
 const results = await runSuites(
   files.flatMap((f) => loadCaseFile(`${DIR}${f}`)),
   { display: (f) => f.slice(DIR.length) },
@@ -25,6 +24,11 @@ for (const r of results)
   test(`${r.file}: ${r.suite.description ?? ''} — ${r.case.name}`, () => {
     assert.ok(r.pass, failureText(r));
   });
+
+test('every YAML file in test/conformance/ is a case file `zt-authz test` discovers (*_test.yaml)', () => {
+  const yaml = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f));
+  assert.deepEqual([...files].sort(), yaml.sort());
+});
 
 test('the conformance suite has at least 80 cases, every one run', () => {
   const cases = files.flatMap((f) => loadCaseFile(`${DIR}${f}`)).reduce((n, s) => n + s.cases.length, 0);
