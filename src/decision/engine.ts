@@ -208,9 +208,12 @@ export class DecisionEngine implements CheckEngine {
     for (const [name, value] of auth.claimHeaders) upstreamHeaders.push([name, value]);
     const removeHeaders: string[] = [];
     const removeQueryParams: string[] = [];
-    if (!auth.forwardToken) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
+    // A minted token replaces the credential even for an issuer with forwardOriginalToken: the
+    // upstream gets the token standing for the credential, never both.
+    const forwarded = auth.forwardToken && !evidence.internalToken;
+    if (!forwarded) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
     // A forwarded credential stays even in the internal-token header, when no token replaces it.
-    const kept = auth.forwardToken && auth.location.type === 'header' ? [...removeHeaders, auth.location.name] : removeHeaders;
+    const kept = forwarded && auth.location.type === 'header' ? [...removeHeaders, auth.location.name] : removeHeaders;
     return {
       verdict: outcome.verdict,
       response: {

@@ -38,8 +38,10 @@ export function observed(
   if (identity) addIdentityHeaders(upstreamHeaders, snap, identity);
   const removeHeaders: string[] = [];
   const removeQueryParams: string[] = [];
+  // A minted token replaces the credential even for an issuer with forwardOriginalToken.
+  const forwarded = auth.kind === 'authenticated' && auth.forwardToken && !internalToken;
   if (auth.kind === 'authenticated') {
-    if (!auth.forwardToken) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
+    if (!forwarded) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
   } else if (auth.kind === 'failed' && !snap.config.issuers.every((i) => i.forwardOriginalToken)) {
     // Not verified: which issuer it claims is unknown, so keep it only if every issuer forwards.
     for (const loc of credentialLocations(input, snap.authenticator.locations))
@@ -52,10 +54,7 @@ export function observed(
       stripCredential(input, loc, upstreamHeaders, removeHeaders, removeQueryParams);
   const v = would.verdict;
   // A forwarded credential stays even in the internal-token header, when no token replaces it.
-  const kept =
-    auth.kind === 'authenticated' && auth.forwardToken && auth.location.type === 'header'
-      ? [...removeHeaders, auth.location.name]
-      : removeHeaders;
+  const kept = forwarded && auth.location.type === 'header' ? [...removeHeaders, auth.location.name] : removeHeaders;
   return {
     verdict: { allow: true, reason: 'observed', status: 200, detail: `observe mode: would deny (${v.reason})` },
     response: {

@@ -251,3 +251,55 @@ test('the audit record of a minted allow carries the jti and kid, never the toke
   for (const part of jwt.split('.')) assert.ok(!lines[0]!.includes(part), 'no part of the token is logged');
   assert.ok(!lines[0]!.includes(API_KEY));
 });
+
+test('forwardOriginalToken: a minted token still replaces the credential (removed), which stays only where no token is minted', async () => {
+  const key = testSigningKey('k1');
+  const token = await idpToken();
+  const raw = {
+    issuers: [{ issuer: IDP, jwks: { keys: [idpJwk] }, audiences: ['orders'], forwardOriginalToken: true }],
+    policies: [
+      { name: 'plain', rules: [{ to: [{ operation: { paths: ['/plain'] } }] }], internalToken: false },
+      { name: 'minted', rules: [{ to: [{ operation: { paths: ['/minted'] } }] }] },
+    ],
+    response: { internalToken: { enabled: true, header: 'x-internal-token' } },
+  };
+  for (const mode of ['enforce', 'observe'] as const) {
+    const engine = engineFor({ ...raw, mode: { default: mode } }, new TestKeySource(key));
+    const at = (path: string) => engine.decide({ ...input({ authorization: `Bearer ${token}` }), path });
+    // Observe mode: /denied is a would-be deny that still mints (response.internalToken.enabled).
+    for (const path of mode === 'enforce' ? ['/minted'] : ['/minted', '/denied']) {
+      const d = await at(path);
+      assert.ok(header(d, 'x-internal-token')?.startsWith('Bearer '), `${mode} ${path}: minted`);
+      assert.ok(d.response.removeHeaders.includes('authorization'), `${mode} ${path}: removeHeaders ${d.response.removeHeaders.join(',')}`);
+    }
+    const plain = await at('/plain');
+    assert.equal(header(plain, 'x-internal-token'), undefined, `${mode}: no token`);
+    assert.ok(!plain.response.removeHeaders.includes('authorization'), `${mode}: the credential is forwarded as configured`);
+  }
+});
+
+test('gRPC v2 (no headers_to_remove): the minted header is set and never blanked; the API key header is blanked', async () => {
+  const engine = engineFor({}, new TestKeySource(testSigningKey('k1')));
+  const okHeaders = (d: Decision, sent: Record<string, string>, name: string) =>
+    (toCheckResponse(d, 'r1', sent).okResponse?.headers ?? []).filter((h) => h.header?.key === name).map((h) => h.header?.value);
+  const jwtSent = { authorization: `Bearer ${await idpToken()}` };
+  const viaJwt = await engine.decide(input(jwtSent));
+  const minted = header(viaJwt, 'authorization')!;
+  assert.ok(minted.startsWith('Bearer ') && minted !== jwtSent.authorization, 'minted');
+  assert.deepEqual(okHeaders(viaJwt, jwtSent, 'authorization'), [minted], 'one authorization header, the minted one');
+  const keySent = { 'x-api-key': API_KEY };
+  const viaKey = await engine.decide(input(keySent));
+  assert.ok(header(viaKey, 'authorization')?.startsWith('Bearer '));
+  assert.deepEqual(okHeaders(viaKey, keySent, 'x-api-key'), [''], 'the key is overwritten with an empty value');
+});
+
+test('an API key in a query parameter: the token is minted and the parameter removed', async () => {
+  const key = testSigningKey('k1');
+  const engine = engineFor(
+    { apiKeys: [{ name: 'partners', fromHeaders: [{ name: 'x-api-key' }], fromParams: ['api_key'], keysFile }] },
+    new TestKeySource(key),
+  );
+  const d = await engine.decide({ ...input({}), query: `api_key=${API_KEY}` });
+  assert.equal((await mintedClaims(d, key)).sub, 'acme');
+  assert.deepEqual(d.response.removeQueryParams, ['api_key']);
+});
