@@ -54,6 +54,8 @@ export type MintResult =
 interface Cached {
   readonly result: MintResult & { ok: true };
   readonly kid: string;
+  /** iat in milliseconds: a clock that went back before it mints anew (see `mint`). */
+  readonly issuedMs: number;
   /** Half the token's lifetime after iat: reused until then, minted anew after. */
   readonly reuseUntilMs: number;
   /** The identity it was minted for: the verified-token cache hands back this same object. */
@@ -103,8 +105,10 @@ export class TokenMinter {
     const { identity } = req;
     const cacheKey = this.cache ? `${identity.tokenHash}\n${req.audience}\n${req.actor ?? ''}` : '';
     const hit = this.cache?.get(cacheKey);
-    // A rotation (another current kid) mints anew, so the retiring key stops signing at once.
-    const fresh = hit !== undefined && hit.kid === key.kid && nowMs < hit.reuseUntilMs;
+    // A rotation (another current kid) mints anew, so the retiring key stops signing at once. A
+    // clock stepped back before the cached iat mints anew too: that token was issued "in the
+    // future" (verifiers that check iat refuse it) and would be reused for as long as the step.
+    const fresh = hit !== undefined && hit.kid === key.kid && nowMs >= hit.issuedMs && nowMs < hit.reuseUntilMs;
     // The verified-token and API-key caches return the same Identity object for the same
     // credential: then the token is its own. Otherwise (the credential re-verified, or another
     // one whose 12-hex-digit hash collides) it is reused only for the same content.
@@ -148,12 +152,23 @@ export class TokenMinter {
     } catch {
       return { ok: false, detail: `signing with key ${key.kid} failed` };
     }
+    // An empty signature would make an unsigned-looking "a.b." token: refuse it, whatever the key
+    // implementation (a KMS client that swallowed an error) returned.
+    if (!Buffer.isBuffer(signature) || signature.length === 0)
+      return { ok: false, detail: `signing with key ${key.kid} returned no signature` };
     const value = `Bearer ${signingInput}.${signature.toString('base64url')}`;
     if (value.length > MAX_MINTED_HEADER_BYTES)
       return { ok: false, detail: `the token would exceed ${MAX_MINTED_HEADER_BYTES} bytes (copied claims too large)` };
     const result = { ok: true as const, value, jti, kid: key.kid };
     if (this.cache)
-      this.cache.set(cacheKey, { result, kid: key.kid, reuseUntilMs: iat * 1000 + ((exp - iat) * 1000) / 2, identity, content });
+      this.cache.set(cacheKey, {
+        result,
+        kid: key.kid,
+        issuedMs: iat * 1000,
+        reuseUntilMs: iat * 1000 + ((exp - iat) * 1000) / 2,
+        identity,
+        content,
+      });
     return result;
   }
 

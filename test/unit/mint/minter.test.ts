@@ -182,3 +182,23 @@ test('fail closed: no key, a key that throws, a claim that is not JSON, a token 
   const fits = minter.mint({ identity: identity({}, { profile: 'x'.repeat(5000) }), audience: 'orders' });
   assert.ok(fits.ok && fits.value.length <= MAX_MINTED_HEADER_BYTES);
 });
+
+test('a clock stepped back before a cached token was issued mints anew (that token has iat in the future)', () => {
+  const key = testSigningKey('k1');
+  let now = 1_800_000_000_000;
+  const minter = new TokenMinter(SETTINGS, new TestKeySource(key), () => now);
+  const req = { identity: identity({}, { exp: 1_800_010_000 }), audience: 'orders' };
+  const first = minter.mint(req);
+  now -= 30_000; // an NTP step back of 30 s, well inside the first half of the lifetime
+  const after = minter.mint(req);
+  assert.ok(first.ok && after.ok && after.jti !== first.jti, 'not the cached token');
+  const iat = (t: MintResult) => (JSON.parse(Buffer.from(jwt(t).split('.')[1]!, 'base64url').toString()) as { iat: number }).iat;
+  assert.equal(iat(after), Math.floor(now / 1000), 'iat is the clock now');
+  assert.equal(minter.mint(req), after, 'and that one is reused as usual');
+});
+
+test('a key that returns an empty signature mints nothing (never a token ending in ".")', () => {
+  const empty = { kid: 'kms-1', alg: 'ES256' as const, sign: () => Buffer.alloc(0) };
+  const r = new TokenMinter(SETTINGS, new TestKeySource(empty)).mint({ identity: identity(), audience: 'orders' });
+  assert.deepEqual(r, { ok: false, detail: 'signing with key kms-1 returned no signature' });
+});
