@@ -12,7 +12,11 @@
 // A key's age comes from its JWK, not from this process: the `created` member (Unix seconds) that
 // `zt-authz keys new` writes, else the file's mtime, else the time this process first saw it. So
 // replicas agree on the schedule without talking to each other, and a restart does not reset it
-// (only a Secret key without `created` restarts its lead at each process start).
+// (only a Secret key without `created` restarts its lead at each process start). A key that
+// first appears while this process already holds keys has been published for no longer than that:
+// its lead starts no earlier than clockSkewSeconds before it appeared, so a key restored from a
+// backup or copied with its old mtime is not taken as published long ago and does not sign before
+// consumers can have fetched it (the skew leaves room for replicas that notice a new key later).
 import type { LoadedKey } from './private-jwk.js';
 import { NodeSigningKey } from './node-signing-key.js';
 import type { MintAlgorithm, SigningKey, SigningKeySource } from './signing-key.js';
@@ -54,6 +58,8 @@ export class KeyRing implements SigningKeySource {
   private signerKid: string | undefined;
   /** Cached choice: recomputed when the key set changes or the next key's lead ends. */
   private choice: { entry: Entry; until: number } | undefined;
+  /** Some key has been loaded: keys that appear after this are new to consumers too. */
+  private serving = false;
 
   constructor(private readonly opts: KeyRingOptions) {
     this.now = opts.now ?? Date.now;
@@ -92,7 +98,7 @@ export class KeyRing implements SigningKeySource {
       this.entries.set(key.kid, {
         key,
         signer: new NodeSigningKey(key.kid, key.alg, key.privateKey),
-        createdMs: key.createdMs ?? fallbackCreatedMs ?? nowMs,
+        createdMs: this.scheduleStart(key.createdMs ?? fallbackCreatedMs ?? nowMs, nowMs),
         present: true,
         ...(prev?.lastSignedMs !== undefined ? { lastSignedMs: prev.lastSignedMs } : {}),
       });
@@ -105,6 +111,7 @@ export class KeyRing implements SigningKeySource {
     }
     this.choice = undefined;
     this.prune(nowMs);
+    if (keys.length) this.serving = true;
   }
 
   /** A different key already holds this kid (present or still published): reusing a kid would break verifiers' caches. */
@@ -137,6 +144,11 @@ export class KeyRing implements SigningKeySource {
       present: e.present,
       ...(e.present ? {} : { publishedUntilMs: this.retiredUntil(e, nowMs) }),
     }));
+  }
+
+  /** When a key's lead starts: its own time at the first load, else no earlier than its arrival less the skew. */
+  private scheduleStart(ownMs: number, nowMs: number): number {
+    return this.serving ? Math.max(ownMs, nowMs - this.opts.clockSkewSeconds * 1000) : ownMs;
   }
 
   private eligibleAt(e: Entry): number {

@@ -144,3 +144,20 @@ test('signatures verify with the published key (ES256 in JWS r||s form, EdDSA, R
     assert.ok(ok, `${alg} signature verifies`);
   }
 });
+
+test('a key that appears while serving waits its lead from its arrival (less the skew), whatever its created time says', async () => {
+  const now = { t: T0 };
+  const r = ring(now);
+  const a = await key(T0 - 86400_000);
+  r.update([{ key: a }]);
+  // Restored from a backup (or copied keeping an old mtime): created a year ago, never published until now.
+  const restored = await key(T0 - 365 * 86400_000);
+  const { createdMs: _c, ...oldMtime } = await key(T0);
+  r.update([{ key: a }, { key: restored }, { key: oldMtime, fallbackCreatedMs: T0 - 365 * 86400_000 }], T0);
+  assert.deepEqual(kids(r, T0), [a.kid, restored.kid, oldMtime.kid].sort(), 'published at once');
+  const from = T0 + (LEAD - SKEW) * 1000;
+  assert.equal(r.signingKey(T0)?.kid, a.kid, 'the key already signing goes on');
+  assert.equal(r.signingKey(from - 1)?.kid, a.kid, 'until the lead (less the skew) from its arrival has passed');
+  assert.notEqual(r.signingKey(from)?.kid, a.kid);
+  // At the first load there is no arrival to count from: created stands (the restart test above).
+});
