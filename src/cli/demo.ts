@@ -1,6 +1,7 @@
 // `zt-authz demo` (what `npm start` runs): local signing key + JWKS/discovery and an RFC 7662
-// introspection endpoint served on the admin port, the demo policy set, and ready-to-paste
-// commands for allows (a JWT, an opaque token) and denies.
+// introspection endpoint served on the admin port, the demo policy set, internal tokens minted on
+// every allow (an API key at the edge becomes a JWT upstream), and ready-to-paste commands for
+// allows (a JWT, an opaque token, an API key) and denies.
 import { parseArgs } from 'node:util';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -12,6 +13,7 @@ import { DEMO_ALG, DEMO_AUDIENCE, demoDir, demoIssuerFile, loadOrCreateDemoKey }
 import { mintToken } from '../demo/token.js';
 import { DEMO_INTROSPECTION_CLIENT, DEMO_INTROSPECTION_PATH, demoIntrospection } from '../demo/introspection.js';
 import { DEMO_APIKEY_SOURCE, demoApiKey } from '../demo/apikeys.js';
+import { DEMO_INTERNAL_TTL_SECONDS, demoInternalToken } from '../demo/internal-token.js';
 import { send as sendJson } from '../transport/admin/server.js';
 import { runUntilSignal } from './lifecycle.js';
 
@@ -44,6 +46,10 @@ export async function runDemo(args: string[]): Promise<number> {
     raw.policies as Array<{ name: string; rules: Array<{ from: Array<{ source: { requestPrincipals: string[] } }> }> }>
   ).find((p) => p.name === 'api-read')!;
   apiRead.rules[0]!.from[0]!.source.requestPrincipals.push(`apikey:${DEMO_APIKEY_SOURCE}/*`);
+  // Internal tokens: every allow carries a JWT zt-authz signs, in place of the credential.
+  const internal = demoInternalToken(dir, issuer);
+  raw.tokenIssuer = internal.tokenIssuer;
+  (raw.response as Record<string, unknown>).internalToken = internal.internalToken;
   const config = checkConfig(raw, 'built-in demo config').config;
   writeFileSync(join(dir, 'config.yaml'), `# Effective demo configuration (for reference; written by zt-authz demo)\n${stringify(raw)}`);
   writeFileSync(demoIssuerFile(dir), issuer);
@@ -90,8 +96,9 @@ export async function runDemo(args: string[]): Promise<number> {
     `  admin           http://${addrs.admin}   /metrics /healthz /readyz /.well-known/jwks.json ${DEMO_INTROSPECTION_PATH}`,
     `  issuer          ${issuer}   audience "${DEMO_AUDIENCE}", RS256, OIDC discovery`,
     `  API keys        source partners (x-api-key header), one demo key for subject acme`,
+    `  internal tokens ${internal.issuer}   every allow sends upstream a JWT zt-authz signs (ES256, ${DEMO_INTERNAL_TTL_SECONDS} s; JWKS ${internal.issuer}/.well-known/jwks.json)`,
     `  policies        block-admin (DENY /admin*), api-read (GET /api/*), api-write (POST/PUT/DELETE /api/* with scope orders:write)`,
-    `  state           ${dir}  (signing key, effective config.yaml, token, opaque-token, api-key, apikeys.yaml)`,
+    `  state           ${dir}  (signing keys, effective config.yaml, token, opaque-token, api-key, apikeys.yaml)`,
     '',
     'A ready token (sub=demo-user, scope="orders:read", tenant=acme, valid 1 h), also saved in ' + rel + ':',
     `  ${token}`,
@@ -107,7 +114,7 @@ export async function runDemo(args: string[]): Promise<number> {
     `  ${cli} send ${a} --method POST --path /api/orders --token "$(${cli} token --sub alice --scope 'orders:read orders:write')"`,
     "  # allow: an opaque token (not a JWT), checked at the issuer's introspection endpoint",
     `  ${cli} send ${a} --path /api/orders --token "$(cat ${relOpaque})"`,
-    '  # allow: an API key (x-api-key header), principal apikey:partners/acme',
+    '  # allow: an API key (x-api-key header), principal apikey:partners/acme; upstream it becomes a JWT zt-authz signed, shown decoded',
     `  ${cli} send ${a} --path /api/orders --header "x-api-key: $(cat ${relKey})"`,
     '  # metrics',
     `  curl -s http://${addrs.admin}/metrics | grep zt_authz_decisions_total`,

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AuthV2Client, AuthV3Client } from '../transport/grpc/protos.js';
 import type { CheckRequest, CheckResponse, HeaderValueOption } from '../transport/grpc/messages.js';
 import { InvalidArgumentError } from '../errors.js';
+import { bearerJwtView } from './jwt-view.js';
 
 export interface SendOptions {
   addr: string;
@@ -60,7 +61,7 @@ export async function send(o: SendOptions): Promise<number> {
   } catch (err) {
     const e = err as grpc.ServiceError;
     console.error(`error: gRPC ${grpc.status[e.code] ?? e.code}: ${e.details ?? e.message} (is zt-authz listening on ${o.addr}?)`);
-    return 2;
+    return 3; // no answer (EXIT.RUNTIME): unlike a deny, says nothing about the request
   } finally {
     client.close();
   }
@@ -69,8 +70,12 @@ export async function send(o: SendOptions): Promise<number> {
 function printResponse(res: CheckResponse): void {
   if (res.status?.code === 0) {
     console.log('ALLOW');
-    for (const h of res.okResponse?.headers ?? [])
-      console.log(`  upstream header set: ${h.header?.key}: ${h.header?.value}${appendSemantics(h)}`);
+    for (const h of res.okResponse?.headers ?? []) {
+      // A minted internal token is shown decoded, never as the bearer credential it is.
+      const jwt = bearerJwtView(h.header?.value ?? '');
+      console.log(`  upstream header set: ${h.header?.key}: ${jwt ? jwt.value : h.header?.value}${appendSemantics(h)}`);
+      for (const line of jwt?.decoded ?? []) console.log(`    ${line}`);
+    }
     for (const h of res.okResponse?.headersToRemove ?? []) console.log(`  upstream header removed: ${h}`);
     return;
   }

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { freePort } from '../helpers/app.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { captureChild, captureChildOutput } from '../helpers/capture.js';
+import { authV3Client, check, checkRequest, closeAll } from '../helpers/grpc-client.js';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const sh = promisify(execFile);
@@ -74,6 +77,15 @@ async function checkLabelled(cmds: Labelled[], env: NodeJS.ProcessEnv): Promise<
 }
 
 const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env, timeoutMs: 15000 });
+
+/** The minted upstream JWT as `send` shows it: decoded header and payload, and never the compact token. */
+function upstreamJwt(stdout: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+  assert.match(stdout, /upstream header set: authorization: Bearer <JWT, \d+ bytes, sha256 [0-9a-f]{12}…>/, stdout);
+  assert.doesNotMatch(stdout, /eyJ[\w-]+\.[\w-]+\.[\w-]+/, 'the minted token itself is not printed');
+  const line = (name: string) =>
+    JSON.parse(new RegExp(`^ {4}${name}: *(\\{.*\\})$`, 'm').exec(stdout)?.[1] ?? 'null') as Record<string, unknown>;
+  return { header: line('header'), payload: line('payload') };
+}
 
 // About 20 CLI processes (each ~0.5 s idle, ~2 s on a loaded 2-core CI machine): a generous timeout.
 test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM exits 0', { timeout: 120_000 }, async () => {
@@ -151,11 +163,60 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     assert.equal(viaKey.code, 0, viaKey.stdout + viaKey.stderr);
     assert.match(viaKey.stdout, /x-auth-subject: acme /m);
     assert.match(viaKey.stdout, /x-auth-issuer: apikey:partners /m);
+    // Internal tokens: upstream, the API key becomes a JWT the demo signs (ES256, its own issuer),
+    // which verifies against the JWKS the demo publishes. Fetched here over gRPC, never printed.
+    const internalIssuer = `http://${admin}/internal`;
+    assert.ok(stderr.includes(`internal tokens ${internalIssuer} `), 'banner names the internal issuer');
+    const grpcClient = authV3Client(Number(grpc.split(':')[1]));
+    try {
+      const r = await check(grpcClient, checkRequest({ path: '/api/orders', host: 'orders.demo.svc', headers: { 'x-api-key': apiKey } }));
+      const bearer = r.okResponse?.headers?.find((h) => h.header?.key === 'authorization')?.header?.value ?? '';
+      assert.ok(bearer.startsWith('Bearer '), 'the allow sets the minted token upstream');
+      const { payload } = await jwtVerify(bearer.slice(7), createRemoteJWKSet(new URL(`${internalIssuer}/.well-known/jwks.json`)), {
+        issuer: internalIssuer,
+        audience: 'orders.demo.svc',
+        algorithms: ['ES256'],
+      });
+      assert.equal(payload.sub, 'acme');
+    } finally {
+      closeAll(grpcClient);
+    }
+    const keyJwt = upstreamJwt(viaKey.stdout);
+    assert.equal(keyJwt.header.alg, 'ES256');
+    assert.equal(keyJwt.header.typ, 'at+jwt');
+    const jwks = (await (await fetch(`${internalIssuer}/.well-known/jwks.json`)).json()) as { keys: Array<Record<string, unknown>> };
+    assert.ok(
+      jwks.keys.some((k) => k.kid === keyJwt.header.kid),
+      'signed by a published key',
+    );
+    assert.ok(
+      jwks.keys.every((k) => k.d === undefined),
+      'public keys only',
+    );
+    assert.deepEqual(
+      { ...keyJwt.payload, iat: undefined, exp: undefined, jti: undefined },
+      {
+        iss: internalIssuer,
+        sub: 'acme',
+        aud: 'orders.demo.svc', // send's default host: no destination workload
+        scope: 'orders:read',
+        tenant: 'acme',
+        zt_cred_hash: createHash('sha256').update(apiKey).digest('hex').slice(0, 12),
+        iat: undefined,
+        exp: undefined,
+        jti: undefined,
+      },
+    );
+    assert.equal(Number(keyJwt.payload.exp) - Number(keyJwt.payload.iat), 120);
+    assert.match(viaKey.stdout, /^ {2}upstream header removed: x-api-key$/m, 'the API key stays at the edge');
+    // A JWT in authorization is overwritten by the minted one, never also removed (Envoy removes after it sets).
+    assert.equal(upstreamJwt(allow.stdout).payload.sub, 'demo-user');
+    assert.doesNotMatch(allow.stdout, /^ {2}upstream header removed: authorization$/m);
     const badKey = await cli(['send', '--addr', grpc, '--path', '/api/orders', '--header', 'x-api-key: zt_not-the-demo-key'], env);
     assert.match(badKey.stdout, /"error":"apikey_unknown"/);
 
     const metrics = await (await fetch(`http://${admin}/metrics`)).text();
-    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 4/); // v3 + v2 + the opaque token + the API key
+    assert.match(metrics, /zt_authz_decisions_total\{decision="allow",reason="allowed",policy="api-read"\} 5/); // v3 + v2 + the opaque token + the API key (send, then the in-test gRPC client)
     assert.match(metrics, /zt_authz_decisions_total\{decision="deny",reason="token_missing",policy=""\} 1/);
 
     // The HTTP authz transport listens where --http said (Envoy http_service convention: the request's own method and path).
@@ -169,6 +230,15 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     const printed = labelledCommands(stderr.split('\n'));
     assert.equal(printed.length, 6, stderr);
     await checkLabelled(printed, env);
+    // The printed API-key command shows the upstream JWT decoded, with the claims the key gave it.
+    const keyCmd = printed.find((c) => c.command.includes('x-api-key'));
+    assert.match(keyCmd?.label ?? '', /becomes a JWT/);
+    const shown = await sh('bash', ['-c', keyCmd!.command], { cwd: ROOT, env, timeout: 20000 });
+    captureChildOutput('shell: the printed API-key command', shown.stdout);
+    assert.deepEqual(
+      [upstreamJwt(shown.stdout).payload.sub, upstreamJwt(shown.stdout).payload.iss, upstreamJwt(shown.stdout).payload.scope],
+      ['acme', internalIssuer, 'orders:read'],
+    );
 
     // The README's demo commands block ("A five-minute tour"), pointed at this demo's ports and token file.
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -189,7 +259,7 @@ test('demo: prints a token and commands; allow, 401 and 403 as promised; SIGTERM
     assert.ok(!stdout.includes(apiKey) && !stderr.includes(apiKey), 'the API key is never printed or logged');
     const audits = stdout
       .split('\n')
-      .filter((l) => l.includes('"log":"audit"'))
+      .filter((l) => l.includes('"logger":"audit"'))
       .map((l) => JSON.parse(l) as { reason: string });
     assert.ok(audits.length >= 5, stdout);
   } finally {
