@@ -5,7 +5,8 @@
 // listener's request headers; a caller's sampled flag wins over sampleRatio 0 both ways; nothing
 // is exported without a caller at ratio 0; the attributes, and no token, claim or header value
 // anywhere in the exported bytes; spans exported within the 5 s batch delay; the audit record's
-// trace_id; a reload that changes the ratio; internal_error as the only error status.
+// trace_id; a reload that changes the ratio; internal_error as the only error status; malformed
+// or oversized contexts, a throwing tracer and a collector that is down never change the answer.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,8 @@ import { DecisionTracing, SPAN_NAME } from '../../../src/observe/tracing/decisio
 import type { CheckEngine, PendingDecision } from '../../../src/decision/engine.js';
 import type { Decision } from '../../../src/decision/decision.js';
 import { createLogger } from '../../../src/observe/log.js';
+import { HEADERS_GETTER } from '../../../src/observe/tracing/propagation.js';
+import type { TracingSdk } from '../../../src/observe/tracing/provider.js';
 import { TestIdp } from '../../helpers/idp.js';
 import { authV2Client, authV3Client, checkRequest, closeAll, type AuthClient } from '../../helpers/grpc-client.js';
 import { captureStream, startTestApp, waitUntil, type TestApp } from '../../helpers/app.js';
@@ -319,6 +322,103 @@ describe('tracing: span status', () => {
     } finally {
       await tracing.shutdown();
       await receiver.close();
+    }
+  });
+});
+
+describe('tracing never changes or stops the answer', () => {
+  const allow: Decision = {
+    verdict: { allow: true, reason: 'allowed', status: 200, policy: 'p' },
+    response: { upstreamHeaders: [], removeHeaders: [], removeQueryParams: [] },
+    evidence: {},
+  };
+  const engineWith = (headers: Record<string, string>, recorded: Decision[]): CheckEngine => ({
+    snapshot: { realm: undefined },
+    check: (): Promise<PendingDecision> =>
+      Promise.resolve({
+        input: { headers } as unknown as PendingDecision['input'],
+        decision: allow,
+        record: (a) => void recorded.push(a),
+      }),
+  });
+  const unused = () => ({ ok: false as const, detail: 'unused' });
+
+  it('malformed and oversized trace contexts: the decision is recorded as decided, as a root span', async () => {
+    const receiver = await OtlpReceiver.start();
+    const tracing = new DecisionTracing(createLogger('info', captureStream([])));
+    try {
+      tracing.configure(resolveConfig({ tracing: { otlp: { endpoint: receiver.endpoint }, sampleRatio: 1 } }, 'test').tracing);
+      const id = 'a'.repeat(32);
+      const contexts: Array<Record<string, string>> = [
+        { traceparent: 'garbage' },
+        { traceparent: `00-${'0'.repeat(32)}-${'0'.repeat(16)}-01` }, // all-zero ids are invalid
+        { traceparent: `00-${id}-${'b'.repeat(16)}-01-extra` }, // version 00 has no extra fields
+        { traceparent: 'x'.repeat(256 * 1024) },
+        { b3: 'x'.repeat(256 * 1024) },
+        { 'x-b3-traceid': 'z'.repeat(64 * 1024), 'x-b3-spanid': '1', 'x-b3-sampled': 'maybe' },
+      ];
+      const recorded: Decision[] = [];
+      for (const headers of contexts) {
+        const p = await tracing.check(engineWith(headers, recorded), 'grpc-v3', unused, headers, HEADERS_GETTER);
+        p.record(p.decision);
+      }
+      assert.equal(recorded.length, contexts.length);
+      for (const d of recorded) {
+        assert.deepEqual(d.verdict, allow.verdict);
+        assert.notEqual(d.evidence.traceId, id, 'no invalid caller context adopted');
+      }
+      await tracing.flush();
+      assert.equal(receiver.spans.length, contexts.length);
+      assert.ok(
+        receiver.spans.every((s) => s.parentSpanId === ''),
+        'each a root span',
+      );
+    } finally {
+      await tracing.shutdown();
+      await receiver.close();
+    }
+  });
+
+  it('a tracer that throws: the decision is still recorded, unchanged', async () => {
+    const tracing = new DecisionTracing(createLogger('info', captureStream([])));
+    // What an SDK failure inside the span code looks like to the adapter.
+    const failing: TracingSdk = {
+      tracer: {
+        startSpan: () => {
+          throw new Error('tracer broke');
+        },
+      } as unknown as TracingSdk['tracer'],
+      shutdown: () => Promise.resolve(),
+      flush: () => Promise.resolve(),
+    };
+    (tracing as unknown as { sdk: TracingSdk }).sdk = failing;
+    const recorded: Decision[] = [];
+    const p = await tracing.check(engineWith({}, recorded), 'grpc-v3', unused, {}, HEADERS_GETTER);
+    assert.doesNotThrow(() => p.record(p.decision));
+    assert.deepEqual(recorded, [allow]);
+  });
+
+  it('a collector that is down: decisions go on, one warning line, no secret in it', async () => {
+    const lines: string[] = [];
+    const tracing = new DecisionTracing(createLogger('info', captureStream(lines)));
+    try {
+      tracing.configure(
+        resolveConfig({ tracing: { otlp: { endpoint: 'http://127.0.0.1:1/v1/traces', timeoutSeconds: 2 }, sampleRatio: 1 } }, 'test')
+          .tracing,
+      );
+      const recorded: Decision[] = [];
+      for (let i = 0; i < 3; i++) {
+        const p = await tracing.check(engineWith({}, recorded), 'grpc-v3', unused, {}, HEADERS_GETTER);
+        p.record(p.decision);
+      }
+      assert.equal(recorded.length, 3);
+      await tracing.flush().catch(() => undefined); // the failed export rejects the flush: tests and tools only
+      await waitUntil(() => lines.some((l) => l.includes('could not be exported')), 5000, 'the export warning');
+      const warnings = lines.filter((l) => l.includes('could not be exported'));
+      assert.equal(warnings.length, 1, warnings.join(''));
+      assert.match(warnings[0]!, /"droppedSpans":3/);
+    } finally {
+      await tracing.shutdown();
     }
   });
 });
