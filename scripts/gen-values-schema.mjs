@@ -139,10 +139,11 @@ export async function valuesSchema() {
         additionalProperties: str({ maxLength: 63, pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$' }),
         description: "labels on every object; not the chart's own app.kubernetes.io/* and helm.sh/* labels",
       },
+      // POD_NAME and POD_NAMESPACE are the chart's own (a duplicate would silently win or lose).
       extraEnv: list({
         type: 'object',
         required: ['name'],
-        properties: { name: str({ minLength: 1 }), value: str(), valueFrom: anyObject },
+        properties: { name: str({ minLength: 1, not: { enum: ['POD_NAME', 'POD_NAMESPACE'] } }), value: str(), valueFrom: anyObject },
       }),
       extraArgs: list(str()),
       extraVolumes: list({ type: 'object', required: ['name'], properties: { name: dnsLabel } }),
@@ -223,6 +224,18 @@ export async function valuesSchema() {
         config: configFor('sidecar'),
         ports: obj({ grpc: port, http: port, admin: port }, { required: ['grpc', 'http', 'admin'] }),
         resources: inject.resources,
+        // Plain name/value pairs (webhook.inject.env): the container runs in other teams' pods,
+        // where a valueFrom would reference their ConfigMaps and Secrets.
+        extraEnv: {
+          ...inject.env,
+          items: {
+            ...inject.env.items,
+            properties: {
+              ...inject.env.items.properties,
+              name: { ...inject.env.items.properties.name, not: { enum: ['POD_NAME', 'POD_NAMESPACE', 'POD_IP'] } },
+            },
+          },
+        },
       }),
       webhook: obj({
         failurePolicy: plain(WebhookSchema).properties.failurePolicy,

@@ -86,6 +86,23 @@ export const WebhookSchema = Type.Object(
           runAsUser: Type.Optional(
             Type.Integer({ minimum: 1, default: 65532, description: 'non-root UID (and GID) of the injected container' }),
           ),
+          env: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  name: Type.String({ pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$', maxLength: 253, description: 'variable name' }),
+                  value: Type.String({ maxLength: 4096, description: 'its value (plain text: no secrets, the pod spec shows it)' }),
+                },
+                { additionalProperties: false },
+              ),
+              {
+                maxItems: 64,
+                default: [],
+                description:
+                  'environment variables of the injected container, after POD_NAME, POD_NAMESPACE and POD_IP (which they may not redefine), e.g. HTTPS_PROXY, NO_PROXY and NODE_USE_ENV_PROXY=1 for JWKS fetches through a proxy',
+              },
+            ),
+          ),
           prometheusAnnotations: Type.Optional(
             Type.Boolean({
               default: false,

@@ -17,12 +17,17 @@ export interface InjectConfig {
   httpPort: number;
   adminPort: number;
   runAsUser: number;
+  /** Extra environment variables, after the ones the webhook sets. */
+  env: Array<{ name: string; value: string }>;
   resources: ContainerResources;
   /** Add prometheus.io/* scrape annotations (admin port) to pods that have none. */
   prometheusAnnotations: boolean;
   /** The mesh's global.proxy.excludeInboundPorts: the start of the annotation on pods without one. */
   istioExcludeInboundPorts: number[];
 }
+
+/** Variables the webhook sets on the injected container itself (inject.ts). */
+export const INJECT_RESERVED_ENV: readonly string[] = ['POD_NAME', 'POD_NAMESPACE', 'POD_IP'];
 
 export interface WebhookConfig {
   enabled: boolean;
@@ -59,6 +64,7 @@ export function resolveWebhook(w: WebhookInput): WebhookConfig {
       httpPort: i.httpPort!,
       adminPort: i.adminPort!,
       runAsUser: i.runAsUser!,
+      env: i.env!.map((e) => ({ name: e.name, value: e.value })),
       prometheusAnnotations: i.prometheusAnnotations!,
       istioExcludeInboundPorts: [...i.istioExcludeInboundPorts!],
       resources: {
@@ -87,6 +93,17 @@ export function webhookProblems(w: WebhookInput): ConfigProblem[] {
   ports.forEach(([name, port], i) => {
     const dup = ports.slice(0, i).find(([, p]) => p === port);
     if (dup) out.push({ path: `webhook.inject.${name}`, message: `must differ from webhook.inject.${dup[0]} (${port})` });
+  });
+  // A duplicate would be resolved by Kubernetes (the last entry wins), silently overriding the
+  // pod identity the sidecar reports or another entry.
+  const seen = new Set(INJECT_RESERVED_ENV);
+  r.env.forEach((e, i) => {
+    if (seen.has(e.name))
+      out.push({
+        path: `webhook.inject.env[${i}].name`,
+        message: INJECT_RESERVED_ENV.includes(e.name) ? `${e.name} is set by the webhook` : `${e.name} is listed twice`,
+      });
+    seen.add(e.name);
   });
   return out;
 }

@@ -65,6 +65,7 @@ export function sidecarContainer(c: InjectConfig): Container {
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      ...c.env.map((e) => ({ name: e.name, value: e.value })),
     ],
     ports: [{ name: ADMIN_PORT_NAME, containerPort: c.adminPort, protocol: 'TCP' }],
     readinessProbe: probe('/readyz', 5, 3),

@@ -16,6 +16,7 @@ const MAJORS: HelmMajor[] = [3, 4];
 /** Every hatch at once, on top of sidecar mode with Istio, TLS and a ServiceMonitor: the most objects the chart renders. */
 const FULL = {
   ...SIDECAR,
+  sidecar: { ...SIDECAR.sidecar, extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy.corp.example:3128' }] },
   istio: {
     enabled: true,
     authorizationPolicies: [{ name: 'orders', namespace: 'shop', selector: { matchLabels: { app: 'orders' } } }],
@@ -141,6 +142,9 @@ test(
       assert.deepEqual(a.data, { 'ca.crt': 'x' });
       const b = one(objs, 'ConfigMap', 'edge-from-a-string');
       assert.equal(b.metadata.namespace, 'authz');
+      // The injected sidecar takes sidecar.extraEnv through the webhook's configuration (webhook.inject.env).
+      const config = parse(one(objs, 'ConfigMap', 'edge-zt-authz').data['config.yaml']) as K8sObject;
+      assert.deepEqual(config.webhook.inject.env, [{ name: 'HTTPS_PROXY', value: 'http://proxy.corp.example:3128' }]);
     }
   },
 );

@@ -112,7 +112,7 @@ app.kubernetes.io/component: helm-test
 {{- if eq .Values.mode "sidecar" }}
 {{- /* Injected pods get prometheus.io/* annotations when the Deployment gets them: no Prometheus Operator (no PodMonitor). */}}
 {{- $scrape := and .Values.metrics.scrapeAnnotations (not (include "zt-authz.serviceMonitor" .)) }}
-{{- $inject := dict "image" (include "zt-authz.image" .) "imagePullPolicy" .Values.image.pullPolicy "configMap" .Values.sidecar.configMapName "configKey" "config.yaml" "grpcPort" .Values.sidecar.ports.grpc "httpPort" .Values.sidecar.ports.http "adminPort" .Values.sidecar.ports.admin "runAsUser" .Values.runAsUser "resources" .Values.sidecar.resources "prometheusAnnotations" $scrape "istioExcludeInboundPorts" (.Values.istio.meshExcludeInboundPorts | default list) }}
+{{- $inject := dict "image" (include "zt-authz.image" .) "imagePullPolicy" .Values.image.pullPolicy "configMap" .Values.sidecar.configMapName "configKey" "config.yaml" "grpcPort" .Values.sidecar.ports.grpc "httpPort" .Values.sidecar.ports.http "adminPort" .Values.sidecar.ports.admin "runAsUser" .Values.runAsUser "env" (.Values.sidecar.extraEnv | default list) "resources" .Values.sidecar.resources "prometheusAnnotations" $scrape "istioExcludeInboundPorts" (.Values.istio.meshExcludeInboundPorts | default list) }}
 {{- $_ := set $cfg "webhook" (dict "enabled" true "address" (printf "0.0.0.0:%v" .Values.ports.webhook) "certFile" "/etc/zt-authz-webhook/tls.crt" "keyFile" "/etc/zt-authz-webhook/tls.key" "path" "/inject" "failurePolicy" .Values.webhook.failurePolicy "inject" $inject) }}
 {{- end }}
 {{- if .Values.tokenIssuer.enabled }}
