@@ -155,6 +155,12 @@ export class ApiKeyAuthenticator {
     const issuer = `apikey:${source}`;
     const claims: JWTPayload = { ...entry.claims, iss: issuer, sub: entry.subject, scope: [...entry.scopes] };
     if (entry.roles.length) claims[this.opts.rolesClaim] = [...entry.roles];
+    // The key's expiry as the JWT `exp` it stands for: a minted internal token (src/mint/) never
+    // outlives its credential, and it reads that from `exp`.
+    if (entry.expiresAt !== undefined) {
+      const exp = Math.floor(entry.expiresAt / 1000);
+      claims.exp = typeof claims.exp === 'number' ? Math.min(claims.exp, exp) : exp;
+    }
     const identity: Identity = Object.freeze({
       issuer,
       subject: entry.subject,

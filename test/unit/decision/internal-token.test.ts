@@ -303,3 +303,28 @@ test('an API key in a query parameter: the token is minted and the parameter rem
   assert.equal((await mintedClaims(d, key)).sub, 'acme');
   assert.deepEqual(d.response.removeQueryParams, ['api_key']);
 });
+
+test('an API key with expiresAt: the minted token never outlives the key', async () => {
+  const key = testSigningKey('k1');
+  const expiresAt = Math.floor(Date.now() / 1000) + 30; // sooner than ttlSeconds (120)
+  const file = join(dir, 'expiring-keys.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      keys: [
+        {
+          name: 'acme-expiring',
+          sha256: createHash('sha256').update(API_KEY).digest('hex'),
+          subject: 'acme',
+          expiresAt: new Date(expiresAt * 1000).toISOString(),
+        },
+      ],
+    }),
+  );
+  const engine = engineFor(
+    { apiKeys: [{ name: 'partners', fromHeaders: [{ name: 'x-api-key' }], keysFile: file }] },
+    new TestKeySource(key),
+  );
+  const claims = await mintedClaims(await engine.decide(input({ 'x-api-key': API_KEY })), key);
+  assert.equal(claims.exp, expiresAt);
+});
