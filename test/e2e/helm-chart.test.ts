@@ -1,4 +1,4 @@
-// charts/zt-authz with real helm 3.17: lint, then template in central and sidecar modes and with
+// charts/zt-authz with real Helm 3 (built from its Go module by scripts/helm.mjs): lint, then template in central and sidecar modes and with
 // the Istio / ServiceMonitor toggles; the rendered objects are parsed and checked (security
 // contexts, probes, least-privilege RBAC, ports, selectors, and the configuration the chart
 // writes passes zt-authz's own validation). The sidecar-mode certificate the chart generates is
