@@ -122,6 +122,10 @@ function headerProblems(h: string, ctx: InternalTokenContext): ConfigProblem[] {
   if (h.startsWith(':')) return [{ path, message: `"${h}" is a pseudo-header` }];
   if (!HEADER_TOKEN.test(h)) return [{ path, message: `"${h}" is not a valid header name` }];
   if (FRAMING_HEADERS.has(h)) return [{ path, message: `"${h}" is a routing or framing header; use authorization or an x- header` }];
+  // Envoy's own namespace: HTTP mode answers x-envoy-auth-headers-to-remove itself, which would
+  // replace the token (an allow without it) or hand the token to Envoy as a list of header names.
+  if (h.startsWith('x-envoy-'))
+    return [{ path, message: `"${h}" is reserved by Envoy (x-envoy-*); use authorization or another x- header` }];
   if (ctx.identityHeaders.has(h)) return [{ path, message: `"${h}" is an identity header zt-authz already sets` }];
   return [];
 }

@@ -52,6 +52,7 @@ test('header: not a token, a pseudo-header, host or framing headers, an identity
     ['host', /routing or framing header/],
     ['Content-Length', /routing or framing header/],
     ['cookie', /routing or framing header/],
+    ['x-envoy-auth-headers-to-remove', /reserved by Envoy/],
     ['x-auth-subject', /identity header zt-authz already sets/],
     ['x-tenant', /identity header zt-authz already sets/],
   ];
