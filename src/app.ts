@@ -273,6 +273,7 @@ function adminRoutes(extra: Record<string, Route> | undefined, signing: SigningK
   if (!signing) return extra;
   const own = signing.routes();
   const clash = Object.keys(own).filter((path) => extra && Object.hasOwn(extra, path));
-  if (clash.length) throw new InvalidArgumentError(`tokenIssuer.issuer: its documents would be served at ${clash.join(', ')}, a path already in use`);
+  if (clash.length)
+    throw new InvalidArgumentError(`tokenIssuer.issuer: its documents would be served at ${clash.join(', ')}, a path already in use`);
   return { ...own, ...extra };
 }

@@ -109,7 +109,10 @@ function watchReadiness(w: ReadinessWatch, timeoutMs: number, warned = false): v
     if (!warned) {
       const missing = current.filter(([, k]) => !k.ready).map(([i]) => i);
       const signing = w.signingKeys() ? {} : { signingKeys: 'tokenIssuer has no usable signing key yet' };
-      w.logger.warn({ issuers: missing, ...signing, waitedMs: timeoutMs }, 'not ready: issuer keys not loaded yet; still retrying in the background');
+      w.logger.warn(
+        { issuers: missing, ...signing, waitedMs: timeoutMs },
+        'not ready: issuer keys not loaded yet; still retrying in the background',
+      );
     }
     watchReadiness(w, Math.max(timeoutMs, 5000), true);
   });
