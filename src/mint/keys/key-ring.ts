@@ -124,7 +124,8 @@ export class KeyRing implements SigningKeySource {
     let c = this.choice;
     if (c === undefined || nowMs >= c.until || !c.entry.present) c = this.choice = this.choose(nowMs);
     if (!c) return undefined;
-    c.entry.lastSignedMs = nowMs;
+    // Never moved back by a clock stepped back: tokens signed before the step expire by the old time.
+    if (c.entry.lastSignedMs === undefined || nowMs > c.entry.lastSignedMs) c.entry.lastSignedMs = nowMs;
     return c.entry.signer;
   }
 

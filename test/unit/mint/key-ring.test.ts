@@ -161,3 +161,18 @@ test('a key that appears while serving waits its lead from its arrival (less the
   assert.notEqual(r.signingKey(from)?.kid, a.kid);
   // At the first load there is no arrival to count from: created stands (the restart test above).
 });
+
+test('a clock stepped back does not shorten how long a retired key stays published', async () => {
+  const now = { t: T0 };
+  const r = ring(now);
+  const a = await key(T0 - 86400_000);
+  const b = await key(T0 - 86400_000 + 1000);
+  r.update([{ key: a }]);
+  assert.equal(r.signingKey(T0)?.kid, a.kid); // a token that lives until T0 + TTL
+  const back = T0 - 3600_000; // the clock steps back an hour
+  assert.equal(r.signingKey(back)?.kid, a.kid);
+  r.update([{ key: b }], back + 1000); // a's file removed
+  const until = T0 + (TTL + SKEW) * 1000;
+  assert.ok(kids(r, until - 1).includes(a.kid), 'still published while the token signed before the step may be live');
+  assert.deepEqual(kids(r, until), [b.kid]);
+});
