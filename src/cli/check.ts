@@ -4,11 +4,11 @@
 //
 // For policy authoring, a request file may carry `claims:` instead of a token: they are signed
 // with a throwaway key that stands in for that issuer's keys (the issuer must be configured), so
-// audience/expiry/alg checks still run. Output marks such identities "claims given".
+// audience/expiry/alg checks still run (claims-signer.ts, shared with `zt-authz test`). Output
+// marks such identities "claims given".
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
-import type { Config, ResolvedIssuer } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import { checkConfigFile } from '../snapshot/checked-config.js';
 import { buildSnapshot } from '../snapshot/builder.js';
 import { buildIssuerKeys, type IssuerKeys } from '../authn/key-resolvers.js';
@@ -17,6 +17,7 @@ import { policyContext } from '../decision/authorize.js';
 import type { PolicyContext } from '../policy/context.js';
 import { normalizeCheckRequest } from '../transport/grpc/normalize.js';
 import { toCheckRequest } from './request-file.js';
+import { ClaimsSigner } from './claims-signer.js';
 import type { Decision } from '../decision/decision.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { TraceEntry } from '../policy/policy-index.js';
@@ -33,7 +34,7 @@ export async function runCheck(o: CheckOptions): Promise<number> {
   let config = checkConfigFile(o.config).config;
   const doc = parse(readFileSync(o.request, 'utf8')) as Record<string, unknown> | null;
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new InvalidArgumentError(`${o.request}: must be a mapping`);
-  const { claims, token: docToken, ...request } = doc as { claims?: JWTPayload; token?: string };
+  const { claims, token: docToken, ...request } = doc as { claims?: unknown; token?: string };
   let token = o.token ?? docToken;
   let claimsGiven = false;
   if (claims) {
@@ -63,26 +64,16 @@ export async function runCheck(o: CheckOptions): Promise<number> {
   }
 }
 
-/** Replace the claimed issuer's key source with a throwaway key and sign the claims with it. */
-async function signClaims(config: Config, claims: JWTPayload): Promise<{ config: Config; token: string }> {
-  const iss = claims.iss ?? config.issuers[0]?.issuer;
+/** Sign `claims` for their issuer (claims.iss, else the first one) with a key that stands in for its keys. */
+async function signClaims(config: Config, claims: unknown): Promise<{ config: Config; token: string }> {
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new InvalidArgumentError('claims must be a mapping');
+  const c = claims as Record<string, unknown>;
+  const iss = c.iss ?? config.issuers[0]?.issuer;
   const issuer = config.issuers.find((i) => i.issuer === iss);
   if (!issuer) throw new InvalidArgumentError(`claims.iss ${JSON.stringify(iss)} is not a configured issuer`);
-  const alg = issuer.algorithms.find((a) => !a.startsWith('HS')) ?? 'RS256';
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'zt-authz-check', alg, use: 'sig' };
-  const now = Math.floor(Date.now() / 1000);
-  const aud = claims.aud ?? (issuer.audiences.length ? issuer.audiences[0] : undefined);
-  const payload: JWTPayload = { sub: 'user', iat: now, exp: now + 300, ...claims, iss, ...(aud ? { aud } : {}) };
-  const token = await new SignJWT(payload)
-    .setProtectedHeader({ alg, kid: jwk.kid, ...(issuer.typ ? { typ: issuer.typ } : {}) })
-    .sign(privateKey);
-  const replaced: ResolvedIssuer = {
-    ...issuer,
-    keySource: { kind: 'inline', jwks: { keys: [jwk] } },
-    hmacSecretFiles: undefined,
-  };
-  return { config: { ...config, issuers: config.issuers.map((i) => (i === issuer ? replaced : i)) }, token };
+  const signer = new ClaimsSigner();
+  const token = await signer.sign(issuer, c);
+  return { config: await signer.standIn(config, new Set([issuer.issuer])), token };
 }
 
 function summary({ verdict: v, response: r, evidence: e }: Decision) {

@@ -89,4 +89,16 @@ test('zt-authz check exit codes: 0 allow, 1 deny, 2 request-file error, 3 invali
   const notMapping = join(dir, 'request.yaml');
   writeFileSync(notMapping, '- just a list\n');
   assert.equal((await code(shop, notMapping)).code, 2);
+  // Claims for an issuer that accepts only HMAC cannot be signed by a stand-in key: a request-file
+  // error saying so (as `zt-authz test` says), not a deny of a token signed with another algorithm.
+  const hmacOnly = join(dir, 'hmac.yaml');
+  writeFileSync(
+    hmacOnly,
+    'issuers: [{ issuer: https://hs.example, hmacSecretFiles: [/nonexistent], algorithms: [HS256], anyAudience: true }]\npolicies: [{ name: any, rules: [{}] }]\n',
+  );
+  const claims = join(dir, 'claims.yaml');
+  writeFileSync(claims, 'method: GET\npath: /\nhost: a.example\nclaims: { sub: alice }\n');
+  const hs = await code(hmacOnly, claims);
+  assert.equal(hs.code, 2, hs.stderr);
+  assert.match(hs.stderr, /issuer https:\/\/hs\.example accepts only HMAC algorithms; claims cannot be signed for it/);
 });

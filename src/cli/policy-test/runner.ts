@@ -3,11 +3,8 @@
 // inline configuration), every case through DecisionEngine.decideRequest, so a request that does
 // not normalize is the malformed_request deny the service would answer.
 //
-// Signed claims: a case may give `claims:` instead of a token. The runner signs them with a
-// throwaway key made for this run and, for the issuers claims are signed for, replaces the
-// configured key source (JWKS URL, discovery, file, Secret) by that key's public JWKS, so users
-// need no IdP and audience, expiry, algorithm and required-claim checks still run.
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+// Signed claims: a case may give `claims:` instead of a token; ../claims-signer.ts signs them and
+// stands in for the keys of the issuers they are signed for (as `zt-authz check` does).
 import type { Config, ResolvedIssuer } from '../../config/types.js';
 import { checkConfig } from '../../snapshot/checked-config.js';
 import { loadCandidate } from '../../migrate/crd.js';
@@ -20,6 +17,7 @@ import { normalizeCheckRequest } from '../../transport/grpc/normalize.js';
 import type { CheckRequest } from '../../transport/grpc/messages.js';
 import { ConfigError } from '../../config/problems.js';
 import { toCheckRequest } from '../request-file.js';
+import { ClaimsSigner, signingAlg } from '../claims-signer.js';
 import { CaseFileError, type CaseSuite, type PolicyCase } from './cases.js';
 import { compareDecision } from './compare.js';
 
@@ -162,11 +160,6 @@ function claimsIssuer(config: Config, c: PolicyCase, suite: CaseSuite): string {
   return iss;
 }
 
-/** The asymmetric algorithm the runner signs with for an issuer: its first one that is not HS*. */
-function signingAlg(issuer: ResolvedIssuer): string | undefined {
-  return issuer.algorithms.find((a) => !a.startsWith('HS'));
-}
-
 async function prepare(
   base: Config,
   signedFor: Set<string>,
@@ -174,13 +167,7 @@ async function prepare(
   started: IssuerKeys[],
   waitMs: number,
 ): Promise<Prepared> {
-  const issuers: ResolvedIssuer[] = [];
-  for (const i of base.issuers) {
-    const alg = signingAlg(i);
-    if (!signedFor.has(i.issuer) || !alg) issuers.push(i);
-    else issuers.push({ ...i, keySource: { kind: 'inline', jwks: { keys: [await signer.publicJwk(alg)] } }, hmacSecretFiles: undefined });
-  }
-  const config: Config = { ...base, issuers };
+  const config = await signer.standIn(base, signedFor);
   const keys = new Map<string, IssuerKeys>(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
   for (const k of keys.values()) {
     started.push(k);
@@ -281,46 +268,4 @@ function addCredential(req: CheckRequest, place: Place, value: string): void {
     http.path = `${path}${path.includes('?') ? '&' : '?'}${encodeURIComponent(place.param)}=${encodeURIComponent(value)}`;
   }
   http.headers = headers;
-}
-
-/**
- * Throwaway signing keys, one per algorithm, made on first use and never written anywhere.
- * Claims get `sub: user`, `iat` now and `exp` in five minutes unless given (null removes one),
- * `iss` the issuer signed for, and `aud` its first configured audience unless given.
- */
-class ClaimsSigner {
-  private readonly keys = new Map<string, Promise<{ privateKey: CryptoKey; jwk: JWK }>>();
-
-  private key(alg: string): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
-    let k = this.keys.get(alg);
-    if (!k) {
-      k = (async () => {
-        const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-        return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: `zt-authz-test-${alg.toLowerCase()}`, alg, use: 'sig' } };
-      })();
-      this.keys.set(alg, k);
-    }
-    return k;
-  }
-
-  async publicJwk(alg: string): Promise<Record<string, unknown>> {
-    return { ...(await this.key(alg)).jwk };
-  }
-
-  async sign(issuer: ResolvedIssuer, claims: Record<string, unknown>): Promise<string> {
-    const alg = signingAlg(issuer)!;
-    const { privateKey, jwk } = await this.key(alg);
-    const now = Math.floor(Date.now() / 1000);
-    const aud = issuer.audiences[0];
-    const payload: Record<string, unknown> = {
-      sub: 'user',
-      iat: now,
-      exp: now + 300,
-      ...(aud !== undefined ? { aud } : {}),
-      ...claims,
-      iss: issuer.issuer,
-    };
-    for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k];
-    return new SignJWT(payload).setProtectedHeader({ alg, kid: jwk.kid!, ...(issuer.typ ? { typ: issuer.typ } : {}) }).sign(privateKey);
-  }
 }
