@@ -5,7 +5,7 @@
 // redacted and rate-limited like every other warning) at the level grpc-js gave them.
 import { format } from 'node:util';
 import { setLogger, setLogVerbosity, logVerbosity } from '@grpc/grpc-js';
-import type { Logger } from './log.js';
+import { SECRET_KEYS, type Logger } from './log.js';
 
 /** grpc-js's own verbosity for a pino level: what pino would drop, grpc-js need not format. */
 export function grpcVerbosity(level: string): logVerbosity {
@@ -33,11 +33,30 @@ export function routeGrpcLogs(logger: Logger, level: string = logger.level): voi
     (write: (msg: string) => void) =>
     (message?: unknown, ...rest: unknown[]): void =>
       // grpc-js formats like console (printf-style); its severity letter prefix is not added here.
-      write(format(message, ...rest));
+      write(scrubHeaderValues(format(message, ...rest)));
   setLogger({
     error: line((m) => child.error(m)),
     info: line((m) => child.info(m)),
     debug: line((m) => child.debug(m)),
   });
   if (!process.env.GRPC_NODE_VERBOSITY && !process.env.GRPC_VERBOSITY) setLogVerbosity(grpcVerbosity(level));
+}
+
+const NAMES = SECRET_KEYS.map((k) => k.replace(/[-]/g, '\\-')).join('|');
+/** `"authorization":["v"]` / `"cookie":"v"` (Metadata as JSON) and `authorization: v` lines (header dumps). */
+const JSON_STRING = '"(?:[^"\\\\]|\\\\.)*"';
+const HEADER_VALUE = new RegExp(
+  `("(?:${NAMES})"[ \\t]*:[ \\t]*)(\\[(?:${JSON_STRING}|[^\\]"])*\\]|${JSON_STRING})|(^|\\n)([ \\t]*(?:${NAMES}):)[^\\n]*`,
+  'gi',
+);
+
+/**
+ * grpc-js's traces (GRPC_TRACE, a debugging switch) print whole call metadata and header blocks
+ * as text: "received headers {"authorization":["Bearer ..."]}". pino's redact sees only keys of
+ * logged objects, never text inside a message, so credential headers are censored here.
+ */
+export function scrubHeaderValues(msg: string): string {
+  return msg.replace(HEADER_VALUE, (_m, jsonKey?: string, _jsonValue?: string, lineStart?: string, lineKey?: string) =>
+    jsonKey !== undefined ? `${jsonKey}"[redacted]"` : `${lineStart ?? ''}${lineKey ?? ''} [redacted]`,
+  );
 }

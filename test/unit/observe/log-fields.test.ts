@@ -1,9 +1,12 @@
 // The operational log's field names and its redaction: the line envelope uses `logger` (a top-level
 // `log` clashes with ECS's log.* object), and a credential under any of SECRET_KEYS is censored
-// at every depth down to REDACT_DEPTH, in the logged object and in child bindings.
+// at every depth down to REDACT_DEPTH, in the logged object and in child bindings, and inside the
+// text of grpc-js's own trace lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
 import { REDACT_DEPTH, SECRET_KEYS, createAuditLogger, createLogger, redactPaths } from '../../../src/observe/log.js';
+import { routeGrpcLogs } from '../../../src/observe/grpc-log.js';
 
 const SECRET = 'sEcReT-VaLuE-0123456789';
 
@@ -65,4 +68,39 @@ test('the documented limits hold as documented (so the comment next to the paths
   // Every path has at most REDACT_DEPTH wildcards, and the hyphenated header names use brackets.
   for (const p of redactPaths()) assert.ok((p.match(/\*/g) ?? []).length <= REDACT_DEPTH, p);
   assert.ok(redactPaths().includes('*.*["x-api-key"]'));
+});
+
+test('grpc-js trace text (GRPC_TRACE) is censored: metadata JSON and header dumps carry no credential', () => {
+  const out = capture();
+  const env = { verbosity: process.env.GRPC_VERBOSITY, node: process.env.GRPC_NODE_VERBOSITY };
+  delete process.env.GRPC_VERBOSITY;
+  delete process.env.GRPC_NODE_VERBOSITY;
+  try {
+    routeGrpcLogs(createLogger('debug', out, { rateLimit: false }));
+    const metadata = {
+      'content-type': ['application/grpc'],
+      authorization: [`Bearer ${SECRET}]"`],
+      'x-api-key': [SECRET],
+      'x-request-id': ['r1'],
+    };
+    // What grpc-js's server_call and subchannel_call tracers print.
+    grpc.experimental.log(
+      grpc.logVerbosity.DEBUG,
+      `Request to /envoy.service.auth.v3.Authorization/Check received headers ${JSON.stringify(metadata)}`,
+    );
+    grpc.experimental.log(
+      grpc.logVerbosity.DEBUG,
+      `Received server headers:\n:status: 200\nCookie: s=${SECRET}\ncontent-type: application/grpc`,
+    );
+  } finally {
+    routeGrpcLogs(createLogger('silent', capture()));
+    if (env.verbosity !== undefined) process.env.GRPC_VERBOSITY = env.verbosity;
+    if (env.node !== undefined) process.env.GRPC_NODE_VERBOSITY = env.node;
+  }
+  const lines = out.parsed();
+  assert.equal(lines.length, 2, out.lines.join(''));
+  for (const l of out.lines) assert.doesNotMatch(l, new RegExp(SECRET), l);
+  assert.equal(lines[0]!.component, 'grpc-js');
+  assert.match(String(lines[0]!.msg), /"authorization":"\[redacted\]","x-api-key":"\[redacted\]","x-request-id":\["r1"\]/);
+  assert.match(String(lines[1]!.msg), /\nCookie: \[redacted\]\ncontent-type: application\/grpc$/);
 });
