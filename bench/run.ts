@@ -3,7 +3,7 @@
 // grpc-js Check handler on the same proto, and the same Check served straight from node:http2.
 // Prints a table and the targets with met/missed, and writes JSON.
 //
-//   node dist/bench/run.js [--scenario 1,2,3,4,5] [--quick] [--duration S] [--warmup S]
+//   node dist/bench/run.js [--scenario 1,2,3,4,5,6] [--quick] [--duration S] [--warmup S]
 //                          [--conns C] [--streams M] [--workers N] [--profile] [--out FILE]
 //
 // Scenarios (bench/lib/scenario-*.ts):
@@ -13,6 +13,8 @@
 //   3 latency at a fixed 1,000 req/s and at 50 % of scenario 1's max (h2load --rps)
 //   4 10 vs 10,000 policies: end-to-end p50 at a fixed rate, max throughput, in-process decide()
 //   5 memory: RSS after 100k distinct cached tokens with 10,000 policies; demo config ready time
+//   6 tracing (off / 1 % / 100 %, OTLP/HTTP to a sink here) and the internal token (off / cached /
+//     minted on every allow): the cached allow's CPU per request, req/s, p99 (h2load, interleaved)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { Harness } from './lib/harness.js';
@@ -21,6 +23,7 @@ import { parseOptions } from './lib/options.js';
 import { SystemWindow } from './lib/procstat.js';
 import { printProfiles, printReport } from './lib/report.js';
 import { scenario1and3 } from './lib/scenario-cached.js';
+import { scenario6 } from './lib/scenario-features.js';
 import { scenario5 } from './lib/scenario-memory.js';
 import { scenario4 } from './lib/scenario-policies.js';
 import { scenario2 } from './lib/scenario-unique.js';
@@ -50,6 +53,7 @@ async function main(h: Harness): Promise<void> {
   if (O.scenarios.has(2)) await scenario2(h);
   const big = O.scenarios.has(4) ? await scenario4(h) : undefined;
   if (O.scenarios.has(5)) await scenario5(h, big);
+  if (O.scenarios.has(6)) await scenario6(h);
 
   const report = {
     machine: m,

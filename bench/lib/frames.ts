@@ -14,6 +14,11 @@ export interface RequestShape {
   host?: string;
   sourcePrincipal?: string;
   requestId?: string;
+  /**
+   * Envoy's B3 headers with the sampled flag set (default true). Without them, a tracing
+   * sampleRatio decides alone: the caller's sampled flag would otherwise win.
+   */
+  traceHeaders?: boolean;
 }
 
 export const DEFAULT_HOST = 'orders.shop.svc.cluster.local';
@@ -43,6 +48,7 @@ export function envoyCheckRequest(s: RequestShape = {}): CheckRequest {
     'x-forwarded-client-cert':
       'By=spiffe://cluster.local/ns/shop/sa/orders;Hash=4f1b2c;Subject="";URI=spiffe://cluster.local/ns/shop/sa/frontend',
   };
+  if (s.traceHeaders === false) for (const name of Object.keys(headers)) if (name.startsWith('x-b3-')) delete headers[name];
   if (s.token !== undefined) headers.authorization = `Bearer ${s.token}`;
   return {
     attributes: {

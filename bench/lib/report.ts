@@ -6,6 +6,7 @@ import { join, relative } from 'node:path';
 import type { Harness } from './harness.js';
 import type { LoadResult } from './measure.js';
 import type { CachedResult } from './scenario-cached.js';
+import type { FeatureKey, FeatureResult } from './scenario-features.js';
 import { BENCH_DIST } from './util.js';
 
 function fmtLoad(label: string, r: LoadResult | undefined, ratio?: number): string {
@@ -120,10 +121,54 @@ function tableLines(h: Harness): string[] {
     lines.push(
       `5 memory: ${r5.tokens} cached tokens + 10,000 policies: RSS ${r5.rssMb} MB (before the fill ${r5.rssBeforeFillMb} MB, peak ${r5.peakRssMb} MB, heap ${r5.heapUsedMb} MB); fill ${r5.fillSeconds} s; ready ${r5.readyMs} ms; demo ready ${r5.demo.medianMs} ms`,
     );
+  lines.push(...featureLines(h));
   lines.push('');
-  lines.push('ratio: req/s / grpc-js floor (2: / the h2gen floor; RS256 1 process: unique / cached). CPU: server cores (all processes).');
+  lines.push(
+    'ratio: req/s / grpc-js floor (2: / the h2gen floor; RS256 1 process: unique / cached; 6: / the plain variant). CPU: server cores (all processes).',
+  );
   lines.push('µs/req: server CPU per request. gen: load generator cores. other: cores used by other processes meanwhile.');
   lines.push("ok?: the server's counters prove every measured request was an allow (2: and a cache miss, or a hit for the cached run).");
+  return lines;
+}
+
+/** Scenario 6: one row per variant (means over the rounds), then the CPU ratios and what each variant proved. */
+function featureLines(h: Harness): string[] {
+  const r6 = h.results['6'] as (Partial<Record<FeatureKey, FeatureResult>> & { rounds: number; mintMissCostUs: number }) | undefined;
+  if (!r6) return [];
+  const lines: string[] = [];
+  const keys: FeatureKey[] = ['plain', 'trace001', 'trace1', 'mintHit', 'mintMiss'];
+  for (const k of keys) {
+    const x = r6[k];
+    if (!x) continue;
+    const last = x.runs.at(-1)!;
+    // The row's figures are the means over the rounds; the columns the means do not cover come from the last round.
+    lines.push(
+      fmtLoad(
+        `6 ${x.label}`.slice(0, 36),
+        {
+          ...last,
+          rps: x.rps,
+          cpuUsPerRequest: x.cpuUsPerRequest,
+          verified: x.verified,
+          latencyMs: { ...last.latencyMs, p50: x.p50Ms, p90: x.p90Ms, p99: x.p99Ms },
+        },
+        x.rpsRatio,
+      ),
+    );
+  }
+  const cpu = keys.flatMap((k) => (r6[k] && k !== 'plain' ? [`${k} ${r6[k].cpuRatio.toFixed(2)}x`] : []));
+  lines.push(`  6 CPU per request / plain (${r6.rounds} round(s), means): ${cpu.join(', ')}; a mint on a miss +${r6.mintMissCostUs} µs`);
+  for (const k of ['trace001', 'trace1'] as const) {
+    const s = r6[k]?.spans;
+    if (s) lines.push(`  6 ${k}: ${s.received} spans received in ${s.posts} OTLP posts for ${s.allows} allows (${s.perAllow} per allow)`);
+  }
+  for (const k of ['mintHit', 'mintMiss'] as const) {
+    const m = r6[k]?.minted;
+    if (m)
+      lines.push(
+        `  6 ${k}: ${m.verifiedWithJwks}/${m.samples} sampled allows carried a minted token in ${m.header} verified with the JWKS (${m.distinctTokens} distinct; iss ${m.iss}, aud ${m.aud})`,
+      );
+  }
   return lines;
 }
 
