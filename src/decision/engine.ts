@@ -16,8 +16,8 @@ import { identifyPeers, withWorkloadCaller, type PeerContext } from '../identity
 import { evaluatePolicies } from './authorize.js';
 import { deny } from './deny.js';
 import { observed } from './observe-mode.js';
-import { addIdentityHeaders, identityHeadersToRemove, stripCredential, type HeaderList } from './upstream-headers.js';
-import { mintedHeader, wantsInternalToken } from './internal-token.js';
+import { addIdentityHeaders, type HeaderList } from './upstream-headers.js';
+import { letThrough, wantsInternalToken } from './internal-token.js';
 
 /** Produces the normalized request, with the limits of the snapshot the request is decided with. */
 export type NormalizeStep = (limits: Config['limits']) => Normalized;
@@ -194,34 +194,19 @@ export class DecisionEngine implements CheckEngine {
     const policyPeers = this.peersFor(input, identity, peers, snap);
     const outcome = evaluatePolicies(input, identity, policyPeers, snap);
     if (!outcome.allow) return outcome.decision;
-    const upstreamHeaders: HeaderList = [];
-    let evidence = outcome.evidence;
-    if (wantsInternalToken(snap, outcome.internalToken)) {
-      // Required and impossible (no key, signing failed, too large): deny, never allow without it.
-      const minted = mintedHeader(input, identity, policyPeers, snap);
-      if (!minted.ok) return deny('internal_token_unavailable', minted.detail, snap, outcome.evidence);
-      // Set before the credential is stripped: a credential in this same header is overwritten, not removed.
-      upstreamHeaders.push([minted.header[0], minted.header[1]]);
-      evidence = { ...evidence, internalToken: { jti: minted.jti, kid: minted.kid } };
-    }
-    addIdentityHeaders(upstreamHeaders, snap, identity);
-    for (const [name, value] of auth.claimHeaders) upstreamHeaders.push([name, value]);
-    const removeHeaders: string[] = [];
-    const removeQueryParams: string[] = [];
-    // A minted token replaces the credential even for an issuer with forwardOriginalToken: the
-    // upstream gets the token standing for the credential, never both.
-    const forwarded = auth.forwardToken && !evidence.internalToken;
-    if (!forwarded) stripCredential(input, auth.location, upstreamHeaders, removeHeaders, removeQueryParams);
-    // A forwarded credential stays even in the internal-token header, when no token replaces it.
-    const kept = forwarded && auth.location.type === 'header' ? [...removeHeaders, auth.location.name] : removeHeaders;
+    const headers: HeaderList = [];
+    addIdentityHeaders(headers, snap, identity);
+    for (const [name, value] of auth.claimHeaders) headers.push([name, value]);
+    // Required and impossible (no key, signing failed, too large): deny, never allow without it.
+    const mint = wantsInternalToken(snap, outcome.internalToken)
+      ? ({ identity, peers: policyPeers, mint: 'required' } as const)
+      : undefined;
+    const out = letThrough(input, auth, mint, headers, snap);
+    if (!out.ok) return deny('internal_token_unavailable', out.detail, snap, outcome.evidence);
     return {
       verdict: outcome.verdict,
-      response: {
-        upstreamHeaders,
-        removeHeaders: removeHeaders.concat(identityHeadersToRemove(snap, upstreamHeaders, kept)),
-        removeQueryParams,
-      },
-      evidence,
+      response: out.response,
+      evidence: out.internalToken ? { ...outcome.evidence, internalToken: out.internalToken } : outcome.evidence,
     };
   }
 

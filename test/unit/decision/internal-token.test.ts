@@ -328,3 +328,30 @@ test('an API key with expiresAt: the minted token never outlives the key', async
   const claims = await mintedClaims(await engine.decide(input({ 'x-api-key': API_KEY })), key);
   assert.equal(claims.exp, expiresAt);
 });
+
+test("observe mode: the token's act names the caller enforce mode would name (here from the pod map), whichever would-be deny", async () => {
+  const key = testSigningKey('k1');
+  const token = await idpToken();
+  const base = engineFor({ mode: { default: 'observe' }, policies: [] }, new TestKeySource(key)).snapshot;
+  const callerWorkload = { principal: 'cluster.local/ns/edge/sa/gateway', namespace: 'edge', serviceAccount: 'gateway' };
+  const snap = { ...base, workloadSource: () => callerWorkload };
+  const engine = new DecisionEngine(() => snap);
+  const req = input({ authorization: `Bearer ${token}` }, { dest: DEST });
+  const noPolicy = await engine.decide(req);
+  assert.equal(noPolicy.evidence.wouldDecide?.reason, 'no_policy_matched');
+  assert.deepEqual((await mintedClaims(noPolicy, key)).act, { sub: CALLER });
+  // A path refused only for its shape: the would-be deny is decided before any policy (and before
+  // the caller is looked up for one), yet the token it lets through still names the caller.
+  const { decision: asSent } = await engine.decideRequest('test', () => ({ ok: false, detail: 'non-canonical path', asSent: req }));
+  assert.equal(asSent.evidence.wouldDecide?.reason, 'malformed_request');
+  assert.deepEqual((await mintedClaims(asSent, key)).act, { sub: CALLER });
+  // A token the destination does not accept (zt-authz.io/audience) is not a verified identity
+  // there: as for any failed credential, no token, no identity headers, the credential stripped.
+  const audSnap = { ...snap, audienceCheck: () => 'the destination expects another audience' };
+  const mismatch = await new DecisionEngine(() => audSnap).decide(req);
+  assert.equal(mismatch.verdict.reason, 'observed');
+  assert.equal(mismatch.evidence.wouldDecide?.reason, 'audience_mismatch');
+  assert.equal(header(mismatch, 'authorization'), undefined);
+  assert.equal(header(mismatch, 'x-auth-subject'), undefined);
+  assert.ok(mismatch.response.removeHeaders.includes('authorization'));
+});
