@@ -86,7 +86,12 @@ export const TokenIssuerSchema = Type.Object(
       }),
     ),
     pollSeconds: Type.Optional(
-      Type.Number({ minimum: 0, default: 10, description: 'keysDir: also re-read the directory this often (0: file events only)' }),
+      Type.Number({
+        minimum: 0,
+        default: 10,
+        description:
+          'keysDir: also re-read the directory this often, so a replica that missed a file event notices a removed key in time; with keysDir it must be above 0 and below clockSkewSeconds',
+      }),
     ),
   },
   {
@@ -126,6 +131,10 @@ export function resolveTokenIssuer(
   if ((t.keysDir === undefined) === (t.keysSecret === undefined))
     problems.push({ path, message: 'set exactly one of keysDir and keysSecret (where the private signing keys are)' });
   if (t.keysSecret && !kubernetesEnabled) problems.push({ path: `${path}.keysSecret`, message: 'needs kubernetes.enabled' });
+  if (t.keysDir !== undefined) {
+    const problem = pollProblem(t.pollSeconds!, t.clockSkewSeconds!);
+    if (problem) problems.push({ path: `${path}.pollSeconds`, message: problem });
+  }
   const s = t.keysSecret;
   return {
     issuer: t.issuer,
@@ -137,6 +146,26 @@ export function resolveTokenIssuer(
     clockSkewSeconds: t.clockSkewSeconds!,
     pollSeconds: t.pollSeconds!,
   };
+}
+
+/**
+ * keysDir: how late a replica may notice that a key file is gone. The key ring (key-ring.ts)
+ * keeps a removed key published until (when this replica noticed, or its last signature here,
+ * whichever is later) + ttlSeconds + clockSkewSeconds. A replica that notices d seconds after
+ * another keeps signing with the key until then, and its last token is valid until d + ttlSeconds
+ * after the first replica stopped; a verifier that fetched the first replica's JWKS after that
+ * one dropped the key cannot verify it. So d, plus the verifiers' own clock error, must fit in
+ * clockSkewSeconds. Each replica polls the directory (file events come first but can be missed),
+ * so d is at most pollSeconds (and the time to read the files): pollSeconds < clockSkewSeconds,
+ * and polling on. Not checked for keysSecret: each replica watches the Secret through the API
+ * server, which tells every replica of a change within moments, not at a poll.
+ */
+function pollProblem(pollSeconds: number, clockSkewSeconds: number): string | undefined {
+  if (pollSeconds <= 0)
+    return `0 (file events only) cannot be used with keysDir: a replica that misses the event of a removed key file keeps signing with that key after the other replicas stop publishing it; poll more often than clockSkewSeconds (${clockSkewSeconds})`;
+  if (pollSeconds >= clockSkewSeconds)
+    return `must be less than tokenIssuer.clockSkewSeconds (${clockSkewSeconds}): a replica that notices a removed key file only at its next poll keeps signing with that key after the other replicas stop publishing it; lower pollSeconds or raise clockSkewSeconds`;
+  return undefined;
 }
 
 /** OpenID Connect Discovery: the issuer is a URL with no query or fragment; discovery appends to it, so no trailing slash. */
