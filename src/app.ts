@@ -28,7 +28,7 @@ import { HealthState } from './transport/grpc/health.js';
 import type { Route } from './transport/admin/server.js';
 import { Listeners } from './transport/listeners.js';
 import { InFlightGate } from './transport/inflight.js';
-import { SigningKeys } from './mint/keys/signing-keys.js';
+import { SigningKeyLoader } from './mint/keys/key-loader.js';
 import { InvalidArgumentError } from './errors.js';
 import type { KeyRing } from './mint/keys/key-ring.js';
 import { shedReporter } from './transport/shed-log.js';
@@ -59,7 +59,7 @@ export class App {
   private readonly listeners = new Listeners();
   private credentials?: CredentialSources;
   /** tokenIssuer's signing keys (long-lived, outside the snapshot). */
-  private signingKeys?: SigningKeys;
+  private keyLoader?: SigningKeyLoader;
   private snapshot!: Snapshot;
   private manager?: SnapshotManager;
   private k8s?: KubernetesSync;
@@ -78,7 +78,7 @@ export class App {
       kubernetes: () => this.k8s,
       keys: () => this.credentials?.keys.entries() ?? [],
       keysRunning: () => this.credentials?.keys.running ?? false,
-      signingKeys: () => this.signingKeys?.loaded ?? true,
+      signingKeys: () => this.keyLoader?.loaded ?? true,
     };
     this.readiness = new Readiness(inputs, this.health, this.metrics, this.logger);
     this.gate = new InFlightGate(
@@ -132,7 +132,7 @@ export class App {
 
   /** tokenIssuer's key ring (signs internal tokens, publishes the JWKS), when configured. */
   get keyRing(): KeyRing | undefined {
-    return this.signingKeys?.ring;
+    return this.keyLoader?.ring;
   }
 
   /** The Kubernetes watchers, when `kubernetes.enabled`. */
@@ -170,7 +170,7 @@ export class App {
     this.credentials = credentials;
     const { keys, apiKeys, revocation } = credentials;
     if (config.tokenIssuer) {
-      this.signingKeys = await SigningKeys.create({
+      this.keyLoader = await SigningKeyLoader.create({
         config: config.tokenIssuer,
         metrics: this.metrics,
         logger: this.logger,
@@ -186,7 +186,7 @@ export class App {
       contributor: kubernetesContributor(() => this.k8s),
       keysFor: (issuers) => keys.keysFor(issuers),
       apiKeysFor: apiKeys.storesFor,
-      ...(this.signingKeys ? { signingKeys: this.signingKeys.ring } : {}),
+      ...(this.keyLoader ? { signingKeys: this.keyLoader.ring } : {}),
       hooks: {
         cacheHit: () => {
           this.metrics.tokenCacheHits.inc();
@@ -233,11 +233,11 @@ export class App {
       gate,
       engine,
       tracing: this.tracing,
-      adminRoutes: adminRoutes(this.opts.adminRoutes, this.signingKeys),
+      adminRoutes: adminRoutes(this.opts.adminRoutes, this.keyLoader),
     };
     await this.listeners.start({ ...wiring, ready: () => this.ready, http: () => this.snapshot.config.http });
     credentials.start();
-    this.signingKeys?.start();
+    this.keyLoader?.start();
     this.k8s?.start();
     if (config.file && config.reload.watchFile) manager.watchFile(config.file, config.reload.debounceMs, config.reload.pollSeconds);
     this.metrics.ready.set(0);
@@ -260,7 +260,7 @@ export class App {
       this.listeners.stopTls();
       await this.k8s?.stop();
       this.credentials?.stop();
-      this.signingKeys?.stop();
+      this.keyLoader?.stop();
       await this.tracing.shutdown(); // the spans of the drained Checks are exported, not lost
       await this.listeners.close();
     })();
@@ -269,7 +269,7 @@ export class App {
 }
 
 /** The caller's admin routes and the token issuer's JWKS and discovery; the same path from both is a start-up error. */
-function adminRoutes(extra: Record<string, Route> | undefined, signing: SigningKeys | undefined): Record<string, Route> | undefined {
+function adminRoutes(extra: Record<string, Route> | undefined, signing: SigningKeyLoader | undefined): Record<string, Route> | undefined {
   if (!signing) return extra;
   const own = signing.routes();
   const clash = Object.keys(own).filter((path) => extra && Object.hasOwn(extra, path));

@@ -21,16 +21,30 @@ export function publishPaths(issuer: string): { jwks: string; discovery: string 
   return { jwks: `${base}${JWKS_PATH}`, discovery: `${base}${DISCOVERY_PATH}` };
 }
 
+/**
+ * The discovery document. zt-authz issues access tokens (typ at+jwt, RFC 9068) to the services
+ * behind it and has no authorization or token endpoint, so the document says only how to verify:
+ *  - `issuer` and `jwks_uri`: all a verifier needs (RFC 8414 and OpenID Connect Discovery);
+ *  - the members OpenID Connect Discovery requires, with the values the Kubernetes
+ *    service-account issuer (also a JWT issuer without an authorization endpoint) serves:
+ *    `response_types_supported`, `subject_types_supported` and
+ *    `id_token_signing_alg_values_supported`. Libraries that verify from discovery refuse a
+ *    document without them, and some pick the algorithms they accept from the last (go-oidc
+ *    accepts RS256 only without it), so it names the algorithm although no ID token is issued;
+ *  - `access_token_signing_alg_values_supported`: the same algorithm under the name that says
+ *    what it signs. Neither RFC 8414 nor RFC 9068 registers a member for it; several
+ *    authorization servers publish this one, and readers that do not know it ignore it.
+ * No `token_endpoint_auth_methods_supported` or `grant_types_supported`: there is no token
+ * endpoint to describe.
+ */
 export function discoveryDocument(issuer: string, alg: string): Record<string, unknown> {
   return {
     issuer,
     jwks_uri: `${issuer}${JWKS_PATH}`,
-    // zt-authz only issues tokens to itself (no authorization endpoint); these are the members
-    // OIDC libraries read to verify a token.
     response_types_supported: ['id_token'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [alg],
-    token_endpoint_auth_methods_supported: ['none'],
+    access_token_signing_alg_values_supported: [alg],
   };
 }
 

@@ -1,6 +1,6 @@
 // Where the private signing keys come from: a directory (one JWK per *.json file) or one data key
 // of a Kubernetes Secret holding a JWK Set of private keys ({"keys": [...]}). Each load yields the
-// keys and the problems found; the caller (signing-keys.ts) decides what a problem means: at
+// keys and the problems found; the caller (key-loader.ts) decides what a problem means: at
 // start-up zt-authz does not start, on reload the last good keys stay. Problems name the file or
 // the Secret entry and the kid, never key material.
 import { readdir, readFile, stat } from 'node:fs/promises';

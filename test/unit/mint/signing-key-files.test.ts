@@ -14,7 +14,7 @@ import { Metrics } from '../../../src/observe/metrics.js';
 import { loadKeysDir } from '../../../src/mint/keys/sources.js';
 import { importPrivateJwk } from '../../../src/mint/keys/private-jwk.js';
 import { newPrivateJwk, type PrivateJwk } from '../../../src/mint/keys/new-key.js';
-import { SigningKeys } from '../../../src/mint/keys/signing-keys.js';
+import { SigningKeyLoader } from '../../../src/mint/keys/key-loader.js';
 import { metricValue } from '../../helpers/app.js';
 import type { MintAlgorithm } from '../../../src/mint/keys/signing-key.js';
 
@@ -127,7 +127,7 @@ for (const bad of BAD) {
       for (const s of values) assert.ok(!msg.includes(s), 'no private member in the message');
       // At start-up: an error, zt-authz does not start.
       await assert.rejects(
-        SigningKeys.create({ config: cfg(d, bad.alg), metrics: new Metrics(), logger: pino({ level: 'silent' }) }),
+        SigningKeyLoader.create({ config: cfg(d, bad.alg), metrics: new Metrics(), logger: pino({ level: 'silent' }) }),
         (err: unknown) => err instanceof KeyError && bad.message.test(err.message) && err.message.includes('bad.json'),
       );
     } finally {
@@ -185,7 +185,7 @@ test('reload: a bad file keeps its last good key, a removed file retires its key
   try {
     const a = newPrivateJwk('ES256', now - 3600_000);
     write(d, 'a.json', a);
-    const keys = await SigningKeys.create({ config: cfg(d), metrics, logger, now: () => now });
+    const keys = await SigningKeyLoader.create({ config: cfg(d), metrics, logger, now: () => now });
     assert.deepEqual(keys.ring.presentKids, [a.kid]);
     const errors = async () => metricValue(await metrics.registry.metrics(), 'zt_authz_signing_keys_reload_total', { result: 'error' });
 

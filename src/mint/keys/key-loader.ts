@@ -1,4 +1,5 @@
-// The token issuer's signing keys for one process: the key ring, fed by the keysDir files (watched
+// SigningKeyLoader: loads and watches the token issuer's signing keys for one process (the keys
+// themselves implement SigningKey, signing-key.ts): the key ring, fed by the keysDir files (watched
 // like the config file) or by the keysSecret Secret (the same narrowed Secret watch issuers'
 // jwksSecret uses), the load metric and logs, and the admin routes that publish the JWKS and the
 // discovery document. Long-lived like the issuers' key registry: tokenIssuer is read at start.
@@ -24,7 +25,7 @@ export interface SigningKeySecretFeeds {
   feed(ref: { namespace: string; name: string; key: string }): JwksPushFeed;
 }
 
-export interface SigningKeysOptions {
+export interface SigningKeyLoaderOptions {
   config: TokenIssuerConfig;
   metrics: Metrics;
   logger: Logger;
@@ -38,7 +39,7 @@ export interface SigningKeysOptions {
   debounceMs?: number;
 }
 
-export class SigningKeys {
+export class SigningKeyLoader {
   readonly ring: KeyRing;
   private readonly cfg: TokenIssuerConfig;
   /** keysDir: the last good key of each file name. */
@@ -49,7 +50,7 @@ export class SigningKeys {
   private unsubscribe?: () => void;
   private stopped = false;
 
-  private constructor(private readonly opts: SigningKeysOptions) {
+  private constructor(private readonly opts: SigningKeyLoaderOptions) {
     this.cfg = opts.config;
     const log = opts.logger;
     this.ring = new KeyRing({
@@ -67,8 +68,8 @@ export class SigningKeys {
   }
 
   /** With keysDir the keys are loaded here, and any problem throws (KeyError listing them). */
-  static async create(opts: SigningKeysOptions): Promise<SigningKeys> {
-    const keys = new SigningKeys(opts);
+  static async create(opts: SigningKeyLoaderOptions): Promise<SigningKeyLoader> {
+    const keys = new SigningKeyLoader(opts);
     if (opts.config.keysDir !== undefined) await keys.loadDir(true);
     return keys;
   }
