@@ -134,8 +134,17 @@ test(
       assert.deepEqual(lacking, [], 'the JWKS never lacked the key of a live token');
       assert.ok(verified === minted.length && verified > 200, `${verified} tokens verified`);
       assert.ok(polls > 100, `${polls} JWKS polls`);
-      // Retired keys left the JWKS once their tokens had expired.
-      const finalKids = ((await (await fetch(jwksUrl)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      // Retired keys leave the JWKS once their tokens have expired: ttl + skew after the later of their last
+      // signature and their file's removal being noticed (a poll, which a loaded machine can delay), so wait
+      // for it with a bound rather than assert at a fixed instant. Leaving too early is what `lacking` catches.
+      const publishedKids = async (): Promise<string[]> =>
+        ((await (await fetch(jwksUrl)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      let finalKids: string[] = [];
+      await waitUntil(
+        async () => (finalKids = await publishedKids()).length === 1,
+        (TTL + 1) * 1000 + 5_000,
+        'retired keys unpublished after their tokens expired',
+      ).catch(() => undefined);
       assert.deepEqual(finalKids, [order[2]]);
       t.app.logger.info({ minted: minted.length, verified, polls }, 'rotation under load: figures');
     } finally {
