@@ -6,6 +6,10 @@
 // with a throwaway key that stands in for that issuer's keys (the issuer must be configured), so
 // audience/expiry/alg checks still run (claims-signer.ts, shared with `zt-authz test`). Output
 // marks such identities "claims given".
+//
+// With tokenIssuer, the internal token is minted with the configured keys (check-signing-keys.ts:
+// keysDir is read, a keysSecret gets a throwaway key, marked), and shown decoded, never as the
+// bearer credential it is, in text and in --json alike (jwt-view.ts, as `zt-authz send` shows it).
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { Config } from '../config/types.js';
@@ -18,6 +22,8 @@ import type { PolicyContext } from '../policy/context.js';
 import { normalizeCheckRequest } from '../transport/grpc/normalize.js';
 import { toCheckRequest } from './request-file.js';
 import { ClaimsSigner } from './claims-signer.js';
+import { checkSigningKeys } from './check-signing-keys.js';
+import { bearerJwtLabel, bearerJwtView, decodeBearerJwt } from './jwt-view.js';
 import type { Decision } from '../decision/decision.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { TraceEntry } from '../policy/policy-index.js';
@@ -43,11 +49,12 @@ export async function runCheck(o: CheckOptions): Promise<number> {
     claimsGiven = true;
   }
 
+  const signing = await checkSigningKeys(config.tokenIssuer);
   const keys = new Map<string, IssuerKeys>(config.issuers.map((i) => [i.issuer, buildIssuerKeys(i, {})]));
   try {
     for (const k of keys.values()) k.jwks?.start();
     await Promise.all([...keys.values()].map((k) => k.jwks?.waitReady(o.waitMs) ?? Promise.resolve(true)));
-    const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
+    const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1, signing ? { signingKeys: signing.ring } : {});
     const norm = normalizeCheckRequest(toCheckRequest(request, token), config.limits);
     if (!norm.ok) throw new InvalidArgumentError(`request: ${norm.detail}`);
     const engine = new DecisionEngine(() => snap);
@@ -56,8 +63,10 @@ export async function runCheck(o: CheckOptions): Promise<number> {
     // policy stage ran; for a credential denied earlier, the caller mTLS or XFCC named).
     const ctx = policyContext(norm.input, d.evidence.identity, d.evidence.peers ?? engine.peersFor(norm.input, d.evidence.identity));
     const trace = snap.policies.trace(ctx);
-    if (o.json) console.log(JSON.stringify({ decision: summary(d), trace }, null, 2));
-    else print(d, trace, ctx, claimsGiven);
+    const throwaway = d.evidence.internalToken ? signing?.throwaway : undefined;
+    if (o.json)
+      console.log(JSON.stringify({ decision: { ...summary(d), ...(throwaway ? { signingKey: throwaway } : {}) }, trace }, null, 2));
+    else print(d, trace, ctx, claimsGiven, throwaway);
     return d.verdict.allow ? 0 : 1;
   } finally {
     for (const k of keys.values()) k.jwks?.stop();
@@ -87,12 +96,26 @@ function summary({ verdict: v, response: r, evidence: e }: Decision) {
     dryRun: e.dryRun,
     audits: e.audits,
     wwwAuthenticate: r.wwwAuthenticate,
-    upstreamHeaders: r.upstreamHeaders,
+    // A minted token as its length and hash, and decoded beside: never the token.
+    upstreamHeaders: r.upstreamHeaders.map(([k, value]) => {
+      const jwt = decodeBearerJwt(value);
+      return [k, jwt ? bearerJwtLabel(jwt) : value];
+    }),
+    upstreamJwts: r.upstreamHeaders.flatMap(([k, value]) => {
+      const jwt = decodeBearerJwt(value);
+      return jwt ? [{ name: k, header: jwt.header, payload: jwt.payload }] : [];
+    }),
     removeHeaders: r.removeHeaders,
   };
 }
 
-function print({ verdict: v, response: r, evidence: e }: Decision, trace: TraceEntry[], ctx: PolicyContext, claimsGiven: boolean): void {
+function print(
+  { verdict: v, response: r, evidence: e }: Decision,
+  trace: TraceEntry[],
+  ctx: PolicyContext,
+  claimsGiven: boolean,
+  throwaway: string | undefined,
+): void {
   const verdict = v.allow ? 'ALLOW' : 'DENY';
   console.log(
     `${verdict} ${v.status} ${v.reason}${v.policy ? ` (policy ${v.policy}${v.rule !== undefined ? ` rule ${v.rule}` : ''})` : ''}${v.detail ? ` — ${v.detail}` : ''}`,
@@ -116,7 +139,12 @@ function print({ verdict: v, response: r, evidence: e }: Decision, trace: TraceE
     console.log(
       `  dry-run      would ${e.dryRun.allow ? 'ALLOW' : 'DENY'} (${e.dryRun.reason}${e.dryRun.policy ? `, policy ${e.dryRun.policy}` : ''})`,
     );
-  for (const [k, value] of r.upstreamHeaders) console.log(`  upstream     ${k}: ${value}`);
+  for (const [k, value] of r.upstreamHeaders) {
+    const jwt = bearerJwtView(value);
+    console.log(`  upstream     ${k}: ${jwt ? jwt.value : value}`);
+    for (const line of jwt?.decoded ?? []) console.log(`                 ${line}`);
+  }
+  if (throwaway) console.log(`  signing key  ${throwaway}`);
   console.log(`  policies (${trace.length}):`);
   const width = Math.max(4, ...trace.map((t) => t.policy.length));
   for (const t of trace) {
