@@ -25,9 +25,11 @@ export const HEADERS_GETTER: TextMapGetter<HeaderCarrier> = {
 };
 
 export const METADATA_GETTER: TextMapGetter<MetadataCarrier> = {
+  // Every value of a repeated key, so a repeated traceparent is seen (and refused); the
+  // propagators read the first of a list, and join tracestate's.
   get: (carrier, key) => {
-    const v = carrier.get(key)[0];
-    return typeof v === 'string' ? v : undefined;
+    const values = carrier.get(key).filter((v): v is string => typeof v === 'string');
+    return values.length > 1 ? values : values[0];
   },
   // The propagators here only look keys up by name.
   keys: () => [],
@@ -41,14 +43,17 @@ export interface TraceSource<C = unknown> {
 
 /**
  * The parent context of the decision's span: from `metadata`, else from `requestHeaders`; ROOT
- * (no parent) when neither holds a valid context.
+ * (no parent) when neither holds a valid context, or when one of them, read in that order, carries
+ * its traceparent more than once.
  */
 export function callerContext(metadata: TraceSource | undefined, requestHeaders: HeaderCarrier | undefined): Context {
   if (metadata) {
+    if (repeatedTraceparent(metadata.carrier, metadata.getter)) return ROOT_CONTEXT;
     const ctx = PROPAGATOR.extract(ROOT_CONTEXT, metadata.carrier, metadata.getter);
     if (validParent(ctx)) return ctx;
   }
   if (requestHeaders) {
+    if (repeatedTraceparent(requestHeaders, HEADERS_GETTER)) return ROOT_CONTEXT;
     const ctx = PROPAGATOR.extract(ROOT_CONTEXT, requestHeaders, HEADERS_GETTER);
     if (validParent(ctx)) return ctx;
   }
@@ -59,4 +64,17 @@ export function callerContext(metadata: TraceSource | undefined, requestHeaders:
 export function validParent(ctx: Context): SpanContext | undefined {
   const sc = trace.getSpanContext(ctx);
   return sc && trace.isSpanContextValid(sc) ? sc : undefined;
+}
+
+/**
+ * W3C Trace Context: a request with more than one traceparent header has an invalid one, and the
+ * receiver starts a new trace rather than pick one (the propagator alone would take the first).
+ * Not falling back to B3 or to the other carrier either: the context this request came with is
+ * ambiguous, and a span under the wrong parent misleads more than a root span. Repeated headers
+ * arrive as a list (gRPC metadata, HTTP/2) or joined with commas (Envoy, Node's HTTP/1 parser);
+ * a single traceparent never contains a comma.
+ */
+function repeatedTraceparent<C>(carrier: C, getter: TextMapGetter<C>): boolean {
+  const v = getter.get(carrier, 'traceparent');
+  return Array.isArray(v) ? v.length > 1 : typeof v === 'string' && v.includes(',');
 }
