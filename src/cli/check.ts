@@ -1,6 +1,6 @@
 // `zt-authz check --config FILE --request REQ [--token T]`: one offline decision through the real
 // pipeline, with a trace of every policy. Exit 0 allow, 1 deny, 2 usage or request error, 3 invalid
-// configuration (main.ts).
+// configuration (CHECK_COMMAND).
 //
 // For policy authoring, a request file may carry `claims:` instead of a token: they are signed
 // with a throwaway key that stands in for that issuer's keys (the issuer must be configured), so
@@ -27,6 +27,52 @@ import { bearerJwtLabel, bearerJwtView, decodeBearerJwt } from './jwt-view.js';
 import type { Decision } from '../decision/decision.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { TraceEntry } from '../policy/policy-index.js';
+import { ConfigError } from '../config/problems.js';
+import { EXIT, UsageError, parseCommandArgs, type CliCommand } from './command.js';
+
+export const CHECK_COMMAND: CliCommand = {
+  name: 'check',
+  usage: `  zt-authz check --config FILE --request REQ.(json|yaml) [--token T] [--json]
+                                        one offline decision with a trace of every policy
+`,
+  exitCodes: {
+    [EXIT.OK]: 'allow',
+    [EXIT.NO]: 'deny',
+    [EXIT.USAGE]: 'missing --config/--request, unknown flag, a malformed request file',
+    [EXIT.RUNTIME]: 'no decision: the configuration is invalid, a file cannot be read, an internal error',
+  },
+  run: checkCmd,
+};
+
+async function checkCmd(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs('check', {
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      request: { type: 'string', short: 'r' },
+      token: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      wait: { type: 'string', default: '5000' },
+    },
+  });
+  const config = values.config ?? process.env.ZT_AUTHZ_CONFIG;
+  if (!config || !values.request) throw new UsageError('check: needs --config FILE and --request FILE');
+  try {
+    return await runCheck({
+      config,
+      request: values.request,
+      json: values.json,
+      waitMs: Number(values.wait),
+      ...(values.token ? { token: values.token } : {}),
+    });
+  } catch (err) {
+    // A script must be able to tell "this config denies" (1) from "this config is not valid" (3):
+    // no decision was made, as when a file cannot be read.
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    return EXIT.RUNTIME;
+  }
+}
 
 export interface CheckOptions {
   config: string;

@@ -1,10 +1,56 @@
 // `zt-authz send`: a gRPC ext_authz client (built from proto/) that sends one Check the way
-// Envoy would and prints the decision. Exit 0 = allowed, 1 = denied, 2 = error.
+// Envoy would and prints the decision. Exit 0 allowed, 1 denied, 2 usage error, 3 no answer.
 import * as grpc from '@grpc/grpc-js';
 import { AuthV2Client, AuthV3Client } from '../transport/grpc/protos.js';
 import type { CheckRequest, CheckResponse, HeaderValueOption } from '../transport/grpc/messages.js';
 import { InvalidArgumentError } from '../errors.js';
 import { bearerJwtView } from './jwt-view.js';
+import { EXIT, parseCommandArgs, type CliCommand } from './command.js';
+
+export const SEND_COMMAND: CliCommand = {
+  name: 'send',
+  usage: `  zt-authz send [--addr H:P] [--token T] [--method M] [--path P] [--host H]
+                [--header "k: v"]... [--principal spiffe://...] [--v2] [--json]
+                                        send one ext_authz Check over gRPC and print the decision
+`,
+  exitCodes: {
+    [EXIT.OK]: 'allow',
+    [EXIT.NO]: 'deny',
+    [EXIT.USAGE]: 'unknown flag',
+    [EXIT.RUNTIME]: 'no answer: the server cannot be reached, the call failed or timed out',
+  },
+  run: sendCmd,
+};
+
+async function sendCmd(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs('send', {
+    args,
+    options: {
+      addr: { type: 'string', default: '127.0.0.1:9191' },
+      token: { type: 'string' },
+      method: { type: 'string', default: 'GET' },
+      path: { type: 'string', default: '/' },
+      host: { type: 'string', default: 'orders.demo.svc' },
+      header: { type: 'string', multiple: true, default: [] },
+      principal: { type: 'string' },
+      v2: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '5000' },
+    },
+  });
+  return send({
+    addr: values.addr,
+    method: values.method,
+    path: values.path,
+    host: values.host,
+    headers: values.header ?? [],
+    v2: values.v2,
+    json: values.json,
+    timeoutMs: Number(values.timeout),
+    ...(values.token ? { token: values.token } : {}),
+    ...(values.principal ? { principal: values.principal } : {}),
+  });
+}
 
 export interface SendOptions {
   addr: string;

@@ -14,38 +14,16 @@
 //       expect: { decision: allow, policy: orders-read, upstream: { x-auth-subject: alice } }
 //
 // Everything here is checked strictly (unknown keys included): a misspelt `expect` field must
-// fail the file, never pass a case silently. docs/policy-tests.md is the user-facing contract.
+// fail the file, never pass a case silently. docs/policy-tests.md is the user-facing contract;
+// the `expect` block is parsed in expect.ts.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { InvalidArgumentError } from '../../errors.js';
+import { CaseFileError, mapping, optString, stringList, unknownKeys } from './case-fields.js';
+import { parseExpect, type CaseExpect } from './expect.js';
 
-/** A case file that cannot be read or is not a valid case file; names the file (and the case). */
-export class CaseFileError extends InvalidArgumentError {}
-
-export type Verdict = 'allow' | 'deny';
-
-export interface CaseExpect {
-  decision: Verdict;
-  reason?: string;
-  policy?: string;
-  rule?: number;
-  status?: number;
-  /** Substrings the WWW-Authenticate challenge must contain. */
-  challenge?: string[];
-  /** Substrings it must not contain. */
-  notChallenge?: string[];
-  /** What the dry-run policies would have decided. */
-  dryRun?: Verdict;
-  /** Observe mode: the reason enforce mode would have denied with. */
-  would?: string;
-  /** The AUDIT and dry-run policies that matched (any order). */
-  audits?: string[];
-  /** Headers set upstream, name → value. */
-  upstream?: Record<string, string>;
-  /** Request headers removed before the request goes upstream. */
-  removes?: string[];
-}
+export { CaseFileError };
+export type { CaseExpect, Verdict } from './expect.js';
 
 export interface PolicyCase {
   name: string;
@@ -126,20 +104,6 @@ export function loadCaseFile(file: string): CaseSuite[] {
 
 const SUITE_KEYS = new Set(['description', 'config', 'manifests', 'issuers', 'policies', 'cases']);
 const CASE_KEYS = new Set(['name', 'request', 'token', 'claims', 'apiKey', 'apiKeySource', 'expect']);
-const EXPECT_KEYS = new Set([
-  'decision',
-  'reason',
-  'policy',
-  'rule',
-  'status',
-  'challenge',
-  'notChallenge',
-  'dryRun',
-  'would',
-  'audits',
-  'upstream',
-  'removes',
-]);
 
 function parseSuite(raw: unknown, file: string, doc: number, where: string): CaseSuite {
   const o = mapping(raw, where, 'the document');
@@ -235,75 +199,6 @@ function checkRequestKeys(request: Record<string, unknown>, where: string): void
   unknownKeys(request, REQUEST_KEYS, where, 'request');
   for (const peer of ['source', 'destination'] as const)
     if (request[peer] !== undefined) unknownKeys(mapping(request[peer], where, `request.${peer}`), PEER_KEYS, where, `request.${peer}`);
-}
-
-function parseExpect(raw: unknown, where: string): CaseExpect {
-  if (raw === undefined) throw new CaseFileError(`${where}: expect is required (at least expect: { decision: allow|deny })`);
-  const e = mapping(raw, where, 'expect');
-  unknownKeys(e, EXPECT_KEYS, where, 'expect');
-  const verdict = (v: unknown, key: string): Verdict | undefined => {
-    if (v === undefined) return undefined;
-    if (v !== 'allow' && v !== 'deny') throw new CaseFileError(`${where}: expect.${key} must be allow or deny, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const decision = verdict(e.decision, 'decision');
-  if (!decision) throw new CaseFileError(`${where}: expect.decision is required (allow or deny)`);
-  const int = (v: unknown, key: string): number | undefined => {
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw new CaseFileError(`${where}: expect.${key} must be an integer`);
-    return v;
-  };
-  const strings = (v: unknown, key: string) => (v === undefined ? undefined : stringList(v, where, `expect.${key}`));
-  let upstream: Record<string, string> | undefined;
-  if (e.upstream !== undefined) {
-    upstream = {};
-    for (const [k, v] of Object.entries(mapping(e.upstream, where, 'expect.upstream'))) {
-      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
-        throw new CaseFileError(`${where}: expect.upstream.${k} must be a string`);
-      upstream[k.toLowerCase()] = String(v);
-    }
-  }
-  const fields: Omit<CaseExpect, 'decision'> = {
-    reason: optString(e.reason, where, 'expect.reason'),
-    policy: optString(e.policy, where, 'expect.policy'),
-    rule: int(e.rule, 'rule'),
-    status: int(e.status, 'status'),
-    challenge: strings(e.challenge, 'challenge'),
-    notChallenge: strings(e.notChallenge, 'notChallenge'),
-    dryRun: verdict(e.dryRun, 'dryRun'),
-    would: optString(e.would, where, 'expect.would'),
-    audits: strings(e.audits, 'audits'),
-    upstream,
-    removes: strings(e.removes, 'removes')?.map((h) => h.toLowerCase()),
-  };
-  return { decision, ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) };
-}
-
-function mapping(v: unknown, where: string, what: string): Record<string, unknown> {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new CaseFileError(`${where}: ${what} must be a mapping`);
-  return v as Record<string, unknown>;
-}
-
-function unknownKeys(o: Record<string, unknown>, known: Set<string>, where: string, what: string): void {
-  const bad = Object.keys(o).filter((k) => !known.has(k));
-  if (bad.length)
-    throw new CaseFileError(
-      `${where}: unknown key${bad.length > 1 ? 's' : ''} in ${what}: ${bad.join(', ')} (known: ${[...known].join(', ')})`,
-    );
-}
-
-function optString(v: unknown, where: string, key: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new CaseFileError(`${where}: ${key} must be a string`);
-  return v;
-}
-
-/** A string or a list of strings. */
-function stringList(v: unknown, where: string, key: string): string[] {
-  const list: unknown = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(list) || !list.every((s): s is string => typeof s === 'string'))
-    throw new CaseFileError(`${where}: ${key} must be a string or a list of strings`);
-  return list;
 }
 
 /** The name a report shows for a file: relative to the folder searched when inside it. */

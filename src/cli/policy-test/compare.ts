@@ -1,7 +1,7 @@
 // A case's expectation against the engine's decision: every expectation that does not hold, in
 // words a report can print (empty: the case passed).
 import type { Decision } from '../../decision/decision.js';
-import type { CaseExpect } from './cases.js';
+import type { CaseExpect } from './expect.js';
 
 export function compareDecision(e: CaseExpect, d: Decision): string[] {
   const { verdict: v, response: r, evidence: ev } = d;
