@@ -1,11 +1,13 @@
-// One OpenTelemetry span per decision, made by the transport adapters around the engine's
+// One OpenTelemetry span per sampled decision, made by the transport adapters around the engine's
 // `check` (decision/engine.ts stays free of tracing): the span is the child of the caller's
 // context (propagation.ts), starts when the Check arrived and ends once the decision actually
 // answered has been recorded, and carries what was decided, never what was sent: no token,
 // claim value, header value or subject. The audit record gets the trace id (Evidence.traceId).
 //
 // Off (no `tracing` block), `check` is engine.check plus one property test: no context is
-// extracted and no span object exists. Reloads swap the SDK: the old one is flushed and shut down.
+// extracted and no span object exists. On, a decision that is not sampled has no span object
+// either: sampling is decided before one would be made, and the trace headers are parsed only
+// when one of them is present. Reloads swap the SDK: the old one is flushed and shut down.
 import type { Logger } from 'pino';
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type Span, type TextMapGetter } from '@opentelemetry/api';
 import type { TracingConfig } from '../../config/tracing-schema.js';
@@ -148,14 +150,18 @@ function traced(sdk: TracingSdk, call: TracedCall, answered: Decision, record: (
   try {
     const ctx = callerContext(call.source, call.input?.headers);
     const parent = validParent(ctx);
-    span = sdk.tracer.startSpan(SPAN_NAME, { kind: SpanKind.SERVER, startTime: call.startTime }, ctx);
-    const own = span.spanContext();
-    // The caller's trace id even when this span is not sampled (parent-based: the caller did
+    // Sampling first, so that an unsampled decision (99 % of those without a caller at 1 %, and
+    // every one whose caller did not sample) makes no span, no ids and no attributes: a caller's
+    // flag decides (parent-based, as the SDK's sampler would), else sampleRoot.
+    const sampled = parent ? (parent.traceFlags & TraceFlags.SAMPLED) !== 0 : (sdk.sampleRoot?.() ?? true);
+    if (sampled) span = sdk.tracer.startSpan(SPAN_NAME, { kind: SpanKind.SERVER, startTime: call.startTime }, ctx);
+    const own = span?.spanContext();
+    // The caller's trace id even when this decision is not sampled (parent-based: the caller did
     // not sample either): the audit record then still joins the caller's logs and trace. Without
     // a caller, only a sampled span's id, since nothing else would ever carry an unsampled one.
-    const traceId = parent ? parent.traceId : (own.traceFlags & TraceFlags.SAMPLED) !== 0 ? own.traceId : undefined;
+    const traceId = parent ? parent.traceId : own && (own.traceFlags & TraceFlags.SAMPLED) !== 0 ? own.traceId : undefined;
     if (traceId) recorded = { verdict: answered.verdict, response: answered.response, evidence: { ...answered.evidence, traceId } };
-    if (span.isRecording()) {
+    if (span?.isRecording()) {
       span.setAttributes(spanAttributes(call.transport, answered, call.cacheHit));
       if (answered.verdict.reason === 'internal_error') span.setStatus({ code: SpanStatusCode.ERROR, message: 'internal_error' });
     }

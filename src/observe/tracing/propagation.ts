@@ -47,17 +47,26 @@ export interface TraceSource<C = unknown> {
  * its traceparent more than once.
  */
 export function callerContext(metadata: TraceSource | undefined, requestHeaders: HeaderCarrier | undefined): Context {
-  if (metadata) {
-    if (repeatedTraceparent(metadata.carrier, metadata.getter)) return ROOT_CONTEXT;
-    const ctx = PROPAGATOR.extract(ROOT_CONTEXT, metadata.carrier, metadata.getter);
-    if (validParent(ctx)) return ctx;
-  }
-  if (requestHeaders) {
-    if (repeatedTraceparent(requestHeaders, HEADERS_GETTER)) return ROOT_CONTEXT;
-    const ctx = PROPAGATOR.extract(ROOT_CONTEXT, requestHeaders, HEADERS_GETTER);
-    if (validParent(ctx)) return ctx;
-  }
-  return ROOT_CONTEXT;
+  const fromMetadata = metadata ? contextIn(metadata.carrier, metadata.getter) : undefined;
+  if (fromMetadata) return fromMetadata;
+  return (requestHeaders ? contextIn(requestHeaders, HEADERS_GETTER) : undefined) ?? ROOT_CONTEXT;
+}
+
+/**
+ * The context `carrier` holds: the caller's when valid, ROOT when its traceparent is repeated (look
+ * no further), undefined when it holds none (look in the next carrier).
+ */
+function contextIn<C>(carrier: C, getter: TextMapGetter<C>): Context | undefined {
+  const traceparent = getter.get(carrier, 'traceparent');
+  if (repeatedTraceparent(traceparent)) return ROOT_CONTEXT;
+  // A carrier without any trace header (a caller that does not trace; the CheckRequest's headers
+  // whenever the metadata had none) costs three lookups, not both propagators' work and a
+  // context: they find nothing without traceparent (W3C), `b3` (B3 single) or x-b3-traceid
+  // (B3 multi).
+  if (traceparent === undefined && getter.get(carrier, 'b3') === undefined && getter.get(carrier, 'x-b3-traceid') === undefined)
+    return undefined;
+  const ctx = PROPAGATOR.extract(ROOT_CONTEXT, carrier, getter);
+  return validParent(ctx) ? ctx : undefined;
 }
 
 /** The caller's span context in `ctx`, when it is a valid one. */
@@ -74,7 +83,6 @@ export function validParent(ctx: Context): SpanContext | undefined {
  * arrive as a list (gRPC metadata, HTTP/2) or joined with commas (Envoy, Node's HTTP/1 parser);
  * a single traceparent never contains a comma.
  */
-function repeatedTraceparent<C>(carrier: C, getter: TextMapGetter<C>): boolean {
-  const v = getter.get(carrier, 'traceparent');
+function repeatedTraceparent(v: string | string[] | undefined): boolean {
   return Array.isArray(v) ? v.length > 1 : typeof v === 'string' && v.includes(',');
 }

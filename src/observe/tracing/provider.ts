@@ -1,5 +1,5 @@
 // The OpenTelemetry SDK for one `tracing` configuration: a tracer provider whose resource names
-// the service and its version, a parent-based ratio sampler, and a batch processor exporting over
+// the service and its version, parent-based sampling, and a batch processor exporting over
 // OTLP/HTTP (protobuf). Export failures are logged (at most one line a minute), never thrown: a
 // collector that is down costs the spans, never a decision.
 import type { Logger } from 'pino';
@@ -7,9 +7,9 @@ import type { Tracer } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOnSampler,
   BatchSpanProcessor,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
   TracerProvider,
   type ReadableSpan,
   type SpanExporter,
@@ -26,6 +26,13 @@ const WARN_INTERVAL_MS = 60_000;
 
 export interface TracingSdk {
   readonly tracer: Tracer;
+  /**
+   * Whether a decision without a caller context starts a trace of its own (`sampleRatio`), drawn
+   * before any span exists: the unsampled ones, nearly all at 1 %, then cost no ids and no span.
+   * Roots the tracer is asked for were chosen here, so its own root sampler keeps them all.
+   * Absent: the tracer's sampler decides each root.
+   */
+  readonly sampleRoot?: () => boolean;
   /** Export what is queued, then stop. */
   shutdown(): Promise<void>;
   /** Export what is queued now (tests, tools). */
@@ -39,7 +46,8 @@ export function startTracingSdk(cfg: TracingConfig, logger: Logger): TracingSdk 
   );
   const provider = new TracerProvider({
     resource: defaultResource().merge(resourceFromAttributes({ 'service.name': cfg.serviceName, 'service.version': VERSION })),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sampleRatio) }),
+    // A caller's sampled flag decides its child; roots were drawn by sampleRoot.
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [
       new BatchSpanProcessor({
         exporter,
@@ -49,8 +57,12 @@ export function startTracingSdk(cfg: TracingConfig, logger: Logger): TracingSdk 
       }),
     ],
   });
+  const ratio = cfg.sampleRatio;
   return {
     tracer: provider.getTracer('zt-authz', VERSION),
+    // The odds of the SDK's TraceIdRatioBasedSampler on a fresh trace id (whose bits come from
+    // Math.random too), without making the id first; Math.random() is in [0, 1): 0 never, 1 always.
+    sampleRoot: () => Math.random() < ratio,
     shutdown: () => provider.shutdown(),
     flush: () => provider.forceFlush(),
   };
