@@ -6,7 +6,7 @@ import { ConfigError } from '../config/problems.js';
 import { InvalidArgumentError } from '../errors.js';
 import { ManifestError } from '../migrate/crd.js';
 
-/** The exit-code classes, the same for every command (README.md "Exit codes"). */
+/** The exit-code classes, the same for every command (docs/cli.md "Exit codes"). */
 export const EXIT = {
   /** Allow / ok / success. */
   OK: 0,
