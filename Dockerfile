@@ -18,8 +18,7 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --omit=peer skips aws-cdk-lib, a peer of the helm-carrying test dependency (not needed to compile).
-RUN npm ci --omit=peer --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 # Compile src/ only (tsconfig.json also covers test/ and bench/); output in dist/src/.
