@@ -362,7 +362,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
         },
         reason: 'token_invalid_signature',
       },
-      // jwt-pitfalls #5: keys come from the issuer's configured JWKS only; header URLs are never fetched.
+      // Keys come from the issuer's configured JWKS only; header URLs are never fetched.
       {
         name: 'jku header → attacker JWKS (attacker key, real kid)',
         req: async () => ({
@@ -387,7 +387,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
         reason: 'token_unknown_key',
         then: noAttackerFetch,
       },
-      // #7: an unknown critical extension, validly signed by the issuer's own key.
+      // An unknown critical extension, validly signed by the issuer's own key.
       {
         name: 'crit ["x-foo"] (genuine signature)',
         req: async () => ({
@@ -395,7 +395,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
         }),
         reason: 'token_malformed',
       },
-      // #8: CVE-2022-21449 — r = s = 0 against the ES256 key.
+      // CVE-2022-21449 — r = s = 0 against the ES256 key.
       {
         name: 'psychic ES256 signature (64 zero bytes)',
         req: async () => ({
@@ -403,7 +403,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
         }),
         reason: 'token_invalid_signature',
       },
-      // #21: a JWE anyone can encrypt to the issuer's public key carries no sender authentication.
+      // A JWE anyone can encrypt to the issuer's public key carries no sender authentication.
       {
         name: 'five-segment JWE compact token (encrypted to the issuer key)',
         req: async () => {
@@ -417,7 +417,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
         },
         reason: 'token_malformed',
       },
-      // #23: b64:false — the payload segment is signed as raw bytes, yet it decodes to good claims.
+      // b64:false — the payload segment is signed as raw bytes, yet it decodes to good claims.
       {
         name: 'b64:false with crit ["b64"] (genuine signature)',
         req: async () => ({
@@ -658,7 +658,7 @@ describeGrpc('Check over gRPC against one issuer', (impl) => {
 // ---------------------------------------------------------------------------------------------
 
 describe('issuer confusion: two issuers, each verified only with its own key set', () => {
-  // jwt-pitfalls #16: the iss claim picks the issuer, and only that issuer's keys may verify.
+  // The iss claim picks the issuer, and only that issuer's keys may verify.
   // A key set shared across issuers (or a lookup by kid over all of them) would let B's keys
   // vouch for tokens claiming to come from A.
   it("iss=A signed by B's key → token_unknown_key (B's kid) / token_invalid_signature (A's kid); never OK", async () => {
