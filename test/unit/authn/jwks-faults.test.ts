@@ -1,5 +1,5 @@
 // JWKS / IdP fault injection end to end: a real App (gRPC Check, admin /readyz, metrics, audit)
-// against a TestIdp that can be broken in every way the issue lists. test/unit/authn/jwks.test.ts covers the
+// against a TestIdp that can be broken in every way the tests below list. test/unit/authn/jwks.test.ts covers the
 // JwksManager on its own; this file checks what Envoy and the operator see for each fault.
 //
 // Time: the App's JWKS managers run on a ManualClock (test/helpers/clock.ts), so cooldowns and
