@@ -148,7 +148,7 @@ mounted as keysDir.
 
 {{/*
 sha256 of the parts of the Deployment's configuration that zt-authz reads only at start (see
-RESTART_ONLY in src/config/reload.ts). A change there
+RESTART_ONLY in src/snapshot/manager.ts). A change there
 changes the pod template, so `helm upgrade` rolls the pods; issuers and policies are left out:
 they are hot-reloaded from the ConfigMap without a restart, and so is `audit`.
 */}}
