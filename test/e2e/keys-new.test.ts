@@ -139,3 +139,22 @@ test('keys --help exits 0; bad arguments exit 2 and write nothing', async () => 
     tmp.remove();
   }
 });
+
+test('keys new --dir: nested folders are created 0700; a folder that cannot be created exits 3 at once (no hang)', async () => {
+  const tmp = tempDir('zt-keys-nested-');
+  try {
+    const nested = join(tmp.dir, 'a', 'b', 'signing');
+    const r = await runCli(['keys', 'new', '--dir', nested]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readdirSync(nested).length, 1);
+    assert.equal(statSync(join(tmp.dir, 'a')).mode & 0o777, 0o700);
+    // /proc exists, but nothing can be created under it: Node's recursive mkdirSync busy-loops there
+    // forever (Node 20 and 24); ours must fail with the error. runCli's timeout turns a hang into a failure.
+    const started = Date.now();
+    const bad = await runCli(['keys', 'new', '--dir', '/proc/zt-authz-no-such/signing']);
+    assert.equal(bad.code, 3, bad.stderr);
+    assert.ok(Date.now() - started < 10_000, 'answered at once');
+  } finally {
+    tmp.remove();
+  }
+});

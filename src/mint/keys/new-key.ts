@@ -3,8 +3,8 @@
 // later on every replica, whenever each one reads it), written atomically into keysDir or added
 // to the keysSecret JWK Set with a read-modify-write on the Secret's resourceVersion.
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { CREATED_MEMBER, MIN_RSA_BITS } from './private-jwk.js';
 import type { MintAlgorithm } from './signing-key.js';
 
@@ -27,7 +27,7 @@ export function newPrivateJwk(alg: MintAlgorithm, nowMs = Date.now()): PrivateJw
 
 /** Write `<kid>.json` into `dir` (created 0700 if missing), mode 0600, atomically: a temporary dot-file, fsync, rename. */
 export function writeKeyFile(dir: string, jwk: PrivateJwk): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir);
   const file = join(dir, `${String(jwk.kid)}.json`);
   // The loader skips dot-files, so a reader never sees the temporary file half-written.
   const tmp = join(dir, `.${String(jwk.kid)}.json.${randomBytes(4).toString('hex')}.tmp`);
@@ -43,6 +43,20 @@ export function writeKeyFile(dir: string, jwk: PrivateJwk): string {
   closeSync(fd);
   renameSync(tmp, file);
   return file;
+}
+
+/**
+ * `mkdir -p` one level at a time. Not `mkdirSync(dir, { recursive: true })`: on Node 20 and 24 that
+ * call never returns (a busy loop) for a path under a pseudo-filesystem such as /proc, where the
+ * parent exists but creating a child fails with ENOENT; here that ENOENT is thrown as it is.
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) mkdirSync(d, { mode: 0o700 });
 }
 
 /** The keysSecret data value with `jwk` added: a JWK Set of private keys. Throws on a value that is not one. */
