@@ -1,13 +1,13 @@
 // The cost of tracing, in process: one Check through the gRPC adapter (transport/grpc/check-adapter.ts:
 // normalize, the engine with a cached RS256 token, the CheckResponse) with tracing off, on at
-// sampleRatio 0.01 and on at 1, without a caller context, and at 0.01 with a sampled caller
+// sampleRatio 0 (on, never a span), 0.01 and 1, without a caller context, and at 0.01 with a sampled caller
 // traceparent in the call metadata (every span exported, as when Envoy samples). Spans go over
 // OTLP/HTTP to a receiver in this process that accepts and drops them, so the export's CPU
 // (protobuf encoding, the HTTP post) is counted in the loop. No gRPC server, no metrics or audit:
 // what differs between the variants is tracing alone. One variant per process, so each one's
 // process CPU (user + system, the export and GC included) can be divided by its Checks; run
 // the variants alternately several times on a busy machine.
-//   node dist/bench/tracing-micro.js --variant off|ratio0.01|ratio1|ratio0.01+sampledCaller [--iterations 50000]
+//   node dist/bench/tracing-micro.js --variant off|ratio0|ratio0.01|ratio1|ratio0.01+sampledCaller [--iterations 50000]
 // Prints one JSON line: {node, variant, iterations, exportPosts, cpuUsPerCheck, wallUsPerCheck, p50Us, p99Us}
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
   };
   const all: Record<string, () => Run> = {
     off: () => variant(undefined, false),
+    ratio0: () => variant(0, false),
     'ratio0.01': () => variant(0.01, false),
     ratio1: () => variant(1, false),
     'ratio0.01+sampledCaller': () => variant(0.01, true),
