@@ -102,7 +102,14 @@ function censorError(err: Error, changes: Map<string, unknown> | undefined, visi
   for (const k of Object.getOwnPropertyNames(err)) {
     const d = Object.getOwnPropertyDescriptor(err, k)!;
     const replaced = changes?.has(k) ? { has: true, v: changes.get(k) } : hidden.has(k) ? { has: true, v: hidden.get(k) } : undefined;
-    Object.defineProperty(out, k, replaced ? { value: replaced.v, enumerable: d.enumerable, writable: true, configurable: true } : d);
+    // Node 24's `stack` is an accessor that reads the original error's internal slot: copied as a
+    // descriptor it yields '' on the copy, so an accessor is copied as the value it gives now.
+    const accessor = 'get' in d || 'set' in d;
+    if (!replaced && !accessor) Object.defineProperty(out, k, d);
+    else {
+      const value = replaced ? replaced.v : (own as unknown as Record<string, unknown>)[k];
+      Object.defineProperty(out, k, { value, enumerable: d.enumerable, writable: true, configurable: true });
+    }
   }
   return out;
 }

@@ -81,7 +81,9 @@ export async function importPrivateJwk(value: unknown, alg: MintAlgorithm, origi
     if (imported instanceof Uint8Array) throw new Error('a symmetric key');
     privateKey = KeyObject.from(imported);
   } catch {
-    throw new KeyError(`${where}: cannot be imported as a private ${alg} key (a member is malformed)`);
+    // Node 24's OpenSSL also refuses here an RSA private part that does not match `n` (Node 20
+    // imports it, and assertKeyPair below refuses it): the message covers both.
+    throw new KeyError(`${where}: cannot be imported as a private ${alg} key (a member is malformed, or the members are not one key pair)`);
   }
   if (privateKey.type !== 'private') throw new KeyError(`${where}: a public key; a signing key needs its private part`);
   if (alg === 'RS256') {
