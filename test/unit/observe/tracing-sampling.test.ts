@@ -10,31 +10,17 @@ import { randomBytes } from 'node:crypto';
 import { ROOT_CONTEXT, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { resolveConfig } from '../../../src/config/resolve.js';
 import { DecisionTracing } from '../../../src/observe/tracing/decision-tracing.js';
-import type { CheckEngine, PendingDecision } from '../../../src/decision/engine.js';
 import type { Decision } from '../../../src/decision/decision.js';
 import { createLogger } from '../../../src/observe/log.js';
 import { callerContext, HEADERS_GETTER, type HeaderCarrier } from '../../../src/observe/tracing/propagation.js';
 import type { TracingSdk } from '../../../src/observe/tracing/provider.js';
 import { captureStream } from '../../helpers/app.js';
 import { OtlpReceiver } from '../../helpers/otlp-receiver.js';
+import { FIXED_ALLOW, fixedAllowEngine, unusedNormalize } from '../../helpers/fake-check-engine.js';
 
-const allow: Decision = {
-  verdict: { allow: true, reason: 'allowed', status: 200, policy: 'p' },
-  response: { upstreamHeaders: [], removeHeaders: [], removeQueryParams: [] },
-  evidence: {},
-};
-const unused = () => ({ ok: false as const, detail: 'unused' });
-
-/** An engine whose CheckRequest carries `headers` (the fallback trace source) and records into `recorded`. */
-const engineWith = (headers: Record<string, string>, recorded: Decision[]): CheckEngine => ({
-  snapshot: { realm: undefined },
-  check: (): Promise<PendingDecision> =>
-    Promise.resolve({
-      input: { headers } as unknown as PendingDecision['input'],
-      decision: allow,
-      record: (a) => void recorded.push(a),
-    }),
-});
+const allow = FIXED_ALLOW;
+const engineWith = fixedAllowEngine;
+const unused = unusedNormalize;
 
 interface Harness {
   tracing: DecisionTracing;

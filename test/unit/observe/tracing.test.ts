@@ -24,6 +24,7 @@ import { authV2Client, authV3Client, checkRequest, closeAll, type AuthClient } f
 import { captureStream, startTestApp, waitUntil, type TestApp } from '../../helpers/app.js';
 import { describeGrpc, withGrpc } from '../../helpers/grpc-impls.js';
 import { OtlpReceiver, type ReceivedSpan } from '../../helpers/otlp-receiver.js';
+import { FIXED_ALLOW, fixedAllowEngine, unusedNormalize } from '../../helpers/fake-check-engine.js';
 
 const PEER = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const POLICIES = [{ name: 'allow-authenticated', action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] }];
@@ -327,21 +328,9 @@ describe('tracing: span status', () => {
 });
 
 describe('tracing never changes or stops the answer', () => {
-  const allow: Decision = {
-    verdict: { allow: true, reason: 'allowed', status: 200, policy: 'p' },
-    response: { upstreamHeaders: [], removeHeaders: [], removeQueryParams: [] },
-    evidence: {},
-  };
-  const engineWith = (headers: Record<string, string>, recorded: Decision[]): CheckEngine => ({
-    snapshot: { realm: undefined },
-    check: (): Promise<PendingDecision> =>
-      Promise.resolve({
-        input: { headers } as unknown as PendingDecision['input'],
-        decision: allow,
-        record: (a) => void recorded.push(a),
-      }),
-  });
-  const unused = () => ({ ok: false as const, detail: 'unused' });
+  const allow = FIXED_ALLOW;
+  const engineWith = fixedAllowEngine;
+  const unused = unusedNormalize;
 
   it('malformed and oversized trace contexts: the decision is recorded as decided, as a root span', async () => {
     const receiver = await OtlpReceiver.start();
