@@ -111,9 +111,14 @@ function watchReadiness(w: ReadinessWatch, timeoutMs: number, warned = false): v
       const signing = w.signingKeys() ? {} : { signingKeys: 'tokenIssuer has no usable signing key yet' };
       w.logger.warn(
         { issuers: missing, ...signing, waitedMs: timeoutMs },
-        'not ready: issuer keys not loaded yet; still retrying in the background',
+        'not ready: issuer or signing keys not loaded yet; still retrying in the background',
       );
     }
-    watchReadiness(w, Math.max(timeoutMs, 5000), true);
+    const next = (): void => watchReadiness(w, Math.max(timeoutMs, 5000), true);
+    // With every issuer's keys loaded there is nothing to wait on (the waits above settle at once):
+    // what is missing (a signing key from a Secret not there yet) must not make this a busy loop
+    // that starves the event loop, so poll it once a second instead.
+    if (current.every(([, k]) => k.ready)) setTimeout(next, 1000).unref();
+    else next();
   });
 }
