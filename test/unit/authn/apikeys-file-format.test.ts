@@ -57,3 +57,22 @@ test('an expiresAt that is not a calendar date is refused, not rolled over to th
     (err: unknown) => err instanceof ConfigError && /keys\[0\]\.expiresAt/.test(err.message) && !/keys\[1\]/.test(err.message),
   );
 });
+
+test('JSON with a key written twice in one object is refused like YAML (a second "expiresAt": null must not give a key no expiry)', () => {
+  const one = JSON.stringify(entries(1)[0]).slice(0, -1);
+  for (const text of [
+    `{"keys":[${one},"expiresAt":null}]}`,
+    `{"keys":[${one},"expires\\u0041t":null}]}`, // an escaped spelling of the same key
+    `{"keys":[${JSON.stringify(entries(1)[0])}],"keys":[]}`,
+  ]) {
+    assert.doesNotThrow(() => JSON.parse(text), 'valid JSON, which JSON.parse would take keeping the last value');
+    assert.throws(
+      () => parseKeysFile(text, 'dup.json'),
+      (err: unknown) => err instanceof ConfigError && /appears twice in one object/.test(err.message),
+      text,
+    );
+  }
+  // Equal keys in different objects, and strings that look like keys inside values, are fine.
+  const ok = { keys: entries(3).map((e) => ({ ...e, claims: { tenant: '{"name":"x","name":"y"}', name: 'n' } })) };
+  assert.equal(parseKeysFile(JSON.stringify(ok), 'ok.json').length, 3);
+});
