@@ -60,7 +60,7 @@ export class DecisionTracing {
       this.logger.error({ err: (err as Error).message }, 'tracing: the OpenTelemetry SDK could not be started; tracing is off');
     }
     if (old) this.retire(old);
-    if (cfg && this.sdk) this.logger.info({ endpoint: cfg.otlp.endpoint, sampleRatio: cfg.sampleRatio }, 'tracing on');
+    if (cfg && this.sdk) this.logger.info({ endpoint: endpointForLog(cfg.otlp.endpoint), sampleRatio: cfg.sampleRatio }, 'tracing on');
     else if (old) this.logger.info('tracing off');
   }
 
@@ -197,4 +197,10 @@ export function spanAttributes(transport: string, d: Decision, cacheHit: boolean
     a['rpc.method'] = 'Check';
   }
   return a;
+}
+
+/** The collector URL without its query and fragment, which may carry a credential (`?api_key=`). */
+function endpointForLog(endpoint: string): string {
+  const u = new URL(endpoint); // validated by the config layer
+  return `${u.origin}${u.pathname}`;
 }

@@ -160,3 +160,16 @@ describe('tracing: carriers without a trace context', () => {
     assert.deepEqual(asked, ['traceparent', 'b3', 'x-b3-traceid']);
   });
 });
+
+it('the "tracing on" log line names the collector without its query (which may carry a credential)', async () => {
+  const lines: string[] = [];
+  const tracing = new DecisionTracing(createLogger('info', captureStream(lines)));
+  tracing.configure(
+    resolveConfig({ tracing: { otlp: { endpoint: 'http://127.0.0.1:9/v1/traces?api_key=zt-otlp-secret' } } }, 'test').tracing,
+  );
+  await tracing.shutdown();
+  const on = lines.find((l) => l.includes('tracing on'));
+  assert.ok(on, lines.join('\n'));
+  assert.match(on, /"endpoint":"http:\/\/127\.0\.0\.1:9\/v1\/traces"/);
+  for (const l of lines) assert.doesNotMatch(l, /zt-otlp-secret/);
+});
