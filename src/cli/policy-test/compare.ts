@@ -2,6 +2,7 @@
 // words a report can print (empty: the case passed).
 import type { Decision } from '../../decision/decision.js';
 import type { CaseExpect } from './expect.js';
+import { bearerJwtLabel, decodeBearerJwt } from '../jwt-view.js';
 
 export function compareDecision(e: CaseExpect, d: Decision): string[] {
   const { verdict: v, response: r, evidence: ev } = d;
@@ -33,11 +34,17 @@ export function compareDecision(e: CaseExpect, d: Decision): string[] {
   }
   for (const [k, val] of Object.entries(e.upstream ?? {})) {
     const have = r.upstreamHeaders.filter(([n]) => n === k).map(([, x]) => x);
-    if (!have.includes(val)) out.push(`upstream ${k}: expected ${val}, got ${have.length ? have.join(', ') : '(not set)'}`);
+    if (!have.includes(val)) out.push(`upstream ${k}: expected ${val}, got ${have.length ? have.map(shown).join(', ') : '(not set)'}`);
   }
   for (const h of e.removes ?? [])
     if (!r.removeHeaders.includes(h)) out.push(`removes: expected ${h} removed, removed [${r.removeHeaders.join(', ')}]`);
   // Not an expectation but the engine's own rule; a case that sees it broken must not pass.
   if (!v.allow && r.upstreamHeaders.length) out.push(`a deny set upstream headers: ${r.upstreamHeaders.map(([n]) => n).join(', ')}`);
   return out;
+}
+
+/** A minted internal token in a failure message (and so in JUnit XML) as its label, never the token. */
+function shown(value: string): string {
+  const d = decodeBearerJwt(value);
+  return d ? bearerJwtLabel(d) : value;
 }

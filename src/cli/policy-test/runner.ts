@@ -18,6 +18,7 @@ import type { CheckRequest } from '../../transport/grpc/messages.js';
 import { ConfigError } from '../../config/problems.js';
 import { toCheckRequest } from '../request-file.js';
 import { ClaimsSigner, signingAlg } from '../claims-signer.js';
+import { checkSigningKeys } from '../check-signing-keys.js';
 import { CaseFileError, type CaseSuite, type PolicyCase } from './cases.js';
 import { compareDecision } from './compare.js';
 
@@ -174,7 +175,10 @@ async function prepare(
     k.jwks?.start();
   }
   await Promise.all([...keys.values()].map((k) => k.jwks?.waitReady(waitMs) ?? Promise.resolve(true)));
-  const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1);
+  // The keys `zt-authz check` mints with (keysDir as serve reads it; a stand-in for keysSecret):
+  // without them every allow of a config with internal tokens would be internal_token_unavailable.
+  const signing = await checkSigningKeys(config.tokenIssuer);
+  const snap = buildSnapshot(config, keys, { cacheHit() {}, cacheMiss() {} }, 1, signing ? { signingKeys: signing.ring } : {});
   return { snap, engine: new DecisionEngine(() => snap) };
 }
 

@@ -13,6 +13,7 @@ import { CaseFileError, discoverCaseFiles, loadCaseFile } from '../../../src/cli
 import { runSuites, type CaseResult, type RunOptions } from '../../../src/cli/policy-test/runner.js';
 import { junitReport, textReport } from '../../../src/cli/policy-test/report.js';
 import { parseXml } from '../../helpers/xml.js';
+import { newPrivateJwk, writeKeyFile } from '../../../src/mint/keys/new-key.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zt-policy-test-'));
 let n = 0;
@@ -281,4 +282,28 @@ test('JUnit XML is well-formed and reads back: names, counts and failure text wi
   assert.match(failure.attrs.message!, /^expected allow by policy <p & q>, got deny \(token_missing, status 401\)/);
   assert.match(failure.text, /- policy: expected <p & q>, got \(none\)/);
   assert.ok(Number(bad!.attrs.time) >= 0);
+});
+
+test('internal tokens: a config that mints gets its allows (the keysDir keys signing), and a minted token in a failure is shown as its label', async () => {
+  const keysDir = join(dir, 'signing');
+  writeKeyFile(keysDir, newPrivateJwk('ES256'));
+  const results = await run(`description: minting
+issuers: [https://idp.test]
+config:
+  tokenIssuer: { issuer: https://zt-authz.test/internal, keysDir: ${keysDir} }
+  response: { internalToken: { enabled: true, claims: [scope] } }
+policies:
+  - name: read
+    rules: [{ when: [{ key: request.auth.scopes, values: [read] }] }]
+cases:
+  - { name: minted, request: { method: GET, host: orders.test, path: /x }, claims: { sub: alice, scope: read }, expect: { decision: allow, policy: read } }
+  - { name: wrong token, request: { method: GET, host: orders.test, path: /x }, claims: { sub: alice, scope: read }, expect: { decision: allow, upstream: { authorization: Bearer x } } }
+`);
+  assert.ok(results[0]!.pass, `${results[0]!.failures.join('; ')} (${results[0]!.actual.reason})`);
+  assert.equal(results[1]!.pass, false);
+  assert.match(
+    results[1]!.failures.join('\n'),
+    /upstream authorization: expected Bearer x, got Bearer <JWT, \d+ bytes, sha256 [0-9a-f]{12}…>/,
+  );
+  assert.doesNotMatch(junitReport(results), /eyJ/);
 });
